@@ -1,0 +1,144 @@
+// EventStore: the append-only store of event streams.
+//
+//   absl::StatusOr<std::unique_ptr<eventstore::EventStore>> store =
+//       eventstore::OpenEventStore("sqlite:events.db");
+//   if (!store.ok()) return store.status();
+//   std::vector<eventstore::EventData> events = {
+//       eventstore::EventData::From(placed)};
+//   absl::StatusOr<eventstore::AppendResult> r = (*store)->Append(
+//       "order-1", eventstore::ExpectedVersion::NoStream(), events);
+//   absl::StatusOr<std::vector<eventstore::RecordedEvent>> read =
+//       (*store)->ReadStream("order-1");
+//
+// Every method is thread-safe. Status codes follow errors.h.
+
+#ifndef EVENTSTORE_EVENT_STORE_H_
+#define EVENTSTORE_EVENT_STORE_H_
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "eventstore/event_data.h"
+#include "eventstore/expected_version.h"
+#include "eventstore/position.h"
+#include "eventstore/recorded_event.h"
+#include "eventstore/uuid.h"
+
+namespace eventstore {
+
+inline constexpr int64_t kUnlimited = std::numeric_limits<int64_t>::max();
+
+struct AppendResult {
+  // The stream's version after the append: pass it as Exactly(...) next.
+  int64_t next_expected_version = 0;
+  // Positions of the first and last appended events.
+  Position first_position;
+  Position last_position;
+
+  friend bool operator==(const AppendResult& a, const AppendResult& b) {
+    return a.next_expected_version == b.next_expected_version &&
+           a.first_position == b.first_position &&
+           a.last_position == b.last_position;
+  }
+};
+
+// One append: events for one stream, under one expected version. Atomic: all
+// of them are committed or none.
+struct AppendRequest {
+  std::string_view stream;
+  ExpectedVersion expected = ExpectedVersion::Any();
+  absl::Span<const EventData> events;
+};
+
+enum class Direction { kForward, kBackward };
+
+struct ReadStreamOptions {
+  // First version returned. Default: 1 reading forward, the last event
+  // reading backward.
+  std::optional<int64_t> from_version;
+  // Most events returned. Default: all.
+  int64_t max_count = kUnlimited;
+  Direction direction = Direction::kForward;
+};
+
+// Which events ReadAll returns; the empty filter passes everything. Set
+// fields combine with AND.
+struct ReadAllFilter {
+  // Only streams whose name starts with this (a category, e.g. "order-").
+  std::string stream_prefix;
+  // Only these event types (protobuf full names).
+  std::vector<std::string> event_types;
+  // Only events whose metadata.tenant_id equals this.
+  std::string tenant_id;
+};
+
+struct ReadAllOptions {
+  // Exclusive: events after this position. Default: the start of the log.
+  Position from_position;
+  // Most events in one page. Default 1,000.
+  int64_t max_count = 1000;
+  ReadAllFilter filter;
+};
+
+struct ReadAllPage {
+  // In position order.
+  std::vector<RecordedEvent> events;
+  // Pass as from_position to read the next page: the last event's position,
+  // or the request's from_position when the page is empty.
+  Position next_position;
+  // True when the page holds fewer than max_count events: nothing more
+  // matched when it was read.
+  bool end_of_log = false;
+};
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+
+  // Appends atomically. kAborted when the expected version does not hold
+  // (IsWrongExpectedVersion). Retrying an append whose events (same ids,
+  // same stream, same order) were already committed returns the original
+  // result and writes nothing; any other reuse of an existing id is
+  // kAlreadyExists and writes nothing. An empty batch is kInvalidArgument.
+  virtual absl::StatusOr<AppendResult> Append(const AppendRequest& request) = 0;
+
+  absl::StatusOr<AppendResult> Append(std::string_view stream,
+                                      ExpectedVersion expected,
+                                      absl::Span<const EventData> events) {
+    return Append(AppendRequest{stream, expected, events});
+  }
+
+  // Events of one stream in version order (or reversed, reading backward).
+  // An absent stream reads as empty.
+  virtual absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream, const ReadStreamOptions& options) = 0;
+  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream) {
+    return ReadStream(stream, ReadStreamOptions());
+  }
+
+  // One page of the global log after options.from_position. A reader that
+  // resumes from each page's next_position sees every committed event once.
+  virtual absl::StatusOr<ReadAllPage> ReadAll(
+      const ReadAllOptions& options) = 0;
+
+  // The stream's version: its last event's version, 0 when absent.
+  virtual absl::StatusOr<int64_t> StreamVersion(std::string_view stream) = 0;
+
+  // The position of the last event in the log; Position::Start() when empty.
+  virtual absl::StatusOr<Position> HeadPosition() = 0;
+
+  // True when an event with this id is stored.
+  virtual absl::StatusOr<bool> EventExists(const Uuid& id) = 0;
+};
+
+}  // namespace eventstore
+
+#endif  // EVENTSTORE_EVENT_STORE_H_

@@ -1,0 +1,58 @@
+// Backend-neutral checks and decisions of an append, shared by every
+// backend so that they agree to the letter.
+
+#ifndef EVENTSTORE_INTERNAL_APPEND_VALIDATION_H_
+#define EVENTSTORE_INTERNAL_APPEND_VALIDATION_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "eventstore/event_store.h"
+#include "eventstore/limits.h"
+
+namespace eventstore::internal {
+
+// One event of a validated append, ready to be written.
+struct PreparedEvent {
+  const EventData* source = nullptr;
+  // The event's id, generated when the source's is nil.
+  Uuid id;
+  // The serialized metadata; empty when the metadata is empty.
+  std::string metadata;
+};
+
+// kInvalidArgument naming the field when the stream name breaks `limits`.
+absl::Status ValidateStreamName(const StoreLimits& limits,
+                                std::string_view stream);
+
+// Checks the request against `limits` (stream name, batch size, each
+// event's type, payload and metadata size, an id twice in the batch, a
+// negative exact version) and serializes the metadata. Nothing here touches
+// a database.
+absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
+    const StoreLimits& limits, const AppendRequest& request);
+
+// Where an already stored event with a batch's id stands.
+struct StoredEventRef {
+  std::string stream;
+  int64_t version = 0;
+  Position position;
+};
+
+// Decides what an append returns when some of its ids are already stored:
+// the original result for an exact retry (every id stored, in the request's
+// stream, at consecutive versions in batch order, consistent with the
+// expected version), else kAlreadyExists naming the first stored id.
+// `stored[i]` is the stored event with the id of `events[i]`, if any.
+absl::StatusOr<AppendResult> ResolveStoredIds(
+    const AppendRequest& request, absl::Span<const PreparedEvent> events,
+    absl::Span<const std::optional<StoredEventRef>> stored);
+
+}  // namespace eventstore::internal
+
+#endif  // EVENTSTORE_INTERNAL_APPEND_VALIDATION_H_

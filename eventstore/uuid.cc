@@ -1,0 +1,92 @@
+#include "eventstore/uuid.h"
+
+#include <cstring>
+
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace eventstore {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+Uuid Uuid::Generate() {
+  thread_local absl::BitGen gen;
+  Uuid id;
+  const uint64_t millis = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  for (int i = 0; i < 6; ++i) {
+    id.bytes_[i] = static_cast<uint8_t>(millis >> (8 * (5 - i)));
+  }
+  const uint64_t r1 = absl::Uniform<uint64_t>(gen);
+  const uint64_t r2 = absl::Uniform<uint64_t>(gen);
+  for (int i = 0; i < 8; ++i) id.bytes_[6 + i] = static_cast<uint8_t>(r1 >> (8 * i));
+  id.bytes_[14] = static_cast<uint8_t>(r2);
+  id.bytes_[15] = static_cast<uint8_t>(r2 >> 8);
+  id.bytes_[6] = static_cast<uint8_t>((id.bytes_[6] & 0x0f) | 0x70);  // v7
+  id.bytes_[8] = static_cast<uint8_t>((id.bytes_[8] & 0x3f) | 0x80);  // RFC
+  return id;
+}
+
+absl::StatusOr<Uuid> Uuid::Parse(std::string_view text) {
+  auto invalid = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "event id: '", std::string(text.substr(0, 64)),
+        "' is not a UUID (expected 8-4-4-4-12 hex digits)"));
+  };
+  if (text.size() != 36) return invalid();
+  Uuid id;
+  size_t out = 0;
+  for (size_t i = 0; i < text.size();) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (text[i] != '-') return invalid();
+      ++i;
+      continue;
+    }
+    const int hi = HexValue(text[i]);
+    const int lo = HexValue(text[i + 1]);
+    if (hi < 0 || lo < 0) return invalid();
+    id.bytes_[out++] = static_cast<uint8_t>(hi << 4 | lo);
+    i += 2;
+  }
+  return id;
+}
+
+absl::StatusOr<Uuid> Uuid::FromBytes(std::string_view bytes) {
+  if (bytes.size() != 16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "event id: expected 16 bytes, got ", bytes.size()));
+  }
+  Uuid id;
+  std::memcpy(id.bytes_.data(), bytes.data(), 16);
+  return id;
+}
+
+bool Uuid::IsNil() const {
+  for (uint8_t b : bytes_) {
+    if (b != 0) return false;
+  }
+  return true;
+}
+
+std::string Uuid::ToString() const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (size_t i = 0; i < bytes_.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(kHex[bytes_[i] >> 4]);
+    out.push_back(kHex[bytes_[i] & 0xf]);
+  }
+  return out;
+}
+
+}  // namespace eventstore
