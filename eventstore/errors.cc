@@ -1,6 +1,7 @@
 #include "eventstore/errors.h"
 
 #include "absl/strings/cord.h"
+#include "absl/types/optional.h"
 #include "absl/strings/str_cat.h"
 #include "eventstore/v1/errors.pb.h"
 
@@ -35,7 +36,7 @@ bool IsWrongExpectedVersion(const absl::Status& status) {
 std::optional<WrongExpectedVersionInfo> GetWrongExpectedVersion(
     const absl::Status& status) {
   if (status.code() != absl::StatusCode::kAborted) return std::nullopt;
-  std::optional<absl::Cord> cord = status.GetPayload(kWrongExpectedVersionUrl);
+  absl::optional<absl::Cord> cord = status.GetPayload(kWrongExpectedVersionUrl);
   if (!cord.has_value()) return std::nullopt;
   v1::WrongExpectedVersion payload;
   if (!payload.ParseFromString(std::string(*cord))) return std::nullopt;

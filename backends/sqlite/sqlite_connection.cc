@@ -1,0 +1,106 @@
+#include "backends/sqlite/sqlite_connection.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "eventstore/status_macros.h"
+
+namespace eventstore::sqlite {
+
+absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
+    const std::string& path, bool create_if_missing,
+    absl::Duration busy_timeout) {
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (create_if_missing) flags |= SQLITE_OPEN_CREATE;
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status status = SqliteError(rc, db, absl::StrCat("opening '", path, "'"));
+    sqlite3_close(db);
+    return status;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(
+      db, static_cast<int>(absl::ToInt64Milliseconds(busy_timeout)));
+  return std::unique_ptr<SqliteConnection>(new SqliteConnection(db));
+}
+
+SqliteConnection::~SqliteConnection() {
+  cache_.clear();  // finalize every statement before closing
+  sqlite3_close(db_);
+}
+
+absl::Status SqliteConnection::Exec(std::string_view sql) {
+  char* error = nullptr;
+  const std::string text(sql);
+  const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error);
+  sqlite3_free(error);
+  if (rc != SQLITE_OK) return SqliteError(rc, db_, text);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ScopedStatement> SqliteConnection::Cached(std::string_view sql) {
+  auto it = cache_.find(absl::string_view(sql.data(), sql.size()));
+  if (it == cache_.end()) {
+    ES_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                        SqliteStatement::Prepare(db_, sql, /*persistent=*/true));
+    it = cache_
+             .emplace(std::string(sql),
+                      std::make_unique<SqliteStatement>(std::move(stmt)))
+             .first;
+  }
+  return ScopedStatement(it->second.get());
+}
+
+absl::StatusOr<int64_t> SqliteConnection::QueryInt64(std::string_view sql,
+                                                     int64_t if_no_row) {
+  ES_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      SqliteStatement::Prepare(db_, sql, /*persistent=*/false));
+  ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row || stmt.ColumnIsNull(0)) return if_no_row;
+  return stmt.ColumnInt64(0);
+}
+
+absl::StatusOr<std::string> SqliteConnection::QueryText(std::string_view sql) {
+  ES_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                      SqliteStatement::Prepare(db_, sql, /*persistent=*/false));
+  ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::string();
+  return std::string(stmt.ColumnText(0));
+}
+
+absl::StatusOr<SqliteTransaction> SqliteTransaction::Begin(
+    SqliteConnection& conn, Mode mode) {
+  ES_ASSIGN_OR_RETURN(ScopedStatement begin,
+                      conn.Cached(mode == Mode::kImmediate ? "BEGIN IMMEDIATE"
+                                                           : "BEGIN DEFERRED"));
+  ES_RETURN_IF_ERROR(begin->Run());
+  return SqliteTransaction(&conn);
+}
+
+SqliteTransaction::~SqliteTransaction() { Rollback(); }
+
+absl::Status SqliteTransaction::Commit() {
+  if (!open_) {
+    return absl::FailedPreconditionError("sqlite: transaction is not open");
+  }
+  ES_ASSIGN_OR_RETURN(ScopedStatement commit, conn_->Cached("COMMIT"));
+  absl::Status status = commit->Run();
+  if (status.ok()) open_ = false;
+  return status;  // still open on failure: the destructor rolls back
+}
+
+void SqliteTransaction::Rollback() {
+  if (!open_) return;
+  open_ = false;
+  // Errors are ignored: ROLLBACK fails only when SQLite already rolled the
+  // transaction back itself, which is the state wanted.
+  if (sqlite3_get_autocommit(conn_->handle()) == 0) {
+    absl::StatusOr<ScopedStatement> rollback = conn_->Cached("ROLLBACK");
+    if (rollback.ok()) (*rollback)->Run().IgnoreError();
+  }
+}
+
+}  // namespace eventstore::sqlite
