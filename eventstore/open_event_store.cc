@@ -7,6 +7,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "backends/sqlite/sqlite_event_store.h"
+#ifdef EVENTSTORE_HAVE_POSTGRES
+#include "backends/postgres/postgres_event_store.h"
+#endif
 #include "eventstore/status_macros.h"
 
 namespace eventstore {
@@ -19,8 +22,14 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
     return SqliteEventStore::Open(options);
   }
   if (absl::StartsWith(u, "postgresql:") || absl::StartsWith(u, "postgres:")) {
+#ifdef EVENTSTORE_HAVE_POSTGRES
+    ES_ASSIGN_OR_RETURN(PostgresOptions options, PostgresOptions::FromUrl(u));
+    return PostgresEventStore::Open(options);
+#else
     return absl::InvalidArgumentError(
-        "url: the PostgreSQL backend is not part of this build");
+        "url: the PostgreSQL backend is not part of this build "
+        "(EVENTSTORE_WITH_POSTGRES=OFF)");
+#endif
   }
   const size_t colon = u.find(':');
   return absl::InvalidArgumentError(absl::StrCat(

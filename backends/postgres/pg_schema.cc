@@ -1,0 +1,134 @@
+#include "backends/postgres/pg_schema.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "backends/postgres/postgres_event_store.h"
+#include "eventstore/status_macros.h"
+
+namespace eventstore::postgres {
+namespace {
+
+// Migration i (0-based) brings a schema from version i to i + 1; "$S" stands
+// for the quoted schema name. Append new migrations; never edit a released
+// one.
+constexpr const char* kMigrations[] = {
+    // 1: the event log and type descriptors.
+    R"sql(
+CREATE TABLE $S.events (
+  position       bigint  GENERATED ALWAYS AS IDENTITY,
+  transaction_id xid8    NOT NULL DEFAULT pg_current_xact_id(),
+  id             uuid    NOT NULL,
+  stream         text    NOT NULL,
+  version        bigint  NOT NULL,
+  type           text    NOT NULL,
+  payload        bytea   NOT NULL,
+  metadata       bytea,
+  tenant_id      text,
+  recorded_at    timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT events_pkey PRIMARY KEY (transaction_id, position),
+  CONSTRAINT events_id_key UNIQUE (id),
+  CONSTRAINT events_stream_version_key UNIQUE (stream, version)
+);
+CREATE TABLE $S.event_types (
+  type        text PRIMARY KEY,
+  descriptor  bytea NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now()
+);
+)sql",
+};
+
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
+                  PostgresEventStore::kSchemaVersion,
+              "one migration per schema version");
+
+}  // namespace
+
+absl::Status ValidateSchemaName(const std::string& schema) {
+  bool ok = !schema.empty() && schema.size() <= 63 &&
+            !(schema[0] >= '0' && schema[0] <= '9');
+  for (char c : schema) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "schema: '", schema.substr(0, 80),
+        "' is not a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 "
+        "bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EnsureSchema(PgConnection& conn, const std::string& schema) {
+  ES_RETURN_IF_ERROR(ValidateSchemaName(schema));
+  const std::string quoted = absl::StrCat("\"", schema, "\"");
+  // The name is validated above, so it is safe inside a literal as well.
+  const std::string literal = absl::StrCat("'", schema, "'");
+  ES_RETURN_IF_ERROR(conn.Exec("BEGIN").status());
+  absl::Status status = [&]() -> absl::Status {
+    ES_RETURN_IF_ERROR(
+        conn.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(hashtextextended(",
+                               "'eventstore schema ' || ", literal, ", 0))"))
+            .status());
+    ES_ASSIGN_OR_RETURN(
+        PgResult found,
+        conn.Exec(absl::StrCat(
+            "SELECT to_regclass(", "'", quoted, ".eventstore_schema') "
+            "IS NOT NULL, to_regclass('", quoted, ".events') IS NOT NULL")));
+    const bool has_version_table = found.Bytes(0, 0) == "t";
+    const bool has_events = found.Bytes(0, 1) == "t";
+    int64_t version = 0;
+    if (has_version_table) {
+      ES_ASSIGN_OR_RETURN(PgResult v,
+                          conn.Exec(absl::StrCat(
+                              "SELECT max(version) FROM ", quoted,
+                              ".eventstore_schema")));
+      if (v.rows() != 1 || v.IsNull(0, 0)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "postgres: schema ", quoted,
+            " has an empty eventstore_schema table; it was left untouched"));
+      }
+      version = std::stoll(std::string(v.Bytes(0, 0)));
+    } else if (has_events) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "postgres: schema ", quoted,
+          " has an events table that is not eventstore's; it was left "
+          "untouched (choose another schema)"));
+    }
+    if (version > PostgresEventStore::kSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "postgres: schema ", quoted, " has version ", version,
+          ", newer than this code's ", PostgresEventStore::kSchemaVersion,
+          "; upgrade eventstore to open it (it was left untouched)"));
+    }
+    if (version == PostgresEventStore::kSchemaVersion) return absl::OkStatus();
+    if (!has_version_table) {
+      ES_RETURN_IF_ERROR(
+          conn.Exec(absl::StrCat("CREATE SCHEMA IF NOT EXISTS ", quoted))
+              .status());
+      ES_RETURN_IF_ERROR(
+          conn.Exec(absl::StrCat("CREATE TABLE ", quoted,
+                                 ".eventstore_schema (version integer NOT "
+                                 "NULL); INSERT INTO ",
+                                 quoted, ".eventstore_schema VALUES (0)"))
+              .status());
+    }
+    for (int64_t v = version; v < PostgresEventStore::kSchemaVersion; ++v) {
+      ES_RETURN_IF_ERROR(
+          conn.Exec(absl::StrReplaceAll(kMigrations[v], {{"$S", quoted}}))
+              .status());
+      ES_RETURN_IF_ERROR(conn.Exec(absl::StrCat("UPDATE ", quoted,
+                                                ".eventstore_schema SET "
+                                                "version = ",
+                                                v + 1))
+                             .status());
+    }
+    return absl::OkStatus();
+  }();
+  if (!status.ok()) {
+    if (!conn.broken()) conn.Exec("ROLLBACK").status().IgnoreError();
+    return status;
+  }
+  return conn.Exec("COMMIT").status();
+}
+
+}  // namespace eventstore::postgres

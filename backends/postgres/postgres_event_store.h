@@ -1,0 +1,79 @@
+// The PostgreSQL backend: the server store for production and scale-out.
+//
+//   absl::StatusOr<eventstore::PostgresOptions> options =
+//       eventstore::PostgresOptions::FromUrl(
+//           "postgresql://app@127.0.0.1:5432/shop?schema=events");
+//   absl::StatusOr<std::unique_ptr<eventstore::EventStore>> store =
+//       eventstore::PostgresEventStore::Open(*options);
+//
+// Connections come from a thread-safe pool. A connection that breaks is
+// dropped and replaced; an operation that fails because the connection was
+// lost is retried once on a fresh connection (appends are idempotent by event
+// id, so a retry after an unknown commit outcome writes nothing twice), then
+// fails with kUnavailable. The schema is created or migrated when opened,
+// under an advisory lock, so several processes may open at once; a schema
+// newer than this code is refused with kFailedPrecondition, untouched.
+//
+// Global order: every event records the id of the transaction that wrote
+// it, and its Position is (transaction id, sequence). ReadAll returns only
+// events of transactions older than every transaction still running, in
+// Position order, so a reader never skips an event that commits later, while
+// concurrent appends still commit in parallel (docs/postgres.md).
+
+#ifndef EVENTSTORE_BACKENDS_POSTGRES_POSTGRES_EVENT_STORE_H_
+#define EVENTSTORE_BACKENDS_POSTGRES_POSTGRES_EVENT_STORE_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eventstore/event_store.h"
+#include "eventstore/limits.h"
+#include "eventstore/type_registry.h"
+
+namespace eventstore {
+
+struct PostgresOptions {
+  // A libpq connection string or URI without our own parameters, e.g.
+  // "postgresql://app@127.0.0.1:5432/shop". Required.
+  std::string conninfo;
+  // The schema holding the store's tables; several stores can share one
+  // database under different schemas. [a-z_][a-z0-9_]*, at most 63 bytes.
+  // Default "eventstore".
+  std::string schema = "eventstore";
+  // Most connections open at once. Calls beyond it wait for a free
+  // connection up to connect_timeout. Default 8.
+  int pool_size = 8;
+  // Longest wait to connect (and for a free pooled connection). Default 10 s.
+  absl::Duration connect_timeout = absl::Seconds(10);
+  // Server-side limit on one statement; zero for none. Default 30 s.
+  absl::Duration statement_timeout = absl::Seconds(30);
+  StoreLimits limits;
+  // When set, reads apply its upcasters (see type_registry.h).
+  std::shared_ptr<const TypeRegistry> type_registry;
+
+  // Options from a URL "postgresql://user[:password]@host[:port]/db" with
+  // optional query parameters: ours (schema, pool_size, connect_timeout_ms,
+  // statement_timeout_ms) and any libpq accepts (sslmode, ...), which are
+  // passed through. kInvalidArgument naming the part that is wrong; a
+  // password never appears in a message.
+  static absl::StatusOr<PostgresOptions> FromUrl(std::string_view url);
+};
+
+class PostgresEventStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<EventStore>> Open(
+      const PostgresOptions& options);
+
+  // The schema version this code writes.
+  static constexpr int kSchemaVersion = 1;
+};
+
+// `url` with any password replaced by "***", for messages and logs.
+std::string MaskPostgresUrl(std::string_view url);
+
+}  // namespace eventstore
+
+#endif  // EVENTSTORE_BACKENDS_POSTGRES_POSTGRES_EVENT_STORE_H_
