@@ -8,6 +8,20 @@ namespace eventstore {
 
 absl::StatusOr<Position> Position::Parse(std::string_view text) {
   const std::string s(text);
+  // Digits and at most one '/': SimpleAtoi alone would accept white space
+  // and signs.
+  int slashes = 0;
+  for (char c : s) {
+    if (c == '/') {
+      ++slashes;
+    } else if (c < '0' || c > '9') {
+      slashes = 2;
+    }
+  }
+  if (slashes > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "position: '", s.substr(0, 64), "' is not N or C/P (whole numbers)"));
+  }
   const size_t slash = s.find('/');
   uint64_t commit = 0;
   uint64_t prepare = 0;

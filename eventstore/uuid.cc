@@ -1,8 +1,8 @@
 #include "eventstore/uuid.h"
 
 #include <cstring>
+#include <random>
 
-#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -20,14 +20,20 @@ int HexValue(char c) {
 }  // namespace
 
 Uuid Uuid::Generate() {
-  thread_local absl::BitGen gen;
+  // Seeded from std::random_device rather than absl::BitGen: Debian's Abseil
+  // seeds from a shared pool that ThreadSanitizer cannot see synchronised.
+  thread_local std::mt19937_64 gen([] {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device()};
+    return std::mt19937_64(seed);
+  }());
   Uuid id;
   const uint64_t millis = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   for (int i = 0; i < 6; ++i) {
     id.bytes_[i] = static_cast<uint8_t>(millis >> (8 * (5 - i)));
   }
-  const uint64_t r1 = absl::Uniform<uint64_t>(gen);
-  const uint64_t r2 = absl::Uniform<uint64_t>(gen);
+  const uint64_t r1 = gen();
+  const uint64_t r2 = gen();
   for (int i = 0; i < 8; ++i) id.bytes_[6 + i] = static_cast<uint8_t>(r1 >> (8 * i));
   id.bytes_[14] = static_cast<uint8_t>(r2);
   id.bytes_[15] = static_cast<uint8_t>(r2 >> 8);

@@ -90,7 +90,15 @@ absl::StatusOr<int64_t> InspectSchema(SqliteConnection& conn,
 }  // namespace
 
 absl::Status EnsureSchema(SqliteConnection& conn, const std::string& path) {
-  ES_ASSIGN_OR_RETURN(int64_t version, InspectSchema(conn, path));
+  int64_t version;
+  {
+    // One read transaction, so that the inspection sees one state of the
+    // file even while another process initialises it.
+    ES_ASSIGN_OR_RETURN(SqliteTransaction read,
+                        SqliteTransaction::Begin(
+                            conn, SqliteTransaction::Mode::kDeferred));
+    ES_ASSIGN_OR_RETURN(version, InspectSchema(conn, path));
+  }
   if (version == SqliteEventStore::kSchemaVersion) return absl::OkStatus();
 
   // Migrate under the write lock, inspecting again: another process may

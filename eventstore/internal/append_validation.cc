@@ -21,22 +21,31 @@ std::string Shown(std::string_view s) {
   return out;
 }
 
-// Length of the UTF-8 sequence starting at s[i], or 0 when it is invalid.
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF), or 0.
 size_t Utf8SequenceLength(std::string_view s, size_t i) {
   const unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t n;
   if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0 && c >= 0xc2) {
+  size_t n;
+  unsigned char lo = 0x80;  // allowed range of the second byte
+  unsigned char hi = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) {
     n = 2;
-  } else if ((c & 0xf0) == 0xe0) {
+  } else if (c >= 0xe0 && c <= 0xef) {
     n = 3;
-  } else if ((c & 0xf8) == 0xf0 && c <= 0xf4) {
+    if (c == 0xe0) lo = 0xa0;  // overlong
+    if (c == 0xed) hi = 0x9f;  // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
     n = 4;
+    if (c == 0xf0) lo = 0x90;  // overlong
+    if (c == 0xf4) hi = 0x8f;  // above U+10FFFF
   } else {
     return 0;
   }
   if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
+  const unsigned char second = static_cast<unsigned char>(s[i + 1]);
+  if (second < lo || second > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
     if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
   }
   return n;
@@ -164,6 +173,11 @@ absl::StatusOr<AppendResult> ResolveStoredIds(
   size_t first_found = 0;
   while (first_found < stored.size() && !stored[first_found].has_value()) {
     ++first_found;
+  }
+  if (events.empty() || stored.size() != events.size() ||
+      first_found == stored.size()) {
+    return absl::InternalError(
+        "ResolveStoredIds: called without a stored id (a backend bug)");
   }
   for (size_t i = 0; i < stored.size(); ++i) {
     if (!stored[i].has_value()) return duplicate(first_found);

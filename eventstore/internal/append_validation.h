@@ -49,6 +49,8 @@ struct StoredEventRef {
 // stream, at consecutive versions in batch order, consistent with the
 // expected version), else kAlreadyExists naming the first stored id.
 // `stored[i]` is the stored event with the id of `events[i]`, if any.
+// REQUIRES: stored.size() == events.size() > 0 and some stored[i] is set
+// (else kInternal).
 absl::StatusOr<AppendResult> ResolveStoredIds(
     const AppendRequest& request, absl::Span<const PreparedEvent> events,
     absl::Span<const std::optional<StoredEventRef>> stored);

@@ -1,0 +1,131 @@
+#include <string>
+
+#include "absl/time/time.h"
+#include "backends/sqlite/sqlite_event_store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
+
+namespace eventstore {
+namespace {
+
+using ::eventstore::test::StatusIs;
+using ::testing::HasSubstr;
+using Synchronous = SqliteOptions::Synchronous;
+
+TEST(SqliteOptionsTest, Defaults) {
+  const SqliteOptions options;
+  EXPECT_EQ(options.path, "");
+  EXPECT_EQ(options.synchronous, Synchronous::kFull);
+  EXPECT_TRUE(options.wal);
+  EXPECT_EQ(options.busy_timeout, absl::Seconds(5));
+  EXPECT_EQ(options.max_readers, 4);
+  EXPECT_TRUE(options.create_if_missing);
+  EXPECT_EQ(options.type_registry, nullptr);
+  EXPECT_EQ(options.limits.max_payload_bytes, 4u << 20);
+}
+
+TEST(SqliteOptionsTest, FromUrlMemory) {
+  ASSERT_OK_AND_ASSIGN(SqliteOptions options,
+                       SqliteOptions::FromUrl("sqlite::memory:"));
+  EXPECT_EQ(options.path, ":memory:");
+  // No parameters: the defaults.
+  const SqliteOptions defaults;
+  EXPECT_EQ(options.synchronous, defaults.synchronous);
+  EXPECT_EQ(options.wal, defaults.wal);
+  EXPECT_EQ(options.busy_timeout, defaults.busy_timeout);
+  EXPECT_EQ(options.max_readers, defaults.max_readers);
+  EXPECT_EQ(options.create_if_missing, defaults.create_if_missing);
+}
+
+TEST(SqliteOptionsTest, FromUrlAbsoluteAndRelativePaths) {
+  ASSERT_OK_AND_ASSIGN(
+      SqliteOptions absolute,
+      SqliteOptions::FromUrl("sqlite:///var/lib/app/events.db"));
+  EXPECT_EQ(absolute.path, "/var/lib/app/events.db");
+  ASSERT_OK_AND_ASSIGN(SqliteOptions relative,
+                       SqliteOptions::FromUrl("sqlite:events.db"));
+  EXPECT_EQ(relative.path, "events.db");
+  ASSERT_OK_AND_ASSIGN(SqliteOptions nested,
+                       SqliteOptions::FromUrl("sqlite:data/events.db"));
+  EXPECT_EQ(nested.path, "data/events.db");
+}
+
+TEST(SqliteOptionsTest, FromUrlParameters) {
+  ASSERT_OK_AND_ASSIGN(
+      SqliteOptions options,
+      SqliteOptions::FromUrl("sqlite:///tmp/e.db?synchronous=normal&wal=false"
+                             "&busy_timeout_ms=250&max_readers=2"));
+  EXPECT_EQ(options.path, "/tmp/e.db");
+  EXPECT_EQ(options.synchronous, Synchronous::kNormal);
+  EXPECT_FALSE(options.wal);
+  EXPECT_EQ(options.busy_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(options.max_readers, 2);
+
+  ASSERT_OK_AND_ASSIGN(SqliteOptions memory,
+                       SqliteOptions::FromUrl("sqlite::memory:?wal=true"));
+  EXPECT_EQ(memory.path, ":memory:");
+  EXPECT_TRUE(memory.wal);
+}
+
+TEST(SqliteOptionsTest, FromUrlSynchronousValues) {
+  const std::pair<const char*, Synchronous> cases[] = {
+      {"off", Synchronous::kOff},
+      {"normal", Synchronous::kNormal},
+      {"full", Synchronous::kFull},
+      {"extra", Synchronous::kExtra},
+  };
+  for (const auto& [text, value] : cases) {
+    SCOPED_TRACE(text);
+    ASSERT_OK_AND_ASSIGN(
+        SqliteOptions options,
+        SqliteOptions::FromUrl(std::string("sqlite:e.db?synchronous=") + text));
+    EXPECT_EQ(options.synchronous, value);
+  }
+}
+
+TEST(SqliteOptionsTest, FromUrlUnknownParameterIsNamed) {
+  EXPECT_THAT(
+      SqliteOptions::FromUrl("sqlite:e.db?journal=wal"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("journal")));
+  EXPECT_THAT(
+      SqliteOptions::FromUrl("sqlite:e.db?synchronous=full&cache_size=10"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cache_size")));
+}
+
+TEST(SqliteOptionsTest, FromUrlBadValuesAreNamed) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"sqlite:e.db?synchronous=fast", "synchronous"},
+      {"sqlite:e.db?synchronous=", "synchronous"},
+      {"sqlite:e.db?wal=maybe", "wal"},
+      {"sqlite:e.db?busy_timeout_ms=soon", "busy_timeout_ms"},
+      {"sqlite:e.db?busy_timeout_ms=-5", "busy_timeout_ms"},
+      {"sqlite:e.db?max_readers=many", "max_readers"},
+  };
+  for (const auto& [url, part] : cases) {
+    SCOPED_TRACE(url);
+    EXPECT_THAT(SqliteOptions::FromUrl(url),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(part)));
+  }
+}
+
+TEST(SqliteOptionsTest, FromUrlEmptyPathIsNamed) {
+  for (const char* url : {"sqlite:", "sqlite:?synchronous=full", "sqlite://"}) {
+    SCOPED_TRACE(url);
+    EXPECT_THAT(
+        SqliteOptions::FromUrl(url),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("path")));
+  }
+}
+
+TEST(SqliteOptionsTest, FromUrlOtherSchemesAreInvalid) {
+  for (const char* url :
+       {"postgresql://u@h/db", "sqlite3:e.db", "file:e.db", "e.db", ""}) {
+    SCOPED_TRACE(url);
+    EXPECT_THAT(SqliteOptions::FromUrl(url),
+                StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+}
+
+}  // namespace
+}  // namespace eventstore

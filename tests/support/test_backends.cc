@@ -1,0 +1,105 @@
+#include "tests/support/test_backends.h"
+
+#include <utility>
+
+#include "backends/sqlite/sqlite_event_store.h"
+#ifdef EVENTSTORE_TEST_POSTGRES
+#include "backends/postgres/postgres_event_store.h"
+#include "tests/support/postgres_server.h"
+#include "tests/support/raw_postgres.h"
+#endif
+#include "eventstore/status_macros.h"
+#include "tests/support/temp_dir.h"
+
+namespace eventstore::test {
+namespace {
+
+// Owns a store and the temporary directory of its files; the store is
+// closed before the directory is removed.
+class StoreInTempDir final : public EventStore {
+ public:
+  StoreInTempDir(std::unique_ptr<TempDir> dir,
+                 std::unique_ptr<EventStore> store)
+      : dir_(std::move(dir)), store_(std::move(store)) {}
+
+  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
+    return store_->Append(request);
+  }
+  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream, const ReadStreamOptions& options) override {
+    return store_->ReadStream(stream, options);
+  }
+  absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override {
+    return store_->ReadAll(options);
+  }
+  absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
+    return store_->StreamVersion(stream);
+  }
+  absl::StatusOr<Position> HeadPosition() override {
+    return store_->HeadPosition();
+  }
+  absl::StatusOr<bool> EventExists(const Uuid& id) override {
+    return store_->EventExists(id);
+  }
+
+ private:
+  // Declared first, destroyed last.
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<EventStore> store_;
+};
+
+absl::StatusOr<std::unique_ptr<EventStore>> OpenSqliteMemory(
+    std::shared_ptr<const TypeRegistry> registry) {
+  SqliteOptions options;
+  options.path = ":memory:";
+  options.type_registry = std::move(registry);
+  return SqliteEventStore::Open(options);
+}
+
+absl::StatusOr<std::unique_ptr<EventStore>> OpenSqliteFile(
+    std::shared_ptr<const TypeRegistry> registry) {
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<TempDir> dir, TempDir::Create());
+  SqliteOptions options;
+  options.path = dir->File("events.db");
+  options.synchronous = SqliteOptions::Synchronous::kNormal;
+  options.type_registry = std::move(registry);
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> store,
+                      SqliteEventStore::Open(options));
+  return std::make_unique<StoreInTempDir>(std::move(dir), std::move(store));
+}
+
+#ifdef EVENTSTORE_TEST_POSTGRES
+// A new schema on the shared throwaway server (or EVENTSTORE_TEST_PG_URL).
+absl::StatusOr<std::unique_ptr<EventStore>> OpenPostgres(
+    std::shared_ptr<const TypeRegistry> registry) {
+  ES_ASSIGN_OR_RETURN(std::string url, SharedPostgresUrl());
+  PostgresOptions options;
+  options.conninfo = url;
+  options.schema = UniqueSchemaName();
+  options.pool_size = 12;
+  options.type_registry = std::move(registry);
+  return PostgresEventStore::Open(options);
+}
+#endif
+
+}  // namespace
+
+std::vector<TestBackend> AllTestBackends() {
+  return {
+      {"sqlite_memory", OpenSqliteMemory},
+      {"sqlite_file", OpenSqliteFile},
+#ifdef EVENTSTORE_TEST_POSTGRES
+      {"postgres", OpenPostgres},
+#endif
+  };
+}
+
+std::string TestBackendName(const ::testing::TestParamInfo<TestBackend>& info) {
+  return info.param.name;
+}
+
+void PrintTo(const TestBackend& backend, std::ostream* os) {
+  *os << backend.name;
+}
+
+}  // namespace eventstore::test

@@ -1,0 +1,53 @@
+// The backends the conformance suite runs on.
+//
+//   INSTANTIATE_TEST_SUITE_P(AllBackends, MyTest,
+//                            ::testing::ValuesIn(AllTestBackends()),
+//                            TestBackendName);
+//   ASSERT_OK_AND_ASSIGN(auto store, GetParam().open(nullptr));
+//
+// Each call of `open` gives a fresh, empty store that nothing else uses; its
+// files (or schema) go away when the store is destroyed. A backend added
+// here is covered by every conformance test, which rely only on the
+// EventStore interface and this factory.
+
+#ifndef EVENTSTORE_TESTS_SUPPORT_TEST_BACKENDS_H_
+#define EVENTSTORE_TESTS_SUPPORT_TEST_BACKENDS_H_
+
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "eventstore/event_store.h"
+#include "eventstore/type_registry.h"
+#include "gtest/gtest.h"
+
+namespace eventstore::test {
+
+struct TestBackend {
+  // A valid test-name part: letters, digits and '_'.
+  std::string name;
+  // Opens a fresh empty store; `registry` (may be null) is the store's type
+  // registry, whose upcasters apply to reads.
+  std::function<absl::StatusOr<std::unique_ptr<EventStore>>(
+      std::shared_ptr<const TypeRegistry> registry)>
+      open;
+};
+
+// "sqlite_memory" (":memory:"), "sqlite_file" (a new file in a new
+// temporary directory per open, synchronous = NORMAL, removed with the
+// store) and, when built with PostgreSQL, "postgres" (a new schema on the
+// shared throwaway server). Default StoreLimits.
+std::vector<TestBackend> AllTestBackends();
+
+// For INSTANTIATE_TEST_SUITE_P: the backend's name.
+std::string TestBackendName(const ::testing::TestParamInfo<TestBackend>& info);
+
+// So that gtest prints a parameter as its name.
+void PrintTo(const TestBackend& backend, std::ostream* os);
+
+}  // namespace eventstore::test
+
+#endif  // EVENTSTORE_TESTS_SUPPORT_TEST_BACKENDS_H_
