@@ -1,8 +1,8 @@
 #include "eventstore/errors.h"
 
 #include "absl/strings/cord.h"
-#include "absl/types/optional.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/optional.h"
 #include "eventstore/v1/errors.pb.h"
 
 namespace eventstore {
@@ -16,9 +16,9 @@ constexpr char kWrongExpectedVersionUrl[] =
 absl::Status WrongExpectedVersionError(std::string_view stream,
                                        ExpectedVersion expected,
                                        int64_t actual) {
-  absl::Status status = absl::AbortedError(absl::StrCat(
-      "wrong expected version for stream '", std::string(stream),
-      "': expected ", expected.ToString(), ", actual ", actual));
+  absl::Status status = absl::AbortedError(
+      absl::StrCat("wrong expected version for stream '", std::string(stream),
+                   "': expected ", expected.ToString(), ", actual ", actual));
   v1::WrongExpectedVersion payload;
   payload.set_stream(std::string(stream));
   payload.set_expected(expected.ToWire());

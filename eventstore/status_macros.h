@@ -19,12 +19,12 @@
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing
 // function when it is not OK.
-#define ES_RETURN_IF_ERROR(expr)                       \
-  do {                                                 \
-    ::absl::Status es_status_macro_value_ = (expr);    \
-    if (!es_status_macro_value_.ok()) {                \
-      return es_status_macro_value_;                   \
-    }                                                  \
+#define ES_RETURN_IF_ERROR(expr)                    \
+  do {                                              \
+    ::absl::Status es_status_macro_value_ = (expr); \
+    if (!es_status_macro_value_.ok()) {             \
+      return es_status_macro_value_;                \
+    }                                               \
   } while (false)
 
 #define ES_STATUS_MACROS_CONCAT_INNER_(a, b) a##b
@@ -39,8 +39,8 @@
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); returns its status when it is
 // not OK, else moves its value into `lhs` (a declaration or an lvalue).
-#define ES_ASSIGN_OR_RETURN(lhs, rexpr) \
-  ES_ASSIGN_OR_RETURN_IMPL_(            \
-      ES_STATUS_MACROS_CONCAT_(es_statusor_, __LINE__), lhs, rexpr)
+#define ES_ASSIGN_OR_RETURN(lhs, rexpr)                                       \
+  ES_ASSIGN_OR_RETURN_IMPL_(ES_STATUS_MACROS_CONCAT_(es_statusor_, __LINE__), \
+                            lhs, rexpr)
 
 #endif  // EVENTSTORE_STATUS_MACROS_H_

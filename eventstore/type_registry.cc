@@ -91,7 +91,8 @@ absl::Status TypeRegistry::UpcastAll(std::vector<RecordedEvent>& events) const {
       out.push_back(std::move(event));
       continue;
     }
-    absl::StatusOr<std::vector<RecordedEvent>> upcast = Upcast(std::move(event));
+    absl::StatusOr<std::vector<RecordedEvent>> upcast =
+        Upcast(std::move(event));
     if (!upcast.ok()) return upcast.status();
     for (RecordedEvent& e : *upcast) out.push_back(std::move(e));
   }

@@ -42,8 +42,8 @@ class TypeRegistry {
   };
   // Turns one stored event of an old type into its current form: one event
   // (a rename or a reshape) or several (a split).
-  using Upcaster =
-      std::function<absl::StatusOr<std::vector<Upcasted>>(const RecordedEvent&)>;
+  using Upcaster = std::function<absl::StatusOr<std::vector<Upcasted>>(
+      const RecordedEvent&)>;
 
   // Upcasters chain (A -> B -> C); a chain longer than this is taken for a
   // cycle and fails with kInvalidArgument.

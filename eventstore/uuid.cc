@@ -28,13 +28,15 @@ Uuid Uuid::Generate() {
     return std::mt19937_64(seed);
   }());
   Uuid id;
-  const uint64_t millis = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  const uint64_t millis =
+      static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
   for (int i = 0; i < 6; ++i) {
     id.bytes_[i] = static_cast<uint8_t>(millis >> (8 * (5 - i)));
   }
   const uint64_t r1 = gen();
   const uint64_t r2 = gen();
-  for (int i = 0; i < 8; ++i) id.bytes_[6 + i] = static_cast<uint8_t>(r1 >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    id.bytes_[6 + i] = static_cast<uint8_t>(r1 >> (8 * i));
   id.bytes_[14] = static_cast<uint8_t>(r2);
   id.bytes_[15] = static_cast<uint8_t>(r2 >> 8);
   id.bytes_[6] = static_cast<uint8_t>((id.bytes_[6] & 0x0f) | 0x70);  // v7
@@ -44,9 +46,9 @@ Uuid Uuid::Generate() {
 
 absl::StatusOr<Uuid> Uuid::Parse(std::string_view text) {
   auto invalid = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "event id: '", std::string(text.substr(0, 64)),
-        "' is not a UUID (expected 8-4-4-4-12 hex digits)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("event id: '", std::string(text.substr(0, 64)),
+                     "' is not a UUID (expected 8-4-4-4-12 hex digits)"));
   };
   if (text.size() != 36) return invalid();
   Uuid id;
@@ -68,8 +70,8 @@ absl::StatusOr<Uuid> Uuid::Parse(std::string_view text) {
 
 absl::StatusOr<Uuid> Uuid::FromBytes(std::string_view bytes) {
   if (bytes.size() != 16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "event id: expected 16 bytes, got ", bytes.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("event id: expected 16 bytes, got ", bytes.size()));
   }
   Uuid id;
   std::memcpy(id.bytes_.data(), bytes.data(), 16);

@@ -21,18 +21,20 @@ std::string Trimmed(const char* message) {
 
 // The status for a failed call with SQLSTATE `state` (empty when the
 // failure was not reported by the server).
-absl::Status PgError(const std::string& state, bool broken, std::string message) {
+absl::Status PgError(const std::string& state, bool broken,
+                     std::string message) {
   if (broken || absl::StartsWith(state, "08") || state == "57P01" ||
       state == "57P02" || state == "57P03" || state == "53300") {
-    return absl::UnavailableError(absl::StrCat(
-        message, " (connection lost; the call is safe to retry)"));
+    return absl::UnavailableError(
+        absl::StrCat(message, " (connection lost; the call is safe to retry)"));
   }
   if (state == "23505") return absl::AlreadyExistsError(message);
   if (state == "57014") return absl::DeadlineExceededError(message);
   if (state == "40001" || state == "40P01" || state == "55P03") {
     return absl::UnavailableError(absl::StrCat(message, " (retry)"));
   }
-  if (absl::StartsWith(state, "28")) return absl::PermissionDeniedError(message);
+  if (absl::StartsWith(state, "28"))
+    return absl::PermissionDeniedError(message);
   if (absl::StartsWith(state, "22")) return absl::InvalidArgumentError(message);
   if (state == "3F000" || state == "42P01") {
     return absl::FailedPreconditionError(message);
@@ -90,8 +92,8 @@ PgParams& PgParams::Null() {
 absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
     const std::string& conninfo, absl::Duration connect_timeout,
     absl::Duration statement_timeout) {
-  const std::string timeout = absl::StrCat(
-      std::max<int64_t>(1, absl::ToInt64Seconds(connect_timeout)));
+  const std::string timeout =
+      absl::StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(connect_timeout)));
   const std::string options = absl::StrCat(
       "-c statement_timeout=", absl::ToInt64Milliseconds(statement_timeout));
   const char* keys[] = {"dbname", "connect_timeout", "options",
@@ -139,10 +141,10 @@ absl::Status PgConnection::Check(pg_result* result, int expected_status,
 absl::StatusOr<PgResult> PgConnection::Execute(const PgStatement& stmt,
                                                const PgParams& params) {
   if (!prepared_.contains(stmt.name)) {
-    PgResult prepared(PQprepare(conn_, stmt.name, stmt.sql.c_str(), 0, nullptr));
-    absl::Status status =
-        Check(prepared.result_.get(), PGRES_COMMAND_OK,
-              absl::StrCat("preparing ", stmt.name));
+    PgResult prepared(
+        PQprepare(conn_, stmt.name, stmt.sql.c_str(), 0, nullptr));
+    absl::Status status = Check(prepared.result_.get(), PGRES_COMMAND_OK,
+                                absl::StrCat("preparing ", stmt.name));
     if (!status.ok()) return status;
     prepared_.insert(stmt.name);
   }

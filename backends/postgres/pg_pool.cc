@@ -22,8 +22,8 @@ PgPool::Lease::~Lease() {
 absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
   {
     std::unique_lock<std::mutex> lock(mu_);
-    const auto deadline =
-        std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(connect_timeout_);
+    const auto deadline = std::chrono::steady_clock::now() +
+                          absl::ToChronoMilliseconds(connect_timeout_);
     while (idle_.empty() && open_ >= size_) {
       if (returned_.wait_until(lock, deadline) == std::cv_status::timeout &&
           idle_.empty() && open_ >= size_) {

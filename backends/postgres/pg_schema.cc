@@ -69,19 +69,18 @@ absl::Status EnsureSchema(PgConnection& conn, const std::string& schema) {
         conn.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(hashtextextended(",
                                "'eventstore schema ' || ", literal, ", 0))"))
             .status());
-    ES_ASSIGN_OR_RETURN(
-        PgResult found,
-        conn.Exec(absl::StrCat(
-            "SELECT to_regclass(", "'", quoted, ".eventstore_schema') "
-            "IS NOT NULL, to_regclass('", quoted, ".events') IS NOT NULL")));
+    ES_ASSIGN_OR_RETURN(PgResult found, conn.Exec(absl::StrCat(
+                                            "SELECT to_regclass(", "'", quoted,
+                                            ".eventstore_schema') "
+                                            "IS NOT NULL, to_regclass('",
+                                            quoted, ".events') IS NOT NULL")));
     const bool has_version_table = found.Bytes(0, 0) == "t";
     const bool has_events = found.Bytes(0, 1) == "t";
     int64_t version = 0;
     if (has_version_table) {
-      ES_ASSIGN_OR_RETURN(PgResult v,
-                          conn.Exec(absl::StrCat(
-                              "SELECT max(version) FROM ", quoted,
-                              ".eventstore_schema")));
+      ES_ASSIGN_OR_RETURN(
+          PgResult v, conn.Exec(absl::StrCat("SELECT max(version) FROM ",
+                                             quoted, ".eventstore_schema")));
       if (v.rows() != 1 || v.IsNull(0, 0)) {
         return absl::FailedPreconditionError(absl::StrCat(
             "postgres: schema ", quoted,

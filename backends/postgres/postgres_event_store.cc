@@ -34,7 +34,7 @@ constexpr int kMaxVersionRaceRetries = 100;
 
 // Statement texts; "$S" is replaced by the quoted schema name at open.
 // Every event read has these columns, in this order (see DecodeRow).
-#define ES_PG_EVENT_COLUMNS                                               \
+#define ES_PG_EVENT_COLUMNS                                        \
   "transaction_id, position, id, stream, version, type, payload, " \
   "metadata, recorded_at"
 
@@ -101,9 +101,9 @@ absl::StatusOr<RecordedEvent> DecodeRow(const PgResult& r, int row) {
   event.position = Position::FromParts(r.Uint64(row, 0), r.Uint64(row, 1));
   absl::StatusOr<Uuid> id = Uuid::FromBytes(r.Bytes(row, 2));
   if (!id.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        "postgres: the event at position ", event.position.ToString(),
-        " has a corrupt id"));
+    return absl::DataLossError(absl::StrCat("postgres: the event at position ",
+                                            event.position.ToString(),
+                                            " has a corrupt id"));
   }
   event.id = *id;
   event.stream = std::string(r.Bytes(row, 3));
@@ -115,9 +115,8 @@ absl::StatusOr<RecordedEvent> DecodeRow(const PgResult& r, int row) {
     if (!event.metadata.ParseFromArray(metadata.data(),
                                        static_cast<int>(metadata.size()))) {
       return absl::DataLossError(absl::StrCat(
-          "postgres: event ", event.id.ToString(), " in stream '",
-          event.stream, "' has corrupt metadata (", metadata.size(),
-          " bytes)"));
+          "postgres: event ", event.id.ToString(), " in stream '", event.stream,
+          "' has corrupt metadata (", metadata.size(), " bytes)"));
     }
   }
   event.recorded_at = r.Timestamp(row, 8);
@@ -153,7 +152,8 @@ class PostgresEventStoreImpl final : public EventStore {
   PostgresEventStoreImpl(PostgresOptions options, std::unique_ptr<PgPool> pool);
 
   PgStatement Statement(const char* name, const char* sql) const {
-    return PgStatement{name, absl::StrReplaceAll(sql, {{"$S", quoted_schema_}})};
+    return PgStatement{name,
+                       absl::StrReplaceAll(sql, {{"$S", quoted_schema_}})};
   }
 
   // Runs `f(PgConnection&)` on a pooled connection. When the call fails
@@ -271,10 +271,9 @@ absl::Status PostgresEventStoreImpl::RecordTypes(
     const std::string set = internal::SerializedDescriptorSet(*descriptor);
     PgParams params;
     params.Bytes(type).Bytes(set);
-    ES_RETURN_IF_ERROR(
-        WithConnection([&](PgConnection& conn) {
-          return conn.Execute(insert_type_, params);
-        }).status());
+    ES_RETURN_IF_ERROR(WithConnection([&](PgConnection& conn) {
+                         return conn.Execute(insert_type_, params);
+                       }).status());
     MutexLock lock(&types_mu_);
     recorded_types_.insert(type);
   }
@@ -346,9 +345,9 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
       return WrongExpectedVersionError(request.stream, request.expected,
                                        actual);
     }
-    return absl::InternalError(absl::StrCat(
-        "append to stream '", std::string(request.stream),
-        "': ", r.status().message()));
+    return absl::InternalError(absl::StrCat("append to stream '",
+                                            std::string(request.stream),
+                                            "': ", r.status().message()));
   }
   const int64_t current = r->Int64(0, 0);
   const int64_t inserted = r->Int64(0, 4);
@@ -359,8 +358,7 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
     if (any_stored(stored)) {
       return internal::ResolveStoredIds(request, events, stored);
     }
-    return WrongExpectedVersionError(request.stream, request.expected,
-                                     current);
+    return WrongExpectedVersionError(request.stream, request.expected, current);
   }
   const uint64_t xid = r->Uint64(0, 1);
   AppendResult result;
@@ -426,8 +424,8 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
         absl::StrCat("max_count: ", options.max_count, " is negative"));
   }
   if (options.from_version.has_value() && *options.from_version < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "from_version: ", *options.from_version, " is negative"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("from_version: ", *options.from_version, " is negative"));
   }
   const bool forward = options.direction == Direction::kForward;
   std::vector<RecordedEvent> events;
@@ -480,7 +478,8 @@ absl::StatusOr<ReadAllPage> PostgresEventStoreImpl::ReadAll(
                         return conn.Execute(read_all_, params);
                       }));
   ES_RETURN_IF_ERROR(DecodeRows(r, page.events));
-  page.end_of_log = static_cast<int64_t>(page.events.size()) < options.max_count;
+  page.end_of_log =
+      static_cast<int64_t>(page.events.size()) < options.max_count;
   if (!page.events.empty()) page.next_position = page.events.back().position;
   ES_RETURN_IF_ERROR(Upcast(page.events));
   return page;

@@ -36,7 +36,8 @@ std::string MaskPostgresUrl(std::string_view url) {
   if (scheme != std::string::npos) {
     const size_t start = scheme + 3;
     const size_t end = out.find_first_of("/?", start);
-    const size_t at = out.rfind('@', end == std::string::npos ? out.size() : end);
+    const size_t at =
+        out.rfind('@', end == std::string::npos ? out.size() : end);
     if (at != std::string::npos && at > start) {
       const size_t colon = out.find(':', start);
       if (colon != std::string::npos && colon < at) {
@@ -57,7 +58,8 @@ std::string MaskPostgresUrl(std::string_view url) {
 
 absl::StatusOr<PostgresOptions> PostgresOptions::FromUrl(std::string_view url) {
   const std::string u(url);
-  if (!absl::StartsWith(u, "postgresql://") && !absl::StartsWith(u, "postgres://")) {
+  if (!absl::StartsWith(u, "postgresql://") &&
+      !absl::StartsWith(u, "postgres://")) {
     return BadUrl(absl::StrCat("'", MaskPostgresUrl(u.substr(0, 40)),
                                "' does not start with postgresql://"));
   }
@@ -69,7 +71,8 @@ absl::StatusOr<PostgresOptions> PostgresOptions::FromUrl(std::string_view url) {
     base = u.substr(0, q);
     for (absl::string_view pair : absl::StrSplit(u.substr(q + 1), '&')) {
       if (pair.empty()) continue;
-      std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+      std::vector<std::string> kv =
+          absl::StrSplit(pair, absl::MaxSplits('=', 1));
       if (kv.size() != 2 || kv[0].empty()) {
         return BadUrl(absl::StrCat("query parameter '",
                                    MaskPostgresUrl(std::string(pair)),
@@ -82,8 +85,8 @@ absl::StatusOr<PostgresOptions> PostgresOptions::FromUrl(std::string_view url) {
       } else if (key == "pool_size") {
         if (!absl::SimpleAtoi(value, &options.pool_size) ||
             options.pool_size < 1) {
-          return BadUrl(absl::StrCat("pool_size='", value,
-                                     "' is not a number above 0"));
+          return BadUrl(
+              absl::StrCat("pool_size='", value, "' is not a number above 0"));
         }
       } else if (key == "connect_timeout_ms") {
         if (!ParseMillis(value, &options.connect_timeout)) {
@@ -100,8 +103,9 @@ absl::StatusOr<PostgresOptions> PostgresOptions::FromUrl(std::string_view url) {
       }
     }
   }
-  options.conninfo =
-      passed.empty() ? base : absl::StrCat(base, "?", absl::StrJoin(passed, "&"));
+  options.conninfo = passed.empty()
+                         ? base
+                         : absl::StrCat(base, "?", absl::StrJoin(passed, "&"));
   char* error = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(options.conninfo.c_str(), &error);
   if (parsed == nullptr) {

@@ -17,7 +17,8 @@ absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
-    absl::Status status = SqliteError(rc, db, absl::StrCat("opening '", path, "'"));
+    absl::Status status =
+        SqliteError(rc, db, absl::StrCat("opening '", path, "'"));
     sqlite3_close(db);
     return status;
   }
@@ -44,8 +45,9 @@ absl::Status SqliteConnection::Exec(std::string_view sql) {
 absl::StatusOr<ScopedStatement> SqliteConnection::Cached(std::string_view sql) {
   auto it = cache_.find(absl::string_view(sql.data(), sql.size()));
   if (it == cache_.end()) {
-    ES_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                        SqliteStatement::Prepare(db_, sql, /*persistent=*/true));
+    ES_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        SqliteStatement::Prepare(db_, sql, /*persistent=*/true));
     it = cache_
              .emplace(std::string(sql),
                       std::make_unique<SqliteStatement>(std::move(stmt)))

@@ -75,7 +75,8 @@ std::optional<std::string> PrefixSuccessor(std::string prefix) {
     prefix.pop_back();
   }
   if (prefix.empty()) return std::nullopt;
-  prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  prefix.back() =
+      static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
   return prefix;
 }
 
@@ -125,9 +126,9 @@ absl::StatusOr<int64_t> QueryStreamVersion(SqliteConnection& conn,
 }
 
 // Where each prepared event's id is already stored, if anywhere.
-absl::StatusOr<std::vector<std::optional<internal::StoredEventRef>>>
-LookUpIds(SqliteConnection& conn,
-          const std::vector<internal::PreparedEvent>& events) {
+absl::StatusOr<std::vector<std::optional<internal::StoredEventRef>>> LookUpIds(
+    SqliteConnection& conn,
+    const std::vector<internal::PreparedEvent>& events) {
   std::vector<std::optional<internal::StoredEventRef>> stored(events.size());
   ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSelectById));
   for (size_t i = 0; i < events.size(); ++i) {
@@ -199,7 +200,8 @@ class SqliteEventStoreImpl final : public EventStore {
   const bool memory_;
 
   Mutex writer_mu_;
-  const std::unique_ptr<SqliteConnection> writer_ ABSL_PT_GUARDED_BY(writer_mu_);
+  const std::unique_ptr<SqliteConnection> writer_
+      ABSL_PT_GUARDED_BY(writer_mu_);
   // Types whose descriptor is stored (or that have none to store).
   absl::flat_hash_set<std::string> recorded_types_ ABSL_GUARDED_BY(writer_mu_);
   absl::flat_hash_set<std::string> undescribed_types_
@@ -217,13 +219,13 @@ absl::StatusOr<std::unique_ptr<EventStore>> SqliteEventStoreImpl::Open(
         "path: empty; give a file name or \":memory:\"");
   }
   if (options.max_readers < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_readers: ", options.max_readers, " is below 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_readers: ", options.max_readers, " is below 1"));
   }
-  ES_ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> writer,
-                      SqliteConnection::Open(options.path,
-                                             options.create_if_missing,
-                                             options.busy_timeout));
+  ES_ASSIGN_OR_RETURN(
+      std::unique_ptr<SqliteConnection> writer,
+      SqliteConnection::Open(options.path, options.create_if_missing,
+                             options.busy_timeout));
   ES_RETURN_IF_ERROR(EnsureSchema(*writer, options.path));
   if (options.path != ":memory:") {
     ES_ASSIGN_OR_RETURN(
@@ -311,8 +313,7 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::Append(
     if (AnyStored(stored)) {
       return internal::ResolveStoredIds(request, events, stored);
     }
-    return WrongExpectedVersionError(request.stream, request.expected,
-                                     current);
+    return WrongExpectedVersionError(request.stream, request.expected, current);
   }
   std::vector<std::string> new_types;
   absl::StatusOr<AppendResult> result =
@@ -376,9 +377,8 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::InsertBatch(
                          "': ", status.message()));
       }
       insert->Reset();
-      const Position position =
-          Position::At(static_cast<uint64_t>(sqlite3_last_insert_rowid(
-              writer_->handle())));
+      const Position position = Position::At(
+          static_cast<uint64_t>(sqlite3_last_insert_rowid(writer_->handle())));
       if (i == 0) result.first_position = position;
       result.last_position = position;
     }
@@ -422,16 +422,15 @@ absl::StatusOr<std::vector<RecordedEvent>> SqliteEventStoreImpl::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
   ES_RETURN_IF_ERROR(internal::ValidateStreamName(options_.limits, stream));
   if (options.max_count < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_count: ", options.max_count, " is negative"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_count: ", options.max_count, " is negative"));
   }
   if (options.from_version.has_value() && *options.from_version < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "from_version: ", *options.from_version, " is negative"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("from_version: ", *options.from_version, " is negative"));
   }
   const bool forward = options.direction == Direction::kForward;
-  const int64_t from =
-      options.from_version.value_or(forward ? 1 : kUnlimited);
+  const int64_t from = options.from_version.value_or(forward ? 1 : kUnlimited);
   std::vector<RecordedEvent> events;
   if (options.max_count == 0) return events;
   ES_RETURN_IF_ERROR(WithReader([&](SqliteConnection& conn) -> absl::Status {
@@ -449,8 +448,8 @@ absl::StatusOr<std::vector<RecordedEvent>> SqliteEventStoreImpl::ReadStream(
 absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
     const ReadAllOptions& options) {
   if (options.max_count < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_count: ", options.max_count, " is negative"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_count: ", options.max_count, " is negative"));
   }
   const ReadAllFilter& filter = options.filter;
   // The statement text depends only on which filters are set and how many
@@ -489,7 +488,8 @@ absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
     stmt->BindInt64(index++, options.max_count);
     return CollectRows(*stmt, page.events);
   }));
-  page.end_of_log = static_cast<int64_t>(page.events.size()) < options.max_count;
+  page.end_of_log =
+      static_cast<int64_t>(page.events.size()) < options.max_count;
   if (!page.events.empty()) page.next_position = page.events.back().position;
   ES_RETURN_IF_ERROR(Upcast(page.events));
   return page;
@@ -498,9 +498,8 @@ absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
 absl::StatusOr<int64_t> SqliteEventStoreImpl::StreamVersion(
     std::string_view stream) {
   ES_RETURN_IF_ERROR(internal::ValidateStreamName(options_.limits, stream));
-  return WithReader([&](SqliteConnection& conn) {
-    return QueryStreamVersion(conn, stream);
-  });
+  return WithReader(
+      [&](SqliteConnection& conn) { return QueryStreamVersion(conn, stream); });
 }
 
 absl::StatusOr<Position> SqliteEventStoreImpl::HeadPosition() {

@@ -96,13 +96,15 @@ absl::StatusOr<SqliteOptions> SqliteOptions::FromUrl(std::string_view url) {
     options.path = rest;
   }
   if (options.path.empty() || options.path == "/") {
-    return BadUrl("the database path is empty (sqlite:events.db, "
-                  "sqlite:///abs/events.db or sqlite::memory:)");
+    return BadUrl(
+        "the database path is empty (sqlite:events.db, "
+        "sqlite:///abs/events.db or sqlite::memory:)");
   }
   if (!query.empty()) {
     for (absl::string_view pair : absl::StrSplit(query, '&')) {
       if (pair.empty()) continue;
-      std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+      std::vector<std::string> kv =
+          absl::StrSplit(pair, absl::MaxSplits('=', 1));
       if (kv.size() != 2 || kv[0].empty()) {
         return BadUrl(absl::StrCat("query parameter '", std::string(pair),
                                    "' is not key=value"));

@@ -42,9 +42,9 @@ static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
               "one migration per schema version");
 
 absl::Status NotOurs(const std::string& path, std::string_view why) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "sqlite: '", path, "' is not an eventstore database (", std::string(why),
-      "); it was left untouched"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("sqlite: '", path, "' is not an eventstore database (",
+                   std::string(why), "); it was left untouched"));
 }
 
 // Inspects without writing. Returns the schema version, 0 for an empty
@@ -58,9 +58,8 @@ absl::StatusOr<int64_t> InspectSchema(SqliteConnection& conn,
     }
     return app_id.status();
   }
-  ES_ASSIGN_OR_RETURN(
-      int64_t tables,
-      conn.QueryInt64("SELECT count(*) FROM sqlite_master", 0));
+  ES_ASSIGN_OR_RETURN(int64_t tables,
+                      conn.QueryInt64("SELECT count(*) FROM sqlite_master", 0));
   if (*app_id == 0) {
     if (tables == 0) return 0;
     return NotOurs(path, "it holds tables of another application");
@@ -94,18 +93,18 @@ absl::Status EnsureSchema(SqliteConnection& conn, const std::string& path) {
   {
     // One read transaction, so that the inspection sees one state of the
     // file even while another process initialises it.
-    ES_ASSIGN_OR_RETURN(SqliteTransaction read,
-                        SqliteTransaction::Begin(
-                            conn, SqliteTransaction::Mode::kDeferred));
+    ES_ASSIGN_OR_RETURN(
+        SqliteTransaction read,
+        SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kDeferred));
     ES_ASSIGN_OR_RETURN(version, InspectSchema(conn, path));
   }
   if (version == SqliteEventStore::kSchemaVersion) return absl::OkStatus();
 
   // Migrate under the write lock, inspecting again: another process may
   // have migrated since.
-  ES_ASSIGN_OR_RETURN(SqliteTransaction txn,
-                      SqliteTransaction::Begin(
-                          conn, SqliteTransaction::Mode::kImmediate));
+  ES_ASSIGN_OR_RETURN(
+      SqliteTransaction txn,
+      SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kImmediate));
   ES_ASSIGN_OR_RETURN(version, InspectSchema(conn, path));
   if (version == 0) {
     ES_RETURN_IF_ERROR(

@@ -41,12 +41,13 @@ absl::StatusOr<SqliteStatement> SqliteStatement::Prepare(sqlite3* db,
                                                          std::string_view sql,
                                                          bool persistent) {
   sqlite3_stmt* stmt = nullptr;
-  const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
-                                    persistent ? SQLITE_PREPARE_PERSISTENT : 0,
-                                    &stmt, nullptr);
+  const int rc = sqlite3_prepare_v3(
+      db, sql.data(), static_cast<int>(sql.size()),
+      persistent ? SQLITE_PREPARE_PERSISTENT : 0, &stmt, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
-    return SqliteError(rc, db, absl::StrCat("preparing '", std::string(sql), "'"));
+    return SqliteError(rc, db,
+                       absl::StrCat("preparing '", std::string(sql), "'"));
   }
   return SqliteStatement(db, stmt);
 }
@@ -72,7 +73,8 @@ SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
 
 void SqliteStatement::NoteBind(int rc, int index) {
   if (rc != SQLITE_OK && bind_status_.ok()) {
-    bind_status_ = SqliteError(rc, db_, absl::StrCat("binding parameter ", index));
+    bind_status_ =
+        SqliteError(rc, db_, absl::StrCat("binding parameter ", index));
   }
 }
 
@@ -88,10 +90,9 @@ void SqliteStatement::BindText(int index, std::string_view value) {
 
 void SqliteStatement::BindBlob(int index, std::string_view value) {
   // A zero-length blob must still be a blob, not NULL.
-  NoteBind(value.empty()
-               ? sqlite3_bind_zeroblob(stmt_, index, 0)
-               : sqlite3_bind_blob64(stmt_, index, value.data(), value.size(),
-                                     SQLITE_STATIC),
+  NoteBind(value.empty() ? sqlite3_bind_zeroblob(stmt_, index, 0)
+                         : sqlite3_bind_blob64(stmt_, index, value.data(),
+                                               value.size(), SQLITE_STATIC),
            index);
 }
 

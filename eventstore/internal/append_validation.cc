@@ -58,9 +58,9 @@ absl::Status ValidateEventType(const StoreLimits& limits, size_t index,
         absl::StrCat("events[", index, "].type: is empty"));
   }
   if (type.size() > limits.max_event_type_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("events[", index, "].type: ", type.size(),
-                     " bytes, over the limit of ", limits.max_event_type_bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "events[", index, "].type: ", type.size(), " bytes, over the limit of ",
+        limits.max_event_type_bytes));
   }
   for (char c : type) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -108,9 +108,9 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
   absl::Status status = ValidateStreamName(limits, request.stream);
   if (!status.ok()) return status;
   if (request.events.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "events: the batch for stream '", Shown(request.stream),
-        "' is empty; an append needs at least one event"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("events: the batch for stream '", Shown(request.stream),
+                     "' is empty; an append needs at least one event"));
   }
   if (request.events.size() > limits.max_batch_events) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -133,17 +133,17 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     status = ValidateEventType(limits, i, event.type);
     if (!status.ok()) return status;
     if (event.payload.size() > limits.max_payload_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "events[", i, "].payload: ", event.payload.size(),
-          " bytes, over the limit of ", limits.max_payload_bytes));
+      return absl::InvalidArgumentError(
+          absl::StrCat("events[", i, "].payload: ", event.payload.size(),
+                       " bytes, over the limit of ", limits.max_payload_bytes));
     }
     if (event.metadata.ByteSizeLong() > 0) {
       event.metadata.SerializeToString(&out.metadata);
       if (out.metadata.size() > limits.max_metadata_bytes) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "events[", i, "].metadata: ", out.metadata.size(),
-            " bytes serialized, over the limit of ",
-            limits.max_metadata_bytes));
+        return absl::InvalidArgumentError(
+            absl::StrCat("events[", i, "].metadata: ", out.metadata.size(),
+                         " bytes serialized, over the limit of ",
+                         limits.max_metadata_bytes));
       }
     }
     out.id = event.id.IsNil() ? Uuid::Generate() : event.id;
@@ -160,15 +160,15 @@ absl::StatusOr<AppendResult> ResolveStoredIds(
     const AppendRequest& request, absl::Span<const PreparedEvent> events,
     absl::Span<const std::optional<StoredEventRef>> stored) {
   auto duplicate = [&](size_t i) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "events[", i, "].id: event ", events[i].id.ToString(),
-        " is already stored",
-        stored[i].has_value()
-            ? absl::StrCat(" in stream '", stored[i]->stream, "' at version ",
-                           stored[i]->version)
-            : std::string(),
-        "; the batch for stream '", std::string(request.stream),
-        "' was not written"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("events[", i, "].id: event ", events[i].id.ToString(),
+                     " is already stored",
+                     stored[i].has_value()
+                         ? absl::StrCat(" in stream '", stored[i]->stream,
+                                        "' at version ", stored[i]->version)
+                         : std::string(),
+                     "; the batch for stream '", std::string(request.stream),
+                     "' was not written"));
   };
   size_t first_found = 0;
   while (first_found < stored.size() && !stored[first_found].has_value()) {

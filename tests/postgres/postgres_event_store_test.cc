@@ -1,13 +1,14 @@
 // What is specific to PostgreSQL: URLs, schemas, opening concurrently,
 // refusing schemas that are not ours or too new.
 
+#include "backends/postgres/postgres_event_store.h"
+
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "backends/postgres/postgres_event_store.h"
 #include "eventstore/open_event_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -30,11 +31,11 @@ EventData Tick(std::string payload) {
 }
 
 TEST(PostgresOptionsTest, FromUrlSplitsOurParametersFromLibpqs) {
-  ASSERT_OK_AND_ASSIGN(
-      PostgresOptions o,
-      PostgresOptions::FromUrl("postgresql://app:secret@127.0.0.1:5433/shop?"
-                               "schema=orders&pool_size=3&sslmode=disable&"
-                               "connect_timeout_ms=1500&statement_timeout_ms=0"));
+  ASSERT_OK_AND_ASSIGN(PostgresOptions o,
+                       PostgresOptions::FromUrl(
+                           "postgresql://app:secret@127.0.0.1:5433/shop?"
+                           "schema=orders&pool_size=3&sslmode=disable&"
+                           "connect_timeout_ms=1500&statement_timeout_ms=0"));
   EXPECT_EQ(o.schema, "orders");
   EXPECT_EQ(o.pool_size, 3);
   EXPECT_EQ(o.connect_timeout, absl::Milliseconds(1500));
@@ -62,8 +63,8 @@ TEST(PostgresOptionsTest, BadUrlsNameThePartAndNeverThePassword) {
   };
   for (const auto& c : cases) {
     absl::StatusOr<PostgresOptions> o = PostgresOptions::FromUrl(c.url);
-    EXPECT_THAT(o, StatusIs(absl::StatusCode::kInvalidArgument,
-                            HasSubstr(c.names)))
+    EXPECT_THAT(
+        o, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.names)))
         << c.url;
     EXPECT_THAT(std::string(o.status().message()), Not(HasSubstr("hunter2")))
         << c.url;
@@ -85,8 +86,8 @@ TEST(PostgresEventStoreTest, UnreachableServerIsUnavailableWithoutPassword) {
   o.connect_timeout = absl::Seconds(2);
   absl::StatusOr<std::unique_ptr<EventStore>> store =
       PostgresEventStore::Open(o);
-  EXPECT_THAT(store, StatusIs(absl::StatusCode::kUnavailable,
-                              HasSubstr("127.0.0.1")));
+  EXPECT_THAT(store,
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("127.0.0.1")));
   EXPECT_THAT(std::string(store.status().message()), Not(HasSubstr("hunter2")));
 }
 
@@ -135,8 +136,7 @@ TEST(PostgresEventStoreTest, ConcurrentOpensOfANewSchemaAllSucceed) {
       results[i] = s.status();
       if (s.ok()) {
         results[i] = (*s)->Append(absl::StrCat("s", i),
-                                  ExpectedVersion::NoStream(),
-                                  {Tick("x")})
+                                  ExpectedVersion::NoStream(), {Tick("x")})
                          .status();
       }
     });
@@ -144,9 +144,9 @@ TEST(PostgresEventStoreTest, ConcurrentOpensOfANewSchemaAllSucceed) {
   for (auto& t : threads) t.join();
   for (const absl::Status& s : results) EXPECT_OK(s);
   ASSERT_OK_AND_ASSIGN(auto raw, RawPostgres::Connect(url));
-  ASSERT_OK_AND_ASSIGN(
-      auto rows, raw->Query(absl::StrCat("SELECT count(*), max(version) FROM \"",
-                                         o.schema, "\".eventstore_schema")));
+  ASSERT_OK_AND_ASSIGN(auto rows, raw->Query(absl::StrCat(
+                                      "SELECT count(*), max(version) FROM \"",
+                                      o.schema, "\".eventstore_schema")));
   EXPECT_EQ(rows[0][0], "1");
   EXPECT_EQ(rows[0][1], absl::StrCat(PostgresEventStore::kSchemaVersion));
 }
@@ -159,14 +159,15 @@ TEST(PostgresEventStoreTest, NewerSchemaIsRefusedUntouched) {
   { ASSERT_OK(PostgresEventStore::Open(o).status()); }
   ASSERT_OK_AND_ASSIGN(auto raw, RawPostgres::Connect(url));
   const std::string q = absl::StrCat("\"", o.schema, "\"");
-  ASSERT_OK(raw->Exec(absl::StrCat("UPDATE ", q, ".eventstore_schema SET version = ",
-                                   PostgresEventStore::kSchemaVersion + 1)));
+  ASSERT_OK(
+      raw->Exec(absl::StrCat("UPDATE ", q, ".eventstore_schema SET version = ",
+                             PostgresEventStore::kSchemaVersion + 1)));
   EXPECT_THAT(PostgresEventStore::Open(o),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("newer than this code")));
-  ASSERT_OK_AND_ASSIGN(
-      auto rows, raw->Query(absl::StrCat("SELECT version FROM ", q,
-                                         ".eventstore_schema")));
+  ASSERT_OK_AND_ASSIGN(auto rows,
+                       raw->Query(absl::StrCat("SELECT version FROM ", q,
+                                               ".eventstore_schema")));
   EXPECT_EQ(rows[0][0], absl::StrCat(PostgresEventStore::kSchemaVersion + 1));
 }
 
@@ -184,10 +185,9 @@ TEST(PostgresEventStoreTest, ForeignEventsTableIsRefusedUntouched) {
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("not eventstore's")));
   ASSERT_OK_AND_ASSIGN(
-      auto rows,
-      raw->Query(absl::StrCat(
-          "SELECT x, to_regclass('", schema, ".eventstore_schema') IS NULL FROM ",
-          schema, ".events")));
+      auto rows, raw->Query(absl::StrCat("SELECT x, to_regclass('", schema,
+                                         ".eventstore_schema') IS NULL FROM ",
+                                         schema, ".events")));
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0][0], "7");
   EXPECT_EQ(rows[0][1], "t");
@@ -201,8 +201,8 @@ TEST(PostgresEventStoreTest, RecordsTheDescriptorOfAnAppendedType) {
   ASSERT_OK_AND_ASSIGN(auto store, PostgresEventStore::Open(o));
   v1::EventMetadata message;  // any generated message will do
   message.set_actor("someone");
-  ASSERT_OK(store->Append("s", ExpectedVersion::Any(),
-                          {EventData::From(message)}));
+  ASSERT_OK(
+      store->Append("s", ExpectedVersion::Any(), {EventData::From(message)}));
   ASSERT_OK_AND_ASSIGN(auto raw, RawPostgres::Connect(url));
   ASSERT_OK_AND_ASSIGN(
       auto rows,

@@ -104,8 +104,7 @@ TEST(PostgresFaultTest, TerminatedSessionsLoseNothingAndDuplicateNothing) {
     ASSERT_EQ(events->size(), static_cast<size_t>(2 * kAppends)) << stream;
     for (int v = 0; v < 2 * kAppends; ++v) {
       EXPECT_EQ((*events)[v].version, v + 1);
-      EXPECT_EQ((*events)[v].payload,
-                absl::StrCat(w, "/", v / 2, "/", v % 2));
+      EXPECT_EQ((*events)[v].payload, absl::StrCat(w, "/", v / 2, "/", v % 2));
     }
   }
   ASSERT_OK_AND_ASSIGN(auto raw, RawPostgres::Connect(url));
@@ -143,11 +142,12 @@ TEST(PostgresFaultTest, ServerStoppedAndStartedAgainStoreRecovers) {
 
   ASSERT_OK(server->StartAgain());
   // The same store, the same events: the append goes through once.
-  ASSERT_OK_AND_ASSIGN(AppendResult r,
-                       store->Append("s", ExpectedVersion::Exactly(2), pending));
+  ASSERT_OK_AND_ASSIGN(
+      AppendResult r, store->Append("s", ExpectedVersion::Exactly(2), pending));
   EXPECT_EQ(r.next_expected_version, 4);
-  ASSERT_OK_AND_ASSIGN(AppendResult again,
-                       store->Append("s", ExpectedVersion::Exactly(2), pending));
+  ASSERT_OK_AND_ASSIGN(
+      AppendResult again,
+      store->Append("s", ExpectedVersion::Exactly(2), pending));
   EXPECT_EQ(again, r);
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
                        store->ReadStream("s"));

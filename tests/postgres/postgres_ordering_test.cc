@@ -33,7 +33,9 @@ EventData MakeEvent(int i) {
 }
 
 // The id of a raw row inserted behind the store's back, as SQL text.
-std::string SqlUuid(const Uuid& id) { return absl::StrCat("'", id.ToString(), "'"); }
+std::string SqlUuid(const Uuid& id) {
+  return absl::StrCat("'", id.ToString(), "'");
+}
 
 TEST(PostgresOrderingTest, ConcurrentWritersWithRollbacksNeverSkipAnEvent) {
   ASSERT_OK_AND_ASSIGN(std::string url, SharedPostgresUrl());
@@ -43,7 +45,8 @@ TEST(PostgresOrderingTest, ConcurrentWritersWithRollbacksNeverSkipAnEvent) {
   options.pool_size = 16;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> store,
                        PostgresEventStore::Open(options));
-  const std::string events_table = absl::StrCat("\"", options.schema, "\".events");
+  const std::string events_table =
+      absl::StrCat("\"", options.schema, "\".events");
 
   constexpr int kWriters = 8;
   constexpr int kAppendsPerWriter = 150;
@@ -81,8 +84,8 @@ TEST(PostgresOrderingTest, ConcurrentWritersWithRollbacksNeverSkipAnEvent) {
           // A batch whose second event reuses a committed id: rejected
           // after the first row took a position.
           std::vector<EventData> bad = {MakeEvent(i), batch[0]};
-          absl::StatusOr<AppendResult> dup =
-              store->Append(absl::StrCat("dup-", w), ExpectedVersion::Any(), bad);
+          absl::StatusOr<AppendResult> dup = store->Append(
+              absl::StrCat("dup-", w), ExpectedVersion::Any(), bad);
           if (dup.status().code() != absl::StatusCode::kAlreadyExists) {
             failures++;
             ADD_FAILURE() << "expected kAlreadyExists, got " << dup.status();
@@ -99,11 +102,11 @@ TEST(PostgresOrderingTest, ConcurrentWritersWithRollbacksNeverSkipAnEvent) {
     ASSERT_OK(raw);
     absl::BitGen gen;
     for (int i = 0; i < 60; ++i) {
-      ASSERT_OK((*raw)->Exec(absl::StrCat(
-          "BEGIN; INSERT INTO ", events_table,
-          " (id, stream, version, type, payload) VALUES (",
-          SqlUuid(Uuid::Generate()), ", 'rolled-back-", i,
-          "', 1, 'eventstore.test.v1.Tick', '\\x00')")));
+      ASSERT_OK((*raw)->Exec(
+          absl::StrCat("BEGIN; INSERT INTO ", events_table,
+                       " (id, stream, version, type, payload) VALUES (",
+                       SqlUuid(Uuid::Generate()), ", 'rolled-back-", i,
+                       "', 1, 'eventstore.test.v1.Tick', '\\x00')")));
       absl::SleepFor(absl::Milliseconds(absl::Uniform(gen, 0, 15)));
       ASSERT_OK((*raw)->Exec("ROLLBACK"));
     }
@@ -145,7 +148,8 @@ TEST(PostgresOrderingTest, ConcurrentWritersWithRollbacksNeverSkipAnEvent) {
     }
     EXPECT_EQ(page->next_position, from);
     writers_done_and_caught_up = writers_done && page->end_of_log;
-    if (page->end_of_log && !writers_done) absl::SleepFor(absl::Milliseconds(2));
+    if (page->end_of_log && !writers_done)
+      absl::SleepFor(absl::Milliseconds(2));
   }
   for (std::thread& t : threads) t.join();
   ASSERT_EQ(failures.load(), 0);
@@ -162,9 +166,9 @@ TEST(PostgresOrderingTest, ConcurrentWritersWithRollbacksNeverSkipAnEvent) {
       EXPECT_TRUE(seen_ids.contains(id)) << "skipped: " << id;
     }
   }
-  ASSERT_OK_AND_ASSIGN(auto count,
-                       RawPostgres::Connect(url).value()->Query(
-                           absl::StrCat("SELECT count(*) FROM ", events_table)));
+  ASSERT_OK_AND_ASSIGN(
+      auto count, RawPostgres::Connect(url).value()->Query(
+                      absl::StrCat("SELECT count(*) FROM ", events_table)));
   EXPECT_EQ(count[0][0], absl::StrCat(seen.size()));
 
   // Stable order: a fresh read of the whole log gives the same sequence.

@@ -21,7 +21,8 @@ absl::StatusOr<std::unique_ptr<RawPostgres>> RawPostgres::Connect(
     PQfinish(conn);
     return status;
   }
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<RawPostgres>(new RawPostgres(conn));
 }
 
@@ -56,8 +57,8 @@ std::string UniqueSchemaName() {
   static absl::BitGen* gen = new absl::BitGen();
   static std::mutex* mu = new std::mutex();
   std::lock_guard<std::mutex> lock(*mu);
-  return absl::StrCat("t_", absl::Hex(absl::Uniform<uint64_t>(*gen),
-                                      absl::kZeroPad16));
+  return absl::StrCat(
+      "t_", absl::Hex(absl::Uniform<uint64_t>(*gen), absl::kZeroPad16));
 }
 
 }  // namespace eventstore::test

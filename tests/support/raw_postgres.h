@@ -3,8 +3,8 @@
 // sessions, tamper with the schema).
 //
 //   ASSERT_OK_AND_ASSIGN(auto raw, RawPostgres::Connect(url));
-//   ASSERT_OK_AND_ASSIGN(auto rows, raw->Query("SELECT count(*) FROM s.events"));
-//   EXPECT_EQ(rows[0][0], "3");
+//   ASSERT_OK_AND_ASSIGN(auto rows, raw->Query("SELECT count(*) FROM
+//   s.events")); EXPECT_EQ(rows[0][0], "3");
 
 #ifndef EVENTSTORE_TESTS_SUPPORT_RAW_POSTGRES_H_
 #define EVENTSTORE_TESTS_SUPPORT_RAW_POSTGRES_H_
