@@ -1,0 +1,105 @@
+// eventstore_bench: the workloads of docs/benchmarks.md on our SQLite store
+// and on raw sqlite3 calls writing and reading the same rows, at
+// synchronous=NORMAL ("sqlite") and synchronous=FULL ("sqlite_full"), both
+// in WAL mode; then a table of ratios ours / raw.
+//
+//   eventstore_bench                               # everything
+//   eventstore_bench --benchmark_filter=W3_        # one workload
+//   eventstore_bench --benchmark_filter=-_full     # skip synchronous=FULL
+//
+// The whole run takes from half a minute to two, depending mostly on how
+// long the disk takes to fsync: W1 at synchronous=FULL is 10,000 fsyncs a
+// side.
+//
+// Google Benchmark's own flags apply; --benchmark_format=json writes JSON to
+// stdout and the ratio table to stderr.
+
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "backends/sqlite/sqlite_event_store.h"
+#include "bench/ratio_reporter.h"
+#include "bench/sqlite_raw.h"
+#include "bench/workloads.h"
+
+namespace eventstore::bench {
+namespace {
+
+// The value of --name=value in argv, or `otherwise`.
+std::string_view Flag(int argc, char** argv, std::string_view name,
+                      std::string_view otherwise) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.size() > name.size() + 3 && arg.substr(0, 2) == "--" &&
+        arg.substr(2, name.size()) == name && arg[name.size() + 2] == '=') {
+      otherwise = arg.substr(name.size() + 3);
+    }
+  }
+  return otherwise;
+}
+
+// The reporter Google Benchmark would pick for these flags (console or
+// json), as RatioReporter's inner one. Read before benchmark::Initialize
+// consumes the flags.
+std::unique_ptr<benchmark::BenchmarkReporter> DisplayReporter(int argc,
+                                                              char** argv) {
+  if (Flag(argc, argv, "benchmark_format", "console") == "json") {
+    return std::make_unique<benchmark::JSONReporter>();
+  }
+  const std::string_view color = Flag(argc, argv, "benchmark_color", "auto");
+  const bool use_color =
+      color == "auto" ? isatty(STDOUT_FILENO) != 0
+                      : (color == "true" || color == "yes" || color == "1");
+  const std::string_view tabular =
+      Flag(argc, argv, "benchmark_counters_tabular", "false");
+  int options = benchmark::ConsoleReporter::OO_None;
+  if (use_color) options |= benchmark::ConsoleReporter::OO_Color;
+  if (tabular == "true" || tabular == "yes" || tabular == "1") {
+    options |= benchmark::ConsoleReporter::OO_Tabular;
+  }
+  return std::make_unique<benchmark::ConsoleReporter>(
+      static_cast<benchmark::ConsoleReporter::OutputOptions>(options));
+}
+
+int Main(int argc, char** argv) {
+  const bool json = Flag(argc, argv, "benchmark_format", "console") == "json";
+  RatioReporter reporter(DisplayReporter(argc, argv), Workloads(),
+                         json ? &std::cerr : &std::cout);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+  const absl::Status schema = CheckRawSchemaMatchesStore();
+  if (!schema.ok()) {
+    std::cerr << "eventstore_bench: " << schema << "\n";
+    return 1;
+  }
+  benchmark::AddCustomContext("payload_bytes",
+                              std::to_string(TypicalPayloadBytes()));
+  benchmark::AddCustomContext("metadata_bytes",
+                              std::to_string(TypicalMetadataBytes()));
+
+  using Sync = SqliteOptions::Synchronous;
+  const std::vector<Backend> backends = {
+      {"sqlite", SqliteStoreFactory(Sync::kNormal),
+       SqliteRawFactory(Sync::kNormal)},
+      {"sqlite_full", SqliteStoreFactory(Sync::kFull),
+       SqliteRawFactory(Sync::kFull), /*commits_wait_for_disk=*/true},
+  };
+  RegisterWorkloads(backends);
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  CloseReadFixtures();
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace eventstore::bench
+
+int main(int argc, char** argv) { return eventstore::bench::Main(argc, argv); }

@@ -1,0 +1,378 @@
+#include "bench/workloads.h"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "eventstore/bench/v1/bench.pb.h"
+#include "eventstore/event_data.h"
+#include "eventstore/uuid.h"
+#include "eventstore/v1/metadata.pb.h"
+
+namespace eventstore::bench {
+namespace {
+
+// W1: single-event appends, round robin over the streams.
+constexpr int kW1Streams = 1000;
+constexpr int kW1Appends = 10000;
+// W2: batches, each to a new stream.
+constexpr int kW2Appends = 200;
+constexpr int kW2BatchEvents = 100;
+constexpr int kW2Events = kW2Appends * kW2BatchEvents;
+// W3: one long stream, written in batches during setup.
+constexpr int kW3Events = 10000;
+constexpr int kW3SetupBatchEvents = 1000;
+constexpr char kW3Stream[] = "ledger-1";
+// W4: the whole log of W1 + W2 + W3, in pages.
+constexpr int kW4PageEvents = 1000;
+constexpr int kW4Events = kW1Appends + kW2Events + kW3Events;
+
+// W1 at synchronous=FULL runs two rounds (ours first, then raw first): its
+// 10,000 commits are 10,000 fsyncs, from 2 to 40 seconds a side depending
+// on the disk, and a single round is at the mercy of the disk's mood.
+constexpr Workload kWorkloads[] = {
+    {"W1_SingleAppend", 0.8, 1, 3, 2},
+    {"W2_BatchAppend", 0.8, 1, 5, 5},
+    {"W3_ReadStream", 0.5, 40, 7, 7},
+    {"W4_ReadAll", 0.5, 8, 7, 7},
+};
+
+// The n-th benchmark event: an OrderPlaced of about 200 bytes serialized,
+// whose metadata carries a correlation id. Contents vary with n.
+EventData MakeEvent(int64_t n) {
+  v1::OrderPlaced order;
+  order.set_order_id(absl::StrFormat("order-%07d", n % 10000000));
+  order.set_customer_id(
+      absl::StrFormat("customer-%08d", (n * 7919) % 100000000));
+  int64_t total = 0;
+  for (int i = 0; i < 3; ++i) {
+    v1::LineItem* item = order.add_items();
+    item->set_sku(absl::StrFormat("SKU-%07d-%d", (n * 31 + i) % 10000000, i));
+    item->set_quantity(1 + static_cast<int>((n + i) % 5));
+    item->set_unit_price_cents(1000 + (n * 13 + i * 101) % 90000);
+    total += item->quantity() * item->unit_price_cents();
+  }
+  order.set_total_cents(total);
+  order.set_currency("EUR");
+  order.set_shipping_address(
+      absl::StrFormat("%d Rue de la Republique, Batiment C, Porte 4, "
+                      "Appartement %d, 69002 Lyon, "
+                      "France",
+                      1 + n % 250, 1 + n % 40));
+  order.set_placed_at_micros(1700000000000000 + n * 1000);
+  eventstore::v1::EventMetadata metadata;
+  metadata.set_correlation_id(Uuid::Generate().ToString());
+  return EventData::From(order, std::move(metadata));
+}
+
+// Adds `count` new events (numbered from `next`) to a batch for `stream`.
+Batch MakeBatch(std::string stream, ExpectedVersion expected, int count,
+                int64_t& next) {
+  Batch batch;
+  batch.stream = std::move(stream);
+  batch.expected = expected;
+  batch.events.reserve(count);
+  batch.encoded_metadata.reserve(count);
+  for (int i = 0; i < count; ++i) {
+    batch.events.push_back(MakeEvent(next++));
+    std::string encoded;
+    if (batch.events.back().metadata.ByteSizeLong() > 0) {
+      batch.events.back().metadata.SerializeToString(&encoded);
+    }
+    batch.encoded_metadata.push_back(std::move(encoded));
+  }
+  return batch;
+}
+
+std::string OrderStream(int i) { return absl::StrCat("order-", i); }
+
+// W1: append k goes to stream k % 1,000 with the exact expected version.
+std::vector<Batch> SingleAppends(int64_t& next) {
+  std::vector<Batch> batches;
+  batches.reserve(kW1Appends);
+  for (int k = 0; k < kW1Appends; ++k) {
+    batches.push_back(MakeBatch(OrderStream(k % kW1Streams),
+                                ExpectedVersion::Exactly(k / kW1Streams), 1,
+                                next));
+  }
+  return batches;
+}
+
+// W2: 200 batches of 100 events, each to a new stream.
+std::vector<Batch> BatchAppends(int64_t& next) {
+  std::vector<Batch> batches;
+  batches.reserve(kW2Appends);
+  for (int b = 0; b < kW2Appends; ++b) {
+    batches.push_back(MakeBatch(absl::StrCat("cart-", b),
+                                ExpectedVersion::NoStream(), kW2BatchEvents,
+                                next));
+  }
+  return batches;
+}
+
+// W3's stream, in batches of 1,000.
+std::vector<Batch> LongStream(int64_t& next) {
+  std::vector<Batch> batches;
+  for (int v = 0; v < kW3Events; v += kW3SetupBatchEvents) {
+    batches.push_back(MakeBatch(kW3Stream, ExpectedVersion::Exactly(v),
+                                kW3SetupBatchEvents, next));
+  }
+  return batches;
+}
+
+// W4's log: the rows W1, W2 and W3 write. W1's 10 events per stream are
+// appended 10 at a time here (setup only; the rows are the same).
+std::vector<Batch> WholeLog(int64_t& next) {
+  std::vector<Batch> batches;
+  for (int s = 0; s < kW1Streams; ++s) {
+    batches.push_back(MakeBatch(OrderStream(s), ExpectedVersion::NoStream(),
+                                kW1Appends / kW1Streams, next));
+  }
+  for (Batch& b : BatchAppends(next)) batches.push_back(std::move(b));
+  for (Batch& b : LongStream(next)) batches.push_back(std::move(b));
+  return batches;
+}
+
+int64_t CountEvents(const std::vector<Batch>& batches) {
+  int64_t n = 0;
+  for (const Batch& b : batches) n += static_cast<int64_t>(b.events.size());
+  return n;
+}
+
+absl::Status AppendAll(Target& target, const std::vector<Batch>& batches) {
+  for (const Batch& batch : batches) {
+    absl::Status status = target.Append(batch);
+    if (!status.ok()) {
+      return absl::Status(
+          status.code(),
+          absl::StrCat("append to '", batch.stream, "': ", status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Fail(benchmark::State& state, const absl::Status& status) {
+  state.SkipWithError(status.ToString().c_str());
+}
+
+// One registered benchmark: a round of a workload on one side of a backend.
+struct Run {
+  // The benchmark's name, e.g. "W3_ReadStream/sqlite_raw".
+  std::string name;
+  const Workload* workload;
+  TargetFactory factory;
+  // This run's round (0-based) of `rounds`.
+  int round;
+  int rounds;
+};
+
+// The databases of the read workloads, by benchmark name: written in the
+// first round that needs one, read in every round, closed after the last.
+std::map<std::string, std::unique_ptr<Target>>& ReadFixtures() {
+  static auto* fixtures = new std::map<std::string, std::unique_ptr<Target>>;
+  return *fixtures;
+}
+
+// The database `run` reads, written by `setup` on first use (untimed: call
+// before the benchmark loop).
+absl::StatusOr<Target*> ReadFixture(const Run& run,
+                                    std::vector<Batch> (*setup)(int64_t&)) {
+  std::unique_ptr<Target>& target = ReadFixtures()[run.name];
+  if (target == nullptr) {
+    absl::StatusOr<std::unique_ptr<Target>> opened = run.factory();
+    if (!opened.ok()) return opened.status();
+    int64_t next = 0;
+    absl::Status status = AppendAll(**opened, setup(next));
+    if (!status.ok()) return status;
+    target = *std::move(opened);
+  }
+  return target.get();
+}
+
+// Closes `run`'s database after its last round (untimed: call after the
+// benchmark loop).
+void ReleaseReadFixture(const Run& run) {
+  if (run.round + 1 == run.rounds) ReadFixtures().erase(run.name);
+}
+
+// W1 and W2: each iteration appends `batches` to a fresh database. Opening
+// and closing the database (a WAL checkpoint) are not timed.
+void RunAppends(benchmark::State& state, const Run& run,
+                const std::vector<Batch>& batches) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    absl::StatusOr<std::unique_ptr<Target>> opened = run.factory();
+    state.ResumeTiming();
+    if (!opened.ok()) {
+      Fail(state, opened.status());
+      break;
+    }
+    std::unique_ptr<Target> target = *std::move(opened);
+    const absl::Status status = AppendAll(*target, batches);
+    state.PauseTiming();
+    target.reset();
+    state.ResumeTiming();
+    if (!status.ok()) {
+      Fail(state, status);
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * CountEvents(batches));
+}
+
+void SingleAppendWorkload(benchmark::State& state, const Run& run) {
+  int64_t next = 0;
+  RunAppends(state, run, SingleAppends(next));
+}
+
+void BatchAppendWorkload(benchmark::State& state, const Run& run) {
+  int64_t next = 0;
+  RunAppends(state, run, BatchAppends(next));
+}
+
+// W3: each iteration reads the 10,000-event stream start to end.
+void ReadStreamWorkload(benchmark::State& state, const Run& run) {
+  absl::StatusOr<Target*> target = ReadFixture(run, LongStream);
+  if (!target.ok()) {
+    Fail(state, target.status());
+    return;
+  }
+  const std::string stream = kW3Stream;
+  for (auto _ : state) {
+    absl::StatusOr<int64_t> read = (*target)->ReadStream(stream);
+    if (!read.ok()) {
+      Fail(state, read.status());
+      break;
+    }
+    if (*read != kW3Events) {
+      Fail(state, absl::InternalError(absl::StrCat(
+                      "read ", *read, " events, expected ", kW3Events)));
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kW3Events);
+  ReleaseReadFixture(run);
+}
+
+// W4: each iteration reads the 40,000-event log from the start in pages
+// of 1,000.
+void ReadAllWorkload(benchmark::State& state, const Run& run) {
+  absl::StatusOr<Target*> target = ReadFixture(run, WholeLog);
+  if (!target.ok()) {
+    Fail(state, target.status());
+    return;
+  }
+  for (auto _ : state) {
+    Position from = Position::Start();
+    int64_t total = 0;
+    absl::Status status;
+    while (true) {
+      absl::StatusOr<PageResult> page = (*target)->ReadAll(from, kW4PageEvents);
+      if (!page.ok()) {
+        status = page.status();
+        break;
+      }
+      total += page->events;
+      from = page->next_position;
+      if (page->end_of_log) break;
+    }
+    if (status.ok() && total != kW4Events) {
+      status = absl::InternalError(
+          absl::StrCat("read ", total, " events, expected ", kW4Events));
+    }
+    if (!status.ok()) {
+      Fail(state, status);
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kW4Events);
+  ReleaseReadFixture(run);
+}
+
+using WorkloadFn = void (*)(benchmark::State&, const Run&);
+
+constexpr WorkloadFn kWorkloadFns[] = {
+    SingleAppendWorkload,
+    BatchAppendWorkload,
+    ReadStreamWorkload,
+    ReadAllWorkload,
+};
+
+static_assert(sizeof(kWorkloadFns) / sizeof(kWorkloadFns[0]) ==
+                  sizeof(kWorkloads) / sizeof(kWorkloads[0]),
+              "one function per workload");
+
+void Register(WorkloadFn fn, Run run) {
+  const std::string name = run.name;
+  const int iterations = run.workload->iterations;
+  benchmark::RegisterBenchmark(
+      name.c_str(),
+      [fn, run = std::move(run)](benchmark::State& state) {
+        state.SetLabel(absl::StrCat("round ", run.round + 1, "/", run.rounds));
+        fn(state, run);
+      })
+      ->Iterations(iterations)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+absl::Span<const Workload> Workloads() { return kWorkloads; }
+
+int Rounds(const Workload& workload, const Backend& backend) {
+  return backend.commits_wait_for_disk ? workload.rounds_when_commits_wait
+                                       : workload.rounds;
+}
+
+std::string BenchmarkName(const Workload& workload, const Backend& backend) {
+  return absl::StrCat(workload.name, "/", backend.name);
+}
+
+std::string RawBenchmarkName(const Workload& workload, const Backend& backend) {
+  return absl::StrCat(workload.name, "/", backend.name, "_raw");
+}
+
+void RegisterWorkloads(absl::Span<const Backend> backends) {
+  for (size_t w = 0; w < Workloads().size(); ++w) {
+    const Workload& workload = Workloads()[w];
+    int most_rounds = 0;
+    for (const Backend& backend : backends) {
+      most_rounds = std::max(most_rounds, Rounds(workload, backend));
+    }
+    for (int round = 0; round < most_rounds; ++round) {
+      for (const Backend& backend : backends) {
+        const int rounds = Rounds(workload, backend);
+        if (round >= rounds) continue;
+        Run ours{BenchmarkName(workload, backend), &workload, backend.store,
+                 round, rounds};
+        Run raw{RawBenchmarkName(workload, backend), &workload, backend.raw,
+                round, rounds};
+        if (round % 2 == 1) std::swap(ours, raw);
+        Register(kWorkloadFns[w], std::move(ours));
+        Register(kWorkloadFns[w], std::move(raw));
+      }
+    }
+  }
+}
+
+void CloseReadFixtures() { ReadFixtures().clear(); }
+
+int64_t TypicalPayloadBytes() {
+  return static_cast<int64_t>(MakeEvent(12345).payload.size());
+}
+
+int64_t TypicalMetadataBytes() {
+  return static_cast<int64_t>(MakeEvent(12345).metadata.ByteSizeLong());
+}
+
+}  // namespace eventstore::bench

@@ -1,0 +1,90 @@
+// The benchmark workloads W1..W4 (docs/benchmarks.md), written once over
+// Target so that every backend runs the same code.
+//
+//   std::vector<Backend> backends = {
+//       {"sqlite", SqliteStoreFactory(kNormal), SqliteRawFactory(kNormal)}};
+//   RegisterWorkloads(backends);
+//   benchmark::RunSpecifiedBenchmarks();
+//
+// Each workload registers as "<workload>/<backend>" on our store and
+// "<workload>/<backend>_raw" on the raw baseline, e.g. "W1_SingleAppend/
+// sqlite" and "W1_SingleAppend/sqlite_raw", and reports events/s as
+// items_per_second. A workload runs in rounds: each round runs it once on
+// each side, alternating which side goes first, so that a burst of load
+// from elsewhere on the machine does not land on one side only; a round's
+// result line carries the label "round i/n". Append workloads start every
+// run from a fresh, empty database; a read workload writes its database
+// once per side and reads it in every round. Setup (building events,
+// writing what the reads read, opening and closing) is outside the timed
+// region.
+
+#ifndef EVENTSTORE_BENCH_WORKLOADS_H_
+#define EVENTSTORE_BENCH_WORKLOADS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/types/span.h"
+#include "bench/target.h"
+
+namespace eventstore::bench {
+
+// One backend configuration, e.g. SQLite with synchronous=FULL.
+struct Backend {
+  // The benchmark name part after the workload: "sqlite", "sqlite_full",
+  // later "postgres". Our store runs as `name`, the raw baseline as
+  // `name` + "_raw".
+  std::string name;
+  // Fresh, empty stores of ours (MakeStoreTarget).
+  TargetFactory store;
+  // Fresh, empty raw baselines with the same settings and schema.
+  TargetFactory raw;
+  // Every commit waits for the disk (synchronous=FULL): workloads of many
+  // small commits run fewer rounds (Workload::rounds_when_commits_wait) to
+  // keep the whole program short.
+  bool commits_wait_for_disk = false;
+};
+
+struct Workload {
+  // "W1_SingleAppend".
+  const char* name;
+  // The least acceptable ratio of our events/s to the raw baseline's.
+  double target_ratio;
+  // Runs of the workload in one round's benchmark (benchmark::Iterations);
+  // its events/s is over all of them.
+  int iterations;
+  // Rounds: each runs ours and raw back to back (RatioReporter pairs them).
+  int rounds;
+  // Rounds on a backend whose commits wait for the disk.
+  int rounds_when_commits_wait;
+};
+
+// The rounds `workload` runs on `backend`.
+int Rounds(const Workload& workload, const Backend& backend);
+
+// W1..W4, in order.
+absl::Span<const Workload> Workloads();
+
+// The name our store's results are reported under, and the raw baseline's.
+std::string BenchmarkName(const Workload& workload, const Backend& backend);
+std::string RawBenchmarkName(const Workload& workload, const Backend& backend);
+
+// Registers every workload on every backend with benchmark::
+// RegisterBenchmark: for W1 then W2 ..., round by round, each backend's
+// two sides next to each other (ours first in odd rounds, raw first in even
+// ones), so that each ratio compares neighbouring runs.
+void RegisterWorkloads(absl::Span<const Backend> backends);
+
+// Closes the databases that read workloads keep from round to round and
+// removes their files. Call after benchmark::RunSpecifiedBenchmarks (a
+// workload that failed midway may leave one open).
+void CloseReadFixtures();
+
+// The serialized size of a typical benchmark payload and of its metadata,
+// for the report's context.
+int64_t TypicalPayloadBytes();
+int64_t TypicalMetadataBytes();
+
+}  // namespace eventstore::bench
+
+#endif  // EVENTSTORE_BENCH_WORKLOADS_H_
