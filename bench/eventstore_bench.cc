@@ -1,15 +1,21 @@
 // eventstore_bench: the workloads of docs/benchmarks.md on our SQLite store
 // and on raw sqlite3 calls writing and reading the same rows, at
 // synchronous=NORMAL ("sqlite") and synchronous=FULL ("sqlite_full"), both
-// in WAL mode; then a table of ratios ours / raw.
+// in WAL mode; on our PostgreSQL store and on raw libpq calls ("postgres",
+// built with EVENTSTORE_WITH_POSTGRES), with W5's concurrent writers there;
+// then a table of ratios ours / raw.
 //
 //   eventstore_bench                               # everything
 //   eventstore_bench --benchmark_filter=W3_        # one workload
 //   eventstore_bench --benchmark_filter=-_full     # skip synchronous=FULL
+//   eventstore_bench --benchmark_filter=/postgres  # PostgreSQL only
 //
-// The whole run takes from half a minute to two, depending mostly on how
-// long the disk takes to fsync: W1 at synchronous=FULL is 10,000 fsyncs a
-// side.
+// PostgreSQL: the server named by $EVENTSTORE_BENCH_PG_URL, else a
+// throwaway durable one started on first use (bench/postgres_raw.h).
+//
+// The whole run takes from one minute to three, depending mostly on how
+// long the disk takes to fsync: W1 at synchronous=FULL and on PostgreSQL
+// is 10,000 fsyncs a side.
 //
 // Google Benchmark's own flags apply; --benchmark_format=json writes JSON to
 // stdout and the ratio table to stderr.
@@ -28,6 +34,9 @@
 #include "bench/ratio_reporter.h"
 #include "bench/sqlite_raw.h"
 #include "bench/workloads.h"
+#if EVENTSTORE_BENCH_POSTGRES
+#include "bench/postgres_raw.h"
+#endif
 
 namespace eventstore::bench {
 namespace {
@@ -68,9 +77,37 @@ std::unique_ptr<benchmark::BenchmarkReporter> DisplayReporter(int argc,
       static_cast<benchmark::ConsoleReporter::OutputOptions>(options));
 }
 
+std::vector<Backend> Backends() {
+  using Sync = SqliteOptions::Synchronous;
+  std::vector<Backend> backends(2);
+  backends[0].name = "sqlite";
+  backends[0].store = SqliteStoreFactory(Sync::kNormal);
+  backends[0].raw = SqliteRawFactory(Sync::kNormal);
+  backends[1].name = "sqlite_full";
+  backends[1].store = SqliteStoreFactory(Sync::kFull);
+  backends[1].raw = SqliteRawFactory(Sync::kFull);
+  backends[1].commits_wait_for_disk = true;
+#if EVENTSTORE_BENCH_POSTGRES
+  Backend postgres;
+  postgres.name = "postgres";
+  postgres.store = PostgresStoreFactory();
+  postgres.raw = PostgresRawFactory();
+  postgres.commits_wait_for_disk = true;
+  postgres.target_ratios = {{"W1_SingleAppend", 0.9},
+                            {"W2_BatchAppend", 0.8},
+                            {"W3_ReadStream", 0.6},
+                            {"W4_ReadAll", 0.6}};
+  postgres.store_writers = PostgresStoreWritersFactory();
+  postgres.raw_writers = PostgresRawWritersFactory();
+  backends.push_back(std::move(postgres));
+#endif
+  return backends;
+}
+
 int Main(int argc, char** argv) {
   const bool json = Flag(argc, argv, "benchmark_format", "console") == "json";
-  RatioReporter reporter(DisplayReporter(argc, argv), Workloads(),
+  const std::vector<Backend> backends = Backends();
+  RatioReporter reporter(DisplayReporter(argc, argv), Workloads(), backends,
                          json ? &std::cerr : &std::cout);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
@@ -84,17 +121,22 @@ int Main(int argc, char** argv) {
                               std::to_string(TypicalPayloadBytes()));
   benchmark::AddCustomContext("metadata_bytes",
                               std::to_string(TypicalMetadataBytes()));
+#if EVENTSTORE_BENCH_POSTGRES
+  const absl::StatusOr<PostgresRawBatchMethod> method = RawBatchMethodFromEnv();
+  if (!method.ok()) {
+    std::cerr << "eventstore_bench: " << method.status() << "\n";
+    return 1;
+  }
+  benchmark::AddCustomContext("postgres_raw_batch",
+                              RawBatchMethodName(*method));
+#endif
 
-  using Sync = SqliteOptions::Synchronous;
-  const std::vector<Backend> backends = {
-      {"sqlite", SqliteStoreFactory(Sync::kNormal),
-       SqliteRawFactory(Sync::kNormal)},
-      {"sqlite_full", SqliteStoreFactory(Sync::kFull),
-       SqliteRawFactory(Sync::kFull), /*commits_wait_for_disk=*/true},
-  };
   RegisterWorkloads(backends);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   CloseReadFixtures();
+#if EVENTSTORE_BENCH_POSTGRES
+  StopBenchPostgres();
+#endif
   benchmark::Shutdown();
   return 0;
 }

@@ -2,7 +2,7 @@
 // then a table of ratios ours / raw per workload and backend.
 //
 //   RatioReporter reporter(std::make_unique<benchmark::ConsoleReporter>(),
-//                          Workloads(), &std::cout);
+//                          Workloads(), backends, &std::cout);
 //   benchmark::RunSpecifiedBenchmarks(&reporter);
 //
 // Names are shown as registered ("W1_SingleAppend/sqlite"), without the
@@ -14,6 +14,12 @@
 // i/n") and repetition index. The table gives the median of the paired
 // ratios (robust to load from elsewhere on the machine, which shifts both
 // sides of a round alike), their range, and each side's median events/s.
+//
+// A concurrent workload (W5) adds a scaling row per backend: our store with
+// the most writers ("<workload>/<backend>/writers:16") over our store with
+// one ("/writers:1") in the same round, shown in the ours and raw columns;
+// and, when the backend has a raw W5 baseline, a row ours / raw at the most
+// writers, for information (no target).
 
 #ifndef EVENTSTORE_BENCH_RATIO_REPORTER_H_
 #define EVENTSTORE_BENCH_RATIO_REPORTER_H_
@@ -34,9 +40,11 @@ namespace eventstore::bench {
 class RatioReporter : public benchmark::BenchmarkReporter {
  public:
   // Forwards every report to `inner`, then writes the table to `table_out`
-  // (which must outlive the reporter) when the run is over.
+  // (which must outlive the reporter) when the run is over. `backends`
+  // give the targets (TargetRatio).
   RatioReporter(std::unique_ptr<benchmark::BenchmarkReporter> inner,
-                absl::Span<const Workload> workloads, std::ostream* table_out);
+                absl::Span<const Workload> workloads,
+                absl::Span<const Backend> backends, std::ostream* table_out);
 
   bool ReportContext(const Context& context) override;
   void ReportRuns(const std::vector<Run>& runs) override;
@@ -57,13 +65,23 @@ class RatioReporter : public benchmark::BenchmarkReporter {
     double ratio = 0;
     double lowest_ratio = 0;
     double highest_ratio = 0;
+    // 0: none (an informational row).
     double target = 0;
+    // A scaling row: ours is the most writers, raw one writer.
+    bool scaling = false;
   };
+  // The row comparing the results named `name` with those named `baseline`
+  // round by round; false when either is missing.
+  bool MakeRow(const std::string& name, const std::string& baseline,
+               Row& row) const;
+  double Target(const std::string& workload, const std::string& backend) const;
   std::vector<Row> Rows() const;
   void PrintTable();
 
   std::unique_ptr<benchmark::BenchmarkReporter> inner_;
   std::vector<Workload> workloads_;
+  // Backend::target_ratios, by backend name.
+  std::map<std::string, std::map<std::string, double>> backend_targets_;
   std::ostream* table_out_;
   struct Sample {
     // The run's label and repetition index: what pairs it with the other

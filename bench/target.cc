@@ -9,7 +9,7 @@ namespace {
 // event read built into a RecordedEvent.
 class StoreTarget final : public Target {
  public:
-  StoreTarget(std::unique_ptr<EventStore> store, std::shared_ptr<void> scratch)
+  StoreTarget(std::shared_ptr<EventStore> store, std::shared_ptr<void> scratch)
       : scratch_(std::move(scratch)), store_(std::move(store)) {}
 
   absl::Status Append(const Batch& batch) override {
@@ -40,12 +40,12 @@ class StoreTarget final : public Target {
  private:
   // Declared first: destroyed after the store.
   std::shared_ptr<void> scratch_;
-  std::unique_ptr<EventStore> store_;
+  std::shared_ptr<EventStore> store_;
 };
 
 }  // namespace
 
-std::unique_ptr<Target> MakeStoreTarget(std::unique_ptr<EventStore> store,
+std::unique_ptr<Target> MakeStoreTarget(std::shared_ptr<EventStore> store,
                                         std::shared_ptr<void> scratch) {
   return std::make_unique<StoreTarget>(std::move(store), std::move(scratch));
 }

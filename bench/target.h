@@ -1,6 +1,6 @@
 // Target: what a benchmark workload drives. Either our EventStore, or a raw
 // baseline that writes and reads the very same rows through the database's
-// own client API (raw sqlite3 calls; libpq later), so that one run measures
+// own client API (raw sqlite3 or libpq calls), so that one run measures
 // the ratio ours / raw.
 //
 // The workloads (workloads.h) are written once against this interface; a
@@ -12,7 +12,8 @@
 //     return MakeStoreTarget(std::move(s), std::move(dir));
 //   };
 //
-// A Target is used by one thread.
+// A Target is used by one thread; the concurrent workload (W5) gives each
+// writer thread its own, from a WritersFactory.
 
 #ifndef EVENTSTORE_BENCH_TARGET_H_
 #define EVENTSTORE_BENCH_TARGET_H_
@@ -76,9 +77,17 @@ class Target {
 // database (its files, its schema) goes away with the Target.
 using TargetFactory = std::function<absl::StatusOr<std::unique_ptr<Target>>()>;
 
-// A Target over our `store`. `scratch` (may be null) is released only after
-// the store is closed: the temporary directory holding its file, say.
-std::unique_ptr<Target> MakeStoreTarget(std::unique_ptr<EventStore> store,
+// Makes `writers` Targets over one fresh, empty database, one per writer
+// thread (W5, the concurrent workload). The database goes away with the
+// last of them.
+using WritersFactory =
+    std::function<absl::StatusOr<std::vector<std::unique_ptr<Target>>>(
+        int writers)>;
+
+// A Target over our `store`, which several targets may share (the store is
+// thread-safe). `scratch` (may be null) is released only after the store is
+// closed: the temporary directory holding its file, say.
+std::unique_ptr<Target> MakeStoreTarget(std::shared_ptr<EventStore> store,
                                         std::shared_ptr<void> scratch);
 
 }  // namespace eventstore::bench

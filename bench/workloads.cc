@@ -7,12 +7,15 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/barrier.h"
+#include "absl/synchronization/notification.h"
 #include "eventstore/bench/v1/bench.pb.h"
 #include "eventstore/event_data.h"
 #include "eventstore/uuid.h"
@@ -35,15 +38,25 @@ constexpr char kW3Stream[] = "ledger-1";
 // W4: the whole log of W1 + W2 + W3, in pages.
 constexpr int kW4PageEvents = 1000;
 constexpr int kW4Events = kW1Appends + kW2Events + kW3Events;
+// W5: single-event appends by 1, 4 or 16 writer threads at once, each to
+// streams of its own, round robin over its kW5StreamsPerWriter streams
+// (as W1 does); kW5Appends in all, shared evenly between the writers.
+constexpr int kW5WriterCounts[] = {1, 4, 16};
+constexpr int kW5Appends = 4800;
+constexpr int kW5StreamsPerWriter = 10;
+// Untimed appends per writer before the timed ones, all writers at once:
+// they open the pool's connections and prepare its statements.
+constexpr int kW5WarmUpAppends = 3;
 
 // W1 at synchronous=FULL runs two rounds (ours first, then raw first): its
 // 10,000 commits are 10,000 fsyncs, from 2 to 40 seconds a side depending
 // on the disk, and a single round is at the mercy of the disk's mood.
 constexpr Workload kWorkloads[] = {
-    {"W1_SingleAppend", 0.8, 1, 3, 2},
-    {"W2_BatchAppend", 0.8, 1, 5, 5},
-    {"W3_ReadStream", 0.5, 40, 7, 7},
-    {"W4_ReadAll", 0.5, 8, 7, 7},
+    {"W1_SingleAppend", 0.8, 1, 3, 2, false},
+    {"W2_BatchAppend", 0.8, 1, 5, 5, false},
+    {"W3_ReadStream", 0.5, 40, 7, 7, false},
+    {"W4_ReadAll", 0.5, 8, 7, 7, false},
+    {"W5_ConcurrentAppend", 3.0, 1, 3, 3, /*concurrent=*/true},
 };
 
 // The n-th benchmark event: an OrderPlaced of about 200 bytes serialized,
@@ -115,6 +128,28 @@ std::vector<Batch> BatchAppends(int64_t& next) {
     batches.push_back(MakeBatch(absl::StrCat("cart-", b),
                                 ExpectedVersion::NoStream(), kW2BatchEvents,
                                 next));
+  }
+  return batches;
+}
+
+// W5: writer `w`'s appends, `count` single events to its streams
+// "w<w>-order-<j>", each with the exact expected version; `warm_up` first
+// goes to "w<w>-warm-up".
+std::vector<Batch> WriterAppends(int w, int count, bool warm_up,
+                                 int64_t& next) {
+  std::vector<Batch> batches;
+  if (warm_up) {
+    for (int k = 0; k < kW5WarmUpAppends; ++k) {
+      batches.push_back(MakeBatch(absl::StrCat("w", w, "-warm-up"),
+                                  ExpectedVersion::Exactly(k), 1, next));
+    }
+    return batches;
+  }
+  batches.reserve(count);
+  for (int k = 0; k < count; ++k) {
+    batches.push_back(
+        MakeBatch(absl::StrCat("w", w, "-order-", k % kW5StreamsPerWriter),
+                  ExpectedVersion::Exactly(k / kW5StreamsPerWriter), 1, next));
   }
   return batches;
 }
@@ -298,8 +333,72 @@ void ReadAllWorkload(benchmark::State& state, const Run& run) {
   ReleaseReadFixture(run);
 }
 
+// W5's run: one round of one side with `writers` threads.
+struct WritersRun {
+  std::string name;
+  WritersFactory factory;
+  int writers;
+  int round;
+  int rounds;
+};
+
+// W5: each iteration opens a fresh database with one target per writer,
+// warms them up (untimed, all writers at once), then times the writers
+// appending their share of kW5Appends at once, start to last finish.
+void ConcurrentAppendWorkload(benchmark::State& state, const WritersRun& run) {
+  const int writers = run.writers;
+  std::vector<std::vector<Batch>> warm_up(writers);
+  std::vector<std::vector<Batch>> appends(writers);
+  int64_t next = 0;
+  for (int w = 0; w < writers; ++w) {
+    warm_up[w] = WriterAppends(w, 0, /*warm_up=*/true, next);
+    appends[w] =
+        WriterAppends(w, kW5Appends / writers, /*warm_up=*/false, next);
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    absl::StatusOr<std::vector<std::unique_ptr<Target>>> targets =
+        run.factory(writers);
+    if (!targets.ok()) {
+      state.ResumeTiming();
+      Fail(state, targets.status());
+      break;
+    }
+    std::vector<absl::Status> statuses(writers);
+    absl::Barrier* warmed_up = new absl::Barrier(writers + 1);
+    absl::Notification go;
+    std::vector<std::thread> threads;
+    threads.reserve(writers);
+    for (int w = 0; w < writers; ++w) {
+      threads.emplace_back([&, w] {
+        Target& target = *(*targets)[w];
+        statuses[w] = AppendAll(target, warm_up[w]);
+        if (warmed_up->Block()) delete warmed_up;
+        go.WaitForNotification();
+        if (statuses[w].ok()) statuses[w] = AppendAll(target, appends[w]);
+      });
+    }
+    if (warmed_up->Block()) delete warmed_up;
+    state.ResumeTiming();
+    go.Notify();
+    for (std::thread& thread : threads) thread.join();
+    state.PauseTiming();
+    targets->clear();
+    state.ResumeTiming();
+    absl::Status status;
+    for (const absl::Status& s : statuses) status.Update(s);
+    if (!status.ok()) {
+      Fail(state, status);
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * (kW5Appends / writers) *
+                          writers);
+}
+
 using WorkloadFn = void (*)(benchmark::State&, const Run&);
 
+// W1..W4 (W5 is ConcurrentAppendWorkload).
 constexpr WorkloadFn kWorkloadFns[] = {
     SingleAppendWorkload,
     BatchAppendWorkload,
@@ -307,9 +406,9 @@ constexpr WorkloadFn kWorkloadFns[] = {
     ReadAllWorkload,
 };
 
-static_assert(sizeof(kWorkloadFns) / sizeof(kWorkloadFns[0]) ==
+static_assert(sizeof(kWorkloadFns) / sizeof(kWorkloadFns[0]) + 1 ==
                   sizeof(kWorkloads) / sizeof(kWorkloads[0]),
-              "one function per workload");
+              "one function per workload, and W5");
 
 void Register(WorkloadFn fn, Run run) {
   const std::string name = run.name;
@@ -325,13 +424,73 @@ void Register(WorkloadFn fn, Run run) {
       ->Unit(benchmark::kMillisecond);
 }
 
+void RegisterWriters(const Workload& workload, WritersRun run) {
+  const std::string name = run.name;
+  benchmark::RegisterBenchmark(
+      name.c_str(),
+      [run = std::move(run)](benchmark::State& state) {
+        state.SetLabel(absl::StrCat("round ", run.round + 1, "/", run.rounds));
+        ConcurrentAppendWorkload(state, run);
+      })
+      ->Iterations(workload.iterations)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+}
+
+// W5, round by round: each backend's sides next to each other (ours first
+// in odd rounds), each side with 1, 4 then 16 writers (16, 4, 1 in even
+// rounds).
+void RegisterConcurrent(const Workload& workload,
+                        absl::Span<const Backend> backends) {
+  int most_rounds = 0;
+  for (const Backend& backend : backends) {
+    if (backend.store_writers) {
+      most_rounds = std::max(most_rounds, Rounds(workload, backend));
+    }
+  }
+  for (int round = 0; round < most_rounds; ++round) {
+    for (const Backend& backend : backends) {
+      const int rounds = Rounds(workload, backend);
+      if (!backend.store_writers || round >= rounds) continue;
+      std::vector<std::pair<std::string, WritersFactory>> sides = {
+          {BenchmarkName(workload, backend), backend.store_writers}};
+      if (backend.raw_writers) {
+        sides.emplace_back(RawBenchmarkName(workload, backend),
+                           backend.raw_writers);
+        if (round % 2 == 1) std::swap(sides[0], sides[1]);
+      }
+      for (const auto& [name, factory] : sides) {
+        std::vector<int> counts(std::begin(kW5WriterCounts),
+                                std::end(kW5WriterCounts));
+        if (round % 2 == 1) std::reverse(counts.begin(), counts.end());
+        for (int writers : counts) {
+          RegisterWriters(
+              workload, WritersRun{WritersBenchmarkName(name, writers), factory,
+                                   writers, round, rounds});
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 absl::Span<const Workload> Workloads() { return kWorkloads; }
 
+absl::Span<const int> WriterCounts() { return kW5WriterCounts; }
+
 int Rounds(const Workload& workload, const Backend& backend) {
   return backend.commits_wait_for_disk ? workload.rounds_when_commits_wait
                                        : workload.rounds;
+}
+
+double TargetRatio(const Workload& workload, const Backend& backend) {
+  auto it = backend.target_ratios.find(workload.name);
+  return it != backend.target_ratios.end() ? it->second : workload.target_ratio;
+}
+
+std::string WritersBenchmarkName(const std::string& name, int writers) {
+  return absl::StrCat(name, "/writers:", writers);
 }
 
 std::string BenchmarkName(const Workload& workload, const Backend& backend) {
@@ -345,6 +504,10 @@ std::string RawBenchmarkName(const Workload& workload, const Backend& backend) {
 void RegisterWorkloads(absl::Span<const Backend> backends) {
   for (size_t w = 0; w < Workloads().size(); ++w) {
     const Workload& workload = Workloads()[w];
+    if (workload.concurrent) {
+      RegisterConcurrent(workload, backends);
+      continue;
+    }
     int most_rounds = 0;
     for (const Backend& backend : backends) {
       most_rounds = std::max(most_rounds, Rounds(workload, backend));

@@ -1,4 +1,4 @@
-// The benchmark workloads W1..W4 (docs/benchmarks.md), written once over
+// The benchmark workloads W1..W5 (docs/benchmarks.md), written once over
 // Target so that every backend runs the same code.
 //
 //   std::vector<Backend> backends = {
@@ -17,11 +17,18 @@
 // once per side and reads it in every round. Setup (building events,
 // writing what the reads read, opening and closing) is outside the timed
 // region.
+//
+// W5, the concurrent workload, runs only on backends with writer factories,
+// once per count of writer threads in WriterCounts(), named
+// "<workload>/<backend>/writers:<n>" (and "<backend>_raw" likewise). Its
+// figure of merit is the scaling: events/s with the most writers over
+// events/s with one, both on our store.
 
 #ifndef EVENTSTORE_BENCH_WORKLOADS_H_
 #define EVENTSTORE_BENCH_WORKLOADS_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/types/span.h"
@@ -32,7 +39,7 @@ namespace eventstore::bench {
 // One backend configuration, e.g. SQLite with synchronous=FULL.
 struct Backend {
   // The benchmark name part after the workload: "sqlite", "sqlite_full",
-  // later "postgres". Our store runs as `name`, the raw baseline as
+  // "postgres". Our store runs as `name`, the raw baseline as
   // `name` + "_raw".
   std::string name;
   // Fresh, empty stores of ours (MakeStoreTarget).
@@ -43,12 +50,20 @@ struct Backend {
   // small commits run fewer rounds (Workload::rounds_when_commits_wait) to
   // keep the whole program short.
   bool commits_wait_for_disk = false;
+  // Least acceptable ratios ours / raw on this backend, by workload name,
+  // where they differ from Workload::target_ratio.
+  std::map<std::string, double> target_ratios;
+  // W5: several writer targets over one fresh database. Empty: the backend
+  // does not run W5. `raw_writers` may be empty (no raw W5 baseline).
+  WritersFactory store_writers;
+  WritersFactory raw_writers;
 };
 
 struct Workload {
   // "W1_SingleAppend".
   const char* name;
-  // The least acceptable ratio of our events/s to the raw baseline's.
+  // The least acceptable ratio of our events/s to the raw baseline's,
+  // unless the backend sets its own (Backend::target_ratios).
   double target_ratio;
   // Runs of the workload in one round's benchmark (benchmark::Iterations);
   // its events/s is over all of them.
@@ -57,17 +72,29 @@ struct Workload {
   int rounds;
   // Rounds on a backend whose commits wait for the disk.
   int rounds_when_commits_wait;
+  // W5: runs once per count in WriterCounts(), and target_ratio is for the
+  // scaling of our store (events/s with the most writers over events/s with
+  // one), not for ours / raw.
+  bool concurrent = false;
 };
+
+// W5's counts of writer threads, ascending: 1, 4, 16.
+absl::Span<const int> WriterCounts();
 
 // The rounds `workload` runs on `backend`.
 int Rounds(const Workload& workload, const Backend& backend);
 
-// W1..W4, in order.
+// The least acceptable ratio for `workload` on `backend`.
+double TargetRatio(const Workload& workload, const Backend& backend);
+
+// W1..W5, in order.
 absl::Span<const Workload> Workloads();
 
 // The name our store's results are reported under, and the raw baseline's.
 std::string BenchmarkName(const Workload& workload, const Backend& backend);
 std::string RawBenchmarkName(const Workload& workload, const Backend& backend);
+// W5's names: `BenchmarkName` or `RawBenchmarkName` + "/writers:<n>".
+std::string WritersBenchmarkName(const std::string& name, int writers);
 
 // Registers every workload on every backend with benchmark::
 // RegisterBenchmark: for W1 then W2 ..., round by round, each backend's

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,14 +25,23 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "eventstore/event_data.h"
 #include "eventstore/expected_version.h"
+#include "eventstore/outbox_message.h"
 #include "eventstore/position.h"
 #include "eventstore/recorded_event.h"
 #include "eventstore/uuid.h"
 
 namespace eventstore {
+
+class CheckpointStore;
+class DeadLetterStore;
+class Lease;
+class OutboxStore;
+class SnapshotStore;
+class SqlTransaction;
 
 inline constexpr int64_t kUnlimited = std::numeric_limits<int64_t>::max();
 
@@ -49,12 +59,15 @@ struct AppendResult {
   }
 };
 
-// One append: events for one stream, under one expected version. Atomic: all
-// of them are committed or none.
+// One append: events for one stream, under one expected version, and
+// outbox messages. Atomic: all of them are committed or none.
 struct AppendRequest {
   std::string_view stream;
   ExpectedVersion expected = ExpectedVersion::Any();
   absl::Span<const EventData> events;
+  // Enqueued in the outbox in the same transaction (see outbox_store.h). An
+  // idempotent retry of a committed append enqueues nothing again.
+  absl::Span<const OutboxMessage> outbox = {};
 };
 
 enum class Direction { kForward, kBackward };
@@ -112,7 +125,7 @@ class EventStore {
   absl::StatusOr<AppendResult> Append(std::string_view stream,
                                       ExpectedVersion expected,
                                       absl::Span<const EventData> events) {
-    return Append(AppendRequest{stream, expected, events});
+    return Append(AppendRequest{stream, expected, events, {}});
   }
 
   // Events of one stream in version order (or reversed, reading backward).
@@ -137,6 +150,30 @@ class EventStore {
 
   // True when an event with this id is stored.
   virtual absl::StatusOr<bool> EventExists(const Uuid& id) = 0;
+
+  // Waits until the log holds an event after `after` that ReadAll would
+  // return, or until `timeout` passes: true when there is one. For readers
+  // that follow the log (projections) without polling in a loop. This
+  // default polls HeadPosition; backends wake up sooner (SQLite: when an
+  // append through this store commits; PostgreSQL: LISTEN/NOTIFY).
+  virtual absl::StatusOr<bool> WaitForEvents(Position after,
+                                             absl::Duration timeout);
+
+  // Repositories over the same database. They live as long as the store.
+  virtual CheckpointStore& checkpoints() = 0;
+  virtual DeadLetterStore& dead_letters() = 0;
+  virtual OutboxStore& outbox() = 0;
+  virtual SnapshotStore& snapshots() = 0;
+
+  // A transaction on the store's database, for read models kept beside the
+  // events (see sql_transaction.h).
+  virtual absl::StatusOr<std::unique_ptr<SqlTransaction>>
+  BeginTransaction() = 0;
+
+  // The lease called `name` when no one else holds it, else nullptr (see
+  // lease.h).
+  virtual absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
+      std::string_view name) = 0;
 };
 
 }  // namespace eventstore

@@ -52,6 +52,10 @@ inline absl::Time DecodeTimestamp(const char* p) {
   return absl::FromUnixMicros(static_cast<int64_t>(GetUint64(p)) +
                               kPostgresEpochUnixMicros);
 }
+// REQUIRES: `t` is finite (whole microseconds are kept).
+inline std::string EncodeTimestamp(absl::Time t) {
+  return EncodeInt64(absl::ToUnixMicros(t) - kPostgresEpochUnixMicros);
+}
 
 // Builds a one-dimensional array in binary format, element by element.
 class ArrayBuilder {

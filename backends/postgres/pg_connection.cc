@@ -1,12 +1,18 @@
 #include "backends/postgres/pg_connection.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "backends/postgres/pg_binary.h"
 #include "backends/postgres/postgres_event_store.h"
 
@@ -25,8 +31,7 @@ absl::Status PgError(const std::string& state, bool broken,
                      std::string message) {
   if (broken || absl::StartsWith(state, "08") || state == "57P01" ||
       state == "57P02" || state == "57P03" || state == "53300") {
-    return absl::UnavailableError(
-        absl::StrCat(message, " (connection lost; the call is safe to retry)"));
+    return absl::UnavailableError(absl::StrCat(message, " (connection lost)"));
   }
   if (state == "23505") return absl::AlreadyExistsError(message);
   if (state == "57014") return absl::DeadlineExceededError(message);
@@ -47,6 +52,8 @@ absl::Status PgError(const std::string& state, bool broken,
 void PgResultDeleter::operator()(pg_result* result) const { PQclear(result); }
 
 int PgResult::rows() const { return PQntuples(result_.get()); }
+
+int PgResult::columns() const { return PQnfields(result_.get()); }
 
 bool PgResult::IsNull(int row, int column) const {
   return PQgetisnull(result_.get(), row, column) != 0;
@@ -71,22 +78,41 @@ absl::Time PgResult::Timestamp(int row, int column) const {
   return DecodeTimestamp(PQgetvalue(result_.get(), row, column));
 }
 
-PgParams& PgParams::Int64(int64_t v) {
-  values_.push_back(EncodeInt64(v));
-  null_.push_back(false);
-  return *this;
+bool PgResult::Bool(int row, int column) const {
+  return PQgetlength(result_.get(), row, column) == 1 &&
+         PQgetvalue(result_.get(), row, column)[0] != 0;
 }
 
-PgParams& PgParams::Bytes(std::string_view v) {
+int64_t PgResult::AffectedRows() const {
+  return std::strtoll(PQcmdTuples(result_.get()), nullptr, 10);
+}
+
+std::string_view PgResult::CommandTag() const {
+  const char* tag = PQcmdStatus(result_.get());
+  return tag != nullptr ? std::string_view(tag) : std::string_view();
+}
+
+PgParams& PgParams::Add(std::string_view v, bool null, int format,
+                        uint32_t type) {
   values_.emplace_back(v);
-  null_.push_back(false);
+  null_.push_back(null);
+  formats_.push_back(format);
+  types_.push_back(type);
   return *this;
 }
 
-PgParams& PgParams::Null() {
-  values_.emplace_back();
-  null_.push_back(true);
-  return *this;
+PgParams& PgParams::Int64(int64_t v) {
+  return Add(EncodeInt64(v), false, 1, kInt8Oid);
+}
+
+PgParams& PgParams::Bytes(std::string_view v) { return Add(v, false, 1, 0); }
+
+PgParams& PgParams::Null() { return Add({}, true, 1, 0); }
+
+PgParams& PgParams::Text(std::string_view v) { return Add(v, false, 0, 0); }
+
+PgParams& PgParams::TypedBytes(uint32_t type_oid, std::string_view v) {
+  return Add(v, false, 1, type_oid);
 }
 
 absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
@@ -117,7 +143,42 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
 
 PgConnection::~PgConnection() { PQfinish(conn_); }
 
-bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+bool PgConnection::broken() const {
+  return abandoned_ || PQstatus(conn_) != CONNECTION_OK;
+}
+
+bool PgConnection::InTransaction() const {
+  return PQtransactionStatus(conn_) != PQTRANS_IDLE;
+}
+
+bool PgConnection::LooksAlive() {
+  // An idle connection has nothing to read unless the server said
+  // something: usually that it is terminating the session, followed by the
+  // end of the stream. A few rounds reach that end.
+  for (int round = 0; round < 3 && !broken(); ++round) {
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0) return true;
+    if (PQconsumeInput(conn_) == 0) return false;
+    PQisBusy(conn_);  // parses what arrived; an error becomes a notice
+  }
+  return !broken();
+}
+
+int PgConnection::socket() const { return PQsocket(conn_); }
+
+bool PgConnection::ConsumeInput() {
+  return !broken() && PQconsumeInput(conn_) != 0 && !broken();
+}
+
+std::vector<PgNotification> PgConnection::TakeNotifications() {
+  std::vector<PgNotification> out;
+  while (PGnotify* n = PQnotifies(conn_)) {
+    out.push_back(
+        PgNotification{n->relname ? n->relname : "", n->extra ? n->extra : ""});
+    PQfreemem(n);
+  }
+  return out;
+}
 
 absl::Status PgConnection::Check(pg_result* result, int expected_status,
                                  std::string_view context) {
@@ -151,13 +212,13 @@ absl::StatusOr<PgResult> PgConnection::Execute(const PgStatement& stmt,
   const size_t n = params.values_.size();
   std::vector<const char*> values(n);
   std::vector<int> lengths(n);
-  std::vector<int> formats(n, 1);
   for (size_t i = 0; i < n; ++i) {
     values[i] = params.null_[i] ? nullptr : params.values_[i].data();
     lengths[i] = static_cast<int>(params.values_[i].size());
   }
   PgResult result(PQexecPrepared(conn_, stmt.name, static_cast<int>(n),
-                                 values.data(), lengths.data(), formats.data(),
+                                 values.data(), lengths.data(),
+                                 params.formats_.data(),
                                  /*resultFormat=*/1));
   const int status_code = PQresultStatus(result.result_.get());
   const int expected =
@@ -177,6 +238,97 @@ absl::StatusOr<PgResult> PgConnection::Exec(std::string_view sql) {
       Check(result.result_.get(), expected, text.substr(0, 80));
   if (!status.ok()) return status;
   return result;
+}
+
+absl::StatusOr<PgResult> PgConnection::ExecParams(std::string_view sql,
+                                                  const PgParams& params) {
+  const std::string text(sql);
+  const size_t n = params.values_.size();
+  std::vector<const char*> values(n);
+  std::vector<int> lengths(n);
+  std::vector<unsigned int> types(n);
+  for (size_t i = 0; i < n; ++i) {
+    values[i] = params.null_[i] ? nullptr : params.values_[i].c_str();
+    lengths[i] = static_cast<int>(params.values_[i].size());
+    types[i] = params.types_[i];
+  }
+  PgResult result(PQexecParams(conn_, text.c_str(), static_cast<int>(n),
+                               types.data(), values.data(), lengths.data(),
+                               params.formats_.data(), /*resultFormat=*/0));
+  const int status_code = PQresultStatus(result.result_.get());
+  const int expected =
+      status_code == PGRES_TUPLES_OK ? PGRES_TUPLES_OK : PGRES_COMMAND_OK;
+  absl::Status status =
+      Check(result.result_.get(), expected, text.substr(0, 80));
+  if (!status.ok()) return status;
+  return result;
+}
+
+absl::StatusOr<PgResult> PgConnection::ExecWithin(std::string_view sql,
+                                                  const PgParams& params,
+                                                  absl::Duration timeout) {
+  const std::string text(sql);
+  const std::string context = text.substr(0, 80);
+  const size_t n = params.values_.size();
+  std::vector<const char*> values(n);
+  std::vector<int> lengths(n);
+  std::vector<unsigned int> types(n);
+  for (size_t i = 0; i < n; ++i) {
+    values[i] = params.null_[i] ? nullptr : params.values_[i].c_str();
+    lengths[i] = static_cast<int>(params.values_[i].size());
+    types[i] = params.types_[i];
+  }
+  if (broken() ||
+      PQsendQueryParams(conn_, text.c_str(), static_cast<int>(n), types.data(),
+                        values.data(), lengths.data(), params.formats_.data(),
+                        /*resultFormat=*/0) == 0) {
+    return Check(nullptr, PGRES_COMMAND_OK, context);
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  // Each result of the statement, then NULL, without ever blocking in
+  // libpq: input is read only once poll() says it is there. The first error
+  // is kept, else the last result.
+  std::optional<absl::StatusOr<PgResult>> out;
+  while (true) {
+    while (PQisBusy(conn_)) {
+      const int64_t left_ms = absl::ToInt64Milliseconds(
+          absl::Ceil(deadline - absl::Now(), absl::Milliseconds(1)));
+      pollfd p{PQsocket(conn_), POLLIN, 0};
+      const int ready =
+          left_ms <= 0
+              ? 0
+              : poll(&p, 1,
+                     static_cast<int>(std::min<int64_t>(left_ms, 1 << 30)));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) {
+        abandoned_ = true;
+        return absl::DeadlineExceededError(absl::StrCat(
+            "postgres: ", context, ": no answer from the server within ",
+            absl::FormatDuration(timeout), "; the connection is abandoned"));
+      }
+      if (PQconsumeInput(conn_) == 0) {
+        return Check(nullptr, PGRES_COMMAND_OK, context);
+      }
+    }
+    pg_result* r = PQgetResult(conn_);
+    if (r == nullptr) break;
+    PgResult result(r);
+    if (out.has_value() && !out->ok()) continue;
+    const int status_code = PQresultStatus(r);
+    const int expected =
+        status_code == PGRES_TUPLES_OK ? PGRES_TUPLES_OK : PGRES_COMMAND_OK;
+    absl::Status status = Check(r, expected, context);
+    if (status.ok()) {
+      out = std::move(result);
+    } else {
+      out = status;
+    }
+  }
+  if (!out.has_value()) {
+    return absl::InternalError(
+        absl::StrCat("postgres: ", context, ": the server sent no result"));
+  }
+  return *std::move(out);
 }
 
 }  // namespace eventstore::postgres

@@ -3,6 +3,9 @@
 //
 // Internal to the PostgreSQL backend; libpq-fe.h stays out of public
 // headers. A connection is used by one thread at a time (the pool lends it).
+// Besides prepared statements it runs ad-hoc SQL with parameters (for
+// SqlTransaction), SQL text under a deadline (for leases), and receives
+// LISTEN notifications (for WaitForEvents).
 
 #ifndef EVENTSTORE_BACKENDS_POSTGRES_PG_CONNECTION_H_
 #define EVENTSTORE_BACKENDS_POSTGRES_PG_CONNECTION_H_
@@ -32,13 +35,20 @@ class PgResult {
  public:
   explicit PgResult(pg_result* result) : result_(result) {}
   int rows() const;
+  int columns() const;
   bool IsNull(int row, int column) const;
   std::string_view Bytes(int row, int column) const;
   // A binary int8 or xid8 column.
   int64_t Int64(int row, int column) const;
   uint64_t Uint64(int row, int column) const;
-  // A binary timestamptz column.
+  // A binary timestamptz column; InfinitePast when NULL.
   absl::Time Timestamp(int row, int column) const;
+  // A binary bool column.
+  bool Bool(int row, int column) const;
+  // Rows affected by an INSERT, UPDATE or DELETE (PQcmdTuples).
+  int64_t AffectedRows() const;
+  // The command tag, e.g. "COMMIT" or "ROLLBACK".
+  std::string_view CommandTag() const;
 
  private:
   friend class PgConnection;
@@ -51,17 +61,36 @@ struct PgStatement {
   std::string sql;
 };
 
-// Binary parameters of one statement call. Values are copied.
+// Parameters of one statement call. Values are copied. Binary unless added
+// with Text(); their types come from the statement ($1::bigint), except
+// with ExecParams, which passes the OIDs given here (0: inferred).
 class PgParams {
  public:
   PgParams& Int64(int64_t v);
   PgParams& Bytes(std::string_view v);  // text, bytea, uuid, arrays
   PgParams& Null();
+  // Text format, for ExecParams: the server parses it as the type it
+  // infers for the parameter.
+  PgParams& Text(std::string_view v);
+  // Binary with a type OID, for ExecParams (e.g. kByteaOid).
+  PgParams& TypedBytes(uint32_t type_oid, std::string_view v);
+
+  size_t size() const { return values_.size(); }
 
  private:
   friend class PgConnection;
+  PgParams& Add(std::string_view v, bool null, int format, uint32_t type);
+
   std::vector<std::string> values_;
   std::vector<bool> null_;
+  std::vector<int> formats_;
+  std::vector<uint32_t> types_;
+};
+
+// A notification received on a LISTENing connection.
+struct PgNotification {
+  std::string channel;
+  std::string payload;
 };
 
 class PgConnection {
@@ -81,9 +110,33 @@ class PgConnection {
                                    const PgParams& params);
   // Runs SQL text with no parameters (DDL, BEGIN/COMMIT); text results.
   absl::StatusOr<PgResult> Exec(std::string_view sql);
+  // Runs one statement of SQL text with $1..$N `params`, unprepared; text
+  // results.
+  absl::StatusOr<PgResult> ExecParams(std::string_view sql,
+                                      const PgParams& params);
+  // ExecParams, but waits for the server at most `timeout`; past it, the
+  // connection is abandoned (broken() turns true) and the call is
+  // kDeadlineExceeded. For calls that must not hang on a network that
+  // stopped answering (leases, rollbacks in destructors).
+  absl::StatusOr<PgResult> ExecWithin(std::string_view sql,
+                                      const PgParams& params,
+                                      absl::Duration timeout);
 
   // True once the connection is unusable (lost, or the server went away).
   bool broken() const;
+  // True while a transaction is open on it (or its state is unknown).
+  bool InTransaction() const;
+  // Reads what the server sent while the connection was idle, without
+  // waiting: false when that shows it was closed (a terminated session, a
+  // restarted server) or broken() already holds.
+  bool LooksAlive();
+
+  // For a LISTENing connection: the socket to poll for input, reading that
+  // input (false when the connection is lost), and the notifications it
+  // brought.
+  int socket() const;
+  bool ConsumeInput();
+  std::vector<PgNotification> TakeNotifications();
   // SQLSTATE and constraint name of the last failed call, if any.
   const std::string& last_sqlstate() const { return last_sqlstate_; }
   const std::string& last_constraint() const { return last_constraint_; }
@@ -94,6 +147,8 @@ class PgConnection {
                      std::string_view context);
 
   pg_conn* conn_;
+  // Set when a call was abandoned mid-way (ExecWithin's deadline).
+  bool abandoned_ = false;
   absl::flat_hash_set<std::string> prepared_;
   std::string last_sqlstate_;
   std::string last_constraint_;

@@ -20,6 +20,7 @@ PgPool::Lease::~Lease() {
 }
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
+  std::vector<std::unique_ptr<PgConnection>> closing;
   {
     std::unique_lock<std::mutex> lock(mu_);
     const auto deadline = std::chrono::steady_clock::now() +
@@ -36,10 +37,18 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
     if (!idle_.empty()) {
       std::unique_ptr<PgConnection> conn = std::move(idle_.back());
       idle_.pop_back();
-      return Lease(this, std::move(conn));
+      if (conn->LooksAlive()) return Lease(this, std::move(conn));
+      // The server closed it while it was idle (a terminated session, a
+      // restart): the other idle ones are as dead. Close them all, outside
+      // the lock, and connect afresh in the freed slot.
+      open_ -= 1 + static_cast<int>(idle_.size());
+      closing = std::move(idle_);
+      idle_.clear();
+      closing.push_back(std::move(conn));
     }
     ++open_;  // reserve the slot, then connect without holding the lock
   }
+  closing.clear();
   absl::StatusOr<std::unique_ptr<PgConnection>> conn =
       PgConnection::Connect(conninfo_, connect_timeout_, statement_timeout_);
   if (!conn.ok()) {
@@ -61,6 +70,10 @@ void PgPool::Release(std::unique_ptr<PgConnection> conn) {
       open_ -= 1 + static_cast<int>(idle_.size());
       closing = std::move(idle_);
       idle_.clear();
+      closing.push_back(std::move(conn));
+    } else if (conn->InTransaction()) {
+      // Left inside a transaction (a rollback that failed): never lend it.
+      --open_;
       closing.push_back(std::move(conn));
     } else {
       idle_.push_back(std::move(conn));

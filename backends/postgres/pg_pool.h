@@ -5,7 +5,10 @@
 //
 // A lease returns its connection when destroyed, unless the connection broke
 // (then it is closed, and so are the idle ones, which a server restart
-// breaks all at once). Connections are opened on demand up to `size`.
+// breaks all at once). Connections are opened on demand up to `size`. An
+// idle connection that the server closed meanwhile is noticed before it is
+// lent (PgConnection::LooksAlive) and replaced, so that a call which must
+// not be repeated is not sent on a connection that is already dead.
 
 #ifndef EVENTSTORE_BACKENDS_POSTGRES_PG_POOL_H_
 #define EVENTSTORE_BACKENDS_POSTGRES_PG_POOL_H_
@@ -45,8 +48,9 @@ class PgPool {
     std::unique_ptr<PgConnection> conn_;
   };
 
-  // An idle connection, or a new one while fewer than `size` are open;
-  // otherwise waits up to connect_timeout for one to be returned.
+  // An idle connection that looks alive, or a new one while fewer than
+  // `size` are open; otherwise waits up to connect_timeout for one to be
+  // returned.
   absl::StatusOr<Lease> Acquire();
 
  private:

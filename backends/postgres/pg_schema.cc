@@ -35,6 +35,59 @@ CREATE TABLE $S.event_types (
   recorded_at timestamptz NOT NULL DEFAULT now()
 );
 )sql",
+    // 2: projections' checkpoints and dead letters, the outbox, snapshots.
+    R"sql(
+CREATE TABLE $S.checkpoints (
+  projection       text   PRIMARY KEY,
+  position_commit  bigint NOT NULL,
+  position_prepare bigint NOT NULL,
+  events_processed bigint NOT NULL DEFAULT 0,
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE $S.dead_letters (
+  projection       text    NOT NULL,
+  event_id         uuid    NOT NULL,
+  stream           text    NOT NULL,
+  version          bigint  NOT NULL,
+  position_commit  bigint  NOT NULL,
+  position_prepare bigint  NOT NULL,
+  event_type       text    NOT NULL,
+  status           text    NOT NULL,   -- parked | retrying | resolved
+  error            text    NOT NULL,
+  failure_count    integer NOT NULL,
+  first_failed_at  timestamptz NOT NULL,
+  last_failed_at   timestamptz NOT NULL,
+  resolved_by      text,
+  resolved_at      timestamptz,
+  PRIMARY KEY (projection, event_id)
+);
+CREATE INDEX dead_letters_by_status
+  ON $S.dead_letters (projection, status, first_failed_at);
+CREATE TABLE $S.outbox (
+  id           bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  destination  text    NOT NULL,
+  message_key  text    NOT NULL,
+  payload      bytea   NOT NULL,
+  headers      bytea,                  -- eventstore.v1.OutboxHeaders
+  status       text    NOT NULL DEFAULT 'pending',  -- pending | published | failed
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  attempts     integer NOT NULL DEFAULT 0,
+  last_error   text,
+  published_at timestamptz,
+  claimed_by   text,
+  lease_until  timestamptz
+);
+CREATE INDEX outbox_pending ON $S.outbox (id) WHERE status = 'pending';
+CREATE TABLE $S.snapshots (
+  stream         text    NOT NULL,
+  schema_version integer NOT NULL,
+  version        bigint  NOT NULL,
+  type           text    NOT NULL,
+  state          bytea   NOT NULL,
+  taken_at       timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (stream, schema_version)
+);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

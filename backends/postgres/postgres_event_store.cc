@@ -10,11 +10,16 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "backends/postgres/pg_binary.h"
+#include "backends/postgres/pg_checkpoint_store.h"
 #include "backends/postgres/pg_connection.h"
-#include "backends/postgres/pg_pool.h"
-#include "backends/postgres/pg_schema.h"
+#include "backends/postgres/pg_database.h"
+#include "backends/postgres/pg_dead_letter_store.h"
+#include "backends/postgres/pg_event_waiter.h"
+#include "backends/postgres/pg_lease.h"
+#include "backends/postgres/pg_outbox_store.h"
+#include "backends/postgres/pg_snapshot_store.h"
+#include "backends/postgres/pg_sql_transaction.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/descriptor_set.h"
@@ -41,8 +46,10 @@ constexpr int kMaxVersionRaceRetries = 100;
 // The version check and the insert in one statement: one round trip, and
 // the statement is its own transaction. Returns the stream's version before
 // the append, then the transaction id, first and last position and count of
-// the inserted rows (count 0: the expected version did not hold).
-constexpr char kAppendSql[] = R"sql(
+// the inserted rows (count 0: the expected version did not hold). Built
+// from the parts below: the CTEs, optionally the outbox insert, the final
+// SELECT, optionally a NOTIFY column, then "FROM cur".
+constexpr char kAppendCtes[] = R"sql(
 WITH cur AS (
   SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text
                    ORDER BY version DESC LIMIT 1), 0) AS v
@@ -57,11 +64,25 @@ WITH cur AS (
                         ELSE cur.v = $2::bigint END
   ORDER BY e.n
   RETURNING transaction_id, position
-)
+))sql";
+// The outbox messages ($8..$11, as PgOutboxStore's Enqueue), inserted only
+// when the events were: nothing is enqueued when the expected version does
+// not hold, and a failed insert (a duplicate id, an exact retry) fails the
+// whole statement.
+constexpr char kAppendOutboxCte[] = R"sql(, obx AS (
+  INSERT INTO $S.outbox (destination, message_key, payload, headers)
+  SELECT m.destination, m.message_key, m.payload, m.headers
+  FROM unnest($8::text[], $9::text[], $10::bytea[], $11::bytea[])
+       WITH ORDINALITY AS m(destination, message_key, payload, headers, n)
+  WHERE EXISTS (SELECT 1 FROM ins)
+  ORDER BY m.n
+))sql";
+constexpr char kAppendSelect[] = R"sql(
 SELECT cur.v, (SELECT transaction_id FROM ins LIMIT 1),
        (SELECT min(position) FROM ins), (SELECT max(position) FROM ins),
-       (SELECT count(*) FROM ins)
-FROM cur)sql";
+       (SELECT count(*) FROM ins))sql";
+constexpr char kAppendFrom[] = "\nFROM cur";
+
 constexpr char kSelectByIdsSql[] =
     "SELECT id, stream, version, transaction_id, position FROM $S.events "
     "WHERE id = ANY($1::uuid[])";
@@ -132,6 +153,14 @@ absl::Status DecodeRows(const PgResult& r, std::vector<RecordedEvent>& out) {
   return absl::OkStatus();
 }
 
+// The NOTIFY column of the append statement (notify_on_append): one
+// notification when the events were inserted. `schema` is validated
+// ([a-z0-9_]), so it is safe inside a literal.
+std::string NotifyColumn(const std::string& schema) {
+  return absl::StrCat(",\n       (SELECT pg_notify('", PgEventWaiter::kChannel,
+                      "', '", schema, "') FROM ins LIMIT 1)");
+}
+
 class PostgresEventStoreImpl final : public EventStore {
  public:
   static absl::StatusOr<std::unique_ptr<EventStore>> Open(
@@ -147,20 +176,33 @@ class PostgresEventStoreImpl final : public EventStore {
   absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override;
   absl::StatusOr<Position> HeadPosition() override;
   absl::StatusOr<bool> EventExists(const Uuid& id) override;
+  absl::StatusOr<bool> WaitForEvents(Position after,
+                                     absl::Duration timeout) override;
 
- private:
-  PostgresEventStoreImpl(PostgresOptions options, std::unique_ptr<PgPool> pool);
+  CheckpointStore& checkpoints() override { return checkpoints_; }
+  DeadLetterStore& dead_letters() override { return dead_letters_; }
+  OutboxStore& outbox() override { return outbox_; }
+  SnapshotStore& snapshots() override { return snapshots_; }
 
-  PgStatement Statement(const char* name, const char* sql) const {
-    return PgStatement{name,
-                       absl::StrReplaceAll(sql, {{"$S", quoted_schema_}})};
+  absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
+    return PgSqlTransaction::Begin(db_.get());
+  }
+  absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
+      std::string_view name) override {
+    return PgLease::TryAcquire(*db_, name);
   }
 
-  // Runs `f(PgConnection&)` on a pooled connection. When the call fails
-  // because the connection was lost, runs it once more on a fresh one: every
-  // operation here is a read or an append, which is idempotent by event id.
-  template <typename F>
-  auto WithConnection(F&& f) -> decltype(f(std::declval<PgConnection&>()));
+ private:
+  explicit PostgresEventStoreImpl(std::unique_ptr<PgDatabase> db);
+
+  PgStatement AppendStatement(const char* name, bool with_outbox) const {
+    return db_->Statement(
+        name,
+        absl::StrCat(
+            kAppendCtes, with_outbox ? kAppendOutboxCte : "", kAppendSelect,
+            db_->options().notify_on_append ? NotifyColumn(db_->schema()) : "",
+            kAppendFrom));
+  }
 
   absl::Status RecordTypes(const std::vector<internal::PreparedEvent>& events);
   absl::StatusOr<std::vector<std::optional<internal::StoredEventRef>>>
@@ -168,13 +210,14 @@ class PostgresEventStoreImpl final : public EventStore {
   absl::StatusOr<AppendResult> AppendOnce(
       const AppendRequest& request,
       const std::vector<internal::PreparedEvent>& events,
-      const PgParams& params, bool* lost_race);
+      const PgStatement& statement, const PgParams& params, bool* lost_race);
   absl::Status Upcast(std::vector<RecordedEvent>& events) const;
 
-  const PostgresOptions options_;
-  const std::string quoted_schema_;
-  const std::unique_ptr<PgPool> pool_;
+  // Declared first: everything below uses it.
+  const std::unique_ptr<PgDatabase> db_;
+  const PostgresOptions& options_;
   const PgStatement append_;
+  const PgStatement append_with_outbox_;
   const PgStatement select_by_ids_;
   const PgStatement insert_type_;
   const PgStatement read_forward_;
@@ -184,57 +227,48 @@ class PostgresEventStoreImpl final : public EventStore {
   const PgStatement head_;
   const PgStatement exists_;
 
+  PgCheckpointStore checkpoints_;
+  PgDeadLetterStore dead_letters_;
+  PgOutboxStore outbox_;
+  PgSnapshotStore snapshots_;
+  PgEventWaiter waiter_;
+
   Mutex types_mu_;
   absl::flat_hash_set<std::string> recorded_types_ ABSL_GUARDED_BY(types_mu_);
   absl::flat_hash_set<std::string> undescribed_types_
       ABSL_GUARDED_BY(types_mu_);
 };
 
-PostgresEventStoreImpl::PostgresEventStoreImpl(PostgresOptions options,
-                                               std::unique_ptr<PgPool> pool)
-    : options_(std::move(options)),
-      quoted_schema_(absl::StrCat("\"", options_.schema, "\"")),
-      pool_(std::move(pool)),
-      append_(Statement("es_append", kAppendSql)),
-      select_by_ids_(Statement("es_select_by_ids", kSelectByIdsSql)),
-      insert_type_(Statement("es_insert_type", kInsertTypeSql)),
-      read_forward_(Statement("es_read_forward", kReadForwardSql)),
-      read_backward_(Statement("es_read_backward", kReadBackwardSql)),
-      read_all_(Statement("es_read_all", kReadAllSql)),
-      stream_version_(Statement("es_stream_version", kStreamVersionSql)),
-      head_(Statement("es_head", kHeadSql)),
-      exists_(Statement("es_exists", kExistsSql)) {}
+PostgresEventStoreImpl::PostgresEventStoreImpl(std::unique_ptr<PgDatabase> db)
+    : db_(std::move(db)),
+      options_(db_->options()),
+      append_(AppendStatement("es_append", /*with_outbox=*/false)),
+      append_with_outbox_(
+          AppendStatement("es_append_outbox", /*with_outbox=*/true)),
+      select_by_ids_(db_->Statement("es_select_by_ids", kSelectByIdsSql)),
+      insert_type_(db_->Statement("es_insert_type", kInsertTypeSql)),
+      read_forward_(db_->Statement("es_read_forward", kReadForwardSql)),
+      read_backward_(db_->Statement("es_read_backward", kReadBackwardSql)),
+      read_all_(db_->Statement("es_read_all", kReadAllSql)),
+      stream_version_(db_->Statement("es_stream_version", kStreamVersionSql)),
+      head_(db_->Statement("es_head", kHeadSql)),
+      exists_(db_->Statement("es_exists", kExistsSql)),
+      checkpoints_(db_.get()),
+      dead_letters_(db_.get()),
+      outbox_(db_.get()),
+      snapshots_(db_.get()),
+      waiter_(db_.get()) {}
 
 absl::StatusOr<std::unique_ptr<EventStore>> PostgresEventStoreImpl::Open(
     const PostgresOptions& options) {
-  if (options.conninfo.empty()) {
-    return absl::InvalidArgumentError("conninfo: empty");
-  }
-  ES_RETURN_IF_ERROR(ValidateSchemaName(options.schema));
-  if (options.pool_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("pool_size: ", options.pool_size, " is below 1"));
-  }
-  auto pool = std::make_unique<PgPool>(options.conninfo, options.pool_size,
-                                       options.connect_timeout,
-                                       options.statement_timeout);
-  {
-    ES_ASSIGN_OR_RETURN(PgPool::Lease conn, pool->Acquire());
-    ES_RETURN_IF_ERROR(EnsureSchema(*conn, options.schema));
-  }
-  return std::unique_ptr<EventStore>(
-      new PostgresEventStoreImpl(options, std::move(pool)));
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<PgDatabase> db,
+                      PgDatabase::Open(options));
+  return std::unique_ptr<EventStore>(new PostgresEventStoreImpl(std::move(db)));
 }
 
-template <typename F>
-auto PostgresEventStoreImpl::WithConnection(F&& f)
-    -> decltype(f(std::declval<PgConnection&>())) {
-  for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<PgPool::Lease> conn = pool_->Acquire();
-    if (!conn.ok()) return conn.status();
-    auto result = f(**conn);
-    if (result.ok() || !(*conn)->broken() || attempt == 1) return result;
-  }
+absl::StatusOr<bool> PostgresEventStoreImpl::WaitForEvents(
+    Position after, absl::Duration timeout) {
+  return waiter_.Wait(after, timeout, [this] { return HeadPosition(); });
 }
 
 absl::Status PostgresEventStoreImpl::Upcast(
@@ -271,9 +305,10 @@ absl::Status PostgresEventStoreImpl::RecordTypes(
     const std::string set = internal::SerializedDescriptorSet(*descriptor);
     PgParams params;
     params.Bytes(type).Bytes(set);
-    ES_RETURN_IF_ERROR(WithConnection([&](PgConnection& conn) {
-                         return conn.Execute(insert_type_, params);
-                       }).status());
+    ES_RETURN_IF_ERROR(db_->WithConnection([&](PgConnection& conn) {
+                            return conn.Execute(insert_type_, params);
+                          })
+                           .status());
     MutexLock lock(&types_mu_);
     recorded_types_.insert(type);
   }
@@ -291,9 +326,9 @@ PostgresEventStoreImpl::LookUpIds(
   }
   PgParams params;
   params.Bytes(ids.Finish());
-  ES_ASSIGN_OR_RETURN(PgResult r, WithConnection([&](PgConnection& conn) {
-                        return conn.Execute(select_by_ids_, params);
-                      }));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(select_by_ids_, params);
+  }));
   std::vector<std::optional<internal::StoredEventRef>> stored(events.size());
   for (int row = 0; row < r.rows(); ++row) {
     absl::StatusOr<Uuid> id = Uuid::FromBytes(r.Bytes(row, 0));
@@ -309,12 +344,12 @@ PostgresEventStoreImpl::LookUpIds(
 
 absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
     const AppendRequest& request,
-    const std::vector<internal::PreparedEvent>& events, const PgParams& params,
-    bool* lost_race) {
+    const std::vector<internal::PreparedEvent>& events,
+    const PgStatement& statement, const PgParams& params, bool* lost_race) {
   *lost_race = false;
   std::string constraint;
-  absl::StatusOr<PgResult> r = WithConnection([&](PgConnection& conn) {
-    absl::StatusOr<PgResult> result = conn.Execute(append_, params);
+  absl::StatusOr<PgResult> r = db_->WithConnection([&](PgConnection& conn) {
+    absl::StatusOr<PgResult> result = conn.Execute(statement, params);
     if (!result.ok()) constraint = conn.last_constraint();
     return result;
   });
@@ -408,10 +443,20 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
       .Bytes(payloads.Finish())
       .Bytes(metadata.Finish())
       .Bytes(tenants.Finish());
+  if (!request.outbox.empty()) {
+    const OutboxArrays outbox = EncodeOutboxMessages(request.outbox);
+    params.Bytes(outbox.destinations)
+        .Bytes(outbox.keys)
+        .Bytes(outbox.payloads)
+        .Bytes(outbox.headers);
+  }
+  const PgStatement& statement =
+      request.outbox.empty() ? append_ : append_with_outbox_;
   for (int attempt = 0;; ++attempt) {
     bool lost_race = false;
     absl::StatusOr<AppendResult> result =
-        AppendOnce(request, events, params, &lost_race);
+        AppendOnce(request, events, statement, params, &lost_race);
+    if (result.ok()) waiter_.Notify();
     if (!lost_race || attempt == kMaxVersionRaceRetries) return result;
   }
 }
@@ -434,10 +479,9 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
   params.Bytes(stream)
       .Int64(options.from_version.value_or(forward ? 1 : kUnlimited))
       .Int64(options.max_count);
-  ES_ASSIGN_OR_RETURN(PgResult r, WithConnection([&](PgConnection& conn) {
-                        return conn.Execute(
-                            forward ? read_forward_ : read_backward_, params);
-                      }));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(forward ? read_forward_ : read_backward_, params);
+  }));
   ES_RETURN_IF_ERROR(DecodeRows(r, events));
   ES_RETURN_IF_ERROR(Upcast(events));
   return events;
@@ -452,31 +496,14 @@ absl::StatusOr<ReadAllPage> PostgresEventStoreImpl::ReadAll(
   ReadAllPage page;
   page.next_position = options.from_position;
   if (options.max_count == 0) return page;
-  const ReadAllFilter& filter = options.filter;
   PgParams params;
   params.Int64(static_cast<int64_t>(options.from_position.commit()))
       .Int64(static_cast<int64_t>(options.from_position.prepare()));
-  if (filter.stream_prefix.empty()) {
-    params.Null();
-  } else {
-    params.Bytes(filter.stream_prefix);
-  }
-  if (filter.event_types.empty()) {
-    params.Null();
-  } else {
-    ArrayBuilder types(kTextOid, filter.event_types.size());
-    for (const std::string& type : filter.event_types) types.Add(type);
-    params.Bytes(types.Finish());
-  }
-  if (filter.tenant_id.empty()) {
-    params.Null();
-  } else {
-    params.Bytes(filter.tenant_id);
-  }
+  AddFilterParams(options.filter, params);
   params.Int64(options.max_count);
-  ES_ASSIGN_OR_RETURN(PgResult r, WithConnection([&](PgConnection& conn) {
-                        return conn.Execute(read_all_, params);
-                      }));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(read_all_, params);
+  }));
   ES_RETURN_IF_ERROR(DecodeRows(r, page.events));
   page.end_of_log =
       static_cast<int64_t>(page.events.size()) < options.max_count;
@@ -490,17 +517,17 @@ absl::StatusOr<int64_t> PostgresEventStoreImpl::StreamVersion(
   ES_RETURN_IF_ERROR(internal::ValidateStreamName(options_.limits, stream));
   PgParams params;
   params.Bytes(stream);
-  ES_ASSIGN_OR_RETURN(PgResult r, WithConnection([&](PgConnection& conn) {
-                        return conn.Execute(stream_version_, params);
-                      }));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(stream_version_, params);
+  }));
   return r.rows() == 0 ? 0 : r.Int64(0, 0);
 }
 
 absl::StatusOr<Position> PostgresEventStoreImpl::HeadPosition() {
   PgParams params;
-  ES_ASSIGN_OR_RETURN(PgResult r, WithConnection([&](PgConnection& conn) {
-                        return conn.Execute(head_, params);
-                      }));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(head_, params);
+  }));
   if (r.rows() == 0) return Position::Start();
   return Position::FromParts(r.Uint64(0, 0), r.Uint64(0, 1));
 }
@@ -508,9 +535,9 @@ absl::StatusOr<Position> PostgresEventStoreImpl::HeadPosition() {
 absl::StatusOr<bool> PostgresEventStoreImpl::EventExists(const Uuid& id) {
   PgParams params;
   params.Bytes(id.bytes());
-  ES_ASSIGN_OR_RETURN(PgResult r, WithConnection([&](PgConnection& conn) {
-                        return conn.Execute(exists_, params);
-                      }));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(exists_, params);
+  }));
   return r.rows() > 0;
 }
 

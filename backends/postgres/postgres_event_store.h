@@ -14,6 +14,13 @@
 // under an advisory lock, so several processes may open at once; a schema
 // newer than this code is refused with kFailedPrecondition, untouched.
 //
+// The store's repositories (checkpoints, dead letters, outbox, snapshots)
+// are tables in the same schema; BeginTransaction lends a pooled connection
+// whose search_path starts with that schema, so read-model tables live
+// beside the events; a lease is a session advisory lock on a connection of
+// its own. WaitForEvents LISTENs on one dedicated connection and checks the
+// head at least every 250 ms.
+//
 // Global order: every event records the id of the transaction that wrote
 // it, and its Position is (transaction id, sequence). ReadAll returns only
 // events of transactions older than every transaction still running, in
@@ -50,15 +57,22 @@ struct PostgresOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   // Server-side limit on one statement; zero for none. Default 30 s.
   absl::Duration statement_timeout = absl::Seconds(30);
+  // Whether each append also sends a NOTIFY, so that WaitForEvents in other
+  // processes wakes up at once. Default false: NOTIFY takes a database-wide
+  // lock from the commit's start to its end, so appends that notify commit
+  // one at a time and lose group commit (docs/postgres.md has the figures);
+  // waiters in other processes then see new events within 250 ms by
+  // polling. Waiters in this process wake up at once either way.
+  bool notify_on_append = false;
   StoreLimits limits;
   // When set, reads apply its upcasters (see type_registry.h).
   std::shared_ptr<const TypeRegistry> type_registry;
 
   // Options from a URL "postgresql://user[:password]@host[:port]/db" with
   // optional query parameters: ours (schema, pool_size, connect_timeout_ms,
-  // statement_timeout_ms) and any libpq accepts (sslmode, ...), which are
-  // passed through. kInvalidArgument naming the part that is wrong; a
-  // password never appears in a message.
+  // statement_timeout_ms, notify_on_append=true|false) and any libpq
+  // accepts (sslmode, ...), which are passed through. kInvalidArgument naming
+  // the part that is wrong; a password never appears in a message.
   static absl::StatusOr<PostgresOptions> FromUrl(std::string_view url);
 };
 
@@ -68,7 +82,7 @@ class PostgresEventStore {
       const PostgresOptions& options);
 
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 };
 
 // `url` with any password replaced by "***", for messages and logs.

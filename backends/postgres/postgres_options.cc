@@ -98,6 +98,15 @@ absl::StatusOr<PostgresOptions> PostgresOptions::FromUrl(std::string_view url) {
           return BadUrl(absl::StrCat("statement_timeout_ms='", value,
                                      "' is not a whole number of ms"));
         }
+      } else if (key == "notify_on_append") {
+        if (value == "true" || value == "1") {
+          options.notify_on_append = true;
+        } else if (value == "false" || value == "0") {
+          options.notify_on_append = false;
+        } else {
+          return BadUrl(absl::StrCat("notify_on_append='", value,
+                                     "' is not true or false"));
+        }
       } else {
         passed.push_back(std::string(pair));
       }

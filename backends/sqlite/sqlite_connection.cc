@@ -30,6 +30,7 @@ absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
 
 SqliteConnection::~SqliteConnection() {
   cache_.clear();  // finalize every statement before closing
+  ad_hoc_cache_.clear();
   sqlite3_close(db_);
 }
 
@@ -54,6 +55,60 @@ absl::StatusOr<ScopedStatement> SqliteConnection::Cached(std::string_view sql) {
              .first;
   }
   return ScopedStatement(it->second.get());
+}
+
+absl::StatusOr<ScopedStatement> SqliteConnection::CachedAdHoc(
+    std::string_view sql) {
+  auto it = ad_hoc_cache_.find(absl::string_view(sql.data(), sql.size()));
+  if (it == ad_hoc_cache_.end()) {
+    std::string_view tail;
+    absl::StatusOr<SqliteStatement> prepared =
+        SqliteStatement::Prepare(db_, sql, /*persistent=*/true, &tail);
+    if (!prepared.ok()) {
+      // SQLite's generic error here is the application's SQL (a syntax
+      // error, an unknown table or column).
+      if (prepared.status().code() == absl::StatusCode::kInternal) {
+        return absl::InvalidArgumentError(prepared.status().message());
+      }
+      return prepared.status();
+    }
+    SqliteStatement stmt = *std::move(prepared);
+    if (!stmt.has_statement()) {
+      return absl::InvalidArgumentError(
+          "sqlite: the SQL text holds no statement");
+    }
+    // Only white space and comments may follow: the rest would be ignored.
+    while (!tail.empty()) {
+      std::string_view rest;
+      ES_ASSIGN_OR_RETURN(
+          SqliteStatement next,
+          SqliteStatement::Prepare(db_, tail, /*persistent=*/false, &rest));
+      if (next.has_statement()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "sqlite: the SQL text holds more than one statement; run them "
+            "one at a time (from '",
+            std::string(tail), "')"));
+      }
+      if (rest.size() >= tail.size()) break;  // no progress: nothing left
+      tail = rest;
+    }
+    if (ad_hoc_cache_.size() >= kMaxAdHocStatements) ad_hoc_cache_.clear();
+    it = ad_hoc_cache_
+             .emplace(std::string(sql),
+                      std::make_unique<SqliteStatement>(std::move(stmt)))
+             .first;
+  }
+  return ScopedStatement(it->second.get());
+}
+
+int64_t SqliteConnection::Changes() const { return sqlite3_changes64(db_); }
+
+int64_t SqliteConnection::LastInsertRowid() const {
+  return sqlite3_last_insert_rowid(db_);
+}
+
+bool SqliteConnection::InTransaction() const {
+  return sqlite3_get_autocommit(db_) == 0;
 }
 
 absl::StatusOr<int64_t> SqliteConnection::QueryInt64(std::string_view sql,

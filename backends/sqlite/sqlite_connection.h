@@ -41,11 +41,27 @@ class SqliteConnection {
   // the cache key.
   absl::StatusOr<ScopedStatement> Cached(std::string_view sql);
 
+  // The statement for `sql` whose text comes from the application (see
+  // SqlTransaction), kept in a cache of its own of at most
+  // kMaxAdHocStatements, emptied when full, so that text built at run time
+  // cannot grow it without bound. `sql` must hold exactly one statement:
+  // anything but white space and comments after it is kInvalidArgument.
+  // REQUIRES: no statement of this cache is on loan.
+  absl::StatusOr<ScopedStatement> CachedAdHoc(std::string_view sql);
+  static constexpr size_t kMaxAdHocStatements = 64;
+
   // A single integer (the first column of the first row) of a query with
   // no parameters, or `if_no_row` when it returns no row or NULL.
   absl::StatusOr<int64_t> QueryInt64(std::string_view sql, int64_t if_no_row);
   // A single text value, as above.
   absl::StatusOr<std::string> QueryText(std::string_view sql);
+
+  // Rows changed by the last INSERT, UPDATE or DELETE.
+  int64_t Changes() const;
+  // The rowid of the last row inserted.
+  int64_t LastInsertRowid() const;
+  // True while a transaction is open (BEGIN ran and did not end).
+  bool InTransaction() const;
 
   sqlite3* handle() const { return db_; }
 
@@ -54,6 +70,8 @@ class SqliteConnection {
 
   sqlite3* db_;
   absl::flat_hash_map<std::string, std::unique_ptr<SqliteStatement>> cache_;
+  absl::flat_hash_map<std::string, std::unique_ptr<SqliteStatement>>
+      ad_hoc_cache_;
 };
 
 // BEGIN IMMEDIATE (or DEFERRED) on construction; ROLLBACK in the destructor

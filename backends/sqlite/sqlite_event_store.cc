@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,20 +13,28 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "backends/sqlite/sqlite_checkpoint_store.h"
 #include "backends/sqlite/sqlite_connection.h"
-#include "backends/sqlite/sqlite_schema.h"
+#include "backends/sqlite/sqlite_database.h"
+#include "backends/sqlite/sqlite_dead_letter_store.h"
+#include "backends/sqlite/sqlite_event_filter.h"
+#include "backends/sqlite/sqlite_lease.h"
+#include "backends/sqlite/sqlite_outbox_store.h"
+#include "backends/sqlite/sqlite_snapshot_store.h"
+#include "backends/sqlite/sqlite_sql_transaction.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/descriptor_set.h"
-#include "eventstore/internal/mutex.h"
 #include "eventstore/status_macros.h"
 
 namespace eventstore {
 namespace sqlite {
 namespace {
 
-using internal::Mutex;
-using internal::MutexLock;
+// How often WaitForEvents looks at the head of the log when no append of
+// this store wakes it: appends by other processes (or other stores on the
+// same file) are noticed within this.
+constexpr absl::Duration kWaitPollInterval = absl::Milliseconds(100);
 
 constexpr char kSelectStreamVersion[] =
     "SELECT version FROM events WHERE stream = ?1 "
@@ -53,32 +62,6 @@ constexpr char kReadAllBase[] =
     "SELECT " ES_EVENT_COLUMNS " FROM events WHERE position > ?";
 constexpr char kSelectHead[] = "SELECT max(position) FROM events";
 constexpr char kSelectExists[] = "SELECT 1 FROM events WHERE id = ?1";
-
-const char* SynchronousName(SqliteOptions::Synchronous s) {
-  switch (s) {
-    case SqliteOptions::Synchronous::kOff:
-      return "OFF";
-    case SqliteOptions::Synchronous::kNormal:
-      return "NORMAL";
-    case SqliteOptions::Synchronous::kFull:
-      return "FULL";
-    case SqliteOptions::Synchronous::kExtra:
-      return "EXTRA";
-  }
-  return "FULL";
-}
-
-// The smallest string greater than every string starting with `prefix`, or
-// nullopt when there is none (the prefix is all 0xff bytes).
-std::optional<std::string> PrefixSuccessor(std::string prefix) {
-  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) {
-    prefix.pop_back();
-  }
-  if (prefix.empty()) return std::nullopt;
-  prefix.back() =
-      static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
-  return prefix;
-}
 
 absl::StatusOr<RecordedEvent> DecodeRow(const SqliteStatement& row) {
   RecordedEvent event;
@@ -167,137 +150,92 @@ class SqliteEventStoreImpl final : public EventStore {
   absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override;
   absl::StatusOr<Position> HeadPosition() override;
   absl::StatusOr<bool> EventExists(const Uuid& id) override;
+  absl::StatusOr<bool> WaitForEvents(Position after,
+                                     absl::Duration timeout) override;
+
+  CheckpointStore& checkpoints() override { return checkpoints_; }
+  DeadLetterStore& dead_letters() override { return dead_letters_; }
+  OutboxStore& outbox() override { return outbox_; }
+  SnapshotStore& snapshots() override { return snapshots_; }
+
+  absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override;
+  absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
+      std::string_view name) override;
 
  private:
-  SqliteEventStoreImpl(SqliteOptions options,
-                       std::unique_ptr<SqliteConnection> writer)
-      : options_(std::move(options)),
-        memory_(options_.path == ":memory:"),
-        writer_(std::move(writer)) {}
+  explicit SqliteEventStoreImpl(std::unique_ptr<SqliteDatabase> db)
+      : db_(std::move(db)),
+        checkpoints_(db_.get()),
+        dead_letters_(db_.get()),
+        outbox_(db_.get()),
+        snapshots_(db_.get()),
+        leases_(db_->options().path) {}
 
-  // Runs `f(SqliteConnection&)` on a reader connection: a pooled one for a
-  // file, the writer (under its lock) for an in-memory database, which has
-  // no other connection.
-  template <typename F>
-  auto WithReader(F&& f) -> decltype(f(std::declval<SqliteConnection&>()));
-  absl::StatusOr<std::unique_ptr<SqliteConnection>> AcquireReader();
-  void ReleaseReader(std::unique_ptr<SqliteConnection> conn);
-
-  // Writes the batch inside `txn`. REQUIRES: writer_mu_ held.
+  // The append on the writer connection `conn`, in its own transaction.
+  // REQUIRES: the writer lock is held.
+  absl::StatusOr<AppendResult> AppendLocked(
+      SqliteConnection& conn, const AppendRequest& request,
+      const std::vector<internal::PreparedEvent>& events);
+  // Writes the batch inside the open transaction. REQUIRES: the writer lock.
   absl::StatusOr<AppendResult> InsertBatch(
-      const AppendRequest& request,
+      SqliteConnection& conn, const AppendRequest& request,
       const std::vector<internal::PreparedEvent>& events, int64_t current,
-      std::vector<std::string>& new_types)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
-  // Records descriptors of types not recorded yet. REQUIRES: writer_mu_.
-  absl::Status RecordTypes(const std::vector<internal::PreparedEvent>& events,
+      int64_t now_micros, std::vector<std::string>& new_types);
+  // Records descriptors of types not recorded yet. REQUIRES: the writer
+  // lock.
+  absl::Status RecordTypes(SqliteConnection& conn,
+                           const std::vector<internal::PreparedEvent>& events,
                            int64_t now_micros,
-                           std::vector<std::string>& new_types)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_);
+                           std::vector<std::string>& new_types);
   absl::Status Upcast(std::vector<RecordedEvent>& events) const;
 
-  const SqliteOptions options_;
-  const bool memory_;
+  // Declared first: the repositories use it until they are destroyed.
+  const std::unique_ptr<SqliteDatabase> db_;
+  // Types whose descriptor is stored (or that have none to store). Guarded
+  // by the database's writer lock.
+  absl::flat_hash_set<std::string> recorded_types_;
+  absl::flat_hash_set<std::string> undescribed_types_;
 
-  Mutex writer_mu_;
-  const std::unique_ptr<SqliteConnection> writer_
-      ABSL_PT_GUARDED_BY(writer_mu_);
-  // Types whose descriptor is stored (or that have none to store).
-  absl::flat_hash_set<std::string> recorded_types_ ABSL_GUARDED_BY(writer_mu_);
-  absl::flat_hash_set<std::string> undescribed_types_
-      ABSL_GUARDED_BY(writer_mu_);
-
-  Mutex pool_mu_;
-  std::vector<std::unique_ptr<SqliteConnection>> idle_readers_
-      ABSL_GUARDED_BY(pool_mu_);
+  SqliteCheckpointStore checkpoints_;
+  SqliteDeadLetterStore dead_letters_;
+  SqliteOutboxStore outbox_;
+  SqliteSnapshotStore snapshots_;
+  SqliteLeases leases_;
 };
 
 absl::StatusOr<std::unique_ptr<EventStore>> SqliteEventStoreImpl::Open(
     const SqliteOptions& options) {
-  if (options.path.empty()) {
-    return absl::InvalidArgumentError(
-        "path: empty; give a file name or \":memory:\"");
-  }
-  if (options.max_readers < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_readers: ", options.max_readers, " is below 1"));
-  }
-  ES_ASSIGN_OR_RETURN(
-      std::unique_ptr<SqliteConnection> writer,
-      SqliteConnection::Open(options.path, options.create_if_missing,
-                             options.busy_timeout));
-  ES_RETURN_IF_ERROR(EnsureSchema(*writer, options.path));
-  if (options.path != ":memory:") {
-    ES_ASSIGN_OR_RETURN(
-        std::string mode,
-        writer->QueryText(options.wal ? "PRAGMA journal_mode = WAL"
-                                      : "PRAGMA journal_mode = DELETE"));
-    const std::string want = options.wal ? "wal" : "delete";
-    if (mode != want) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "sqlite: '", options.path, "': could not set journal_mode ", want,
-          " (it is ", mode, ")"));
-    }
-  }
-  ES_RETURN_IF_ERROR(writer->Exec(absl::StrCat(
-      "PRAGMA synchronous = ", SynchronousName(options.synchronous))));
-  return std::unique_ptr<EventStore>(
-      new SqliteEventStoreImpl(options, std::move(writer)));
-}
-
-template <typename F>
-auto SqliteEventStoreImpl::WithReader(F&& f)
-    -> decltype(f(std::declval<SqliteConnection&>())) {
-  if (memory_) {
-    MutexLock lock(&writer_mu_);
-    return f(*writer_);
-  }
-  absl::StatusOr<std::unique_ptr<SqliteConnection>> conn = AcquireReader();
-  if (!conn.ok()) return conn.status();
-  auto result = f(**conn);
-  ReleaseReader(*std::move(conn));
-  return result;
-}
-
-absl::StatusOr<std::unique_ptr<SqliteConnection>>
-SqliteEventStoreImpl::AcquireReader() {
-  {
-    MutexLock lock(&pool_mu_);
-    if (!idle_readers_.empty()) {
-      std::unique_ptr<SqliteConnection> conn = std::move(idle_readers_.back());
-      idle_readers_.pop_back();
-      return conn;
-    }
-  }
-  ES_ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> conn,
-                      SqliteConnection::Open(options_.path,
-                                             /*create_if_missing=*/false,
-                                             options_.busy_timeout));
-  ES_RETURN_IF_ERROR(conn->Exec("PRAGMA query_only = 1"));
-  return conn;
-}
-
-void SqliteEventStoreImpl::ReleaseReader(
-    std::unique_ptr<SqliteConnection> conn) {
-  MutexLock lock(&pool_mu_);
-  if (idle_readers_.size() < static_cast<size_t>(options_.max_readers)) {
-    idle_readers_.push_back(std::move(conn));
-  }
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db,
+                      SqliteDatabase::Open(options));
+  return std::unique_ptr<EventStore>(new SqliteEventStoreImpl(std::move(db)));
 }
 
 absl::Status SqliteEventStoreImpl::Upcast(
     std::vector<RecordedEvent>& events) const {
-  if (options_.type_registry == nullptr) return absl::OkStatus();
-  return options_.type_registry->UpcastAll(events);
+  if (db_->options().type_registry == nullptr) return absl::OkStatus();
+  return db_->options().type_registry->UpcastAll(events);
 }
 
 absl::StatusOr<AppendResult> SqliteEventStoreImpl::Append(
     const AppendRequest& request) {
   ES_ASSIGN_OR_RETURN(std::vector<internal::PreparedEvent> events,
-                      internal::PrepareAppend(options_.limits, request));
-  MutexLock lock(&writer_mu_);
+                      internal::PrepareAppend(db_->options().limits, request));
+  absl::StatusOr<AppendResult> result;
+  {
+    absl::StatusOr<SqliteDatabase::WriterLock> lock = db_->LockWriter();
+    if (!lock.ok()) return lock.status();
+    result = AppendLocked(lock->connection(), request, events);
+  }
+  // Outside the writer lock, so that the waiters woken can read at once.
+  if (result.ok()) db_->NotifyAppend();
+  return result;
+}
+
+absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendLocked(
+    SqliteConnection& conn, const AppendRequest& request,
+    const std::vector<internal::PreparedEvent>& events) {
   absl::StatusOr<SqliteTransaction> txn =
-      SqliteTransaction::Begin(*writer_, SqliteTransaction::Mode::kImmediate);
+      SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kImmediate);
   if (!txn.ok()) {
     return absl::Status(
         txn.status().code(),
@@ -305,19 +243,21 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::Append(
                      "': ", txn.status().message()));
   }
   ES_ASSIGN_OR_RETURN(int64_t current,
-                      QueryStreamVersion(*writer_, request.stream));
+                      QueryStreamVersion(conn, request.stream));
   if (!request.expected.Matches(current)) {
     // An exact retry of a committed append usually arrives with an expected
-    // version that no longer holds: recognise it by its ids first.
-    ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(*writer_, events));
+    // version that no longer holds: recognise it by its ids first. A retry
+    // writes nothing, outbox messages included.
+    ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(conn, events));
     if (AnyStored(stored)) {
       return internal::ResolveStoredIds(request, events, stored);
     }
     return WrongExpectedVersionError(request.stream, request.expected, current);
   }
+  const int64_t now = absl::ToUnixMicros(absl::Now());
   std::vector<std::string> new_types;
   absl::StatusOr<AppendResult> result =
-      InsertBatch(request, events, current, new_types);
+      InsertBatch(conn, request, events, current, now, new_types);
   if (!result.ok()) {
     if (result.status().code() != absl::StatusCode::kAlreadyExists) {
       return result.status();
@@ -325,9 +265,13 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::Append(
     // An id is already stored: roll back, then tell a retry from a
     // duplicate.
     txn->Rollback();
-    ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(*writer_, events));
+    ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(conn, events));
     if (!AnyStored(stored)) return result.status();
     return internal::ResolveStoredIds(request, events, stored);
+  }
+  // The outbox messages, after the events, in the same transaction.
+  if (!request.outbox.empty()) {
+    ES_RETURN_IF_ERROR(SqliteOutboxStore::Insert(conn, request.outbox, now));
   }
   ES_RETURN_IF_ERROR(txn->Commit());
   for (std::string& type : new_types) {
@@ -337,13 +281,12 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::Append(
 }
 
 absl::StatusOr<AppendResult> SqliteEventStoreImpl::InsertBatch(
-    const AppendRequest& request,
+    SqliteConnection& conn, const AppendRequest& request,
     const std::vector<internal::PreparedEvent>& events, int64_t current,
-    std::vector<std::string>& new_types) {
-  const int64_t now = absl::ToUnixMicros(absl::Now());
+    int64_t now_micros, std::vector<std::string>& new_types) {
   AppendResult result;
   {
-    ES_ASSIGN_OR_RETURN(ScopedStatement insert, writer_->Cached(kInsertEvent));
+    ES_ASSIGN_OR_RETURN(ScopedStatement insert, conn.Cached(kInsertEvent));
     for (size_t i = 0; i < events.size(); ++i) {
       const internal::PreparedEvent& event = events[i];
       const std::string& tenant = event.source->metadata.tenant_id();
@@ -362,7 +305,7 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::InsertBatch(
       } else {
         insert->BindText(7, tenant);
       }
-      insert->BindInt64(8, now);
+      insert->BindInt64(8, now_micros);
       absl::Status status = insert->Run();
       if (!status.ok()) {
         if (insert->last_error() == SQLITE_CONSTRAINT_UNIQUE ||
@@ -377,20 +320,20 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::InsertBatch(
                          "': ", status.message()));
       }
       insert->Reset();
-      const Position position = Position::At(
-          static_cast<uint64_t>(sqlite3_last_insert_rowid(writer_->handle())));
+      const Position position =
+          Position::At(static_cast<uint64_t>(conn.LastInsertRowid()));
       if (i == 0) result.first_position = position;
       result.last_position = position;
     }
   }
   result.next_expected_version = current + static_cast<int64_t>(events.size());
-  ES_RETURN_IF_ERROR(RecordTypes(events, now, new_types));
+  ES_RETURN_IF_ERROR(RecordTypes(conn, events, now_micros, new_types));
   return result;
 }
 
 absl::Status SqliteEventStoreImpl::RecordTypes(
-    const std::vector<internal::PreparedEvent>& events, int64_t now_micros,
-    std::vector<std::string>& new_types) {
+    SqliteConnection& conn, const std::vector<internal::PreparedEvent>& events,
+    int64_t now_micros, std::vector<std::string>& new_types) {
   for (const internal::PreparedEvent& event : events) {
     const std::string& type = event.source->type;
     if (recorded_types_.contains(type)) continue;
@@ -408,7 +351,7 @@ absl::Status SqliteEventStoreImpl::RecordTypes(
       continue;
     }
     const std::string set = internal::SerializedDescriptorSet(*descriptor);
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, writer_->Cached(kInsertType));
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kInsertType));
     stmt->BindText(1, type);
     stmt->BindBlob(2, set);
     stmt->BindInt64(3, now_micros);
@@ -420,7 +363,8 @@ absl::Status SqliteEventStoreImpl::RecordTypes(
 
 absl::StatusOr<std::vector<RecordedEvent>> SqliteEventStoreImpl::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
-  ES_RETURN_IF_ERROR(internal::ValidateStreamName(options_.limits, stream));
+  ES_RETURN_IF_ERROR(
+      internal::ValidateStreamName(db_->options().limits, stream));
   if (options.max_count < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_count: ", options.max_count, " is negative"));
@@ -433,14 +377,16 @@ absl::StatusOr<std::vector<RecordedEvent>> SqliteEventStoreImpl::ReadStream(
   const int64_t from = options.from_version.value_or(forward ? 1 : kUnlimited);
   std::vector<RecordedEvent> events;
   if (options.max_count == 0) return events;
-  ES_RETURN_IF_ERROR(WithReader([&](SqliteConnection& conn) -> absl::Status {
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt,
-                        conn.Cached(forward ? kReadForward : kReadBackward));
-    stmt->BindText(1, stream);
-    stmt->BindInt64(2, from);
-    stmt->BindInt64(3, options.max_count);
-    return CollectRows(*stmt, events);
-  }));
+  ES_RETURN_IF_ERROR(
+      db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
+        ES_ASSIGN_OR_RETURN(
+            ScopedStatement stmt,
+            conn.Cached(forward ? kReadForward : kReadBackward));
+        stmt->BindText(1, stream);
+        stmt->BindInt64(2, from);
+        stmt->BindInt64(3, options.max_count);
+        return CollectRows(*stmt, events);
+      }));
   ES_RETURN_IF_ERROR(Upcast(events));
   return events;
 }
@@ -451,43 +397,23 @@ absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
     return absl::InvalidArgumentError(
         absl::StrCat("max_count: ", options.max_count, " is negative"));
   }
-  const ReadAllFilter& filter = options.filter;
-  // The statement text depends only on which filters are set and how many
-  // types there are; values are bound.
-  std::string sql = kReadAllBase;
-  std::optional<std::string> upper;
-  if (!filter.stream_prefix.empty()) {
-    sql += " AND stream >= ?";
-    upper = PrefixSuccessor(filter.stream_prefix);
-    if (upper.has_value()) sql += " AND stream < ?";
-  }
-  if (!filter.tenant_id.empty()) sql += " AND tenant_id = ?";
-  if (!filter.event_types.empty()) {
-    sql += " AND type IN (?";
-    for (size_t i = 1; i < filter.event_types.size(); ++i) sql += ", ?";
-    sql += ")";
-  }
-  sql += " ORDER BY position LIMIT ?";
-
   ReadAllPage page;
   page.next_position = options.from_position;
   if (options.max_count == 0) return page;
-  ES_RETURN_IF_ERROR(WithReader([&](SqliteConnection& conn) -> absl::Status {
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
-    int index = 1;
-    stmt->BindInt64(index++,
-                    static_cast<int64_t>(options.from_position.commit()));
-    if (!filter.stream_prefix.empty()) {
-      stmt->BindText(index++, filter.stream_prefix);
-      if (upper.has_value()) stmt->BindText(index++, *upper);
-    }
-    if (!filter.tenant_id.empty()) stmt->BindText(index++, filter.tenant_id);
-    for (const std::string& type : filter.event_types) {
-      stmt->BindText(index++, type);
-    }
-    stmt->BindInt64(index++, options.max_count);
-    return CollectRows(*stmt, page.events);
-  }));
+  // The statement text depends only on which filters are set and how many
+  // types there are; values are bound.
+  const SqliteEventFilter where(options.filter);
+  const std::string sql =
+      absl::StrCat(kReadAllBase, where.sql(), " ORDER BY position LIMIT ?");
+  ES_RETURN_IF_ERROR(
+      db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
+        stmt->BindInt64(1,
+                        static_cast<int64_t>(options.from_position.commit()));
+        const int next = where.Bind(*stmt, 2);
+        stmt->BindInt64(next, options.max_count);
+        return CollectRows(*stmt, page.events);
+      }));
   page.end_of_log =
       static_cast<int64_t>(page.events.size()) < options.max_count;
   if (!page.events.empty()) page.next_position = page.events.back().position;
@@ -497,26 +423,55 @@ absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
 
 absl::StatusOr<int64_t> SqliteEventStoreImpl::StreamVersion(
     std::string_view stream) {
-  ES_RETURN_IF_ERROR(internal::ValidateStreamName(options_.limits, stream));
-  return WithReader(
+  ES_RETURN_IF_ERROR(
+      internal::ValidateStreamName(db_->options().limits, stream));
+  return db_->WithReader(
       [&](SqliteConnection& conn) { return QueryStreamVersion(conn, stream); });
 }
 
 absl::StatusOr<Position> SqliteEventStoreImpl::HeadPosition() {
-  return WithReader([&](SqliteConnection& conn) -> absl::StatusOr<Position> {
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSelectHead));
-    ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
-    if (!row || stmt->ColumnIsNull(0)) return Position::Start();
-    return Position::At(static_cast<uint64_t>(stmt->ColumnInt64(0)));
-  });
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<Position> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSelectHead));
+        ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+        if (!row || stmt->ColumnIsNull(0)) return Position::Start();
+        return Position::At(static_cast<uint64_t>(stmt->ColumnInt64(0)));
+      });
 }
 
 absl::StatusOr<bool> SqliteEventStoreImpl::EventExists(const Uuid& id) {
-  return WithReader([&](SqliteConnection& conn) -> absl::StatusOr<bool> {
+  return db_->WithReader([&](SqliteConnection& conn) -> absl::StatusOr<bool> {
     ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSelectExists));
     stmt->BindBlob(1, id.bytes());
     return stmt->Step();
   });
+}
+
+absl::StatusOr<bool> SqliteEventStoreImpl::WaitForEvents(
+    Position after, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    // Read the count before the head: an append that commits after the
+    // head was read changes the count, and the wait below returns at once.
+    const uint64_t seen = db_->AppendCount();
+    ES_ASSIGN_OR_RETURN(Position head, HeadPosition());
+    if (head > after) return true;
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    db_->WaitForAppend(seen, std::min(left, kWaitPollInterval));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<SqlTransaction>>
+SqliteEventStoreImpl::BeginTransaction() {
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<SqliteSqlTransaction> tx,
+                      SqliteSqlTransaction::Begin(db_.get()));
+  return std::unique_ptr<SqlTransaction>(std::move(tx));
+}
+
+absl::StatusOr<std::unique_ptr<Lease>> SqliteEventStoreImpl::TryAcquireLease(
+    std::string_view name) {
+  return leases_.TryAcquire(name);
 }
 
 }  // namespace

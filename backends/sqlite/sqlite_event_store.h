@@ -13,6 +13,13 @@
 // busy_timeout. The schema is created or migrated when opened; a file that
 // is not an eventstore database, or whose schema is newer than this code, is
 // refused with kFailedPrecondition and left untouched.
+//
+// The repositories (checkpoints(), dead_letters(), outbox(), snapshots())
+// and BeginTransaction() use the same database and the same writer lock; a
+// SqlTransaction holds that lock until it ends. WaitForEvents wakes when an
+// append through this store commits and looks at the log every 100 ms for
+// other processes' appends. Leases are flock()s on files beside the
+// database (docs/sqlite.md).
 
 #ifndef EVENTSTORE_BACKENDS_SQLITE_SQLITE_EVENT_STORE_H_
 #define EVENTSTORE_BACKENDS_SQLITE_SQLITE_EVENT_STORE_H_
@@ -69,7 +76,7 @@ class SqliteEventStore {
       const SqliteOptions& options);
 
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 };
 
 }  // namespace eventstore

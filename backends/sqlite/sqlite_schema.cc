@@ -35,6 +35,59 @@ CREATE TABLE event_types (
   recorded_at INTEGER NOT NULL
 );
 )sql",
+    // 2: projections' checkpoints and dead letters, the outbox, snapshots.
+    R"sql(
+CREATE TABLE checkpoints (
+  projection       TEXT    PRIMARY KEY,
+  position_commit  INTEGER NOT NULL,
+  position_prepare INTEGER NOT NULL,
+  events_processed INTEGER NOT NULL DEFAULT 0,
+  updated_at       INTEGER NOT NULL      -- microseconds since the Unix epoch
+);
+CREATE TABLE dead_letters (
+  projection       TEXT    NOT NULL,
+  event_id         BLOB    NOT NULL,     -- 16-byte UUID
+  stream           TEXT    NOT NULL,
+  version          INTEGER NOT NULL,
+  position_commit  INTEGER NOT NULL,
+  position_prepare INTEGER NOT NULL,
+  event_type       TEXT    NOT NULL,
+  status           TEXT    NOT NULL,     -- parked | retrying | resolved
+  error            TEXT    NOT NULL,
+  failure_count    INTEGER NOT NULL,
+  first_failed_at  INTEGER NOT NULL,
+  last_failed_at   INTEGER NOT NULL,
+  resolved_by      TEXT,
+  resolved_at      INTEGER,
+  PRIMARY KEY (projection, event_id)
+);
+CREATE INDEX dead_letters_by_status
+  ON dead_letters (projection, status, first_failed_at);
+CREATE TABLE outbox (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+  destination  TEXT    NOT NULL,
+  message_key  TEXT    NOT NULL,
+  payload      BLOB    NOT NULL,
+  headers      BLOB,                     -- eventstore.v1.OutboxHeaders
+  status       TEXT    NOT NULL DEFAULT 'pending',  -- pending | published | failed
+  created_at   INTEGER NOT NULL,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  last_error   TEXT,
+  published_at INTEGER,
+  claimed_by   TEXT,
+  lease_until  INTEGER
+);
+CREATE INDEX outbox_by_status ON outbox (status, id);
+CREATE TABLE snapshots (
+  stream         TEXT    NOT NULL,
+  schema_version INTEGER NOT NULL,
+  version        INTEGER NOT NULL,
+  type           TEXT    NOT NULL,
+  state          BLOB    NOT NULL,
+  taken_at       INTEGER NOT NULL,
+  PRIMARY KEY (stream, schema_version)
+);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

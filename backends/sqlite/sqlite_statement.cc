@@ -37,17 +37,23 @@ absl::Status SqliteError(int rc, sqlite3* db, std::string_view context) {
   }
 }
 
-absl::StatusOr<SqliteStatement> SqliteStatement::Prepare(sqlite3* db,
-                                                         std::string_view sql,
-                                                         bool persistent) {
+absl::StatusOr<SqliteStatement> SqliteStatement::Prepare(
+    sqlite3* db, std::string_view sql, bool persistent,
+    std::string_view* tail) {
   sqlite3_stmt* stmt = nullptr;
+  const char* end = nullptr;
   const int rc = sqlite3_prepare_v3(
       db, sql.data(), static_cast<int>(sql.size()),
-      persistent ? SQLITE_PREPARE_PERSISTENT : 0, &stmt, nullptr);
+      persistent ? SQLITE_PREPARE_PERSISTENT : 0, &stmt, &end);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
     return SqliteError(rc, db,
                        absl::StrCat("preparing '", std::string(sql), "'"));
+  }
+  if (tail != nullptr) {
+    const size_t used =
+        end == nullptr ? sql.size() : static_cast<size_t>(end - sql.data());
+    *tail = sql.substr(used);
   }
   return SqliteStatement(db, stmt);
 }
@@ -82,6 +88,10 @@ void SqliteStatement::BindInt64(int index, int64_t value) {
   NoteBind(sqlite3_bind_int64(stmt_, index, value), index);
 }
 
+void SqliteStatement::BindDouble(int index, double value) {
+  NoteBind(sqlite3_bind_double(stmt_, index, value), index);
+}
+
 void SqliteStatement::BindText(int index, std::string_view value) {
   NoteBind(sqlite3_bind_text64(stmt_, index, value.data(), value.size(),
                                SQLITE_STATIC, SQLITE_UTF8),
@@ -102,6 +112,7 @@ void SqliteStatement::BindNull(int index) {
 
 absl::StatusOr<bool> SqliteStatement::Step() {
   if (!bind_status_.ok()) return bind_status_;
+  if (stmt_ == nullptr) return false;  // an empty statement does nothing
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -118,9 +129,41 @@ absl::Status SqliteStatement::Run() {
 }
 
 void SqliteStatement::Reset() {
-  sqlite3_reset(stmt_);
-  sqlite3_clear_bindings(stmt_);
+  if (stmt_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
   bind_status_ = absl::OkStatus();
+}
+
+int SqliteStatement::ParameterCount() const {
+  return sqlite3_bind_parameter_count(stmt_);
+}
+
+std::string_view SqliteStatement::ParameterName(int index) const {
+  const char* name = sqlite3_bind_parameter_name(stmt_, index);
+  return name == nullptr ? std::string_view() : std::string_view(name);
+}
+
+int SqliteStatement::ParameterIndex(const std::string& name) const {
+  return sqlite3_bind_parameter_index(stmt_, name.c_str());
+}
+
+int SqliteStatement::ColumnCount() const { return sqlite3_column_count(stmt_); }
+
+SqliteStatement::ColumnType SqliteStatement::TypeOfColumn(int column) const {
+  switch (sqlite3_column_type(stmt_, column)) {
+    case SQLITE_INTEGER:
+      return ColumnType::kInteger;
+    case SQLITE_FLOAT:
+      return ColumnType::kFloat;
+    case SQLITE_TEXT:
+      return ColumnType::kText;
+    case SQLITE_BLOB:
+      return ColumnType::kBlob;
+    default:
+      return ColumnType::kNull;
+  }
 }
 
 bool SqliteStatement::ColumnIsNull(int column) const {

@@ -33,10 +33,11 @@ absl::Status SqliteError(int rc, sqlite3* db, std::string_view context);
 class SqliteStatement {
  public:
   // Prepares `sql` on `db` (kept for the connection's life when
-  // `persistent`).
-  static absl::StatusOr<SqliteStatement> Prepare(sqlite3* db,
-                                                 std::string_view sql,
-                                                 bool persistent);
+  // `persistent`). When `tail` is given, it receives the text after the
+  // first statement; otherwise that text is ignored.
+  static absl::StatusOr<SqliteStatement> Prepare(
+      sqlite3* db, std::string_view sql, bool persistent,
+      std::string_view* tail = nullptr);
 
   SqliteStatement(SqliteStatement&& other) noexcept;
   SqliteStatement& operator=(SqliteStatement&& other) noexcept;
@@ -46,6 +47,7 @@ class SqliteStatement {
 
   // Parameters are 1-based.
   void BindInt64(int index, int64_t value);
+  void BindDouble(int index, double value);
   void BindText(int index, std::string_view value);
   void BindBlob(int index, std::string_view value);
   void BindNull(int index);
@@ -57,7 +59,23 @@ class SqliteStatement {
   // Ready for new binds and steps; clears the bindings.
   void Reset();
 
+  // Parameters the statement takes (the largest index).
+  int ParameterCount() const;
+  // The name of parameter `index` ("$1", ":a"), or empty when it is
+  // anonymous ("?").
+  std::string_view ParameterName(int index) const;
+  // The index of the parameter called `name`, 0 when there is none.
+  int ParameterIndex(const std::string& name) const;
+
+  // False for a statement prepared from text that holds only white space or
+  // comments: it does nothing when stepped.
+  bool has_statement() const { return stmt_ != nullptr; }
+
+  enum class ColumnType { kNull, kInteger, kFloat, kText, kBlob };
+
   // Columns are 0-based; views stay valid until the next Step() or Reset().
+  int ColumnCount() const;
+  ColumnType TypeOfColumn(int column) const;
   bool ColumnIsNull(int column) const;
   int64_t ColumnInt64(int column) const;
   std::string_view ColumnText(int column) const;

@@ -123,6 +123,8 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
         "expected version: Exactly(", request.expected.version(),
         ") is negative; versions start at 1 and an absent stream is 0"));
   }
+  status = ValidateOutboxMessages(limits, request.outbox);
+  if (!status.ok()) return status;
   std::vector<PreparedEvent> prepared(request.events.size());
   absl::flat_hash_set<Uuid> seen;
   if (request.events.size() > 1) seen.reserve(request.events.size());
@@ -154,6 +156,24 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     }
   }
   return prepared;
+}
+
+absl::Status ValidateOutboxMessages(const StoreLimits& limits,
+                                    absl::Span<const OutboxMessage> messages) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const OutboxMessage& m = messages[i];
+    if (m.destination.empty() || m.destination.size() > 255) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("outbox[", i, "].destination: ", m.destination.size(),
+                       " bytes; it must be 1 to 255"));
+    }
+    if (m.payload.size() > limits.max_payload_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("outbox[", i, "].payload: ", m.payload.size(),
+                       " bytes, over the limit of ", limits.max_payload_bytes));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<AppendResult> ResolveStoredIds(

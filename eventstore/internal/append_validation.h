@@ -37,6 +37,11 @@ absl::Status ValidateStreamName(const StoreLimits& limits,
 absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     const StoreLimits& limits, const AppendRequest& request);
 
+// Checks outbox messages: a destination of 1 to 255 bytes, a payload
+// within limits.max_payload_bytes. kInvalidArgument naming the message.
+absl::Status ValidateOutboxMessages(const StoreLimits& limits,
+                                    absl::Span<const OutboxMessage> messages);
+
 // Where an already stored event with a batch's id stands.
 struct StoredEventRef {
   std::string stream;

@@ -1,5 +1,7 @@
 #include "tests/support/test_backends.h"
 
+#include <memory>
+#include <string_view>
 #include <utility>
 
 #include "backends/sqlite/sqlite_event_store.h"
@@ -8,6 +10,13 @@
 #include "tests/support/postgres_server.h"
 #include "tests/support/raw_postgres.h"
 #endif
+#include "absl/time/time.h"
+#include "eventstore/checkpoint_store.h"
+#include "eventstore/dead_letter_store.h"
+#include "eventstore/lease.h"
+#include "eventstore/outbox_store.h"
+#include "eventstore/snapshot_store.h"
+#include "eventstore/sql_transaction.h"
 #include "eventstore/status_macros.h"
 #include "tests/support/temp_dir.h"
 
@@ -40,6 +49,21 @@ class StoreInTempDir final : public EventStore {
   }
   absl::StatusOr<bool> EventExists(const Uuid& id) override {
     return store_->EventExists(id);
+  }
+  absl::StatusOr<bool> WaitForEvents(Position after,
+                                     absl::Duration timeout) override {
+    return store_->WaitForEvents(after, timeout);
+  }
+  CheckpointStore& checkpoints() override { return store_->checkpoints(); }
+  DeadLetterStore& dead_letters() override { return store_->dead_letters(); }
+  OutboxStore& outbox() override { return store_->outbox(); }
+  SnapshotStore& snapshots() override { return store_->snapshots(); }
+  absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
+    return store_->BeginTransaction();
+  }
+  absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
+      std::string_view name) override {
+    return store_->TryAcquireLease(name);
   }
 
  private:

@@ -1,0 +1,267 @@
+#include "backends/postgres/pg_outbox_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "backends/postgres/pg_binary.h"
+#include "eventstore/internal/append_validation.h"
+#include "eventstore/status_macros.h"
+#include "eventstore/v1/outbox.pb.h"
+
+namespace eventstore::postgres {
+namespace {
+
+#define ES_PG_OUTBOX_COLUMNS                                            \
+  "id, destination, message_key, payload, headers, status, created_at," \
+  " attempts::bigint, last_error, published_at, claimed_by, lease_until"
+
+constexpr char kEnqueueSql[] =
+    "INSERT INTO $S.outbox (destination, message_key, payload, headers)"
+    " SELECT m.destination, m.message_key, m.payload, m.headers"
+    " FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[])"
+    "      WITH ORDINALITY AS m(destination, message_key, payload, headers, n)"
+    " ORDER BY m.n";
+constexpr char kPendingSql[] = "SELECT " ES_PG_OUTBOX_COLUMNS
+                               " FROM $S.outbox WHERE status = 'pending'"
+                               " ORDER BY id LIMIT $1::bigint";
+// The oldest pending messages whose lease is free or over, skipping those
+// another publisher is claiming right now.
+constexpr char kClaimSql[] =
+    "UPDATE $S.outbox SET claimed_by = $1::text,"
+    " lease_until = now() + $3::bigint * interval '1 microsecond'"
+    " WHERE id IN (SELECT id FROM $S.outbox"
+    "              WHERE status = 'pending'"
+    "                AND (lease_until IS NULL OR lease_until <= now())"
+    "              ORDER BY id LIMIT $2::bigint FOR UPDATE SKIP LOCKED)"
+    " RETURNING " ES_PG_OUTBOX_COLUMNS;
+constexpr char kMarkPublishedSql[] =
+    "UPDATE $S.outbox SET status = 'published', published_at = now(),"
+    " claimed_by = NULL, lease_until = NULL"
+    " WHERE id = $1::bigint AND status <> 'published'";
+constexpr char kMarkFailedSql[] =
+    "UPDATE $S.outbox SET attempts = attempts + 1, last_error = $2::text,"
+    " claimed_by = NULL, lease_until = NULL,"
+    " status = CASE WHEN attempts + 1 >= $3::bigint THEN 'failed'"
+    "               ELSE 'pending' END"
+    " WHERE id = $1::bigint AND status = 'pending'";
+constexpr char kStatusOfSql[] =
+    "SELECT status FROM $S.outbox WHERE id = $1::bigint";
+constexpr char kDeletePublishedSql[] =
+    "DELETE FROM $S.outbox WHERE status = 'published'"
+    " AND published_at < now() - $1::bigint * interval '1 microsecond'";
+constexpr char kStatsSql[] =
+    "SELECT count(*) FILTER (WHERE status = 'pending'),"
+    " count(*) FILTER (WHERE status = 'published'),"
+    " count(*) FILTER (WHERE status = 'failed'),"
+    " min(created_at) FILTER (WHERE status = 'pending')"
+    " FROM $S.outbox";
+
+absl::StatusOr<OutboxStatus> ParseStatus(std::string_view name) {
+  if (name == "pending") return OutboxStatus::kPending;
+  if (name == "published") return OutboxStatus::kPublished;
+  if (name == "failed") return OutboxStatus::kFailed;
+  return absl::DataLossError(
+      absl::StrCat("postgres: an outbox message has an unknown status '",
+                   std::string(name), "'"));
+}
+
+absl::StatusOr<OutboxEntry> DecodeEntry(const PgResult& r, int row) {
+  OutboxEntry e;
+  e.id = r.Int64(row, 0);
+  e.message.destination = std::string(r.Bytes(row, 1));
+  e.message.key = std::string(r.Bytes(row, 2));
+  e.message.payload = std::string(r.Bytes(row, 3));
+  if (!r.IsNull(row, 4)) {
+    const std::string_view bytes = r.Bytes(row, 4);
+    v1::OutboxHeaders headers;
+    if (!headers.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(absl::StrCat("postgres: outbox message ", e.id,
+                                              " has corrupt headers"));
+    }
+    e.message.headers.insert(headers.headers().begin(),
+                             headers.headers().end());
+  }
+  ES_ASSIGN_OR_RETURN(e.status, ParseStatus(r.Bytes(row, 5)));
+  e.created_at = r.Timestamp(row, 6);
+  e.attempts = static_cast<int32_t>(r.Int64(row, 7));
+  if (!r.IsNull(row, 8)) e.last_error = std::string(r.Bytes(row, 8));
+  e.published_at =
+      r.IsNull(row, 9) ? absl::InfinitePast() : r.Timestamp(row, 9);
+  if (!r.IsNull(row, 10)) e.claimed_by = std::string(r.Bytes(row, 10));
+  e.lease_until =
+      r.IsNull(row, 11) ? absl::InfinitePast() : r.Timestamp(row, 11);
+  return e;
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> DecodeEntries(const PgResult& r) {
+  std::vector<OutboxEntry> out;
+  out.reserve(r.rows());
+  for (int row = 0; row < r.rows(); ++row) {
+    ES_ASSIGN_OR_RETURN(OutboxEntry e, DecodeEntry(r, row));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+absl::Status ValidateLimit(int limit) {
+  if (limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: ", limit, " is negative"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+OutboxArrays EncodeOutboxMessages(absl::Span<const OutboxMessage> messages) {
+  ArrayBuilder destinations(kTextOid, messages.size());
+  ArrayBuilder keys(kTextOid, messages.size());
+  ArrayBuilder payloads(kByteaOid, messages.size());
+  ArrayBuilder headers(kByteaOid, messages.size());
+  for (const OutboxMessage& m : messages) {
+    destinations.Add(m.destination);
+    keys.Add(m.key);
+    payloads.Add(m.payload);
+    if (m.headers.empty()) {
+      headers.AddNull();
+    } else {
+      v1::OutboxHeaders proto;
+      proto.mutable_headers()->insert(m.headers.begin(), m.headers.end());
+      headers.Add(proto.SerializeAsString());
+    }
+  }
+  return OutboxArrays{destinations.Finish(), keys.Finish(), payloads.Finish(),
+                      headers.Finish()};
+}
+
+PgOutboxStore::PgOutboxStore(PgDatabase* db)
+    : db_(db),
+      enqueue_(db->Statement("es_ob_enqueue", kEnqueueSql)),
+      pending_(db->Statement("es_ob_pending", kPendingSql)),
+      claim_(db->Statement("es_ob_claim", kClaimSql)),
+      mark_published_(db->Statement("es_ob_mark_published", kMarkPublishedSql)),
+      mark_failed_(db->Statement("es_ob_mark_failed", kMarkFailedSql)),
+      status_of_(db->Statement("es_ob_status_of", kStatusOfSql)),
+      delete_published_(
+          db->Statement("es_ob_delete_published", kDeletePublishedSql)),
+      stats_(db->Statement("es_ob_stats", kStatsSql)) {}
+
+absl::Status PgOutboxStore::Enqueue(absl::Span<const OutboxMessage> messages) {
+  ES_RETURN_IF_ERROR(
+      internal::ValidateOutboxMessages(db_->options().limits, messages));
+  if (messages.empty()) return absl::OkStatus();
+  const OutboxArrays arrays = EncodeOutboxMessages(messages);
+  PgParams params;
+  params.Bytes(arrays.destinations)
+      .Bytes(arrays.keys)
+      .Bytes(arrays.payloads)
+      .Bytes(arrays.headers);
+  return db_
+      ->WithConnection(
+          [&](PgConnection& conn) { return conn.Execute(enqueue_, params); },
+          PgDatabase::Retry::kNever)
+      .status();
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::Pending(int limit) {
+  ES_RETURN_IF_ERROR(ValidateLimit(limit));
+  PgParams params;
+  params.Int64(limit);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(pending_, params);
+  }));
+  return DecodeEntries(r);
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::Claim(
+    std::string_view worker, int limit, absl::Duration lease) {
+  ES_RETURN_IF_ERROR(ValidateLimit(limit));
+  if (worker.empty()) return absl::InvalidArgumentError("worker: empty");
+  PgParams params;
+  params.Bytes(worker).Int64(limit).Int64(
+      IntervalMicros(std::max(lease, absl::ZeroDuration())));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection(
+                                      [&](PgConnection& conn) {
+                                        return conn.Execute(claim_, params);
+                                      },
+                                      PgDatabase::Retry::kNever));
+  ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> claimed, DecodeEntries(r));
+  // RETURNING follows no order.
+  std::sort(
+      claimed.begin(), claimed.end(),
+      [](const OutboxEntry& a, const OutboxEntry& b) { return a.id < b.id; });
+  return claimed;
+}
+
+absl::Status PgOutboxStore::MarkPublished(int64_t id) {
+  PgParams params;
+  params.Int64(id);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(mark_published_, params);
+  }));
+  if (r.AffectedRows() > 0) return absl::OkStatus();
+  // Already published (say, a retry after a lost connection) is fine.
+  ES_ASSIGN_OR_RETURN(PgResult status,
+                      db_->WithConnection([&](PgConnection& conn) {
+                        return conn.Execute(status_of_, params);
+                      }));
+  if (status.rows() == 0) {
+    return absl::NotFoundError(absl::StrCat("no outbox message ", id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgOutboxStore::MarkFailed(int64_t id, std::string_view error,
+                                       int32_t max_attempts) {
+  PgParams params;
+  params.Int64(id).Bytes(error).Int64(max_attempts);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection(
+                                      [&](PgConnection& conn) {
+                                        return conn.Execute(mark_failed_,
+                                                            params);
+                                      },
+                                      PgDatabase::Retry::kNever));
+  if (r.AffectedRows() > 0) return absl::OkStatus();
+  PgParams id_only;
+  id_only.Int64(id);
+  ES_ASSIGN_OR_RETURN(PgResult status,
+                      db_->WithConnection([&](PgConnection& conn) {
+                        return conn.Execute(status_of_, id_only);
+                      }));
+  if (status.rows() == 0) {
+    return absl::NotFoundError(absl::StrCat("no outbox message ", id));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("outbox message ", id, " is ",
+                   std::string(status.Bytes(0, 0)), ", no longer pending"));
+}
+
+absl::StatusOr<int64_t> PgOutboxStore::DeletePublishedOlderThan(
+    absl::Duration age) {
+  PgParams params;
+  params.Int64(IntervalMicros(age));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection(
+                                      [&](PgConnection& conn) {
+                                        return conn.Execute(delete_published_,
+                                                            params);
+                                      },
+                                      PgDatabase::Retry::kNever));
+  return r.AffectedRows();
+}
+
+absl::StatusOr<OutboxStats> PgOutboxStore::Stats() {
+  PgParams params;
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(stats_, params);
+  }));
+  OutboxStats stats;
+  stats.pending = r.Int64(0, 0);
+  stats.published = r.Int64(0, 1);
+  stats.failed = r.Int64(0, 2);
+  stats.oldest_pending =
+      r.IsNull(0, 3) ? absl::InfinitePast() : r.Timestamp(0, 3);
+  return stats;
+}
+
+}  // namespace eventstore::postgres

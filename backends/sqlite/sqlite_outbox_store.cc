@@ -1,0 +1,265 @@
+#include "backends/sqlite/sqlite_outbox_store.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "eventstore/internal/append_validation.h"
+#include "eventstore/status_macros.h"
+#include "eventstore/v1/outbox.pb.h"
+
+namespace eventstore::sqlite {
+namespace {
+
+constexpr char kInsert[] =
+    "INSERT INTO outbox (destination, message_key, payload, headers, "
+    "created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+// Every entry read has these columns, in this order (see DecodeEntry).
+#define ES_OUTBOX_COLUMNS                                                \
+  "id, destination, message_key, payload, headers, status, created_at, " \
+  "attempts, last_error, published_at, claimed_by, lease_until"
+constexpr char kSelectPending[] =
+    "SELECT " ES_OUTBOX_COLUMNS
+    " FROM outbox WHERE status = 'pending' ORDER BY id LIMIT ?1";
+constexpr char kSelectClaimable[] =
+    "SELECT " ES_OUTBOX_COLUMNS
+    " FROM outbox WHERE status = 'pending' "
+    "AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY id LIMIT ?2";
+#undef ES_OUTBOX_COLUMNS
+constexpr char kClaim[] =
+    "UPDATE outbox SET claimed_by = ?1, lease_until = ?2 WHERE id = ?3";
+constexpr char kMarkPublished[] =
+    "UPDATE outbox SET status = 'published', published_at = ?2, "
+    "claimed_by = NULL, lease_until = NULL WHERE id = ?1";
+// The CASE sees the row before the update: attempts + 1 is the new count.
+constexpr char kMarkFailed[] =
+    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, "
+    "claimed_by = NULL, lease_until = NULL, "
+    "status = CASE WHEN attempts + 1 >= ?3 THEN 'failed' ELSE 'pending' END "
+    "WHERE id = ?1";
+constexpr char kDeletePublished[] =
+    "DELETE FROM outbox WHERE status = 'published' AND published_at <= ?1";
+constexpr char kStats[] =
+    "SELECT coalesce(sum(status = 'pending'), 0), "
+    "coalesce(sum(status = 'published'), 0), "
+    "coalesce(sum(status = 'failed'), 0), "
+    "min(CASE WHEN status = 'pending' THEN created_at END) FROM outbox";
+
+int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+absl::Time TimeOrPast(const SqliteStatement& row, int column) {
+  return row.ColumnIsNull(column)
+             ? absl::InfinitePast()
+             : absl::FromUnixMicros(row.ColumnInt64(column));
+}
+
+absl::StatusOr<OutboxEntry> DecodeEntry(const SqliteStatement& row) {
+  OutboxEntry entry;
+  entry.id = row.ColumnInt64(0);
+  entry.message.destination = std::string(row.ColumnText(1));
+  entry.message.key = std::string(row.ColumnText(2));
+  entry.message.payload = std::string(row.ColumnBlob(3));
+  if (!row.ColumnIsNull(4)) {
+    const std::string_view bytes = row.ColumnBlob(4);
+    v1::OutboxHeaders headers;
+    if (!headers.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(
+          absl::StrCat("sqlite: outbox message ", entry.id,
+                       " has corrupt headers (", bytes.size(), " bytes)"));
+    }
+    entry.message.headers.insert(headers.headers().begin(),
+                                 headers.headers().end());
+  }
+  const std::string_view status = row.ColumnText(5);
+  if (status == "pending") {
+    entry.status = OutboxStatus::kPending;
+  } else if (status == "published") {
+    entry.status = OutboxStatus::kPublished;
+  } else if (status == "failed") {
+    entry.status = OutboxStatus::kFailed;
+  } else {
+    return absl::DataLossError(absl::StrCat("sqlite: outbox message ", entry.id,
+                                            " has unknown status '",
+                                            std::string(status), "'"));
+  }
+  entry.created_at = absl::FromUnixMicros(row.ColumnInt64(6));
+  entry.attempts = static_cast<int32_t>(row.ColumnInt64(7));
+  entry.last_error = std::string(row.ColumnText(8));
+  entry.published_at = TimeOrPast(row, 9);
+  entry.claimed_by = std::string(row.ColumnText(10));
+  entry.lease_until = TimeOrPast(row, 11);
+  return entry;
+}
+
+absl::Status CheckLimit(int limit) {
+  if (limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: ", limit, " is negative"));
+  }
+  return absl::OkStatus();
+}
+
+// Rows of `stmt` (bound, not stepped yet) as entries.
+absl::StatusOr<std::vector<OutboxEntry>> CollectEntries(SqliteStatement& stmt) {
+  std::vector<OutboxEntry> entries;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return entries;
+    ES_ASSIGN_OR_RETURN(OutboxEntry entry, DecodeEntry(stmt));
+    entries.push_back(std::move(entry));
+  }
+}
+
+absl::Status NoSuchMessage(int64_t id) {
+  return absl::NotFoundError(
+      absl::StrCat("outbox: there is no message with id ", id));
+}
+
+}  // namespace
+
+absl::Status SqliteOutboxStore::Insert(SqliteConnection& conn,
+                                       absl::Span<const OutboxMessage> messages,
+                                       int64_t now_micros) {
+  ES_ASSIGN_OR_RETURN(ScopedStatement insert, conn.Cached(kInsert));
+  std::string headers;
+  for (const OutboxMessage& message : messages) {
+    insert->BindText(1, message.destination);
+    insert->BindText(2, message.key);
+    insert->BindBlob(3, message.payload);
+    if (message.headers.empty()) {
+      insert->BindNull(4);
+    } else {
+      v1::OutboxHeaders proto;
+      proto.mutable_headers()->insert(message.headers.begin(),
+                                      message.headers.end());
+      headers = proto.SerializeAsString();
+      insert->BindBlob(4, headers);
+    }
+    insert->BindInt64(5, now_micros);
+    absl::Status status = insert->Run();
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("outbox: enqueue to '",
+                                                      message.destination,
+                                                      "': ", status.message()));
+    }
+    insert->Reset();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteOutboxStore::Enqueue(
+    absl::Span<const OutboxMessage> messages) {
+  ES_RETURN_IF_ERROR(
+      internal::ValidateOutboxMessages(db_->options().limits, messages));
+  if (messages.empty()) return absl::OkStatus();
+  const int64_t now = NowMicros();
+  return db_->WithWriteTransaction(
+      [&](SqliteConnection& conn) { return Insert(conn, messages, now); });
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::Pending(int limit) {
+  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<OutboxEntry>> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSelectPending));
+        stmt->BindInt64(1, limit);
+        return CollectEntries(*stmt);
+      });
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::Claim(
+    std::string_view worker, int limit, absl::Duration lease) {
+  if (worker.empty()) {
+    return absl::InvalidArgumentError("worker: empty; name the publisher");
+  }
+  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  if (lease <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lease: ", absl::FormatDuration(lease), " is not positive"));
+  }
+  if (limit == 0) return std::vector<OutboxEntry>();
+  const absl::Time now = absl::Now();
+  const absl::Time until = now + lease;
+  const int64_t now_micros = absl::ToUnixMicros(now);
+  const int64_t until_micros = absl::ToUnixMicros(until);
+  return db_->WithWriteTransaction(
+      [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<OutboxEntry>> {
+        std::vector<OutboxEntry> entries;
+        {
+          ES_ASSIGN_OR_RETURN(ScopedStatement select,
+                              conn.Cached(kSelectClaimable));
+          select->BindInt64(1, now_micros);
+          select->BindInt64(2, limit);
+          ES_ASSIGN_OR_RETURN(entries, CollectEntries(*select));
+        }
+        ES_ASSIGN_OR_RETURN(ScopedStatement claim, conn.Cached(kClaim));
+        for (OutboxEntry& entry : entries) {
+          claim->BindText(1, worker);
+          claim->BindInt64(2, until_micros);
+          claim->BindInt64(3, entry.id);
+          ES_RETURN_IF_ERROR(claim->Run());
+          claim->Reset();
+          entry.claimed_by = std::string(worker);
+          entry.lease_until = absl::FromUnixMicros(until_micros);
+        }
+        return entries;
+      });
+}
+
+absl::Status SqliteOutboxStore::MarkPublished(int64_t id) {
+  const int64_t now = NowMicros();
+  return db_->WithWriter([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kMarkPublished));
+    stmt->BindInt64(1, id);
+    stmt->BindInt64(2, now);
+    ES_RETURN_IF_ERROR(stmt->Run());
+    return conn.Changes() == 0 ? NoSuchMessage(id) : absl::OkStatus();
+  });
+}
+
+absl::Status SqliteOutboxStore::MarkFailed(int64_t id, std::string_view error,
+                                           int32_t max_attempts) {
+  return db_->WithWriter([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kMarkFailed));
+    stmt->BindInt64(1, id);
+    stmt->BindText(2, error);
+    stmt->BindInt64(3, max_attempts);
+    ES_RETURN_IF_ERROR(stmt->Run());
+    return conn.Changes() == 0 ? NoSuchMessage(id) : absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> SqliteOutboxStore::DeletePublishedOlderThan(
+    absl::Duration age) {
+  if (age < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("age: ", absl::FormatDuration(age), " is negative"));
+  }
+  const int64_t before = absl::ToUnixMicros(absl::Now() - age);
+  return db_->WithWriter(
+      [&](SqliteConnection& conn) -> absl::StatusOr<int64_t> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt,
+                            conn.Cached(kDeletePublished));
+        stmt->BindInt64(1, before);
+        ES_RETURN_IF_ERROR(stmt->Run());
+        return conn.Changes();
+      });
+}
+
+absl::StatusOr<OutboxStats> SqliteOutboxStore::Stats() {
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<OutboxStats> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kStats));
+        ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+        OutboxStats stats;
+        if (!row) return stats;
+        stats.pending = stmt->ColumnInt64(0);
+        stats.published = stmt->ColumnInt64(1);
+        stats.failed = stmt->ColumnInt64(2);
+        stats.oldest_pending = TimeOrPast(*stmt, 3);
+        return stats;
+      });
+}
+
+}  // namespace eventstore::sqlite

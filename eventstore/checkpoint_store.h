@@ -1,0 +1,74 @@
+// CheckpointStore: where each projection has got to in the global log.
+//
+//   ES_ASSIGN_OR_RETURN(std::optional<Checkpoint> cp,
+//                       store->checkpoints().Get("order-totals"));
+//   Position from = cp ? cp->position : Position::Start();
+//   ...
+//   ES_RETURN_IF_ERROR(store->checkpoints().Save("order-totals", last, n));
+
+#ifndef EVENTSTORE_CHECKPOINT_STORE_H_
+#define EVENTSTORE_CHECKPOINT_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eventstore/event_store.h"
+#include "eventstore/position.h"
+#include "eventstore/sql_transaction.h"
+
+namespace eventstore {
+
+struct Checkpoint {
+  std::string projection;
+  // The last event the projection has processed.
+  Position position;
+  // Events processed since the checkpoint was created or reset.
+  int64_t events_processed = 0;
+  absl::Time updated_at;
+};
+
+// How far a projection is behind the head of the log.
+struct ProjectionLag {
+  std::string projection;
+  // The checkpoint's position (Start() when there is none).
+  Position checkpoint;
+  // Events after the checkpoint that pass the projection's filter.
+  int64_t events_behind = 0;
+  // recorded_at of the newest such event minus recorded_at of the event
+  // at the checkpoint (or of the oldest such event when there is no
+  // checkpoint); zero when caught up.
+  absl::Duration time_behind;
+};
+
+class CheckpointStore {
+ public:
+  virtual ~CheckpointStore() = default;
+
+  // nullopt when the projection has no checkpoint.
+  virtual absl::StatusOr<std::optional<Checkpoint>> Get(
+      std::string_view projection) = 0;
+  // Sets the position (last write wins) and adds `processed` to the count.
+  virtual absl::Status Save(std::string_view projection, Position position,
+                            int64_t processed) = 0;
+  // The same, inside `tx` (a transaction of this store's database), so that
+  // it commits with the read model's writes.
+  virtual absl::Status SaveIn(SqlTransaction& tx, std::string_view projection,
+                              Position position, int64_t processed) = 0;
+  // Removes the checkpoint: the projection starts over from the start.
+  virtual absl::Status Reset(std::string_view projection) = 0;
+  // Every checkpoint, sorted by projection name.
+  virtual absl::StatusOr<std::vector<Checkpoint>> List() = 0;
+  // The projection's lag, counting only events that pass `filter`.
+  virtual absl::StatusOr<ProjectionLag> Lag(std::string_view projection,
+                                            const ReadAllFilter& filter) = 0;
+};
+
+}  // namespace eventstore
+
+#endif  // EVENTSTORE_CHECKPOINT_STORE_H_

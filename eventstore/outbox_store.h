@@ -1,0 +1,87 @@
+// OutboxStore: the queue of outbox messages and their publishing state.
+//
+// Messages enter it with an append (AppendRequest::outbox), or alone with
+// Enqueue. A publisher claims a batch under a lease, sends it, and marks
+// each message published or failed; two publishers never hold the same
+// message at once (PostgreSQL: FOR UPDATE SKIP LOCKED).
+//
+//   ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> batch,
+//                       store->outbox().Claim("worker-1", 100,
+//                                             absl::Seconds(30)));
+//   for (const OutboxEntry& e : batch) {
+//     absl::Status sent = sink.Send(e.message);
+//     if (sent.ok()) store->outbox().MarkPublished(e.id);
+//     else store->outbox().MarkFailed(e.id, sent.message());
+//   }
+
+#ifndef EVENTSTORE_OUTBOX_STORE_H_
+#define EVENTSTORE_OUTBOX_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "eventstore/outbox_message.h"
+
+namespace eventstore {
+
+enum class OutboxStatus { kPending, kPublished, kFailed };
+
+struct OutboxEntry {
+  // Increasing in enqueue order.
+  int64_t id = 0;
+  OutboxMessage message;
+  OutboxStatus status = OutboxStatus::kPending;
+  absl::Time created_at;
+  // Failed sends so far.
+  int32_t attempts = 0;
+  // The last failure's text.
+  std::string last_error;
+  absl::Time published_at = absl::InfinitePast();
+  // The publisher holding the lease and until when (empty / InfinitePast
+  // when unclaimed).
+  std::string claimed_by;
+  absl::Time lease_until = absl::InfinitePast();
+};
+
+struct OutboxStats {
+  int64_t pending = 0;
+  int64_t published = 0;
+  int64_t failed = 0;
+  // created_at of the oldest pending message; InfinitePast when none.
+  absl::Time oldest_pending = absl::InfinitePast();
+};
+
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
+
+  // Enqueues messages outside of an append, atomically.
+  virtual absl::Status Enqueue(absl::Span<const OutboxMessage> messages) = 0;
+  // Pending messages, oldest first, at most `limit` (claimed or not).
+  virtual absl::StatusOr<std::vector<OutboxEntry>> Pending(int limit) = 0;
+  // Claims up to `limit` pending messages, oldest first, whose lease is
+  // free or expired, for `worker` until now + `lease`.
+  virtual absl::StatusOr<std::vector<OutboxEntry>> Claim(
+      std::string_view worker, int limit, absl::Duration lease) = 0;
+  virtual absl::Status MarkPublished(int64_t id) = 0;
+  // Records a failed send: counts the attempt, keeps the error, frees the
+  // lease. After `max_attempts` attempts the message becomes kFailed and is
+  // no longer claimed; before, it stays pending for a later retry.
+  virtual absl::Status MarkFailed(int64_t id, std::string_view error,
+                                  int32_t max_attempts) = 0;
+  // Deletes published messages published more than `age` ago; returns how
+  // many.
+  virtual absl::StatusOr<int64_t> DeletePublishedOlderThan(
+      absl::Duration age) = 0;
+  virtual absl::StatusOr<OutboxStats> Stats() = 0;
+};
+
+}  // namespace eventstore
+
+#endif  // EVENTSTORE_OUTBOX_STORE_H_

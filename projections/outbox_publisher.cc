@@ -1,0 +1,245 @@
+#include "projections/outbox_publisher.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "eventstore/internal/mutex.h"
+#include "eventstore/outbox_store.h"
+#include "eventstore/status_macros.h"
+#include "projections/internal/worker_thread.h"
+
+namespace eventstore {
+namespace {
+
+// The longest one WaitForEvents call lasts while idle, so that Stop() is
+// prompt even with a long poll_interval.
+constexpr absl::Duration kIdleSlice = absl::Milliseconds(250);
+
+std::string DefaultWorkerName() {
+  static std::atomic<int> counter{0};
+  return absl::StrCat("outbox-publisher-", getpid(), "-", ++counter);
+}
+
+absl::Status ValidateOptions(const OutboxPublisherOptions& options) {
+  if (options.worker_name.size() > 200) {
+    return absl::InvalidArgumentError("worker_name: over 200 bytes");
+  }
+  if (options.batch_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch_size: ", options.batch_size, ", must be >= 1"));
+  }
+  if (options.lease <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("lease: must be positive");
+  }
+  if (options.max_attempts < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_attempts: ", options.max_attempts, ", must be >= 1"));
+  }
+  if (options.initial_backoff < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("initial_backoff: is negative");
+  }
+  if (options.max_backoff < options.initial_backoff) {
+    return absl::InvalidArgumentError(
+        "max_backoff: is less than initial_backoff");
+  }
+  if (options.poll_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("poll_interval: must be positive");
+  }
+  return absl::OkStatus();
+}
+
+class OutboxPublisherImpl final : public OutboxPublisher {
+ public:
+  OutboxPublisherImpl(EventStore& store, OutboxSink& sink,
+                      OutboxPublisherOptions options)
+      : store_(store), sink_(sink), options_(std::move(options)) {
+    if (options_.worker_name.empty()) {
+      options_.worker_name = DefaultWorkerName();
+    }
+  }
+
+  ~OutboxPublisherImpl() override { Stop(); }
+
+  const std::string& worker_name() const override {
+    return options_.worker_name;
+  }
+
+  absl::StatusOr<OutboxPublishResult> RunOnce() override {
+    {
+      internal::MutexLock lock(&state_mu_);
+      if (busy_) {
+        return absl::FailedPreconditionError(
+            "RunOnce while the publisher is started or in another call");
+      }
+      busy_ = true;
+    }
+    OutboxPublishResult result;
+    absl::Status status = Publish(/*background=*/false, &result);
+    internal::MutexLock lock(&state_mu_);
+    busy_ = false;
+    if (!status.ok()) return status;
+    return result;
+  }
+
+  absl::Status Start() override {
+    {
+      internal::MutexLock lock(&state_mu_);
+      if (busy_) {
+        return absl::FailedPreconditionError(
+            "the publisher is already started or in a call");
+      }
+      busy_ = true;
+      running_ = true;
+    }
+    absl::Status started = worker_.Start([this] { Loop(); });
+    if (!started.ok()) {
+      internal::MutexLock lock(&state_mu_);
+      busy_ = false;
+      running_ = false;
+    }
+    return started;
+  }
+
+  void Stop() override {
+    worker_.Stop();
+    internal::MutexLock lock(&state_mu_);
+    if (running_) {
+      running_ = false;
+      busy_ = false;
+    }
+  }
+
+  OutboxPublisherStats stats() const override {
+    internal::MutexLock lock(&state_mu_);
+    OutboxPublisherStats stats = stats_;
+    stats.running = running_;
+    return stats;
+  }
+
+ private:
+  // Claims and sends batches (see RunOnce); adds to `*result` as it goes,
+  // so that it holds what was done even when an error is returned.
+  absl::Status Publish(bool background, OutboxPublishResult* result);
+
+  void Count(OutboxPublishResult* result, int64_t published,
+             int64_t failed_sends, int64_t given_up);
+  void SetError(absl::Status status);
+
+  // The background thread's body.
+  void Loop();
+
+  EventStore& store_;
+  OutboxSink& sink_;
+  OutboxPublisherOptions options_;
+
+  mutable internal::Mutex state_mu_;
+  // A RunOnce call or the background thread is publishing.
+  bool busy_ ABSL_GUARDED_BY(state_mu_) = false;
+  bool running_ ABSL_GUARDED_BY(state_mu_) = false;
+  OutboxPublisherStats stats_ ABSL_GUARDED_BY(state_mu_);
+
+  internal::WorkerThread worker_;
+};
+
+absl::Status OutboxPublisherImpl::Publish(bool background,
+                                          OutboxPublishResult* result) {
+  OutboxStore& outbox = store_.outbox();
+  // Sends stop this long before the claim expires: after it, another
+  // publisher may claim the rest of the batch.
+  const absl::Duration send_window = options_.lease * 4 / 5;
+  while (!(background && worker_.stopping())) {
+    const absl::Time claimed_at = absl::Now();
+    ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> batch,
+                        outbox.Claim(options_.worker_name, options_.batch_size,
+                                     options_.lease));
+    if (batch.empty()) break;
+    bool failed = false;
+    for (const OutboxEntry& entry : batch) {
+      if (background && worker_.stopping()) return absl::OkStatus();
+      if (absl::Now() - claimed_at > send_window) break;
+      const absl::Status sent = sink_.Send(entry);
+      if (sent.ok()) {
+        ES_RETURN_IF_ERROR(outbox.MarkPublished(entry.id));
+        Count(result, 1, 0, 0);
+      } else {
+        ES_RETURN_IF_ERROR(outbox.MarkFailed(entry.id, sent.ToString(),
+                                             options_.max_attempts));
+        Count(result, 0, 1,
+              entry.attempts + 1 >= options_.max_attempts ? 1 : 0);
+        failed = true;
+      }
+    }
+    // What failed is retried by the next call (after a backoff in the
+    // background), not at once.
+    if (failed) break;
+  }
+  return absl::OkStatus();
+}
+
+void OutboxPublisherImpl::Count(OutboxPublishResult* result, int64_t published,
+                                int64_t failed_sends, int64_t given_up) {
+  result->published += published;
+  result->failed_sends += failed_sends;
+  result->given_up += given_up;
+  internal::MutexLock lock(&state_mu_);
+  stats_.published += published;
+  stats_.failed_sends += failed_sends;
+  stats_.given_up += given_up;
+}
+
+void OutboxPublisherImpl::SetError(absl::Status status) {
+  internal::MutexLock lock(&state_mu_);
+  stats_.last_error = std::move(status);
+}
+
+void OutboxPublisherImpl::Loop() {
+  // Rounds in a row that failed (a store error or a failed send).
+  int failures = 0;
+  while (!worker_.stopping()) {
+    // Read before publishing, so that an event appended meanwhile (with
+    // outbox messages, perhaps) ends the idle wait below at once.
+    absl::StatusOr<Position> head = store_.HeadPosition();
+    OutboxPublishResult round;
+    absl::Status status =
+        head.ok() ? Publish(/*background=*/true, &round) : head.status();
+    if (!status.ok()) SetError(status);
+    if (!status.ok() || round.failed_sends > 0) {
+      ++failures;
+      worker_.WaitFor(internal::BackoffDelay(options_.initial_backoff,
+                                             options_.max_backoff, failures));
+      continue;
+    }
+    if (failures > 0) {
+      failures = 0;
+      SetError(absl::OkStatus());
+    }
+    // Idle: wait for poll_interval, or until an event is appended.
+    const absl::Time deadline = absl::Now() + options_.poll_interval;
+    while (!worker_.stopping()) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      absl::StatusOr<bool> woken =
+          store_.WaitForEvents(*head, std::min(left, kIdleSlice));
+      if (!woken.ok() || *woken) break;
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<OutboxPublisher>> OutboxPublisher::Create(
+    EventStore& store, OutboxSink& sink, OutboxPublisherOptions options) {
+  ES_RETURN_IF_ERROR(ValidateOptions(options));
+  return std::make_unique<OutboxPublisherImpl>(store, sink, std::move(options));
+}
+
+}  // namespace eventstore

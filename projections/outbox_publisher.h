@@ -1,0 +1,146 @@
+// OutboxPublisher: sends the store's outbox messages (outbox_store.h) to
+// another system through an OutboxSink.
+//
+//   class KafkaSink : public eventstore::OutboxSink {
+//    public:
+//     absl::Status Send(const eventstore::OutboxEntry& entry) override {
+//       // entry.message.destination, .key, .payload, .headers; entry.id is
+//       // unique and increasing: use it to drop duplicates downstream.
+//     }
+//   };
+//
+//   KafkaSink sink;
+//   ES_ASSIGN_OR_RETURN(
+//       std::unique_ptr<eventstore::OutboxPublisher> publisher,
+//       eventstore::OutboxPublisher::Create(*store, sink));
+//   ES_RETURN_IF_ERROR(publisher->Start());  // or RunOnce() from a job
+//   ...
+//   publisher->Stop();
+//
+// The publisher claims a batch (OutboxStore::Claim, under a lease of
+// options.lease), sends each message, and marks it published, or failed
+// (OutboxStore::MarkFailed: retried later, given up as kFailed after
+// max_attempts failed sends). Any number of publishers, in any processes,
+// may run on one store: a claimed message is not claimed by another one
+// until its lease expires.
+//
+// Delivery is at-least-once: a publisher that dies after Send and before
+// MarkPublished leaves the message to be sent again when its lease expires.
+// Sinks should drop duplicates by entry id. Order is the enqueue order
+// within a batch, not across retries or publishers (docs/outbox.md).
+//
+// Thread safety: every method may be called from any thread. The sink is
+// called by one thread at a time.
+
+#ifndef EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
+#define EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eventstore/event_store.h"
+#include "eventstore/outbox_store.h"
+
+namespace eventstore {
+
+// Where outbox messages go: a message broker, a webhook, another service.
+class OutboxSink {
+ public:
+  virtual ~OutboxSink() = default;
+  // Delivers one message; OK means delivered (it is then marked published
+  // and not sent again, barring a crash before that). An error is recorded
+  // as a failed attempt; the message is retried later.
+  virtual absl::Status Send(const OutboxEntry& entry) = 0;
+};
+
+struct OutboxPublisherOptions {
+  // Recorded as the claimer of the messages (OutboxEntry::claimed_by).
+  // Default empty: "outbox-publisher-<pid>-<n>", unique in the process.
+  std::string worker_name;
+
+  // Messages claimed at once. Default 100.
+  int batch_size = 100;
+
+  // How long a claim lasts. A publisher that dies holds its batch this long
+  // before another one may claim it; one that takes longer to send a batch
+  // stops when less than a fifth of it is left and leaves the rest to be
+  // claimed again. Default 30 s: longer than a batch takes to send.
+  absl::Duration lease = absl::Seconds(30);
+
+  // Failed sends of one message before it is given up (kFailed). Default
+  // 10.
+  int max_attempts = 10;
+
+  // The background thread's wait after a batch with a failed send (or a
+  // store error), doubling while they keep failing, up to max_backoff.
+  // Defaults 500 ms and 30 s.
+  absl::Duration initial_backoff = absl::Milliseconds(500);
+  absl::Duration max_backoff = absl::Seconds(30);
+
+  // When the outbox is empty, the background thread looks again after this
+  // long, or sooner when an event is appended through the store
+  // (EventStore::WaitForEvents). Default 1 s: the delay of a message
+  // enqueued without an append, or by another process on SQLite.
+  absl::Duration poll_interval = absl::Seconds(1);
+};
+
+// What one RunOnce did.
+struct OutboxPublishResult {
+  // Messages claimed, sent and marked published.
+  int64_t published = 0;
+  // Sends that failed: the message stays pending for a later attempt...
+  int64_t failed_sends = 0;
+  // ...unless it reached max_attempts: given up (kFailed).
+  int64_t given_up = 0;
+};
+
+// Counters since the publisher was created, for monitoring.
+struct OutboxPublisherStats {
+  int64_t published = 0;
+  int64_t failed_sends = 0;
+  int64_t given_up = 0;
+  // Between Start() and Stop().
+  bool running = false;
+  // The background thread's latest store error; OK once a round succeeded.
+  absl::Status last_error;
+};
+
+class OutboxPublisher {
+ public:
+  // kInvalidArgument naming the option that is wrong.
+  // REQUIRES: `store` and `sink` outlive the publisher.
+  static absl::StatusOr<std::unique_ptr<OutboxPublisher>> Create(
+      EventStore& store, OutboxSink& sink,
+      OutboxPublisherOptions options = OutboxPublisherOptions());
+
+  // Stops the background thread.
+  virtual ~OutboxPublisher() = default;
+
+  virtual const std::string& worker_name() const = 0;
+
+  // Claims and sends batches until nothing is left to claim, or until a
+  // batch has a failed send (whose retry is left for the next call, so that
+  // one call sends each message at most once). kFailedPrecondition while
+  // started; else the first store error.
+  virtual absl::StatusOr<OutboxPublishResult> RunOnce() = 0;
+
+  // Starts a background thread that publishes as RunOnce does, waits
+  // poll_interval when the outbox is empty, and backs off after failures.
+  // kFailedPrecondition when already started.
+  virtual absl::Status Start() = 0;
+
+  // Stops the background thread after the send in progress; messages of its
+  // batch not sent yet are claimed again once their lease expires. Does
+  // nothing when not started.
+  virtual void Stop() = 0;
+
+  virtual OutboxPublisherStats stats() const = 0;
+};
+
+}  // namespace eventstore
+
+#endif  // EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_

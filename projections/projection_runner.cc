@@ -1,0 +1,700 @@
+#include "projections/projection_runner.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "eventstore/checkpoint_store.h"
+#include "eventstore/dead_letter_store.h"
+#include "eventstore/internal/mutex.h"
+#include "eventstore/lease.h"
+#include "eventstore/sql_transaction.h"
+#include "eventstore/status_macros.h"
+#include "projections/internal/worker_thread.h"
+
+namespace eventstore {
+namespace {
+
+constexpr std::size_t kMaxNameBytes = 200;
+
+absl::Status ValidateOptions(const std::string& name,
+                             const ProjectionRunnerOptions& options) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError("projection name: is empty");
+  }
+  if (name.size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("projection name: ", name.size(),
+                     " bytes, over the limit of ", kMaxNameBytes));
+  }
+  if (options.batch_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch_size: ", options.batch_size, ", must be >= 1"));
+  }
+  if (options.max_attempts < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_attempts: ", options.max_attempts, ", must be >= 1"));
+  }
+  if (options.idle_wait <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("idle_wait: must be positive");
+  }
+  if (options.initial_backoff < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("initial_backoff: is negative");
+  }
+  if (options.max_backoff < options.initial_backoff) {
+    return absl::InvalidArgumentError(
+        "max_backoff: is less than initial_backoff");
+  }
+  if (options.lease_retry_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("lease_retry_interval: must be positive");
+  }
+  return absl::OkStatus();
+}
+
+class ProjectionRunnerImpl final : public ProjectionRunner {
+ public:
+  // Exactly one of `plain` and `transactional` is set.
+  ProjectionRunnerImpl(EventStore& store, Projection* plain,
+                       TransactionalProjection* transactional,
+                       ProjectionRunnerOptions options, std::string name,
+                       std::vector<std::string> event_types)
+      : store_(store),
+        plain_(plain),
+        transactional_(transactional),
+        options_(std::move(options)),
+        name_(std::move(name)) {
+    filter_.event_types = std::move(event_types);
+    if (options_.lease_name.empty()) {
+      options_.lease_name = absl::StrCat("projection:", name_);
+    }
+  }
+
+  ~ProjectionRunnerImpl() override { Stop(); }
+
+  const std::string& name() const override { return name_; }
+
+  absl::StatusOr<ProjectionRunResult> RunOnce() override {
+    ES_RETURN_IF_ERROR(EnterCall("RunOnce"));
+    absl::StatusOr<ProjectionRunResult> result = RunOnceInCall();
+    LeaveCall();
+    return result;
+  }
+
+  absl::Status Start() override {
+    {
+      internal::MutexLock lock(&state_mu_);
+      if (mode_ != Mode::kIdle) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "projection '", name_, "': the runner is ",
+            mode_ == Mode::kBackground ? "already started" : "busy in a call"));
+      }
+      mode_ = Mode::kBackground;
+    }
+    absl::Status started = worker_.Start([this] { Loop(); });
+    if (!started.ok()) {
+      internal::MutexLock lock(&state_mu_);
+      mode_ = Mode::kIdle;
+    }
+    return started;
+  }
+
+  void Stop() override {
+    worker_.Stop();
+    internal::MutexLock lock(&state_mu_);
+    if (mode_ == Mode::kBackground) mode_ = Mode::kIdle;
+    holds_lease_ = false;
+  }
+
+  absl::StatusOr<ProjectionRunResult> Rebuild() override {
+    ES_RETURN_IF_ERROR(EnterCall("Rebuild"));
+    absl::StatusOr<ProjectionRunResult> result = RebuildInCall();
+    LeaveCall();
+    return result;
+  }
+
+  absl::Status ReplayParked(const Uuid& event_id) override;
+
+  absl::StatusOr<ProjectionLag> Lag() override {
+    return store_.checkpoints().Lag(name_, filter_);
+  }
+
+  ProjectionRunnerStats stats() const override {
+    internal::MutexLock lock(&state_mu_);
+    ProjectionRunnerStats stats = stats_;
+    stats.running = mode_ == Mode::kBackground;
+    stats.holds_lease = holds_lease_;
+    return stats;
+  }
+
+ private:
+  enum class Mode { kIdle, kBackground, kCall };
+
+  // Who runs a batch: the background thread (whose waits Stop() cuts
+  // short) or a caller; and the lease held, if any.
+  struct Context {
+    bool background = false;
+    Lease* lease = nullptr;
+  };
+
+  // One batch's progress.
+  struct BatchResult {
+    // Events in the page read.
+    std::size_t read = 0;
+    // The page was the last one (fewer than batch_size events).
+    bool end_of_log = false;
+    // Stop() was called: the batch ended early.
+    bool interrupted = false;
+    // Progress saved, and the checkpoint's position after the batch.
+    ProjectionRunResult counts;
+  };
+
+  // One handler call. `store` is a store error (begin, checkpoint, commit),
+  // which is not the handler's fault and ends the batch.
+  struct Attempt {
+    absl::Status handler;
+    absl::Status store;
+  };
+
+  enum class Outcome { kHandled, kFailed, kRetryLater, kInterrupted };
+
+  absl::Status EnterCall(const char* what) {
+    internal::MutexLock lock(&state_mu_);
+    if (mode_ != Mode::kIdle) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "projection '", name_, "': ", what, " while the runner is ",
+          mode_ == Mode::kBackground ? "started; Stop() it first"
+                                     : "busy in another call"));
+    }
+    mode_ = Mode::kCall;
+    return absl::OkStatus();
+  }
+
+  void LeaveCall() {
+    internal::MutexLock lock(&state_mu_);
+    mode_ = Mode::kIdle;
+  }
+
+  absl::StatusOr<ProjectionRunResult> RunOnceInCall();
+  absl::StatusOr<ProjectionRunResult> RebuildInCall();
+
+  // The lease for a RunOnce or Rebuild call: nullptr when use_lease is
+  // false, kUnavailable when another runner holds it.
+  absl::StatusOr<std::unique_ptr<Lease>> AcquireLeaseForCall();
+
+  absl::StatusOr<Position> LoadCheckpoint()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+
+  // Batches from the checkpoint until the head as it is now.
+  absl::StatusOr<ProjectionRunResult> CatchUp(const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+
+  // Reads one page after `from` and handles it. `*result` holds the
+  // progress made even when an error is returned.
+  absl::Status RunBatch(const Context& context, Position from,
+                        BatchResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+  absl::Status RunPlainBatch(const Context& context,
+                             const std::vector<RecordedEvent>& events,
+                             BatchResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+  absl::Status RunTransactionalBatch(const Context& context,
+                                     const std::vector<RecordedEvent>& events,
+                                     BatchResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+  // After a transactional batch failed at `failed` with `error`: each event
+  // in a transaction of its own.
+  absl::Status RunTransactionalOneByOne(
+      const Context& context, const std::vector<RecordedEvent>& events,
+      std::size_t failed, absl::Status error, BatchResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+
+  // Calls `attempt` until the handler succeeds or max_attempts calls (of
+  // which `used` already made, the last failing with `*last_error`) have
+  // failed, waiting the backoff before each retry. A store error ends it.
+  absl::StatusOr<Outcome> Retry(const Context& context,
+                                const std::function<Attempt()>& attempt,
+                                int used, absl::Status* last_error);
+
+  // Waits the backoff before retry number `retry`: false when Stop() cut
+  // the wait short.
+  bool WaitBeforeRetry(const Context& context, int retry);
+
+  absl::Status Park(const RecordedEvent& event, const absl::Status& error);
+
+  // The lease, when this batch runs under one, is still held.
+  static absl::Status CheckLease(const Context& context);
+
+  // Counts progress saved in the store (a checkpoint at `position`).
+  void Record(BatchResult* result, int64_t handled, int64_t parked,
+              Position position);
+  void SetPosition(Position position);
+  void SetBackgroundState(std::optional<bool> holds_lease,
+                          std::optional<absl::Status> error);
+
+  // The background thread's body.
+  void Loop();
+
+  EventStore& store_;
+  Projection* const plain_;
+  TransactionalProjection* const transactional_;
+  ProjectionRunnerOptions options_;
+  const std::string name_;
+  ReadAllFilter filter_;
+
+  // Held for each batch, RunOnce, Rebuild and ReplayParked: the handler is
+  // never called from two threads at once.
+  internal::Mutex work_mu_;
+
+  mutable internal::Mutex state_mu_;
+  Mode mode_ ABSL_GUARDED_BY(state_mu_) = Mode::kIdle;
+  bool holds_lease_ ABSL_GUARDED_BY(state_mu_) = false;
+  ProjectionRunnerStats stats_ ABSL_GUARDED_BY(state_mu_);
+
+  // Declared last: destroyed (stopped) first.
+  internal::WorkerThread worker_;
+};
+
+absl::StatusOr<std::unique_ptr<Lease>>
+ProjectionRunnerImpl::AcquireLeaseForCall() {
+  if (!options_.use_lease) return std::unique_ptr<Lease>();
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<Lease> lease,
+                      store_.TryAcquireLease(options_.lease_name));
+  if (lease == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("projection '", name_, "': the lease '",
+                     options_.lease_name, "' is held by another runner"));
+  }
+  return lease;
+}
+
+absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::RunOnceInCall() {
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<Lease> lease, AcquireLeaseForCall());
+  internal::MutexLock lock(&work_mu_);
+  return CatchUp(Context{false, lease.get()});
+}
+
+absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::RebuildInCall() {
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<Lease> lease, AcquireLeaseForCall());
+  internal::MutexLock lock(&work_mu_);
+  if (transactional_ != nullptr) {
+    // The read model is cleared and the checkpoint moved back in one
+    // transaction, so they never disagree.
+    ES_ASSIGN_OR_RETURN(std::unique_ptr<SqlTransaction> tx,
+                        store_.BeginTransaction());
+    ES_RETURN_IF_ERROR(transactional_->Reset(*tx));
+    ES_RETURN_IF_ERROR(
+        store_.checkpoints().SaveIn(*tx, name_, Position::Start(), 0));
+    ES_RETURN_IF_ERROR(tx->Commit());
+  } else {
+    ES_RETURN_IF_ERROR(plain_->Reset());
+  }
+  // Also zeroes events_processed.
+  ES_RETURN_IF_ERROR(store_.checkpoints().Reset(name_));
+  SetPosition(Position::Start());
+  return CatchUp(Context{false, lease.get()});
+}
+
+absl::StatusOr<Position> ProjectionRunnerImpl::LoadCheckpoint() {
+  ES_ASSIGN_OR_RETURN(std::optional<Checkpoint> checkpoint,
+                      store_.checkpoints().Get(name_));
+  const Position position =
+      checkpoint.has_value() ? checkpoint->position : Position::Start();
+  SetPosition(position);
+  return position;
+}
+
+absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::CatchUp(
+    const Context& context) {
+  ES_ASSIGN_OR_RETURN(const Position head, store_.HeadPosition());
+  ES_ASSIGN_OR_RETURN(Position position, LoadCheckpoint());
+  ProjectionRunResult total;
+  total.position = position;
+  while (true) {
+    BatchResult batch;
+    absl::Status status = RunBatch(context, position, &batch);
+    total.handled += batch.counts.handled;
+    total.parked += batch.counts.parked;
+    total.checkpoints += batch.counts.checkpoints;
+    total.position = batch.counts.position;
+    ES_RETURN_IF_ERROR(status);
+    position = batch.counts.position;
+    if (batch.read == 0 || batch.end_of_log || position >= head) break;
+  }
+  return total;
+}
+
+absl::Status ProjectionRunnerImpl::RunBatch(const Context& context,
+                                            Position from,
+                                            BatchResult* result) {
+  result->counts.position = from;
+  ReadAllOptions read;
+  read.from_position = from;
+  read.max_count = options_.batch_size;
+  read.filter = filter_;
+  ES_ASSIGN_OR_RETURN(ReadAllPage page, store_.ReadAll(read));
+  result->read = page.events.size();
+  result->end_of_log = page.end_of_log;
+  if (page.events.empty()) return absl::OkStatus();
+  ES_RETURN_IF_ERROR(CheckLease(context));
+  return transactional_ != nullptr
+             ? RunTransactionalBatch(context, page.events, result)
+             : RunPlainBatch(context, page.events, result);
+}
+
+absl::Status ProjectionRunnerImpl::RunPlainBatch(
+    const Context& context, const std::vector<RecordedEvent>& events,
+    BatchResult* result) {
+  const Position from = result->counts.position;
+  Position last = from;
+  int64_t handled = 0;
+  int64_t parked = 0;
+  absl::Status error;
+  for (const RecordedEvent& event : events) {
+    if (context.background && worker_.stopping()) {
+      result->interrupted = true;
+      break;
+    }
+    absl::Status last_error;
+    absl::StatusOr<Outcome> outcome = Retry(
+        context,
+        [&] {
+          return Attempt{plain_->Handle(event), {}};
+        },
+        0, &last_error);
+    if (!outcome.ok()) {
+      error = outcome.status();
+      break;
+    }
+    if (*outcome == Outcome::kInterrupted) {
+      result->interrupted = true;
+      break;
+    }
+    if (*outcome == Outcome::kRetryLater) {
+      error = last_error;
+      break;
+    }
+    if (*outcome == Outcome::kFailed) {
+      error = Park(event, last_error);
+      if (!error.ok()) break;
+      ++parked;
+    } else {
+      ++handled;
+    }
+    last = event.position;
+  }
+  if (last != from) {
+    // At-least-once: when this fails, the events handled are delivered
+    // again from the previous checkpoint.
+    ES_RETURN_IF_ERROR(store_.checkpoints().Save(name_, last, handled));
+    Record(result, handled, parked, last);
+  }
+  return error;
+}
+
+absl::Status ProjectionRunnerImpl::RunTransactionalBatch(
+    const Context& context, const std::vector<RecordedEvent>& events,
+    BatchResult* result) {
+  std::size_t failed = events.size();
+  absl::Status error;
+  {
+    ES_ASSIGN_OR_RETURN(std::unique_ptr<SqlTransaction> tx,
+                        store_.BeginTransaction());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (context.background && worker_.stopping()) {
+        result->interrupted = true;
+        return absl::OkStatus();  // rolls back
+      }
+      error = transactional_->Handle(events[i], *tx);
+      if (!error.ok()) {
+        failed = i;
+        break;
+      }
+    }
+    if (failed == events.size()) {
+      const Position last = events.back().position;
+      ES_RETURN_IF_ERROR(CheckLease(context));
+      ES_RETURN_IF_ERROR(store_.checkpoints().SaveIn(
+          *tx, name_, last, static_cast<int64_t>(events.size())));
+      ES_RETURN_IF_ERROR(tx->Commit());
+      Record(result, static_cast<int64_t>(events.size()), 0, last);
+      return absl::OkStatus();
+    }
+  }  // The failed batch rolls back here.
+  return RunTransactionalOneByOne(context, events, failed, std::move(error),
+                                  result);
+}
+
+absl::Status ProjectionRunnerImpl::RunTransactionalOneByOne(
+    const Context& context, const std::vector<RecordedEvent>& events,
+    std::size_t failed, absl::Status error, BatchResult* result) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const RecordedEvent& event = events[i];
+    if (context.background && worker_.stopping()) {
+      result->interrupted = true;
+      return absl::OkStatus();
+    }
+    // The failure in the batch counts as the failed event's first attempt.
+    const int used = i == failed ? 1 : 0;
+    absl::Status last_error = i == failed ? error : absl::OkStatus();
+    absl::StatusOr<Outcome> outcome = Retry(
+        context,
+        [&] {
+          Attempt attempt;
+          absl::StatusOr<std::unique_ptr<SqlTransaction>> tx =
+              store_.BeginTransaction();
+          if (!tx.ok()) {
+            attempt.store = tx.status();
+            return attempt;
+          }
+          attempt.handler = transactional_->Handle(event, **tx);
+          if (!attempt.handler.ok()) return attempt;
+          attempt.store = CheckLease(context);
+          if (attempt.store.ok()) {
+            attempt.store =
+                store_.checkpoints().SaveIn(**tx, name_, event.position, 1);
+          }
+          if (attempt.store.ok()) attempt.store = (*tx)->Commit();
+          return attempt;
+        },
+        used, &last_error);
+    ES_RETURN_IF_ERROR(outcome.status());
+    switch (*outcome) {
+      case Outcome::kHandled:
+        Record(result, 1, 0, event.position);
+        break;
+      case Outcome::kFailed:
+        ES_RETURN_IF_ERROR(Park(event, last_error));
+        // The read model is unchanged: only the position moves past it.
+        ES_RETURN_IF_ERROR(store_.checkpoints().Save(name_, event.position, 0));
+        Record(result, 0, 1, event.position);
+        break;
+      case Outcome::kRetryLater:
+        return last_error;
+      case Outcome::kInterrupted:
+        result->interrupted = true;
+        return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ProjectionRunnerImpl::Outcome> ProjectionRunnerImpl::Retry(
+    const Context& context, const std::function<Attempt()>& attempt, int used,
+    absl::Status* last_error) {
+  for (int n = used; n < options_.max_attempts; ++n) {
+    if (n > 0 && !WaitBeforeRetry(context, n)) return Outcome::kInterrupted;
+    Attempt a = attempt();
+    ES_RETURN_IF_ERROR(a.store);
+    if (a.handler.ok()) return Outcome::kHandled;
+    *last_error = std::move(a.handler);
+  }
+  return last_error->code() == absl::StatusCode::kUnavailable
+             ? Outcome::kRetryLater
+             : Outcome::kFailed;
+}
+
+bool ProjectionRunnerImpl::WaitBeforeRetry(const Context& context, int retry) {
+  const absl::Duration delay = internal::BackoffDelay(
+      options_.initial_backoff, options_.max_backoff, retry);
+  if (options_.retry_sleep) {
+    options_.retry_sleep(delay);
+    return !(context.background && worker_.stopping());
+  }
+  if (context.background) return worker_.WaitFor(delay);
+  absl::SleepFor(delay);
+  return true;
+}
+
+absl::Status ProjectionRunnerImpl::Park(const RecordedEvent& event,
+                                        const absl::Status& error) {
+  return store_.dead_letters().Add(name_, event, error.ToString());
+}
+
+absl::Status ProjectionRunnerImpl::CheckLease(const Context& context) {
+  if (context.lease == nullptr || context.lease->Valid()) {
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError("the projection's lease was lost");
+}
+
+absl::Status ProjectionRunnerImpl::ReplayParked(const Uuid& event_id) {
+  internal::MutexLock lock(&work_mu_);
+  ES_ASSIGN_OR_RETURN(std::optional<DeadLetter> letter,
+                      store_.dead_letters().Get(name_, event_id));
+  if (!letter.has_value()) {
+    return absl::NotFoundError(absl::StrCat("projection '", name_,
+                                            "' has no dead letter for event ",
+                                            event_id.ToString()));
+  }
+  if (letter->status == DeadLetterStatus::kResolved) return absl::OkStatus();
+  ReadStreamOptions read;
+  read.from_version = letter->version;
+  read.max_count = 1;
+  ES_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events,
+                      store_.ReadStream(letter->stream, read));
+  if (events.empty() || events.front().id != event_id) {
+    return absl::NotFoundError(absl::StrCat(
+        "event ", event_id.ToString(), " (stream '", letter->stream,
+        "' version ", letter->version, ") is no longer stored"));
+  }
+  const RecordedEvent& event = events.front();
+  ES_RETURN_IF_ERROR(store_.dead_letters().MarkRetrying(name_, event_id));
+  absl::Status handled;
+  if (transactional_ != nullptr) {
+    absl::StatusOr<std::unique_ptr<SqlTransaction>> tx =
+        store_.BeginTransaction();
+    handled = tx.status();
+    if (handled.ok()) handled = transactional_->Handle(event, **tx);
+    if (handled.ok()) handled = (*tx)->Commit();
+  } else {
+    handled = plain_->Handle(event);
+  }
+  if (!handled.ok()) {
+    // Parked again: one more failure, with this error.
+    ES_RETURN_IF_ERROR(
+        store_.dead_letters().Add(name_, event, handled.ToString()));
+    return handled;
+  }
+  ES_RETURN_IF_ERROR(store_.dead_letters().MarkResolved(name_, event_id,
+                                                        options_.worker_name));
+  internal::MutexLock state(&state_mu_);
+  ++stats_.handled;
+  return absl::OkStatus();
+}
+
+void ProjectionRunnerImpl::Record(BatchResult* result, int64_t handled,
+                                  int64_t parked, Position position) {
+  result->counts.handled += handled;
+  result->counts.parked += parked;
+  ++result->counts.checkpoints;
+  result->counts.position = position;
+  internal::MutexLock lock(&state_mu_);
+  stats_.handled += handled;
+  stats_.parked += parked;
+  ++stats_.checkpoints;
+  stats_.position = position;
+}
+
+void ProjectionRunnerImpl::SetPosition(Position position) {
+  internal::MutexLock lock(&state_mu_);
+  stats_.position = position;
+}
+
+void ProjectionRunnerImpl::SetBackgroundState(
+    std::optional<bool> holds_lease, std::optional<absl::Status> error) {
+  internal::MutexLock lock(&state_mu_);
+  if (holds_lease.has_value()) holds_lease_ = *holds_lease;
+  if (error.has_value()) stats_.last_error = *std::move(error);
+}
+
+void ProjectionRunnerImpl::Loop() {
+  std::unique_ptr<Lease> lease;
+  // The checkpoint's position; unknown at first, after taking the lease and
+  // after an error (a commit may have happened or not).
+  std::optional<Position> position;
+  int errors = 0;
+  const auto fail = [&](absl::Status status) {
+    SetBackgroundState(std::nullopt, std::move(status));
+    position.reset();
+    ++errors;
+    worker_.WaitFor(internal::BackoffDelay(options_.initial_backoff,
+                                           options_.max_backoff, errors));
+  };
+  while (!worker_.stopping()) {
+    if (options_.use_lease) {
+      if (lease != nullptr && !lease->Valid()) {
+        lease.reset();
+        SetBackgroundState(false, std::nullopt);
+      }
+      if (lease == nullptr) {
+        absl::StatusOr<std::unique_ptr<Lease>> acquired =
+            store_.TryAcquireLease(options_.lease_name);
+        if (!acquired.ok()) {
+          fail(acquired.status());
+          continue;
+        }
+        if (*acquired == nullptr) {
+          worker_.WaitFor(options_.lease_retry_interval);
+          continue;
+        }
+        lease = *std::move(acquired);
+        position.reset();
+        SetBackgroundState(true, std::nullopt);
+      }
+    }
+    absl::Status status;
+    bool idle = false;
+    Position wait_after;
+    {
+      internal::MutexLock lock(&work_mu_);
+      if (!position.has_value()) {
+        absl::StatusOr<Position> loaded = LoadCheckpoint();
+        if (loaded.ok()) position = *loaded;
+        status = loaded.status();
+      }
+      // With a filter, the page may end well before the head: wait for
+      // events after the head as it was before the read, not after the
+      // checkpoint, or non-matching events would wake the runner forever.
+      Position head = Position::Start();
+      if (status.ok() && !filter_.event_types.empty()) {
+        absl::StatusOr<Position> h = store_.HeadPosition();
+        if (h.ok()) head = *h;
+        status = h.status();
+      }
+      if (status.ok()) {
+        BatchResult batch;
+        status = RunBatch(Context{true, lease.get()}, *position, &batch);
+        position = batch.counts.position;
+        idle = !batch.interrupted && (batch.read == 0 || batch.end_of_log);
+        wait_after = std::max(batch.counts.position, head);
+      }
+    }
+    if (!status.ok()) {
+      fail(std::move(status));
+      continue;
+    }
+    if (errors > 0) {
+      errors = 0;
+      SetBackgroundState(std::nullopt, absl::OkStatus());
+    }
+    if (idle && !worker_.stopping()) {
+      absl::StatusOr<bool> woken =
+          store_.WaitForEvents(wait_after, options_.idle_wait);
+      if (!woken.ok()) fail(woken.status());
+    }
+  }
+  lease.reset();
+  SetBackgroundState(false, std::nullopt);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Create(
+    EventStore& store, Projection& projection,
+    ProjectionRunnerOptions options) {
+  std::string name = projection.name();
+  ES_RETURN_IF_ERROR(ValidateOptions(name, options));
+  return std::make_unique<ProjectionRunnerImpl>(
+      store, &projection, nullptr, std::move(options), std::move(name),
+      projection.event_types());
+}
+
+absl::StatusOr<std::unique_ptr<ProjectionRunner>> ProjectionRunner::Create(
+    EventStore& store, TransactionalProjection& projection,
+    ProjectionRunnerOptions options) {
+  std::string name = projection.name();
+  ES_RETURN_IF_ERROR(ValidateOptions(name, options));
+  return std::make_unique<ProjectionRunnerImpl>(
+      store, nullptr, &projection, std::move(options), std::move(name),
+      projection.event_types());
+}
+
+}  // namespace eventstore
