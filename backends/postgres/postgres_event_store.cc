@@ -38,7 +38,7 @@ using internal::MutexLock;
 constexpr int kMaxVersionRaceRetries = 100;
 
 // Statement texts; "$S" is replaced by the quoted schema name at open.
-// Every event read has these columns, in this order (see DecodeRow).
+// Every event read has these columns, in this order (see DecodeRowInto).
 #define ES_PG_EVENT_COLUMNS                                        \
   "transaction_id, position, id, stream, version, type, payload, " \
   "metadata, recorded_at"
@@ -117,8 +117,9 @@ constexpr char kHeadSql[] =
     " ORDER BY transaction_id DESC, position DESC LIMIT 1";
 constexpr char kExistsSql[] = "SELECT 1 FROM $S.events WHERE id = $1::uuid";
 
-absl::StatusOr<RecordedEvent> DecodeRow(const PgResult& r, int row) {
-  RecordedEvent event;
+// Decodes `row` into `event`, a default-constructed RecordedEvent, in place
+// (no temporary RecordedEvent is made and moved).
+absl::Status DecodeRowInto(const PgResult& r, int row, RecordedEvent& event) {
   event.position = Position::FromParts(r.Uint64(row, 0), r.Uint64(row, 1));
   absl::StatusOr<Uuid> id = Uuid::FromBytes(r.Bytes(row, 2));
   if (!id.ok()) {
@@ -127,10 +128,13 @@ absl::StatusOr<RecordedEvent> DecodeRow(const PgResult& r, int row) {
                                             " has a corrupt id"));
   }
   event.id = *id;
-  event.stream = std::string(r.Bytes(row, 3));
+  const std::string_view stream = r.Bytes(row, 3);
+  event.stream.assign(stream.data(), stream.size());
   event.version = r.Int64(row, 4);
-  event.type = std::string(r.Bytes(row, 5));
-  event.payload = std::string(r.Bytes(row, 6));
+  const std::string_view type = r.Bytes(row, 5);
+  event.type.assign(type.data(), type.size());
+  const std::string_view payload = r.Bytes(row, 6);
+  event.payload.assign(payload.data(), payload.size());
   if (!r.IsNull(row, 7)) {
     const std::string_view metadata = r.Bytes(row, 7);
     if (!event.metadata.ParseFromArray(metadata.data(),
@@ -141,14 +145,17 @@ absl::StatusOr<RecordedEvent> DecodeRow(const PgResult& r, int row) {
     }
   }
   event.recorded_at = r.Timestamp(row, 8);
-  return event;
+  return absl::OkStatus();
 }
 
 absl::Status DecodeRows(const PgResult& r, std::vector<RecordedEvent>& out) {
   out.reserve(out.size() + r.rows());
   for (int row = 0; row < r.rows(); ++row) {
-    ES_ASSIGN_OR_RETURN(RecordedEvent event, DecodeRow(r, row));
-    out.push_back(std::move(event));
+    absl::Status status = DecodeRowInto(r, row, out.emplace_back());
+    if (!status.ok()) {
+      out.pop_back();
+      return status;
+    }
   }
   return absl::OkStatus();
 }

@@ -47,7 +47,7 @@ constexpr char kSelectById[] =
 constexpr char kInsertType[] =
     "INSERT OR IGNORE INTO event_types (type, descriptor, recorded_at) "
     "VALUES (?1, ?2, ?3)";
-// Every event read has these columns, in this order (see DecodeRow).
+// Every event read has these columns, in this order (see DecodeRowInto).
 #define ES_EVENT_COLUMNS \
   "position, id, stream, version, type, payload, metadata, recorded_at"
 constexpr char kReadForward[] =
@@ -63,10 +63,20 @@ constexpr char kReadAllBase[] =
 constexpr char kSelectHead[] = "SELECT max(position) FROM events";
 constexpr char kSelectExists[] = "SELECT 1 FROM events WHERE id = ?1";
 
-absl::StatusOr<RecordedEvent> DecodeRow(const SqliteStatement& row) {
-  RecordedEvent event;
+// The most events reserved up front without knowing how many rows will come.
+constexpr int64_t kMaxReserve = 4096;
+
+// Copies `value` into `out`, reusing out's buffer.
+void AssignTo(std::string& out, std::string_view value) {
+  out.assign(value.data(), value.size());
+}
+
+// Decodes the current row into `event`, a default-constructed RecordedEvent,
+// in place: reads of many small events are dominated by allocation and
+// moves, so no temporary RecordedEvent is made.
+absl::Status DecodeRowInto(const SqliteStatement& row, RecordedEvent& event) {
   event.position = Position::At(static_cast<uint64_t>(row.ColumnInt64(0)));
-  event.stream = std::string(row.ColumnText(2));
+  AssignTo(event.stream, row.ColumnText(2));
   event.version = row.ColumnInt64(3);
   absl::StatusOr<Uuid> id = Uuid::FromBytes(row.ColumnBlob(1));
   if (!id.ok()) {
@@ -75,8 +85,8 @@ absl::StatusOr<RecordedEvent> DecodeRow(const SqliteStatement& row) {
         " has a corrupt id: ", id.status().message()));
   }
   event.id = *id;
-  event.type = std::string(row.ColumnText(4));
-  event.payload = std::string(row.ColumnBlob(5));
+  AssignTo(event.type, row.ColumnText(4));
+  AssignTo(event.payload, row.ColumnBlob(5));
   const std::string_view metadata = row.ColumnBlob(6);
   if (!metadata.empty() &&
       !event.metadata.ParseFromArray(metadata.data(),
@@ -86,17 +96,20 @@ absl::StatusOr<RecordedEvent> DecodeRow(const SqliteStatement& row) {
         "' has corrupt metadata (", metadata.size(), " bytes)"));
   }
   event.recorded_at = absl::FromUnixMicros(row.ColumnInt64(7));
-  return event;
+  return absl::OkStatus();
 }
 
-// Steps `stmt` to the end, decoding each row.
+// Steps `stmt` to the end, decoding each row in place at the end of `out`.
 absl::Status CollectRows(SqliteStatement& stmt,
                          std::vector<RecordedEvent>& out) {
   while (true) {
     ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return absl::OkStatus();
-    ES_ASSIGN_OR_RETURN(RecordedEvent event, DecodeRow(stmt));
-    out.push_back(std::move(event));
+    absl::Status status = DecodeRowInto(stmt, out.emplace_back());
+    if (!status.ok()) {
+      out.pop_back();
+      return status;
+    }
   }
 }
 
@@ -385,6 +398,14 @@ absl::StatusOr<std::vector<RecordedEvent>> SqliteEventStoreImpl::ReadStream(
         stmt->BindText(1, stream);
         stmt->BindInt64(2, from);
         stmt->BindInt64(3, options.max_count);
+        int64_t expected = std::min(options.max_count, kMaxReserve);
+        if (forward && options.max_count > kMaxReserve) {
+          // The stream's length bounds the rows: one indexed lookup.
+          ES_ASSIGN_OR_RETURN(int64_t last, QueryStreamVersion(conn, stream));
+          expected = std::min<int64_t>(options.max_count,
+                                       std::max<int64_t>(0, last - from + 1));
+        }
+        events.reserve(static_cast<size_t>(expected));
         return CollectRows(*stmt, events);
       }));
   ES_RETURN_IF_ERROR(Upcast(events));
@@ -412,6 +433,8 @@ absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
                         static_cast<int64_t>(options.from_position.commit()));
         const int next = where.Bind(*stmt, 2);
         stmt->BindInt64(next, options.max_count);
+        page.events.reserve(
+            static_cast<size_t>(std::min(options.max_count, kMaxReserve)));
         return CollectRows(*stmt, page.events);
       }));
   page.end_of_log =
