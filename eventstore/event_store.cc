@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/status/status.h"
 #include "absl/time/clock.h"
+#include "eventstore/store_inspector.h"
 
 namespace eventstore {
 
@@ -17,6 +19,33 @@ absl::StatusOr<bool> EventStore::WaitForEvents(Position after,
     if (left <= absl::ZeroDuration()) return false;
     absl::SleepFor(std::min(left, absl::Milliseconds(50)));
   }
+}
+
+namespace {
+
+// The inspector of a store that has none.
+class UnimplementedInspector final : public StoreInspector {
+ public:
+  absl::StatusOr<StoreInfo> Info() override { return Unimplemented(); }
+  absl::StatusOr<std::vector<StreamSummary>> ListStreams(
+      const ListStreamsOptions&) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<std::vector<RecordedType>> RecordedTypes() override {
+    return Unimplemented();
+  }
+
+ private:
+  static absl::Status Unimplemented() {
+    return absl::UnimplementedError("this store has no inspector");
+  }
+};
+
+}  // namespace
+
+StoreInspector& EventStore::inspector() {
+  static UnimplementedInspector* const inspector = new UnimplementedInspector;
+  return *inspector;
 }
 
 }  // namespace eventstore

@@ -42,6 +42,7 @@ class Lease;
 class OutboxStore;
 class SnapshotStore;
 class SqlTransaction;
+class StoreInspector;
 
 inline constexpr int64_t kUnlimited = std::numeric_limits<int64_t>::max();
 
@@ -164,6 +165,10 @@ class EventStore {
   virtual DeadLetterStore& dead_letters() = 0;
   virtual OutboxStore& outbox() = 0;
   virtual SnapshotStore& snapshots() = 0;
+
+  // What the store holds, for tools (see store_inspector.h). This default
+  // answers kUnimplemented to every call.
+  virtual StoreInspector& inspector();
 
   // A transaction on the store's database, for read models kept beside the
   // events (see sql_transaction.h).

@@ -1,0 +1,87 @@
+// StoreInspector: what a store holds, for tools and operators (the
+// `eventstore` command-line tool's info, streams and rendering).
+//
+//   eventstore::StoreInspector& inspector = store->inspector();
+//   absl::StatusOr<eventstore::StoreInfo> info = inspector.Info();
+//   eventstore::ListStreamsOptions options;
+//   options.prefix = "order-";
+//   absl::StatusOr<std::vector<eventstore::StreamSummary>> streams =
+//       inspector.ListStreams(options);
+//
+// Every method is thread-safe and reads only.
+
+#ifndef EVENTSTORE_STORE_INSPECTOR_H_
+#define EVENTSTORE_STORE_INSPECTOR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eventstore/position.h"
+
+namespace eventstore {
+
+struct StoreInfo {
+  // "sqlite" or "postgres".
+  std::string backend;
+  // Where the store lives, with any password masked ("***").
+  std::string location;
+  // The schema version of the database, and the newest this code knows.
+  int schema_version = 0;
+  int code_schema_version = 0;
+  int64_t streams = 0;
+  int64_t events = 0;
+  // The last event's position; Position::Start() when the log is empty.
+  Position head;
+  // Bytes the store takes on disk (SQLite: the file, WAL included;
+  // PostgreSQL: the schema's tables and indexes).
+  int64_t size_bytes = 0;
+};
+
+struct StreamSummary {
+  std::string stream;
+  // The stream's version: its number of events.
+  int64_t version = 0;
+  absl::Time first_recorded_at;
+  absl::Time last_recorded_at;
+};
+
+struct ListStreamsOptions {
+  // Only streams whose name starts with this.
+  std::string prefix;
+  // Exclusive: streams sorted after this name (for paging).
+  std::string after;
+  // Most streams returned.
+  int64_t limit = 1000;
+};
+
+// A protobuf type the store recorded the first time an event of it was
+// appended.
+struct RecordedType {
+  // The protobuf full name.
+  std::string type;
+  // A serialized google.protobuf.FileDescriptorSet holding the type's file
+  // and everything it imports.
+  std::string descriptor_set;
+  absl::Time recorded_at;
+};
+
+class StoreInspector {
+ public:
+  virtual ~StoreInspector() = default;
+
+  virtual absl::StatusOr<StoreInfo> Info() = 0;
+
+  // Streams sorted by name.
+  virtual absl::StatusOr<std::vector<StreamSummary>> ListStreams(
+      const ListStreamsOptions& options) = 0;
+
+  // Every recorded type, sorted by type name.
+  virtual absl::StatusOr<std::vector<RecordedType>> RecordedTypes() = 0;
+};
+
+}  // namespace eventstore
+
+#endif  // EVENTSTORE_STORE_INSPECTOR_H_
