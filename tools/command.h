@@ -1,0 +1,33 @@
+// The `eventstore` command-line tool: how its subcommands plug in.
+//
+// Each Register* function adds its subcommands to the app. A subcommand's
+// CLI11 callback runs the command and stores its exit code in `exit_code`.
+// Commands write results to stdout and errors to stderr, never printing a
+// password (tools/cli_support.h masks URLs).
+
+#ifndef EVENTSTORE_TOOLS_COMMAND_H_
+#define EVENTSTORE_TOOLS_COMMAND_H_
+
+#include <CLI/CLI.hpp>
+
+namespace eventstore::tools {
+
+// The tool's exit codes.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitProblem = 1,  // the command ran and found or hit a problem
+  kExitUsage = 2,    // bad arguments
+};
+
+// info, streams, read, tail (tools/inspect_commands.cc).
+void RegisterInspectCommands(CLI::App& app, int& exit_code);
+// init, verify, checkpoints, dlq, outbox (tools/operate_commands.cc).
+void RegisterOperateCommands(CLI::App& app, int& exit_code);
+// migrate (tools/migrate_command.cc).
+void RegisterMigrateCommand(CLI::App& app, int& exit_code);
+// export, import (tools/transfer_commands.cc).
+void RegisterTransferCommands(CLI::App& app, int& exit_code);
+
+}  // namespace eventstore::tools
+
+#endif  // EVENTSTORE_TOOLS_COMMAND_H_
