@@ -3,7 +3,8 @@
 // synchronous=NORMAL ("sqlite") and synchronous=FULL ("sqlite_full"), both
 // in WAL mode; on our PostgreSQL store and on raw libpq calls ("postgres",
 // built with EVENTSTORE_WITH_POSTGRES), with W5's concurrent writers there;
-// then a table of ratios ours / raw.
+// P1 (projection catch-up beside ReadAll) and P2 (aggregate load with and
+// without a snapshot) on "sqlite" and "postgres"; then a table of ratios.
 //
 //   eventstore_bench                               # everything
 //   eventstore_bench --benchmark_filter=W3_        # one workload
@@ -13,9 +14,9 @@
 // PostgreSQL: the server named by $EVENTSTORE_BENCH_PG_URL, else a
 // throwaway durable one started on first use (bench/postgres_raw.h).
 //
-// The whole run takes from one minute to three, depending mostly on how
+// The whole run takes from two minutes to ten, depending mostly on how
 // long the disk takes to fsync: W1 at synchronous=FULL and on PostgreSQL
-// is 10,000 fsyncs a side.
+// is 10,000 commits a side, each waiting for the disk.
 //
 // Google Benchmark's own flags apply; --benchmark_format=json writes JSON to
 // stdout and the ratio table to stderr.
@@ -31,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "backends/sqlite/sqlite_event_store.h"
+#include "bench/app_workloads.h"
 #include "bench/ratio_reporter.h"
 #include "bench/sqlite_raw.h"
 #include "bench/workloads.h"
@@ -83,6 +85,7 @@ std::vector<Backend> Backends() {
   backends[0].name = "sqlite";
   backends[0].store = SqliteStoreFactory(Sync::kNormal);
   backends[0].raw = SqliteRawFactory(Sync::kNormal);
+  backends[0].open_store = SqliteStoreOpener(Sync::kNormal);
   backends[1].name = "sqlite_full";
   backends[1].store = SqliteStoreFactory(Sync::kFull);
   backends[1].raw = SqliteRawFactory(Sync::kFull);
@@ -92,6 +95,7 @@ std::vector<Backend> Backends() {
   postgres.name = "postgres";
   postgres.store = PostgresStoreFactory();
   postgres.raw = PostgresRawFactory();
+  postgres.open_store = PostgresStoreOpener();
   postgres.commits_wait_for_disk = true;
   postgres.target_ratios = {{"W1_SingleAppend", 0.9},
                             {"W2_BatchAppend", 0.8},
@@ -107,7 +111,10 @@ std::vector<Backend> Backends() {
 int Main(int argc, char** argv) {
   const bool json = Flag(argc, argv, "benchmark_format", "console") == "json";
   const std::vector<Backend> backends = Backends();
-  RatioReporter reporter(DisplayReporter(argc, argv), Workloads(), backends,
+  std::vector<Workload> workloads(Workloads().begin(), Workloads().end());
+  workloads.insert(workloads.end(), AppWorkloads().begin(),
+                   AppWorkloads().end());
+  RatioReporter reporter(DisplayReporter(argc, argv), workloads, backends,
                          json ? &std::cerr : &std::cout);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
@@ -132,8 +139,10 @@ int Main(int argc, char** argv) {
 #endif
 
   RegisterWorkloads(backends);
+  RegisterAppWorkloads(backends);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   CloseReadFixtures();
+  CloseAppFixtures();
 #if EVENTSTORE_BENCH_POSTGRES
   StopBenchPostgres();
 #endif

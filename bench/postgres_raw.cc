@@ -35,7 +35,7 @@ constexpr char kBatchMethodEnv[] = "EVENTSTORE_BENCH_PG_RAW_BATCH";
 // The fastest of the four on W2, measured on the machine of
 // docs/benchmarks.md.
 constexpr PostgresRawBatchMethod kFastestBatchMethod =
-    PostgresRawBatchMethod::kPipeline;
+    PostgresRawBatchMethod::kUnnest;
 
 // The event log's tables as backends/postgres/pg_schema.cc creates them
 // (migration 1); "$S" is the quoted schema. CheckPostgresRawSchemaMatchesStore
@@ -769,8 +769,8 @@ TargetFactory PostgresRawFactory() {
   };
 }
 
-TargetFactory PostgresStoreFactory() {
-  return []() -> absl::StatusOr<std::unique_ptr<Target>> {
+StoreFactory PostgresStoreOpener() {
+  return []() -> absl::StatusOr<std::shared_ptr<EventStore>> {
     ES_ASSIGN_OR_RETURN(const std::string url, BenchPostgresUrl());
     ES_ASSIGN_OR_RETURN(std::shared_ptr<BenchSchema> schema,
                         BenchSchema::Create(url, "bench", nullptr));
@@ -779,8 +779,20 @@ TargetFactory PostgresStoreFactory() {
     options.schema = schema->name();
     ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> store,
                         PostgresEventStore::Open(options));
-    return MakeStoreTarget(std::move(store), std::move(schema));
+    // The deleter owns the schema: it is dropped after the store closes.
+    return std::shared_ptr<EventStore>(
+        store.release(),
+        [schema = std::move(schema)](EventStore* s) { delete s; });
   };
+}
+
+TargetFactory PostgresStoreFactory() {
+  return
+      [open =
+           PostgresStoreOpener()]() -> absl::StatusOr<std::unique_ptr<Target>> {
+        ES_ASSIGN_OR_RETURN(std::shared_ptr<EventStore> store, open());
+        return MakeStoreTarget(std::move(store), nullptr);
+      };
 }
 
 WritersFactory PostgresStoreWritersFactory() {

@@ -72,8 +72,10 @@ const char* RawBatchMethodName(PostgresRawBatchMethod method);
 TargetFactory PostgresRawFactory();
 
 // Fresh stores of ours: PostgresEventStore in a new schema on
-// BenchPostgresUrl(), with the default options.
+// BenchPostgresUrl(), with the default options; as targets, and as stores
+// for the workloads that use more of the library.
 TargetFactory PostgresStoreFactory();
+StoreFactory PostgresStoreOpener();
 
 // For W5: `writers` targets over one fresh schema, one per writer thread.
 // Ours share one PostgresEventStore whose pool has `writers` connections;

@@ -42,6 +42,7 @@ RatioReporter::RatioReporter(
       table_out_(table_out) {
   for (const Backend& backend : backends) {
     backend_targets_[backend.name] = backend.target_ratios;
+    backend_names_.push_back(backend.name);
   }
 }
 
@@ -108,61 +109,67 @@ bool RatioReporter::MakeRow(const std::string& name,
   return true;
 }
 
+void RatioReporter::AddConcurrentRows(const Workload& w,
+                                      std::vector<Row>& rows) const {
+  // "<workload>/<backend>/writers:<n>".
+  const std::string most = absl::StrCat("/writers:", WriterCounts().back());
+  for (const std::string& name : order_) {
+    if (!absl::StartsWith(name, absl::StrCat(w.name, "/")) ||
+        !absl::EndsWith(name, most)) {
+      continue;
+    }
+    const std::string backend =
+        name.substr(std::strlen(w.name) + 1,
+                    name.size() - most.size() - std::strlen(w.name) - 1);
+    const std::string prefix = absl::StrCat(w.name, "/", backend);
+    Row row;
+    row.workload = w.name;
+    row.backend =
+        absl::StrCat(backend, ", ", WriterCounts().back(), " / 1 writers");
+    row.scaling = true;
+    if (absl::EndsWith(backend, kRawSuffix)) {
+      // The raw baseline's own scaling, for information.
+      if (MakeRow(name, WritersBenchmarkName(prefix, 1), row)) {
+        rows.push_back(std::move(row));
+      }
+      continue;
+    }
+    if (MakeRow(name, WritersBenchmarkName(prefix, 1), row)) {
+      row.target = w.target_ratio;
+      rows.push_back(row);
+    }
+    Row versus_raw;
+    versus_raw.workload = w.name;
+    versus_raw.backend =
+        absl::StrCat(backend, ", ", WriterCounts().back(), " writers");
+    if (MakeRow(name,
+                WritersBenchmarkName(absl::StrCat(prefix, kRawSuffix),
+                                     WriterCounts().back()),
+                versus_raw)) {
+      rows.push_back(std::move(versus_raw));
+    }
+  }
+}
+
 std::vector<RatioReporter::Row> RatioReporter::Rows() const {
   std::vector<Row> rows;
-  for (const std::string& name : order_) {
-    if (absl::EndsWith(name, kRawSuffix)) continue;
-    const size_t slash = name.find('/');
-    if (slash == std::string::npos) continue;
-    Row row;
-    row.workload = name.substr(0, slash);
-    row.backend = name.substr(slash + 1);
-    if (!MakeRow(name, name + kRawSuffix, row)) continue;
-    row.target = Target(row.workload, row.backend);
-    rows.push_back(std::move(row));
-  }
-  // Concurrent workloads: "<workload>/<backend>/writers:<n>".
   for (const Workload& w : workloads_) {
-    if (!w.concurrent) continue;
-    const std::string most = absl::StrCat("/writers:", WriterCounts().back());
-    for (const std::string& name : order_) {
-      if (!absl::StartsWith(name, absl::StrCat(w.name, "/")) ||
-          !absl::EndsWith(name, most)) {
-        continue;
-      }
-      const std::string backend =
-          name.substr(std::strlen(w.name) + 1,
-                      name.size() - most.size() - std::strlen(w.name) - 1);
+    if (w.concurrent) {
+      AddConcurrentRows(w, rows);
+      continue;
+    }
+    for (const std::string& backend : backend_names_) {
       const std::string prefix = absl::StrCat(w.name, "/", backend);
       Row row;
       row.workload = w.name;
-      if (absl::EndsWith(backend, kRawSuffix)) {
-        // The raw baseline's own scaling, for information.
-        row.backend =
-            absl::StrCat(backend, ", ", WriterCounts().back(), " / 1 writers");
-        row.scaling = true;
-        if (MakeRow(name, WritersBenchmarkName(prefix, 1), row)) {
-          rows.push_back(std::move(row));
-        }
+      row.backend = backend;
+      if (w.versus[0] != '\0') absl::StrAppend(&row.backend, ", ", w.versus);
+      if (!MakeRow(absl::StrCat(prefix, w.ours_suffix),
+                   absl::StrCat(prefix, w.baseline_suffix), row)) {
         continue;
       }
-      row.backend =
-          absl::StrCat(backend, ", ", WriterCounts().back(), " / 1 writers");
-      row.scaling = true;
-      if (MakeRow(name, WritersBenchmarkName(prefix, 1), row)) {
-        row.target = w.target_ratio;
-        rows.push_back(row);
-      }
-      Row versus_raw;
-      versus_raw.workload = w.name;
-      versus_raw.backend =
-          absl::StrCat(backend, ", ", WriterCounts().back(), " writers");
-      if (MakeRow(name,
-                  WritersBenchmarkName(absl::StrCat(prefix, kRawSuffix),
-                                       WriterCounts().back()),
-                  versus_raw)) {
-        rows.push_back(std::move(versus_raw));
-      }
+      row.target = Target(w.name, backend);
+      rows.push_back(std::move(row));
     }
   }
   return rows;
@@ -174,10 +181,11 @@ void RatioReporter::PrintTable() {
   if (rows.empty()) return;
   bool scaling = false;
   std::ostream& out = *table_out_;
-  out << "\nRatio ours / raw: events/s are each side's median over rounds; "
-         "the ratio is the median\nof the rounds' ratios (each round runs "
-         "the two sides back to back), with their range.\n\n"
-      << "| workload | backend | ours (events/s) | raw (events/s) | ratio "
+  out << "\nRatio ours / baseline (raw; for P1 our ReadAll; for P2 a load "
+         "without a snapshot):\nevents/s (P2: loads/s) are each side's "
+         "median over rounds; the ratio is the median\nof the rounds' ratios "
+         "(each round runs the two sides back to back), with their range.\n\n"
+      << "| workload | backend | ours (/s) | baseline (/s) | ratio "
          "| range | target | |\n"
       << "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n";
   for (const Row& row : rows) {
@@ -194,7 +202,7 @@ void RatioReporter::PrintTable() {
   if (scaling) {
     out << "\nRows \"N / 1 writers\" give a side's scaling: its events/s "
            "with N writer threads\n(ours column) over its events/s with one "
-           "(raw column), paired by round.\n";
+           "(baseline column), paired by round.\n";
   }
   out << std::flush;
 }

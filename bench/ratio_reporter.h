@@ -15,6 +15,10 @@
 // ratios (robust to load from elsewhere on the machine, which shifts both
 // sides of a round alike), their range, and each side's median events/s.
 //
+// A workload may compare other sides (Workload::ours_suffix and
+// baseline_suffix): P1's baseline is our own ReadAll of the same store, P2
+// compares loads with and without a snapshot.
+//
 // A concurrent workload (W5) adds a scaling row per backend: our store with
 // the most writers ("<workload>/<backend>/writers:16") over our store with
 // one ("/writers:1") in the same round, shown in the ours and raw columns;
@@ -76,10 +80,14 @@ class RatioReporter : public benchmark::BenchmarkReporter {
                Row& row) const;
   double Target(const std::string& workload, const std::string& backend) const;
   std::vector<Row> Rows() const;
+  // W5's rows: each side's scaling, and ours / raw at the most writers.
+  void AddConcurrentRows(const Workload& w, std::vector<Row>& rows) const;
   void PrintTable();
 
   std::unique_ptr<benchmark::BenchmarkReporter> inner_;
   std::vector<Workload> workloads_;
+  // Backend names, in the order given.
+  std::vector<std::string> backend_names_;
   // Backend::target_ratios, by backend name.
   std::map<std::string, std::map<std::string, double>> backend_targets_;
   std::ostream* table_out_;

@@ -323,8 +323,8 @@ TargetFactory SqliteRawFactory(SqliteOptions::Synchronous synchronous) {
   };
 }
 
-TargetFactory SqliteStoreFactory(SqliteOptions::Synchronous synchronous) {
-  return [synchronous]() -> absl::StatusOr<std::unique_ptr<Target>> {
+StoreFactory SqliteStoreOpener(SqliteOptions::Synchronous synchronous) {
+  return [synchronous]() -> absl::StatusOr<std::shared_ptr<EventStore>> {
     ES_ASSIGN_OR_RETURN(std::shared_ptr<TempDir> dir, TempDir::Create());
     SqliteOptions options;
     options.path = dir->File("events.db");
@@ -332,7 +332,17 @@ TargetFactory SqliteStoreFactory(SqliteOptions::Synchronous synchronous) {
     options.wal = true;
     ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> store,
                         SqliteEventStore::Open(options));
-    return MakeStoreTarget(std::move(store), std::move(dir));
+    // The deleter owns the directory: it is removed after the store closes.
+    return std::shared_ptr<EventStore>(
+        store.release(), [dir = std::move(dir)](EventStore* s) { delete s; });
+  };
+}
+
+TargetFactory SqliteStoreFactory(SqliteOptions::Synchronous synchronous) {
+  return [open = SqliteStoreOpener(
+              synchronous)]() -> absl::StatusOr<std::unique_ptr<Target>> {
+    ES_ASSIGN_OR_RETURN(std::shared_ptr<EventStore> store, open());
+    return MakeStoreTarget(std::move(store), nullptr);
   };
 }
 

@@ -24,8 +24,10 @@ namespace eventstore::bench {
 // Fresh raw baselines on `synchronous` (and WAL).
 TargetFactory SqliteRawFactory(SqliteOptions::Synchronous synchronous);
 
-// Fresh stores of ours: SqliteEventStore on a new file, WAL, `synchronous`.
+// Fresh stores of ours: SqliteEventStore on a new file, WAL, `synchronous`;
+// as targets, and as stores for the workloads that use more of the library.
 TargetFactory SqliteStoreFactory(SqliteOptions::Synchronous synchronous);
+StoreFactory SqliteStoreOpener(SqliteOptions::Synchronous synchronous);
 
 // Checks that the raw baseline's event-log tables (events, event_types) are
 // the store's: creates a database each way and compares the tables' columns

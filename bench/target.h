@@ -84,6 +84,12 @@ using WritersFactory =
     std::function<absl::StatusOr<std::vector<std::unique_ptr<Target>>>(
         int writers)>;
 
+// Opens a fresh, empty store of ours, for the workloads that use the rest
+// of the library on it (projections, aggregates). The database (its files,
+// its schema) goes away when the last copy of the pointer does.
+using StoreFactory =
+    std::function<absl::StatusOr<std::shared_ptr<EventStore>>()>;
+
 // A Target over our `store`, which several targets may share (the store is
 // thread-safe). `scratch` (may be null) is released only after the store is
 // closed: the temporary directory holding its file, say.

@@ -33,6 +33,8 @@
 
 #include "absl/types/span.h"
 #include "bench/target.h"
+#include "eventstore/bench/v1/bench.pb.h"
+#include "eventstore/event_data.h"
 
 namespace eventstore::bench {
 
@@ -53,6 +55,8 @@ struct Backend {
   // Least acceptable ratios ours / raw on this backend, by workload name,
   // where they differ from Workload::target_ratio.
   std::map<std::string, double> target_ratios;
+  // P1 and P2: fresh stores of ours. Empty: the backend does not run them.
+  StoreFactory open_store;
   // W5: several writer targets over one fresh database. Empty: the backend
   // does not run W5. `raw_writers` may be empty (no raw W5 baseline).
   WritersFactory store_writers;
@@ -76,6 +80,15 @@ struct Workload {
   // scaling of our store (events/s with the most writers over events/s with
   // one), not for ours / raw.
   bool concurrent = false;
+  // The names of the two sides the ratio table compares, after
+  // "<workload>/<backend>": ours, and the baseline it is measured against.
+  // W1..W4: "" and "_raw" (the raw baseline); P1: "" and "_readall" (our
+  // own ReadAll of the same store); P2: "/snapshot" and "/no_snapshot".
+  const char* ours_suffix = "";
+  const char* baseline_suffix = "_raw";
+  // Shown after the backend in the ratio table when not empty, e.g.
+  // "sqlite, vs ReadAll".
+  const char* versus = "";
 };
 
 // W5's counts of writer threads, ascending: 1, 4, 16.
@@ -106,6 +119,12 @@ void RegisterWorkloads(absl::Span<const Backend> backends);
 // removes their files. Call after benchmark::RunSpecifiedBenchmarks (a
 // workload that failed midway may leave one open).
 void CloseReadFixtures();
+
+// The n-th benchmark event (W1..W5's): an OrderPlaced of about 200 bytes
+// serialized, whose metadata carries a correlation id; and its payload
+// alone. Contents vary with n.
+EventData BenchEvent(int64_t n);
+v1::OrderPlaced BenchOrder(int64_t n);
 
 // The serialized size of a typical benchmark payload and of its metadata,
 // for the report's context.

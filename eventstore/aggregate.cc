@@ -10,10 +10,14 @@ Aggregate::Aggregate(std::string id) : id_(std::move(id)) {}
 
 Aggregate::~Aggregate() = default;
 
-void Aggregate::ClearUncommitted() { uncommitted_.clear(); }
+void Aggregate::ClearUncommitted() {
+  uncommitted_.clear();
+  uncommitted_outbox_.clear();
+}
 
 void Aggregate::MarkCommitted(int64_t new_version) {
   uncommitted_.clear();
+  uncommitted_outbox_.clear();
   version_ = new_version;
 }
 

@@ -26,6 +26,10 @@
 // ones through the same handlers. Handlers only change state: checks belong
 // in the command methods, before Raise().
 //
+// Outbox: a command may also Enqueue() outbox messages (outbox_message.h);
+// the repository's Save() appends them with the events, in the same
+// transaction, so a message is published if and only if its events commit.
+//
 // Snapshots: an aggregate that overrides snapshot_prototype(),
 // SnapshotState() and RestoreSnapshot() can be loaded from a snapshot of its
 // state plus the events after it. Bump snapshot_schema_version() whenever
@@ -51,6 +55,7 @@
 #include "absl/status/statusor.h"
 #include "eventstore/command_context.h"
 #include "eventstore/event_data.h"
+#include "eventstore/outbox_message.h"
 #include "eventstore/recorded_event.h"
 #include "google/protobuf/message.h"
 
@@ -79,13 +84,21 @@ class Aggregate {
     return uncommitted_;
   }
 
-  // Forgets the uncommitted events without saving them. Their effect on the
-  // in-memory state stays: load the aggregate again to undo it.
+  // Outbox messages enqueued since the last save, in order: the repository
+  // appends them in the same transaction as uncommitted_events().
+  const std::vector<OutboxMessage>& uncommitted_outbox() const {
+    return uncommitted_outbox_;
+  }
+
+  // Forgets the uncommitted events and outbox messages without saving them.
+  // The events' effect on the in-memory state stays: load the aggregate
+  // again to undo it.
   void ClearUncommitted();
 
-  // Records that the uncommitted events were stored and the stream is now at
-  // `new_version`: clears them and sets version(). The repository calls it
-  // after a save, and after restoring a snapshot taken at `new_version`.
+  // Records that the uncommitted events (and outbox messages) were stored
+  // and the stream is now at `new_version`: clears them and sets version(). The
+  // repository calls it after a save, and after restoring a snapshot taken at
+  // `new_version`.
   void MarkCommitted(int64_t new_version);
 
   // Replays one stored event: decodes it as its handler's type and runs the
@@ -141,6 +154,13 @@ class Aggregate {
   ABSL_MUST_USE_RESULT absl::Status Raise(
       const google::protobuf::Message& event);
 
+  // Adds `message` to the outbox messages saved with the uncommitted events
+  // (see uncommitted_outbox()). Call it after Raise(): a save with messages
+  // but no events is refused.
+  void Enqueue(OutboxMessage message) {
+    uncommitted_outbox_.push_back(std::move(message));
+  }
+
   // Replaying a stored event whose type has no handler skips it instead of
   // failing with kNotFound. For aggregates that deliberately react to only
   // some of the events in their stream. Raise() still refuses such types.
@@ -161,6 +181,7 @@ class Aggregate {
   std::string id_;
   int64_t version_ = 0;
   std::vector<EventData> uncommitted_;
+  std::vector<OutboxMessage> uncommitted_outbox_;
   CommandContext context_;
   bool ignore_unknown_types_ = false;
   // By protobuf full name.

@@ -93,7 +93,13 @@ absl::StatusOr<bool> RepositoryCore::RestoreSnapshot(
 
 absl::Status RepositoryCore::Save(Aggregate& aggregate,
                                   const CommandContext& context) const {
-  if (aggregate.uncommitted_events().empty()) return absl::OkStatus();
+  if (aggregate.uncommitted_events().empty()) {
+    if (aggregate.uncommitted_outbox().empty()) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("aggregate '", aggregate.id(), "' has ",
+                     aggregate.uncommitted_outbox().size(),
+                     " outbox messages but no events to save them with"));
+  }
   const std::string stream = StreamName(aggregate.id());
   std::vector<EventData> events = aggregate.uncommitted_events();
   for (EventData& event : events) {
@@ -104,8 +110,12 @@ absl::Status RepositoryCore::Save(Aggregate& aggregate,
   const ExpectedVersion expected = before == 0
                                        ? ExpectedVersion::NoStream()
                                        : ExpectedVersion::Exactly(before);
-  ES_ASSIGN_OR_RETURN(AppendResult appended,
-                      store_.Append(stream, expected, events));
+  AppendRequest request;
+  request.stream = stream;
+  request.expected = expected;
+  request.events = events;
+  request.outbox = aggregate.uncommitted_outbox();
+  ES_ASSIGN_OR_RETURN(AppendResult appended, store_.Append(request));
   aggregate.MarkCommitted(appended.next_expected_version);
 
   const int64_t every = options_.snapshot_every;

@@ -139,12 +139,14 @@ class AggregateRepository {
 
   // Appends the aggregate's uncommitted events to its stream with
   // ExpectedVersion::Exactly(version()) (NoStream() for an aggregate never
-  // saved), then MarkCommitted(new version). Each event's metadata gets the
-  // fields it lacks from `context`, then from the options' context. Nothing
-  // to save: OK, nothing written. Another writer changed the stream since
-  // the aggregate was loaded (or, for a new aggregate, the stream exists):
-  // kAborted (IsWrongExpectedVersion), the aggregate unchanged; load it
-  // again and retry the command (Update() does). Other errors of the store
+  // saved), with its uncommitted outbox messages in the same transaction
+  // (Aggregate::Enqueue), then MarkCommitted(new version). Each event's
+  // metadata gets the fields it lacks from `context`, then from the
+  // options' context. Nothing to save: OK, nothing written; outbox messages
+  // without events: kFailedPrecondition. Another writer changed the stream
+  // since the aggregate was loaded (or, for a new aggregate, the stream
+  // exists): kAborted (IsWrongExpectedVersion), the aggregate unchanged; load
+  // it again and retry the command (Update() does). Other errors of the store
   // as they are; after kUnavailable, saving the same aggregate again is an
   // idempotent retry (the events keep their ids).
   //

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
+#include "eventstore/event_importer.h"
 #include "eventstore/store_inspector.h"
 
 namespace eventstore {
@@ -46,6 +47,68 @@ class UnimplementedInspector final : public StoreInspector {
 StoreInspector& EventStore::inspector() {
   static UnimplementedInspector* const inspector = new UnimplementedInspector;
   return *inspector;
+}
+
+namespace {
+
+// The importer of a store that has none.
+class UnimplementedImporter final : public EventImporter {
+ public:
+  absl::StatusOr<std::string> StoreId() override { return Unimplemented(); }
+  absl::StatusOr<int64_t> CountEvents(Position) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<TableCounts> CountTables() override { return Unimplemented(); }
+  absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(
+      const DeadLetterCursor&, int) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<std::vector<OutboxEntry>> ListOutbox(int64_t, int) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<std::vector<Snapshot>> ListSnapshots(const SnapshotCursor&,
+                                                      int) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<std::optional<MigrationState>> GetMigration(
+      std::string_view) override {
+    return Unimplemented();
+  }
+  absl::Status ImportEvents(std::string_view, std::string_view,
+                            absl::Span<const RecordedEvent>) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<Position> TranslatePosition(std::string_view,
+                                             Position) override {
+    return Unimplemented();
+  }
+  absl::Status PutRecordedTypes(absl::Span<const RecordedType>) override {
+    return Unimplemented();
+  }
+  absl::Status PutCheckpoints(absl::Span<const Checkpoint>) override {
+    return Unimplemented();
+  }
+  absl::Status PutDeadLetters(absl::Span<const DeadLetter>) override {
+    return Unimplemented();
+  }
+  absl::Status PutSnapshots(absl::Span<const Snapshot>) override {
+    return Unimplemented();
+  }
+  absl::Status PutOutboxEntries(absl::Span<const OutboxEntry>, bool) override {
+    return Unimplemented();
+  }
+
+ private:
+  static absl::Status Unimplemented() {
+    return absl::UnimplementedError("this store has no importer");
+  }
+};
+
+}  // namespace
+
+EventImporter& EventStore::importer() {
+  static UnimplementedImporter* const importer = new UnimplementedImporter;
+  return *importer;
 }
 
 }  // namespace eventstore

@@ -38,6 +38,7 @@ namespace eventstore {
 
 class CheckpointStore;
 class DeadLetterStore;
+class EventImporter;
 class Lease;
 class OutboxStore;
 class SnapshotStore;
@@ -169,6 +170,10 @@ class EventStore {
   // What the store holds, for tools (see store_inspector.h). This default
   // answers kUnimplemented to every call.
   virtual StoreInspector& inspector();
+
+  // Raw reads and writes for copying the store to another one (see
+  // event_importer.h). This default answers kUnimplemented to every call.
+  virtual EventImporter& importer();
 
   // A transaction on the store's database, for read models kept beside the
   // events (see sql_transaction.h).

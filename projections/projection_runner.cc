@@ -25,6 +25,12 @@ namespace {
 
 constexpr std::size_t kMaxNameBytes = 200;
 
+// Dead letters in status kRetrying replayed per look (replay_retrying).
+constexpr int kRetryingPerCheck = 10;
+
+// The shortest idle wait, so that a check that is due never spins.
+constexpr absl::Duration kMinIdleWait = absl::Milliseconds(1);
+
 absl::Status ValidateOptions(const std::string& name,
                              const ProjectionRunnerOptions& options) {
   if (name.empty()) {
@@ -55,6 +61,10 @@ absl::Status ValidateOptions(const std::string& name,
   }
   if (options.lease_retry_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("lease_retry_interval: must be positive");
+  }
+  if (options.retrying_check_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "retrying_check_interval: must be positive");
   }
   return absl::OkStatus();
 }
@@ -165,6 +175,9 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
 
   enum class Outcome { kHandled, kFailed, kRetryLater, kInterrupted };
 
+  // What replaying a dead letter did.
+  enum class Replayed { kResolved, kParkedAgain, kSkipped };
+
   absl::Status EnterCall(const char* what) {
     internal::MutexLock lock(&state_mu_);
     if (mode_ != Mode::kIdle) {
@@ -228,6 +241,23 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
   bool WaitBeforeRetry(const Context& context, int retry);
 
   absl::Status Park(const RecordedEvent& event, const absl::Status& error);
+
+  // Handles the dead letter of `event_id` again (ReplayParked): kResolved on
+  // success; on failure kParkedAgain, with the handler's error in *error.
+  // kSkipped when it is resolved or, with `only_retrying`, no longer exists
+  // or is no longer kRetrying. Without `only_retrying`, kNotFound when there
+  // is no such dead letter or its event is no longer stored; with it, such an
+  // event is parked again (kParkedAgain) so that it leaves kRetrying. Other
+  // errors are the store's.
+  absl::StatusOr<Replayed> Replay(const Uuid& event_id, bool only_retrying,
+                                  absl::Status* error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+
+  // Replays (Replay) up to kRetryingPerCheck dead letters of the projection
+  // in status kRetrying, oldest first, while the lease is held and Stop()
+  // is not called. Returns the first store error.
+  absl::Status ReplayRetrying(const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
 
   // The lease, when this batch runs under one, is still held.
   static absl::Status CheckLease(const Context& context);
@@ -527,26 +557,52 @@ absl::Status ProjectionRunnerImpl::CheckLease(const Context& context) {
 
 absl::Status ProjectionRunnerImpl::ReplayParked(const Uuid& event_id) {
   internal::MutexLock lock(&work_mu_);
+  absl::Status error;
+  ES_ASSIGN_OR_RETURN(const Replayed replayed,
+                      Replay(event_id, /*only_retrying=*/false, &error));
+  return replayed == Replayed::kParkedAgain ? error : absl::OkStatus();
+}
+
+absl::StatusOr<ProjectionRunnerImpl::Replayed> ProjectionRunnerImpl::Replay(
+    const Uuid& event_id, bool only_retrying, absl::Status* error) {
   ES_ASSIGN_OR_RETURN(std::optional<DeadLetter> letter,
                       store_.dead_letters().Get(name_, event_id));
   if (!letter.has_value()) {
+    if (only_retrying) return Replayed::kSkipped;
     return absl::NotFoundError(absl::StrCat("projection '", name_,
                                             "' has no dead letter for event ",
                                             event_id.ToString()));
   }
-  if (letter->status == DeadLetterStatus::kResolved) return absl::OkStatus();
+  if (letter->status == DeadLetterStatus::kResolved ||
+      (only_retrying && letter->status != DeadLetterStatus::kRetrying)) {
+    return Replayed::kSkipped;
+  }
   ReadStreamOptions read;
   read.from_version = letter->version;
   read.max_count = 1;
   ES_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events,
                       store_.ReadStream(letter->stream, read));
   if (events.empty() || events.front().id != event_id) {
-    return absl::NotFoundError(absl::StrCat(
+    absl::Status gone = absl::NotFoundError(absl::StrCat(
         "event ", event_id.ToString(), " (stream '", letter->stream,
         "' version ", letter->version, ") is no longer stored"));
+    if (!only_retrying) return gone;
+    // Parked again with the reason, so that it is not looked at again
+    // until an operator marks it again (or resolves it).
+    RecordedEvent parked;
+    parked.id = event_id;
+    parked.stream = letter->stream;
+    parked.version = letter->version;
+    parked.position = letter->position;
+    parked.type = letter->event_type;
+    ES_RETURN_IF_ERROR(Park(parked, gone));
+    *error = std::move(gone);
+    return Replayed::kParkedAgain;
   }
   const RecordedEvent& event = events.front();
-  ES_RETURN_IF_ERROR(store_.dead_letters().MarkRetrying(name_, event_id));
+  if (letter->status != DeadLetterStatus::kRetrying) {
+    ES_RETURN_IF_ERROR(store_.dead_letters().MarkRetrying(name_, event_id));
+  }
   absl::Status handled;
   if (transactional_ != nullptr) {
     absl::StatusOr<std::unique_ptr<SqlTransaction>> tx =
@@ -559,14 +615,34 @@ absl::Status ProjectionRunnerImpl::ReplayParked(const Uuid& event_id) {
   }
   if (!handled.ok()) {
     // Parked again: one more failure, with this error.
-    ES_RETURN_IF_ERROR(
-        store_.dead_letters().Add(name_, event, handled.ToString()));
-    return handled;
+    ES_RETURN_IF_ERROR(Park(event, handled));
+    *error = std::move(handled);
+    return Replayed::kParkedAgain;
+  }
+  {
+    internal::MutexLock state(&state_mu_);
+    ++stats_.handled;
   }
   ES_RETURN_IF_ERROR(store_.dead_letters().MarkResolved(name_, event_id,
                                                         options_.worker_name));
-  internal::MutexLock state(&state_mu_);
-  ++stats_.handled;
+  return Replayed::kResolved;
+}
+
+absl::Status ProjectionRunnerImpl::ReplayRetrying(const Context& context) {
+  ES_ASSIGN_OR_RETURN(
+      std::vector<DeadLetter> marked,
+      store_.dead_letters().List(name_, DeadLetterStatus::kRetrying,
+                                 kRetryingPerCheck));
+  for (const DeadLetter& letter : marked) {
+    if (context.background && worker_.stopping()) break;
+    ES_RETURN_IF_ERROR(CheckLease(context));
+    // A handler that still fails parks the entry again: it stays in the
+    // dead-letter store with the new error, and is not an error of the
+    // runner's.
+    absl::Status error;
+    ES_RETURN_IF_ERROR(
+        Replay(letter.event_id, /*only_retrying=*/true, &error).status());
+  }
   return absl::OkStatus();
 }
 
@@ -601,6 +677,9 @@ void ProjectionRunnerImpl::Loop() {
   // after an error (a commit may have happened or not).
   std::optional<Position> position;
   int errors = 0;
+  // When to look next for dead letters marked kRetrying (replay_retrying):
+  // at once after starting, then every retrying_check_interval.
+  absl::Time next_retrying_check = absl::InfinitePast();
   const auto fail = [&](absl::Status status) {
     SetBackgroundState(std::nullopt, std::move(status));
     position.reset();
@@ -634,6 +713,7 @@ void ProjectionRunnerImpl::Loop() {
     bool idle = false;
     Position wait_after;
     {
+      const Context context{true, lease.get()};
       internal::MutexLock lock(&work_mu_);
       if (!position.has_value()) {
         absl::StatusOr<Position> loaded = LoadCheckpoint();
@@ -649,12 +729,21 @@ void ProjectionRunnerImpl::Loop() {
         if (h.ok()) head = *h;
         status = h.status();
       }
+      bool interrupted = true;
       if (status.ok()) {
         BatchResult batch;
-        status = RunBatch(Context{true, lease.get()}, *position, &batch);
+        status = RunBatch(context, *position, &batch);
         position = batch.counts.position;
+        interrupted = batch.interrupted;
         idle = !batch.interrupted && (batch.read == 0 || batch.end_of_log);
         wait_after = std::max(batch.counts.position, head);
+      }
+      // Between batches (or after an idle wait), at most once per interval,
+      // whatever the outcome: a failing look is not repeated at once.
+      if (status.ok() && !interrupted && options_.replay_retrying &&
+          absl::Now() >= next_retrying_check) {
+        next_retrying_check = absl::Now() + options_.retrying_check_interval;
+        status = ReplayRetrying(context);
       }
     }
     if (!status.ok()) {
@@ -666,8 +755,13 @@ void ProjectionRunnerImpl::Loop() {
       SetBackgroundState(std::nullopt, absl::OkStatus());
     }
     if (idle && !worker_.stopping()) {
-      absl::StatusOr<bool> woken =
-          store_.WaitForEvents(wait_after, options_.idle_wait);
+      absl::Duration wait = options_.idle_wait;
+      if (options_.replay_retrying) {
+        // Wake up for the next look for dead letters marked kRetrying.
+        wait = std::min(
+            wait, std::max(next_retrying_check - absl::Now(), kMinIdleWait));
+      }
+      absl::StatusOr<bool> woken = store_.WaitForEvents(wait_after, wait);
       if (!woken.ok()) fail(woken.status());
     }
   }

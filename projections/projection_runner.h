@@ -24,10 +24,13 @@
 // max_backoff, max_attempts times in all; then the event is parked in
 // store.dead_letters() under the projection's name and the runner moves on
 // (the checkpoint passes it). ReplayParked() handles it again once the
-// handler is fixed. A handler that returns kUnavailable ("try again later",
-// say its downstream is down) is retried the same way but never parked: the
-// batch stops there (RunOnce returns the error; the background thread backs
-// off and tries again).
+// handler is fixed; so does the background thread, by itself, for the dead
+// letters an operator marks kRetrying (`eventstore dlq URL retry`, i.e.
+// DeadLetterStore::MarkRetrying, from any process): see
+// ProjectionRunnerOptions::replay_retrying. A handler that returns kUnavailable
+// ("try again later", say its downstream is down) is retried the same way but
+// never parked: the batch stops there (RunOnce returns the error; the
+// background thread backs off and tries again).
 //
 // Several runners of one projection, in one process or several (PostgreSQL,
 // or a SQLite file), coordinate through store.TryAcquireLease(
@@ -94,8 +97,26 @@ struct ProjectionRunnerOptions {
   // after the holder stops or dies. Default 1 s; each try is one query.
   absl::Duration lease_retry_interval = absl::Seconds(1);
 
-  // Recorded as resolved_by when ReplayParked resolves a dead letter.
-  // Default "projection-runner".
+  // While following the log (Start()), and holding the lease, replay this
+  // projection's dead letters in status kRetrying: those an operator marked
+  // for a retry (`eventstore dlq URL retry`, DeadLetterStore::MarkRetrying)
+  // from this or any other process, once the fixed handler is deployed.
+  // Each is handled as ReplayParked does: kResolved on success; on failure
+  // parked again (failure_count + 1, the new error), so that it is not
+  // tried again until it is marked again (never a hot loop). One whose
+  // event is no longer stored is parked again with that error. The
+  // background thread looks at most every retrying_check_interval, between
+  // batches and while idle (an idle wait ends early for it), and replays at
+  // most 10 entries per look, oldest first; a look costs one small query.
+  // A store error is reported in stats().last_error and retried with
+  // backoff like any other. RunOnce and Rebuild do not replay. Defaults
+  // true and 1 s: a marked entry is replayed within about a second.
+  // False: only ReplayParked replays (an application replaying on its own).
+  bool replay_retrying = true;
+  absl::Duration retrying_check_interval = absl::Seconds(1);
+
+  // Recorded as resolved_by when the runner (ReplayParked or replay_retrying)
+  // resolves a dead letter. Default "projection-runner".
   std::string worker_name = "projection-runner";
 
   // For tests: when set, called instead of waiting out a handler's retry
@@ -188,7 +209,8 @@ class ProjectionRunner {
   // error is returned. kNotFound when there is no such dead letter or the
   // event is no longer stored; OK without handling when it is already
   // resolved. Runs between batches of a started runner; does not take the
-  // lease.
+  // lease. A started runner also does this by itself for the entries marked
+  // kRetrying (replay_retrying).
   virtual absl::Status ReplayParked(const Uuid& event_id) = 0;
 
   // How far the projection is behind the head: events (of its types) after

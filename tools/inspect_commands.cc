@@ -1,11 +1,442 @@
+// info, streams, read, tail: looking inside a store (docs/cli.md).
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "eventstore/event_store.h"
+#include "eventstore/store_inspector.h"
+#include "tools/cli_support.h"
 #include "tools/command.h"
+#include "tools/json_renderer.h"
+#include "tools/output_format.h"
 
 namespace eventstore::tools {
+namespace {
+
+// Events read per ReadStream / ReadAll call.
+constexpr int64_t kPageSize = 1000;
+// How long tail --follow waits for new events before looking at the stop
+// flag again.
+constexpr absl::Duration kFollowWait = absl::Milliseconds(250);
+
+// --- info --------------------------------------------------------------------
+
+struct InfoArgs {
+  std::string url;
+  OutputFormat format = OutputFormat::kTable;
+};
+
+int RunInfo(const InfoArgs& args) {
+  return RunWithStore(
+      "info", args.url, {}, [&](EventStore& store, const std::string& url) {
+        absl::StatusOr<StoreInfo> info = store.inspector().Info();
+        if (!info.ok()) return PrintError("info", info.status(), url);
+        absl::StatusOr<std::vector<RecordedType>> types =
+            store.inspector().RecordedTypes();
+        if (!types.ok()) return PrintError("info", types.status(), url);
+        if (args.format != OutputFormat::kTable) {
+          std::cout << JsonObject()
+                           .Str("backend", info->backend)
+                           .Str("location", info->location)
+                           .Int("schema_version", info->schema_version)
+                           .Int("code_schema_version",
+                                info->code_schema_version)
+                           .Int("streams", info->streams)
+                           .Int("events", info->events)
+                           .Str("head", info->head.ToString())
+                           .Int("size_bytes", info->size_bytes)
+                           .Int("recorded_types",
+                                static_cast<int64_t>(types->size()))
+                           .Build()
+                    << std::endl;
+          return static_cast<int>(kExitOk);
+        }
+        std::string schema = absl::StrCat(info->schema_version);
+        if (info->schema_version != info->code_schema_version) {
+          absl::StrAppend(&schema, " (this tool writes ",
+                          info->code_schema_version, ")");
+        }
+        const std::vector<std::pair<std::string, std::string>> rows = {
+            {"backend", info->backend},
+            {"location", info->location},
+            {"schema version", schema},
+            {"streams", absl::StrCat(info->streams)},
+            {"events", absl::StrCat(info->events)},
+            {"head position", info->head.ToString()},
+            {"size", absl::StrCat(FormatBytes(info->size_bytes), " (",
+                                  info->size_bytes, " bytes)")},
+            {"recorded types", absl::StrCat(types->size())},
+        };
+        for (const auto& [key, value] : rows) {
+          std::cout << key << std::string(16 - key.size(), ' ') << value
+                    << "\n";
+        }
+        std::cout.flush();
+        return static_cast<int>(kExitOk);
+      });
+}
+
+// --- streams -----------------------------------------------------------------
+
+struct StreamsArgs {
+  std::string url;
+  std::string prefix;
+  std::string after;
+  int64_t limit = 0;
+  OutputFormat format = OutputFormat::kTable;
+};
+
+int RunStreams(const StreamsArgs& args) {
+  return RunWithStore(
+      "streams", args.url, {}, [&](EventStore& store, const std::string& url) {
+        RecordWriter out(
+            std::cout, args.format,
+            {"STREAM", "VERSION", "FIRST_RECORDED_AT", "LAST_RECORDED_AT"});
+        ListStreamsOptions options;
+        options.prefix = args.prefix;
+        options.after = args.after;
+        int64_t left = args.limit > 0 ? args.limit : kUnlimited;
+        while (left > 0) {
+          options.limit = std::min(left, kPageSize);
+          absl::StatusOr<std::vector<StreamSummary>> page =
+              store.inspector().ListStreams(options);
+          if (!page.ok()) {
+            out.Finish();
+            return PrintError("streams", page.status(), url);
+          }
+          for (const StreamSummary& s : *page) {
+            out.Add(
+                {s.stream, absl::StrCat(s.version),
+                 TimeText(s.first_recorded_at), TimeText(s.last_recorded_at)},
+                JsonObject()
+                    .Str("stream", s.stream)
+                    .Int("version", s.version)
+                    .Time("first_recorded_at", s.first_recorded_at)
+                    .Time("last_recorded_at", s.last_recorded_at)
+                    .Build());
+          }
+          left -= static_cast<int64_t>(page->size());
+          if (static_cast<int64_t>(page->size()) < options.limit) break;
+          options.after = page->back().stream;
+        }
+        out.Finish();
+        return static_cast<int>(kExitOk);
+      });
+}
+
+// --- read and tail: events ---------------------------------------------------
+
+std::vector<std::string> EventColumns(bool with_stream) {
+  if (with_stream) {
+    return {"POSITION", "STREAM", "VERSION", "TYPE", "RECORDED_AT", "DATA"};
+  }
+  return {"VERSION", "POSITION", "TYPE", "RECORDED_AT", "DATA"};
+}
+
+void AddEvent(RecordWriter& out, JsonRenderer& renderer, const RecordedEvent& e,
+              bool with_stream) {
+  std::string data = renderer.RenderPayloadCell(e.type, e.payload);
+  std::vector<std::string> cells;
+  if (with_stream) {
+    cells = {e.position.ToString(),   e.stream,
+             absl::StrCat(e.version), e.type,
+             TimeText(e.recorded_at), std::move(data)};
+  } else {
+    cells = {absl::StrCat(e.version), e.position.ToString(), e.type,
+             TimeText(e.recorded_at), std::move(data)};
+  }
+  out.Add(std::move(cells), renderer.RenderEvent(e));
+}
+
+struct ReadArgs {
+  std::string url;
+  std::string stream;
+  int64_t from = 0;
+  int64_t count = 0;
+  bool backward = false;
+  OutputFormat format = OutputFormat::kTable;
+};
+
+int RunRead(ReadArgs args) {
+  ShiftOptionalUrl(args.url, {&args.stream});
+  if (args.stream.empty()) {
+    PrintErrorMessage("read", "STREAM is required");
+    return kExitUsage;
+  }
+  return RunWithStore(
+      "read", args.url, {}, [&](EventStore& store, const std::string& url) {
+        absl::StatusOr<int64_t> version = store.StreamVersion(args.stream);
+        if (!version.ok()) return PrintError("read", version.status(), url);
+        if (*version == 0) {
+          PrintErrorMessage(
+              "read", absl::StrCat("stream '", args.stream, "' does not exist"),
+              url);
+          return static_cast<int>(kExitProblem);
+        }
+        absl::StatusOr<std::unique_ptr<JsonRenderer>> renderer =
+            JsonRenderer::ForStore(store.inspector());
+        if (!renderer.ok()) return PrintError("read", renderer.status(), url);
+        RecordWriter out(std::cout, args.format, EventColumns(false));
+        ReadStreamOptions options;
+        options.direction =
+            args.backward ? Direction::kBackward : Direction::kForward;
+        if (args.from > 0) options.from_version = args.from;
+        int64_t left = args.count > 0 ? args.count : kUnlimited;
+        while (left > 0) {
+          options.max_count = std::min(left, kPageSize);
+          absl::StatusOr<std::vector<RecordedEvent>> page =
+              store.ReadStream(args.stream, options);
+          if (!page.ok()) {
+            out.Finish();
+            return PrintError("read", page.status(), url);
+          }
+          for (const RecordedEvent& e : *page) {
+            AddEvent(out, **renderer, e, /*with_stream=*/false);
+          }
+          left -= static_cast<int64_t>(page->size());
+          if (static_cast<int64_t>(page->size()) < options.max_count) break;
+          const int64_t last = page->back().version;
+          if (args.backward && last <= 1) break;
+          options.from_version = args.backward ? last - 1 : last + 1;
+        }
+        out.Finish();
+        return static_cast<int>(kExitOk);
+      });
+}
+
+// Set by SIGINT / SIGTERM while tail --follow runs.
+std::atomic<bool> stop_requested{false};
+
+extern "C" void OnStopSignal(int) { stop_requested.store(true); }
+
+void InstallStopHandlers() {
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: blocking calls return early
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+struct TailArgs {
+  std::string url;
+  std::vector<std::string> types;
+  std::string prefix;
+  std::string tenant;
+  int64_t count = 10;
+  std::string from;
+  bool follow = false;
+  OutputFormat format = OutputFormat::kTable;
+};
+
+int RunTail(const TailArgs& args) {
+  std::optional<Position> from;
+  if (!args.from.empty()) {
+    absl::StatusOr<Position> parsed = Position::Parse(args.from);
+    if (!parsed.ok()) {
+      PrintErrorMessage("tail", absl::StrCat("--from: '", args.from,
+                                             "' is not a position (N or C/P)"));
+      return kExitUsage;
+    }
+    from = *parsed;
+  }
+  if (args.count < 0) {
+    PrintErrorMessage("tail", "--count: must not be negative");
+    return kExitUsage;
+  }
+  if (args.follow) InstallStopHandlers();
+  return RunWithStore(
+      "tail", args.url, {}, [&](EventStore& store, const std::string& url) {
+        absl::StatusOr<std::unique_ptr<JsonRenderer>> renderer =
+            JsonRenderer::ForStore(store.inspector());
+        if (!renderer.ok()) return PrintError("tail", renderer.status(), url);
+        RecordWriter out(std::cout, args.format, EventColumns(true),
+                         /*streaming=*/args.follow);
+        ReadAllOptions options;
+        options.max_count = kPageSize;
+        options.filter.stream_prefix = args.prefix;
+        options.filter.event_types = args.types;
+        options.filter.tenant_id = args.tenant;
+        // Catch up: everything after --from, else the last --count events
+        // (the log is read forward, keeping the last ones).
+        std::deque<RecordedEvent> last;
+        options.from_position = from.value_or(Position::Start());
+        // Where waiting for new events starts: the head when the log was
+        // last read to its end (events past it that do not match the filter
+        // must not wake the wait over and over).
+        Position waited_from = options.from_position;
+        while (true) {
+          absl::StatusOr<Position> head = store.HeadPosition();
+          if (!head.ok()) {
+            out.Finish();
+            return PrintError("tail", head.status(), url);
+          }
+          absl::StatusOr<ReadAllPage> page = store.ReadAll(options);
+          if (!page.ok()) {
+            out.Finish();
+            return PrintError("tail", page.status(), url);
+          }
+          for (RecordedEvent& e : page->events) {
+            if (from.has_value()) {
+              AddEvent(out, **renderer, e, /*with_stream=*/true);
+            } else if (args.count > 0) {
+              last.push_back(std::move(e));
+              if (static_cast<int64_t>(last.size()) > args.count)
+                last.pop_front();
+            }
+          }
+          options.from_position = page->next_position;
+          if (page->end_of_log) {
+            waited_from = std::max(*head, options.from_position);
+            break;
+          }
+        }
+        for (const RecordedEvent& e : last) {
+          AddEvent(out, **renderer, e, /*with_stream=*/true);
+        }
+        last.clear();
+        // Follow: wait for events past what was read, print them as they come.
+        // Types whose descriptors were looked up again after the start.
+        absl::flat_hash_set<std::string> reloaded_for;
+        while (args.follow && !stop_requested.load()) {
+          absl::StatusOr<bool> more =
+              store.WaitForEvents(waited_from, kFollowWait);
+          if (!more.ok()) {
+            out.Finish();
+            return PrintError("tail", more.status(), url);
+          }
+          if (!*more) continue;
+          while (!stop_requested.load()) {
+            absl::StatusOr<Position> head = store.HeadPosition();
+            if (!head.ok()) {
+              out.Finish();
+              return PrintError("tail", head.status(), url);
+            }
+            absl::StatusOr<ReadAllPage> page = store.ReadAll(options);
+            if (!page.ok()) {
+              out.Finish();
+              return PrintError("tail", page.status(), url);
+            }
+            for (const RecordedEvent& e : page->events) {
+              // A type appended for the first time since the start: its
+              // descriptor was recorded after the renderer loaded them.
+              if (!reloaded_for.contains(e.type) &&
+                  !(*renderer)->RenderPayload(e.type, e.payload).decoded) {
+                reloaded_for.insert(e.type);
+                absl::StatusOr<std::unique_ptr<JsonRenderer>> fresh =
+                    JsonRenderer::ForStore(store.inspector());
+                if (fresh.ok()) *renderer = *std::move(fresh);
+              }
+              AddEvent(out, **renderer, e, /*with_stream=*/true);
+            }
+            options.from_position = page->next_position;
+            if (page->end_of_log) {
+              waited_from = std::max(*head, options.from_position);
+              break;
+            }
+          }
+        }
+        out.Finish();
+        return static_cast<int>(kExitOk);
+      });
+}
+
+}  // namespace
 
 void RegisterInspectCommands(CLI::App& app, int& exit_code) {
-  // Placeholder until the commands land.
-  (void)app;
-  (void)exit_code;
+  {
+    auto args = std::make_shared<InfoArgs>();
+    CLI::App* cmd = app.add_subcommand(
+        "info",
+        "What a store holds: backend, schema version, streams, events, head "
+        "position, size on disk");
+    AddUrlArgument(*cmd, args->url);
+    AddFormatOption(*cmd, args->format);
+    SetExample(*cmd,
+               "eventstore info sqlite:events.db\n"
+               "EVENTSTORE_URL=postgresql://app@db:5432/shop eventstore info "
+               "--format json");
+    cmd->callback([args, &exit_code] { exit_code = RunInfo(*args); });
+  }
+  {
+    auto args = std::make_shared<StreamsArgs>();
+    CLI::App* cmd = app.add_subcommand(
+        "streams", "Streams sorted by name, with their versions");
+    AddUrlArgument(*cmd, args->url);
+    cmd->add_option("--prefix", args->prefix,
+                    "Only streams whose name starts with this (a category)");
+    cmd->add_option("--after", args->after,
+                    "Only streams sorted after this name (for paging)");
+    cmd->add_option("--limit", args->limit, "Most streams listed (0: all)")
+        ->check(CLI::NonNegativeNumber);
+    AddFormatOption(*cmd, args->format);
+    SetExample(*cmd, "eventstore streams sqlite:events.db --prefix order-");
+    cmd->callback([args, &exit_code] { exit_code = RunStreams(*args); });
+  }
+  {
+    auto args = std::make_shared<ReadArgs>();
+    CLI::App* cmd = app.add_subcommand(
+        "read",
+        "Events of one stream, payloads and metadata as JSON through the "
+        "descriptors the store recorded");
+    AddUrlArgument(*cmd, args->url);
+    cmd->add_option("STREAM", args->stream, "The stream to read");
+    cmd->add_option("--from", args->from,
+                    "First version (default: 1, or the last with --backward)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--count", args->count, "Most events (0: all)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--backward", args->backward, "Newest first");
+    AddFormatOption(*cmd, args->format);
+    SetExample(*cmd,
+               "eventstore read sqlite:events.db order-42\n"
+               "eventstore read sqlite:events.db order-42 --backward --count 5 "
+               "--format jsonl");
+    cmd->callback([args, &exit_code] { exit_code = RunRead(*args); });
+  }
+  {
+    auto args = std::make_shared<TailArgs>();
+    CLI::App* cmd = app.add_subcommand(
+        "tail",
+        "The last events of the global log; with --follow, new events as "
+        "they are appended (until Ctrl-C)");
+    AddUrlArgument(*cmd, args->url);
+    cmd->add_flag("-f,--follow", args->follow,
+                  "Keep printing new events until SIGINT or SIGTERM");
+    cmd->add_option("--type", args->types,
+                    "Only events of this type (protobuf full name; repeat "
+                    "for several)");
+    cmd->add_option("--prefix", args->prefix,
+                    "Only events of streams whose name starts with this");
+    cmd->add_option("--tenant", args->tenant,
+                    "Only events whose metadata.tenant_id is this");
+    cmd->add_option("-n,--count", args->count,
+                    "How many of the last events to print first")
+        ->capture_default_str();
+    cmd->add_option("--from", args->from,
+                    "Print every event after this position instead of the "
+                    "last --count");
+    AddFormatOption(*cmd, args->format);
+    SetExample(*cmd,
+               "eventstore tail sqlite:events.db --count 20\n"
+               "eventstore tail postgresql://app@db/shop --follow --prefix "
+               "order- --format jsonl");
+    cmd->callback([args, &exit_code] { exit_code = RunTail(*args); });
+  }
 }
 
 }  // namespace eventstore::tools

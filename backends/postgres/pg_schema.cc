@@ -88,6 +88,33 @@ CREATE TABLE $S.snapshots (
   PRIMARY KEY (stream, schema_version)
 );
 )sql",
+    // 3: the store's identity, and migrations into this store: each
+    // imported event's source position beside its position here.
+    R"sql(
+CREATE TABLE $S.eventstore_meta (
+  key   text PRIMARY KEY,
+  value text NOT NULL
+);
+INSERT INTO $S.eventstore_meta (key, value)
+  VALUES ('store_id', gen_random_uuid()::text);
+CREATE TABLE $S.migrations (
+  migration_id        text   PRIMARY KEY,   -- the source's store_id
+  source              text   NOT NULL,      -- URL (password masked) or file
+  last_source_commit  bigint NOT NULL,
+  last_source_prepare bigint NOT NULL,
+  events              bigint NOT NULL,
+  started_at          timestamptz NOT NULL DEFAULT now(),
+  updated_at          timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE $S.migration_positions (
+  migration_id   text   NOT NULL,
+  source_commit  bigint NOT NULL,
+  source_prepare bigint NOT NULL,
+  target_commit  bigint NOT NULL,           -- events.transaction_id here
+  target_prepare bigint NOT NULL,           -- events.position here
+  PRIMARY KEY (migration_id, source_commit, source_prepare)
+);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

@@ -15,11 +15,13 @@
 #include "backends/postgres/pg_connection.h"
 #include "backends/postgres/pg_database.h"
 #include "backends/postgres/pg_dead_letter_store.h"
+#include "backends/postgres/pg_event_importer.h"
 #include "backends/postgres/pg_event_waiter.h"
 #include "backends/postgres/pg_lease.h"
 #include "backends/postgres/pg_outbox_store.h"
 #include "backends/postgres/pg_snapshot_store.h"
 #include "backends/postgres/pg_sql_transaction.h"
+#include "backends/postgres/pg_store_inspector.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/descriptor_set.h"
@@ -190,6 +192,8 @@ class PostgresEventStoreImpl final : public EventStore {
   DeadLetterStore& dead_letters() override { return dead_letters_; }
   OutboxStore& outbox() override { return outbox_; }
   SnapshotStore& snapshots() override { return snapshots_; }
+  EventImporter& importer() override { return importer_; }
+  StoreInspector& inspector() override { return inspector_; }
 
   absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
     return PgSqlTransaction::Begin(db_.get());
@@ -239,6 +243,8 @@ class PostgresEventStoreImpl final : public EventStore {
   PgOutboxStore outbox_;
   PgSnapshotStore snapshots_;
   PgEventWaiter waiter_;
+  PgEventImporter importer_;
+  PgStoreInspector inspector_;
 
   Mutex types_mu_;
   absl::flat_hash_set<std::string> recorded_types_ ABSL_GUARDED_BY(types_mu_);
@@ -264,7 +270,9 @@ PostgresEventStoreImpl::PostgresEventStoreImpl(std::unique_ptr<PgDatabase> db)
       dead_letters_(db_.get()),
       outbox_(db_.get()),
       snapshots_(db_.get()),
-      waiter_(db_.get()) {}
+      waiter_(db_.get()),
+      importer_(db_.get()),
+      inspector_(db_.get()) {}
 
 absl::StatusOr<std::unique_ptr<EventStore>> PostgresEventStoreImpl::Open(
     const PostgresOptions& options) {

@@ -82,7 +82,7 @@ class PostgresEventStore {
       const PostgresOptions& options);
 
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 };
 
 // `url` with any password replaced by "***", for messages and logs.

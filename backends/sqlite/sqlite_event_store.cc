@@ -17,11 +17,13 @@
 #include "backends/sqlite/sqlite_connection.h"
 #include "backends/sqlite/sqlite_database.h"
 #include "backends/sqlite/sqlite_dead_letter_store.h"
+#include "backends/sqlite/sqlite_event_importer.h"
 #include "backends/sqlite/sqlite_event_filter.h"
 #include "backends/sqlite/sqlite_lease.h"
 #include "backends/sqlite/sqlite_outbox_store.h"
 #include "backends/sqlite/sqlite_snapshot_store.h"
 #include "backends/sqlite/sqlite_sql_transaction.h"
+#include "backends/sqlite/sqlite_store_inspector.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/descriptor_set.h"
@@ -170,6 +172,8 @@ class SqliteEventStoreImpl final : public EventStore {
   DeadLetterStore& dead_letters() override { return dead_letters_; }
   OutboxStore& outbox() override { return outbox_; }
   SnapshotStore& snapshots() override { return snapshots_; }
+  EventImporter& importer() override { return importer_; }
+  StoreInspector& inspector() override { return inspector_; }
 
   absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override;
   absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
@@ -182,7 +186,9 @@ class SqliteEventStoreImpl final : public EventStore {
         dead_letters_(db_.get()),
         outbox_(db_.get()),
         snapshots_(db_.get()),
-        leases_(db_->options().path) {}
+        leases_(db_->options().path),
+        importer_(db_.get()),
+        inspector_(db_.get()) {}
 
   // The append on the writer connection `conn`, in its own transaction.
   // REQUIRES: the writer lock is held.
@@ -214,6 +220,8 @@ class SqliteEventStoreImpl final : public EventStore {
   SqliteOutboxStore outbox_;
   SqliteSnapshotStore snapshots_;
   SqliteLeases leases_;
+  SqliteEventImporter importer_;
+  SqliteStoreInspector inspector_;
 };
 
 absl::StatusOr<std::unique_ptr<EventStore>> SqliteEventStoreImpl::Open(

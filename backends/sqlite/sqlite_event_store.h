@@ -76,7 +76,7 @@ class SqliteEventStore {
       const SqliteOptions& options);
 
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 };
 
 }  // namespace eventstore

@@ -88,6 +88,35 @@ CREATE TABLE snapshots (
   PRIMARY KEY (stream, schema_version)
 );
 )sql",
+    // 3: the store's identity, and migrations into this store: each
+    // imported event's source position beside its position here.
+    R"sql(
+CREATE TABLE eventstore_meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+INSERT INTO eventstore_meta (key, value) VALUES ('store_id', lower(
+  hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
+  substr(hex(randomblob(2)), 2) || '-' ||
+  substr('89ab', 1 + (abs(random()) % 4), 1) ||
+  substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))));
+CREATE TABLE migrations (
+  migration_id        TEXT    PRIMARY KEY,  -- the source's store_id
+  source              TEXT    NOT NULL,     -- URL (password masked) or file
+  last_source_commit  INTEGER NOT NULL,
+  last_source_prepare INTEGER NOT NULL,
+  events              INTEGER NOT NULL,
+  started_at          INTEGER NOT NULL,     -- microseconds since the epoch
+  updated_at          INTEGER NOT NULL
+);
+CREATE TABLE migration_positions (
+  migration_id   TEXT    NOT NULL,
+  source_commit  INTEGER NOT NULL,
+  source_prepare INTEGER NOT NULL,
+  position       INTEGER NOT NULL,          -- events.position here
+  PRIMARY KEY (migration_id, source_commit, source_prepare)
+) WITHOUT ROWID;
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

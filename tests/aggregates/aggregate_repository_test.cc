@@ -14,7 +14,10 @@
 #include "eventstore/errors.h"
 #include "eventstore/event_data.h"
 #include "eventstore/event_store.h"
+#include "eventstore/outbox_message.h"
+#include "eventstore/outbox_store.h"
 #include "eventstore/snapshot_store.h"
+#include "eventstore/status_macros.h"
 #include "eventstore/test/v1/bank.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -299,6 +302,88 @@ TEST_P(AggregateRepositoryTest, UpdateOfAnAbsentStreamIsNotFound) {
   EXPECT_EQ(attempts, 0);
   EXPECT_THAT(accounts.Update("nobody", command, 0),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// --- outbox ------------------------------------------------------------------
+
+OutboxMessage Notice(const std::string& key) {
+  OutboxMessage message;
+  message.destination = "notices";
+  message.key = key;
+  message.payload = "payload of " + key;
+  return message;
+}
+
+std::vector<std::string> PendingKeys(EventStore& store) {
+  absl::StatusOr<std::vector<OutboxEntry>> pending =
+      store.outbox().Pending(100);
+  EXPECT_OK(pending);
+  std::vector<std::string> keys;
+  if (!pending.ok()) return keys;
+  for (const OutboxEntry& entry : *pending) keys.push_back(entry.message.key);
+  return keys;
+}
+
+TEST_P(AggregateRepositoryTest, SaveEnqueuesOutboxMessagesWithTheEvents) {
+  AggregateRepository<BankAccount> accounts(*store_, Prefixed());
+  BankAccount account("a-1");
+  ASSERT_OK(account.Open("Ada"));
+  account.EnqueueMessage(Notice("opened"));
+  ASSERT_OK(account.Deposit(10));
+  account.EnqueueMessage(Notice("deposited"));
+  EXPECT_THAT(account.uncommitted_outbox(), SizeIs(2));
+  ASSERT_OK(accounts.Save(account));
+  EXPECT_THAT(account.uncommitted_outbox(), IsEmpty());
+  EXPECT_THAT(PendingKeys(*store_), ElementsAre("opened", "deposited"));
+
+  // Saving again with nothing new enqueues nothing.
+  ASSERT_OK(accounts.Save(account));
+  EXPECT_THAT(PendingKeys(*store_), SizeIs(2));
+
+  // Messages without events are refused, and ClearUncommitted drops them.
+  account.EnqueueMessage(Notice("alone"));
+  EXPECT_THAT(
+      accounts.Save(account),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no events")));
+  account.ClearUncommitted();
+  EXPECT_THAT(account.uncommitted_outbox(), IsEmpty());
+  EXPECT_THAT(PendingKeys(*store_), SizeIs(2));
+}
+
+// A save that loses to a concurrent change enqueues nothing; Update's retry
+// enqueues the message of the attempt that commits, once.
+TEST_P(AggregateRepositoryTest, AbortedSaveEnqueuesNothing) {
+  AggregateRepository<BankAccount> accounts(*store_, Prefixed());
+  SaveOneByOne(accounts, "a-1", 0);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> mine, accounts.Load("a-1"));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> theirs,
+                       accounts.Load("a-1"));
+  ASSERT_OK(theirs->Deposit(50));
+  ASSERT_OK(accounts.Save(*theirs));
+
+  ASSERT_OK(mine->Deposit(7));
+  mine->EnqueueMessage(Notice("lost"));
+  EXPECT_THAT(accounts.Save(*mine), StatusIs(absl::StatusCode::kAborted));
+  EXPECT_THAT(mine->uncommitted_outbox(), SizeIs(1));
+  EXPECT_THAT(PendingKeys(*store_), IsEmpty());
+
+  int attempts = 0;
+  ASSERT_OK(accounts
+                .Update("a-1",
+                        [&](BankAccount& account) -> absl::Status {
+                          if (++attempts == 1) {
+                            // Another writer gets in first.
+                            EXPECT_OK(theirs->Deposit(1));
+                            EXPECT_OK(accounts.Save(*theirs));
+                          }
+                          ES_RETURN_IF_ERROR(account.Deposit(7));
+                          account.EnqueueMessage(
+                              Notice(absl::StrCat("attempt-", attempts)));
+                          return absl::OkStatus();
+                        })
+                .status());
+  EXPECT_EQ(attempts, 2);
+  EXPECT_THAT(PendingKeys(*store_), ElementsAre("attempt-2"));
 }
 
 // --- metadata ----------------------------------------------------------------

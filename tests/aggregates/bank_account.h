@@ -77,6 +77,8 @@ class BankAccount : public Aggregate {
   absl::Status RaiseEvent(const google::protobuf::Message& event) {
     return Raise(event);
   }
+  // Adds an outbox message to be saved with the uncommitted events.
+  void EnqueueMessage(OutboxMessage message) { Enqueue(std::move(message)); }
 
   const v1::AccountState& state() const { return state_; }
   // Events applied through the handlers: raised or replayed.

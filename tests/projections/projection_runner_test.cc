@@ -1,6 +1,8 @@
 // ProjectionRunner on every backend of AllTestBackends(): catch-up in
 // batches, restarts, filters, following the log, retries and dead letters,
-// exactly-once for transactional projections, rebuilds, stopping, leases.
+// exactly-once for transactional projections, rebuilds, stopping, leases;
+// and, with a second store object on a SQLite file or PostgreSQL, following
+// another store's appends and replaying dead letters marked for a retry.
 //
 // Tests whose names contain "Concurrent" are the ones CI also runs under
 // ThreadSanitizer.
@@ -17,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -24,12 +27,19 @@
 #include "eventstore/dead_letter_store.h"
 #include "eventstore/event_store.h"
 #include "eventstore/lease.h"
+#include "eventstore/open_event_store.h"
+#include "eventstore/sql_transaction.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/projections/faulty_store.h"
 #include "tests/projections/test_projections.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_backends.h"
+#ifdef EVENTSTORE_TEST_POSTGRES
+#include "tests/support/postgres_server.h"
+#include "tests/support/raw_postgres.h"
+#endif
 
 namespace eventstore {
 namespace {
@@ -537,6 +547,48 @@ TEST_P(ProjectionRunnerTest, ReplayParkedCommitsATransactionalRow) {
   EXPECT_EQ(letter->status, DeadLetterStatus::kResolved);
 }
 
+// A started runner replays the entries marked kRetrying by itself (here
+// through the same store object; ProjectionRunnerRetryingTest below marks
+// them through another one).
+TEST_P(ProjectionRunnerTest, StartedRunnerReplaysEntriesMarkedRetrying) {
+  ASSERT_OK_AND_ASSIGN(std::vector<Uuid> ids,
+                       AppendOrders(store(), "order-1", 4));
+  std::atomic<bool> broken{true};
+  RecordingProjection projection("marked");
+  projection.FailWith([&](const RecordedEvent& event, int) {
+    return (event.id == ids[1] || event.id == ids[2]) && broken
+               ? absl::InternalError("bug")
+               : absl::OkStatus();
+  });
+  ProjectionRunnerOptions options = FastOptions();
+  options.max_attempts = 1;
+  options.retrying_check_interval = absl::Milliseconds(20);
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, options);
+  ASSERT_OK(runner->Start());
+  ASSERT_TRUE(WaitUntil([&] { return Parked("marked").size() == 2; }, kLong));
+
+  // Only the entry marked is replayed; the other stays parked.
+  broken = false;
+  ASSERT_OK(store().dead_letters().MarkRetrying("marked", ids[2]));
+  ASSERT_TRUE(
+      WaitUntil([&] { return projection.calls(ids[2]) == 2; }, kPrompt));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        absl::StatusOr<std::optional<DeadLetter>> letter =
+            store().dead_letters().Get("marked", ids[2]);
+        return letter.ok() && letter->has_value() &&
+               (*letter)->status == DeadLetterStatus::kResolved;
+      },
+      kPrompt));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(projection.calls(ids[1]), 1);
+  EXPECT_EQ(projection.calls(ids[2]), 2);
+  std::vector<DeadLetter> parked = Parked("marked");
+  ASSERT_THAT(parked, SizeIs(1));
+  EXPECT_EQ(parked[0].event_id, ids[1]);
+  runner->Stop();
+}
+
 TEST_P(ProjectionRunnerTest, TransactionalRebuildReplaysFromTheStart) {
   ASSERT_OK(AppendOrders(store(), "order-1", 23).status());
   RowProjection projection("rows", kTable);
@@ -716,6 +768,10 @@ TEST(ProjectionRunnerOptionsTest, BadOptionsAreInvalidArgument) {
   options.idle_wait = absl::ZeroDuration();
   EXPECT_THAT(create(options), StatusIs(absl::StatusCode::kInvalidArgument,
                                         HasSubstr("idle_wait")));
+  options = ProjectionRunnerOptions();
+  options.retrying_check_interval = absl::ZeroDuration();
+  EXPECT_THAT(create(options), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("retrying_check_interval")));
   RecordingProjection unnamed("");
   EXPECT_THAT(ProjectionRunner::Create(*store, unnamed).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -724,6 +780,304 @@ TEST(ProjectionRunnerOptionsTest, BadOptionsAreInvalidArgument) {
                        ProjectionRunner::Create(*store, projection));
   EXPECT_EQ(runner->name(), "p");
 }
+
+// --- following appends made by another store object -------------------------
+
+// A runner follows appends made through another store object on the same
+// database (in production, another process), which the reader's store is
+// not told about: on a SQLite file by polling the head; on PostgreSQL by
+// LISTEN/NOTIFY when the appender notifies (notify_on_append), else by the
+// polling fallback. The runner's own idle_wait is longer than the bound, so
+// only the store's wake-ups can deliver in time.
+class CrossStoreFollowTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "sqlite_file") {
+      ASSERT_OK_AND_ASSIGN(dir_, test::TempDir::Create());
+      url_ = absl::StrCat("sqlite://", dir_->File("events.db"));
+      return;
+    }
+#ifdef EVENTSTORE_TEST_POSTGRES
+    ASSERT_OK_AND_ASSIGN(std::string server, test::SharedPostgresUrl());
+    url_ = absl::StrCat(server, absl::StrContains(server, "?") ? "&" : "?",
+                        "schema=", test::UniqueSchemaName());
+#endif
+  }
+
+  // Appends one event at a time through `writer`; each must be handled
+  // within kPrompt.
+  void ExpectFollowed(EventStore& writer, RecordingProjection& projection,
+                      int events) {
+    for (int i = 0; i < events; ++i) {
+      const size_t before = projection.handled_count();
+      // Let the runner settle into its wait for new events.
+      absl::SleepFor(absl::Milliseconds(150));
+      ASSERT_OK(AppendOrders(writer, "order-x", 1).status());
+      EXPECT_TRUE(WaitUntil(
+          [&] { return projection.handled_count() == before + 1; }, kPrompt))
+          << "append " << i << " not followed within " << kPrompt;
+    }
+  }
+
+  std::unique_ptr<test::TempDir> dir_;
+  std::string url_;
+};
+
+TEST_P(CrossStoreFollowTest, RunnerFollowsAnotherStoresAppends) {
+  ASSERT_FALSE(url_.empty());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> reader,
+                       OpenEventStore(url_));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> writer,
+                       OpenEventStore(url_));
+  RecordingProjection projection("follower");
+  ProjectionRunnerOptions options;
+  options.idle_wait = absl::Seconds(3);
+  options.lease_retry_interval = absl::Milliseconds(50);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProjectionRunner> runner,
+                       ProjectionRunner::Create(*reader, projection, options));
+  ASSERT_OK(runner->Start());
+  ASSERT_TRUE(WaitUntil([&] { return runner->stats().holds_lease; }, kLong));
+
+  // Polling: the writer sends no wake-up (NOTIFY is off by default).
+  ExpectFollowed(*writer, projection, 3);
+
+  if (GetParam() == "postgres") {
+    // LISTEN/NOTIFY: the waiting reader listens on a connection of its own,
+    // and an appender with notify_on_append wakes it.
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqlTransaction> tx,
+                         reader->BeginTransaction());
+    ASSERT_OK_AND_ASSIGN(SqlRows listening,
+                         tx->Query("SELECT count(*) FROM pg_stat_activity"
+                                   " WHERE datname = current_database()"
+                                   " AND query = 'LISTEN eventstore'"));
+    ASSERT_OK(tx->Commit());
+    ASSERT_THAT(listening, SizeIs(1));
+    EXPECT_NE(listening[0][0].value_or("0"), "0");
+    ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<EventStore> notifier,
+        OpenEventStore(absl::StrCat(url_, "&notify_on_append=true")));
+    ExpectFollowed(*notifier, projection, 3);
+  }
+  runner->Stop();
+  ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> checkpoint,
+                       reader->checkpoints().Get("follower"));
+  ASSERT_TRUE(checkpoint.has_value());
+  EXPECT_EQ(checkpoint->events_processed,
+            static_cast<int64_t>(projection.handled_count()));
+}
+
+std::vector<std::string> CrossStoreBackends() {
+  return {
+      "sqlite_file",
+#ifdef EVENTSTORE_TEST_POSTGRES
+      "postgres",
+#endif
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, CrossStoreFollowTest,
+                         ::testing::ValuesIn(CrossStoreBackends()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+// --- dead letters marked for a retry from outside ----------------------------
+
+// An operator marks a dead letter kRetrying (`eventstore dlq URL retry`)
+// through another store object on the same database (in production, the
+// command-line tool's process); the running runner replays it by itself.
+// The runner's idle_wait is longer than the bound, so only the
+// retrying_check_interval can deliver in time.
+class ProjectionRunnerRetryingTest
+    : public ::testing::TestWithParam<std::string> {
+ protected:
+  static constexpr absl::Duration kCheckInterval = absl::Milliseconds(50);
+
+  void SetUp() override {
+    if (GetParam() == "sqlite_file") {
+      ASSERT_OK_AND_ASSIGN(dir_, test::TempDir::Create());
+      url_ = absl::StrCat("sqlite://", dir_->File("events.db"));
+    } else {
+#ifdef EVENTSTORE_TEST_POSTGRES
+      ASSERT_OK_AND_ASSIGN(std::string server, test::SharedPostgresUrl());
+      url_ = absl::StrCat(server, absl::StrContains(server, "?") ? "&" : "?",
+                          "schema=", test::UniqueSchemaName());
+#endif
+    }
+    ASSERT_FALSE(url_.empty());
+    ASSERT_OK_AND_ASSIGN(worker_store_, OpenEventStore(url_));
+    ASSERT_OK_AND_ASSIGN(operator_store_, OpenEventStore(url_));
+  }
+
+  static ProjectionRunnerOptions Options() {
+    ProjectionRunnerOptions options;
+    options.idle_wait = absl::Seconds(3);
+    options.max_attempts = 1;
+    options.lease_retry_interval = absl::Milliseconds(50);
+    options.retrying_check_interval = kCheckInterval;
+    options.worker_name = "test-worker";
+    return options;
+  }
+
+  // The dead letter as the operator's store sees it.
+  std::optional<DeadLetter> Letter(const std::string& projection,
+                                   const Uuid& id) {
+    absl::StatusOr<std::optional<DeadLetter>> letter =
+        operator_store_->dead_letters().Get(projection, id);
+    EXPECT_OK(letter);
+    return letter.ok() ? *letter : std::nullopt;
+  }
+
+  DeadLetterStatus StatusOf(const std::string& projection, const Uuid& id) {
+    std::optional<DeadLetter> letter = Letter(projection, id);
+    return letter.has_value() ? letter->status : DeadLetterStatus::kResolved;
+  }
+
+  std::unique_ptr<test::TempDir> dir_;
+  std::string url_;
+  // Declared after dir_: closed before the directory is removed.
+  std::unique_ptr<EventStore> worker_store_;
+  std::unique_ptr<EventStore> operator_store_;
+};
+
+TEST_P(ProjectionRunnerRetryingTest, MarkedEntryIsReplayedAndResolved) {
+  ASSERT_OK(RowProjection::CreateTable(*worker_store_, kTable));
+  ASSERT_OK_AND_ASSIGN(std::vector<Uuid> ids,
+                       AppendOrders(*worker_store_, "order-1", 5));
+  std::atomic<bool> broken{true};
+  RowProjection projection("rows", kTable);
+  projection.FailWith([&](const RecordedEvent& event, int) {
+    return event.id == ids[2] && broken ? absl::InternalError("bug")
+                                        : absl::OkStatus();
+  });
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<ProjectionRunner> runner,
+      ProjectionRunner::Create(*worker_store_, projection, Options()));
+  ASSERT_OK(runner->Start());
+  ASSERT_TRUE(WaitUntil([&] { return runner->stats().handled == 4; }, kLong));
+  ASSERT_EQ(StatusOf("rows", ids[2]), DeadLetterStatus::kParked);
+  // Let the runner settle into its wait for new events.
+  absl::SleepFor(absl::Milliseconds(150));
+
+  // The handler is fixed and deployed; the operator asks for a retry.
+  broken = false;
+  ASSERT_OK(operator_store_->dead_letters().MarkRetrying("rows", ids[2]));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return StatusOf("rows", ids[2]) == DeadLetterStatus::kResolved; },
+      kPrompt))
+      << "not replayed within " << kPrompt;
+  std::optional<DeadLetter> letter = Letter("rows", ids[2]);
+  ASSERT_TRUE(letter.has_value());
+  EXPECT_EQ(letter->resolved_by, "test-worker");
+  EXPECT_EQ(letter->failure_count, 1);
+  EXPECT_EQ(projection.calls(ids[2]), 2);
+  EXPECT_EQ(runner->stats().handled, 5);
+  EXPECT_OK(runner->stats().last_error);
+  runner->Stop();
+  ASSERT_OK_AND_ASSIGN(RowCounts rows, CountRows(*operator_store_, kTable));
+  EXPECT_EQ(rows.rows, 5);
+  EXPECT_EQ(rows.distinct_events, 5);
+}
+
+TEST_P(ProjectionRunnerRetryingTest, StillFailingEntryIsParkedAgainOnce) {
+  ASSERT_OK_AND_ASSIGN(std::vector<Uuid> ids,
+                       AppendOrders(*worker_store_, "order-1", 3));
+  std::atomic<bool> broken{true};
+  RecordingProjection projection("plain");
+  projection.FailWith([&](const RecordedEvent& event, int call) {
+    return event.id == ids[1] && broken
+               ? absl::InternalError(absl::StrCat("bug in call ", call))
+               : absl::OkStatus();
+  });
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<ProjectionRunner> runner,
+      ProjectionRunner::Create(*worker_store_, projection, Options()));
+  ASSERT_OK(runner->Start());
+  ASSERT_TRUE(
+      WaitUntil([&] { return projection.handled_count() == 2; }, kLong));
+  ASSERT_EQ(StatusOf("plain", ids[1]), DeadLetterStatus::kParked);
+
+  // Marked for a retry before the fix: replayed, fails, parked again with
+  // one more failure and the new error.
+  ASSERT_OK(operator_store_->dead_letters().MarkRetrying("plain", ids[1]));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::optional<DeadLetter> letter = Letter("plain", ids[1]);
+        return letter.has_value() &&
+               letter->status == DeadLetterStatus::kParked &&
+               letter->failure_count == 2;
+      },
+      kPrompt))
+      << "not replayed within " << kPrompt;
+  std::optional<DeadLetter> letter = Letter("plain", ids[1]);
+  ASSERT_TRUE(letter.has_value());
+  EXPECT_THAT(letter->error, HasSubstr("bug in call 2"));
+  EXPECT_EQ(projection.calls(ids[1]), 2);
+
+  // Not tried again until it is marked again: no loop.
+  absl::SleepFor(kCheckInterval * 6);
+  EXPECT_EQ(projection.calls(ids[1]), 2);
+  letter = Letter("plain", ids[1]);
+  ASSERT_TRUE(letter.has_value());
+  EXPECT_EQ(letter->status, DeadLetterStatus::kParked);
+  EXPECT_EQ(letter->failure_count, 2);
+  EXPECT_OK(runner->stats().last_error);
+
+  // Fixed, marked again: resolved.
+  broken = false;
+  ASSERT_OK(operator_store_->dead_letters().MarkRetrying("plain", ids[1]));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return StatusOf("plain", ids[1]) == DeadLetterStatus::kResolved; },
+      kPrompt));
+  EXPECT_EQ(projection.calls(ids[1]), 3);
+  EXPECT_THAT(projection.handled(), ElementsAre(ids[0], ids[2], ids[1]));
+  runner->Stop();
+}
+
+TEST_P(ProjectionRunnerRetryingTest, NotReplayedWhenTurnedOff) {
+  ASSERT_OK_AND_ASSIGN(std::vector<Uuid> ids,
+                       AppendOrders(*worker_store_, "order-1", 3));
+  std::atomic<bool> broken{true};
+  RecordingProjection projection("manual");
+  projection.FailWith([&](const RecordedEvent& event, int) {
+    return event.id == ids[1] && broken ? absl::InternalError("bug")
+                                        : absl::OkStatus();
+  });
+  ProjectionRunnerOptions options = Options();
+  options.replay_retrying = false;
+  // Short idle waits: the loop goes round many times while nothing happens.
+  options.idle_wait = kCheckInterval;
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<ProjectionRunner> runner,
+      ProjectionRunner::Create(*worker_store_, projection, options));
+  ASSERT_OK(runner->Start());
+  ASSERT_TRUE(
+      WaitUntil([&] { return projection.handled_count() == 2; }, kLong));
+
+  broken = false;
+  ASSERT_OK(operator_store_->dead_letters().MarkRetrying("manual", ids[1]));
+  // The runner goes on following the log (a new event is handled), and
+  // leaves the marked entry to the application.
+  ASSERT_OK_AND_ASSIGN(std::vector<Uuid> more,
+                       AppendOrders(*operator_store_, "order-2", 1));
+  ASSERT_TRUE(
+      WaitUntil([&] { return projection.handled_count() == 3; }, kPrompt));
+  absl::SleepFor(kCheckInterval * 6);
+  EXPECT_EQ(projection.calls(ids[1]), 1);
+  EXPECT_EQ(StatusOf("manual", ids[1]), DeadLetterStatus::kRetrying);
+
+  ASSERT_OK(runner->ReplayParked(ids[1]));
+  EXPECT_EQ(StatusOf("manual", ids[1]), DeadLetterStatus::kResolved);
+  EXPECT_THAT(projection.handled(),
+              ElementsAre(ids[0], ids[2], more[0], ids[1]));
+  runner->Stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, ProjectionRunnerRetryingTest,
+                         ::testing::ValuesIn(CrossStoreBackends()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 }  // namespace
 }  // namespace eventstore

@@ -58,6 +58,8 @@ class StoreInTempDir final : public EventStore {
   DeadLetterStore& dead_letters() override { return store_->dead_letters(); }
   OutboxStore& outbox() override { return store_->outbox(); }
   SnapshotStore& snapshots() override { return store_->snapshots(); }
+  EventImporter& importer() override { return store_->importer(); }
+  StoreInspector& inspector() override { return store_->inspector(); }
   absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
     return store_->BeginTransaction();
   }

@@ -1,0 +1,661 @@
+#include "backends/postgres/pg_event_importer.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "backends/postgres/pg_binary.h"
+#include "eventstore/status_macros.h"
+#include "eventstore/v1/outbox.pb.h"
+
+namespace eventstore::postgres {
+namespace {
+
+constexpr uint32_t kTimestamptzOid = 1184;
+
+constexpr char kStoreIdSql[] =
+    "SELECT value FROM $S.eventstore_meta WHERE key = 'store_id'";
+// What ReadAll would return up to ($1, $2).
+constexpr char kCountEventsSql[] =
+    "SELECT count(*) FROM $S.events"
+    " WHERE (transaction_id, position) <= ($1::xid8, $2::bigint)"
+    "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+constexpr char kCountTablesSql[] =
+    "SELECT (SELECT count(*) FROM $S.checkpoints),"
+    " (SELECT count(*) FROM $S.dead_letters),"
+    " (SELECT count(*) FROM $S.outbox), (SELECT count(*) FROM $S.snapshots)";
+constexpr char kListDeadLettersSql[] =
+    "SELECT projection, event_id, stream, version, position_commit,"
+    " position_prepare, event_type, status, error, failure_count::bigint,"
+    " first_failed_at, last_failed_at, resolved_by, resolved_at"
+    " FROM $S.dead_letters"
+    " WHERE (projection COLLATE \"C\", event_id) > ($1::text, $2::uuid)"
+    " ORDER BY projection COLLATE \"C\", event_id LIMIT $3::bigint";
+constexpr char kListOutboxSql[] =
+    "SELECT id, destination, message_key, payload, headers, status,"
+    " created_at, attempts::bigint, last_error, published_at, claimed_by,"
+    " lease_until FROM $S.outbox WHERE id > $1::bigint ORDER BY id"
+    " LIMIT $2::bigint";
+constexpr char kListSnapshotsSql[] =
+    "SELECT stream, schema_version::bigint, version, type, state, taken_at"
+    " FROM $S.snapshots"
+    " WHERE (stream COLLATE \"C\", schema_version) > ($1::text, $2::bigint)"
+    " ORDER BY stream COLLATE \"C\", schema_version LIMIT $3::bigint";
+
+constexpr char kGetMigrationSql[] =
+    "SELECT source, last_source_commit, last_source_prepare, events,"
+    " started_at, updated_at FROM $S.migrations WHERE migration_id = $1::text";
+constexpr char kStreamVersionsSql[] =
+    "SELECT s.stream, coalesce((SELECT version FROM $S.events"
+    " WHERE stream = s.stream ORDER BY version DESC LIMIT 1), 0)"
+    " FROM unnest($1::text[]) AS s(stream)";
+// The events in the order given (they get increasing positions under the
+// transaction's id), and each one's source position beside its new one.
+constexpr char kImportEventsSql[] = R"sql(
+WITH e AS MATERIALIZED (
+  SELECT * FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[],
+                       $6::bytea[], $7::bytea[], $8::text[],
+                       $9::timestamptz[], $10::bigint[], $11::bigint[])
+       WITH ORDINALITY AS e(id, stream, version, type, payload, metadata,
+                            tenant_id, recorded_at, sc, sp, n)
+), ins AS (
+  INSERT INTO $S.events (id, stream, version, type, payload, metadata,
+                         tenant_id, recorded_at)
+  SELECT id, stream, version, type, payload, metadata, tenant_id, recorded_at
+  FROM e ORDER BY n
+  RETURNING id, transaction_id, position
+)
+INSERT INTO $S.migration_positions (migration_id, source_commit,
+                                    source_prepare, target_commit,
+                                    target_prepare)
+SELECT $1::text, e.sc, e.sp, ins.transaction_id::text::bigint, ins.position
+FROM ins JOIN e USING (id))sql";
+constexpr char kUpsertMigrationSql[] =
+    "INSERT INTO $S.migrations AS m (migration_id, source, last_source_commit,"
+    " last_source_prepare, events)"
+    " VALUES ($1::text, $2::text, $3::bigint, $4::bigint, $5::bigint)"
+    " ON CONFLICT (migration_id) DO UPDATE SET source = EXCLUDED.source,"
+    "   last_source_commit = EXCLUDED.last_source_commit,"
+    "   last_source_prepare = EXCLUDED.last_source_prepare,"
+    "   events = m.events + EXCLUDED.events, updated_at = now()";
+constexpr char kTranslateSql[] =
+    "SELECT target_commit, target_prepare FROM $S.migration_positions"
+    " WHERE migration_id = $1::text"
+    "   AND (source_commit, source_prepare) <= ($2::bigint, $3::bigint)"
+    " ORDER BY source_commit DESC, source_prepare DESC LIMIT 1";
+constexpr char kPutTypeSql[] =
+    "INSERT INTO $S.event_types (type, descriptor, recorded_at)"
+    " VALUES ($1::text, $2::bytea, $3::timestamptz)"
+    " ON CONFLICT (type) DO NOTHING";
+constexpr char kPutCheckpointSql[] =
+    "INSERT INTO $S.checkpoints (projection, position_commit,"
+    " position_prepare, events_processed, updated_at)"
+    " VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, $5::timestamptz)"
+    " ON CONFLICT (projection) DO UPDATE SET"
+    "   position_commit = EXCLUDED.position_commit,"
+    "   position_prepare = EXCLUDED.position_prepare,"
+    "   events_processed = EXCLUDED.events_processed,"
+    "   updated_at = EXCLUDED.updated_at";
+constexpr char kPutDeadLetterSql[] =
+    "INSERT INTO $S.dead_letters (projection, event_id, stream, version,"
+    " position_commit, position_prepare, event_type, status, error,"
+    " failure_count, first_failed_at, last_failed_at, resolved_by,"
+    " resolved_at)"
+    " VALUES ($1::text, $2::uuid, $3::text, $4::bigint, $5::bigint,"
+    " $6::bigint, $7::text, $8::text, $9::text, $10::bigint::integer,"
+    " $11::timestamptz, $12::timestamptz, $13::text, $14::timestamptz)"
+    " ON CONFLICT (projection, event_id) DO UPDATE SET"
+    "   stream = EXCLUDED.stream, version = EXCLUDED.version,"
+    "   position_commit = EXCLUDED.position_commit,"
+    "   position_prepare = EXCLUDED.position_prepare,"
+    "   event_type = EXCLUDED.event_type, status = EXCLUDED.status,"
+    "   error = EXCLUDED.error, failure_count = EXCLUDED.failure_count,"
+    "   first_failed_at = EXCLUDED.first_failed_at,"
+    "   last_failed_at = EXCLUDED.last_failed_at,"
+    "   resolved_by = EXCLUDED.resolved_by,"
+    "   resolved_at = EXCLUDED.resolved_at";
+constexpr char kPutSnapshotSql[] =
+    "INSERT INTO $S.snapshots (stream, schema_version, version, type, state,"
+    " taken_at) VALUES ($1::text, $2::bigint::integer, $3::bigint, $4::text,"
+    " $5::bytea, $6::timestamptz)"
+    " ON CONFLICT (stream, schema_version) DO UPDATE SET"
+    "   version = EXCLUDED.version, type = EXCLUDED.type,"
+    "   state = EXCLUDED.state, taken_at = EXCLUDED.taken_at";
+#define ES_PG_OUTBOX_VALUES                                              \
+  "$2::text, $3::text, $4::bytea, $5::bytea, $6::text, $7::timestamptz," \
+  " $8::bigint::integer, $9::text, $10::timestamptz, $11::text,"         \
+  " $12::timestamptz"
+#define ES_PG_OUTBOX_COLUMNS                                                  \
+  "destination, message_key, payload, headers, status, created_at, attempts," \
+  " last_error, published_at, claimed_by, lease_until"
+constexpr char kPutOutboxKeepIdSql[] =
+    "INSERT INTO $S.outbox (id, " ES_PG_OUTBOX_COLUMNS
+    ") OVERRIDING SYSTEM VALUE VALUES ($1::bigint, " ES_PG_OUTBOX_VALUES
+    ") ON CONFLICT (id) DO UPDATE SET"
+    "   destination = EXCLUDED.destination,"
+    "   message_key = EXCLUDED.message_key, payload = EXCLUDED.payload,"
+    "   headers = EXCLUDED.headers, status = EXCLUDED.status,"
+    "   created_at = EXCLUDED.created_at, attempts = EXCLUDED.attempts,"
+    "   last_error = EXCLUDED.last_error,"
+    "   published_at = EXCLUDED.published_at,"
+    "   claimed_by = EXCLUDED.claimed_by, lease_until = EXCLUDED.lease_until";
+// $1 is unused: both statements take the same parameters.
+constexpr char kPutOutboxNewIdSql[] =
+    "INSERT INTO $S.outbox (" ES_PG_OUTBOX_COLUMNS
+    ") SELECT " ES_PG_OUTBOX_VALUES " WHERE $1::bigint IS NOT NULL OR true";
+#undef ES_PG_OUTBOX_COLUMNS
+#undef ES_PG_OUTBOX_VALUES
+// Later enqueues get ids above the copied ones.
+constexpr char kBumpOutboxIdsSql[] =
+    "SELECT setval(pg_get_serial_sequence('$S.outbox', 'id'),"
+    " (SELECT max(id) FROM $S.outbox)) WHERE EXISTS (SELECT 1 FROM $S.outbox)";
+
+int64_t Signed(uint64_t v) { return static_cast<int64_t>(v); }
+
+Position PositionAt(const PgResult& r, int row, int column) {
+  return Position::FromParts(static_cast<uint64_t>(r.Int64(row, column)),
+                             static_cast<uint64_t>(r.Int64(row, column + 1)));
+}
+
+PgParams& TimeOrNull(PgParams& params, absl::Time t) {
+  if (t == absl::InfinitePast()) return params.Null();
+  return params.Bytes(EncodeTimestamp(t));
+}
+
+PgParams& TextOrNull(PgParams& params, const std::string& s) {
+  if (s.empty()) return params.Null();
+  return params.Bytes(s);
+}
+
+const char* DeadLetterStatusText(DeadLetterStatus status) {
+  switch (status) {
+    case DeadLetterStatus::kParked:
+      return "parked";
+    case DeadLetterStatus::kRetrying:
+      return "retrying";
+    case DeadLetterStatus::kResolved:
+      return "resolved";
+  }
+  return "parked";
+}
+
+const char* OutboxStatusText(OutboxStatus status) {
+  switch (status) {
+    case OutboxStatus::kPending:
+      return "pending";
+    case OutboxStatus::kPublished:
+      return "published";
+    case OutboxStatus::kFailed:
+      return "failed";
+  }
+  return "pending";
+}
+
+absl::Status CheckLimit(int limit) {
+  if (limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: ", limit, " is negative"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DeadLetter> DecodeDeadLetter(const PgResult& r, int row) {
+  DeadLetter d;
+  d.projection = std::string(r.Bytes(row, 0));
+  absl::StatusOr<Uuid> id = Uuid::FromBytes(r.Bytes(row, 1));
+  if (!id.ok()) {
+    return absl::DataLossError(absl::StrCat("postgres: a dead letter of '",
+                                            d.projection,
+                                            "' has a corrupt event id"));
+  }
+  d.event_id = *id;
+  d.stream = std::string(r.Bytes(row, 2));
+  d.version = r.Int64(row, 3);
+  d.position = PositionAt(r, row, 4);
+  d.event_type = std::string(r.Bytes(row, 6));
+  const std::string_view status = r.Bytes(row, 7);
+  if (status == "parked") {
+    d.status = DeadLetterStatus::kParked;
+  } else if (status == "retrying") {
+    d.status = DeadLetterStatus::kRetrying;
+  } else if (status == "resolved") {
+    d.status = DeadLetterStatus::kResolved;
+  } else {
+    return absl::DataLossError(absl::StrCat(
+        "postgres: dead letter ", d.event_id.ToString(), " of '", d.projection,
+        "' has unknown status '", std::string(status), "'"));
+  }
+  d.error = std::string(r.Bytes(row, 8));
+  d.failure_count = static_cast<int32_t>(r.Int64(row, 9));
+  d.first_failed_at = r.Timestamp(row, 10);
+  d.last_failed_at = r.Timestamp(row, 11);
+  if (!r.IsNull(row, 12)) d.resolved_by = std::string(r.Bytes(row, 12));
+  d.resolved_at = r.Timestamp(row, 13);
+  return d;
+}
+
+absl::StatusOr<OutboxEntry> DecodeOutboxEntry(const PgResult& r, int row) {
+  OutboxEntry e;
+  e.id = r.Int64(row, 0);
+  e.message.destination = std::string(r.Bytes(row, 1));
+  e.message.key = std::string(r.Bytes(row, 2));
+  e.message.payload = std::string(r.Bytes(row, 3));
+  if (!r.IsNull(row, 4)) {
+    const std::string_view bytes = r.Bytes(row, 4);
+    v1::OutboxHeaders headers;
+    if (!headers.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(absl::StrCat("postgres: outbox message ", e.id,
+                                              " has corrupt headers"));
+    }
+    e.message.headers.insert(headers.headers().begin(),
+                             headers.headers().end());
+  }
+  const std::string_view status = r.Bytes(row, 5);
+  if (status == "pending") {
+    e.status = OutboxStatus::kPending;
+  } else if (status == "published") {
+    e.status = OutboxStatus::kPublished;
+  } else if (status == "failed") {
+    e.status = OutboxStatus::kFailed;
+  } else {
+    return absl::DataLossError(absl::StrCat("postgres: outbox message ", e.id,
+                                            " has unknown status '",
+                                            std::string(status), "'"));
+  }
+  e.created_at = r.Timestamp(row, 6);
+  e.attempts = static_cast<int32_t>(r.Int64(row, 7));
+  if (!r.IsNull(row, 8)) e.last_error = std::string(r.Bytes(row, 8));
+  e.published_at = r.Timestamp(row, 9);
+  if (!r.IsNull(row, 10)) e.claimed_by = std::string(r.Bytes(row, 10));
+  e.lease_until = r.Timestamp(row, 11);
+  return e;
+}
+
+}  // namespace
+
+PgEventImporter::PgEventImporter(PgDatabase* db)
+    : db_(db),
+      store_id_(db->Statement("es_imp_store_id", kStoreIdSql)),
+      count_events_(db->Statement("es_imp_count_events", kCountEventsSql)),
+      count_tables_(db->Statement("es_imp_count_tables", kCountTablesSql)),
+      list_dead_letters_(
+          db->Statement("es_imp_list_dead_letters", kListDeadLettersSql)),
+      list_outbox_(db->Statement("es_imp_list_outbox", kListOutboxSql)),
+      list_snapshots_(
+          db->Statement("es_imp_list_snapshots", kListSnapshotsSql)),
+      get_migration_(db->Statement("es_imp_get_migration", kGetMigrationSql)),
+      stream_versions_(
+          db->Statement("es_imp_stream_versions", kStreamVersionsSql)),
+      import_events_(db->Statement("es_imp_import_events", kImportEventsSql)),
+      upsert_migration_(
+          db->Statement("es_imp_upsert_migration", kUpsertMigrationSql)),
+      translate_(db->Statement("es_imp_translate", kTranslateSql)),
+      put_type_(db->Statement("es_imp_put_type", kPutTypeSql)),
+      put_checkpoint_(
+          db->Statement("es_imp_put_checkpoint", kPutCheckpointSql)),
+      put_dead_letter_(
+          db->Statement("es_imp_put_dead_letter", kPutDeadLetterSql)),
+      put_snapshot_(db->Statement("es_imp_put_snapshot", kPutSnapshotSql)),
+      put_outbox_keep_id_(
+          db->Statement("es_imp_put_outbox_keep_id", kPutOutboxKeepIdSql)),
+      put_outbox_new_id_(
+          db->Statement("es_imp_put_outbox_new_id", kPutOutboxNewIdSql)),
+      bump_outbox_ids_(
+          db->Statement("es_imp_bump_outbox_ids", kBumpOutboxIdsSql)) {}
+
+template <typename F>
+absl::Status PgEventImporter::InTransaction(F&& f) {
+  ES_ASSIGN_OR_RETURN(PgPool::Lease conn, db_->Acquire());
+  ES_RETURN_IF_ERROR(conn->Exec("BEGIN").status());
+  absl::Status status = f(*conn);
+  if (!status.ok()) {
+    if (!conn->broken()) conn->Exec("ROLLBACK").status().IgnoreError();
+    return status;
+  }
+  return conn->Exec("COMMIT").status();
+}
+
+absl::StatusOr<std::string> PgEventImporter::StoreId() {
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(store_id_, PgParams());
+  }));
+  if (r.rows() == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "postgres: schema ", db_->quoted_schema(), " has no store id"));
+  }
+  return std::string(r.Bytes(0, 0));
+}
+
+absl::StatusOr<int64_t> PgEventImporter::CountEvents(Position up_to) {
+  PgParams params;
+  params.Int64(Signed(up_to.commit())).Int64(Signed(up_to.prepare()));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(count_events_, params);
+  }));
+  return r.Int64(0, 0);
+}
+
+absl::StatusOr<EventImporter::TableCounts> PgEventImporter::CountTables() {
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(count_tables_, PgParams());
+  }));
+  TableCounts counts;
+  counts.checkpoints = r.Int64(0, 0);
+  counts.dead_letters = r.Int64(0, 1);
+  counts.outbox = r.Int64(0, 2);
+  counts.snapshots = r.Int64(0, 3);
+  return counts;
+}
+
+absl::StatusOr<std::vector<DeadLetter>> PgEventImporter::ListDeadLetters(
+    const DeadLetterCursor& after, int limit) {
+  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  PgParams params;
+  params.Bytes(after.projection).Bytes(after.event_id.bytes()).Int64(limit);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(list_dead_letters_, params);
+  }));
+  std::vector<DeadLetter> out;
+  for (int row = 0; row < r.rows(); ++row) {
+    ES_ASSIGN_OR_RETURN(DeadLetter d, DecodeDeadLetter(r, row));
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> PgEventImporter::ListOutbox(
+    int64_t after_id, int limit) {
+  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  PgParams params;
+  params.Int64(after_id).Int64(limit);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(list_outbox_, params);
+  }));
+  std::vector<OutboxEntry> out;
+  for (int row = 0; row < r.rows(); ++row) {
+    ES_ASSIGN_OR_RETURN(OutboxEntry e, DecodeOutboxEntry(r, row));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Snapshot>> PgEventImporter::ListSnapshots(
+    const SnapshotCursor& after, int limit) {
+  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  PgParams params;
+  params.Bytes(after.stream).Int64(after.schema_version).Int64(limit);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(list_snapshots_, params);
+  }));
+  std::vector<Snapshot> out;
+  for (int row = 0; row < r.rows(); ++row) {
+    Snapshot& s = out.emplace_back();
+    s.stream = std::string(r.Bytes(row, 0));
+    s.schema_version = static_cast<int32_t>(r.Int64(row, 1));
+    s.version = r.Int64(row, 2);
+    s.type = std::string(r.Bytes(row, 3));
+    s.state = std::string(r.Bytes(row, 4));
+    s.taken_at = r.Timestamp(row, 5);
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<MigrationState>> PgEventImporter::GetMigration(
+    std::string_view migration_id) {
+  PgParams params;
+  params.Bytes(migration_id);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(get_migration_, params);
+  }));
+  if (r.rows() == 0) return std::nullopt;
+  MigrationState state;
+  state.migration_id = std::string(migration_id);
+  state.source = std::string(r.Bytes(0, 0));
+  state.last_source_position = PositionAt(r, 0, 1);
+  state.events = r.Int64(0, 3);
+  state.started_at = r.Timestamp(0, 4);
+  state.updated_at = r.Timestamp(0, 5);
+  return state;
+}
+
+absl::Status PgEventImporter::ImportEvents(
+    std::string_view migration_id, std::string_view source,
+    absl::Span<const RecordedEvent> events) {
+  if (events.empty()) return absl::OkStatus();
+  // Each stream's first version in the batch, and the batch's own
+  // continuity.
+  absl::flat_hash_map<std::string, std::pair<int64_t, int64_t>> streams;
+  std::vector<std::string> order;
+  for (const RecordedEvent& e : events) {
+    auto [it, inserted] = streams.try_emplace(e.stream, e.version, e.version);
+    if (inserted) {
+      order.push_back(e.stream);
+      continue;
+    }
+    if (e.version != it->second.second + 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("import: event ", e.id.ToString(), " of stream '",
+                       e.stream, "' has version ", e.version,
+                       " but follows version ", it->second.second,
+                       " in the batch; nothing of this batch was "
+                       "written"));
+    }
+    it->second.second = e.version;
+  }
+  ArrayBuilder stream_names(kTextOid, order.size());
+  for (const std::string& s : order) stream_names.Add(s);
+  PgParams check;
+  check.Bytes(stream_names.Finish());
+
+  ArrayBuilder ids(kUuidOid, events.size());
+  ArrayBuilder names(kTextOid, events.size());
+  ArrayBuilder versions(kInt8Oid, events.size());
+  ArrayBuilder types(kTextOid, events.size());
+  ArrayBuilder payloads(kByteaOid, events.size());
+  ArrayBuilder metadata(kByteaOid, events.size());
+  ArrayBuilder tenants(kTextOid, events.size());
+  ArrayBuilder recorded(kTimestamptzOid, events.size());
+  ArrayBuilder source_commits(kInt8Oid, events.size());
+  ArrayBuilder source_prepares(kInt8Oid, events.size());
+  size_t payload_bytes = 0;
+  for (const RecordedEvent& e : events) payload_bytes += e.payload.size() + 4;
+  payloads.Reserve(payload_bytes);
+  std::string meta;
+  for (const RecordedEvent& e : events) {
+    ids.Add(e.id.bytes());
+    names.Add(e.stream);
+    versions.Add(EncodeInt64(e.version));
+    types.Add(e.type);
+    payloads.Add(e.payload);
+    meta.clear();
+    if (e.metadata.ByteSizeLong() > 0) e.metadata.SerializeToString(&meta);
+    if (meta.empty()) {
+      metadata.AddNull();
+    } else {
+      metadata.Add(meta);
+    }
+    if (e.metadata.tenant_id().empty()) {
+      tenants.AddNull();
+    } else {
+      tenants.Add(e.metadata.tenant_id());
+    }
+    recorded.Add(EncodeTimestamp(e.recorded_at));
+    source_commits.Add(EncodeInt64(Signed(e.position.commit())));
+    source_prepares.Add(EncodeInt64(Signed(e.position.prepare())));
+  }
+  PgParams insert;
+  insert.Bytes(migration_id)
+      .Bytes(ids.Finish())
+      .Bytes(names.Finish())
+      .Bytes(versions.Finish())
+      .Bytes(types.Finish())
+      .Bytes(payloads.Finish())
+      .Bytes(metadata.Finish())
+      .Bytes(tenants.Finish())
+      .Bytes(recorded.Finish())
+      .Bytes(source_commits.Finish())
+      .Bytes(source_prepares.Finish());
+  PgParams progress;
+  progress.Bytes(migration_id)
+      .Bytes(source)
+      .Int64(Signed(events.back().position.commit()))
+      .Int64(Signed(events.back().position.prepare()))
+      .Int64(static_cast<int64_t>(events.size()));
+
+  return InTransaction([&](PgConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(PgResult current,
+                        conn.Execute(stream_versions_, check));
+    for (int row = 0; row < current.rows(); ++row) {
+      const std::string stream(current.Bytes(row, 0));
+      const int64_t version = current.Int64(row, 1);
+      const auto it = streams.find(stream);
+      if (it == streams.end() || it->second.first == version + 1) continue;
+      return absl::FailedPreconditionError(
+          absl::StrCat("import: stream '", stream, "' continues at version ",
+                       it->second.first,
+                       " in the batch but the stream's next version in "
+                       "the target is ",
+                       version + 1, "; nothing of this batch was written"));
+    }
+    absl::StatusOr<PgResult> inserted = conn.Execute(import_events_, insert);
+    if (!inserted.ok()) {
+      if (inserted.status().code() == absl::StatusCode::kAlreadyExists &&
+          conn.last_constraint() == "events_id_key") {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "import: an event of the batch is already stored in the target "
+            "(same id): ",
+            inserted.status().message()));
+      }
+      return absl::Status(
+          inserted.status().code(),
+          absl::StrCat("import: ", inserted.status().message()));
+    }
+    return conn.Execute(upsert_migration_, progress).status();
+  });
+}
+
+absl::StatusOr<Position> PgEventImporter::TranslatePosition(
+    std::string_view migration_id, Position source_position) {
+  PgParams params;
+  params.Bytes(migration_id)
+      .Int64(Signed(source_position.commit()))
+      .Int64(Signed(source_position.prepare()));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(translate_, params);
+  }));
+  if (r.rows() == 0) return Position::Start();
+  return PositionAt(r, 0, 0);
+}
+
+absl::Status PgEventImporter::PutRecordedTypes(
+    absl::Span<const RecordedType> types) {
+  if (types.empty()) return absl::OkStatus();
+  return InTransaction([&](PgConnection& conn) -> absl::Status {
+    for (const RecordedType& t : types) {
+      PgParams params;
+      params.Bytes(t.type).Bytes(t.descriptor_set);
+      TimeOrNull(params, t.recorded_at);
+      ES_RETURN_IF_ERROR(conn.Execute(put_type_, params).status());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgEventImporter::PutCheckpoints(
+    absl::Span<const Checkpoint> checkpoints) {
+  if (checkpoints.empty()) return absl::OkStatus();
+  return InTransaction([&](PgConnection& conn) -> absl::Status {
+    for (const Checkpoint& c : checkpoints) {
+      PgParams params;
+      params.Bytes(c.projection)
+          .Int64(Signed(c.position.commit()))
+          .Int64(Signed(c.position.prepare()))
+          .Int64(c.events_processed)
+          .Bytes(EncodeTimestamp(c.updated_at));
+      ES_RETURN_IF_ERROR(conn.Execute(put_checkpoint_, params).status());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgEventImporter::PutDeadLetters(
+    absl::Span<const DeadLetter> dead_letters) {
+  if (dead_letters.empty()) return absl::OkStatus();
+  return InTransaction([&](PgConnection& conn) -> absl::Status {
+    for (const DeadLetter& d : dead_letters) {
+      PgParams params;
+      params.Bytes(d.projection)
+          .Bytes(d.event_id.bytes())
+          .Bytes(d.stream)
+          .Int64(d.version)
+          .Int64(Signed(d.position.commit()))
+          .Int64(Signed(d.position.prepare()))
+          .Bytes(d.event_type)
+          .Bytes(DeadLetterStatusText(d.status))
+          .Bytes(d.error)
+          .Int64(d.failure_count)
+          .Bytes(EncodeTimestamp(d.first_failed_at))
+          .Bytes(EncodeTimestamp(d.last_failed_at));
+      TextOrNull(params, d.resolved_by);
+      TimeOrNull(params, d.resolved_at);
+      ES_RETURN_IF_ERROR(conn.Execute(put_dead_letter_, params).status());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgEventImporter::PutSnapshots(
+    absl::Span<const Snapshot> snapshots) {
+  if (snapshots.empty()) return absl::OkStatus();
+  return InTransaction([&](PgConnection& conn) -> absl::Status {
+    for (const Snapshot& s : snapshots) {
+      PgParams params;
+      params.Bytes(s.stream)
+          .Int64(s.schema_version)
+          .Int64(s.version)
+          .Bytes(s.type)
+          .Bytes(s.state)
+          .Bytes(EncodeTimestamp(s.taken_at));
+      ES_RETURN_IF_ERROR(conn.Execute(put_snapshot_, params).status());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PgEventImporter::PutOutboxEntries(
+    absl::Span<const OutboxEntry> entries, bool keep_ids) {
+  if (entries.empty()) return absl::OkStatus();
+  return InTransaction([&](PgConnection& conn) -> absl::Status {
+    for (const OutboxEntry& e : entries) {
+      PgParams params;
+      params.Int64(e.id)
+          .Bytes(e.message.destination)
+          .Bytes(e.message.key)
+          .Bytes(e.message.payload);
+      if (e.message.headers.empty()) {
+        params.Null();
+      } else {
+        v1::OutboxHeaders proto;
+        proto.mutable_headers()->insert(e.message.headers.begin(),
+                                        e.message.headers.end());
+        params.Bytes(proto.SerializeAsString());
+      }
+      params.Bytes(OutboxStatusText(e.status))
+          .Bytes(EncodeTimestamp(e.created_at))
+          .Int64(e.attempts);
+      TextOrNull(params, e.last_error);
+      TimeOrNull(params, e.published_at);
+      TextOrNull(params, e.claimed_by);
+      TimeOrNull(params, e.lease_until);
+      ES_RETURN_IF_ERROR(
+          conn.Execute(keep_ids ? put_outbox_keep_id_ : put_outbox_new_id_,
+                       params)
+              .status());
+    }
+    if (!keep_ids) return absl::OkStatus();
+    return conn.Execute(bump_outbox_ids_, PgParams()).status();
+  });
+}
+
+}  // namespace eventstore::postgres

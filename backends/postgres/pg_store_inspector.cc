@@ -1,0 +1,118 @@
+#include "backends/postgres/pg_store_inspector.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "backends/postgres/postgres_event_store.h"
+#include "eventstore/status_macros.h"
+
+namespace eventstore::postgres {
+namespace {
+
+// $1: the schema's name (for the catalog lookup of its tables' sizes).
+constexpr char kInfoSql[] =
+    "SELECT (SELECT max(version) FROM $S.eventstore_schema)::bigint,"
+    " (SELECT count(*) FROM $S.events),"
+    " (SELECT count(DISTINCT stream) FROM $S.events),"
+    " (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint"
+    "    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    "   WHERE n.nspname = $1::text AND c.relkind IN ('r', 'p', 'm'))";
+// The same as the store's HeadPosition.
+constexpr char kHeadSql[] =
+    "SELECT transaction_id, position FROM $S.events"
+    " WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+    " ORDER BY transaction_id DESC, position DESC LIMIT 1";
+// $1 prefix ('' for none), $2 exclusive lower bound, $3 limit.
+constexpr char kListStreamsSql[] =
+    "SELECT stream, max(version), min(recorded_at), max(recorded_at)"
+    " FROM $S.events"
+    " WHERE starts_with(stream, $1::text) AND stream COLLATE \"C\" > $2::text"
+    " GROUP BY stream ORDER BY stream COLLATE \"C\" LIMIT $3::bigint";
+constexpr char kRecordedTypesSql[] =
+    "SELECT type, descriptor, recorded_at FROM $S.event_types"
+    " ORDER BY type COLLATE \"C\"";
+
+// The conninfo as a URL with the password masked and the schema added.
+std::string Location(const PostgresOptions& options) {
+  const std::string masked = MaskPostgresUrl(options.conninfo);
+  return absl::StrCat(masked, masked.find('?') == std::string::npos ? "?" : "&",
+                      "schema=", options.schema);
+}
+
+}  // namespace
+
+PgStoreInspector::PgStoreInspector(PgDatabase* db)
+    : db_(db),
+      info_(db->Statement("es_in_info", kInfoSql)),
+      head_(db->Statement("es_in_head", kHeadSql)),
+      list_streams_(db->Statement("es_in_streams", kListStreamsSql)),
+      recorded_types_(db->Statement("es_in_types", kRecordedTypesSql)) {}
+
+absl::StatusOr<StoreInfo> PgStoreInspector::Info() {
+  StoreInfo info;
+  info.backend = "postgres";
+  info.location = Location(db_->options());
+  info.code_schema_version = PostgresEventStore::kSchemaVersion;
+  PgParams params;
+  params.Bytes(db_->schema());
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& c) {
+    return c.Execute(info_, params);
+  }));
+  if (r.rows() != 1) return absl::InternalError("postgres: info: no row");
+  info.schema_version = r.IsNull(0, 0) ? 0 : static_cast<int>(r.Int64(0, 0));
+  info.events = r.Int64(0, 1);
+  info.streams = r.Int64(0, 2);
+  info.size_bytes = r.Int64(0, 3);
+  PgParams none;
+  ES_ASSIGN_OR_RETURN(PgResult head, db_->WithConnection([&](PgConnection& c) {
+    return c.Execute(head_, none);
+  }));
+  if (head.rows() > 0) {
+    info.head = Position::FromParts(head.Uint64(0, 0), head.Uint64(0, 1));
+  }
+  return info;
+}
+
+absl::StatusOr<std::vector<StreamSummary>> PgStoreInspector::ListStreams(
+    const ListStreamsOptions& options) {
+  if (options.limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: ", options.limit, " is negative"));
+  }
+  std::vector<StreamSummary> streams;
+  if (options.limit == 0) return streams;
+  PgParams params;
+  params.Bytes(options.prefix).Bytes(options.after).Int64(options.limit);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& c) {
+    return c.Execute(list_streams_, params);
+  }));
+  streams.reserve(static_cast<size_t>(r.rows()));
+  for (int row = 0; row < r.rows(); ++row) {
+    StreamSummary& s = streams.emplace_back();
+    s.stream = std::string(r.Bytes(row, 0));
+    s.version = r.Int64(row, 1);
+    s.first_recorded_at = r.Timestamp(row, 2);
+    s.last_recorded_at = r.Timestamp(row, 3);
+  }
+  return streams;
+}
+
+absl::StatusOr<std::vector<RecordedType>> PgStoreInspector::RecordedTypes() {
+  PgParams none;
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& c) {
+    return c.Execute(recorded_types_, none);
+  }));
+  std::vector<RecordedType> types;
+  types.reserve(static_cast<size_t>(r.rows()));
+  for (int row = 0; row < r.rows(); ++row) {
+    RecordedType& t = types.emplace_back();
+    t.type = std::string(r.Bytes(row, 0));
+    t.descriptor_set = std::string(r.Bytes(row, 1));
+    t.recorded_at = r.Timestamp(row, 2);
+  }
+  return types;
+}
+
+}  // namespace eventstore::postgres

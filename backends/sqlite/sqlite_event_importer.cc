@@ -1,0 +1,563 @@
+#include "backends/sqlite/sqlite_event_importer.h"
+
+#include <sqlite3.h>
+
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "eventstore/status_macros.h"
+#include "eventstore/v1/outbox.pb.h"
+
+namespace eventstore::sqlite {
+namespace {
+
+constexpr char kStoreId[] =
+    "SELECT value FROM eventstore_meta WHERE key = 'store_id'";
+constexpr char kCountEvents[] =
+    "SELECT count(*) FROM events WHERE position <= ?1";
+constexpr char kCountTables[] =
+    "SELECT (SELECT count(*) FROM checkpoints), "
+    "(SELECT count(*) FROM dead_letters), (SELECT count(*) FROM outbox), "
+    "(SELECT count(*) FROM snapshots)";
+constexpr char kListDeadLetters[] =
+    "SELECT projection, event_id, stream, version, position_commit, "
+    "position_prepare, event_type, status, error, failure_count, "
+    "first_failed_at, last_failed_at, resolved_by, resolved_at "
+    "FROM dead_letters WHERE (projection, event_id) > (?1, ?2) "
+    "ORDER BY projection, event_id LIMIT ?3";
+constexpr char kListOutbox[] =
+    "SELECT id, destination, message_key, payload, headers, status, "
+    "created_at, attempts, last_error, published_at, claimed_by, lease_until "
+    "FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2";
+constexpr char kListSnapshots[] =
+    "SELECT stream, schema_version, version, type, state, taken_at "
+    "FROM snapshots WHERE (stream, schema_version) > (?1, ?2) "
+    "ORDER BY stream, schema_version LIMIT ?3";
+
+constexpr char kGetMigration[] =
+    "SELECT source, last_source_commit, last_source_prepare, events, "
+    "started_at, updated_at FROM migrations WHERE migration_id = ?1";
+constexpr char kStreamVersion[] =
+    "SELECT version FROM events WHERE stream = ?1 "
+    "ORDER BY version DESC LIMIT 1";
+constexpr char kInsertEvent[] =
+    "INSERT INTO events (id, stream, version, type, payload, metadata, "
+    "tenant_id, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr char kInsertPosition[] =
+    "INSERT INTO migration_positions (migration_id, source_commit, "
+    "source_prepare, position) VALUES (?1, ?2, ?3, ?4)";
+constexpr char kUpsertMigration[] =
+    "INSERT INTO migrations (migration_id, source, last_source_commit, "
+    "last_source_prepare, events, started_at, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+    "ON CONFLICT (migration_id) DO UPDATE SET source = excluded.source, "
+    "last_source_commit = excluded.last_source_commit, "
+    "last_source_prepare = excluded.last_source_prepare, "
+    "events = migrations.events + excluded.events, "
+    "updated_at = excluded.updated_at";
+constexpr char kTranslate[] =
+    "SELECT position FROM migration_positions WHERE migration_id = ?1 "
+    "AND (source_commit, source_prepare) <= (?2, ?3) "
+    "ORDER BY source_commit DESC, source_prepare DESC LIMIT 1";
+constexpr char kInsertType[] =
+    "INSERT OR IGNORE INTO event_types (type, descriptor, recorded_at) "
+    "VALUES (?1, ?2, ?3)";
+constexpr char kPutCheckpoint[] =
+    "INSERT OR REPLACE INTO checkpoints (projection, position_commit, "
+    "position_prepare, events_processed, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr char kPutDeadLetter[] =
+    "INSERT OR REPLACE INTO dead_letters (projection, event_id, stream, "
+    "version, position_commit, position_prepare, event_type, status, error, "
+    "failure_count, first_failed_at, last_failed_at, resolved_by, "
+    "resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+    "?13, ?14)";
+constexpr char kPutSnapshot[] =
+    "INSERT OR REPLACE INTO snapshots (stream, schema_version, version, type, "
+    "state, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+// ?1 is the id (NULL: a new one).
+constexpr char kPutOutbox[] =
+    "INSERT OR REPLACE INTO outbox (id, destination, message_key, payload, "
+    "headers, status, created_at, attempts, last_error, published_at, "
+    "claimed_by, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+    "?10, ?11, ?12)";
+
+int64_t Signed(uint64_t v) { return static_cast<int64_t>(v); }
+
+Position PositionAt(const SqliteStatement& row, int column) {
+  return Position::FromParts(
+      static_cast<uint64_t>(row.ColumnInt64(column)),
+      static_cast<uint64_t>(row.ColumnInt64(column + 1)));
+}
+
+absl::Time TimeOrPast(const SqliteStatement& row, int column) {
+  return row.ColumnIsNull(column)
+             ? absl::InfinitePast()
+             : absl::FromUnixMicros(row.ColumnInt64(column));
+}
+
+void BindTimeOrNull(SqliteStatement& stmt, int index, absl::Time t) {
+  if (t == absl::InfinitePast()) {
+    stmt.BindNull(index);
+  } else {
+    stmt.BindInt64(index, absl::ToUnixMicros(t));
+  }
+}
+
+void BindTextOrNull(SqliteStatement& stmt, int index, const std::string& s) {
+  if (s.empty()) {
+    stmt.BindNull(index);
+  } else {
+    stmt.BindText(index, s);
+  }
+}
+
+const char* DeadLetterStatusText(DeadLetterStatus status) {
+  switch (status) {
+    case DeadLetterStatus::kParked:
+      return "parked";
+    case DeadLetterStatus::kRetrying:
+      return "retrying";
+    case DeadLetterStatus::kResolved:
+      return "resolved";
+  }
+  return "parked";
+}
+
+const char* OutboxStatusText(OutboxStatus status) {
+  switch (status) {
+    case OutboxStatus::kPending:
+      return "pending";
+    case OutboxStatus::kPublished:
+      return "published";
+    case OutboxStatus::kFailed:
+      return "failed";
+  }
+  return "pending";
+}
+
+absl::Status CheckLimit(int limit) {
+  if (limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit: ", limit, " is negative"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DeadLetter> DecodeDeadLetter(const SqliteStatement& row) {
+  DeadLetter d;
+  d.projection = std::string(row.ColumnText(0));
+  absl::StatusOr<Uuid> id = Uuid::FromBytes(row.ColumnBlob(1));
+  if (!id.ok()) {
+    return absl::DataLossError(absl::StrCat("sqlite: a dead letter of '",
+                                            d.projection,
+                                            "' has a corrupt event id"));
+  }
+  d.event_id = *id;
+  d.stream = std::string(row.ColumnText(2));
+  d.version = row.ColumnInt64(3);
+  d.position = PositionAt(row, 4);
+  d.event_type = std::string(row.ColumnText(6));
+  const std::string_view status = row.ColumnText(7);
+  if (status == "parked") {
+    d.status = DeadLetterStatus::kParked;
+  } else if (status == "retrying") {
+    d.status = DeadLetterStatus::kRetrying;
+  } else if (status == "resolved") {
+    d.status = DeadLetterStatus::kResolved;
+  } else {
+    return absl::DataLossError(absl::StrCat(
+        "sqlite: dead letter ", d.event_id.ToString(), " of '", d.projection,
+        "' has unknown status '", std::string(status), "'"));
+  }
+  d.error = std::string(row.ColumnText(8));
+  d.failure_count = static_cast<int32_t>(row.ColumnInt64(9));
+  d.first_failed_at = absl::FromUnixMicros(row.ColumnInt64(10));
+  d.last_failed_at = absl::FromUnixMicros(row.ColumnInt64(11));
+  d.resolved_by = std::string(row.ColumnText(12));
+  d.resolved_at = TimeOrPast(row, 13);
+  return d;
+}
+
+absl::StatusOr<OutboxEntry> DecodeOutboxEntry(const SqliteStatement& row) {
+  OutboxEntry e;
+  e.id = row.ColumnInt64(0);
+  e.message.destination = std::string(row.ColumnText(1));
+  e.message.key = std::string(row.ColumnText(2));
+  e.message.payload = std::string(row.ColumnBlob(3));
+  if (!row.ColumnIsNull(4)) {
+    const std::string_view bytes = row.ColumnBlob(4);
+    v1::OutboxHeaders headers;
+    if (!headers.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(absl::StrCat("sqlite: outbox message ", e.id,
+                                              " has corrupt headers"));
+    }
+    e.message.headers.insert(headers.headers().begin(),
+                             headers.headers().end());
+  }
+  const std::string_view status = row.ColumnText(5);
+  if (status == "pending") {
+    e.status = OutboxStatus::kPending;
+  } else if (status == "published") {
+    e.status = OutboxStatus::kPublished;
+  } else if (status == "failed") {
+    e.status = OutboxStatus::kFailed;
+  } else {
+    return absl::DataLossError(absl::StrCat("sqlite: outbox message ", e.id,
+                                            " has unknown status '",
+                                            std::string(status), "'"));
+  }
+  e.created_at = absl::FromUnixMicros(row.ColumnInt64(6));
+  e.attempts = static_cast<int32_t>(row.ColumnInt64(7));
+  e.last_error = std::string(row.ColumnText(8));
+  e.published_at = TimeOrPast(row, 9);
+  e.claimed_by = std::string(row.ColumnText(10));
+  e.lease_until = TimeOrPast(row, 11);
+  return e;
+}
+
+absl::StatusOr<int64_t> StreamVersion(SqliteConnection& conn,
+                                      const std::string& stream) {
+  ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kStreamVersion));
+  stmt->BindText(1, stream);
+  ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+  return row ? stmt->ColumnInt64(0) : 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> SqliteEventImporter::StoreId() {
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<std::string> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kStoreId));
+        ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+        if (!row) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "sqlite: '", db_->options().path, "' has no store id"));
+        }
+        return std::string(stmt->ColumnText(0));
+      });
+}
+
+absl::StatusOr<int64_t> SqliteEventImporter::CountEvents(Position up_to) {
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<int64_t> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kCountEvents));
+        stmt->BindInt64(1, Signed(up_to.commit()));
+        ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+        return row ? stmt->ColumnInt64(0) : 0;
+      });
+}
+
+absl::StatusOr<EventImporter::TableCounts> SqliteEventImporter::CountTables() {
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<TableCounts> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kCountTables));
+        ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+        TableCounts counts;
+        if (!row) return counts;
+        counts.checkpoints = stmt->ColumnInt64(0);
+        counts.dead_letters = stmt->ColumnInt64(1);
+        counts.outbox = stmt->ColumnInt64(2);
+        counts.snapshots = stmt->ColumnInt64(3);
+        return counts;
+      });
+}
+
+absl::StatusOr<std::vector<DeadLetter>> SqliteEventImporter::ListDeadLetters(
+    const DeadLetterCursor& after, int limit) {
+  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<DeadLetter>> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt,
+                            conn.Cached(kListDeadLetters));
+        stmt->BindText(1, after.projection);
+        stmt->BindBlob(2, after.event_id.bytes());
+        stmt->BindInt64(3, limit);
+        std::vector<DeadLetter> out;
+        while (true) {
+          ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+          if (!row) return out;
+          ES_ASSIGN_OR_RETURN(DeadLetter d, DecodeDeadLetter(*stmt));
+          out.push_back(std::move(d));
+        }
+      });
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> SqliteEventImporter::ListOutbox(
+    int64_t after_id, int limit) {
+  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<OutboxEntry>> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kListOutbox));
+        stmt->BindInt64(1, after_id);
+        stmt->BindInt64(2, limit);
+        std::vector<OutboxEntry> out;
+        while (true) {
+          ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+          if (!row) return out;
+          ES_ASSIGN_OR_RETURN(OutboxEntry e, DecodeOutboxEntry(*stmt));
+          out.push_back(std::move(e));
+        }
+      });
+}
+
+absl::StatusOr<std::vector<Snapshot>> SqliteEventImporter::ListSnapshots(
+    const SnapshotCursor& after, int limit) {
+  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<Snapshot>> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kListSnapshots));
+        stmt->BindText(1, after.stream);
+        stmt->BindInt64(2, after.schema_version);
+        stmt->BindInt64(3, limit);
+        std::vector<Snapshot> out;
+        while (true) {
+          ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+          if (!row) return out;
+          Snapshot& s = out.emplace_back();
+          s.stream = std::string(stmt->ColumnText(0));
+          s.schema_version = static_cast<int32_t>(stmt->ColumnInt64(1));
+          s.version = stmt->ColumnInt64(2);
+          s.type = std::string(stmt->ColumnText(3));
+          s.state = std::string(stmt->ColumnBlob(4));
+          s.taken_at = absl::FromUnixMicros(stmt->ColumnInt64(5));
+        }
+      });
+}
+
+absl::StatusOr<std::optional<MigrationState>> SqliteEventImporter::GetMigration(
+    std::string_view migration_id) {
+  return db_->WithReader([&](SqliteConnection& conn)
+                             -> absl::StatusOr<std::optional<MigrationState>> {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kGetMigration));
+    stmt->BindText(1, migration_id);
+    ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) return std::nullopt;
+    MigrationState state;
+    state.migration_id = std::string(migration_id);
+    state.source = std::string(stmt->ColumnText(0));
+    state.last_source_position = PositionAt(*stmt, 1);
+    state.events = stmt->ColumnInt64(3);
+    state.started_at = absl::FromUnixMicros(stmt->ColumnInt64(4));
+    state.updated_at = absl::FromUnixMicros(stmt->ColumnInt64(5));
+    return state;
+  });
+}
+
+absl::Status SqliteEventImporter::ImportEvents(
+    std::string_view migration_id, std::string_view source,
+    absl::Span<const RecordedEvent> events) {
+  if (events.empty()) return absl::OkStatus();
+  const int64_t now = absl::ToUnixMicros(absl::Now());
+  ES_RETURN_IF_ERROR(db_->WithWriteTransaction([&](SqliteConnection& conn)
+                                                   -> absl::Status {
+    absl::flat_hash_map<std::string, int64_t> next_version;
+    ES_ASSIGN_OR_RETURN(ScopedStatement insert, conn.Cached(kInsertEvent));
+    ES_ASSIGN_OR_RETURN(ScopedStatement map, conn.Cached(kInsertPosition));
+    std::string metadata;
+    for (const RecordedEvent& e : events) {
+      auto it = next_version.find(e.stream);
+      if (it == next_version.end()) {
+        ES_ASSIGN_OR_RETURN(int64_t current, StreamVersion(conn, e.stream));
+        it = next_version.emplace(e.stream, current + 1).first;
+      }
+      if (e.version != it->second) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("import: event ", e.id.ToString(), " of stream '",
+                         e.stream, "' has version ", e.version,
+                         " but the stream's next version in the target is ",
+                         it->second, "; nothing of this batch was written"));
+      }
+      ++it->second;
+      metadata.clear();
+      if (e.metadata.ByteSizeLong() > 0) {
+        e.metadata.SerializeToString(&metadata);
+      }
+      insert->BindBlob(1, e.id.bytes());
+      insert->BindText(2, e.stream);
+      insert->BindInt64(3, e.version);
+      insert->BindText(4, e.type);
+      insert->BindBlob(5, e.payload);
+      if (metadata.empty()) {
+        insert->BindNull(6);
+      } else {
+        insert->BindBlob(6, metadata);
+      }
+      BindTextOrNull(*insert, 7, e.metadata.tenant_id());
+      insert->BindInt64(8, absl::ToUnixMicros(e.recorded_at));
+      absl::Status status = insert->Run();
+      if (!status.ok()) {
+        const int rc = insert->last_error();
+        if (rc == SQLITE_CONSTRAINT_UNIQUE ||
+            rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              "import: event ", e.id.ToString(), " (stream '", e.stream,
+              "', version ", e.version, ") is already stored in the target"));
+        }
+        return status;
+      }
+      insert->Reset();
+      map->BindText(1, migration_id);
+      map->BindInt64(2, Signed(e.position.commit()));
+      map->BindInt64(3, Signed(e.position.prepare()));
+      map->BindInt64(4, conn.LastInsertRowid());
+      absl::Status mapped = map->Run();
+      if (!mapped.ok()) {
+        return absl::Status(
+            mapped.code(),
+            absl::StrCat("import: source position ", e.position.ToString(),
+                         " of migration ", std::string(migration_id),
+                         " is already mapped: ", mapped.message()));
+      }
+      map->Reset();
+    }
+    ES_ASSIGN_OR_RETURN(ScopedStatement upsert, conn.Cached(kUpsertMigration));
+    upsert->BindText(1, migration_id);
+    upsert->BindText(2, source);
+    upsert->BindInt64(3, Signed(events.back().position.commit()));
+    upsert->BindInt64(4, Signed(events.back().position.prepare()));
+    upsert->BindInt64(5, static_cast<int64_t>(events.size()));
+    upsert->BindInt64(6, now);
+    return upsert->Run();
+  }));
+  db_->NotifyAppend();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Position> SqliteEventImporter::TranslatePosition(
+    std::string_view migration_id, Position source_position) {
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<Position> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kTranslate));
+        stmt->BindText(1, migration_id);
+        stmt->BindInt64(2, Signed(source_position.commit()));
+        stmt->BindInt64(3, Signed(source_position.prepare()));
+        ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+        if (!row) return Position::Start();
+        return Position::At(static_cast<uint64_t>(stmt->ColumnInt64(0)));
+      });
+}
+
+absl::Status SqliteEventImporter::PutRecordedTypes(
+    absl::Span<const RecordedType> types) {
+  if (types.empty()) return absl::OkStatus();
+  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kInsertType));
+    for (const RecordedType& t : types) {
+      stmt->BindText(1, t.type);
+      stmt->BindBlob(2, t.descriptor_set);
+      stmt->BindInt64(3, absl::ToUnixMicros(t.recorded_at));
+      ES_RETURN_IF_ERROR(stmt->Run());
+      stmt->Reset();
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteEventImporter::PutCheckpoints(
+    absl::Span<const Checkpoint> checkpoints) {
+  if (checkpoints.empty()) return absl::OkStatus();
+  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutCheckpoint));
+    for (const Checkpoint& c : checkpoints) {
+      stmt->BindText(1, c.projection);
+      stmt->BindInt64(2, Signed(c.position.commit()));
+      stmt->BindInt64(3, Signed(c.position.prepare()));
+      stmt->BindInt64(4, c.events_processed);
+      stmt->BindInt64(5, absl::ToUnixMicros(c.updated_at));
+      ES_RETURN_IF_ERROR(stmt->Run());
+      stmt->Reset();
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteEventImporter::PutDeadLetters(
+    absl::Span<const DeadLetter> dead_letters) {
+  if (dead_letters.empty()) return absl::OkStatus();
+  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutDeadLetter));
+    for (const DeadLetter& d : dead_letters) {
+      stmt->BindText(1, d.projection);
+      stmt->BindBlob(2, d.event_id.bytes());
+      stmt->BindText(3, d.stream);
+      stmt->BindInt64(4, d.version);
+      stmt->BindInt64(5, Signed(d.position.commit()));
+      stmt->BindInt64(6, Signed(d.position.prepare()));
+      stmt->BindText(7, d.event_type);
+      stmt->BindText(8, DeadLetterStatusText(d.status));
+      stmt->BindText(9, d.error);
+      stmt->BindInt64(10, d.failure_count);
+      stmt->BindInt64(11, absl::ToUnixMicros(d.first_failed_at));
+      stmt->BindInt64(12, absl::ToUnixMicros(d.last_failed_at));
+      BindTextOrNull(*stmt, 13, d.resolved_by);
+      BindTimeOrNull(*stmt, 14, d.resolved_at);
+      ES_RETURN_IF_ERROR(stmt->Run());
+      stmt->Reset();
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteEventImporter::PutSnapshots(
+    absl::Span<const Snapshot> snapshots) {
+  if (snapshots.empty()) return absl::OkStatus();
+  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutSnapshot));
+    for (const Snapshot& s : snapshots) {
+      stmt->BindText(1, s.stream);
+      stmt->BindInt64(2, s.schema_version);
+      stmt->BindInt64(3, s.version);
+      stmt->BindText(4, s.type);
+      stmt->BindBlob(5, s.state);
+      stmt->BindInt64(6, absl::ToUnixMicros(s.taken_at));
+      ES_RETURN_IF_ERROR(stmt->Run());
+      stmt->Reset();
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteEventImporter::PutOutboxEntries(
+    absl::Span<const OutboxEntry> entries, bool keep_ids) {
+  if (entries.empty()) return absl::OkStatus();
+  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutOutbox));
+    std::string headers;
+    for (const OutboxEntry& e : entries) {
+      if (keep_ids) {
+        stmt->BindInt64(1, e.id);
+      } else {
+        stmt->BindNull(1);
+      }
+      stmt->BindText(2, e.message.destination);
+      stmt->BindText(3, e.message.key);
+      stmt->BindBlob(4, e.message.payload);
+      if (e.message.headers.empty()) {
+        stmt->BindNull(5);
+      } else {
+        v1::OutboxHeaders proto;
+        proto.mutable_headers()->insert(e.message.headers.begin(),
+                                        e.message.headers.end());
+        headers = proto.SerializeAsString();
+        stmt->BindBlob(5, headers);
+      }
+      stmt->BindText(6, OutboxStatusText(e.status));
+      stmt->BindInt64(7, absl::ToUnixMicros(e.created_at));
+      stmt->BindInt64(8, e.attempts);
+      BindTextOrNull(*stmt, 9, e.last_error);
+      BindTimeOrNull(*stmt, 10, e.published_at);
+      BindTextOrNull(*stmt, 11, e.claimed_by);
+      BindTimeOrNull(*stmt, 12, e.lease_until);
+      ES_RETURN_IF_ERROR(stmt->Run());
+      stmt->Reset();
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace eventstore::sqlite

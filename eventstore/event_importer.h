@@ -1,0 +1,152 @@
+// EventImporter: raw access to a store for copying it to another store (the
+// `eventstore migrate`, `export` and `import` commands).
+//
+// A migration writes the events of a source store into a target store
+// exactly as they were recorded there (ids, streams, versions, types,
+// payloads, metadata, recorded_at), in the source's global order; the
+// target gives them new positions and records, in the same transaction, the
+// source position of each event beside its new one, under a migration id
+// (the source's StoreId()). So a migration that was interrupted resumes after
+// the last source position it imported, a source position (a projection's
+// checkpoint) translates into the target's, and a target that already holds
+// events is recognised as an earlier run of the same migration.
+//
+//   EventImporter& source = source_store->importer();
+//   EventImporter& target = target_store->importer();
+//   ES_ASSIGN_OR_RETURN(std::string id, source.StoreId());
+//   ES_ASSIGN_OR_RETURN(std::optional<MigrationState> state,
+//                       target.GetMigration(id));
+//   Position from = state ? state->last_source_position : Position::Start();
+//   ... page = source_store->ReadAll({from, 1000});
+//   ES_RETURN_IF_ERROR(target.ImportEvents(id, "sqlite:a.db", page.events));
+//
+// The listing methods read the store as a source; the Put* methods write it
+// as a target, keeping every field given (they are for copies, not for
+// applications: they bypass the repositories' rules). Every method is
+// thread-safe.
+
+#ifndef EVENTSTORE_EVENT_IMPORTER_H_
+#define EVENTSTORE_EVENT_IMPORTER_H_
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "eventstore/checkpoint_store.h"
+#include "eventstore/dead_letter_store.h"
+#include "eventstore/outbox_store.h"
+#include "eventstore/position.h"
+#include "eventstore/recorded_event.h"
+#include "eventstore/snapshot_store.h"
+#include "eventstore/store_inspector.h"
+#include "eventstore/uuid.h"
+
+namespace eventstore {
+
+// What a target store knows of one migration into it.
+struct MigrationState {
+  // The source's StoreId().
+  std::string migration_id;
+  // Where the events came from (a URL with its password masked, or a file),
+  // as given to the latest ImportEvents.
+  std::string source;
+  // The source position of the last imported event.
+  Position last_source_position;
+  // Events imported so far.
+  int64_t events = 0;
+  absl::Time started_at;
+  absl::Time updated_at;
+};
+
+// Where a listing resumes: the key of the last row of the previous page.
+struct DeadLetterCursor {
+  std::string projection;
+  Uuid event_id;
+};
+struct SnapshotCursor {
+  std::string stream;
+  int32_t schema_version = std::numeric_limits<int32_t>::min();
+};
+
+class EventImporter {
+ public:
+  virtual ~EventImporter() = default;
+
+  // --- reading the store as a source ---------------------------------------
+
+  // This store's identity: a UUID made when its schema was created. It
+  // names migrations out of this store.
+  virtual absl::StatusOr<std::string> StoreId() = 0;
+  // How many events are at or before `up_to` in the global log.
+  virtual absl::StatusOr<int64_t> CountEvents(Position up_to) = 0;
+  // Rows of the other tables, for progress and export headers.
+  struct TableCounts {
+    int64_t checkpoints = 0;
+    int64_t dead_letters = 0;
+    int64_t outbox = 0;
+    int64_t snapshots = 0;
+  };
+  virtual absl::StatusOr<TableCounts> CountTables() = 0;
+  // Pages of the other tables in key order, after the cursor (the start when
+  // defaulted), at most `limit` rows; fewer means the end.
+  virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(
+      const DeadLetterCursor& after, int limit) = 0;
+  virtual absl::StatusOr<std::vector<OutboxEntry>> ListOutbox(int64_t after_id,
+                                                              int limit) = 0;
+  virtual absl::StatusOr<std::vector<Snapshot>> ListSnapshots(
+      const SnapshotCursor& after, int limit) = 0;
+
+  // --- writing the store as a target ----------------------------------------
+
+  // The state of migration `migration_id` into this store; nullopt when no
+  // event of it was imported.
+  virtual absl::StatusOr<std::optional<MigrationState>> GetMigration(
+      std::string_view migration_id) = 0;
+
+  // Appends `events` (in the source's global order) atomically, keeping
+  // their ids, streams, versions, types, payloads, metadata and recorded_at;
+  // they get new positions in the order given. Records each event's source
+  // position (event.position) against its new one under `migration_id`, and
+  // the migration's progress, in the same transaction. Each event's version
+  // must be its stream's next version in this store (kFailedPrecondition
+  // naming the event otherwise); an id already stored is kAlreadyExists.
+  // Nothing is written on an error. `source` describes the source (no
+  // password) for MigrationState.
+  virtual absl::Status ImportEvents(std::string_view migration_id,
+                                    std::string_view source,
+                                    absl::Span<const RecordedEvent> events) = 0;
+
+  // The position in this store of the last event of migration
+  // `migration_id` whose source position is at or before `source_position`;
+  // Position::Start() when there is none.
+  virtual absl::StatusOr<Position> TranslatePosition(
+      std::string_view migration_id, Position source_position) = 0;
+
+  // Records type descriptors that are not recorded yet (a recorded type is
+  // left as it is).
+  virtual absl::Status PutRecordedTypes(
+      absl::Span<const RecordedType> types) = 0;
+  // Inserts or replaces, keeping every field (positions as given: translate
+  // them first).
+  virtual absl::Status PutCheckpoints(
+      absl::Span<const Checkpoint> checkpoints) = 0;
+  virtual absl::Status PutDeadLetters(
+      absl::Span<const DeadLetter> dead_letters) = 0;
+  virtual absl::Status PutSnapshots(absl::Span<const Snapshot> snapshots) = 0;
+  // With `keep_ids`, entries keep their ids (an entry with the same id is
+  // replaced, and later enqueues get higher ids); without, they get new ids
+  // in the order given. Other fields are kept either way.
+  virtual absl::Status PutOutboxEntries(absl::Span<const OutboxEntry> entries,
+                                        bool keep_ids) = 0;
+};
+
+}  // namespace eventstore
+
+#endif  // EVENTSTORE_EVENT_IMPORTER_H_

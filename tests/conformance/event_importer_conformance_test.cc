@@ -1,0 +1,367 @@
+// The EventImporter contract (event_importer.h), run on every backend of
+// AllTestBackends(): events copied from one store into another keep their
+// ids, streams, versions, types, payloads, metadata and recorded_at, get new
+// positions in the order given, and leave a position map behind; batches are
+// atomic; the other tables are listed and written field for field.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "eventstore/checkpoint_store.h"
+#include "eventstore/dead_letter_store.h"
+#include "eventstore/event_importer.h"
+#include "eventstore/event_store.h"
+#include "eventstore/outbox_store.h"
+#include "eventstore/snapshot_store.h"
+#include "eventstore/test/v1/events.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/test_backends.h"
+
+namespace eventstore {
+namespace {
+
+using ::eventstore::test::AllTestBackends;
+using ::eventstore::test::StatusIs;
+using ::eventstore::test::TestBackend;
+using ::eventstore::test::TestBackendName;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+class EventImporterConformanceTest
+    : public ::testing::TestWithParam<TestBackend> {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<EventStore>> source =
+        GetParam().open(nullptr);
+    ASSERT_OK(source);
+    source_ = *std::move(source);
+    absl::StatusOr<std::unique_ptr<EventStore>> target =
+        GetParam().open(nullptr);
+    ASSERT_OK(target);
+    target_ = *std::move(target);
+  }
+
+  // Appends `n` events to `stream` of the source.
+  void AppendToSource(const std::string& stream, int n) {
+    std::vector<EventData> events;
+    for (int i = 0; i < n; ++i) {
+      test::v1::OrderPlaced placed;
+      placed.set_order_id(absl::StrCat(stream, "/", i));
+      v1::EventMetadata metadata;
+      metadata.set_correlation_id(absl::StrCat("corr-", i));
+      metadata.set_tenant_id(i % 2 == 0 ? "acme" : "");
+      (*metadata.mutable_properties())["k"] = "v";
+      events.push_back(EventData::From(placed, metadata));
+    }
+    ASSERT_OK(source_->Append(stream, ExpectedVersion::Any(), events));
+  }
+
+  std::vector<RecordedEvent> ReadAllOf(EventStore& store) {
+    ReadAllOptions options;
+    options.max_count = 100000;
+    absl::StatusOr<ReadAllPage> page = store.ReadAll(options);
+    EXPECT_OK(page);
+    return page.ok() ? page->events : std::vector<RecordedEvent>();
+  }
+
+  std::unique_ptr<EventStore> source_;
+  std::unique_ptr<EventStore> target_;
+};
+
+TEST_P(EventImporterConformanceTest, StoreIdIsStableAndDiffersPerStore) {
+  ASSERT_OK_AND_ASSIGN(std::string a, source_->importer().StoreId());
+  ASSERT_OK_AND_ASSIGN(std::string again, source_->importer().StoreId());
+  ASSERT_OK_AND_ASSIGN(std::string b, target_->importer().StoreId());
+  EXPECT_THAT(a, SizeIs(36));
+  EXPECT_EQ(a, again);
+  EXPECT_NE(a, b);
+}
+
+TEST_P(EventImporterConformanceTest, ImportKeepsEverythingButPositions) {
+  AppendToSource("order-1", 3);
+  AppendToSource("order-2", 2);
+  AppendToSource("order-1", 2);
+  const std::vector<RecordedEvent> events = ReadAllOf(*source_);
+  ASSERT_THAT(events, SizeIs(7));
+  ASSERT_OK(target_->importer().ImportEvents("m1", "src", {events.data(), 4}));
+  ASSERT_OK(target_->importer().ImportEvents(
+      "m1", "src", {events.data() + 4, events.size() - 4}));
+
+  const std::vector<RecordedEvent> copied = ReadAllOf(*target_);
+  ASSERT_THAT(copied, SizeIs(7));
+  for (size_t i = 0; i < events.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(copied[i].id, events[i].id);
+    EXPECT_EQ(copied[i].stream, events[i].stream);
+    EXPECT_EQ(copied[i].version, events[i].version);
+    EXPECT_EQ(copied[i].type, events[i].type);
+    EXPECT_EQ(copied[i].payload, events[i].payload);
+    EXPECT_EQ(copied[i].metadata.SerializeAsString(),
+              events[i].metadata.SerializeAsString());
+    EXPECT_EQ(copied[i].recorded_at, events[i].recorded_at);
+    if (i > 0) {
+      EXPECT_GT(copied[i].position, copied[i - 1].position);
+    }
+  }
+  // Tenant filters work on imported events.
+  ReadAllOptions tenant;
+  tenant.filter.tenant_id = "acme";
+  ASSERT_OK_AND_ASSIGN(ReadAllPage acme, target_->ReadAll(tenant));
+  EXPECT_THAT(acme.events, SizeIs(4));
+  ASSERT_OK_AND_ASSIGN(int64_t v1, target_->StreamVersion("order-1"));
+  EXPECT_EQ(v1, 5);
+
+  ASSERT_OK_AND_ASSIGN(std::optional<MigrationState> state,
+                       target_->importer().GetMigration("m1"));
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->events, 7);
+  EXPECT_EQ(state->source, "src");
+  EXPECT_EQ(state->last_source_position, events.back().position);
+  ASSERT_OK_AND_ASSIGN(std::optional<MigrationState> none,
+                       target_->importer().GetMigration("m2"));
+  EXPECT_FALSE(none.has_value());
+
+  // Every source position translates to its copy's; positions in between
+  // to the copy of the event before.
+  for (size_t i = 0; i < events.size(); ++i) {
+    ASSERT_OK_AND_ASSIGN(Position p, target_->importer().TranslatePosition(
+                                         "m1", events[i].position));
+    EXPECT_EQ(p, copied[i].position);
+  }
+  ASSERT_OK_AND_ASSIGN(Position before, target_->importer().TranslatePosition(
+                                            "m1", Position::Start()));
+  EXPECT_TRUE(before.IsStart());
+  ASSERT_OK_AND_ASSIGN(
+      Position after,
+      target_->importer().TranslatePosition(
+          "m1",
+          Position::FromParts(events.back().position.commit() + 1000, 0)));
+  EXPECT_EQ(after, copied.back().position);
+  ASSERT_OK_AND_ASSIGN(Position other, target_->importer().TranslatePosition(
+                                           "m2", events.back().position));
+  EXPECT_TRUE(other.IsStart());
+}
+
+TEST_P(EventImporterConformanceTest, AVersionGapFailsTheWholeBatch) {
+  AppendToSource("order-1", 3);
+  std::vector<RecordedEvent> events = ReadAllOf(*source_);
+  ASSERT_OK(target_->importer().ImportEvents("m1", "src", {events.data(), 1}));
+  // Skips version 2.
+  const std::vector<RecordedEvent> gap = {events[2]};
+  EXPECT_THAT(
+      target_->importer().ImportEvents("m1", "src", gap),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("order-1")));
+  // A batch whose second event repeats a version.
+  const std::vector<RecordedEvent> repeat = {events[1], events[1]};
+  EXPECT_FALSE(target_->importer().ImportEvents("m1", "src", repeat).ok());
+  EXPECT_THAT(ReadAllOf(*target_), SizeIs(1));
+  ASSERT_OK_AND_ASSIGN(std::optional<MigrationState> state,
+                       target_->importer().GetMigration("m1"));
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->events, 1);
+}
+
+TEST_P(EventImporterConformanceTest, AnExistingIdFailsTheWholeBatch) {
+  AppendToSource("order-1", 2);
+  std::vector<RecordedEvent> events = ReadAllOf(*source_);
+  // The same id under another stream.
+  RecordedEvent clash = events[0];
+  clash.stream = "order-9";
+  clash.version = 1;
+  ASSERT_OK(target_->importer().ImportEvents("m1", "src", {&clash, 1}));
+  EXPECT_THAT(target_->importer().ImportEvents("m1", "src", events),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(ReadAllOf(*target_), SizeIs(1));
+}
+
+TEST_P(EventImporterConformanceTest, CountsEventsUpToAPosition) {
+  AppendToSource("order-1", 5);
+  const std::vector<RecordedEvent> events = ReadAllOf(*source_);
+  ASSERT_OK_AND_ASSIGN(int64_t all,
+                       source_->importer().CountEvents(events.back().position));
+  EXPECT_EQ(all, 5);
+  ASSERT_OK_AND_ASSIGN(int64_t two,
+                       source_->importer().CountEvents(events[1].position));
+  EXPECT_EQ(two, 2);
+  ASSERT_OK_AND_ASSIGN(int64_t none,
+                       source_->importer().CountEvents(Position::Start()));
+  EXPECT_EQ(none, 0);
+}
+
+TEST_P(EventImporterConformanceTest, CheckpointsAndSnapshotsRoundTrip) {
+  Checkpoint c;
+  c.projection = "totals";
+  c.position = Position::FromParts(7, 9);
+  c.events_processed = 42;
+  c.updated_at = absl::FromUnixMicros(1700000000123456);
+  ASSERT_OK(target_->importer().PutCheckpoints({&c, 1}));
+  ASSERT_OK(target_->importer().PutCheckpoints({&c, 1}));
+  ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> got,
+                       target_->checkpoints().Get("totals"));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->position, c.position);
+  EXPECT_EQ(got->events_processed, 42);
+  EXPECT_EQ(got->updated_at, c.updated_at);
+
+  std::vector<Snapshot> snapshots;
+  for (int i = 0; i < 5; ++i) {
+    Snapshot& s = snapshots.emplace_back();
+    s.stream = absl::StrCat("order-", i / 2);
+    s.schema_version = i % 2;
+    s.version = 10 + i;
+    s.type = "eventstore.test.v1.OrderState";
+    s.state = std::string("st\0te", 5) + std::to_string(i);
+    s.taken_at = absl::FromUnixMicros(1700000000000000 + i);
+  }
+  ASSERT_OK(target_->importer().PutSnapshots(snapshots));
+  ASSERT_OK_AND_ASSIGN(std::optional<Snapshot> loaded,
+                       target_->snapshots().Load("order-1", 1));
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->version, 13);
+  EXPECT_EQ(loaded->state, snapshots[3].state);
+  EXPECT_EQ(loaded->taken_at, snapshots[3].taken_at);
+  // Paged listing in key order.
+  std::vector<Snapshot> listed;
+  SnapshotCursor cursor;
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(std::vector<Snapshot> page,
+                         target_->importer().ListSnapshots(cursor, 2));
+    for (const Snapshot& s : page) listed.push_back(s);
+    if (page.size() < 2) break;
+    cursor.stream = page.back().stream;
+    cursor.schema_version = page.back().schema_version;
+  }
+  ASSERT_THAT(listed, SizeIs(5));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(listed[i].stream, snapshots[i].stream);
+    EXPECT_EQ(listed[i].schema_version, snapshots[i].schema_version);
+    EXPECT_EQ(listed[i].state, snapshots[i].state);
+  }
+  ASSERT_OK_AND_ASSIGN(EventImporter::TableCounts counts,
+                       target_->importer().CountTables());
+  EXPECT_EQ(counts.checkpoints, 1);
+  EXPECT_EQ(counts.snapshots, 5);
+  EXPECT_EQ(counts.dead_letters, 0);
+  EXPECT_EQ(counts.outbox, 0);
+}
+
+TEST_P(EventImporterConformanceTest, DeadLettersRoundTrip) {
+  std::vector<DeadLetter> letters;
+  for (int i = 0; i < 5; ++i) {
+    DeadLetter& d = letters.emplace_back();
+    d.projection = i < 3 ? "a" : "b";
+    d.event_id = Uuid::Generate();
+    d.stream = "order-1";
+    d.version = i + 1;
+    d.position = Position::FromParts(100 + i, 200 + i);
+    d.event_type = "eventstore.test.v1.OrderPlaced";
+    d.status = i == 4 ? DeadLetterStatus::kResolved : DeadLetterStatus::kParked;
+    d.error = "boom";
+    d.failure_count = i + 1;
+    d.first_failed_at = absl::FromUnixMicros(1700000000000000 + i);
+    d.last_failed_at = absl::FromUnixMicros(1700000001000000 + i);
+    if (i == 4) {
+      d.resolved_by = "ops";
+      d.resolved_at = absl::FromUnixMicros(1700000002000000);
+    }
+  }
+  ASSERT_OK(target_->importer().PutDeadLetters(letters));
+  ASSERT_OK_AND_ASSIGN(std::optional<DeadLetter> got,
+                       target_->dead_letters().Get("b", letters[4].event_id));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->status, DeadLetterStatus::kResolved);
+  EXPECT_EQ(got->resolved_by, "ops");
+  EXPECT_EQ(got->resolved_at, letters[4].resolved_at);
+  EXPECT_EQ(got->failure_count, 5);
+  EXPECT_EQ(got->position, letters[4].position);
+  EXPECT_EQ(got->first_failed_at, letters[4].first_failed_at);
+
+  std::vector<DeadLetter> listed;
+  DeadLetterCursor cursor;
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(std::vector<DeadLetter> page,
+                         target_->importer().ListDeadLetters(cursor, 2));
+    for (const DeadLetter& d : page) listed.push_back(d);
+    if (page.size() < 2) break;
+    cursor.projection = page.back().projection;
+    cursor.event_id = page.back().event_id;
+  }
+  ASSERT_THAT(listed, SizeIs(5));
+  EXPECT_EQ(listed[0].projection, "a");
+  EXPECT_EQ(listed[4].projection, "b");
+  EXPECT_EQ(listed[0].resolved_at, absl::InfinitePast());
+}
+
+TEST_P(EventImporterConformanceTest, OutboxEntriesRoundTrip) {
+  std::vector<OutboxEntry> entries;
+  for (int i = 0; i < 3; ++i) {
+    OutboxEntry& e = entries.emplace_back();
+    e.id = 10 * (i + 1);
+    e.message.destination = "billing";
+    e.message.key = absl::StrCat("k", i);
+    e.message.payload = "p";
+    e.message.headers["h"] = absl::StrCat(i);
+    e.status = i == 0 ? OutboxStatus::kPublished : OutboxStatus::kPending;
+    e.created_at = absl::FromUnixMicros(1700000000000000 + i);
+    e.attempts = i;
+    if (i == 0) e.published_at = absl::FromUnixMicros(1700000005000000);
+    if (i == 2) e.last_error = "timeout";
+  }
+  ASSERT_OK(target_->importer().PutOutboxEntries(entries, /*keep_ids=*/true));
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> listed,
+                       target_->importer().ListOutbox(0, 100));
+  ASSERT_THAT(listed, SizeIs(3));
+  EXPECT_EQ(listed[0].id, 10);
+  EXPECT_EQ(listed[0].status, OutboxStatus::kPublished);
+  EXPECT_EQ(listed[0].published_at, entries[0].published_at);
+  EXPECT_EQ(listed[2].last_error, "timeout");
+  EXPECT_EQ(listed[2].message.headers.at("h"), "2");
+  EXPECT_EQ(listed[1].created_at, entries[1].created_at);
+  // Later enqueues get higher ids.
+  OutboxMessage m;
+  m.destination = "billing";
+  m.payload = "later";
+  ASSERT_OK(target_->outbox().Enqueue({&m, 1}));
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> after,
+                       target_->importer().ListOutbox(30, 100));
+  ASSERT_THAT(after, SizeIs(1));
+  EXPECT_EQ(after[0].message.payload, "later");
+  // Without keeping ids: new ones, after the existing.
+  ASSERT_OK(target_->importer().PutOutboxEntries(entries, /*keep_ids=*/false));
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> all,
+                       target_->importer().ListOutbox(0, 100));
+  EXPECT_THAT(all, SizeIs(7));
+}
+
+TEST_P(EventImporterConformanceTest, RecordedTypesAreInsertedIfAbsent) {
+  RecordedType t;
+  t.type = "x.v1.Thing";
+  t.descriptor_set = "not really a descriptor set";
+  t.recorded_at = absl::FromUnixMicros(1700000000000000);
+  ASSERT_OK(target_->importer().PutRecordedTypes({&t, 1}));
+  RecordedType other = t;
+  other.descriptor_set = "another";
+  ASSERT_OK(target_->importer().PutRecordedTypes({&other, 1}));
+  absl::StatusOr<std::vector<RecordedType>> types =
+      target_->inspector().RecordedTypes();
+  if (types.status().code() == absl::StatusCode::kUnimplemented) return;
+  ASSERT_OK(types);
+  ASSERT_THAT(*types, SizeIs(1));
+  EXPECT_EQ((*types)[0].descriptor_set, t.descriptor_set);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, EventImporterConformanceTest,
+                         ::testing::ValuesIn(AllTestBackends()),
+                         TestBackendName);
+
+}  // namespace
+}  // namespace eventstore

@@ -1,0 +1,235 @@
+// StoreInspector (store_inspector.h), run on every backend of
+// AllTestBackends(): what Info, ListStreams and RecordedTypes report about
+// a store, which the `eventstore` tool's info, streams and JSON rendering
+// rely on.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "eventstore/event_data.h"
+#include "eventstore/event_store.h"
+#include "eventstore/store_inspector.h"
+#include "eventstore/test/v1/events.pb.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/test_backends.h"
+
+namespace eventstore {
+namespace {
+
+using ::eventstore::test::AllTestBackends;
+using ::eventstore::test::StatusIs;
+using ::eventstore::test::TestBackend;
+using ::eventstore::test::TestBackendName;
+using ::testing::AnyOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+constexpr absl::Duration kClockSlack = absl::Seconds(5);
+
+EventData Placed(const std::string& order_id) {
+  test::v1::OrderPlaced placed;
+  placed.set_order_id(order_id);
+  return EventData::From(placed);
+}
+
+EventData Shipped(const std::string& order_id) {
+  test::v1::OrderShipped shipped;
+  shipped.set_order_id(order_id);
+  return EventData::From(shipped);
+}
+
+// An event of a type no descriptor pool knows.
+EventData Undescribed() {
+  EventData event;
+  event.type = "unknown.v1.Mystery";
+  event.payload = "\x08\x01";
+  return event;
+}
+
+std::vector<std::string> Names(const std::vector<StreamSummary>& streams) {
+  std::vector<std::string> names;
+  for (const StreamSummary& s : streams) names.push_back(s.stream);
+  return names;
+}
+
+class StoreInspectorConformanceTest
+    : public ::testing::TestWithParam<TestBackend> {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<EventStore>> store =
+        GetParam().open(nullptr);
+    ASSERT_OK(store);
+    store_ = *std::move(store);
+  }
+
+  void AppendN(const std::string& stream, int n) {
+    std::vector<EventData> events;
+    for (int i = 0; i < n; ++i) events.push_back(Placed(absl::StrCat(i)));
+    ASSERT_OK(store_->Append(stream, ExpectedVersion::Any(), events));
+  }
+
+  std::vector<StreamSummary> List(const std::string& prefix,
+                                  const std::string& after, int64_t limit) {
+    ListStreamsOptions options;
+    options.prefix = prefix;
+    options.after = after;
+    options.limit = limit;
+    absl::StatusOr<std::vector<StreamSummary>> streams =
+        store_->inspector().ListStreams(options);
+    EXPECT_OK(streams);
+    return streams.ok() ? *streams : std::vector<StreamSummary>();
+  }
+
+  std::unique_ptr<EventStore> store_;
+};
+
+TEST_P(StoreInspectorConformanceTest, InfoOfEmptyStore) {
+  ASSERT_OK_AND_ASSIGN(StoreInfo info, store_->inspector().Info());
+  EXPECT_THAT(info.backend, AnyOf("sqlite", "postgres"));
+  EXPECT_EQ(GetParam().name.rfind(info.backend, 0), 0u)
+      << GetParam().name << " reported " << info.backend;
+  EXPECT_FALSE(info.location.empty());
+  EXPECT_GT(info.code_schema_version, 0);
+  EXPECT_EQ(info.schema_version, info.code_schema_version);
+  EXPECT_EQ(info.streams, 0);
+  EXPECT_EQ(info.events, 0);
+  EXPECT_TRUE(info.head.IsStart());
+  EXPECT_GT(info.size_bytes, 0);
+}
+
+TEST_P(StoreInspectorConformanceTest, InfoCountsStreamsEventsAndHead) {
+  AppendN("order-1", 3);
+  AppendN("order-2", 2);
+  AppendN("invoice-1", 1);
+  ASSERT_OK_AND_ASSIGN(StoreInfo info, store_->inspector().Info());
+  EXPECT_EQ(info.streams, 3);
+  EXPECT_EQ(info.events, 6);
+  ASSERT_OK_AND_ASSIGN(Position head, store_->HeadPosition());
+  EXPECT_EQ(info.head, head);
+  EXPECT_FALSE(info.head.IsStart());
+  EXPECT_GT(info.size_bytes, 0);
+}
+
+TEST_P(StoreInspectorConformanceTest, ListStreamsSortedWithVersions) {
+  const absl::Time before = absl::Now();
+  AppendN("order-2", 2);
+  AppendN("order-10", 1);
+  AppendN("invoice-1", 4);
+  AppendN("order-2", 1);
+  const absl::Time after = absl::Now();
+  std::vector<StreamSummary> streams = List("", "", 1000);
+  ASSERT_THAT(Names(streams), ElementsAre("invoice-1", "order-10", "order-2"));
+  EXPECT_EQ(streams[0].version, 4);
+  EXPECT_EQ(streams[1].version, 1);
+  EXPECT_EQ(streams[2].version, 3);
+  for (const StreamSummary& s : streams) {
+    EXPECT_LE(s.first_recorded_at, s.last_recorded_at) << s.stream;
+    EXPECT_GE(s.first_recorded_at, before - kClockSlack) << s.stream;
+    EXPECT_LE(s.last_recorded_at, after + kClockSlack) << s.stream;
+  }
+}
+
+TEST_P(StoreInspectorConformanceTest, ListStreamsSortsAsBytes) {
+  // Upper case sorts before lower case, '-' before digits, as in memcmp.
+  AppendN("b", 1);
+  AppendN("B", 1);
+  AppendN("a-1", 1);
+  AppendN("a1", 1);
+  AppendN("A", 1);
+  EXPECT_THAT(Names(List("", "", 1000)),
+              ElementsAre("A", "B", "a-1", "a1", "b"));
+}
+
+TEST_P(StoreInspectorConformanceTest, ListStreamsByPrefix) {
+  AppendN("order-1", 1);
+  AppendN("order-2", 1);
+  AppendN("orders", 1);
+  AppendN("ordex", 1);
+  AppendN("invoice-1", 1);
+  EXPECT_THAT(Names(List("order-", "", 1000)),
+              ElementsAre("order-1", "order-2"));
+  EXPECT_THAT(Names(List("order", "", 1000)),
+              ElementsAre("order-1", "order-2", "orders"));
+  EXPECT_THAT(List("shipment-", "", 1000), IsEmpty());
+}
+
+TEST_P(StoreInspectorConformanceTest, ListStreamsPagesWithAfterAndLimit) {
+  for (int i = 0; i < 7; ++i) AppendN(absl::StrCat("s-", i), 1);
+  std::vector<std::string> seen;
+  std::string after;
+  int pages = 0;
+  while (true) {
+    std::vector<StreamSummary> page = List("s-", after, 3);
+    if (page.empty()) break;
+    ASSERT_LE(page.size(), 3u);
+    ++pages;
+    for (const StreamSummary& s : page) seen.push_back(s.stream);
+    after = page.back().stream;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_THAT(seen,
+              ElementsAre("s-0", "s-1", "s-2", "s-3", "s-4", "s-5", "s-6"));
+  EXPECT_THAT(Names(List("", "s-4", 2)), ElementsAre("s-5", "s-6"));
+  EXPECT_THAT(List("", "", 0), IsEmpty());
+}
+
+TEST_P(StoreInspectorConformanceTest, ListStreamsRejectsNegativeLimit) {
+  ListStreamsOptions options;
+  options.limit = -1;
+  EXPECT_THAT(store_->inspector().ListStreams(options),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreInspectorConformanceTest, RecordedTypesHoldDescriptorSets) {
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedType> none,
+                       store_->inspector().RecordedTypes());
+  EXPECT_THAT(none, IsEmpty());
+
+  const absl::Time before = absl::Now();
+  std::vector<EventData> events = {Shipped("1"), Placed("1"), Undescribed(),
+                                   Placed("2")};
+  ASSERT_OK(store_->Append("order-1", ExpectedVersion::Any(), events));
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedType> types,
+                       store_->inspector().RecordedTypes());
+  std::vector<std::string> names;
+  for (const RecordedType& t : types) names.push_back(t.type);
+  // Sorted by name; a type without a descriptor is not recorded.
+  EXPECT_THAT(names, ElementsAre("eventstore.test.v1.OrderPlaced",
+                                 "eventstore.test.v1.OrderShipped"));
+  for (const RecordedType& t : types) {
+    EXPECT_GE(t.recorded_at, before - kClockSlack) << t.type;
+    google::protobuf::FileDescriptorSet set;
+    ASSERT_TRUE(set.ParseFromString(t.descriptor_set)) << t.type;
+    // The set is self-contained: a fresh pool builds every file in it and
+    // then knows the type.
+    google::protobuf::DescriptorPool pool;
+    for (const google::protobuf::FileDescriptorProto& file : set.file()) {
+      ASSERT_NE(pool.BuildFile(file), nullptr) << file.name();
+    }
+    EXPECT_NE(pool.FindMessageTypeByName(t.type), nullptr) << t.type;
+  }
+}
+
+TEST_P(StoreInspectorConformanceTest, LocationShowsNoPassword) {
+  ASSERT_OK_AND_ASSIGN(StoreInfo info, store_->inspector().Info());
+  EXPECT_THAT(info.location, Not(HasSubstr("password=")));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, StoreInspectorConformanceTest,
+                         ::testing::ValuesIn(AllTestBackends()),
+                         TestBackendName);
+
+}  // namespace
+}  // namespace eventstore

@@ -1,0 +1,633 @@
+#include "tools/export_file.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "eventstore/status_macros.h"
+#include "eventstore/store_inspector.h"
+
+namespace eventstore::tools {
+namespace {
+
+// A record longer than this is taken for corruption, not allocated.
+constexpr uint64_t kMaxRecordBytes = uint64_t{1} << 30;
+constexpr int kPageSize = 500;
+
+using Case = v1::ExportRecord::RecordCase;
+
+int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromMicros(int64_t m) { return absl::FromUnixMicros(m); }
+
+void SetPosition(Position p, v1::ExportPosition* out) {
+  out->set_commit(p.commit());
+  out->set_prepare(p.prepare());
+}
+Position GetPosition(const v1::ExportPosition& p) {
+  return Position::FromParts(p.commit(), p.prepare());
+}
+
+const char* DeadLetterStatusName(DeadLetterStatus s) {
+  switch (s) {
+    case DeadLetterStatus::kParked:
+      return "parked";
+    case DeadLetterStatus::kRetrying:
+      return "retrying";
+    case DeadLetterStatus::kResolved:
+      return "resolved";
+  }
+  return "parked";
+}
+const char* OutboxStatusName(OutboxStatus s) {
+  switch (s) {
+    case OutboxStatus::kPending:
+      return "pending";
+    case OutboxStatus::kPublished:
+      return "published";
+    case OutboxStatus::kFailed:
+      return "failed";
+  }
+  return "pending";
+}
+
+// The order of record kinds in a file.
+int Rank(Case c) {
+  switch (c) {
+    case v1::ExportRecord::kHeader:
+      return 0;
+    case v1::ExportRecord::kEvent:
+      return 1;
+    case v1::ExportRecord::kType:
+      return 2;
+    case v1::ExportRecord::kCheckpoint:
+      return 3;
+    case v1::ExportRecord::kDeadLetter:
+      return 4;
+    case v1::ExportRecord::kOutboxEntry:
+      return 5;
+    case v1::ExportRecord::kSnapshot:
+      return 6;
+    case v1::ExportRecord::kTrailer:
+      return 7;
+    case v1::ExportRecord::RECORD_NOT_SET:
+      break;
+  }
+  return -1;
+}
+
+void Count(Case c, v1::ExportCounts& counts) {
+  switch (c) {
+    case v1::ExportRecord::kEvent:
+      counts.set_events(counts.events() + 1);
+      break;
+    case v1::ExportRecord::kType:
+      counts.set_types(counts.types() + 1);
+      break;
+    case v1::ExportRecord::kCheckpoint:
+      counts.set_checkpoints(counts.checkpoints() + 1);
+      break;
+    case v1::ExportRecord::kDeadLetter:
+      counts.set_dead_letters(counts.dead_letters() + 1);
+      break;
+    case v1::ExportRecord::kOutboxEntry:
+      counts.set_outbox_entries(counts.outbox_entries() + 1);
+      break;
+    case v1::ExportRecord::kSnapshot:
+      counts.set_snapshots(counts.snapshots() + 1);
+      break;
+    default:
+      break;
+  }
+}
+
+bool SameCounts(const v1::ExportCounts& a, const v1::ExportCounts& b) {
+  return a.SerializeAsString() == b.SerializeAsString();
+}
+
+std::string Describe(const v1::ExportCounts& c) {
+  return absl::StrCat(c.events(), " events, ", c.types(), " types, ",
+                      c.checkpoints(), " checkpoints, ", c.dead_letters(),
+                      " dead letters, ", c.outbox_entries(),
+                      " outbox entries, ", c.snapshots(), " snapshots");
+}
+
+// Writes records with their length prefixes, keeping the checksum.
+class ExportWriter {
+ public:
+  explicit ExportWriter(std::ostream& out) : out_(out) {}
+
+  absl::Status Write(const v1::ExportRecord& record) {
+    record.SerializeToString(&buffer_);
+    std::string prefix;
+    uint64_t n = buffer_.size();
+    do {
+      uint8_t byte = n & 0x7f;
+      n >>= 7;
+      if (n != 0) byte |= 0x80;
+      prefix.push_back(static_cast<char>(byte));
+    } while (n != 0);
+    if (record.record_case() != v1::ExportRecord::kTrailer) {
+      crc_.Update(prefix);
+      crc_.Update(buffer_);
+      Count(record.record_case(), counts_);
+    }
+    out_.write(prefix.data(), static_cast<std::streamsize>(prefix.size()));
+    out_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+    if (!out_) return absl::UnavailableError("writing the export failed");
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish() {
+    v1::ExportRecord trailer;
+    *trailer.mutable_trailer()->mutable_counts() = counts_;
+    trailer.mutable_trailer()->set_checksum(crc_.value());
+    ES_RETURN_IF_ERROR(Write(trailer));
+    out_.flush();
+    if (!out_) return absl::UnavailableError("writing the export failed");
+    return absl::OkStatus();
+  }
+
+  const v1::ExportCounts& counts() const { return counts_; }
+
+ private:
+  std::ostream& out_;
+  Crc64 crc_;
+  v1::ExportCounts counts_;
+  std::string buffer_;
+};
+
+}  // namespace
+
+// --- ExportStore -------------------------------------------------------------
+
+absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
+                                             const std::string& source,
+                                             std::ostream& out) {
+  EventImporter& importer = store.importer();
+  ES_ASSIGN_OR_RETURN(Position head, store.HeadPosition());
+  ES_ASSIGN_OR_RETURN(std::string store_id, importer.StoreId());
+  ES_ASSIGN_OR_RETURN(int64_t events, importer.CountEvents(head));
+  ES_ASSIGN_OR_RETURN(EventImporter::TableCounts tables,
+                      importer.CountTables());
+  ES_ASSIGN_OR_RETURN(std::vector<RecordedType> types,
+                      store.inspector().RecordedTypes());
+
+  v1::ExportRecord record;
+  v1::ExportHeader* header = record.mutable_header();
+  header->set_format_version(kExportFormatVersion);
+  header->set_source(source);
+  header->set_source_store_id(store_id);
+  header->set_created_at_micros(Micros(absl::Now()));
+  header->set_writer("eventstore export");
+  v1::ExportCounts* counts = header->mutable_counts();
+  counts->set_events(events);
+  counts->set_types(static_cast<int64_t>(types.size()));
+  counts->set_checkpoints(tables.checkpoints);
+  counts->set_dead_letters(tables.dead_letters);
+  counts->set_outbox_entries(tables.outbox);
+  counts->set_snapshots(tables.snapshots);
+  const v1::ExportCounts expected = *counts;
+  ExportWriter writer(out);
+  ES_RETURN_IF_ERROR(writer.Write(record));
+
+  StoreSource reader(store, source, head);
+  Position from = Position::Start();
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::vector<RecordedEvent> page,
+                        reader.NextEvents(from, 1000));
+    if (page.empty()) break;
+    for (const RecordedEvent& e : page) {
+      v1::ExportEvent* x = record.mutable_event();
+      x->set_id(std::string(e.id.bytes()));
+      x->set_stream(e.stream);
+      x->set_version(e.version);
+      x->set_type(e.type);
+      x->set_payload(e.payload);
+      *x->mutable_metadata() = e.metadata;
+      x->set_recorded_at_micros(Micros(e.recorded_at));
+      SetPosition(e.position, x->mutable_position());
+      ES_RETURN_IF_ERROR(writer.Write(record));
+    }
+    from = page.back().position;
+  }
+  for (const RecordedType& t : types) {
+    v1::ExportType* x = record.mutable_type();
+    x->set_type(t.type);
+    x->set_descriptor_set(t.descriptor_set);
+    x->set_recorded_at_micros(Micros(t.recorded_at));
+    ES_RETURN_IF_ERROR(writer.Write(record));
+  }
+  ES_ASSIGN_OR_RETURN(std::vector<Checkpoint> checkpoints,
+                      reader.Checkpoints());
+  for (const Checkpoint& c : checkpoints) {
+    v1::ExportCheckpoint* x = record.mutable_checkpoint();
+    x->set_projection(c.projection);
+    SetPosition(c.position, x->mutable_position());
+    x->set_events_processed(c.events_processed);
+    x->set_updated_at_micros(Micros(c.updated_at));
+    ES_RETURN_IF_ERROR(writer.Write(record));
+  }
+  ES_RETURN_IF_ERROR(reader.DeadLetters(
+      [&](absl::Span<const DeadLetter> page) -> absl::Status {
+        for (const DeadLetter& d : page) {
+          v1::ExportDeadLetter* x = record.mutable_dead_letter();
+          x->Clear();
+          x->set_projection(d.projection);
+          x->set_event_id(std::string(d.event_id.bytes()));
+          x->set_stream(d.stream);
+          x->set_version(d.version);
+          SetPosition(d.position, x->mutable_position());
+          x->set_event_type(d.event_type);
+          x->set_status(DeadLetterStatusName(d.status));
+          x->set_error(d.error);
+          x->set_failure_count(d.failure_count);
+          x->set_first_failed_at_micros(Micros(d.first_failed_at));
+          x->set_last_failed_at_micros(Micros(d.last_failed_at));
+          x->set_resolved_by(d.resolved_by);
+          if (d.resolved_at != absl::InfinitePast()) {
+            x->set_resolved_at_micros(Micros(d.resolved_at));
+          }
+          ES_RETURN_IF_ERROR(writer.Write(record));
+        }
+        return absl::OkStatus();
+      }));
+  ES_RETURN_IF_ERROR(
+      reader.Outbox([&](absl::Span<const OutboxEntry> page) -> absl::Status {
+        for (const OutboxEntry& e : page) {
+          v1::ExportOutboxEntry* x = record.mutable_outbox_entry();
+          x->Clear();
+          x->set_id(e.id);
+          x->set_destination(e.message.destination);
+          x->set_key(e.message.key);
+          x->set_payload(e.message.payload);
+          x->mutable_headers()->insert(e.message.headers.begin(),
+                                       e.message.headers.end());
+          x->set_status(OutboxStatusName(e.status));
+          x->set_created_at_micros(Micros(e.created_at));
+          x->set_attempts(e.attempts);
+          x->set_last_error(e.last_error);
+          if (e.published_at != absl::InfinitePast()) {
+            x->set_published_at_micros(Micros(e.published_at));
+          }
+          x->set_claimed_by(e.claimed_by);
+          if (e.lease_until != absl::InfinitePast()) {
+            x->set_lease_until_micros(Micros(e.lease_until));
+          }
+          ES_RETURN_IF_ERROR(writer.Write(record));
+        }
+        return absl::OkStatus();
+      }));
+  ES_RETURN_IF_ERROR(
+      reader.Snapshots([&](absl::Span<const Snapshot> page) -> absl::Status {
+        for (const Snapshot& s : page) {
+          v1::ExportSnapshot* x = record.mutable_snapshot();
+          x->set_stream(s.stream);
+          x->set_schema_version(s.schema_version);
+          x->set_version(s.version);
+          x->set_type(s.type);
+          x->set_state(s.state);
+          x->set_taken_at_micros(Micros(s.taken_at));
+          ES_RETURN_IF_ERROR(writer.Write(record));
+        }
+        return absl::OkStatus();
+      }));
+  if (!SameCounts(writer.counts(), expected)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the store changed while it was exported (counted ", Describe(expected),
+        "; wrote ", Describe(writer.counts()), "); export again"));
+  }
+  ES_RETURN_IF_ERROR(writer.Finish());
+  return writer.counts();
+}
+
+// --- ExportReader ------------------------------------------------------------
+
+absl::StatusOr<std::optional<v1::ExportRecord>> ExportReader::Next() {
+  before_last_ = crc_.value();
+  std::string prefix;
+  uint64_t length = 0;
+  for (int shift = 0;; shift += 7) {
+    const int c = in_.get();
+    if (c == std::char_traits<char>::eof()) {
+      if (prefix.empty()) return std::nullopt;
+      return absl::DataLossError(absl::StrCat(
+          "'", name_, "' is truncated: it ends inside record ", records_ + 1,
+          " (at byte ", offset_ + static_cast<int64_t>(prefix.size()), ")"));
+    }
+    prefix.push_back(static_cast<char>(c));
+    if (shift > 63) {
+      return absl::DataLossError(
+          absl::StrCat("'", name_, "' is corrupt: record ", records_ + 1,
+                       " at byte ", offset_, " has a bad length"));
+    }
+    length |= static_cast<uint64_t>(c & 0x7f) << shift;
+    if ((c & 0x80) == 0) break;
+  }
+  if (length > kMaxRecordBytes) {
+    return absl::DataLossError(absl::StrCat("'", name_, "' is corrupt: record ",
+                                            records_ + 1, " at byte ", offset_,
+                                            " claims ", length, " bytes"));
+  }
+  std::string body(length, '\0');
+  in_.read(body.data(), static_cast<std::streamsize>(length));
+  if (static_cast<uint64_t>(in_.gcount()) != length) {
+    return absl::DataLossError(
+        absl::StrCat("'", name_, "' is truncated: record ", records_ + 1,
+                     " at byte ", offset_, " should have ", length,
+                     " bytes but the file ends after ", in_.gcount()));
+  }
+  v1::ExportRecord record;
+  if (!record.ParseFromString(body) ||
+      record.record_case() == v1::ExportRecord::RECORD_NOT_SET) {
+    return absl::DataLossError(absl::StrCat("'", name_, "' is corrupt: record ",
+                                            records_ + 1, " at byte ", offset_,
+                                            " does not parse"));
+  }
+  crc_.Update(prefix);
+  crc_.Update(body);
+  offset_ += static_cast<int64_t>(prefix.size() + length);
+  ++records_;
+  return record;
+}
+
+absl::StatusOr<v1::ExportHeader> VerifyExportFile(const std::string& path,
+                                                  const std::string& name) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot open '", name, "'"));
+  }
+  ExportReader reader(in, name);
+  ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> first, reader.Next());
+  if (!first.has_value() || !first->has_header()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", name, "' is not an eventstore export file (",
+        first.has_value() ? "it does not start with a header" : "it is empty",
+        ")"));
+  }
+  const v1::ExportHeader header = first->header();
+  if (header.format_version() != kExportFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", name, "' has export format version ", header.format_version(),
+        "; this eventstore reads version ", kExportFormatVersion));
+  }
+  v1::ExportCounts seen;
+  int rank = 0;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record, reader.Next());
+    if (!record.has_value()) {
+      return absl::DataLossError(
+          absl::StrCat("'", name, "' is truncated: it ends after ",
+                       reader.records(), " records without its trailer"));
+    }
+    const int r = Rank(record->record_case());
+    if (r < rank || r == 0) {
+      return absl::DataLossError(
+          absl::StrCat("'", name, "' is corrupt: record ", reader.records(),
+                       " is out of order"));
+    }
+    rank = r;
+    if (!record->has_trailer()) {
+      Count(record->record_case(), seen);
+      continue;
+    }
+    const v1::ExportTrailer& trailer = record->trailer();
+    if (trailer.checksum() != reader.checksum_before_last()) {
+      return absl::DataLossError(absl::StrCat(
+          "'", name, "' is corrupt: its checksum does not match its content"));
+    }
+    if (!SameCounts(seen, trailer.counts()) ||
+        !SameCounts(seen, header.counts())) {
+      return absl::DataLossError(absl::StrCat(
+          "'", name, "' is inconsistent: its header announces ",
+          Describe(header.counts()), " but it holds ", Describe(seen)));
+    }
+    if (in.peek() != std::char_traits<char>::eof()) {
+      return absl::DataLossError(
+          absl::StrCat("'", name, "' is corrupt: bytes follow its trailer"));
+    }
+    return header;
+  }
+}
+
+// --- ExportFileSource
+// ----------------------------------------------------------
+
+ExportFileSource::ExportFileSource(std::string name, v1::ExportHeader header)
+    : name_(std::move(name)), header_(std::move(header)) {}
+
+absl::StatusOr<std::unique_ptr<ExportFileSource>> ExportFileSource::Open(
+    const std::string& path, const std::string& name) {
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) {
+    return absl::NotFoundError(absl::StrCat("cannot open '", name, "'"));
+  }
+  ExportReader header_reader(probe, name);
+  ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> first,
+                      header_reader.Next());
+  if (!first.has_value() || !first->has_header()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", name, "' is not an eventstore export file"));
+  }
+  std::unique_ptr<ExportFileSource> source(
+      new ExportFileSource(name, first->header()));
+  source->in_.open(path, std::ios::binary);
+  if (!source->in_) {
+    return absl::NotFoundError(absl::StrCat("cannot open '", name, "'"));
+  }
+  source->reader_ = std::make_unique<ExportReader>(source->in_, name);
+  ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> skipped,
+                      source->reader_->Next());
+  (void)skipped;
+  return source;
+}
+
+absl::StatusOr<std::optional<v1::ExportRecord>> ExportFileSource::Take(
+    Case kind) {
+  if (!pending_.has_value()) {
+    ES_ASSIGN_OR_RETURN(pending_, reader_->Next());
+    if (!pending_.has_value()) {
+      return absl::DataLossError(
+          absl::StrCat("'", name_, "' ended before its trailer"));
+    }
+  }
+  if (pending_->record_case() != kind) return std::nullopt;
+  std::optional<v1::ExportRecord> out = std::move(pending_);
+  pending_.reset();
+  return out;
+}
+
+absl::StatusOr<std::optional<int64_t>> ExportFileSource::EventsAfter(
+    Position after) {
+  if (after.IsStart()) {
+    return std::optional<int64_t>(header_.counts().events());
+  }
+  return std::optional<int64_t>();
+}
+
+absl::StatusOr<std::vector<RecordedEvent>> ExportFileSource::NextEvents(
+    Position after, int max) {
+  std::vector<RecordedEvent> out;
+  while (static_cast<int>(out.size()) < max) {
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record,
+                        Take(v1::ExportRecord::kEvent));
+    if (!record.has_value()) break;
+    const v1::ExportEvent& x = record->event();
+    const Position position = GetPosition(x.position());
+    if (position <= after) continue;
+    absl::StatusOr<Uuid> id = Uuid::FromBytes(x.id());
+    if (!id.ok()) {
+      return absl::DataLossError(absl::StrCat("'", name_, "': an event of '",
+                                              x.stream(), "' has a bad id"));
+    }
+    RecordedEvent& e = out.emplace_back();
+    e.id = *id;
+    e.stream = x.stream();
+    e.version = x.version();
+    e.type = x.type();
+    e.payload = x.payload();
+    e.metadata = x.metadata();
+    e.recorded_at = FromMicros(x.recorded_at_micros());
+    e.position = position;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<RecordedType>> ExportFileSource::Types() {
+  std::vector<RecordedType> out;
+  while (true) {
+    // Events left unread (the migrator stopped early) are skipped.
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> skipped,
+                        Take(v1::ExportRecord::kEvent));
+    if (skipped.has_value()) continue;
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record,
+                        Take(v1::ExportRecord::kType));
+    if (!record.has_value()) return out;
+    RecordedType& t = out.emplace_back();
+    t.type = record->type().type();
+    t.descriptor_set = record->type().descriptor_set();
+    t.recorded_at = FromMicros(record->type().recorded_at_micros());
+  }
+}
+
+absl::StatusOr<std::vector<Checkpoint>> ExportFileSource::Checkpoints() {
+  std::vector<Checkpoint> out;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record,
+                        Take(v1::ExportRecord::kCheckpoint));
+    if (!record.has_value()) return out;
+    const v1::ExportCheckpoint& x = record->checkpoint();
+    Checkpoint& c = out.emplace_back();
+    c.projection = x.projection();
+    c.position = GetPosition(x.position());
+    c.events_processed = x.events_processed();
+    c.updated_at = FromMicros(x.updated_at_micros());
+  }
+}
+
+absl::Status ExportFileSource::DeadLetters(
+    const std::function<absl::Status(absl::Span<const DeadLetter>)>& page) {
+  std::vector<DeadLetter> rows;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record,
+                        Take(v1::ExportRecord::kDeadLetter));
+    if (record.has_value()) {
+      const v1::ExportDeadLetter& x = record->dead_letter();
+      DeadLetter& d = rows.emplace_back();
+      d.projection = x.projection();
+      absl::StatusOr<Uuid> id = Uuid::FromBytes(x.event_id());
+      if (!id.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("'", name_, "': a dead letter of '", x.projection(),
+                         "' has a bad event id"));
+      }
+      d.event_id = *id;
+      d.stream = x.stream();
+      d.version = x.version();
+      d.position = GetPosition(x.position());
+      d.event_type = x.event_type();
+      d.status = x.status() == "resolved"   ? DeadLetterStatus::kResolved
+                 : x.status() == "retrying" ? DeadLetterStatus::kRetrying
+                                            : DeadLetterStatus::kParked;
+      d.error = x.error();
+      d.failure_count = x.failure_count();
+      d.first_failed_at = FromMicros(x.first_failed_at_micros());
+      d.last_failed_at = FromMicros(x.last_failed_at_micros());
+      d.resolved_by = x.resolved_by();
+      if (x.has_resolved_at_micros()) {
+        d.resolved_at = FromMicros(x.resolved_at_micros());
+      }
+    }
+    if (!rows.empty() &&
+        (!record.has_value() || static_cast<int>(rows.size()) == kPageSize)) {
+      ES_RETURN_IF_ERROR(page(rows));
+      rows.clear();
+    }
+    if (!record.has_value()) return absl::OkStatus();
+  }
+}
+
+absl::Status ExportFileSource::Outbox(
+    const std::function<absl::Status(absl::Span<const OutboxEntry>)>& page) {
+  std::vector<OutboxEntry> rows;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record,
+                        Take(v1::ExportRecord::kOutboxEntry));
+    if (record.has_value()) {
+      const v1::ExportOutboxEntry& x = record->outbox_entry();
+      OutboxEntry& e = rows.emplace_back();
+      e.id = x.id();
+      e.message.destination = x.destination();
+      e.message.key = x.key();
+      e.message.payload = x.payload();
+      e.message.headers.insert(x.headers().begin(), x.headers().end());
+      e.status = x.status() == "published" ? OutboxStatus::kPublished
+                 : x.status() == "failed"  ? OutboxStatus::kFailed
+                                           : OutboxStatus::kPending;
+      e.created_at = FromMicros(x.created_at_micros());
+      e.attempts = x.attempts();
+      e.last_error = x.last_error();
+      if (x.has_published_at_micros()) {
+        e.published_at = FromMicros(x.published_at_micros());
+      }
+      e.claimed_by = x.claimed_by();
+      if (x.has_lease_until_micros()) {
+        e.lease_until = FromMicros(x.lease_until_micros());
+      }
+    }
+    if (!rows.empty() &&
+        (!record.has_value() || static_cast<int>(rows.size()) == kPageSize)) {
+      ES_RETURN_IF_ERROR(page(rows));
+      rows.clear();
+    }
+    if (!record.has_value()) return absl::OkStatus();
+  }
+}
+
+absl::Status ExportFileSource::Snapshots(
+    const std::function<absl::Status(absl::Span<const Snapshot>)>& page) {
+  std::vector<Snapshot> rows;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record,
+                        Take(v1::ExportRecord::kSnapshot));
+    if (record.has_value()) {
+      const v1::ExportSnapshot& x = record->snapshot();
+      Snapshot& s = rows.emplace_back();
+      s.stream = x.stream();
+      s.schema_version = x.schema_version();
+      s.version = x.version();
+      s.type = x.type();
+      s.state = x.state();
+      s.taken_at = FromMicros(x.taken_at_micros());
+    }
+    if (!rows.empty() &&
+        (!record.has_value() || static_cast<int>(rows.size()) == kPageSize)) {
+      ES_RETURN_IF_ERROR(page(rows));
+      rows.clear();
+    }
+    if (!record.has_value()) return absl::OkStatus();
+  }
+}
+
+}  // namespace eventstore::tools

@@ -1,0 +1,452 @@
+#include "tools/migrator.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <future>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "eventstore/status_macros.h"
+#include "eventstore/store_inspector.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "tools/crc64.h"
+
+namespace eventstore::tools {
+namespace {
+
+// "1,234,567".
+std::string Grouped(int64_t n) {
+  std::string digits = absl::StrCat(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+std::string Clock(absl::Duration d) {
+  const int64_t s = std::max<int64_t>(0, absl::ToInt64Seconds(d));
+  if (s >= 3600) {
+    return absl::StrFormat("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
+  }
+  return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+// Progress of the event copy: a bar redrawn in place, or a line now and
+// then.
+class Progress {
+ public:
+  Progress(std::ostream& out, const MigrateOptions& options,
+           std::optional<int64_t> total)
+      : out_(out),
+        quiet_(options.quiet),
+        bar_(options.progress_bar.value_or(isatty(STDERR_FILENO) == 1)),
+        interval_(bar_ ? absl::Milliseconds(100) : options.progress_interval),
+        command_(options.command),
+        total_(total),
+        start_(absl::Now()),
+        last_(start_) {}
+
+  void Update(int64_t done) {
+    if (quiet_) return;
+    const absl::Time now = absl::Now();
+    if (now - last_ < interval_) return;
+    last_ = now;
+    Print(done, now);
+  }
+
+  // Ends the bar's line.
+  void Finish(int64_t done) {
+    if (quiet_ || !bar_) return;
+    Print(done, absl::Now());
+    out_ << "\n" << std::flush;
+  }
+
+ private:
+  void Print(int64_t done, absl::Time now) {
+    const double seconds = absl::ToDoubleSeconds(now - start_);
+    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+    std::string eta;
+    double fraction = -1;
+    if (total_.has_value() && *total_ > 0) {
+      fraction = std::min(
+          1.0, static_cast<double>(done) / static_cast<double>(*total_));
+      if (rate > 0) {
+        eta = Clock(absl::Seconds(static_cast<double>(*total_ - done) / rate));
+      }
+    }
+    const std::string count =
+        total_.has_value()
+            ? absl::StrCat(Grouped(done), "/", Grouped(*total_), " events")
+            : absl::StrCat(Grouped(done), " events");
+    const std::string speed =
+        absl::StrCat(Grouped(static_cast<int64_t>(rate)), " events/s");
+    if (bar_) {
+      constexpr int kWidth = 30;
+      const int filled =
+          fraction < 0 ? 0 : static_cast<int>(fraction * kWidth + 0.5);
+      out_ << "\r[" << std::string(filled, '#')
+           << std::string(kWidth - filled, '.') << "] "
+           << (fraction < 0
+                   ? std::string("  ?%")
+                   : absl::StrFormat("%3d%%", static_cast<int>(fraction * 100)))
+           << "  " << count << "  " << speed
+           << (eta.empty() ? "" : absl::StrCat("  ETA ", eta)) << "\x1b[K"
+           << std::flush;
+    } else {
+      out_ << "eventstore " << command_ << ": " << count;
+      if (fraction >= 0) {
+        out_ << " (" << static_cast<int>(fraction * 100) << "%)";
+      }
+      out_ << ", " << speed;
+      if (!eta.empty()) out_ << ", about " << eta << " left";
+      out_ << std::endl;
+    }
+  }
+
+  std::ostream& out_;
+  const bool quiet_;
+  const bool bar_;
+  const absl::Duration interval_;
+  const std::string command_;
+  const std::optional<int64_t> total_;
+  const absl::Time start_;
+  absl::Time last_;
+};
+
+// The message's bytes with map entries in key order, so that equal
+// messages give equal bytes.
+std::string DeterministicBytes(const google::protobuf::Message& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+// Per-stream digests of a whole log, read once.
+absl::StatusOr<std::map<std::string, StreamDigest>> DigestLog(
+    EventStore& store) {
+  absl::flat_hash_map<std::string, std::pair<StreamDigest, Crc64>> streams;
+  ReadAllOptions options;
+  options.max_count = 2000;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(ReadAllPage page, store.ReadAll(options));
+    for (const RecordedEvent& e : page.events) {
+      auto& [digest, crc] = streams[e.stream];
+      ++digest.events;
+      crc.Update(e.id.bytes());
+      crc.UpdateInt64(static_cast<int64_t>(e.type.size()));
+      crc.Update(e.type);
+      crc.UpdateInt64(static_cast<int64_t>(e.payload.size()));
+      crc.Update(e.payload);
+      const std::string metadata = DeterministicBytes(e.metadata);
+      crc.UpdateInt64(static_cast<int64_t>(metadata.size()));
+      crc.Update(metadata);
+      crc.UpdateInt64(e.version);
+    }
+    if (page.events.empty() || page.end_of_log) break;
+    options.from_position = page.next_position;
+  }
+  std::map<std::string, StreamDigest> out;
+  for (auto& [stream, entry] : streams) {
+    entry.first.checksum = entry.second.value();
+    out.emplace(stream, entry.first);
+  }
+  return out;
+}
+
+}  // namespace
+
+// --- StoreSource -------------------------------------------------------------
+
+absl::StatusOr<std::string> StoreSource::StoreId() {
+  return store_.importer().StoreId();
+}
+
+absl::StatusOr<std::optional<int64_t>> StoreSource::EventsAfter(
+    Position after) {
+  Position up_to = up_to_.value_or(Position::Start());
+  if (!up_to_.has_value()) {
+    ES_ASSIGN_OR_RETURN(up_to, store_.HeadPosition());
+  }
+  ES_ASSIGN_OR_RETURN(int64_t all, store_.importer().CountEvents(up_to));
+  ES_ASSIGN_OR_RETURN(int64_t before, store_.importer().CountEvents(after));
+  return std::optional<int64_t>(std::max<int64_t>(0, all - before));
+}
+
+absl::StatusOr<std::vector<RecordedEvent>> StoreSource::NextEvents(
+    Position after, int max) {
+  ReadAllOptions options;
+  options.from_position = after;
+  options.max_count = max;
+  ES_ASSIGN_OR_RETURN(ReadAllPage page, store_.ReadAll(options));
+  if (up_to_.has_value()) {
+    while (!page.events.empty() && page.events.back().position > *up_to_) {
+      page.events.pop_back();
+    }
+  }
+  return std::move(page.events);
+}
+
+absl::StatusOr<std::vector<RecordedType>> StoreSource::Types() {
+  return store_.inspector().RecordedTypes();
+}
+
+absl::StatusOr<std::vector<Checkpoint>> StoreSource::Checkpoints() {
+  return store_.checkpoints().List();
+}
+
+absl::Status StoreSource::DeadLetters(
+    const std::function<absl::Status(absl::Span<const DeadLetter>)>& page) {
+  DeadLetterCursor cursor;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::vector<DeadLetter> rows,
+                        store_.importer().ListDeadLetters(cursor, kPageSize));
+    if (!rows.empty()) ES_RETURN_IF_ERROR(page(rows));
+    if (rows.size() < static_cast<size_t>(kPageSize)) return absl::OkStatus();
+    cursor.projection = rows.back().projection;
+    cursor.event_id = rows.back().event_id;
+  }
+}
+
+absl::Status StoreSource::Outbox(
+    const std::function<absl::Status(absl::Span<const OutboxEntry>)>& page) {
+  int64_t after = 0;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> rows,
+                        store_.importer().ListOutbox(after, kPageSize));
+    if (!rows.empty()) ES_RETURN_IF_ERROR(page(rows));
+    if (rows.size() < static_cast<size_t>(kPageSize)) return absl::OkStatus();
+    after = rows.back().id;
+  }
+}
+
+absl::Status StoreSource::Snapshots(
+    const std::function<absl::Status(absl::Span<const Snapshot>)>& page) {
+  SnapshotCursor cursor;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::vector<Snapshot> rows,
+                        store_.importer().ListSnapshots(cursor, kPageSize));
+    if (!rows.empty()) ES_RETURN_IF_ERROR(page(rows));
+    if (rows.size() < static_cast<size_t>(kPageSize)) return absl::OkStatus();
+    cursor.stream = rows.back().stream;
+    cursor.schema_version = rows.back().schema_version;
+  }
+}
+
+// --- Migrator ----------------------------------------------------------------
+
+absl::StatusOr<MigrationReport> Migrator::Run(
+    MigrationSource& source, EventStore& target,
+    const std::string& target_description) {
+  if (options_.batch_size <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--batch-size: ", options_.batch_size, " is not positive"));
+  }
+  const absl::Time start = absl::Now();
+  MigrationReport report;
+  EventImporter& importer = target.importer();
+  ES_ASSIGN_OR_RETURN(report.migration_id, source.StoreId());
+  ES_ASSIGN_OR_RETURN(std::string target_id, importer.StoreId());
+  if (report.migration_id == target_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the source ", source.description(), " and the target ",
+        target_description, " are the same store (store id ", target_id, ")"));
+  }
+  ES_ASSIGN_OR_RETURN(std::optional<MigrationState> state,
+                      importer.GetMigration(report.migration_id));
+  ES_ASSIGN_OR_RETURN(Position target_head, target.HeadPosition());
+  const bool foreign = !state.has_value() && !target_head.IsStart();
+  if (foreign && !options_.force) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the target ", target_description,
+        " already holds events that are not from an earlier run of this "
+        "migration (source store id ",
+        report.migration_id,
+        "); nothing was written. Use an empty target, or --force to copy "
+        "into it anyway"));
+  }
+  Position from = Position::Start();
+  if (state.has_value()) {
+    report.resumed = true;
+    report.events_before = state->events;
+    from = state->last_source_position;
+    if (!options_.quiet) {
+      progress_ << "eventstore " << options_.command << ": resuming after "
+                << Grouped(state->events) << " events copied earlier (from "
+                << state->source << ")" << std::endl;
+    }
+  }
+
+  ES_ASSIGN_OR_RETURN(std::optional<int64_t> total, source.EventsAfter(from));
+  Progress progress(progress_, options_, total);
+  // The next batch is read while the current one is written.
+  const int batch_size = options_.batch_size;
+  auto fetch = [&source, batch_size](Position after) {
+    return std::async(std::launch::async, [&source, after, batch_size] {
+      return source.NextEvents(after, batch_size);
+    });
+  };
+  auto next = fetch(from);
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, next.get());
+    if (events.empty()) break;
+    from = events.back().position;
+    next = fetch(from);
+    ES_RETURN_IF_ERROR(importer.ImportEvents(report.migration_id,
+                                             source.description(), events));
+    report.events_copied += static_cast<int64_t>(events.size());
+    progress.Update(report.events_copied);
+  }
+  progress.Finish(report.events_copied);
+
+  absl::StatusOr<std::vector<RecordedType>> types = source.Types();
+  if (types.ok()) {
+    ES_RETURN_IF_ERROR(importer.PutRecordedTypes(*types));
+    report.types = static_cast<int64_t>(types->size());
+  } else if (types.status().code() == absl::StatusCode::kUnimplemented) {
+    progress_ << "eventstore " << options_.command
+              << ": warning: the source cannot list its recorded types ("
+              << types.status().message() << "); they were not copied"
+              << std::endl;
+  } else {
+    return types.status();
+  }
+  if (!options_.events_only) {
+    ES_RETURN_IF_ERROR(CopyRest(source, importer, report.migration_id,
+                                /*keep_outbox_ids=*/!foreign, report));
+  }
+  report.elapsed = absl::Now() - start;
+  if (!options_.quiet) {
+    const double seconds = absl::ToDoubleSeconds(report.elapsed);
+    progress_ << "eventstore " << options_.command << ": copied "
+              << Grouped(report.events_copied) << " events";
+    if (report.resumed) {
+      progress_ << " (" << Grouped(report.events_before)
+                << " were copied earlier)";
+    }
+    progress_ << ", " << report.types << " types";
+    if (!options_.events_only) {
+      progress_ << ", " << report.checkpoints << " checkpoints, "
+                << report.dead_letters << " dead letters, "
+                << report.outbox_entries << " outbox entries, "
+                << report.snapshots << " snapshots";
+    }
+    progress_ << " in " << absl::StrFormat("%.1f", seconds) << " s";
+    if (seconds > 0 && report.events_copied > 0) {
+      progress_ << " ("
+                << Grouped(static_cast<int64_t>(
+                       static_cast<double>(report.events_copied) / seconds))
+                << " events/s)";
+    }
+    progress_ << std::endl;
+  }
+  return report;
+}
+
+absl::Status Migrator::CopyRest(MigrationSource& source, EventImporter& target,
+                                const std::string& migration_id,
+                                bool keep_outbox_ids, MigrationReport& report) {
+  auto translate = [&](Position p) -> absl::StatusOr<Position> {
+    if (p.IsStart()) return p;
+    return target.TranslatePosition(migration_id, p);
+  };
+  ES_ASSIGN_OR_RETURN(std::vector<Checkpoint> checkpoints,
+                      source.Checkpoints());
+  for (Checkpoint& c : checkpoints) {
+    ES_ASSIGN_OR_RETURN(c.position, translate(c.position));
+  }
+  ES_RETURN_IF_ERROR(target.PutCheckpoints(checkpoints));
+  report.checkpoints = static_cast<int64_t>(checkpoints.size());
+
+  ES_RETURN_IF_ERROR(source.DeadLetters(
+      [&](absl::Span<const DeadLetter> page) -> absl::Status {
+        std::vector<DeadLetter> rows(page.begin(), page.end());
+        for (DeadLetter& d : rows) {
+          ES_ASSIGN_OR_RETURN(d.position, translate(d.position));
+        }
+        report.dead_letters += static_cast<int64_t>(rows.size());
+        return target.PutDeadLetters(rows);
+      }));
+  ES_RETURN_IF_ERROR(
+      source.Outbox([&](absl::Span<const OutboxEntry> page) -> absl::Status {
+        report.outbox_entries += static_cast<int64_t>(page.size());
+        return target.PutOutboxEntries(page, keep_outbox_ids);
+      }));
+  return source.Snapshots([&](absl::Span<const Snapshot> page) -> absl::Status {
+    report.snapshots += static_cast<int64_t>(page.size());
+    return target.PutSnapshots(page);
+  });
+}
+
+// --- VerifyCopy
+// ----------------------------------------------------------------
+
+absl::StatusOr<bool> VerifyCopy(EventStore& source, EventStore& target,
+                                std::ostream& out, int max_reported) {
+  ES_ASSIGN_OR_RETURN(auto source_streams, DigestLog(source));
+  ES_ASSIGN_OR_RETURN(auto target_streams, DigestLog(target));
+  int64_t differences = 0;
+  auto report = [&](const std::string& line) {
+    if (differences < max_reported) out << line << "\n";
+    ++differences;
+  };
+  auto describe = [](const StreamDigest& d) {
+    return absl::StrCat(d.events, " events, checksum ",
+                        absl::StrFormat("%016x", d.checksum));
+  };
+  auto s = source_streams.begin();
+  auto t = target_streams.begin();
+  while (s != source_streams.end() || t != target_streams.end()) {
+    if (t == target_streams.end() ||
+        (s != source_streams.end() && s->first < t->first)) {
+      report(absl::StrCat("stream '", s->first, "': only in the source (",
+                          describe(s->second), ")"));
+      ++s;
+    } else if (s == source_streams.end() || t->first < s->first) {
+      report(absl::StrCat("stream '", t->first, "': only in the target (",
+                          describe(t->second), ")"));
+      ++t;
+    } else {
+      if (s->second.events != t->second.events ||
+          s->second.checksum != t->second.checksum) {
+        report(absl::StrCat("stream '", s->first, "': source ",
+                            describe(s->second), "; target ",
+                            describe(t->second)));
+      }
+      ++s;
+      ++t;
+    }
+  }
+  if (differences > max_reported) {
+    out << "... and " << (differences - max_reported)
+        << " more streams differ\n";
+  }
+  int64_t events = 0;
+  for (const auto& [stream, digest] : source_streams) events += digest.events;
+  if (differences == 0) {
+    out << "verified: " << source_streams.size() << " streams, " << events
+        << " events, identical on both sides\n";
+  } else {
+    out << "verify: " << differences << " of "
+        << std::max(source_streams.size(), target_streams.size())
+        << " streams differ\n";
+  }
+  out << std::flush;
+  return differences == 0;
+}
+
+}  // namespace eventstore::tools

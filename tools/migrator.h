@@ -1,0 +1,184 @@
+// Migrator: copies a store (or an export file) into another store, in
+// batches, resumably (`eventstore migrate`, `eventstore import`).
+//
+//   ES_ASSIGN_OR_RETURN(auto from, OpenStore("sqlite:events.db"));
+//   ES_ASSIGN_OR_RETURN(auto to, OpenStore("postgresql://app@db/shop"));
+//   StoreSource source(*from, "sqlite:events.db");
+//   MigrateOptions options;
+//   Migrator migrator(options, std::cerr);
+//   ES_ASSIGN_OR_RETURN(MigrationReport report,
+//                       migrator.Run(source, *to, "postgresql://app@db/shop"));
+//
+// Events are read in the source's global order, a batch at a time, and each
+// batch is imported in one transaction of the target together with its
+// position map and the migration's progress (EventImporter::ImportEvents),
+// so memory stays flat and a run that was killed at any moment continues
+// where it stopped, duplicating and losing nothing. A target that already
+// holds events and is not an earlier run of the same migration (named by the
+// source's store id) is refused unless `force`. Recorded types always come
+// along; checkpoints (translated through the position map), dead letters,
+// outbox entries and snapshots unless `events_only`.
+
+#ifndef EVENTSTORE_TOOLS_MIGRATOR_H_
+#define EVENTSTORE_TOOLS_MIGRATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "eventstore/event_importer.h"
+#include "eventstore/event_store.h"
+
+namespace eventstore::tools {
+
+// Where a migration reads from. Callers read the parts in this order:
+// events (NextEvents until it returns none), types, checkpoints, dead
+// letters, outbox entries, snapshots (a file source can only go forward);
+// any part after the events may be left out.
+class MigrationSource {
+ public:
+  virtual ~MigrationSource() = default;
+
+  // For messages and MigrationState::source; no password.
+  virtual const std::string& description() const = 0;
+  // The source store's identity: the migration's id.
+  virtual absl::StatusOr<std::string> StoreId() = 0;
+  // How many events are after `after` (for progress); nullopt when unknown.
+  virtual absl::StatusOr<std::optional<int64_t>> EventsAfter(
+      Position after) = 0;
+  // The next events after `after` in global order, at most `max`; none at
+  // the end.
+  virtual absl::StatusOr<std::vector<RecordedEvent>> NextEvents(Position after,
+                                                                int max) = 0;
+  virtual absl::StatusOr<std::vector<RecordedType>> Types() = 0;
+  virtual absl::StatusOr<std::vector<Checkpoint>> Checkpoints() = 0;
+  // Each calls `page` with consecutive pages until the end.
+  virtual absl::Status DeadLetters(
+      const std::function<absl::Status(absl::Span<const DeadLetter>)>&
+          page) = 0;
+  virtual absl::Status Outbox(
+      const std::function<absl::Status(absl::Span<const OutboxEntry>)>&
+          page) = 0;
+  virtual absl::Status Snapshots(
+      const std::function<absl::Status(absl::Span<const Snapshot>)>& page) = 0;
+};
+
+// A store as a source. With `up_to`, events after it are left out (an
+// export stops at the head it counted); otherwise reading goes on until the
+// log's end.
+class StoreSource final : public MigrationSource {
+ public:
+  // `store` must outlive this object.
+  StoreSource(EventStore& store, std::string description,
+              std::optional<Position> up_to = std::nullopt)
+      : store_(store), description_(std::move(description)), up_to_(up_to) {}
+
+  const std::string& description() const override { return description_; }
+  absl::StatusOr<std::string> StoreId() override;
+  absl::StatusOr<std::optional<int64_t>> EventsAfter(Position after) override;
+  absl::StatusOr<std::vector<RecordedEvent>> NextEvents(Position after,
+                                                        int max) override;
+  // Empty, with a warning on `warnings`, when the store cannot list its
+  // types.
+  absl::StatusOr<std::vector<RecordedType>> Types() override;
+  absl::StatusOr<std::vector<Checkpoint>> Checkpoints() override;
+  absl::Status DeadLetters(
+      const std::function<absl::Status(absl::Span<const DeadLetter>)>& page)
+      override;
+  absl::Status Outbox(
+      const std::function<absl::Status(absl::Span<const OutboxEntry>)>& page)
+      override;
+  absl::Status Snapshots(
+      const std::function<absl::Status(absl::Span<const Snapshot>)>& page)
+      override;
+
+  // Rows per page of the other tables.
+  static constexpr int kPageSize = 500;
+
+ private:
+  EventStore& store_;
+  const std::string description_;
+  const std::optional<Position> up_to_;
+};
+
+struct MigrateOptions {
+  // Events per batch (one target transaction each). Default 1,000: larger
+  // batches are slightly faster and hold more memory.
+  int batch_size = 1000;
+  // Copy only events and recorded types, not checkpoints, dead letters,
+  // outbox entries and snapshots. Default false.
+  bool events_only = false;
+  // Copy into a target that holds events of its own. Default false: such a
+  // target is refused (kFailedPrecondition).
+  bool force = false;
+  // No progress and no summary. Default false.
+  bool quiet = false;
+  // Progress as a bar redrawn in place (a terminal) rather than a line
+  // every `progress_interval`. Default: whether stderr is a terminal.
+  std::optional<bool> progress_bar;
+  absl::Duration progress_interval = absl::Seconds(2);
+  // The command's name in messages ("migrate", "import").
+  std::string command = "migrate";
+};
+
+struct MigrationReport {
+  std::string migration_id;
+  // Events copied by this run, and by earlier runs of the same migration.
+  int64_t events_copied = 0;
+  int64_t events_before = 0;
+  int64_t types = 0;
+  int64_t checkpoints = 0;
+  int64_t dead_letters = 0;
+  int64_t outbox_entries = 0;
+  int64_t snapshots = 0;
+  // True when the run continued an earlier one.
+  bool resumed = false;
+  absl::Duration elapsed;
+};
+
+class Migrator {
+ public:
+  // Progress and summaries go to `progress` (stderr in the tool).
+  Migrator(MigrateOptions options, std::ostream& progress)
+      : options_(std::move(options)), progress_(progress) {}
+
+  // Copies `source` into `target`; `target_description` (no password) is for
+  // messages.
+  absl::StatusOr<MigrationReport> Run(MigrationSource& source,
+                                      EventStore& target,
+                                      const std::string& target_description);
+
+ private:
+  absl::Status CopyRest(MigrationSource& source, EventImporter& target,
+                        const std::string& migration_id, bool keep_outbox_ids,
+                        MigrationReport& report);
+
+  const MigrateOptions options_;
+  std::ostream& progress_;
+};
+
+// One stream's side of a verification.
+struct StreamDigest {
+  int64_t events = 0;
+  // CRC-64 over (id, type, payload, metadata, version) of its events in
+  // version order.
+  uint64_t checksum = 0;
+};
+
+// Compares `source` and `target` stream by stream (event counts and
+// checksums) reading both logs once; writes each difference to `out` (at
+// most `max_reported` lines, then a count). True when they hold the same
+// streams with the same events.
+absl::StatusOr<bool> VerifyCopy(EventStore& source, EventStore& target,
+                                std::ostream& out, int max_reported = 20);
+
+}  // namespace eventstore::tools
+
+#endif  // EVENTSTORE_TOOLS_MIGRATOR_H_
