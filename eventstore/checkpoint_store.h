@@ -56,8 +56,20 @@ class CheckpointStore {
   // Sets the position (last write wins) and adds `processed` to the count.
   virtual absl::Status Save(std::string_view projection, Position position,
                             int64_t processed) = 0;
-  // The same, inside `tx` (a transaction of this store's database), so that
-  // it commits with the read model's writes.
+  // The same, but the commit need not be durable: once it returns, the
+  // checkpoint is saved and visible to every reader, but a crash of the
+  // database server or machine soon after may lose it, leaving an earlier
+  // checkpoint (never a later one, never a torn one). For at-least-once
+  // consumers, which a lost checkpoint only redelivers a batch to:
+  // ProjectionRunner saves a plain Projection's checkpoints so. PostgreSQL
+  // commits it with synchronous_commit off (no wait for the WAL flush);
+  // the default, and SQLite's, is Save.
+  virtual absl::Status SaveNonDurable(std::string_view projection,
+                                      Position position, int64_t processed) {
+    return Save(projection, position, processed);
+  }
+  // The same as Save, inside `tx` (a transaction of this store's database), so
+  // that it commits with the read model's writes.
   virtual absl::Status SaveIn(SqlTransaction& tx, std::string_view projection,
                               Position position, int64_t processed) = 0;
   // Removes the checkpoint: the projection starts over from the start.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/store_inspector.h"
 
@@ -27,29 +28,6 @@ void SetPosition(Position p, v1::ExportPosition* out) {
 }
 Position GetPosition(const v1::ExportPosition& p) {
   return Position::FromParts(p.commit(), p.prepare());
-}
-
-const char* DeadLetterStatusName(DeadLetterStatus s) {
-  switch (s) {
-    case DeadLetterStatus::kParked:
-      return "parked";
-    case DeadLetterStatus::kRetrying:
-      return "retrying";
-    case DeadLetterStatus::kResolved:
-      return "resolved";
-  }
-  return "parked";
-}
-const char* OutboxStatusName(OutboxStatus s) {
-  switch (s) {
-    case OutboxStatus::kPending:
-      return "pending";
-    case OutboxStatus::kPublished:
-      return "published";
-    case OutboxStatus::kFailed:
-      return "failed";
-  }
-  return "pending";
 }
 
 // The order of record kinds in a file.
@@ -240,7 +218,7 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
           x->set_version(d.version);
           SetPosition(d.position, x->mutable_position());
           x->set_event_type(d.event_type);
-          x->set_status(DeadLetterStatusName(d.status));
+          x->set_status(internal::DeadLetterStatusName(d.status));
           x->set_error(d.error);
           x->set_failure_count(d.failure_count);
           x->set_first_failed_at_micros(Micros(d.first_failed_at));
@@ -264,7 +242,7 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
           x->set_payload(e.message.payload);
           x->mutable_headers()->insert(e.message.headers.begin(),
                                        e.message.headers.end());
-          x->set_status(OutboxStatusName(e.status));
+          x->set_status(internal::OutboxStatusName(e.status));
           x->set_created_at_micros(Micros(e.created_at));
           x->set_attempts(e.attempts);
           x->set_last_error(e.last_error);
@@ -547,9 +525,8 @@ absl::Status ExportFileSource::DeadLetters(
       d.version = x.version();
       d.position = GetPosition(x.position());
       d.event_type = x.event_type();
-      d.status = x.status() == "resolved"   ? DeadLetterStatus::kResolved
-                 : x.status() == "retrying" ? DeadLetterStatus::kRetrying
-                                            : DeadLetterStatus::kParked;
+      d.status = internal::ParseDeadLetterStatus(x.status())
+                     .value_or(DeadLetterStatus::kParked);
       d.error = x.error();
       d.failure_count = x.failure_count();
       d.first_failed_at = FromMicros(x.first_failed_at_micros());
@@ -582,9 +559,8 @@ absl::Status ExportFileSource::Outbox(
       e.message.key = x.key();
       e.message.payload = x.payload();
       e.message.headers.insert(x.headers().begin(), x.headers().end());
-      e.status = x.status() == "published" ? OutboxStatus::kPublished
-                 : x.status() == "failed"  ? OutboxStatus::kFailed
-                                           : OutboxStatus::kPending;
+      e.status = internal::ParseOutboxStatus(x.status())
+                     .value_or(OutboxStatus::kPending);
       e.created_at = FromMicros(x.created_at_micros());
       e.attempts = x.attempts();
       e.last_error = x.last_error();

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "eventstore/event_store.h"
+#include "eventstore/status_macros.h"
 #include "eventstore/store_inspector.h"
 #include "tools/cli_support.h"
 #include "tools/command.h"
@@ -243,6 +244,32 @@ struct TailArgs {
   OutputFormat format = OutputFormat::kTable;
 };
 
+// A page of the global log for tail, and the head read just before it.
+struct TailPage {
+  Position head;
+  ReadAllPage page;
+};
+
+absl::StatusOr<TailPage> ReadTailPage(EventStore& store,
+                                      const ReadAllOptions& options) {
+  TailPage p;
+  ES_ASSIGN_OR_RETURN(p.head, store.HeadPosition());
+  ES_ASSIGN_OR_RETURN(p.page, store.ReadAll(options));
+  return p;
+}
+
+// Moves `options` past `p`. At the end of the log returns true and sets
+// `waited_from` to where waiting for new events starts: the head, so that
+// events past it that do not match the filter do not wake the wait over
+// and over.
+bool AdvancePast(const TailPage& p, ReadAllOptions& options,
+                 Position& waited_from) {
+  options.from_position = p.page.next_position;
+  if (!p.page.end_of_log) return false;
+  waited_from = std::max(p.head, options.from_position);
+  return true;
+}
+
 int RunTail(const TailArgs& args) {
   std::optional<Position> from;
   if (!args.from.empty()) {
@@ -280,17 +307,12 @@ int RunTail(const TailArgs& args) {
         // must not wake the wait over and over).
         Position waited_from = options.from_position;
         while (true) {
-          absl::StatusOr<Position> head = store.HeadPosition();
-          if (!head.ok()) {
-            out.Finish();
-            return PrintError("tail", head.status(), url);
-          }
-          absl::StatusOr<ReadAllPage> page = store.ReadAll(options);
+          absl::StatusOr<TailPage> page = ReadTailPage(store, options);
           if (!page.ok()) {
             out.Finish();
             return PrintError("tail", page.status(), url);
           }
-          for (RecordedEvent& e : page->events) {
+          for (RecordedEvent& e : page->page.events) {
             if (from.has_value()) {
               AddEvent(out, **renderer, e, /*with_stream=*/true);
             } else if (args.count > 0) {
@@ -299,11 +321,7 @@ int RunTail(const TailArgs& args) {
                 last.pop_front();
             }
           }
-          options.from_position = page->next_position;
-          if (page->end_of_log) {
-            waited_from = std::max(*head, options.from_position);
-            break;
-          }
+          if (AdvancePast(*page, options, waited_from)) break;
         }
         for (const RecordedEvent& e : last) {
           AddEvent(out, **renderer, e, /*with_stream=*/true);
@@ -321,17 +339,12 @@ int RunTail(const TailArgs& args) {
           }
           if (!*more) continue;
           while (!stop_requested.load()) {
-            absl::StatusOr<Position> head = store.HeadPosition();
-            if (!head.ok()) {
-              out.Finish();
-              return PrintError("tail", head.status(), url);
-            }
-            absl::StatusOr<ReadAllPage> page = store.ReadAll(options);
+            absl::StatusOr<TailPage> page = ReadTailPage(store, options);
             if (!page.ok()) {
               out.Finish();
               return PrintError("tail", page.status(), url);
             }
-            for (const RecordedEvent& e : page->events) {
+            for (const RecordedEvent& e : page->page.events) {
               // A type appended for the first time since the start: its
               // descriptor was recorded after the renderer loaded them.
               if (!reloaded_for.contains(e.type) &&
@@ -343,11 +356,7 @@ int RunTail(const TailArgs& args) {
               }
               AddEvent(out, **renderer, e, /*with_stream=*/true);
             }
-            options.from_position = page->next_position;
-            if (page->end_of_log) {
-              waited_from = std::max(*head, options.from_position);
-              break;
-            }
+            if (AdvancePast(*page, options, waited_from)) break;
           }
         }
         out.Finish();

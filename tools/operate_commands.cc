@@ -22,6 +22,7 @@
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/dead_letter_store.h"
 #include "eventstore/event_store.h"
+#include "eventstore/internal/record_status.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/store_inspector.h"
 #include "eventstore/uuid.h"
@@ -285,18 +286,6 @@ int RunCheckpoints(const CheckpointsArgs& args) {
 
 // --- dlq ---------------------------------------------------------------------
 
-const char* StatusName(DeadLetterStatus s) {
-  switch (s) {
-    case DeadLetterStatus::kParked:
-      return "parked";
-    case DeadLetterStatus::kRetrying:
-      return "retrying";
-    case DeadLetterStatus::kResolved:
-      return "resolved";
-  }
-  return "parked";
-}
-
 std::string DeadLetterJson(const DeadLetter& d) {
   return JsonObject()
       .Str("projection", d.projection)
@@ -305,7 +294,7 @@ std::string DeadLetterJson(const DeadLetter& d) {
       .Int("version", d.version)
       .Str("position", d.position.ToString())
       .Str("event_type", d.event_type)
-      .Str("status", StatusName(d.status))
+      .Str("status", internal::DeadLetterStatusName(d.status))
       .Str("error", d.error)
       .Int("failure_count", d.failure_count)
       .Time("first_failed_at", d.first_failed_at)
@@ -363,7 +352,8 @@ int RunDlqList(const DlqArgs& args) {
                           "STATUS", "FAILURES", "LAST_FAILED_AT", "ERROR"});
         for (const DeadLetter& d : letters) {
           out.Add({d.projection, d.event_id.ToString(), d.stream,
-                   absl::StrCat(d.version), d.event_type, StatusName(d.status),
+                   absl::StrCat(d.version), d.event_type,
+                   internal::DeadLetterStatusName(d.status),
                    absl::StrCat(d.failure_count), TimeText(d.last_failed_at),
                    Cell(d.error, 80)},
                   DeadLetterJson(d));
@@ -510,18 +500,6 @@ int RunDlqResolve(const DlqArgs& args) {
 
 // --- outbox ------------------------------------------------------------------
 
-const char* OutboxStatusName(OutboxStatus s) {
-  switch (s) {
-    case OutboxStatus::kPending:
-      return "pending";
-    case OutboxStatus::kPublished:
-      return "published";
-    case OutboxStatus::kFailed:
-      return "failed";
-  }
-  return "pending";
-}
-
 struct OutboxArgs {
   std::string url;
   int limit = 100;
@@ -583,7 +561,7 @@ int RunOutboxList(const OutboxArgs& args) {
           headers += "}";
           out.Add(
               {absl::StrCat(e.id), e.message.destination, Cell(e.message.key),
-               OutboxStatusName(e.status), absl::StrCat(e.attempts),
+               internal::OutboxStatusName(e.status), absl::StrCat(e.attempts),
                TimeText(e.created_at),
                e.claimed_by.empty() ? "-" : e.claimed_by,
                absl::StrCat(e.message.payload.size()), Cell(e.last_error, 60)},
@@ -591,7 +569,7 @@ int RunOutboxList(const OutboxArgs& args) {
                   .Int("id", e.id)
                   .Str("destination", e.message.destination)
                   .Str("key", e.message.key)
-                  .Str("status", OutboxStatusName(e.status))
+                  .Str("status", internal::OutboxStatusName(e.status))
                   .Int("attempts", e.attempts)
                   .Time("created_at", e.created_at)
                   .Str("claimed_by", e.claimed_by)

@@ -14,11 +14,24 @@ namespace {
 constexpr char kGetSql[] =
     "SELECT projection, position_commit, position_prepare, events_processed,"
     " updated_at FROM $S.checkpoints WHERE projection = $1::text";
-// Last write wins for the position; the count adds up.
+// Last write wins for the position; the count adds up. kSaveSql or
+// kSaveNonDurableSql, then kUpsertSql.
 constexpr char kSaveSql[] =
     "INSERT INTO $S.checkpoints AS c (projection, position_commit,"
     " position_prepare, events_processed, updated_at)"
-    " VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, now())"
+    " VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, now())";
+// The same row, its commit not waiting for the WAL flush:
+// set_config(..., true) is SET LOCAL, for this statement's own transaction
+// only, and the commit reads the setting before the transaction's settings
+// are undone. The WHERE uses its result, so that the planner cannot drop
+// the call.
+constexpr char kSaveNonDurableSql[] =
+    "INSERT INTO $S.checkpoints AS c (projection, position_commit,"
+    " position_prepare, events_processed, updated_at)"
+    " SELECT $1::text, $2::bigint, $3::bigint, $4::bigint, now()"
+    " FROM (SELECT set_config('synchronous_commit', 'off', true) AS sc) s"
+    " WHERE s.sc = 'off'";
+constexpr char kUpsertSql[] =
     " ON CONFLICT (projection) DO UPDATE SET"
     "   position_commit = EXCLUDED.position_commit,"
     "   position_prepare = EXCLUDED.position_prepare,"
@@ -84,7 +97,10 @@ absl::StatusOr<PgParams> SaveParams(std::string_view projection,
 PgCheckpointStore::PgCheckpointStore(PgDatabase* db)
     : db_(db),
       get_(db->Statement("es_cp_get", kGetSql)),
-      save_(db->Statement("es_cp_save", kSaveSql)),
+      save_(db->Statement("es_cp_save", absl::StrCat(kSaveSql, kUpsertSql))),
+      save_non_durable_(
+          db->Statement("es_cp_save_non_durable",
+                        absl::StrCat(kSaveNonDurableSql, kUpsertSql))),
       reset_(db->Statement("es_cp_reset", kResetSql)),
       list_(db->Statement("es_cp_list", kListSql)),
       lag_(db->Statement("es_cp_lag", kLagSql)) {}
@@ -108,6 +124,20 @@ absl::Status PgCheckpointStore::Save(std::string_view projection,
   return db_
       ->WithConnection(
           [&](PgConnection& conn) { return conn.Execute(save_, params); },
+          PgDatabase::Retry::kNever)
+      .status();
+}
+
+absl::Status PgCheckpointStore::SaveNonDurable(std::string_view projection,
+                                               Position position,
+                                               int64_t processed) {
+  ES_ASSIGN_OR_RETURN(PgParams params,
+                      SaveParams(projection, position, processed));
+  return db_
+      ->WithConnection(
+          [&](PgConnection& conn) {
+            return conn.Execute(save_non_durable_, params);
+          },
           PgDatabase::Retry::kNever)
       .status();
 }

@@ -37,6 +37,11 @@ class PgCheckpointStore final : public CheckpointStore {
   // kUnavailable then means the outcome is unknown.
   absl::Status Save(std::string_view projection, Position position,
                     int64_t processed) override;
+  // One statement that sets synchronous_commit off for its own transaction
+  // (set_config(..., is_local = true)): the commit does not wait for the
+  // WAL flush. Not repeated after a lost connection, as Save.
+  absl::Status SaveNonDurable(std::string_view projection, Position position,
+                              int64_t processed) override;
   // kInvalidArgument when `tx` is not a transaction of this database,
   // kFailedPrecondition when it has ended.
   absl::Status SaveIn(SqlTransaction& tx, std::string_view projection,
@@ -50,6 +55,7 @@ class PgCheckpointStore final : public CheckpointStore {
   PgDatabase* const db_;
   const PgStatement get_;
   const PgStatement save_;
+  const PgStatement save_non_durable_;
   const PgStatement reset_;
   const PgStatement list_;
   const PgStatement lag_;

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "backends/postgres/pg_rows.h"
+#include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
 
 namespace eventstore::postgres {
@@ -54,51 +56,6 @@ constexpr char kCountsSql[] =
 constexpr char kDeleteResolvedSql[] =
     "DELETE FROM $S.dead_letters WHERE status = 'resolved'"
     " AND resolved_at < now() - $1::bigint * interval '1 microsecond'";
-
-const char* StatusName(DeadLetterStatus status) {
-  switch (status) {
-    case DeadLetterStatus::kParked:
-      return "parked";
-    case DeadLetterStatus::kRetrying:
-      return "retrying";
-    case DeadLetterStatus::kResolved:
-      return "resolved";
-  }
-  return "parked";
-}
-
-absl::StatusOr<DeadLetterStatus> ParseStatus(std::string_view name) {
-  if (name == "parked") return DeadLetterStatus::kParked;
-  if (name == "retrying") return DeadLetterStatus::kRetrying;
-  if (name == "resolved") return DeadLetterStatus::kResolved;
-  return absl::DataLossError(
-      absl::StrCat("postgres: a dead letter has an unknown status '",
-                   std::string(name), "'"));
-}
-
-absl::StatusOr<DeadLetter> DecodeDeadLetter(const PgResult& r, int row) {
-  DeadLetter d;
-  d.projection = std::string(r.Bytes(row, 0));
-  absl::StatusOr<Uuid> id = Uuid::FromBytes(r.Bytes(row, 1));
-  if (!id.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        "postgres: a dead letter of '", d.projection, "' has a corrupt id"));
-  }
-  d.event_id = *id;
-  d.stream = std::string(r.Bytes(row, 2));
-  d.version = r.Int64(row, 3);
-  d.position = Position::FromParts(r.Uint64(row, 4), r.Uint64(row, 5));
-  d.event_type = std::string(r.Bytes(row, 6));
-  ES_ASSIGN_OR_RETURN(d.status, ParseStatus(r.Bytes(row, 7)));
-  d.error = std::string(r.Bytes(row, 8));
-  d.failure_count = static_cast<int32_t>(r.Int64(row, 9));
-  d.first_failed_at = r.Timestamp(row, 10);
-  d.last_failed_at = r.Timestamp(row, 11);
-  if (!r.IsNull(row, 12)) d.resolved_by = std::string(r.Bytes(row, 12));
-  d.resolved_at =
-      r.IsNull(row, 13) ? absl::InfinitePast() : r.Timestamp(row, 13);
-  return d;
-}
 
 absl::Status ValidateProjection(std::string_view projection) {
   if (projection.empty()) {
@@ -165,7 +122,7 @@ absl::StatusOr<std::vector<DeadLetter>> PgDeadLetterStore::List(
     params.Bytes(projection);
   }
   if (status.has_value()) {
-    params.Bytes(StatusName(*status));
+    params.Bytes(internal::DeadLetterStatusName(*status));
   } else {
     params.Null();
   }

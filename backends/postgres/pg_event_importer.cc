@@ -6,6 +6,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "backends/postgres/pg_binary.h"
+#include "backends/postgres/pg_rows.h"
+#include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
@@ -168,110 +170,6 @@ PgParams& TextOrNull(PgParams& params, const std::string& s) {
   return params.Bytes(s);
 }
 
-const char* DeadLetterStatusText(DeadLetterStatus status) {
-  switch (status) {
-    case DeadLetterStatus::kParked:
-      return "parked";
-    case DeadLetterStatus::kRetrying:
-      return "retrying";
-    case DeadLetterStatus::kResolved:
-      return "resolved";
-  }
-  return "parked";
-}
-
-const char* OutboxStatusText(OutboxStatus status) {
-  switch (status) {
-    case OutboxStatus::kPending:
-      return "pending";
-    case OutboxStatus::kPublished:
-      return "published";
-    case OutboxStatus::kFailed:
-      return "failed";
-  }
-  return "pending";
-}
-
-absl::Status CheckLimit(int limit) {
-  if (limit < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit: ", limit, " is negative"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<DeadLetter> DecodeDeadLetter(const PgResult& r, int row) {
-  DeadLetter d;
-  d.projection = std::string(r.Bytes(row, 0));
-  absl::StatusOr<Uuid> id = Uuid::FromBytes(r.Bytes(row, 1));
-  if (!id.ok()) {
-    return absl::DataLossError(absl::StrCat("postgres: a dead letter of '",
-                                            d.projection,
-                                            "' has a corrupt event id"));
-  }
-  d.event_id = *id;
-  d.stream = std::string(r.Bytes(row, 2));
-  d.version = r.Int64(row, 3);
-  d.position = PositionAt(r, row, 4);
-  d.event_type = std::string(r.Bytes(row, 6));
-  const std::string_view status = r.Bytes(row, 7);
-  if (status == "parked") {
-    d.status = DeadLetterStatus::kParked;
-  } else if (status == "retrying") {
-    d.status = DeadLetterStatus::kRetrying;
-  } else if (status == "resolved") {
-    d.status = DeadLetterStatus::kResolved;
-  } else {
-    return absl::DataLossError(absl::StrCat(
-        "postgres: dead letter ", d.event_id.ToString(), " of '", d.projection,
-        "' has unknown status '", std::string(status), "'"));
-  }
-  d.error = std::string(r.Bytes(row, 8));
-  d.failure_count = static_cast<int32_t>(r.Int64(row, 9));
-  d.first_failed_at = r.Timestamp(row, 10);
-  d.last_failed_at = r.Timestamp(row, 11);
-  if (!r.IsNull(row, 12)) d.resolved_by = std::string(r.Bytes(row, 12));
-  d.resolved_at = r.Timestamp(row, 13);
-  return d;
-}
-
-absl::StatusOr<OutboxEntry> DecodeOutboxEntry(const PgResult& r, int row) {
-  OutboxEntry e;
-  e.id = r.Int64(row, 0);
-  e.message.destination = std::string(r.Bytes(row, 1));
-  e.message.key = std::string(r.Bytes(row, 2));
-  e.message.payload = std::string(r.Bytes(row, 3));
-  if (!r.IsNull(row, 4)) {
-    const std::string_view bytes = r.Bytes(row, 4);
-    v1::OutboxHeaders headers;
-    if (!headers.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return absl::DataLossError(absl::StrCat("postgres: outbox message ", e.id,
-                                              " has corrupt headers"));
-    }
-    e.message.headers.insert(headers.headers().begin(),
-                             headers.headers().end());
-  }
-  const std::string_view status = r.Bytes(row, 5);
-  if (status == "pending") {
-    e.status = OutboxStatus::kPending;
-  } else if (status == "published") {
-    e.status = OutboxStatus::kPublished;
-  } else if (status == "failed") {
-    e.status = OutboxStatus::kFailed;
-  } else {
-    return absl::DataLossError(absl::StrCat("postgres: outbox message ", e.id,
-                                            " has unknown status '",
-                                            std::string(status), "'"));
-  }
-  e.created_at = r.Timestamp(row, 6);
-  e.attempts = static_cast<int32_t>(r.Int64(row, 7));
-  if (!r.IsNull(row, 8)) e.last_error = std::string(r.Bytes(row, 8));
-  e.published_at = r.Timestamp(row, 9);
-  if (!r.IsNull(row, 10)) e.claimed_by = std::string(r.Bytes(row, 10));
-  e.lease_until = r.Timestamp(row, 11);
-  return e;
-}
-
 }  // namespace
 
 PgEventImporter::PgEventImporter(PgDatabase* db)
@@ -350,7 +248,7 @@ absl::StatusOr<EventImporter::TableCounts> PgEventImporter::CountTables() {
 
 absl::StatusOr<std::vector<DeadLetter>> PgEventImporter::ListDeadLetters(
     const DeadLetterCursor& after, int limit) {
-  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   PgParams params;
   params.Bytes(after.projection).Bytes(after.event_id.bytes()).Int64(limit);
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
@@ -366,7 +264,7 @@ absl::StatusOr<std::vector<DeadLetter>> PgEventImporter::ListDeadLetters(
 
 absl::StatusOr<std::vector<OutboxEntry>> PgEventImporter::ListOutbox(
     int64_t after_id, int limit) {
-  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   PgParams params;
   params.Int64(after_id).Int64(limit);
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
@@ -382,7 +280,7 @@ absl::StatusOr<std::vector<OutboxEntry>> PgEventImporter::ListOutbox(
 
 absl::StatusOr<std::vector<Snapshot>> PgEventImporter::ListSnapshots(
     const SnapshotCursor& after, int limit) {
-  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   PgParams params;
   params.Bytes(after.stream).Int64(after.schema_version).Int64(limit);
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
@@ -592,7 +490,7 @@ absl::Status PgEventImporter::PutDeadLetters(
           .Int64(Signed(d.position.commit()))
           .Int64(Signed(d.position.prepare()))
           .Bytes(d.event_type)
-          .Bytes(DeadLetterStatusText(d.status))
+          .Bytes(internal::DeadLetterStatusName(d.status))
           .Bytes(d.error)
           .Int64(d.failure_count)
           .Bytes(EncodeTimestamp(d.first_failed_at))
@@ -641,7 +539,7 @@ absl::Status PgEventImporter::PutOutboxEntries(
                                         e.message.headers.end());
         params.Bytes(proto.SerializeAsString());
       }
-      params.Bytes(OutboxStatusText(e.status))
+      params.Bytes(internal::OutboxStatusName(e.status))
           .Bytes(EncodeTimestamp(e.created_at))
           .Int64(e.attempts);
       TextOrNull(params, e.last_error);

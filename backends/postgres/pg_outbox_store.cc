@@ -5,7 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "backends/postgres/pg_binary.h"
+#include "backends/postgres/pg_rows.h"
 #include "eventstore/internal/append_validation.h"
+#include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
@@ -57,59 +59,14 @@ constexpr char kStatsSql[] =
     " min(created_at) FILTER (WHERE status = 'pending')"
     " FROM $S.outbox";
 
-absl::StatusOr<OutboxStatus> ParseStatus(std::string_view name) {
-  if (name == "pending") return OutboxStatus::kPending;
-  if (name == "published") return OutboxStatus::kPublished;
-  if (name == "failed") return OutboxStatus::kFailed;
-  return absl::DataLossError(
-      absl::StrCat("postgres: an outbox message has an unknown status '",
-                   std::string(name), "'"));
-}
-
-absl::StatusOr<OutboxEntry> DecodeEntry(const PgResult& r, int row) {
-  OutboxEntry e;
-  e.id = r.Int64(row, 0);
-  e.message.destination = std::string(r.Bytes(row, 1));
-  e.message.key = std::string(r.Bytes(row, 2));
-  e.message.payload = std::string(r.Bytes(row, 3));
-  if (!r.IsNull(row, 4)) {
-    const std::string_view bytes = r.Bytes(row, 4);
-    v1::OutboxHeaders headers;
-    if (!headers.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return absl::DataLossError(absl::StrCat("postgres: outbox message ", e.id,
-                                              " has corrupt headers"));
-    }
-    e.message.headers.insert(headers.headers().begin(),
-                             headers.headers().end());
-  }
-  ES_ASSIGN_OR_RETURN(e.status, ParseStatus(r.Bytes(row, 5)));
-  e.created_at = r.Timestamp(row, 6);
-  e.attempts = static_cast<int32_t>(r.Int64(row, 7));
-  if (!r.IsNull(row, 8)) e.last_error = std::string(r.Bytes(row, 8));
-  e.published_at =
-      r.IsNull(row, 9) ? absl::InfinitePast() : r.Timestamp(row, 9);
-  if (!r.IsNull(row, 10)) e.claimed_by = std::string(r.Bytes(row, 10));
-  e.lease_until =
-      r.IsNull(row, 11) ? absl::InfinitePast() : r.Timestamp(row, 11);
-  return e;
-}
-
 absl::StatusOr<std::vector<OutboxEntry>> DecodeEntries(const PgResult& r) {
   std::vector<OutboxEntry> out;
   out.reserve(r.rows());
   for (int row = 0; row < r.rows(); ++row) {
-    ES_ASSIGN_OR_RETURN(OutboxEntry e, DecodeEntry(r, row));
+    ES_ASSIGN_OR_RETURN(OutboxEntry e, DecodeOutboxEntry(r, row));
     out.push_back(std::move(e));
   }
   return out;
-}
-
-absl::Status ValidateLimit(int limit) {
-  if (limit < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit: ", limit, " is negative"));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -165,7 +122,7 @@ absl::Status PgOutboxStore::Enqueue(absl::Span<const OutboxMessage> messages) {
 }
 
 absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::Pending(int limit) {
-  ES_RETURN_IF_ERROR(ValidateLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   PgParams params;
   params.Int64(limit);
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
@@ -176,7 +133,7 @@ absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::Pending(int limit) {
 
 absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::Claim(
     std::string_view worker, int limit, absl::Duration lease) {
-  ES_RETURN_IF_ERROR(ValidateLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   if (worker.empty()) return absl::InvalidArgumentError("worker: empty");
   PgParams params;
   params.Bytes(worker).Int64(limit).Int64(

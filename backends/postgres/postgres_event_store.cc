@@ -85,6 +85,30 @@ SELECT cur.v, (SELECT transaction_id FROM ins LIMIT 1),
        (SELECT count(*) FROM ins))sql";
 constexpr char kAppendFrom[] = "\nFROM cur";
 
+// The same for one event without outbox messages (most appends): plain
+// values ($3 id, $4 type, $5 payload, $6 metadata, $7 tenant, the last two
+// possibly NULL) instead of arrays, so the server neither decodes nor
+// unnests arrays nor sorts; the same version check, the same result
+// columns (count 0 or 1), optionally the same NOTIFY column, then
+// kAppendOneFrom.
+constexpr char kAppendOneSql[] = R"sql(
+WITH cur AS (
+  SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text
+                   ORDER BY version DESC LIMIT 1), 0) AS v
+), ins AS (
+  INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id)
+  SELECT $3::uuid, $1::text, cur.v + 1, $4::text, $5::bytea, $6::bytea, $7::text
+  FROM cur
+  WHERE CASE $2::bigint WHEN -1 THEN true
+                        WHEN -2 THEN cur.v = 0
+                        WHEN -3 THEN cur.v > 0
+                        ELSE cur.v = $2::bigint END
+  RETURNING transaction_id, position
+)
+SELECT cur.v, ins.transaction_id, ins.position, ins.position,
+       CASE WHEN ins.position IS NULL THEN 0::bigint ELSE 1::bigint END)sql";
+constexpr char kAppendOneFrom[] = "\nFROM cur LEFT JOIN ins ON true";
+
 constexpr char kSelectByIdsSql[] =
     "SELECT id, stream, version, transaction_id, position FROM $S.events "
     "WHERE id = ANY($1::uuid[])";
@@ -215,6 +239,15 @@ class PostgresEventStoreImpl final : public EventStore {
             kAppendFrom));
   }
 
+  PgStatement AppendOneStatement() const {
+    return db_->Statement(
+        "es_append_one",
+        absl::StrCat(
+            kAppendOneSql,
+            db_->options().notify_on_append ? NotifyColumn(db_->schema()) : "",
+            kAppendOneFrom));
+  }
+
   absl::Status RecordTypes(const std::vector<internal::PreparedEvent>& events);
   absl::StatusOr<std::vector<std::optional<internal::StoredEventRef>>>
   LookUpIds(const std::vector<internal::PreparedEvent>& events);
@@ -228,6 +261,7 @@ class PostgresEventStoreImpl final : public EventStore {
   const std::unique_ptr<PgDatabase> db_;
   const PostgresOptions& options_;
   const PgStatement append_;
+  const PgStatement append_one_;
   const PgStatement append_with_outbox_;
   const PgStatement select_by_ids_;
   const PgStatement insert_type_;
@@ -256,6 +290,7 @@ PostgresEventStoreImpl::PostgresEventStoreImpl(std::unique_ptr<PgDatabase> db)
     : db_(std::move(db)),
       options_(db_->options()),
       append_(AppendStatement("es_append", /*with_outbox=*/false)),
+      append_one_(AppendOneStatement()),
       append_with_outbox_(
           AppendStatement("es_append_outbox", /*with_outbox=*/true)),
       select_by_ids_(db_->Statement("es_select_by_ids", kSelectByIdsSql)),
@@ -424,40 +459,59 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
                       internal::PrepareAppend(options_.limits, request));
   ES_RETURN_IF_ERROR(RecordTypes(events));
 
-  ArrayBuilder ids(kUuidOid, events.size());
-  ArrayBuilder types(kTextOid, events.size());
-  ArrayBuilder payloads(kByteaOid, events.size());
-  ArrayBuilder metadata(kByteaOid, events.size());
-  ArrayBuilder tenants(kTextOid, events.size());
-  size_t payload_bytes = 0;
-  for (const internal::PreparedEvent& event : events) {
-    payload_bytes += event.source->payload.size() + 4;
-  }
-  payloads.Reserve(payload_bytes);
-  for (const internal::PreparedEvent& event : events) {
-    ids.Add(event.id.bytes());
-    types.Add(event.source->type);
-    payloads.Add(event.source->payload);
+  PgParams params;
+  params.Bytes(request.stream).Int64(request.expected.ToWire());
+  const bool one = events.size() == 1 && request.outbox.empty();
+  if (one) {
+    // The single-event statement: the same values as scalars.
+    const internal::PreparedEvent& event = events.front();
+    params.Bytes(event.id.bytes())
+        .Bytes(event.source->type)
+        .Bytes(event.source->payload);
     if (event.metadata.empty()) {
-      metadata.AddNull();
+      params.Null();
     } else {
-      metadata.Add(event.metadata);
+      params.Bytes(event.metadata);
     }
     const std::string& tenant = event.source->metadata.tenant_id();
     if (tenant.empty()) {
-      tenants.AddNull();
+      params.Null();
     } else {
-      tenants.Add(tenant);
+      params.Bytes(tenant);
     }
+  } else {
+    ArrayBuilder ids(kUuidOid, events.size());
+    ArrayBuilder types(kTextOid, events.size());
+    ArrayBuilder payloads(kByteaOid, events.size());
+    ArrayBuilder metadata(kByteaOid, events.size());
+    ArrayBuilder tenants(kTextOid, events.size());
+    size_t payload_bytes = 0;
+    for (const internal::PreparedEvent& event : events) {
+      payload_bytes += event.source->payload.size() + 4;
+    }
+    payloads.Reserve(payload_bytes);
+    for (const internal::PreparedEvent& event : events) {
+      ids.Add(event.id.bytes());
+      types.Add(event.source->type);
+      payloads.Add(event.source->payload);
+      if (event.metadata.empty()) {
+        metadata.AddNull();
+      } else {
+        metadata.Add(event.metadata);
+      }
+      const std::string& tenant = event.source->metadata.tenant_id();
+      if (tenant.empty()) {
+        tenants.AddNull();
+      } else {
+        tenants.Add(tenant);
+      }
+    }
+    params.Bytes(ids.Finish())
+        .Bytes(types.Finish())
+        .Bytes(payloads.Finish())
+        .Bytes(metadata.Finish())
+        .Bytes(tenants.Finish());
   }
-  PgParams params;
-  params.Bytes(request.stream)
-      .Int64(request.expected.ToWire())
-      .Bytes(ids.Finish())
-      .Bytes(types.Finish())
-      .Bytes(payloads.Finish())
-      .Bytes(metadata.Finish())
-      .Bytes(tenants.Finish());
   if (!request.outbox.empty()) {
     const OutboxArrays outbox = EncodeOutboxMessages(request.outbox);
     params.Bytes(outbox.destinations)
@@ -465,8 +519,9 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
         .Bytes(outbox.payloads)
         .Bytes(outbox.headers);
   }
-  const PgStatement& statement =
-      request.outbox.empty() ? append_ : append_with_outbox_;
+  const PgStatement& statement = one                      ? append_one_
+                                 : request.outbox.empty() ? append_
+                                                          : append_with_outbox_;
   for (int attempt = 0;; ++attempt) {
     bool lost_race = false;
     absl::StatusOr<AppendResult> result =

@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "backends/sqlite/sqlite_rows.h"
+#include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
 
 namespace eventstore::sqlite {
@@ -19,7 +21,7 @@ constexpr char kAdd[] =
     "error = excluded.error, failure_count = failure_count + 1, "
     "last_failed_at = excluded.last_failed_at, resolved_by = NULL, "
     "resolved_at = NULL";
-// Every entry is read with these columns, in this order (see Decode).
+// Every entry is read with these columns, in this order (see DecodeDeadLetter).
 #define ES_DEAD_LETTER_SELECT                                       \
   "SELECT projection, event_id, stream, version, position_commit, " \
   "position_prepare, event_type, status, error, failure_count, "    \
@@ -52,62 +54,11 @@ constexpr char kCounts[] =
 constexpr char kDeleteResolved[] =
     "DELETE FROM dead_letters WHERE status = 'resolved' AND resolved_at <= ?1";
 
-const char* StatusText(DeadLetterStatus status) {
-  switch (status) {
-    case DeadLetterStatus::kParked:
-      return "parked";
-    case DeadLetterStatus::kRetrying:
-      return "retrying";
-    case DeadLetterStatus::kResolved:
-      return "resolved";
-  }
-  return "parked";
-}
-
 absl::Status CheckProjection(std::string_view projection) {
   if (projection.empty()) {
     return absl::InvalidArgumentError("projection: empty; name the projection");
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<DeadLetter> Decode(const SqliteStatement& row) {
-  DeadLetter letter;
-  letter.projection = std::string(row.ColumnText(0));
-  absl::StatusOr<Uuid> id = Uuid::FromBytes(row.ColumnBlob(1));
-  if (!id.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("sqlite: a dead letter of projection '", letter.projection,
-                     "' has a corrupt event id"));
-  }
-  letter.event_id = *id;
-  letter.stream = std::string(row.ColumnText(2));
-  letter.version = row.ColumnInt64(3);
-  letter.position =
-      Position::FromParts(static_cast<uint64_t>(row.ColumnInt64(4)),
-                          static_cast<uint64_t>(row.ColumnInt64(5)));
-  letter.event_type = std::string(row.ColumnText(6));
-  const std::string_view status = row.ColumnText(7);
-  if (status == "parked") {
-    letter.status = DeadLetterStatus::kParked;
-  } else if (status == "retrying") {
-    letter.status = DeadLetterStatus::kRetrying;
-  } else if (status == "resolved") {
-    letter.status = DeadLetterStatus::kResolved;
-  } else {
-    return absl::DataLossError(absl::StrCat(
-        "sqlite: dead letter ", letter.event_id.ToString(), " of projection '",
-        letter.projection, "' has unknown status '", std::string(status), "'"));
-  }
-  letter.error = std::string(row.ColumnText(8));
-  letter.failure_count = static_cast<int32_t>(row.ColumnInt64(9));
-  letter.first_failed_at = absl::FromUnixMicros(row.ColumnInt64(10));
-  letter.last_failed_at = absl::FromUnixMicros(row.ColumnInt64(11));
-  letter.resolved_by = std::string(row.ColumnText(12));
-  letter.resolved_at = row.ColumnIsNull(13)
-                           ? absl::InfinitePast()
-                           : absl::FromUnixMicros(row.ColumnInt64(13));
-  return letter;
 }
 
 absl::Status NoSuchEntry(std::string_view projection, const Uuid& event_id) {
@@ -148,7 +99,7 @@ absl::StatusOr<std::optional<DeadLetter>> SqliteDeadLetterStore::Get(
         stmt->BindBlob(2, event_id.bytes());
         ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
         if (!row) return std::nullopt;
-        return Decode(*stmt);
+        return DecodeDeadLetter(*stmt);
       });
 }
 
@@ -168,12 +119,13 @@ absl::StatusOr<std::vector<DeadLetter>> SqliteDeadLetterStore::List(
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
         stmt->BindInt64(1, limit);
         if (!projection.empty()) stmt->BindText(2, projection);
-        if (status.has_value()) stmt->BindText(3, StatusText(*status));
+        if (status.has_value())
+          stmt->BindText(3, internal::DeadLetterStatusName(*status));
         std::vector<DeadLetter> letters;
         while (true) {
           ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
           if (!row) return letters;
-          ES_ASSIGN_OR_RETURN(DeadLetter letter, Decode(*stmt));
+          ES_ASSIGN_OR_RETURN(DeadLetter letter, DecodeDeadLetter(*stmt));
           letters.push_back(std::move(letter));
         }
       });

@@ -8,6 +8,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "backends/sqlite/sqlite_rows.h"
+#include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
@@ -87,138 +89,6 @@ constexpr char kPutOutbox[] =
 
 int64_t Signed(uint64_t v) { return static_cast<int64_t>(v); }
 
-Position PositionAt(const SqliteStatement& row, int column) {
-  return Position::FromParts(
-      static_cast<uint64_t>(row.ColumnInt64(column)),
-      static_cast<uint64_t>(row.ColumnInt64(column + 1)));
-}
-
-absl::Time TimeOrPast(const SqliteStatement& row, int column) {
-  return row.ColumnIsNull(column)
-             ? absl::InfinitePast()
-             : absl::FromUnixMicros(row.ColumnInt64(column));
-}
-
-void BindTimeOrNull(SqliteStatement& stmt, int index, absl::Time t) {
-  if (t == absl::InfinitePast()) {
-    stmt.BindNull(index);
-  } else {
-    stmt.BindInt64(index, absl::ToUnixMicros(t));
-  }
-}
-
-void BindTextOrNull(SqliteStatement& stmt, int index, const std::string& s) {
-  if (s.empty()) {
-    stmt.BindNull(index);
-  } else {
-    stmt.BindText(index, s);
-  }
-}
-
-const char* DeadLetterStatusText(DeadLetterStatus status) {
-  switch (status) {
-    case DeadLetterStatus::kParked:
-      return "parked";
-    case DeadLetterStatus::kRetrying:
-      return "retrying";
-    case DeadLetterStatus::kResolved:
-      return "resolved";
-  }
-  return "parked";
-}
-
-const char* OutboxStatusText(OutboxStatus status) {
-  switch (status) {
-    case OutboxStatus::kPending:
-      return "pending";
-    case OutboxStatus::kPublished:
-      return "published";
-    case OutboxStatus::kFailed:
-      return "failed";
-  }
-  return "pending";
-}
-
-absl::Status CheckLimit(int limit) {
-  if (limit < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit: ", limit, " is negative"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<DeadLetter> DecodeDeadLetter(const SqliteStatement& row) {
-  DeadLetter d;
-  d.projection = std::string(row.ColumnText(0));
-  absl::StatusOr<Uuid> id = Uuid::FromBytes(row.ColumnBlob(1));
-  if (!id.ok()) {
-    return absl::DataLossError(absl::StrCat("sqlite: a dead letter of '",
-                                            d.projection,
-                                            "' has a corrupt event id"));
-  }
-  d.event_id = *id;
-  d.stream = std::string(row.ColumnText(2));
-  d.version = row.ColumnInt64(3);
-  d.position = PositionAt(row, 4);
-  d.event_type = std::string(row.ColumnText(6));
-  const std::string_view status = row.ColumnText(7);
-  if (status == "parked") {
-    d.status = DeadLetterStatus::kParked;
-  } else if (status == "retrying") {
-    d.status = DeadLetterStatus::kRetrying;
-  } else if (status == "resolved") {
-    d.status = DeadLetterStatus::kResolved;
-  } else {
-    return absl::DataLossError(absl::StrCat(
-        "sqlite: dead letter ", d.event_id.ToString(), " of '", d.projection,
-        "' has unknown status '", std::string(status), "'"));
-  }
-  d.error = std::string(row.ColumnText(8));
-  d.failure_count = static_cast<int32_t>(row.ColumnInt64(9));
-  d.first_failed_at = absl::FromUnixMicros(row.ColumnInt64(10));
-  d.last_failed_at = absl::FromUnixMicros(row.ColumnInt64(11));
-  d.resolved_by = std::string(row.ColumnText(12));
-  d.resolved_at = TimeOrPast(row, 13);
-  return d;
-}
-
-absl::StatusOr<OutboxEntry> DecodeOutboxEntry(const SqliteStatement& row) {
-  OutboxEntry e;
-  e.id = row.ColumnInt64(0);
-  e.message.destination = std::string(row.ColumnText(1));
-  e.message.key = std::string(row.ColumnText(2));
-  e.message.payload = std::string(row.ColumnBlob(3));
-  if (!row.ColumnIsNull(4)) {
-    const std::string_view bytes = row.ColumnBlob(4);
-    v1::OutboxHeaders headers;
-    if (!headers.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return absl::DataLossError(absl::StrCat("sqlite: outbox message ", e.id,
-                                              " has corrupt headers"));
-    }
-    e.message.headers.insert(headers.headers().begin(),
-                             headers.headers().end());
-  }
-  const std::string_view status = row.ColumnText(5);
-  if (status == "pending") {
-    e.status = OutboxStatus::kPending;
-  } else if (status == "published") {
-    e.status = OutboxStatus::kPublished;
-  } else if (status == "failed") {
-    e.status = OutboxStatus::kFailed;
-  } else {
-    return absl::DataLossError(absl::StrCat("sqlite: outbox message ", e.id,
-                                            " has unknown status '",
-                                            std::string(status), "'"));
-  }
-  e.created_at = absl::FromUnixMicros(row.ColumnInt64(6));
-  e.attempts = static_cast<int32_t>(row.ColumnInt64(7));
-  e.last_error = std::string(row.ColumnText(8));
-  e.published_at = TimeOrPast(row, 9);
-  e.claimed_by = std::string(row.ColumnText(10));
-  e.lease_until = TimeOrPast(row, 11);
-  return e;
-}
-
 absl::StatusOr<int64_t> StreamVersion(SqliteConnection& conn,
                                       const std::string& stream) {
   ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kStreamVersion));
@@ -269,7 +139,7 @@ absl::StatusOr<EventImporter::TableCounts> SqliteEventImporter::CountTables() {
 
 absl::StatusOr<std::vector<DeadLetter>> SqliteEventImporter::ListDeadLetters(
     const DeadLetterCursor& after, int limit) {
-  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   return db_->WithReader(
       [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<DeadLetter>> {
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt,
@@ -289,7 +159,7 @@ absl::StatusOr<std::vector<DeadLetter>> SqliteEventImporter::ListDeadLetters(
 
 absl::StatusOr<std::vector<OutboxEntry>> SqliteEventImporter::ListOutbox(
     int64_t after_id, int limit) {
-  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   return db_->WithReader(
       [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<OutboxEntry>> {
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kListOutbox));
@@ -307,7 +177,7 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteEventImporter::ListOutbox(
 
 absl::StatusOr<std::vector<Snapshot>> SqliteEventImporter::ListSnapshots(
     const SnapshotCursor& after, int limit) {
-  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   return db_->WithReader(
       [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<Snapshot>> {
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kListSnapshots));
@@ -340,7 +210,9 @@ absl::StatusOr<std::optional<MigrationState>> SqliteEventImporter::GetMigration(
     MigrationState state;
     state.migration_id = std::string(migration_id);
     state.source = std::string(stmt->ColumnText(0));
-    state.last_source_position = PositionAt(*stmt, 1);
+    state.last_source_position =
+        Position::FromParts(static_cast<uint64_t>(stmt->ColumnInt64(1)),
+                            static_cast<uint64_t>(stmt->ColumnInt64(2)));
     state.events = stmt->ColumnInt64(3);
     state.started_at = absl::FromUnixMicros(stmt->ColumnInt64(4));
     state.updated_at = absl::FromUnixMicros(stmt->ColumnInt64(5));
@@ -489,7 +361,7 @@ absl::Status SqliteEventImporter::PutDeadLetters(
       stmt->BindInt64(5, Signed(d.position.commit()));
       stmt->BindInt64(6, Signed(d.position.prepare()));
       stmt->BindText(7, d.event_type);
-      stmt->BindText(8, DeadLetterStatusText(d.status));
+      stmt->BindText(8, internal::DeadLetterStatusName(d.status));
       stmt->BindText(9, d.error);
       stmt->BindInt64(10, d.failure_count);
       stmt->BindInt64(11, absl::ToUnixMicros(d.first_failed_at));
@@ -546,7 +418,7 @@ absl::Status SqliteEventImporter::PutOutboxEntries(
         headers = proto.SerializeAsString();
         stmt->BindBlob(5, headers);
       }
-      stmt->BindText(6, OutboxStatusText(e.status));
+      stmt->BindText(6, internal::OutboxStatusName(e.status));
       stmt->BindInt64(7, absl::ToUnixMicros(e.created_at));
       stmt->BindInt64(8, e.attempts);
       BindTextOrNull(*stmt, 9, e.last_error);

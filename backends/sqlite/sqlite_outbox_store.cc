@@ -5,7 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "backends/sqlite/sqlite_rows.h"
 #include "eventstore/internal/append_validation.h"
+#include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
@@ -15,7 +17,7 @@ namespace {
 constexpr char kInsert[] =
     "INSERT INTO outbox (destination, message_key, payload, headers, "
     "created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
-// Every entry read has these columns, in this order (see DecodeEntry).
+// Every entry read has these columns, in this order (see DecodeOutboxEntry).
 #define ES_OUTBOX_COLUMNS                                                \
   "id, destination, message_key, payload, headers, status, created_at, " \
   "attempts, last_error, published_at, claimed_by, lease_until"
@@ -48,65 +50,13 @@ constexpr char kStats[] =
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
-absl::Time TimeOrPast(const SqliteStatement& row, int column) {
-  return row.ColumnIsNull(column)
-             ? absl::InfinitePast()
-             : absl::FromUnixMicros(row.ColumnInt64(column));
-}
-
-absl::StatusOr<OutboxEntry> DecodeEntry(const SqliteStatement& row) {
-  OutboxEntry entry;
-  entry.id = row.ColumnInt64(0);
-  entry.message.destination = std::string(row.ColumnText(1));
-  entry.message.key = std::string(row.ColumnText(2));
-  entry.message.payload = std::string(row.ColumnBlob(3));
-  if (!row.ColumnIsNull(4)) {
-    const std::string_view bytes = row.ColumnBlob(4);
-    v1::OutboxHeaders headers;
-    if (!headers.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return absl::DataLossError(
-          absl::StrCat("sqlite: outbox message ", entry.id,
-                       " has corrupt headers (", bytes.size(), " bytes)"));
-    }
-    entry.message.headers.insert(headers.headers().begin(),
-                                 headers.headers().end());
-  }
-  const std::string_view status = row.ColumnText(5);
-  if (status == "pending") {
-    entry.status = OutboxStatus::kPending;
-  } else if (status == "published") {
-    entry.status = OutboxStatus::kPublished;
-  } else if (status == "failed") {
-    entry.status = OutboxStatus::kFailed;
-  } else {
-    return absl::DataLossError(absl::StrCat("sqlite: outbox message ", entry.id,
-                                            " has unknown status '",
-                                            std::string(status), "'"));
-  }
-  entry.created_at = absl::FromUnixMicros(row.ColumnInt64(6));
-  entry.attempts = static_cast<int32_t>(row.ColumnInt64(7));
-  entry.last_error = std::string(row.ColumnText(8));
-  entry.published_at = TimeOrPast(row, 9);
-  entry.claimed_by = std::string(row.ColumnText(10));
-  entry.lease_until = TimeOrPast(row, 11);
-  return entry;
-}
-
-absl::Status CheckLimit(int limit) {
-  if (limit < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("limit: ", limit, " is negative"));
-  }
-  return absl::OkStatus();
-}
-
 // Rows of `stmt` (bound, not stepped yet) as entries.
 absl::StatusOr<std::vector<OutboxEntry>> CollectEntries(SqliteStatement& stmt) {
   std::vector<OutboxEntry> entries;
   while (true) {
     ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return entries;
-    ES_ASSIGN_OR_RETURN(OutboxEntry entry, DecodeEntry(stmt));
+    ES_ASSIGN_OR_RETURN(OutboxEntry entry, DecodeOutboxEntry(stmt));
     entries.push_back(std::move(entry));
   }
 }
@@ -159,7 +109,7 @@ absl::Status SqliteOutboxStore::Enqueue(
 }
 
 absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::Pending(int limit) {
-  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   return db_->WithReader(
       [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<OutboxEntry>> {
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSelectPending));
@@ -173,7 +123,7 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::Claim(
   if (worker.empty()) {
     return absl::InvalidArgumentError("worker: empty; name the publisher");
   }
-  ES_RETURN_IF_ERROR(CheckLimit(limit));
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
   if (lease <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "lease: ", absl::FormatDuration(lease), " is not positive"));

@@ -155,6 +155,27 @@ TEST_P(CheckpointStoreConformanceTest, ProcessedCountsAddUp) {
   EXPECT_EQ(cp->position, e2.position);
 }
 
+TEST_P(CheckpointStoreConformanceTest, SaveNonDurableSavesAsSaveDoes) {
+  // The same contract as Save once it returns (only durability may differ).
+  const RecordedEvent e1 = AppendOne("s", Placed("1"));
+  const RecordedEvent e2 = AppendOne("s", Placed("2"));
+  ASSERT_OK(checkpoints().SaveNonDurable("p", e2.position, 3));
+  std::optional<Checkpoint> cp = MustGet("p");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, e2.position);
+  EXPECT_EQ(cp->events_processed, 3);
+  ASSERT_OK(checkpoints().SaveNonDurable("p", e1.position, 4));
+  ASSERT_OK(checkpoints().Save("p", e2.position, 1));
+  cp = MustGet("p");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, e2.position);
+  EXPECT_EQ(cp->events_processed, 8);
+  EXPECT_EQ(checkpoints().SaveNonDurable("", e1.position, 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(checkpoints().SaveNonDurable("p", e1.position, -1).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(CheckpointStoreConformanceTest, ResetRemovesAndRestartsTheCount) {
   const RecordedEvent e1 = AppendOne("s", Placed("1"));
   ASSERT_OK(checkpoints().Save("p", e1.position, 5));

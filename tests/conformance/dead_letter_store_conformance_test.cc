@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
 
 namespace eventstore {
@@ -54,14 +55,11 @@ std::vector<std::string> Projections(const std::vector<DeadLetter>& letters) {
   return names;
 }
 
-class DeadLetterStoreConformanceTest
-    : public ::testing::TestWithParam<TestBackend> {
+class DeadLetterStoreConformanceTest : public test::StoreTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventStore>> store =
-        GetParam().open(nullptr);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
+    test::StoreTest::SetUp();
+    if (HasFatalFailure()) return;
     // Five recorded events, e_[0..4], on two streams.
     for (int i = 0; i < 5; ++i) {
       test::v1::OrderPlaced placed;
@@ -93,7 +91,6 @@ class DeadLetterStoreConformanceTest
     return list.ok() ? *std::move(list) : std::vector<DeadLetter>();
   }
 
-  std::unique_ptr<EventStore> store_;
   std::vector<RecordedEvent> e_;
 };
 

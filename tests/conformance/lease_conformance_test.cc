@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
 
 namespace eventstore {
@@ -28,19 +29,7 @@ using ::eventstore::test::AllTestBackends;
 using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
 
-class LeaseConformanceTest : public ::testing::TestWithParam<TestBackend> {
- protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventStore>> store =
-        GetParam().open(nullptr);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-  }
-
-  EventStore& store() { return *store_; }
-
-  std::unique_ptr<EventStore> store_;
-};
+class LeaseConformanceTest : public test::StoreTest {};
 
 TEST_P(LeaseConformanceTest, AcquireGivesAValidLease) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Lease> lease,

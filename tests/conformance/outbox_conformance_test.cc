@@ -30,6 +30,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
 
 namespace eventstore {
@@ -101,16 +102,8 @@ void ExpectSameMessage(const OutboxMessage& actual,
   EXPECT_EQ(actual.headers, expected.headers);
 }
 
-class OutboxConformanceTest : public ::testing::TestWithParam<TestBackend> {
+class OutboxConformanceTest : public test::StoreTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventStore>> store =
-        GetParam().open(nullptr);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-  }
-
-  EventStore& store() { return *store_; }
   OutboxStore& outbox() { return store_->outbox(); }
 
   absl::StatusOr<AppendResult> AppendWith(
@@ -144,8 +137,6 @@ class OutboxConformanceTest : public ::testing::TestWithParam<TestBackend> {
     EXPECT_OK(stats);
     return stats.ok() ? *stats : OutboxStats();
   }
-
-  std::unique_ptr<EventStore> store_;
 };
 
 // --- enqueueing with an append -----------------------------------------------

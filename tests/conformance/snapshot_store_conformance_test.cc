@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
 
 namespace eventstore {
@@ -47,16 +48,8 @@ void ExpectSameSnapshot(const Snapshot& actual, const Snapshot& expected) {
   EXPECT_EQ(actual.taken_at, expected.taken_at);
 }
 
-class SnapshotStoreConformanceTest
-    : public ::testing::TestWithParam<TestBackend> {
+class SnapshotStoreConformanceTest : public test::StoreTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventStore>> store =
-        GetParam().open(nullptr);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-  }
-
   SnapshotStore& snapshots() { return store_->snapshots(); }
 
   std::optional<Snapshot> MustLoad(const std::string& stream,
@@ -66,8 +59,6 @@ class SnapshotStoreConformanceTest
     EXPECT_OK(s) << stream << " schema " << schema_version;
     return s.ok() ? *s : std::nullopt;
   }
-
-  std::unique_ptr<EventStore> store_;
 };
 
 TEST_P(SnapshotStoreConformanceTest, LoadAbsentIsNullopt) {

@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
 
 namespace eventstore {
@@ -33,18 +34,8 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-class SqlTransactionConformanceTest
-    : public ::testing::TestWithParam<TestBackend> {
+class SqlTransactionConformanceTest : public test::StoreTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventStore>> store =
-        GetParam().open(nullptr);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-  }
-
-  EventStore& store() { return *store_; }
-
   // Creates `table` (name TEXT PRIMARY KEY, n BIGINT NOT NULL) in a
   // committed transaction.
   absl::Status CreateCounts(std::string_view table) {
@@ -66,8 +57,6 @@ class SqlTransactionConformanceTest
     return (*tx)->Query(std::string("SELECT name, n FROM ") +
                         std::string(table) + " ORDER BY name");
   }
-
-  std::unique_ptr<EventStore> store_;
 };
 
 TEST_P(SqlTransactionConformanceTest, DialectNamesTheBackend) {

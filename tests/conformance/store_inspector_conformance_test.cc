@@ -21,6 +21,7 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
 
 namespace eventstore {
@@ -64,16 +65,8 @@ std::vector<std::string> Names(const std::vector<StreamSummary>& streams) {
   return names;
 }
 
-class StoreInspectorConformanceTest
-    : public ::testing::TestWithParam<TestBackend> {
+class StoreInspectorConformanceTest : public test::StoreTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventStore>> store =
-        GetParam().open(nullptr);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-  }
-
   void AppendN(const std::string& stream, int n) {
     std::vector<EventData> events;
     for (int i = 0; i < n; ++i) events.push_back(Placed(absl::StrCat(i)));
@@ -91,8 +84,6 @@ class StoreInspectorConformanceTest
     EXPECT_OK(streams);
     return streams.ok() ? *streams : std::vector<StreamSummary>();
   }
-
-  std::unique_ptr<EventStore> store_;
 };
 
 TEST_P(StoreInspectorConformanceTest, InfoOfEmptyStore) {

@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
 
 namespace eventstore {
@@ -42,18 +43,8 @@ std::vector<EventData> OneEvent(int64_t n) {
   return {EventData::From(tick)};
 }
 
-class WaitForEventsConformanceTest
-    : public ::testing::TestWithParam<TestBackend> {
+class WaitForEventsConformanceTest : public test::StoreTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventStore>> store =
-        GetParam().open(nullptr);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-  }
-
-  EventStore& store() { return *store_; }
-
   // Whether ReadAll finds an event after `after`.
   bool HasEventsAfter(Position after) {
     ReadAllOptions options;
@@ -63,8 +54,6 @@ class WaitForEventsConformanceTest
     EXPECT_OK(page);
     return page.ok() && !page->events.empty();
   }
-
-  std::unique_ptr<EventStore> store_;
 };
 
 TEST_P(WaitForEventsConformanceTest, IdleStoreTimesOut) {

@@ -4,12 +4,15 @@
 #include "backends/postgres/postgres_event_store.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "eventstore/checkpoint_store.h"
 #include "eventstore/open_event_store.h"
+#include "eventstore/sql_transaction.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/postgres_server.h"
@@ -211,6 +214,61 @@ TEST(PostgresEventStoreTest, RecordsTheDescriptorOfAnAppendedType) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0][0], "eventstore.v1.EventMetadata");
   EXPECT_EQ(rows[0][1], "t");
+}
+
+TEST(PostgresEventStoreTest, OneEventAppendsUseTheSingleEventStatement) {
+  ASSERT_OK_AND_ASSIGN(std::string url, SharedPostgresUrl());
+  PostgresOptions o;
+  o.conninfo = url;
+  o.schema = UniqueSchemaName();
+  o.pool_size = 1;  // so that the transaction below is on the same session
+  ASSERT_OK_AND_ASSIGN(auto store, PostgresEventStore::Open(o));
+  ASSERT_OK(store->Append("s", ExpectedVersion::NoStream(), {Tick("a")}));
+  ASSERT_OK(store->Append("s", ExpectedVersion::Exactly(1), {Tick("b")}));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqlTransaction> tx,
+                       store->BeginTransaction());
+  ASSERT_OK_AND_ASSIGN(
+      SqlRows rows,
+      tx->Query("SELECT name FROM pg_prepared_statements"
+                " WHERE name IN ('es_append', 'es_append_one') ORDER BY name"));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], "es_append_one");
+}
+
+TEST(PostgresEventStoreTest, NonDurableCheckpointSaveLeavesTheSessionAlone) {
+  ASSERT_OK_AND_ASSIGN(std::string url, SharedPostgresUrl());
+  PostgresOptions o;
+  o.conninfo = url;
+  o.schema = UniqueSchemaName();
+  o.pool_size = 1;  // so that every call below is on the same session
+  ASSERT_OK_AND_ASSIGN(auto store, PostgresEventStore::Open(o));
+  {
+    // A session-level setting (a plain SET persists after the commit) that
+    // differs from both the server's and the save's ("off").
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqlTransaction> tx,
+                         store->BeginTransaction());
+    ASSERT_OK(tx->Execute("SET synchronous_commit = local"));
+    ASSERT_OK(tx->Commit());
+  }
+  ASSERT_OK(
+      store->checkpoints().SaveNonDurable("p", Position::FromParts(1, 2), 3));
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqlTransaction> tx,
+                         store->BeginTransaction());
+    ASSERT_OK_AND_ASSIGN(
+        SqlRows rows, tx->Query("SELECT current_setting('synchronous_commit'),"
+                                " (SELECT count(*) FROM pg_prepared_statements"
+                                "  WHERE name = 'es_cp_save_non_durable')"));
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0][0], "local");  // set_config(..., true) was undone
+    EXPECT_EQ(rows[0][1], "1");
+    ASSERT_OK(tx->Commit());
+  }
+  ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> cp,
+                       store->checkpoints().Get("p"));
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, Position::FromParts(1, 2));
+  EXPECT_EQ(cp->events_processed, 3);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// FaultyStore: an EventStore decorator whose checkpoint saves and
-// transaction commits fail on demand, to test what the projection runner
-// leaves behind when they do.
+// FaultyStore: an EventStore decorator (over ForwardingEventStore) whose
+// checkpoint saves and transaction commits fail on demand, to test what the
+// projection runner leaves behind when they do.
 //
 //   FaultyStore store(std::move(real_store));
 //   store.fail_checkpoint_saves_after(1);  // the 2nd save on fails
@@ -23,13 +23,16 @@
 #include "eventstore/event_store.h"
 #include "eventstore/lease.h"
 #include "eventstore/sql_transaction.h"
+#include "tests/support/forwarding_event_store.h"
 
 namespace eventstore::test {
 
-class FaultyStore final : public EventStore {
+class FaultyStore final : public ForwardingEventStore {
  public:
   explicit FaultyStore(std::unique_ptr<EventStore> store)
-      : store_(std::move(store)), checkpoints_(this) {}
+      : ForwardingEventStore(store.get()),
+        store_(std::move(store)),
+        checkpoints_(this) {}
 
   // Saves (Save and SaveIn) succeed `n` more times, then fail.
   void fail_checkpoint_saves_after(int n) { saves_left_ = n; }
@@ -41,43 +44,13 @@ class FaultyStore final : public EventStore {
     commits_left_ = kNoFault;
   }
 
-  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
-    return store_->Append(request);
-  }
-  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
-      std::string_view stream, const ReadStreamOptions& options) override {
-    return store_->ReadStream(stream, options);
-  }
-  absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override {
-    return store_->ReadAll(options);
-  }
-  absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
-    return store_->StreamVersion(stream);
-  }
-  absl::StatusOr<Position> HeadPosition() override {
-    return store_->HeadPosition();
-  }
-  absl::StatusOr<bool> EventExists(const Uuid& id) override {
-    return store_->EventExists(id);
-  }
-  absl::StatusOr<bool> WaitForEvents(Position after,
-                                     absl::Duration timeout) override {
-    return store_->WaitForEvents(after, timeout);
-  }
   CheckpointStore& checkpoints() override { return checkpoints_; }
-  DeadLetterStore& dead_letters() override { return store_->dead_letters(); }
-  OutboxStore& outbox() override { return store_->outbox(); }
-  SnapshotStore& snapshots() override { return store_->snapshots(); }
   absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
     absl::StatusOr<std::unique_ptr<SqlTransaction>> tx =
         store_->BeginTransaction();
     if (!tx.ok()) return tx.status();
     return std::unique_ptr<SqlTransaction>(
         new Transaction(this, *std::move(tx)));
-  }
-  absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
-      std::string_view name) override {
-    return store_->TryAcquireLease(name);
   }
 
  private:

@@ -18,6 +18,7 @@
 #include "eventstore/snapshot_store.h"
 #include "eventstore/sql_transaction.h"
 #include "eventstore/status_macros.h"
+#include "tests/support/forwarding_event_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace eventstore::test {
@@ -25,48 +26,13 @@ namespace {
 
 // Owns a store and the temporary directory of its files; the store is
 // closed before the directory is removed.
-class StoreInTempDir final : public EventStore {
+class StoreInTempDir final : public ForwardingEventStore {
  public:
   StoreInTempDir(std::unique_ptr<TempDir> dir,
                  std::unique_ptr<EventStore> store)
-      : dir_(std::move(dir)), store_(std::move(store)) {}
-
-  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
-    return store_->Append(request);
-  }
-  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
-      std::string_view stream, const ReadStreamOptions& options) override {
-    return store_->ReadStream(stream, options);
-  }
-  absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override {
-    return store_->ReadAll(options);
-  }
-  absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
-    return store_->StreamVersion(stream);
-  }
-  absl::StatusOr<Position> HeadPosition() override {
-    return store_->HeadPosition();
-  }
-  absl::StatusOr<bool> EventExists(const Uuid& id) override {
-    return store_->EventExists(id);
-  }
-  absl::StatusOr<bool> WaitForEvents(Position after,
-                                     absl::Duration timeout) override {
-    return store_->WaitForEvents(after, timeout);
-  }
-  CheckpointStore& checkpoints() override { return store_->checkpoints(); }
-  DeadLetterStore& dead_letters() override { return store_->dead_letters(); }
-  OutboxStore& outbox() override { return store_->outbox(); }
-  SnapshotStore& snapshots() override { return store_->snapshots(); }
-  EventImporter& importer() override { return store_->importer(); }
-  StoreInspector& inspector() override { return store_->inspector(); }
-  absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
-    return store_->BeginTransaction();
-  }
-  absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
-      std::string_view name) override {
-    return store_->TryAcquireLease(name);
-  }
+      : ForwardingEventStore(store.get()),
+        dir_(std::move(dir)),
+        store_(std::move(store)) {}
 
  private:
   // Declared first, destroyed last.

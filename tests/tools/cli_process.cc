@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -20,13 +21,6 @@ extern char** environ;
 
 namespace eventstore::test {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The exit code of a waitpid status.
 int ExitCode(int status) {
@@ -93,7 +87,7 @@ CliProcess::~CliProcess() {
 }
 
 std::string CliProcess::Output() const {
-  return ReadFile(dir_->File("stdout"));
+  return ReadWholeFile(dir_->File("stdout"));
 }
 
 bool CliProcess::WaitForOutput(const std::string& text,
@@ -124,20 +118,21 @@ absl::StatusOr<CliResult> CliProcess::Stop(int signal, absl::Duration timeout) {
       pid_ = -1;
       return absl::DeadlineExceededError(absl::StrCat(
           "eventstore did not exit within ", absl::FormatDuration(timeout),
-          "; stderr: ", ReadFile(dir_->File("stderr"))));
+          "; stderr: ", ReadWholeFile(dir_->File("stderr"))));
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
   pid_ = -1;
   CliResult result;
   result.exit_code = ExitCode(status);
-  result.out = ReadFile(dir_->File("stdout"));
-  result.err = ReadFile(dir_->File("stderr"));
+  result.out = ReadWholeFile(dir_->File("stdout"));
+  result.err = ReadWholeFile(dir_->File("stderr"));
   return result;
 }
 
 CliResult RunCli(const std::vector<std::string>& args,
-                 const std::map<std::string, std::string>& env) {
+                 const std::map<std::string, std::string>& env,
+                 absl::Duration timeout) {
   absl::StatusOr<std::unique_ptr<CliProcess>> process =
       CliProcess::Start(args, env);
   if (!process.ok()) {
@@ -145,13 +140,25 @@ CliResult RunCli(const std::vector<std::string>& args,
     failed.err = std::string(process.status().message());
     return failed;
   }
-  absl::StatusOr<CliResult> result = (*process)->Stop(0, absl::Seconds(60));
+  absl::StatusOr<CliResult> result = (*process)->Stop(0, timeout);
   if (!result.ok()) {
     CliResult failed;
     failed.err = std::string(result.status().message());
     return failed;
   }
   return *result;
+}
+
+int RunShell(const std::string& command) {
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace eventstore::test

@@ -61,9 +61,17 @@ class CliProcess {
   std::unique_ptr<TempDir> dir_;
 };
 
-// Runs the binary to its end (at most 60 s).
+// Runs the binary to its end (at most `timeout`, then kills it).
 CliResult RunCli(const std::vector<std::string>& args,
-                 const std::map<std::string, std::string>& env = {});
+                 const std::map<std::string, std::string>& env = {},
+                 absl::Duration timeout = absl::Seconds(60));
+
+// Runs a shell command line (for pipes); its exit code, -1 when the shell
+// did not exit normally.
+int RunShell(const std::string& command);
+
+// The bytes of the file at `path`; empty when it cannot be read.
+std::string ReadWholeFile(const std::string& path);
 
 }  // namespace eventstore::test
 

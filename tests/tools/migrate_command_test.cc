@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,8 @@
 #include "tests/support/raw_postgres.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
-#include "tests/tools/cli_runner.h"
+#include "tests/tools/cli_process.h"
+#include "tests/tools/fill_store.h"
 #include "tools/migrator.h"
 
 namespace eventstore {
@@ -51,7 +53,7 @@ class MigrateCommandTest : public ::testing::Test {
   }
 
   CliResult Run(const std::vector<std::string>& args) {
-    return test::RunCli(args, dir_->path());
+    return test::RunCli(args, {}, absl::Minutes(5));
   }
 
   bool Same(EventStore& a, EventStore& b) {
@@ -220,9 +222,9 @@ TEST_F(MigratePgTest, postgres_SqliteToPostgresToSqliteKilledAndResumed) {
     ASSERT_OK_AND_ASSIGN(source_id, source->importer().StoreId());
   }
   // Killed part-way.
-  const pid_t pid = test::StartCli(
-      {"migrate", "--from", a, "--to", pg, "--batch-size", "500"},
-      dir_->File("kill.out"), dir_->File("kill.err"));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<test::CliProcess> killed,
+                       test::CliProcess::Start({"migrate", "--from", a, "--to",
+                                                pg, "--batch-size", "500"}));
   std::unique_ptr<EventStore> target;
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   int64_t copied = 0;
@@ -241,9 +243,8 @@ TEST_F(MigratePgTest, postgres_SqliteToPostgresToSqliteKilledAndResumed) {
     }
     absl::SleepFor(absl::Milliseconds(5));
   }
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
-  EXPECT_EQ(test::WaitCli(pid), -SIGKILL)
-      << test::ReadWholeFile(dir_->File("kill.err"));
+  ASSERT_OK_AND_ASSIGN(CliResult k, killed->Stop(SIGKILL));
+  EXPECT_EQ(k.exit_code, 128 + SIGKILL) << k.err;
   ASSERT_GE(copied, 20000);
   ASSERT_LT(copied, 100000) << "the migration ended before it was killed";
 

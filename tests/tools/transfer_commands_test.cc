@@ -5,16 +5,19 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "eventstore/open_event_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
-#include "tests/tools/cli_runner.h"
+#include "tests/tools/cli_process.h"
+#include "tests/tools/fill_store.h"
 #include "tools/migrator.h"
 
 namespace eventstore {
@@ -48,7 +51,7 @@ class TransferCommandsTest : public ::testing::Test {
   }
 
   CliResult Run(const std::vector<std::string>& args) {
-    return test::RunCli(args, dir_->path());
+    return test::RunCli(args, {}, absl::Minutes(5));
   }
 
   void ExpectSameAsSource(const std::string& url) {
@@ -125,9 +128,8 @@ TEST_F(TransferCommandsTest, RoundTripThroughAPipe) {
 
 TEST_F(TransferCommandsTest, DefaultsToEventstoreUrl) {
   const std::string file = dir_->File("env.esx");
-  ASSERT_EQ(setenv("EVENTSTORE_URL", source_url_.c_str(), 1), 0);
-  CliResult r = Run({"export", file});
-  unsetenv("EVENTSTORE_URL");
+  CliResult r = test::RunCli(
+      {"export", file}, {{"EVENTSTORE_URL", source_url_}}, absl::Minutes(5));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("wrote 2000 events"));
 }

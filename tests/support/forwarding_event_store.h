@@ -1,0 +1,83 @@
+// ForwardingEventStore: an EventStore that forwards every call to another
+// one (the EnvWrapper of leveldb), for test decorators to override only what
+// they change.
+//
+//   class CountingStore final : public ForwardingEventStore {
+//    public:
+//     explicit CountingStore(EventStore* target)
+//         : ForwardingEventStore(target) {}
+//     absl::StatusOr<AppendResult> Append(const AppendRequest& r) override {
+//       ++appends_;
+//       return ForwardingEventStore::Append(r);
+//     }
+//     ...
+//   };
+
+#ifndef EVENTSTORE_TESTS_SUPPORT_FORWARDING_EVENT_STORE_H_
+#define EVENTSTORE_TESTS_SUPPORT_FORWARDING_EVENT_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eventstore/event_store.h"
+#include "eventstore/lease.h"
+#include "eventstore/sql_transaction.h"
+
+namespace eventstore::test {
+
+class ForwardingEventStore : public EventStore {
+ public:
+  // `target` is not owned and must outlive this object.
+  explicit ForwardingEventStore(EventStore* target) : target_(target) {}
+
+  // The store calls go to.
+  EventStore* target() const { return target_; }
+
+  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
+    return target_->Append(request);
+  }
+  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream, const ReadStreamOptions& options) override {
+    return target_->ReadStream(stream, options);
+  }
+  absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override {
+    return target_->ReadAll(options);
+  }
+  absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
+    return target_->StreamVersion(stream);
+  }
+  absl::StatusOr<Position> HeadPosition() override {
+    return target_->HeadPosition();
+  }
+  absl::StatusOr<bool> EventExists(const Uuid& id) override {
+    return target_->EventExists(id);
+  }
+  absl::StatusOr<bool> WaitForEvents(Position after,
+                                     absl::Duration timeout) override {
+    return target_->WaitForEvents(after, timeout);
+  }
+  CheckpointStore& checkpoints() override { return target_->checkpoints(); }
+  DeadLetterStore& dead_letters() override { return target_->dead_letters(); }
+  OutboxStore& outbox() override { return target_->outbox(); }
+  SnapshotStore& snapshots() override { return target_->snapshots(); }
+  EventImporter& importer() override { return target_->importer(); }
+  StoreInspector& inspector() override { return target_->inspector(); }
+  absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
+    return target_->BeginTransaction();
+  }
+  absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
+      std::string_view name) override {
+    return target_->TryAcquireLease(name);
+  }
+
+ private:
+  EventStore* const target_;
+};
+
+}  // namespace eventstore::test
+
+#endif  // EVENTSTORE_TESTS_SUPPORT_FORWARDING_EVENT_STORE_H_
