@@ -15,10 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "bench/temp_dir.h"
 #include "eventstore/status_macros.h"
+#include "tests/support/temp_dir.h"
 
 namespace eventstore::bench {
+
+using ::eventstore::test::TempDir;
+
 namespace {
 
 // The event log's tables and indexes as backends/sqlite/sqlite_schema.cc
