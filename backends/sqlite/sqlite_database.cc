@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "backends/sqlite/sqlite_schema.h"
 #include "eventstore/status_macros.h"
 
@@ -24,6 +26,29 @@ const char* SynchronousName(SqliteOptions::Synchronous s) {
       return "EXTRA";
   }
   return "FULL";
+}
+
+// Switching the journal mode needs the file's exclusive lock. When another
+// connection holds a shared lock and waits for the same upgrade (several
+// processes opening one new file), SQLite reports SQLITE_BUSY at once
+// rather than calling the busy handler, to avoid a deadlock; so the switch
+// is retried here until busy_timeout has passed.
+absl::StatusOr<std::string> SetJournalMode(SqliteConnection& conn,
+                                           const char* mode,
+                                           absl::Duration busy_timeout) {
+  const std::string sql = absl::StrCat("PRAGMA journal_mode = ", mode);
+  const absl::Time deadline = absl::Now() + busy_timeout;
+  absl::Duration pause = absl::Milliseconds(1);
+  while (true) {
+    absl::StatusOr<std::string> result = conn.QueryText(sql);
+    if (result.ok() ||
+        result.status().code() != absl::StatusCode::kUnavailable ||
+        absl::Now() >= deadline) {
+      return result;
+    }
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Milliseconds(50));
+  }
 }
 
 }  // namespace
@@ -50,10 +75,9 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
                              options.busy_timeout));
   ES_RETURN_IF_ERROR(EnsureSchema(*writer, options.path));
   if (options.path != ":memory:") {
-    ES_ASSIGN_OR_RETURN(
-        std::string mode,
-        writer->QueryText(options.wal ? "PRAGMA journal_mode = WAL"
-                                      : "PRAGMA journal_mode = DELETE"));
+    ES_ASSIGN_OR_RETURN(std::string mode,
+                        SetJournalMode(*writer, options.wal ? "WAL" : "DELETE",
+                                       options.busy_timeout));
     const std::string want = options.wal ? "wal" : "delete";
     if (mode != want) {
       return absl::FailedPreconditionError(absl::StrCat(
