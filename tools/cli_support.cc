@@ -171,6 +171,13 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenStore(
     }
     sqlite->create_if_missing = options.create_if_missing;
     store = SqliteEventStore::Open(*sqlite);
+#ifdef EVENTSTORE_HAVE_POSTGRES
+  } else if (IsPostgresUrl(url)) {
+    absl::StatusOr<PostgresOptions> postgres = PostgresOptions::FromUrl(url);
+    if (!postgres.ok()) return fail(postgres.status());
+    postgres->create_if_missing = options.create_if_missing;
+    store = PostgresEventStore::Open(*postgres);
+#endif
   } else {
     store = OpenEventStore(url);
   }

@@ -47,16 +47,17 @@ std::string MaskUrl(std::string_view url);
 std::string MaskSecrets(std::string_view text, std::string_view url);
 
 struct OpenStoreOptions {
-  // Create a SQLite file that does not exist yet. Default false: commands
-  // that only look fail on a mistyped path instead of creating an empty
-  // database there. `init`, and targets of copies, set it.
+  // Create a store that does not exist yet: a SQLite file, or the tables in
+  // a PostgreSQL schema. Default false: commands that only look fail on a
+  // mistyped path or schema instead of creating an empty store there.
+  // `init`, and targets of copies, set it.
   bool create_if_missing = false;
 };
 
-// Opens the store at `url` (creating or migrating its schema, as
-// OpenEventStore does). Errors start with the masked URL and name the part
-// that is wrong: kInvalidArgument for a malformed URL, kNotFound for a
-// SQLite file that does not exist, the backend's code otherwise.
+// Opens the store at `url` (migrating an older schema, as OpenEventStore
+// does). Errors start with the masked URL and name the part that is wrong:
+// kInvalidArgument for a malformed URL, kNotFound for a store that does not
+// exist (unless asked to create it), the backend's code otherwise.
 absl::StatusOr<std::unique_ptr<EventStore>> OpenStore(
     const std::string& url, const OpenStoreOptions& options = {});
 

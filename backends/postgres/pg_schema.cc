@@ -138,7 +138,8 @@ absl::Status ValidateSchemaName(const std::string& schema) {
   return absl::OkStatus();
 }
 
-absl::Status EnsureSchema(PgConnection& conn, const std::string& schema) {
+absl::Status EnsureSchema(PgConnection& conn, const std::string& schema,
+                          bool create_if_missing) {
   ES_RETURN_IF_ERROR(ValidateSchemaName(schema));
   const std::string quoted = absl::StrCat("\"", schema, "\"");
   // The name is validated above, so it is safe inside a literal as well.
@@ -181,6 +182,12 @@ absl::Status EnsureSchema(PgConnection& conn, const std::string& schema) {
     }
     if (version == PostgresEventStore::kSchemaVersion) return absl::OkStatus();
     if (!has_version_table) {
+      if (!create_if_missing) {
+        return absl::NotFoundError(absl::StrCat(
+            "postgres: schema ", quoted,
+            " holds no eventstore, and creating one was not asked for "
+            "(`eventstore init URL` creates it)"));
+      }
       ES_RETURN_IF_ERROR(
           conn.Exec(absl::StrCat("CREATE SCHEMA IF NOT EXISTS ", quoted))
               .status());

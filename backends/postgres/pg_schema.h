@@ -19,7 +19,10 @@ absl::Status ValidateSchemaName(const std::string& schema);
 // advisory lock keyed by the schema name, so that processes opening at once
 // wait for each other. A schema newer than this code, or one whose events
 // table is not ours, is refused with kFailedPrecondition and not modified.
-absl::Status EnsureSchema(PgConnection& conn, const std::string& schema);
+// Without `create_if_missing`, a schema that holds no store is kNotFound and
+// nothing is created.
+absl::Status EnsureSchema(PgConnection& conn, const std::string& schema,
+                          bool create_if_missing);
 
 }  // namespace eventstore::postgres
 

@@ -60,10 +60,15 @@ struct PostgresOptions {
   // Whether each append also sends a NOTIFY, so that WaitForEvents in other
   // processes wakes up at once. Default false: NOTIFY takes a database-wide
   // lock from the commit's start to its end, so appends that notify commit
-  // one at a time and lose group commit (docs/postgres.md has the figures);
+  // one at a time and lose group commit (docs/postgres.md);
   // waiters in other processes then see new events within 250 ms by
   // polling. Waiters in this process wake up at once either way.
   bool notify_on_append = false;
+  // Whether Open creates the schema and its tables when the schema holds no
+  // store yet. With false, such a schema is kNotFound and nothing is
+  // created, for tools that look at a store without changing the database.
+  // Default true.
+  bool create_if_missing = true;
   StoreLimits limits;
   // When set, reads apply its upcasters (see type_registry.h).
   std::shared_ptr<const TypeRegistry> type_registry;

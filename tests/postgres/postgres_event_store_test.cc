@@ -154,6 +154,34 @@ TEST(PostgresEventStoreTest, ConcurrentOpensOfANewSchemaAllSucceed) {
   EXPECT_EQ(rows[0][1], absl::StrCat(PostgresEventStore::kSchemaVersion));
 }
 
+TEST(PostgresEventStoreTest, WithoutCreateIfMissingAnEmptySchemaIsNotFound) {
+  ASSERT_OK_AND_ASSIGN(std::string url, SharedPostgresUrl());
+  PostgresOptions o;
+  o.conninfo = url;
+  o.schema = UniqueSchemaName();
+  o.create_if_missing = false;
+  EXPECT_THAT(PostgresEventStore::Open(o),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(absl::StrCat("schema \"", o.schema,
+                                              "\" holds no eventstore"))));
+  ASSERT_OK_AND_ASSIGN(auto raw, RawPostgres::Connect(url));
+  const std::string exists = absl::StrCat(
+      "SELECT count(*) FROM pg_namespace WHERE nspname = '", o.schema, "'");
+  ASSERT_OK_AND_ASSIGN(auto rows, raw->Query(exists));
+  EXPECT_EQ(rows[0][0], "0") << "the schema was created";
+
+  // An existing store opens the same way.
+  o.create_if_missing = true;
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, PostgresEventStore::Open(o));
+    ASSERT_OK(store->Append("s", ExpectedVersion::NoStream(), {Tick("x")}));
+  }
+  o.create_if_missing = false;
+  ASSERT_OK_AND_ASSIGN(auto store, PostgresEventStore::Open(o));
+  ASSERT_OK_AND_ASSIGN(int64_t version, store->StreamVersion("s"));
+  EXPECT_EQ(version, 1);
+}
+
 TEST(PostgresEventStoreTest, NewerSchemaIsRefusedUntouched) {
   ASSERT_OK_AND_ASSIGN(std::string url, SharedPostgresUrl());
   PostgresOptions o;

@@ -663,6 +663,32 @@ TEST_F(CliPostgresTest, VerifyFindsAVersionGap) {
   EXPECT_THAT(r.out, HasSubstr("version 9"));
 }
 
+TEST_F(CliPostgresTest, MissingSchemaIsNotCreatedExceptByInit) {
+  const std::string typo = test::UniqueSchemaName();
+  const std::string fresh = absl::StrCat(base_url_, "?schema=", typo);
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"info", fresh},
+                                             {"streams", fresh},
+                                             {"verify", fresh},
+                                             {"checkpoints", fresh}}) {
+    const CliResult r = RunCli(args);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("\"" + typo + "\" holds no eventstore"))
+        << args[0];
+  }
+  ASSERT_OK_AND_ASSIGN(auto raw, test::RawPostgres::Connect(base_url_));
+  ASSERT_OK_AND_ASSIGN(
+      auto rows,
+      raw->Query(absl::StrCat(
+          "SELECT count(*) FROM pg_namespace WHERE nspname = '", typo, "'")));
+  EXPECT_EQ(rows[0][0], "0") << "a command that only looks created the schema";
+
+  const CliResult init = RunCli({"init", fresh});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  const CliResult info = RunCli({"info", fresh});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+}
+
 TEST_F(CliPostgresTest, InitCreatesASchema) {
   const std::string fresh =
       absl::StrCat(base_url_, "?schema=", test::UniqueSchemaName());
