@@ -30,7 +30,8 @@ absl::StatusOr<std::unique_ptr<PgDatabase>> PgDatabase::Open(
                                        options.statement_timeout);
   {
     ES_ASSIGN_OR_RETURN(PgPool::Lease conn, pool->Acquire());
-    ES_RETURN_IF_ERROR(EnsureSchema(*conn, options.schema, options.create_if_missing));
+    ES_RETURN_IF_ERROR(
+        EnsureSchema(*conn, options.schema, options.create_if_missing));
   }
   return std::unique_ptr<PgDatabase>(new PgDatabase(options, std::move(pool)));
 }
