@@ -53,11 +53,16 @@ struct AppendResult {
   // Positions of the first and last appended events.
   Position first_position;
   Position last_position;
+  // True when a FailoverEventStore wrote the append to its journal because
+  // the primary was unreachable: the positions are then empty, and
+  // next_expected_version is what the append yields when it replays as
+  // written, or -1 when that cannot be known (failover_event_store.h).
+  bool journaled = false;
 
   friend bool operator==(const AppendResult& a, const AppendResult& b) {
     return a.next_expected_version == b.next_expected_version &&
            a.first_position == b.first_position &&
-           a.last_position == b.last_position;
+           a.last_position == b.last_position && a.journaled == b.journaled;
   }
 };
 

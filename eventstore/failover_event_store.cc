@@ -1,0 +1,580 @@
+#include "eventstore/failover_event_store.h"
+
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "eventstore/checkpoint_store.h"
+#include "eventstore/dead_letter_store.h"
+#include "eventstore/internal/append_validation.h"
+#include "eventstore/internal/mutex.h"
+#include "eventstore/lease.h"
+#include "eventstore/outbox_message.h"
+#include "eventstore/sql_transaction.h"
+#include "eventstore/status_macros.h"
+#include "eventstore/v1/outbox.pb.h"
+
+namespace eventstore {
+namespace {
+
+using Mode = FailoverStatus::Mode;
+using internal::Mutex;
+using internal::MutexLock;
+
+// The properties on every journaled event of one append: the target stream,
+// the expected version (ExpectedVersion::ToWire), the append's journal id
+// (its first event's id) and how many journal events it has.
+constexpr char kStreamKey[] = "eventstore.failover.stream";
+constexpr char kExpectedKey[] = "eventstore.failover.expected";
+constexpr char kEntryKey[] = "eventstore.failover.entry";
+constexpr char kSizeKey[] = "eventstore.failover.size";
+// The type of the journal events that carry an append's outbox messages.
+constexpr char kOutboxType[] = "eventstore.v1.JournaledOutboxMessage";
+
+// The id of the journal event holding outbox message `index` of the append
+// whose first event is `first`: derived, so that a retried append journals
+// the same ids (and is recognised as a retry). The variant bits stay, the
+// version nibble becomes 8 (custom) and the last two bytes carry the index.
+Uuid OutboxMessageId(const Uuid& first, size_t index) {
+  std::array<char, 16> bytes;
+  std::copy(first.bytes().begin(), first.bytes().end(), bytes.begin());
+  bytes[6] = static_cast<char>((bytes[6] & 0x0f) | 0x80);
+  bytes[14] = static_cast<char>(bytes[14] ^ ((index + 1) >> 8));
+  bytes[15] = static_cast<char>(bytes[15] ^ (index + 1));
+  return *Uuid::FromBytes(std::string_view(bytes.data(), bytes.size()));
+}
+
+const std::string* Property(const RecordedEvent& event, const char* key) {
+  const auto& properties = event.metadata.properties();
+  auto it = properties.find(key);
+  return it == properties.end() ? nullptr : &it->second;
+}
+
+// One journaled append, read back from the journal.
+struct JournalEntry {
+  std::string id;  // kEntryKey
+  int64_t size = 0;
+  std::string stream;
+  ExpectedVersion expected = ExpectedVersion::Any();
+  std::vector<EventData> events;
+  std::vector<OutboxMessage> outbox;
+  // The journal's own events, to park them.
+  std::vector<RecordedEvent> journal_events;
+  // Why the entry cannot be replayed as written (a damaged journal); empty
+  // when it can.
+  std::string damage;
+
+  bool complete() const {
+    return !damage.empty() ||
+           static_cast<int64_t>(journal_events.size()) == size;
+  }
+};
+
+// Adds the journal event `event` to `entry` (started when empty).
+void AddToEntry(RecordedEvent event, JournalEntry& entry) {
+  const std::string* stream = Property(event, kStreamKey);
+  const std::string* expected = Property(event, kExpectedKey);
+  const std::string* size = Property(event, kSizeKey);
+  int64_t wire = 0;
+  int64_t count = 0;
+  if (stream == nullptr || expected == nullptr || size == nullptr ||
+      !absl::SimpleAtoi(*expected, &wire) || !absl::SimpleAtoi(*size, &count) ||
+      count < 1) {
+    entry.damage =
+        absl::StrCat("journal event ", event.id.ToString(), " (version ",
+                     event.version, ") lacks the failover properties");
+  } else if (entry.journal_events.empty()) {
+    entry.stream = *stream;
+    entry.expected = ExpectedVersion::FromWire(wire);
+    entry.size = count;
+  }
+  if (entry.damage.empty()) {
+    if (event.type == kOutboxType) {
+      v1::JournaledOutboxMessage message;
+      if (!message.ParseFromString(event.payload)) {
+        entry.damage = absl::StrCat("journal event ", event.id.ToString(),
+                                    " holds a corrupt outbox message");
+      } else {
+        OutboxMessage& out = entry.outbox.emplace_back();
+        out.destination = message.destination();
+        out.key = message.key();
+        out.payload = message.payload();
+        out.headers.insert(message.headers().begin(), message.headers().end());
+      }
+    } else {
+      EventData& out = entry.events.emplace_back();
+      out.id = event.id;
+      out.type = event.type;
+      out.payload = event.payload;
+      out.metadata = event.metadata;
+      auto* properties = out.metadata.mutable_properties();
+      for (const char* key : {kStreamKey, kExpectedKey, kEntryKey, kSizeKey}) {
+        properties->erase(key);
+      }
+    }
+  }
+  entry.journal_events.push_back(std::move(event));
+}
+
+// Splits journal events (in version order) into entries. The last entry may
+// be incomplete when `events` ends inside it.
+std::vector<JournalEntry> SplitEntries(std::vector<RecordedEvent> events) {
+  std::vector<JournalEntry> entries;
+  for (RecordedEvent& event : events) {
+    const std::string* id = Property(event, kEntryKey);
+    const std::string entry_id = id == nullptr ? event.id.ToString() : *id;
+    if (entries.empty() || entries.back().complete() ||
+        entries.back().id != entry_id) {
+      if (!entries.empty() && !entries.back().complete()) {
+        entries.back().damage =
+            absl::StrCat("journal entry ", entries.back().id, " holds ",
+                         entries.back().journal_events.size(), " of its ",
+                         entries.back().size, " events");
+      }
+      entries.emplace_back().id = entry_id;
+    }
+    AddToEntry(std::move(event), entries.back());
+  }
+  return entries;
+}
+
+// Whether the primary refused the append itself (it would refuse it again):
+// such an append is parked. Any other error stops the replay until later.
+bool RefusesTheAppend(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return true;
+    default:
+      return false;
+  }
+}
+
+class FailoverEventStoreImpl final : public FailoverEventStore {
+ public:
+  FailoverEventStoreImpl(std::unique_ptr<EventStore> primary,
+                         std::unique_ptr<EventStore> journal,
+                         const FailoverOptions& options)
+      : primary_(std::move(primary)),
+        journal_(std::move(journal)),
+        options_(options) {}
+
+  ~FailoverEventStoreImpl() override {
+    {
+      MutexLock lock(&health_mu_);
+      stop_ = true;
+    }
+    health_wake_.notify_all();
+    if (health_thread_.joinable()) health_thread_.join();
+  }
+
+  // Reads the journal's state; starts the health check.
+  absl::Status Init() {
+    ES_ASSIGN_OR_RETURN(Position head, journal_->HeadPosition());
+    ES_ASSIGN_OR_RETURN(Position done, ReplayedPosition());
+    int64_t pending = 0;
+    std::string last_entry;
+    for (Position from = done; from < head;) {
+      ES_ASSIGN_OR_RETURN(ReadAllPage page,
+                          ReadJournal(from, options_.replay_page_size));
+      for (const RecordedEvent& event : page.events) {
+        const std::string* id = Property(event, kEntryKey);
+        const std::string entry = id == nullptr ? event.id.ToString() : *id;
+        if (entry != last_entry) ++pending;
+        last_entry = entry;
+      }
+      if (page.end_of_log) break;
+      from = page.next_position;
+    }
+    {
+      MutexLock lock(&mu_);
+      journal_head_ = head;
+      pending_ = pending;
+      mode_ = pending > 0 ? Mode::kRecovering : Mode::kPrimary;
+      since_ = absl::Now();
+    }
+    if (options_.health_check_interval > absl::ZeroDuration()) {
+      health_thread_ = std::thread([this] { HealthLoop(); });
+    }
+    return absl::OkStatus();
+  }
+
+  FailoverStatus Status() const override {
+    FailoverStatus status;
+    MutexLock lock(&mu_);
+    status.mode = mode_;
+    status.since = since_;
+    status.journaled = journaled_;
+    status.replayed = replayed_;
+    status.parked = parked_;
+    status.pending = pending_;
+    status.last_error = last_error_;
+    return status;
+  }
+
+  absl::Status ReplayNow() override {
+    MutexLock replay(&replay_mu_);
+    return Replay();
+  }
+
+  EventStore& primary() override { return *primary_; }
+  EventStore& journal() override { return *journal_; }
+
+  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
+    {
+      MutexLock lock(&mu_);
+      if (mode_ != Mode::kPrimary) return Journal(request);
+    }
+    absl::StatusOr<AppendResult> result = primary_->Append(request);
+    if (result.ok() || !options_.allow_fallback ||
+        result.status().code() != absl::StatusCode::kUnavailable) {
+      return result;
+    }
+    MutexLock lock(&mu_);
+    if (mode_ == Mode::kPrimary) EnterMode(Mode::kFallback, result.status());
+    return Journal(request);
+  }
+
+  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream, const ReadStreamOptions& options) override {
+    return primary_->ReadStream(stream, options);
+  }
+  absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override {
+    return primary_->ReadAll(options);
+  }
+  absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
+    return primary_->StreamVersion(stream);
+  }
+  absl::StatusOr<Position> HeadPosition() override {
+    return primary_->HeadPosition();
+  }
+  absl::StatusOr<bool> EventExists(const Uuid& id) override {
+    return primary_->EventExists(id);
+  }
+  absl::StatusOr<bool> WaitForEvents(Position after,
+                                     absl::Duration timeout) override {
+    return primary_->WaitForEvents(after, timeout);
+  }
+  CheckpointStore& checkpoints() override { return primary_->checkpoints(); }
+  DeadLetterStore& dead_letters() override { return primary_->dead_letters(); }
+  OutboxStore& outbox() override { return primary_->outbox(); }
+  SnapshotStore& snapshots() override { return primary_->snapshots(); }
+  StoreInspector& inspector() override { return primary_->inspector(); }
+  EventImporter& importer() override { return primary_->importer(); }
+  absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
+    return primary_->BeginTransaction();
+  }
+  absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
+      std::string_view name) override {
+    return primary_->TryAcquireLease(name);
+  }
+
+ private:
+  // The journal position replayed (or parked) so far.
+  absl::StatusOr<Position> ReplayedPosition() {
+    ES_ASSIGN_OR_RETURN(std::optional<Checkpoint> checkpoint,
+                        journal_->checkpoints().Get(kReplayName));
+    return checkpoint.has_value() ? checkpoint->position : Position::Start();
+  }
+
+  // Up to `count` journal events after `from`, in the order journaled.
+  absl::StatusOr<ReadAllPage> ReadJournal(Position from, int64_t count) {
+    ReadAllOptions read;
+    read.from_position = from;
+    read.max_count = count;
+    read.filter.stream_prefix = std::string(kJournalPrefix);
+    return journal_->ReadAll(read);
+  }
+
+  void EnterMode(Mode mode, absl::Status why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!why.ok()) last_error_ = std::move(why);
+    if (mode_ == mode) return;
+    mode_ = mode;
+    since_ = absl::Now();
+    if (mode == Mode::kPrimary) journaled_versions_.clear();
+  }
+
+  absl::StatusOr<AppendResult> Journal(const AppendRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ES_ASSIGN_OR_RETURN(std::vector<internal::PreparedEvent> prepared,
+                        internal::PrepareAppend(options_.limits, request));
+    ES_RETURN_IF_ERROR(
+        internal::ValidateOutboxMessages(options_.limits, request.outbox));
+    const std::string entry = prepared.front().id.ToString();
+    const std::string size =
+        absl::StrCat(prepared.size() + request.outbox.size());
+    const std::string expected = absl::StrCat(request.expected.ToWire());
+    auto mark = [&](v1::EventMetadata& metadata) {
+      auto& properties = *metadata.mutable_properties();
+      properties[kStreamKey] = std::string(request.stream);
+      properties[kExpectedKey] = expected;
+      properties[kEntryKey] = entry;
+      properties[kSizeKey] = size;
+    };
+    std::vector<EventData> events;
+    events.reserve(prepared.size() + request.outbox.size());
+    for (const internal::PreparedEvent& event : prepared) {
+      EventData& out = events.emplace_back(*event.source);
+      out.id = event.id;
+      mark(out.metadata);
+    }
+    for (size_t i = 0; i < request.outbox.size(); ++i) {
+      const OutboxMessage& message = request.outbox[i];
+      v1::JournaledOutboxMessage journaled;
+      journaled.set_destination(message.destination);
+      journaled.set_key(message.key);
+      journaled.set_payload(message.payload);
+      journaled.mutable_headers()->insert(message.headers.begin(),
+                                          message.headers.end());
+      EventData& out = events.emplace_back();
+      out.id = OutboxMessageId(prepared.front().id, i);
+      out.type = kOutboxType;
+      out.payload = journaled.SerializeAsString();
+      out.descriptor = v1::JournaledOutboxMessage::descriptor();
+      mark(out.metadata);
+    }
+    absl::StatusOr<AppendResult> written = journal_->Append(
+        absl::StrCat(std::string(kJournalPrefix), std::string(request.stream)),
+        ExpectedVersion::Any(), events);
+    if (!written.ok()) {
+      return absl::Status(
+          written.status().code(),
+          absl::StrCat(
+              "failover: the primary is unreachable (", last_error_.message(),
+              ") and the journal refused the append to stream '",
+              std::string(request.stream), "': ", written.status().message()));
+    }
+    // An exact retry of an append journaled before writes nothing.
+    if (journal_head_ < written->last_position) {
+      journal_head_ = written->last_position;
+      ++journaled_;
+      ++pending_;
+    }
+
+    int64_t base = -1;
+    switch (request.expected.kind()) {
+      case ExpectedVersion::Kind::kExactly:
+        base = request.expected.version();
+        break;
+      case ExpectedVersion::Kind::kNoStream:
+        base = 0;
+        break;
+      default: {
+        auto it = journaled_versions_.find(std::string(request.stream));
+        if (it != journaled_versions_.end()) base = it->second;
+      }
+    }
+    AppendResult result;
+    result.journaled = true;
+    result.next_expected_version =
+        base < 0 ? -1 : base + static_cast<int64_t>(prepared.size());
+    if (result.next_expected_version >= 0) {
+      journaled_versions_[std::string(request.stream)] =
+          result.next_expected_version;
+    } else {
+      journaled_versions_.erase(std::string(request.stream));
+    }
+    return result;
+  }
+
+  absl::Status Replay() ABSL_EXCLUSIVE_LOCKS_REQUIRED(replay_mu_) {
+    {
+      MutexLock lock(&mu_);
+      if (mode_ == Mode::kPrimary) return absl::OkStatus();
+    }
+    absl::Status probe = primary_->HeadPosition().status();
+    if (!probe.ok()) return Stopped(probe);
+    {
+      MutexLock lock(&mu_);
+      EnterMode(Mode::kRecovering, absl::OkStatus());
+    }
+    ES_ASSIGN_OR_RETURN(Position done, ReplayedPosition());
+    int64_t want = options_.replay_page_size;
+    while (true) {
+      ES_ASSIGN_OR_RETURN(ReadAllPage page, ReadJournal(done, want));
+      std::vector<RecordedEvent>& events = page.events;
+      if (events.empty()) {
+        MutexLock lock(&mu_);
+        if (journal_head_ <= done) {
+          EnterMode(Mode::kPrimary, absl::OkStatus());
+          return absl::OkStatus();
+        }
+        continue;  // journaled since the read
+      }
+      const bool page_full = static_cast<int64_t>(events.size()) == want;
+      std::vector<JournalEntry> entries = SplitEntries(std::move(events));
+      if (page_full && !entries.back().complete()) {
+        // Read the unfinished entry again, whole, on the next round.
+        want = std::max(options_.replay_page_size, entries.back().size);
+        entries.pop_back();
+      } else {
+        want = options_.replay_page_size;
+        JournalEntry& last = entries.back();
+        if (!last.complete()) {
+          // The journal ends inside an entry: it was damaged.
+          last.damage = absl::StrCat("journal entry ", last.id, " holds ",
+                                     last.journal_events.size(), " of its ",
+                                     last.size, " events");
+        }
+      }
+      for (const JournalEntry& entry : entries) {
+        absl::Status replayed = ReplayOne(entry);
+        if (!replayed.ok()) return Stopped(replayed);
+        done = entry.journal_events.back().position;
+        ES_RETURN_IF_ERROR(journal_->checkpoints().Save(
+            kReplayName, done,
+            static_cast<int64_t>(entry.journal_events.size())));
+        MutexLock lock(&mu_);
+        --pending_;
+      }
+    }
+  }
+
+  // Records why the replay stopped; an unreachable primary means kFallback.
+  absl::Status Stopped(absl::Status why) {
+    MutexLock lock(&mu_);
+    EnterMode(
+        why.code() == absl::StatusCode::kUnavailable ? Mode::kFallback : mode_,
+        why);
+    return why;
+  }
+
+  absl::Status ReplayOne(const JournalEntry& entry) {
+    absl::Status refused;
+    if (!entry.damage.empty()) {
+      refused = absl::DataLossError(entry.damage);
+    } else {
+      AppendRequest request;
+      request.stream = entry.stream;
+      request.expected = entry.expected;
+      request.events = entry.events;
+      request.outbox = entry.outbox;
+      absl::Status status = primary_->Append(request).status();
+      if (status.ok()) {
+        MutexLock lock(&mu_);
+        ++replayed_;
+        return absl::OkStatus();
+      }
+      if (!RefusesTheAppend(status)) return status;
+      refused = status;
+    }
+    const std::string reason =
+        absl::StrCat("failover replay: the append to stream '", entry.stream,
+                     "' (expected version ", entry.expected.ToString(),
+                     ") was refused: ", refused.ToString());
+    for (const RecordedEvent& event : entry.journal_events) {
+      ES_RETURN_IF_ERROR(
+          journal_->dead_letters().Add(kReplayName, event, reason));
+    }
+    MutexLock lock(&mu_);
+    ++parked_;
+    return absl::OkStatus();
+  }
+
+  void HealthLoop() {
+    while (true) {
+      {
+        std::unique_lock<Mutex> lock(health_mu_);
+        health_wake_.wait_for(
+            lock, absl::ToChronoMicroseconds(options_.health_check_interval),
+            [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stop_; });
+        if (stop_) return;
+      }
+      {
+        MutexLock lock(&mu_);
+        if (mode_ == Mode::kPrimary) continue;
+      }
+      MutexLock replay(&replay_mu_);
+      Replay().IgnoreError();  // recorded in last_error_
+    }
+  }
+
+  const std::unique_ptr<EventStore> primary_;
+  const std::unique_ptr<EventStore> journal_;
+  const FailoverOptions options_;
+
+  // Guards the mode and the counts. Held while an append is journaled, so
+  // that the replay's switch back to kPrimary (made under it, once the
+  // journal is drained) cannot miss an append journaled at the same time.
+  mutable Mutex mu_;
+  Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kPrimary;
+  absl::Time since_ ABSL_GUARDED_BY(mu_);
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  int64_t journaled_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t replayed_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t parked_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t pending_ ABSL_GUARDED_BY(mu_) = 0;
+  // The journal's position after the last journaled append.
+  Position journal_head_ ABSL_GUARDED_BY(mu_);
+  // Each journaled stream's version after its last journaled append, when
+  // known: the next_expected_version of a later Any/StreamExists append.
+  absl::flat_hash_map<std::string, int64_t> journaled_versions_
+      ABSL_GUARDED_BY(mu_);
+
+  // One replay at a time (the health check, ReplayNow).
+  Mutex replay_mu_;
+
+  Mutex health_mu_;
+  std::condition_variable_any health_wake_;
+  bool stop_ ABSL_GUARDED_BY(health_mu_) = false;
+  std::thread health_thread_;
+};
+
+}  // namespace
+
+std::string_view FailoverModeName(FailoverStatus::Mode mode) {
+  switch (mode) {
+    case Mode::kPrimary:
+      return "primary";
+    case Mode::kFallback:
+      return "fallback";
+    case Mode::kRecovering:
+      return "recovering";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::unique_ptr<FailoverEventStore>> FailoverEventStore::Create(
+    std::unique_ptr<EventStore> primary, std::unique_ptr<EventStore> journal,
+    const FailoverOptions& options) {
+  if (primary == nullptr) {
+    return absl::InvalidArgumentError("failover: primary: no store given");
+  }
+  if (journal == nullptr) {
+    return absl::InvalidArgumentError("failover: journal: no store given");
+  }
+  if (primary.get() == journal.get()) {
+    return absl::InvalidArgumentError(
+        "failover: journal: the same store as the primary");
+  }
+  if (options.replay_page_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("failover: replay_page_size: ", options.replay_page_size,
+                     " is below 1"));
+  }
+  if (options.health_check_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "failover: health_check_interval: negative");
+  }
+  auto store = std::make_unique<FailoverEventStoreImpl>(
+      std::move(primary), std::move(journal), options);
+  ES_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<FailoverEventStore>(std::move(store));
+}
+
+}  // namespace eventstore

@@ -1,0 +1,153 @@
+// FailoverEventStore: a PostgreSQL (or any) primary with a local journal
+// that takes appends while the primary is unreachable, and replays them when
+// it is back. For development and edge deployments that must keep accepting
+// writes through an outage; off by default.
+//
+//   ES_ASSIGN_OR_RETURN(auto primary, OpenEventStore("postgresql://..."));
+//   ES_ASSIGN_OR_RETURN(auto journal, OpenEventStore("sqlite:journal.db"));
+//   FailoverOptions options;
+//   options.allow_fallback = true;
+//   ES_ASSIGN_OR_RETURN(
+//       std::unique_ptr<FailoverEventStore> store,
+//       FailoverEventStore::Create(std::move(primary), std::move(journal),
+//                                  options));
+//   store->Append("order-1", ExpectedVersion::Exactly(3), events);
+//   store->Status();  // kPrimary, kFallback or kRecovering, with counts
+//
+// Modes:
+// - kPrimary: every call goes to the primary. An append that fails with
+//   kUnavailable (the primary cannot be reached, or the connection broke)
+//   is written to the journal instead, and the store enters kFallback.
+// - kFallback: appends go to the journal at once (callers do not wait for
+//   connection timeouts). A health check probes the primary every
+//   health_check_interval; when it answers, the store enters kRecovering.
+// - kRecovering: the journal is replayed into the primary in the order it
+//   was written, each append with its original expected version, stream,
+//   event ids and outbox messages. New appends still go to the journal
+//   behind the ones being replayed, so the order of appends is kept. When
+//   the journal is drained the store returns to kPrimary; when the primary
+//   fails again, to kFallback.
+//
+// A journaled append returns an AppendResult with `journaled` set and empty
+// positions; its next_expected_version is what the append yields when it
+// replays as written (-1 when that cannot be known: an Any or StreamExists
+// append to a stream with no earlier journaled append of known version).
+// Replays are idempotent by event id: an append that committed on the
+// primary before the outage (its outcome unknown to the caller) replays as
+// a no-op, and replaying again after a crash writes nothing twice. An
+// append the primary refuses on replay (its expected version no longer
+// holds, an id used by another event, a limit) is parked, never dropped:
+// its journaled events stay in the journal and enter the journal's
+// dead-letter store under the projection name kReplayName, with the reason;
+// `eventstore dlq JOURNAL_URL list` shows them. Replay then goes on with the
+// next append.
+//
+// Reads (ReadStream, ReadAll, versions, the repositories, transactions and
+// leases) always go to the primary: journaled events become visible when
+// they are replayed, and reads fail with kUnavailable while the primary is
+// down.
+//
+// The journal is an EventStore of its own, normally a SQLite file next to
+// the application: an append journaled for stream S lives in the journal's
+// stream "failover:S" (so the journal's stream name limit must be the
+// primary's plus 9 bytes), the replay progress in its checkpoint store
+// (kReplayName), in the journal's global order. Give each
+// FailoverEventStore a journal of its own. A journal holding appends not yet
+// replayed (the process stopped during an outage) is replayed after Create,
+// whatever allow_fallback says; until then, appends are journaled behind
+// them.
+//
+// Thread-safe.
+
+#ifndef EVENTSTORE_FAILOVER_EVENT_STORE_H_
+#define EVENTSTORE_FAILOVER_EVENT_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eventstore/event_store.h"
+#include "eventstore/limits.h"
+
+namespace eventstore {
+
+struct FailoverOptions {
+  // Whether an unreachable primary sends appends to the journal. Default
+  // false: appends fail with kUnavailable, as without the decorator (a
+  // journal left from an earlier run is still replayed).
+  bool allow_fallback = false;
+  // How often the background thread probes the primary while in kFallback
+  // or kRecovering, and retries a replay that stopped. Zero: no background
+  // thread; call ReplayNow() to recover. Default 1 s.
+  absl::Duration health_check_interval = absl::Seconds(1);
+  // Journal events read per page while replaying. Default 500.
+  int64_t replay_page_size = 500;
+  // Checked before an append is journaled, so that a bad append is refused
+  // with kInvalidArgument at once, not parked at replay. Give the primary's.
+  StoreLimits limits;
+};
+
+struct FailoverStatus {
+  enum class Mode { kPrimary, kFallback, kRecovering };
+  Mode mode = Mode::kPrimary;
+  // When the store entered `mode`.
+  absl::Time since;
+  // Counts since Create: appends written to the journal, replayed into the
+  // primary, and parked because the primary refused them on replay.
+  int64_t journaled = 0;
+  int64_t replayed = 0;
+  int64_t parked = 0;
+  // Appends in the journal not yet replayed (those of earlier runs too).
+  int64_t pending = 0;
+  // The error that sent the store to kFallback, or that stopped the last
+  // replay; OK when none.
+  absl::Status last_error;
+};
+
+// "primary", "fallback" or "recovering".
+std::string_view FailoverModeName(FailoverStatus::Mode mode);
+
+class FailoverEventStore : public EventStore {
+ public:
+  // A journaled append to stream S is written to the journal's stream
+  // kJournalPrefix + S (so that the journal recognises a retried append as
+  // the primary would). kReplayName names the replay's checkpoint and dead
+  // letters in the journal.
+  static constexpr std::string_view kJournalPrefix = "failover:";
+  static constexpr std::string_view kReplayName = "failover-replay";
+  // Metadata properties the journal adds to each journaled event (removed
+  // again on replay); applications must not use this prefix.
+  static constexpr std::string_view kPropertyPrefix = "eventstore.failover.";
+
+  // Takes both stores. Reads the journal's replay checkpoint: when appends
+  // are pending, starts in kRecovering. Starts the health-check thread
+  // unless options.health_check_interval is zero. kInvalidArgument for a
+  // missing store or bad options; the journal's error when it cannot be
+  // read.
+  static absl::StatusOr<std::unique_ptr<FailoverEventStore>> Create(
+      std::unique_ptr<EventStore> primary, std::unique_ptr<EventStore> journal,
+      const FailoverOptions& options);
+
+  // Stops the health-check thread. Pending appends stay in the journal and
+  // are replayed by the next FailoverEventStore over it.
+  ~FailoverEventStore() override = default;
+
+  virtual FailoverStatus Status() const = 0;
+
+  // Probes the primary and, when it answers, replays the journal now (what
+  // the health check does). OK when the store is (back) in kPrimary; the
+  // primary's error (kUnavailable when unreachable) when it could not take
+  // the replay, which stops at the first append not taken.
+  virtual absl::Status ReplayNow() = 0;
+
+  virtual EventStore& primary() = 0;
+  virtual EventStore& journal() = 0;
+};
+
+}  // namespace eventstore
+
+#endif  // EVENTSTORE_FAILOVER_EVENT_STORE_H_
