@@ -352,12 +352,16 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
         absl::StrCat(std::string(kJournalPrefix), std::string(request.stream)),
         ExpectedVersion::Any(), events);
     if (!written.ok()) {
+      const std::string why =
+          last_error_.ok()
+              ? std::string("earlier appends wait in the journal")
+              : absl::StrCat("the primary is unreachable: ",
+                             last_error_.message());
       return absl::Status(
           written.status().code(),
-          absl::StrCat(
-              "failover: the primary is unreachable (", last_error_.message(),
-              ") and the journal refused the append to stream '",
-              std::string(request.stream), "': ", written.status().message()));
+          absl::StrCat("failover: the journal refused the append to stream '",
+                       std::string(request.stream), "' (", why,
+                       "): ", written.status().message()));
     }
     // An exact retry of an append journaled before writes nothing.
     if (journal_head_ < written->last_position) {

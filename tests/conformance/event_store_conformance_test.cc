@@ -44,6 +44,7 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::AllTestBackends;
+using ::eventstore::test::FailoverTestBackend;
 using ::eventstore::test::StatusIs;
 using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
@@ -1695,6 +1696,9 @@ TEST_P(EventStoreConformanceTest, ConcurrentRetriesOfOneBatch) {
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, EventStoreConformanceTest,
                          ::testing::ValuesIn(AllTestBackends()),
+                         TestBackendName);
+INSTANTIATE_TEST_SUITE_P(Failover, EventStoreConformanceTest,
+                         ::testing::Values(FailoverTestBackend()),
                          TestBackendName);
 INSTANTIATE_TEST_SUITE_P(AllBackends, ReadStreamConformanceTest,
                          ::testing::ValuesIn(AllTestBackends()),

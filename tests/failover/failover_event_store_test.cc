@@ -377,8 +377,11 @@ TEST_F(FailoverEventStoreTest, RetriedJournaledAppendIsJournaledOnce) {
   EXPECT_EQ(store->Status().journaled, 1);
   EXPECT_THAT(JournalEvents(*store), SizeIs(3));
   // Reusing an id in another append is refused at once.
-  EXPECT_THAT(store->Append("other", ExpectedVersion::Any(), {batch[0]}),
-              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(
+      store->Append("other", ExpectedVersion::Any(), {batch[0]}),
+      StatusIs(absl::StatusCode::kAlreadyExists,
+               HasSubstr("journal refused the append to stream 'other' "
+                         "(the primary is unreachable: test primary")));
 }
 
 TEST_F(FailoverEventStoreTest, OutboxMessagesAreJournaledAndEnqueuedOnReplay) {

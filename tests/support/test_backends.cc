@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/dead_letter_store.h"
+#include "eventstore/failover_event_store.h"
 #include "eventstore/lease.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/snapshot_store.h"
@@ -84,6 +85,25 @@ std::vector<TestBackend> AllTestBackends() {
       {"postgres", OpenPostgres},
 #endif
   };
+}
+
+TestBackend FailoverTestBackend() {
+  return {"failover_sqlite",
+          [](std::shared_ptr<const TypeRegistry> registry)
+              -> absl::StatusOr<std::unique_ptr<EventStore>> {
+            ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> primary,
+                                OpenSqliteMemory(std::move(registry)));
+            ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> journal,
+                                OpenSqliteMemory(nullptr));
+            FailoverOptions options;
+            options.allow_fallback = true;
+            options.health_check_interval = absl::ZeroDuration();
+            ES_ASSIGN_OR_RETURN(
+                std::unique_ptr<FailoverEventStore> store,
+                FailoverEventStore::Create(std::move(primary),
+                                           std::move(journal), options));
+            return std::unique_ptr<EventStore>(std::move(store));
+          }};
 }
 
 std::string TestBackendName(const ::testing::TestParamInfo<TestBackend>& info) {

@@ -42,6 +42,11 @@ struct TestBackend {
 // shared throwaway server). Default StoreLimits.
 std::vector<TestBackend> AllTestBackends();
 
+// "failover_sqlite": a FailoverEventStore (fallback allowed) over a SQLite
+// memory store, with a SQLite memory journal, while the primary is up: the
+// decorator must pass the whole contract through unchanged.
+TestBackend FailoverTestBackend();
+
 // For INSTANTIATE_TEST_SUITE_P: the backend's name.
 std::string TestBackendName(const ::testing::TestParamInfo<TestBackend>& info);
 
