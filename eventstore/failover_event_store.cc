@@ -20,9 +20,7 @@
 #include "eventstore/dead_letter_store.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/mutex.h"
-#include "eventstore/lease.h"
 #include "eventstore/outbox_message.h"
-#include "eventstore/sql_transaction.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
@@ -169,7 +167,8 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   FailoverEventStoreImpl(std::unique_ptr<EventStore> primary,
                          std::unique_ptr<EventStore> journal,
                          const FailoverOptions& options)
-      : primary_(std::move(primary)),
+      : FailoverEventStore(primary.get()),
+        primary_(std::move(primary)),
         journal_(std::move(journal)),
         options_(options) {}
 
@@ -231,7 +230,6 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     return Replay();
   }
 
-  EventStore& primary() override { return *primary_; }
   EventStore& journal() override { return *journal_; }
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
@@ -247,40 +245,6 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     MutexLock lock(&mu_);
     if (mode_ == Mode::kPrimary) EnterMode(Mode::kFallback, result.status());
     return Journal(request);
-  }
-
-  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
-      std::string_view stream, const ReadStreamOptions& options) override {
-    return primary_->ReadStream(stream, options);
-  }
-  absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override {
-    return primary_->ReadAll(options);
-  }
-  absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
-    return primary_->StreamVersion(stream);
-  }
-  absl::StatusOr<Position> HeadPosition() override {
-    return primary_->HeadPosition();
-  }
-  absl::StatusOr<bool> EventExists(const Uuid& id) override {
-    return primary_->EventExists(id);
-  }
-  absl::StatusOr<bool> WaitForEvents(Position after,
-                                     absl::Duration timeout) override {
-    return primary_->WaitForEvents(after, timeout);
-  }
-  CheckpointStore& checkpoints() override { return primary_->checkpoints(); }
-  DeadLetterStore& dead_letters() override { return primary_->dead_letters(); }
-  OutboxStore& outbox() override { return primary_->outbox(); }
-  SnapshotStore& snapshots() override { return primary_->snapshots(); }
-  StoreInspector& inspector() override { return primary_->inspector(); }
-  EventImporter& importer() override { return primary_->importer(); }
-  absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
-    return primary_->BeginTransaction();
-  }
-  absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
-      std::string_view name) override {
-    return primary_->TryAcquireLease(name);
   }
 
  private:
@@ -353,10 +317,9 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
         ExpectedVersion::Any(), events);
     if (!written.ok()) {
       const std::string why =
-          last_error_.ok()
-              ? std::string("earlier appends wait in the journal")
-              : absl::StrCat("the primary is unreachable: ",
-                             last_error_.message());
+          last_error_.ok() ? std::string("earlier appends wait in the journal")
+                           : absl::StrCat("the primary is unreachable: ",
+                                          last_error_.message());
       return absl::Status(
           written.status().code(),
           absl::StrCat("failover: the journal refused the append to stream '",

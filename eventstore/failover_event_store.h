@@ -71,6 +71,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "eventstore/event_store.h"
+#include "eventstore/forwarding_event_store.h"
 #include "eventstore/limits.h"
 
 namespace eventstore {
@@ -111,7 +112,7 @@ struct FailoverStatus {
 // "primary", "fallback" or "recovering".
 std::string_view FailoverModeName(FailoverStatus::Mode mode);
 
-class FailoverEventStore : public EventStore {
+class FailoverEventStore : public ForwardingEventStore {
  public:
   // A journaled append to stream S is written to the journal's stream
   // kJournalPrefix + S (so that the journal recognises a retried append as
@@ -144,8 +145,13 @@ class FailoverEventStore : public EventStore {
   // the replay, which stops at the first append not taken.
   virtual absl::Status ReplayNow() = 0;
 
-  virtual EventStore& primary() = 0;
+  EventStore& primary() { return *target(); }
   virtual EventStore& journal() = 0;
+
+ protected:
+  // Every call but Append goes to `primary`.
+  explicit FailoverEventStore(EventStore* primary)
+      : ForwardingEventStore(primary) {}
 };
 
 }  // namespace eventstore

@@ -17,10 +17,10 @@
 #include "backends/sqlite/sqlite_event_store.h"
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/dead_letter_store.h"
+#include "eventstore/forwarding_event_store.h"
 #include "eventstore/outbox_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/support/forwarding_event_store.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #ifdef EVENTSTORE_TEST_POSTGRES
@@ -377,11 +377,10 @@ TEST_F(FailoverEventStoreTest, RetriedJournaledAppendIsJournaledOnce) {
   EXPECT_EQ(store->Status().journaled, 1);
   EXPECT_THAT(JournalEvents(*store), SizeIs(3));
   // Reusing an id in another append is refused at once.
-  EXPECT_THAT(
-      store->Append("other", ExpectedVersion::Any(), {batch[0]}),
-      StatusIs(absl::StatusCode::kAlreadyExists,
-               HasSubstr("journal refused the append to stream 'other' "
-                         "(the primary is unreachable: test primary")));
+  EXPECT_THAT(store->Append("other", ExpectedVersion::Any(), {batch[0]}),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("journal refused the append to stream 'other' "
+                                 "(the primary is unreachable: test primary")));
 }
 
 TEST_F(FailoverEventStoreTest, OutboxMessagesAreJournaledAndEnqueuedOnReplay) {

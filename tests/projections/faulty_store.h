@@ -21,9 +21,9 @@
 #include "absl/status/statusor.h"
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/event_store.h"
+#include "eventstore/forwarding_event_store.h"
 #include "eventstore/lease.h"
 #include "eventstore/sql_transaction.h"
-#include "tests/support/forwarding_event_store.h"
 
 namespace eventstore::test {
 

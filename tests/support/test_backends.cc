@@ -14,12 +14,12 @@
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/dead_letter_store.h"
 #include "eventstore/failover_event_store.h"
+#include "eventstore/forwarding_event_store.h"
 #include "eventstore/lease.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/snapshot_store.h"
 #include "eventstore/sql_transaction.h"
 #include "eventstore/status_macros.h"
-#include "tests/support/forwarding_event_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace eventstore::test {

@@ -1,6 +1,7 @@
 // ForwardingEventStore: an EventStore that forwards every call to another
-// one (the EnvWrapper of leveldb), for test decorators to override only what
-// they change.
+// one (the EnvWrapper of leveldb), the base of decorators (metrics, fault
+// injection in tests, FailoverEventStore) that override only what they
+// change.
 //
 //   class CountingStore final : public ForwardingEventStore {
 //    public:
@@ -13,8 +14,8 @@
 //     ...
 //   };
 
-#ifndef EVENTSTORE_TESTS_SUPPORT_FORWARDING_EVENT_STORE_H_
-#define EVENTSTORE_TESTS_SUPPORT_FORWARDING_EVENT_STORE_H_
+#ifndef EVENTSTORE_FORWARDING_EVENT_STORE_H_
+#define EVENTSTORE_FORWARDING_EVENT_STORE_H_
 
 #include <cstdint>
 #include <memory>
@@ -27,7 +28,7 @@
 #include "eventstore/lease.h"
 #include "eventstore/sql_transaction.h"
 
-namespace eventstore::test {
+namespace eventstore {
 
 class ForwardingEventStore : public EventStore {
  public:
@@ -36,6 +37,9 @@ class ForwardingEventStore : public EventStore {
 
   // The store calls go to.
   EventStore* target() const { return target_; }
+
+  using EventStore::Append;
+  using EventStore::ReadStream;
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
     return target_->Append(request);
@@ -78,6 +82,6 @@ class ForwardingEventStore : public EventStore {
   EventStore* const target_;
 };
 
-}  // namespace eventstore::test
+}  // namespace eventstore
 
-#endif  // EVENTSTORE_TESTS_SUPPORT_FORWARDING_EVENT_STORE_H_
+#endif  // EVENTSTORE_FORWARDING_EVENT_STORE_H_
