@@ -109,6 +109,32 @@ SELECT cur.v, ins.transaction_id, ins.position, ins.position,
        CASE WHEN ins.position IS NULL THEN 0::bigint ELSE 1::bigint END)sql";
 constexpr char kAppendOneFrom[] = "\nFROM cur LEFT JOIN ins ON true";
 
+// The same for one event appended with Exactly(n) or NoStream (n = 0), in
+// the form the raw baseline of W1 uses: $2 is n, and the event is inserted
+// as version n + 1 when version n exists (or n is 0). When the stream is
+// beyond n, the unique (stream, version) index refuses the insert, which
+// AppendOnce turns into the wrong-expected-version error as for a lost
+// race; when it is short of n, nothing is inserted and the first column
+// holds its version. Then kAppendExactOneFrom.
+constexpr char kAppendExactOneSql[] = R"sql(
+WITH ins AS (
+  INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id)
+  SELECT $3::uuid, $1::text, $2::bigint + 1, $4::text, $5::bytea, $6::bytea,
+         $7::text
+  WHERE $2::bigint = 0 OR EXISTS (SELECT 1 FROM $S.events
+                                  WHERE stream = $1::text
+                                    AND version = $2::bigint)
+  RETURNING transaction_id, position
+)
+SELECT CASE WHEN ins.position IS NULL
+            THEN coalesce((SELECT version FROM $S.events WHERE stream = $1::text
+                           ORDER BY version DESC LIMIT 1), 0)
+            ELSE $2::bigint END,
+       ins.transaction_id, ins.position, ins.position,
+       CASE WHEN ins.position IS NULL THEN 0::bigint ELSE 1::bigint END)sql";
+constexpr char kAppendExactOneFrom[] =
+    "\nFROM (SELECT 1) AS one LEFT JOIN ins ON true";
+
 constexpr char kSelectByIdsSql[] =
     "SELECT id, stream, version, transaction_id, position FROM $S.events "
     "WHERE id = ANY($1::uuid[])";
@@ -239,13 +265,13 @@ class PostgresEventStoreImpl final : public EventStore {
             kAppendFrom));
   }
 
-  PgStatement AppendOneStatement() const {
-    return db_->Statement(
-        "es_append_one",
-        absl::StrCat(
-            kAppendOneSql,
-            db_->options().notify_on_append ? NotifyColumn(db_->schema()) : "",
-            kAppendOneFrom));
+  PgStatement AppendOneStatement(const char* name, const char* sql,
+                                 const char* from) const {
+    return db_->Statement(name, absl::StrCat(sql,
+                                             db_->options().notify_on_append
+                                                 ? NotifyColumn(db_->schema())
+                                                 : "",
+                                             from));
   }
 
   absl::Status RecordTypes(const std::vector<internal::PreparedEvent>& events);
@@ -262,6 +288,7 @@ class PostgresEventStoreImpl final : public EventStore {
   const PostgresOptions& options_;
   const PgStatement append_;
   const PgStatement append_one_;
+  const PgStatement append_exact_one_;
   const PgStatement append_with_outbox_;
   const PgStatement select_by_ids_;
   const PgStatement insert_type_;
@@ -290,7 +317,10 @@ PostgresEventStoreImpl::PostgresEventStoreImpl(std::unique_ptr<PgDatabase> db)
     : db_(std::move(db)),
       options_(db_->options()),
       append_(AppendStatement("es_append", /*with_outbox=*/false)),
-      append_one_(AppendOneStatement()),
+      append_one_(
+          AppendOneStatement("es_append_one", kAppendOneSql, kAppendOneFrom)),
+      append_exact_one_(AppendOneStatement(
+          "es_append_exact_one", kAppendExactOneSql, kAppendExactOneFrom)),
       append_with_outbox_(
           AppendStatement("es_append_outbox", /*with_outbox=*/true)),
       select_by_ids_(db_->Statement("es_select_by_ids", kSelectByIdsSql)),
@@ -459,9 +489,14 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
                       internal::PrepareAppend(options_.limits, request));
   ES_RETURN_IF_ERROR(RecordTypes(events));
 
-  PgParams params;
-  params.Bytes(request.stream).Int64(request.expected.ToWire());
   const bool one = events.size() == 1 && request.outbox.empty();
+  const ExpectedVersion::Kind kind = request.expected.kind();
+  const bool exact_one = one && (kind == ExpectedVersion::Kind::kExactly ||
+                                 kind == ExpectedVersion::Kind::kNoStream);
+  PgParams params;
+  params.Bytes(request.stream)
+      .Int64(exact_one ? request.expected.version()
+                       : request.expected.ToWire());
   if (one) {
     // The single-event statement: the same values as scalars.
     const internal::PreparedEvent& event = events.front();
@@ -519,7 +554,8 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
         .Bytes(outbox.payloads)
         .Bytes(outbox.headers);
   }
-  const PgStatement& statement = one                      ? append_one_
+  const PgStatement& statement = exact_one                ? append_exact_one_
+                                 : one                    ? append_one_
                                  : request.outbox.empty() ? append_
                                                           : append_with_outbox_;
   for (int attempt = 0;; ++attempt) {

@@ -22,6 +22,7 @@
 namespace eventstore::test {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -244,23 +245,40 @@ TEST(PostgresEventStoreTest, RecordsTheDescriptorOfAnAppendedType) {
   EXPECT_EQ(rows[0][1], "t");
 }
 
-TEST(PostgresEventStoreTest, OneEventAppendsUseTheSingleEventStatement) {
+// One event without outbox messages uses a statement of plain values:
+// es_append_exact_one for Exactly and NoStream, es_append_one for Any and
+// StreamExists; the array statement only for batches.
+TEST(PostgresEventStoreTest, OneEventAppendsUseTheSingleEventStatements) {
   ASSERT_OK_AND_ASSIGN(std::string url, SharedPostgresUrl());
   PostgresOptions o;
   o.conninfo = url;
   o.schema = UniqueSchemaName();
   o.pool_size = 1;  // so that the transaction below is on the same session
   ASSERT_OK_AND_ASSIGN(auto store, PostgresEventStore::Open(o));
+  auto prepared = [&]() -> std::vector<std::string> {
+    absl::StatusOr<std::unique_ptr<SqlTransaction>> tx =
+        store->BeginTransaction();
+    EXPECT_OK(tx);
+    if (!tx.ok()) return {};
+    absl::StatusOr<SqlRows> rows = (*tx)->Query(
+        "SELECT name FROM pg_prepared_statements WHERE name IN "
+        "('es_append', 'es_append_one', 'es_append_exact_one') ORDER BY name");
+    EXPECT_OK(rows);
+    std::vector<std::string> names;
+    if (rows.ok()) {
+      for (const auto& row : *rows) names.push_back(*row[0]);
+    }
+    return names;
+  };
   ASSERT_OK(store->Append("s", ExpectedVersion::NoStream(), {Tick("a")}));
   ASSERT_OK(store->Append("s", ExpectedVersion::Exactly(1), {Tick("b")}));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqlTransaction> tx,
-                       store->BeginTransaction());
-  ASSERT_OK_AND_ASSIGN(
-      SqlRows rows,
-      tx->Query("SELECT name FROM pg_prepared_statements"
-                " WHERE name IN ('es_append', 'es_append_one') ORDER BY name"));
-  ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0][0], "es_append_one");
+  EXPECT_THAT(prepared(), ElementsAre("es_append_exact_one"));
+  ASSERT_OK(store->Append("s", ExpectedVersion::Any(), {Tick("c")}));
+  ASSERT_OK(store->Append("s", ExpectedVersion::StreamExists(), {Tick("d")}));
+  EXPECT_THAT(prepared(), ElementsAre("es_append_exact_one", "es_append_one"));
+  ASSERT_OK_AND_ASSIGN(auto events, store->ReadStream("s"));
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[3].version, 4);
 }
 
 TEST(PostgresEventStoreTest, NonDurableCheckpointSaveLeavesTheSessionAlone) {
