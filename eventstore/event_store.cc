@@ -28,6 +28,10 @@ namespace {
 class UnimplementedInspector final : public StoreInspector {
  public:
   absl::StatusOr<StoreInfo> Info() override { return Unimplemented(); }
+  absl::StatusOr<Position> PositionBeforeLast(int64_t,
+                                              const ReadAllFilter&) override {
+    return Unimplemented();
+  }
   absl::StatusOr<std::vector<StreamSummary>> ListStreams(
       const ListStreamsOptions&) override {
     return Unimplemented();

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "eventstore/event_store.h"
 #include "eventstore/position.h"
 
 namespace eventstore {
@@ -80,6 +81,13 @@ class StoreInspector {
 
   // Every recorded type, sorted by type name.
   virtual absl::StatusOr<std::vector<RecordedType>> RecordedTypes() = 0;
+
+  // Where ReadAll starts to return the last `count` events that pass
+  // `filter`: the position of the one before them, or Position::Start()
+  // when no more than `count` match. One indexed query, however long the
+  // log (`eventstore tail`). kInvalidArgument for a negative count.
+  virtual absl::StatusOr<Position> PositionBeforeLast(
+      int64_t count, const ReadAllFilter& filter) = 0;
 };
 
 }  // namespace eventstore

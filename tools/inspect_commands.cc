@@ -298,10 +298,24 @@ int RunTail(const TailArgs& args) {
         options.filter.stream_prefix = args.prefix;
         options.filter.event_types = args.types;
         options.filter.tenant_id = args.tenant;
-        // Catch up: everything after --from, else the last --count events
-        // (the log is read forward, keeping the last ones).
+        // Catch up: everything after --from, else the last --count events:
+        // read forward from just before them (the inspector finds where
+        // with one query), keeping the last ones (events appended since
+        // push the oldest out).
         std::deque<RecordedEvent> last;
-        options.from_position = from.value_or(Position::Start());
+        if (from.has_value()) {
+          options.from_position = *from;
+        } else {
+          absl::StatusOr<Position> start =
+              args.count > 0 ? store.inspector().PositionBeforeLast(
+                                   args.count, options.filter)
+                             : store.HeadPosition();
+          if (!start.ok()) {
+            out.Finish();
+            return PrintError("tail", start.status(), url);
+          }
+          options.from_position = *start;
+        }
         // Where waiting for new events starts: the head when the log was
         // last read to its end (events past it that do not match the filter
         // must not wake the wait over and over).

@@ -33,6 +33,16 @@ constexpr char kListStreamsSql[] =
 constexpr char kRecordedTypesSql[] =
     "SELECT type, descriptor, recorded_at FROM $S.event_types"
     " ORDER BY type COLLATE \"C\"";
+// The visible events as ReadAll sees them, filtered as ReadAll filters
+// ($1 prefix, $2 types, $3 tenant; NULL for none), newest first, skipping
+// $4.
+constexpr char kPositionBeforeLastSql[] =
+    "SELECT transaction_id, position FROM $S.events"
+    " WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+    "   AND ($1::text IS NULL OR starts_with(stream, $1::text))"
+    "   AND ($2::text[] IS NULL OR type = ANY($2::text[]))"
+    "   AND ($3::text IS NULL OR tenant_id = $3::text)"
+    " ORDER BY transaction_id DESC, position DESC LIMIT 1 OFFSET $4::bigint";
 
 // The conninfo as a URL with the password masked and the schema added.
 std::string Location(const PostgresOptions& options) {
@@ -48,7 +58,9 @@ PgStoreInspector::PgStoreInspector(PgDatabase* db)
       info_(db->Statement("es_in_info", kInfoSql)),
       head_(db->Statement("es_in_head", kHeadSql)),
       list_streams_(db->Statement("es_in_streams", kListStreamsSql)),
-      recorded_types_(db->Statement("es_in_types", kRecordedTypesSql)) {}
+      recorded_types_(db->Statement("es_in_types", kRecordedTypesSql)),
+      position_before_last_(
+          db->Statement("es_in_before_last", kPositionBeforeLastSql)) {}
 
 absl::StatusOr<StoreInfo> PgStoreInspector::Info() {
   StoreInfo info;
@@ -113,6 +125,22 @@ absl::StatusOr<std::vector<RecordedType>> PgStoreInspector::RecordedTypes() {
     t.recorded_at = r.Timestamp(row, 2);
   }
   return types;
+}
+
+absl::StatusOr<Position> PgStoreInspector::PositionBeforeLast(
+    int64_t count, const ReadAllFilter& filter) {
+  if (count < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("count: ", count, " is negative"));
+  }
+  PgParams params;
+  AddFilterParams(filter, params);
+  params.Int64(count);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& c) {
+    return c.Execute(position_before_last_, params);
+  }));
+  if (r.rows() == 0) return Position::Start();
+  return Position::FromParts(r.Uint64(0, 0), r.Uint64(0, 1));
 }
 
 }  // namespace eventstore::postgres

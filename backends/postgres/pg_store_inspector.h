@@ -33,6 +33,8 @@ class PgStoreInspector final : public StoreInspector {
   absl::StatusOr<std::vector<StreamSummary>> ListStreams(
       const ListStreamsOptions& options) override;
   absl::StatusOr<std::vector<RecordedType>> RecordedTypes() override;
+  absl::StatusOr<Position> PositionBeforeLast(
+      int64_t count, const ReadAllFilter& filter) override;
 
  private:
   PgDatabase* const db_;
@@ -40,6 +42,7 @@ class PgStoreInspector final : public StoreInspector {
   const PgStatement head_;
   const PgStatement list_streams_;
   const PgStatement recorded_types_;
+  const PgStatement position_before_last_;
 };
 
 }  // namespace eventstore::postgres

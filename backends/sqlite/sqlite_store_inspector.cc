@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "backends/sqlite/sqlite_connection.h"
+#include "backends/sqlite/sqlite_event_filter.h"
 #include "backends/sqlite/sqlite_event_store.h"
 #include "eventstore/status_macros.h"
 
@@ -143,6 +144,28 @@ SqliteStoreInspector::RecordedTypes() {
         }
       }));
   return types;
+}
+
+absl::StatusOr<Position> SqliteStoreInspector::PositionBeforeLast(
+    int64_t count, const ReadAllFilter& filter) {
+  if (count < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("count: ", count, " is negative"));
+  }
+  const SqliteEventFilter where(filter);
+  const std::string sql =
+      absl::StrCat("SELECT position FROM events WHERE position > ?",
+                   where.sql(), " ORDER BY position DESC LIMIT 1 OFFSET ?");
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<Position> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
+        stmt->BindInt64(1, 0);
+        const int next = where.Bind(*stmt, 2);
+        stmt->BindInt64(next, count);
+        ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+        if (!row) return Position::Start();
+        return Position::At(static_cast<uint64_t>(stmt->ColumnInt64(0)));
+      });
 }
 
 }  // namespace eventstore::sqlite

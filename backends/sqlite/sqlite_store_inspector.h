@@ -30,6 +30,8 @@ class SqliteStoreInspector final : public StoreInspector {
   absl::StatusOr<std::vector<StreamSummary>> ListStreams(
       const ListStreamsOptions& options) override;
   absl::StatusOr<std::vector<RecordedType>> RecordedTypes() override;
+  absl::StatusOr<Position> PositionBeforeLast(
+      int64_t count, const ReadAllFilter& filter) override;
 
  private:
   SqliteDatabase* const db_;

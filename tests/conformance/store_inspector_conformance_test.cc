@@ -36,6 +36,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using ::testing::SizeIs;
 
 constexpr absl::Duration kClockSlack = absl::Seconds(5);
 
@@ -181,6 +182,54 @@ TEST_P(StoreInspectorConformanceTest, ListStreamsRejectsNegativeLimit) {
   options.limit = -1;
   EXPECT_THAT(store_->inspector().ListStreams(options),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// ReadAll from PositionBeforeLast(n, filter) returns exactly the last n
+// events that pass the filter.
+TEST_P(StoreInspectorConformanceTest, PositionBeforeLastStartsTheLastEvents) {
+  StoreInspector& inspector = store_->inspector();
+  ASSERT_OK_AND_ASSIGN(Position empty,
+                       inspector.PositionBeforeLast(3, ReadAllFilter()));
+  EXPECT_TRUE(empty.IsStart());
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK(store_->Append(absl::StrCat("order-", i), ExpectedVersion::Any(),
+                             {Placed(absl::StrCat(i)), Shipped("s")}));
+    AppendN(absl::StrCat("invoice-", i), 1);
+  }
+  auto last = [&](int64_t n, const ReadAllFilter& filter) {
+    std::vector<std::string> out;
+    absl::StatusOr<Position> from = inspector.PositionBeforeLast(n, filter);
+    EXPECT_OK(from);
+    if (!from.ok()) return out;
+    ReadAllOptions options;
+    options.from_position = *from;
+    options.filter = filter;
+    absl::StatusOr<ReadAllPage> page = store_->ReadAll(options);
+    EXPECT_OK(page);
+    if (!page.ok()) return out;
+    for (const RecordedEvent& e : page->events) {
+      out.push_back(absl::StrCat(e.stream, "/", e.version));
+    }
+    return out;
+  };
+  EXPECT_THAT(last(3, ReadAllFilter()),
+              ElementsAre("order-3/1", "order-3/2", "invoice-3/1"));
+  EXPECT_THAT(last(0, ReadAllFilter()), IsEmpty());
+  ReadAllFilter orders;
+  orders.stream_prefix = "order-";
+  EXPECT_THAT(last(3, orders),
+              ElementsAre("order-2/2", "order-3/1", "order-3/2"));
+  ReadAllFilter shipped;
+  shipped.event_types = {test::v1::OrderShipped::descriptor()->full_name()};
+  EXPECT_THAT(last(2, shipped), ElementsAre("order-2/2", "order-3/2"));
+  // More than there are: from the start.
+  EXPECT_THAT(last(100, shipped), SizeIs(4));
+  ASSERT_OK_AND_ASSIGN(Position all,
+                       inspector.PositionBeforeLast(100, shipped));
+  EXPECT_TRUE(all.IsStart());
+  EXPECT_THAT(inspector.PositionBeforeLast(-1, ReadAllFilter()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("count: -1 is negative")));
 }
 
 TEST_P(StoreInspectorConformanceTest, RecordedTypesHoldDescriptorSets) {
