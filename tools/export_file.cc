@@ -142,7 +142,8 @@ class ExportWriter {
 
 absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
                                              const std::string& source,
-                                             std::ostream& out) {
+                                             std::ostream& out,
+                                             ProgressReporter* progress) {
   EventImporter& importer = store.importer();
   ES_ASSIGN_OR_RETURN(Position head, store.HeadPosition());
   ES_ASSIGN_OR_RETURN(std::string store_id, importer.StoreId());
@@ -172,10 +173,12 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
 
   StoreSource reader(store, source, head);
   Position from = Position::Start();
+  int64_t written = 0;
   while (true) {
     ES_ASSIGN_OR_RETURN(std::vector<RecordedEvent> page,
                         reader.NextEvents(from, 1000));
     if (page.empty()) break;
+    written += static_cast<int64_t>(page.size());
     for (const RecordedEvent& e : page) {
       v1::ExportEvent* x = record.mutable_event();
       x->set_id(std::string(e.id.bytes()));
@@ -189,7 +192,9 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
       ES_RETURN_IF_ERROR(writer.Write(record));
     }
     from = page.back().position;
+    if (progress != nullptr) progress->Update(written);
   }
+  if (progress != nullptr) progress->Finish(written);
   for (const RecordedType& t : types) {
     v1::ExportType* x = record.mutable_type();
     x->set_type(t.type);

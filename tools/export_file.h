@@ -30,6 +30,7 @@
 #include "eventstore/v1/export.pb.h"
 #include "tools/crc64.h"
 #include "tools/migrator.h"
+#include "tools/progress_reporter.h"
 
 namespace eventstore::tools {
 
@@ -41,10 +42,11 @@ inline constexpr uint32_t kExportFormatVersion = 1;
 // entries and snapshots. `source` (no password) goes into the header.
 // kFailedPrecondition when the store's other tables changed while they were
 // written (the file's counts would not match: export again). Returns what
-// was written.
-absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
-                                             const std::string& source,
-                                             std::ostream& out);
+// was written. `progress`, when given, hears of the events written (its
+// total should be the store's event count).
+absl::StatusOr<v1::ExportCounts> ExportStore(
+    EventStore& store, const std::string& source, std::ostream& out,
+    ProgressReporter* progress = nullptr);
 
 // Reads an export file record by record, keeping the checksum of what it
 // read. `name` is for messages.

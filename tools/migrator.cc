@@ -18,110 +18,10 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "tools/crc64.h"
+#include "tools/progress_reporter.h"
 
 namespace eventstore::tools {
 namespace {
-
-// "1,234,567".
-std::string Grouped(int64_t n) {
-  std::string digits = absl::StrCat(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return n < 0 ? "-" + out : out;
-}
-
-std::string Clock(absl::Duration d) {
-  const int64_t s = std::max<int64_t>(0, absl::ToInt64Seconds(d));
-  if (s >= 3600) {
-    return absl::StrFormat("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
-  }
-  return absl::StrFormat("%d:%02d", s / 60, s % 60);
-}
-
-// Progress of the event copy: a bar redrawn in place, or a line now and
-// then.
-class Progress {
- public:
-  Progress(std::ostream& out, const MigrateOptions& options,
-           std::optional<int64_t> total)
-      : out_(out),
-        quiet_(options.quiet),
-        bar_(options.progress_bar.value_or(isatty(STDERR_FILENO) == 1)),
-        interval_(bar_ ? absl::Milliseconds(100) : options.progress_interval),
-        command_(options.command),
-        total_(total),
-        start_(absl::Now()),
-        last_(start_) {}
-
-  void Update(int64_t done) {
-    if (quiet_) return;
-    const absl::Time now = absl::Now();
-    if (now - last_ < interval_) return;
-    last_ = now;
-    Print(done, now);
-  }
-
-  // Ends the bar's line.
-  void Finish(int64_t done) {
-    if (quiet_ || !bar_) return;
-    Print(done, absl::Now());
-    out_ << "\n" << std::flush;
-  }
-
- private:
-  void Print(int64_t done, absl::Time now) {
-    const double seconds = absl::ToDoubleSeconds(now - start_);
-    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
-    std::string eta;
-    double fraction = -1;
-    if (total_.has_value() && *total_ > 0) {
-      fraction = std::min(
-          1.0, static_cast<double>(done) / static_cast<double>(*total_));
-      if (rate > 0) {
-        eta = Clock(absl::Seconds(static_cast<double>(*total_ - done) / rate));
-      }
-    }
-    const std::string count =
-        total_.has_value()
-            ? absl::StrCat(Grouped(done), "/", Grouped(*total_), " events")
-            : absl::StrCat(Grouped(done), " events");
-    const std::string speed =
-        absl::StrCat(Grouped(static_cast<int64_t>(rate)), " events/s");
-    if (bar_) {
-      constexpr int kWidth = 30;
-      const int filled =
-          fraction < 0 ? 0 : static_cast<int>(fraction * kWidth + 0.5);
-      out_ << "\r[" << std::string(filled, '#')
-           << std::string(kWidth - filled, '.') << "] "
-           << (fraction < 0
-                   ? std::string("  ?%")
-                   : absl::StrFormat("%3d%%", static_cast<int>(fraction * 100)))
-           << "  " << count << "  " << speed
-           << (eta.empty() ? "" : absl::StrCat("  ETA ", eta)) << "\x1b[K"
-           << std::flush;
-    } else {
-      out_ << "eventstore " << command_ << ": " << count;
-      if (fraction >= 0) {
-        out_ << " (" << static_cast<int>(fraction * 100) << "%)";
-      }
-      out_ << ", " << speed;
-      if (!eta.empty()) out_ << ", about " << eta << " left";
-      out_ << std::endl;
-    }
-  }
-
-  std::ostream& out_;
-  const bool quiet_;
-  const bool bar_;
-  const absl::Duration interval_;
-  const std::string command_;
-  const std::optional<int64_t> total_;
-  const absl::Time start_;
-  absl::Time last_;
-};
 
 // The message's bytes with map entries in key order, so that equal
 // messages give equal bytes.
@@ -292,7 +192,9 @@ absl::StatusOr<MigrationReport> Migrator::Run(
   }
 
   ES_ASSIGN_OR_RETURN(std::optional<int64_t> total, source.EventsAfter(from));
-  Progress progress(progress_, options_, total);
+  ProgressReporter progress(progress_, options_.command, options_.quiet,
+                            options_.progress_bar, options_.progress_interval,
+                            total);
   // The next batch is read while the current one is written.
   const int batch_size = options_.batch_size;
   auto fetch = [&source, batch_size](Position after) {

@@ -8,14 +8,17 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "eventstore/store_inspector.h"
 #include "tools/cli_support.h"
 #include "tools/command.h"
 #include "tools/export_file.h"
 #include "tools/migrator.h"
+#include "tools/progress_reporter.h"
 
 namespace eventstore::tools {
 namespace {
@@ -36,9 +39,15 @@ int RunExport(const ExportArgs& args, EventStore& store,
               const std::string& url) {
   const bool to_stdout = args.file == "-";
   const std::string name = to_stdout ? "stdout" : args.file;
+  std::optional<int64_t> total;
+  if (absl::StatusOr<StoreInfo> info = store.inspector().Info(); info.ok()) {
+    total = info->events;
+  }
+  ProgressReporter progress(std::cerr, "export", args.quiet,
+                            /*bar=*/std::nullopt, absl::Seconds(2), total);
   absl::StatusOr<v1::ExportCounts> counts;
   if (to_stdout) {
-    counts = ExportStore(store, MaskUrl(url), std::cout);
+    counts = ExportStore(store, MaskUrl(url), std::cout, &progress);
   } else {
     // Written beside the file and renamed when whole, so that FILE is
     // never a partial export.
@@ -50,7 +59,7 @@ int RunExport(const ExportArgs& args, EventStore& store,
                           absl::StrCat("cannot write '", partial, "'"));
         return kExitProblem;
       }
-      counts = ExportStore(store, MaskUrl(url), out);
+      counts = ExportStore(store, MaskUrl(url), out, &progress);
       out.close();
       if (counts.ok() && !out) {
         counts = absl::UnavailableError(
@@ -153,7 +162,8 @@ void RegisterTransferCommands(CLI::App& app, int& exit_code) {
   export_cmd->add_option("url", exp->url,
                          "The store's URL (default: $EVENTSTORE_URL)");
   export_cmd->add_option("file", exp->file, "The file to write; - for stdout");
-  export_cmd->add_flag("-q,--quiet", exp->quiet, "No summary on stderr");
+  export_cmd->add_flag("-q,--quiet", exp->quiet,
+                       "No progress and no summary on stderr");
   SetExample(*export_cmd,
              "eventstore export sqlite:events.db events.esx\n"
              "eventstore export sqlite:events.db - | "
