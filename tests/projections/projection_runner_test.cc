@@ -735,8 +735,7 @@ TEST_P(ProjectionRunnerTest, ConcurrentRunnersHandleEachEventOnce) {
   EXPECT_TRUE(standby.stats().holds_lease);
   // The runner counts a batch in its stats just after saving its
   // checkpoint: wait for the count too.
-  EXPECT_TRUE(
-      WaitUntil([&] { return standby.stats().handled == 20; }, kPrompt))
+  EXPECT_TRUE(WaitUntil([&] { return standby.stats().handled == 20; }, kPrompt))
       << standby.stats().handled;
   EXPECT_EQ(Rows().rows, 220);
   EXPECT_EQ(Rows().distinct_events, 220);
