@@ -60,6 +60,13 @@ const std::string* Property(const RecordedEvent& event, const char* key) {
   return it == properties.end() ? nullptr : &it->second;
 }
 
+// The journal entry (append) `event` belongs to: its kEntryKey property, or
+// its own id when it lacks one (a damaged journal).
+std::string EntryId(const RecordedEvent& event) {
+  const std::string* id = Property(event, kEntryKey);
+  return id == nullptr ? event.id.ToString() : *id;
+}
+
 // One journaled append, read back from the journal.
 struct JournalEntry {
   std::string id;  // kEntryKey
@@ -77,6 +84,13 @@ struct JournalEntry {
   bool complete() const {
     return !damage.empty() ||
            static_cast<int64_t>(journal_events.size()) == size;
+  }
+
+  // Marks an entry the journal holds only part of as damaged.
+  void MarkIncomplete() {
+    if (complete()) return;
+    damage = absl::StrCat("journal entry ", id, " holds ",
+                          journal_events.size(), " of its ", size, " events");
   }
 };
 
@@ -131,16 +145,10 @@ void AddToEntry(RecordedEvent event, JournalEntry& entry) {
 std::vector<JournalEntry> SplitEntries(std::vector<RecordedEvent> events) {
   std::vector<JournalEntry> entries;
   for (RecordedEvent& event : events) {
-    const std::string* id = Property(event, kEntryKey);
-    const std::string entry_id = id == nullptr ? event.id.ToString() : *id;
+    const std::string entry_id = EntryId(event);
     if (entries.empty() || entries.back().complete() ||
         entries.back().id != entry_id) {
-      if (!entries.empty() && !entries.back().complete()) {
-        entries.back().damage =
-            absl::StrCat("journal entry ", entries.back().id, " holds ",
-                         entries.back().journal_events.size(), " of its ",
-                         entries.back().size, " events");
-      }
+      if (!entries.empty()) entries.back().MarkIncomplete();
       entries.emplace_back().id = entry_id;
     }
     AddToEntry(std::move(event), entries.back());
@@ -191,8 +199,7 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       ES_ASSIGN_OR_RETURN(ReadAllPage page,
                           ReadJournal(from, options_.replay_page_size));
       for (const RecordedEvent& event : page.events) {
-        const std::string* id = Property(event, kEntryKey);
-        const std::string entry = id == nullptr ? event.id.ToString() : *id;
+        const std::string entry = EntryId(event);
         if (entry != last_entry) ++pending;
         last_entry = entry;
       }
@@ -391,13 +398,8 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
         entries.pop_back();
       } else {
         want = options_.replay_page_size;
-        JournalEntry& last = entries.back();
-        if (!last.complete()) {
-          // The journal ends inside an entry: it was damaged.
-          last.damage = absl::StrCat("journal entry ", last.id, " holds ",
-                                     last.journal_events.size(), " of its ",
-                                     last.size, " events");
-        }
+        // The journal ends inside an entry only when it was damaged.
+        entries.back().MarkIncomplete();
       }
       for (const JournalEntry& entry : entries) {
         absl::Status replayed = ReplayOne(entry);

@@ -148,6 +148,7 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
   ES_ASSIGN_OR_RETURN(Position head, store.HeadPosition());
   ES_ASSIGN_OR_RETURN(std::string store_id, importer.StoreId());
   ES_ASSIGN_OR_RETURN(int64_t events, importer.CountEvents(head));
+  if (progress != nullptr) progress->SetTotal(events);
   ES_ASSIGN_OR_RETURN(EventImporter::TableCounts tables,
                       importer.CountTables());
   ES_ASSIGN_OR_RETURN(std::vector<RecordedType> types,

@@ -42,8 +42,8 @@ inline constexpr uint32_t kExportFormatVersion = 1;
 // entries and snapshots. `source` (no password) goes into the header.
 // kFailedPrecondition when the store's other tables changed while they were
 // written (the file's counts would not match: export again). Returns what
-// was written. `progress`, when given, hears of the events written (its
-// total should be the store's event count).
+// was written. `progress`, when given, is told the number of events to
+// write and hears of those written.
 absl::StatusOr<v1::ExportCounts> ExportStore(
     EventStore& store, const std::string& source, std::ostream& out,
     ProgressReporter* progress = nullptr);

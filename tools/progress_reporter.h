@@ -32,6 +32,9 @@ class ProgressReporter {
                    std::optional<bool> bar, absl::Duration interval,
                    std::optional<int64_t> total);
 
+  // Sets the events expected, when they were not known at construction.
+  void SetTotal(int64_t total) { total_ = total; }
+
   // `done` events so far: prints when the interval has passed.
   void Update(int64_t done);
 
@@ -46,7 +49,7 @@ class ProgressReporter {
   const bool bar_;
   const absl::Duration interval_;
   const std::string command_;
-  const std::optional<int64_t> total_;
+  std::optional<int64_t> total_;
   const absl::Time start_;
   absl::Time last_;
 };

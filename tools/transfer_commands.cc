@@ -13,7 +13,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "eventstore/store_inspector.h"
 #include "tools/cli_support.h"
 #include "tools/command.h"
 #include "tools/export_file.h"
@@ -39,12 +38,9 @@ int RunExport(const ExportArgs& args, EventStore& store,
               const std::string& url) {
   const bool to_stdout = args.file == "-";
   const std::string name = to_stdout ? "stdout" : args.file;
-  std::optional<int64_t> total;
-  if (absl::StatusOr<StoreInfo> info = store.inspector().Info(); info.ok()) {
-    total = info->events;
-  }
   ProgressReporter progress(std::cerr, "export", args.quiet,
-                            /*bar=*/std::nullopt, absl::Seconds(2), total);
+                            /*bar=*/std::nullopt, absl::Seconds(2),
+                            /*total=*/std::nullopt);
   absl::StatusOr<v1::ExportCounts> counts;
   if (to_stdout) {
     counts = ExportStore(store, MaskUrl(url), std::cout, &progress);

@@ -23,6 +23,7 @@
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #include "tests/tools/cli_process.h"
+#include "tests/tools/cli_store_test.h"
 #include "tests/tools/fill_store.h"
 #include "tools/migrator.h"
 
@@ -30,42 +31,10 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::CliResult;
-using ::eventstore::test::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class MigrateCommandTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<TempDir>> dir = TempDir::Create();
-    ASSERT_OK(dir);
-    dir_ = *std::move(dir);
-  }
-
-  std::string SqliteUrl(const std::string& name) const {
-    return absl::StrCat("sqlite://", dir_->File(name), "?synchronous=normal");
-  }
-
-  std::unique_ptr<EventStore> Open(const std::string& url) {
-    absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(url);
-    EXPECT_OK(store);
-    return store.ok() ? *std::move(store) : nullptr;
-  }
-
-  CliResult Run(const std::vector<std::string>& args) {
-    return test::RunCli(args, {}, absl::Minutes(5));
-  }
-
-  bool Same(EventStore& a, EventStore& b) {
-    std::ostringstream out;
-    absl::StatusOr<bool> same = tools::VerifyCopy(a, b, out);
-    EXPECT_OK(same);
-    EXPECT_TRUE(same.ok() && *same) << out.str();
-    return same.ok() && *same;
-  }
-
-  std::unique_ptr<TempDir> dir_;
-};
+class MigrateCommandTest : public test::CliStoreTest {};
 
 TEST_F(MigrateCommandTest, CopiesEverythingBetweenSqliteFiles) {
   const std::string a = SqliteUrl("a.db");

@@ -80,7 +80,7 @@ TEST(ProgressReporterTest, ExportReportsEachPage) {
   std::ostringstream file;
   std::ostringstream log;
   ProgressReporter progress(log, "export", false, false, absl::ZeroDuration(),
-                            2500);
+                            std::nullopt);  // ExportStore counts them
   ASSERT_OK_AND_ASSIGN(v1::ExportCounts counts,
                        ExportStore(*store, "memory", file, &progress));
   EXPECT_EQ(counts.events(), 2500);

@@ -17,6 +17,7 @@
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #include "tests/tools/cli_process.h"
+#include "tests/tools/cli_store_test.h"
 #include "tests/tools/fill_store.h"
 #include "tools/migrator.h"
 
@@ -24,15 +25,12 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::CliResult;
-using ::eventstore::test::TempDir;
 using ::testing::HasSubstr;
 
-class TransferCommandsTest : public ::testing::Test {
+class TransferCommandsTest : public test::CliStoreTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<TempDir>> dir = TempDir::Create();
-    ASSERT_OK(dir);
-    dir_ = *std::move(dir);
+    test::CliStoreTest::SetUp();
     source_url_ = SqliteUrl("source.db");
     std::unique_ptr<EventStore> source = Open(source_url_);
     ASSERT_NE(source, nullptr);
@@ -40,27 +38,12 @@ class TransferCommandsTest : public ::testing::Test {
     test::AddOtherRows(*source, 777);
   }
 
-  std::string SqliteUrl(const std::string& name) const {
-    return absl::StrCat("sqlite://", dir_->File(name), "?synchronous=normal");
-  }
-
-  std::unique_ptr<EventStore> Open(const std::string& url) {
-    absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(url);
-    EXPECT_OK(store);
-    return store.ok() ? *std::move(store) : nullptr;
-  }
-
-  CliResult Run(const std::vector<std::string>& args) {
-    return test::RunCli(args, {}, absl::Minutes(5));
-  }
-
   void ExpectSameAsSource(const std::string& url) {
     std::unique_ptr<EventStore> source = Open(source_url_);
     std::unique_ptr<EventStore> target = Open(url);
-    std::ostringstream out;
-    absl::StatusOr<bool> same = tools::VerifyCopy(*source, *target, out);
-    ASSERT_OK(same);
-    EXPECT_TRUE(*same) << out.str();
+    ASSERT_NE(source, nullptr);
+    ASSERT_NE(target, nullptr);
+    EXPECT_TRUE(Same(*source, *target));
   }
 
   std::string Export() {
@@ -89,7 +72,6 @@ class TransferCommandsTest : public ::testing::Test {
     EXPECT_EQ(head, Position::At(1));
   }
 
-  std::unique_ptr<TempDir> dir_;
   std::string source_url_;
   int refused_ = 0;
 };
