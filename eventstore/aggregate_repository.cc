@@ -33,7 +33,7 @@ bool RepositoryCore::SnapshotsEnabled(const Aggregate& aggregate) const {
 }
 
 absl::StatusOr<std::unique_ptr<Aggregate>> RepositoryCore::Load(
-    std::string_view id, Factory make) const {
+    std::string_view id, Factory make, bool or_create) const {
   const std::string aggregate_id(id);
   const std::string stream = StreamName(id);
   std::unique_ptr<Aggregate> aggregate = make(aggregate_id);
@@ -53,6 +53,8 @@ absl::StatusOr<std::unique_ptr<Aggregate>> RepositoryCore::Load(
                                      return aggregate->ApplyStored(event);
                                    }));
   if (replayed == 0 && aggregate->version() == 0) {
+    // Nothing applied: `aggregate` is still as `make` made it.
+    if (or_create) return aggregate;
     return absl::NotFoundError(absl::StrCat("stream '", stream,
                                             "' of aggregate '", aggregate_id,
                                             "' does not exist"));

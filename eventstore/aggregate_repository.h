@@ -16,6 +16,11 @@
 //   absl::StatusOr<std::unique_ptr<Account>> account = accounts.Update(
 //       "a-1", [](Account& a) { return a.Deposit(100); }, 3, context);
 //
+//   // An aggregate that may not exist yet: LoadOrCreate() (or
+//   // UpdateOrCreate()) gives a new one at version 0 instead of kNotFound.
+//   absl::StatusOr<std::unique_ptr<Account>> maybe_new =
+//       accounts.LoadOrCreate("a-2");
+//
 // A is a class derived from Aggregate, constructible from its id
 // (std::string). The repository keeps no state besides its options: it is
 // thread-safe, as long as each aggregate is used by one thread at a time,
@@ -80,8 +85,11 @@ class RepositoryCore {
   RepositoryCore(EventStore& store, AggregateRepositoryOptions options);
 
   std::string StreamName(std::string_view id) const;
+  // `or_create`: an absent stream gives the newly made aggregate (version
+  // 0) rather than kNotFound.
   absl::StatusOr<std::unique_ptr<Aggregate>> Load(std::string_view id,
-                                                  Factory make) const;
+                                                  Factory make,
+                                                  bool or_create) const;
   absl::Status Save(Aggregate& aggregate, const CommandContext& context) const;
 
  private:
@@ -129,12 +137,22 @@ class AggregateRepository {
   // Aggregate::ApplyStored for an event type without a handler; the store's
   // errors as they are.
   absl::StatusOr<std::unique_ptr<A>> Load(std::string_view id) const {
-    absl::StatusOr<std::unique_ptr<Aggregate>> loaded = core_.Load(
-        id, [](const std::string& aggregate_id) -> std::unique_ptr<Aggregate> {
-          return std::make_unique<A>(aggregate_id);
-        });
-    if (!loaded.ok()) return loaded.status();
-    return std::unique_ptr<A>(static_cast<A*>(loaded->release()));
+    return LoadAs(id, /*or_create=*/false);
+  }
+
+  // As Load(), but when the stream does not exist: a new aggregate, A(id)
+  // at version 0 with nothing applied, whose Save() appends with
+  // ExpectedVersion::NoStream() (kAborted if another writer created the
+  // stream meanwhile). Spares the caller a branch on kNotFound:
+  //
+  //   ES_ASSIGN_OR_RETURN(std::unique_ptr<Cart> cart, carts.LoadOrCreate(id));
+  //   ES_RETURN_IF_ERROR(cart->AddItem(sku));  // first item or a later one
+  //   ES_RETURN_IF_ERROR(carts.Save(*cart));
+  //
+  // Other errors as Load()'s (kNotFound only for an event type without a
+  // handler).
+  absl::StatusOr<std::unique_ptr<A>> LoadOrCreate(std::string_view id) const {
+    return LoadAs(id, /*or_create=*/true);
   }
 
   // Appends the aggregate's uncommitted events to its stream with
@@ -170,12 +188,42 @@ class AggregateRepository {
       std::string_view id, absl::FunctionRef<absl::Status(A&)> command,
       int max_attempts = kDefaultAttempts,
       const CommandContext& context = {}) const {
+    return UpdateAs(id, command, max_attempts, context, /*or_create=*/false);
+  }
+
+  // As Update(), loading with LoadOrCreate(): `command` runs on a new
+  // aggregate when the stream does not exist. When two writers create the
+  // same aggregate at once, the one that loses the race (kAborted) loads the
+  // other's and runs `command` again.
+  absl::StatusOr<std::unique_ptr<A>> UpdateOrCreate(
+      std::string_view id, absl::FunctionRef<absl::Status(A&)> command,
+      int max_attempts = kDefaultAttempts,
+      const CommandContext& context = {}) const {
+    return UpdateAs(id, command, max_attempts, context, /*or_create=*/true);
+  }
+
+ private:
+  absl::StatusOr<std::unique_ptr<A>> LoadAs(std::string_view id,
+                                            bool or_create) const {
+    absl::StatusOr<std::unique_ptr<Aggregate>> loaded = core_.Load(
+        id,
+        [](const std::string& aggregate_id) -> std::unique_ptr<Aggregate> {
+          return std::make_unique<A>(aggregate_id);
+        },
+        or_create);
+    if (!loaded.ok()) return loaded.status();
+    return std::unique_ptr<A>(static_cast<A*>(loaded->release()));
+  }
+
+  absl::StatusOr<std::unique_ptr<A>> UpdateAs(
+      std::string_view id, absl::FunctionRef<absl::Status(A&)> command,
+      int max_attempts, const CommandContext& context, bool or_create) const {
     if (max_attempts < 1) {
       return absl::InvalidArgumentError("max_attempts must be at least 1");
     }
     absl::Status saved;
     for (int attempt = 0; attempt < max_attempts; ++attempt) {
-      absl::StatusOr<std::unique_ptr<A>> aggregate = Load(id);
+      absl::StatusOr<std::unique_ptr<A>> aggregate = LoadAs(id, or_create);
       if (!aggregate.ok()) return aggregate.status();
       absl::Status done = command(**aggregate);
       if (!done.ok()) return done;
@@ -186,7 +234,6 @@ class AggregateRepository {
     return saved;
   }
 
- private:
   aggregate_internal::RepositoryCore core_;
 };
 

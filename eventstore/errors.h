@@ -16,6 +16,11 @@
 //   corrupt or foreign database, schema too new  kFailedPrecondition; the file
 //                                                is not modified
 //   stored payload that does not parse           kDataLoss; names the event
+//   stored row not intact (metadata that does    kDataLoss on the event, not
+//   not parse, checksum mismatch)                the read: RecordedEvent::
+//                                                damage, names the event
+//   metadata string that is not valid UTF-8      kInvalidArgument; names the
+//                                                field
 //
 //   absl::StatusOr<AppendResult> r = store.Append(stream, expected, events);
 //   if (IsWrongExpectedVersion(r.status())) {

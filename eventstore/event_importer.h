@@ -75,6 +75,18 @@ struct SnapshotCursor {
   int32_t schema_version = std::numeric_limits<int32_t>::min();
 };
 
+// What PutCheckpoints, PutDeadLetters or PutOutboxEntries did with the rows
+// they were given.
+struct PutCounts {
+  // Rows this store did not hold.
+  int64_t added = 0;
+  // Rows this store held in an earlier state, moved forward to the given one.
+  int64_t updated = 0;
+  // Rows this store holds at or ahead of the given one, left as they are
+  // (a copy never moves a row backwards).
+  int64_t kept = 0;
+};
+
 class EventImporter {
  public:
   virtual ~EventImporter() = default;
@@ -117,6 +129,10 @@ class EventImporter {
   // the migration's progress, in the same transaction. Each event's version
   // must be its stream's next version in this store (kFailedPrecondition
   // naming the event otherwise); an id already stored is kAlreadyExists.
+  // Each event's checksum is recomputed and stored; an event that is
+  // damaged (RecordedEvent::damaged()) or carries a checksum its fields do
+  // not match is kDataLoss naming it, and a metadata string that is not
+  // valid UTF-8 is kInvalidArgument naming the field.
   // Nothing is written on an error. `source` describes the source (no
   // password) for MigrationState.
   virtual absl::Status ImportEvents(std::string_view migration_id,
@@ -133,18 +149,34 @@ class EventImporter {
   // left as it is).
   virtual absl::Status PutRecordedTypes(
       absl::Span<const RecordedType> types) = 0;
-  // Inserts or replaces, keeping every field (positions as given: translate
-  // them first).
-  virtual absl::Status PutCheckpoints(
+  // PutCheckpoints, PutDeadLetters and PutOutboxEntries insert the rows this
+  // store does not hold, keeping every field (positions as given: translate
+  // them first), and never move a row this store holds backwards, so that
+  // copying again after this store went live (a re-run `migrate`) resends
+  // nothing and undoes nothing. A held row is replaced by the given one only
+  // when the given one is further along, atomically with respect to the
+  // store's own writers (a publisher marking the same message):
+  //  - a checkpoint: when the given position is after the held one;
+  //  - a dead letter: when the held one is parked and the given one is
+  //    retrying or resolved, or parked more often (failure_count); or the
+  //    held one is retrying and the given one resolved. A resolved or
+  //    retrying dead letter is never set back to parked;
+  //  - an outbox entry (same id, same destination, key and payload): when
+  //    the held one is pending and the given one published or failed. A
+  //    published or failed (given up) entry is never set back to pending,
+  //    and an entry holding another message under the same id is kept.
+  // Every other held row is kept, and counted in PutCounts::kept.
+  virtual absl::StatusOr<PutCounts> PutCheckpoints(
       absl::Span<const Checkpoint> checkpoints) = 0;
-  virtual absl::Status PutDeadLetters(
+  virtual absl::StatusOr<PutCounts> PutDeadLetters(
       absl::Span<const DeadLetter> dead_letters) = 0;
+  // Inserts or replaces, keeping every field.
   virtual absl::Status PutSnapshots(absl::Span<const Snapshot> snapshots) = 0;
-  // With `keep_ids`, entries keep their ids (an entry with the same id is
-  // replaced, and later enqueues get higher ids); without, they get new ids
-  // in the order given. Other fields are kept either way.
-  virtual absl::Status PutOutboxEntries(absl::Span<const OutboxEntry> entries,
-                                        bool keep_ids) = 0;
+  // With `keep_ids`, entries keep their ids (later enqueues get higher
+  // ids); without, they get new ids in the order given (all added). Other
+  // fields are kept either way.
+  virtual absl::StatusOr<PutCounts> PutOutboxEntries(
+      absl::Span<const OutboxEntry> entries, bool keep_ids) = 0;
 };
 
 }  // namespace eventstore

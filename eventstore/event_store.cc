@@ -48,6 +48,8 @@ class UnimplementedInspector final : public StoreInspector {
 
 }  // namespace
 
+StoreLimits EventStore::limits() const { return StoreLimits(); }
+
 StoreInspector& EventStore::inspector() {
   static UnimplementedInspector* const inspector = new UnimplementedInspector;
   return *inspector;
@@ -89,16 +91,19 @@ class UnimplementedImporter final : public EventImporter {
   absl::Status PutRecordedTypes(absl::Span<const RecordedType>) override {
     return Unimplemented();
   }
-  absl::Status PutCheckpoints(absl::Span<const Checkpoint>) override {
+  absl::StatusOr<PutCounts> PutCheckpoints(
+      absl::Span<const Checkpoint>) override {
     return Unimplemented();
   }
-  absl::Status PutDeadLetters(absl::Span<const DeadLetter>) override {
+  absl::StatusOr<PutCounts> PutDeadLetters(
+      absl::Span<const DeadLetter>) override {
     return Unimplemented();
   }
   absl::Status PutSnapshots(absl::Span<const Snapshot>) override {
     return Unimplemented();
   }
-  absl::Status PutOutboxEntries(absl::Span<const OutboxEntry>, bool) override {
+  absl::StatusOr<PutCounts> PutOutboxEntries(absl::Span<const OutboxEntry>,
+                                             bool) override {
     return Unimplemented();
   }
 

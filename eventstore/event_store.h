@@ -29,6 +29,7 @@
 #include "absl/types/span.h"
 #include "eventstore/event_data.h"
 #include "eventstore/expected_version.h"
+#include "eventstore/limits.h"
 #include "eventstore/outbox_message.h"
 #include "eventstore/position.h"
 #include "eventstore/recorded_event.h"
@@ -175,6 +176,10 @@ class EventStore {
   // What the store holds, for tools (see store_inspector.h). This default
   // answers kUnimplemented to every call.
   virtual StoreInspector& inspector();
+
+  // The limits the store enforces on an append (its options' limits). This
+  // default returns StoreLimits(), the backends' defaults.
+  virtual StoreLimits limits() const;
 
   // Raw reads and writes for copying the store to another one (see
   // event_importer.h). This default answers kUnimplemented to every call.

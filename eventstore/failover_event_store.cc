@@ -40,6 +40,42 @@ constexpr char kEntryKey[] = "eventstore.failover.entry";
 constexpr char kSizeKey[] = "eventstore.failover.size";
 // The type of the journal events that carry an append's outbox messages.
 constexpr char kOutboxType[] = "eventstore.v1.JournaledOutboxMessage";
+// What the four properties add to an event's serialized metadata, the
+// stream name aside: their keys (106 bytes), the other three values (at
+// most 76) and the map entries' framing (at most 9 bytes each), rounded up.
+constexpr size_t kMarkBytes = 256;
+
+// kInvalidArgument naming the first of the journal's limits that does not
+// cover FailoverEventStore::JournalLimits(`primary`).
+absl::Status CheckJournalLimits(const StoreLimits& journal,
+                                const StoreLimits& primary) {
+  const StoreLimits need = FailoverEventStore::JournalLimits(primary);
+  const struct {
+    const char* name;
+    size_t have;
+    size_t need;
+  } checks[] = {
+      {"max_stream_name_bytes", journal.max_stream_name_bytes,
+       need.max_stream_name_bytes},
+      {"max_event_type_bytes", journal.max_event_type_bytes,
+       need.max_event_type_bytes},
+      {"max_payload_bytes", journal.max_payload_bytes, need.max_payload_bytes},
+      {"max_metadata_bytes", journal.max_metadata_bytes,
+       need.max_metadata_bytes},
+      {"max_batch_events", journal.max_batch_events, need.max_batch_events},
+  };
+  for (const auto& check : checks) {
+    if (check.have < check.need) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "failover: journal: its limit ", check.name, " is ", check.have,
+          ", below the ", check.need,
+          " needed to journal every append the primary's limits "
+          "(FailoverOptions::limits) allow; open the journal with limits = "
+          "FailoverEventStore::JournalLimits(primary limits)"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // The id of the journal event holding outbox message `index` of the append
 // whose first event is `first`: derived, so that a retried append journals
@@ -101,9 +137,11 @@ void AddToEntry(RecordedEvent event, JournalEntry& entry) {
   const std::string* size = Property(event, kSizeKey);
   int64_t wire = 0;
   int64_t count = 0;
-  if (stream == nullptr || expected == nullptr || size == nullptr ||
-      !absl::SimpleAtoi(*expected, &wire) || !absl::SimpleAtoi(*size, &count) ||
-      count < 1) {
+  if (event.damaged()) {
+    entry.damage = std::string(event.damage.message());
+  } else if (stream == nullptr || expected == nullptr || size == nullptr ||
+             !absl::SimpleAtoi(*expected, &wire) ||
+             !absl::SimpleAtoi(*size, &count) || count < 1) {
     entry.damage =
         absl::StrCat("journal event ", event.id.ToString(), " (version ",
                      event.version, ") lacks the failover properties");
@@ -518,6 +556,14 @@ std::string_view FailoverModeName(FailoverStatus::Mode mode) {
   return "unknown";
 }
 
+StoreLimits FailoverEventStore::JournalLimits(const StoreLimits& primary) {
+  StoreLimits journal = primary;
+  journal.max_stream_name_bytes += kJournalPrefix.size();
+  journal.max_metadata_bytes += primary.max_stream_name_bytes + kMarkBytes;
+  journal.max_payload_bytes += kOutboxEnvelopeBytes;
+  return journal;
+}
+
 absl::StatusOr<std::unique_ptr<FailoverEventStore>> FailoverEventStore::Create(
     std::unique_ptr<EventStore> primary, std::unique_ptr<EventStore> journal,
     const FailoverOptions& options) {
@@ -540,6 +586,7 @@ absl::StatusOr<std::unique_ptr<FailoverEventStore>> FailoverEventStore::Create(
     return absl::InvalidArgumentError(
         "failover: health_check_interval: negative");
   }
+  ES_RETURN_IF_ERROR(CheckJournalLimits(journal->limits(), options.limits));
   auto store = std::make_unique<FailoverEventStoreImpl>(
       std::move(primary), std::move(journal), options);
   ES_RETURN_IF_ERROR(store->Init());

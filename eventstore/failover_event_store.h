@@ -4,9 +4,14 @@
 // writes through an outage; off by default.
 //
 //   ES_ASSIGN_OR_RETURN(auto primary, OpenEventStore("postgresql://..."));
-//   ES_ASSIGN_OR_RETURN(auto journal, OpenEventStore("sqlite:journal.db"));
+//   SqliteOptions journal_options;
+//   journal_options.path = "journal.db";
+//   journal_options.limits =
+//       FailoverEventStore::JournalLimits(primary->limits());
+//   ES_ASSIGN_OR_RETURN(auto journal, SqliteEventStore::Open(journal_options));
 //   FailoverOptions options;
 //   options.allow_fallback = true;
+//   options.limits = primary->limits();
 //   ES_ASSIGN_OR_RETURN(
 //       std::unique_ptr<FailoverEventStore> store,
 //       FailoverEventStore::Create(std::move(primary), std::move(journal),
@@ -49,8 +54,9 @@
 //
 // The journal is an EventStore of its own, normally a SQLite file next to
 // the application: an append journaled for stream S lives in the journal's
-// stream "failover:S" (so the journal's stream name limit must be the
-// primary's plus 9 bytes), the replay progress in its checkpoint store
+// stream "failover:S" (so the journal's limits must exceed the primary's:
+// JournalLimits gives them, and Create checks them), the replay progress in
+// its checkpoint store
 // (kReplayName), in the journal's global order. Give each
 // FailoverEventStore a journal of its own. A journal holding appends not yet
 // replayed (the process stopped during an outage) is replayed after Create,
@@ -88,7 +94,8 @@ struct FailoverOptions {
   // Journal events read per page while replaying. Default 500.
   int64_t replay_page_size = 500;
   // Checked before an append is journaled, so that a bad append is refused
-  // with kInvalidArgument at once, not parked at replay. Give the primary's.
+  // with kInvalidArgument at once, not parked at replay. Give the primary's
+  // (primary->limits()); the journal's must cover JournalLimits(limits).
   StoreLimits limits;
 };
 
@@ -124,11 +131,22 @@ class FailoverEventStore : public ForwardingEventStore {
   // again on replay); applications must not use this prefix.
   static constexpr std::string_view kPropertyPrefix = "eventstore.failover.";
 
+  // The limits a journal needs to take every append that `primary` (the
+  // primary's limits, FailoverOptions::limits) allows: a stream name 9
+  // bytes longer (kJournalPrefix), metadata longer by the properties the
+  // journal adds (the stream name among them), and a payload larger by
+  // kOutboxEnvelopeBytes, room for an outbox message's destination, key and
+  // headers (an outbox message journaled is one event whose payload holds
+  // them all).
+  static StoreLimits JournalLimits(const StoreLimits& primary);
+  static constexpr size_t kOutboxEnvelopeBytes = 64 << 10;
+
   // Takes both stores. Reads the journal's replay checkpoint: when appends
   // are pending, starts in kRecovering. Starts the health-check thread
   // unless options.health_check_interval is zero. kInvalidArgument for a
-  // missing store or bad options; the journal's error when it cannot be
-  // read.
+  // missing store or bad options, and for a journal whose limits do not
+  // cover JournalLimits(options.limits) (naming the limit); the journal's
+  // error when it cannot be read.
   static absl::StatusOr<std::unique_ptr<FailoverEventStore>> Create(
       std::unique_ptr<EventStore> primary, std::unique_ptr<EventStore> journal,
       const FailoverOptions& options);

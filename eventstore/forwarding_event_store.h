@@ -70,6 +70,7 @@ class ForwardingEventStore : public EventStore {
   SnapshotStore& snapshots() override { return target_->snapshots(); }
   EventImporter& importer() override { return target_->importer(); }
   StoreInspector& inspector() override { return target_->inspector(); }
+  StoreLimits limits() const override { return target_->limits(); }
   absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override {
     return target_->BeginTransaction();
   }

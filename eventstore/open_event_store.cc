@@ -1,7 +1,9 @@
 #include "eventstore/open_event_store.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -14,16 +16,49 @@
 
 namespace eventstore {
 
+namespace {
+
+// Copies the shared options into a backend's options struct.
+template <typename BackendOptions>
+void Apply(const OpenOptions& from, BackendOptions& to) {
+  to.limits = from.limits;
+  to.type_registry = from.type_registry;
+  to.create_if_missing = from.create_if_missing;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
     std::string_view url) {
+  return OpenEventStore(url, OpenOptions());
+}
+
+absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
+    std::string_view url, const OpenOptions& open_options) {
   const std::string u(url);
   if (absl::StartsWith(u, "sqlite:")) {
     ES_ASSIGN_OR_RETURN(SqliteOptions options, SqliteOptions::FromUrl(u));
+    Apply(open_options, options);
+    if ((!options.create_if_missing || options.read_only) &&
+        options.path != ":memory:") {
+      // As PostgreSQL's absent schema: kNotFound, not SQLite's "unable to
+      // open database file" (kUnavailable, which reads as "retry").
+      std::error_code error;
+      const bool exists = std::filesystem::exists(options.path, error);
+      if (!error && !exists) {
+        return absl::NotFoundError(
+            absl::StrCat("sqlite: '", options.path,
+                         "' does not exist, and opening it ",
+                         options.read_only ? "read-only" : "without creating",
+                         " cannot make it"));
+      }
+    }
     return SqliteEventStore::Open(options);
   }
   if (absl::StartsWith(u, "postgresql:") || absl::StartsWith(u, "postgres:")) {
 #ifdef EVENTSTORE_HAVE_POSTGRES
     ES_ASSIGN_OR_RETURN(PostgresOptions options, PostgresOptions::FromUrl(u));
+    Apply(open_options, options);
     return PostgresEventStore::Open(options);
 #else
     return absl::InvalidArgumentError(
@@ -32,16 +67,30 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
 #endif
   }
   const size_t colon = u.find(':');
+  if (colon != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("url: unknown scheme '", u.substr(0, colon),
+                     "'; expected sqlite: or postgresql:"));
+  }
+  // A bare path: suggest the SQLite URL of it (unless it may hold a
+  // credential, as a libpq "key=value" string may: never echo those).
+  const bool echo =
+      !u.empty() && u.find_first_of("=@ \t") == std::string::npos;
   return absl::InvalidArgumentError(absl::StrCat(
-      "url: unknown scheme '",
-      colon == std::string::npos ? std::string("(none)") : u.substr(0, colon),
-      "'; expected sqlite: or postgresql:"));
+      "url: no scheme; expected sqlite: or postgresql:",
+      echo ? absl::StrCat(" (a SQLite file: sqlite:", u, ")")
+           : std::string(" (a SQLite file: sqlite:PATH)")));
 }
 
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore() {
+  return OpenEventStore(OpenOptions());
+}
+
+absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
+    const OpenOptions& options) {
   const char* env = std::getenv("EVENTSTORE_URL");
-  if (env != nullptr && env[0] != '\0') return OpenEventStore(env);
-  return OpenEventStore(kDefaultUrl);
+  if (env != nullptr && env[0] != '\0') return OpenEventStore(env, options);
+  return OpenEventStore(kDefaultUrl, options);
 }
 
 }  // namespace eventstore

@@ -9,6 +9,15 @@
 // "sqlite:events.db" (relative to the working directory); see
 // SqliteOptions::FromUrl for the query parameters. A URL of an unknown
 // scheme, or of a backend this build lacks, is kInvalidArgument.
+//
+// What the backends' options share (limits, a type registry, whether to
+// create the store) is given in OpenOptions, so backend-neutral code need
+// not branch on the scheme:
+//
+//   eventstore::OpenOptions options;
+//   options.limits.max_payload_bytes = 1 << 20;
+//   options.type_registry = registry;  // its upcasters apply to reads
+//   auto store = eventstore::OpenEventStore(url, options);
 
 #ifndef EVENTSTORE_OPEN_EVENT_STORE_H_
 #define EVENTSTORE_OPEN_EVENT_STORE_H_
@@ -18,17 +27,44 @@
 
 #include "absl/status/statusor.h"
 #include "eventstore/event_store.h"
+#include "eventstore/limits.h"
+#include "eventstore/type_registry.h"
 
 namespace eventstore {
 
 // The URL used when none is given.
 inline constexpr char kDefaultUrl[] = "sqlite:events.db";
 
+// The options every backend takes that a URL cannot give (SqliteOptions and
+// PostgresOptions have fields of the same names and meaning). The URL's
+// query parameters give the rest, including two that both backends accept:
+// read_only=true and upgrade_schema=false.
+struct OpenOptions {
+  // The bounds appends are checked against. Default StoreLimits().
+  StoreLimits limits;
+  // When set, reads apply its upcasters (see type_registry.h). Default
+  // unset.
+  std::shared_ptr<const TypeRegistry> type_registry;
+  // Whether opening creates the store when there is none: SQLite creates
+  // the file, PostgreSQL the schema and its tables. Default true. False:
+  // an absent store (no such file; a schema holding no store) is kNotFound,
+  // and nothing is created (so is one opened read_only).
+  bool create_if_missing = true;
+};
+
+// The store at `url`, opened with default OpenOptions.
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
     std::string_view url);
 
+// The store at `url`, with `options` applied to whichever backend the URL
+// names.
+absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
+    std::string_view url, const OpenOptions& options);
+
 // The URL in EVENTSTORE_URL, else kDefaultUrl.
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore();
+absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
+    const OpenOptions& options);
 
 }  // namespace eventstore
 

@@ -6,6 +6,7 @@ namespace eventstore {
 
 absl::Status RecordedEvent::DecodeInto(
     google::protobuf::Message& message) const {
+  if (damaged()) return damage;
   const std::string& want = message.GetDescriptor()->full_name();
   if (type != want) {
     return absl::InvalidArgumentError(

@@ -32,15 +32,22 @@ const google::protobuf::Descriptor* TypeRegistry::FindDescriptor(
   return it == types_.end() ? nullptr : it->second->GetDescriptor();
 }
 
-absl::StatusOr<std::unique_ptr<google::protobuf::Message>> TypeRegistry::Decode(
-    const RecordedEvent& event) const {
-  auto it = types_.find(event.type);
-  if (it == types_.end()) {
+absl::Status TypeRegistry::CheckDecodable(const RecordedEvent& event) const {
+  if (event.damaged()) return event.damage;
+  if (!types_.contains(event.type)) {
     return absl::NotFoundError(absl::StrCat(
         "unknown event type '", event.type, "' (event ", event.id.ToString(),
         " in stream '", event.stream, "'): register it in the TypeRegistry"));
   }
-  std::unique_ptr<google::protobuf::Message> message(it->second->New());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<google::protobuf::Message>> TypeRegistry::Decode(
+    const RecordedEvent& event) const {
+  absl::Status decodable = CheckDecodable(event);
+  if (!decodable.ok()) return decodable;
+  std::unique_ptr<google::protobuf::Message> message(
+      types_.find(event.type)->second->New());
   absl::Status status = event.DecodeInto(*message);
   if (!status.ok()) return status;
   return message;
@@ -49,6 +56,10 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> TypeRegistry::Decode(
 absl::StatusOr<std::vector<RecordedEvent>> TypeRegistry::Upcast(
     RecordedEvent event) const {
   std::vector<RecordedEvent> done;
+  if (event.damaged()) {
+    done.push_back(std::move(event));
+    return done;
+  }
   std::vector<std::pair<RecordedEvent, int>> pending;
   pending.emplace_back(std::move(event), 0);
   while (!pending.empty()) {
@@ -76,6 +87,8 @@ absl::StatusOr<std::vector<RecordedEvent>> TypeRegistry::Upcast(
       RecordedEvent next = current;
       next.type = std::move(u->type);
       next.payload = std::move(u->payload);
+      // The stored checksum describes the stored event, not this one.
+      next.checksum.reset();
       pending.emplace_back(std::move(next), depth + 1);
     }
   }
@@ -87,7 +100,8 @@ absl::Status TypeRegistry::UpcastAll(std::vector<RecordedEvent>& events) const {
   std::vector<RecordedEvent> out;
   out.reserve(events.size());
   for (RecordedEvent& event : events) {
-    if (!upcasters_.contains(event.type)) {
+    // A damaged event stays as it was read, for the reader to step past.
+    if (event.damaged() || !upcasters_.contains(event.type)) {
       out.push_back(std::move(event));
       continue;
     }

@@ -6,6 +6,9 @@
 //   registry->AddRename("shop.v1.OrderCreated", "shop.v1.OrderPlaced");
 //   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> message =
 //       registry->Decode(event);
+//   // When the caller knows the type it expects, no cast:
+//   absl::StatusOr<shop::v1::OrderPlaced> placed =
+//       registry->Decode<shop::v1::OrderPlaced>(event);
 //
 // A store opened with a registry (SqliteOptions::type_registry) applies its
 // upcasters to every event it reads, so old events reach the application in
@@ -22,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -73,18 +77,36 @@ class TypeRegistry {
       std::string_view type) const;
 
   // A new message of the event's type with its payload parsed. kNotFound
-  // naming the type when it is not registered; kDataLoss when the payload
-  // does not parse.
+  // naming the type when it is not registered; kDataLoss when the event is
+  // damaged or the payload does not parse.
   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Decode(
       const RecordedEvent& event) const;
 
-  // The event in its current form: itself when no upcaster applies.
+  // The event's payload as an M (a generated protobuf message class), for a
+  // caller that knows the type it expects: Decode<OrderPlaced>(event). The
+  // errors of Decode(), and kInvalidArgument naming both types when the
+  // event is of another type than M.
+  template <typename M>
+  absl::StatusOr<M> Decode(const RecordedEvent& event) const {
+    static_assert(std::is_base_of_v<google::protobuf::Message, M>,
+                  "TypeRegistry::Decode<M>: M must be a protobuf message");
+    absl::Status decodable = CheckDecodable(event);
+    if (!decodable.ok()) return decodable;
+    return event.As<M>();
+  }
+
+  // The event in its current form: itself when no upcaster applies or it is
+  // damaged.
   absl::StatusOr<std::vector<RecordedEvent>> Upcast(RecordedEvent event) const;
-  // Upcasts every event in place, keeping their order.
+  // Upcasts every event in place, keeping their order. Damaged events are
+  // left as they are.
   absl::Status UpcastAll(std::vector<RecordedEvent>& events) const;
   bool HasUpcasters() const { return !upcasters_.empty(); }
 
  private:
+  // The event's damage, or kNotFound when its type is not registered.
+  absl::Status CheckDecodable(const RecordedEvent& event) const;
+
   absl::flat_hash_map<std::string, const google::protobuf::Message*> types_;
   absl::flat_hash_map<std::string, Upcaster> upcasters_;
 };

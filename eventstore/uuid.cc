@@ -6,6 +6,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "eventstore/internal/mutex.h"
+#include "eventstore/internal/uuid_v7_sequence.h"
 
 namespace eventstore {
 namespace {
@@ -15,6 +17,24 @@ int HexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// The process-wide sequence behind Generate.
+class LockedSequence {
+ public:
+  internal::UuidV7Sequence::Stamp Next(uint64_t now_ms, uint64_t random_bits) {
+    internal::MutexLock lock(&mu_);
+    return sequence_.Next(now_ms, random_bits);
+  }
+
+ private:
+  internal::Mutex mu_;
+  internal::UuidV7Sequence sequence_ ABSL_GUARDED_BY(mu_);
+};
+
+LockedSequence& ProcessSequence() {
+  static LockedSequence* const sequence = new LockedSequence;
+  return *sequence;
 }
 
 }  // namespace
@@ -27,20 +47,29 @@ Uuid Uuid::Generate() {
     std::seed_seq seed{device(), device(), device(), device()};
     return std::mt19937_64(seed);
   }());
-  Uuid id;
-  const uint64_t millis =
+  const uint64_t counter_seed = gen();
+  const uint64_t tail = gen();
+  const uint64_t now_ms =
       static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  const internal::UuidV7Sequence::Stamp stamp =
+      ProcessSequence().Next(now_ms, counter_seed);
+  // unix_ts_ms (48 bits) | ver (4) | counter bits 41..30 as rand_a (12) |
+  // var (2) | counter bits 29..0 (30) | random (32): byte order is the
+  // order of (timestamp, counter).
+  const uint64_t counter = stamp.counter;
+  Uuid id;
   for (int i = 0; i < 6; ++i) {
-    id.bytes_[i] = static_cast<uint8_t>(millis >> (8 * (5 - i)));
+    id.bytes_[i] = static_cast<uint8_t>(stamp.unix_ms >> (8 * (5 - i)));
   }
-  const uint64_t r1 = gen();
-  const uint64_t r2 = gen();
-  for (int i = 0; i < 8; ++i)
-    id.bytes_[6 + i] = static_cast<uint8_t>(r1 >> (8 * i));
-  id.bytes_[14] = static_cast<uint8_t>(r2);
-  id.bytes_[15] = static_cast<uint8_t>(r2 >> 8);
-  id.bytes_[6] = static_cast<uint8_t>((id.bytes_[6] & 0x0f) | 0x70);  // v7
-  id.bytes_[8] = static_cast<uint8_t>((id.bytes_[8] & 0x3f) | 0x80);  // RFC
+  id.bytes_[6] = static_cast<uint8_t>(0x70 | ((counter >> 38) & 0x0f));
+  id.bytes_[7] = static_cast<uint8_t>(counter >> 30);
+  id.bytes_[8] = static_cast<uint8_t>(0x80 | ((counter >> 24) & 0x3f));
+  id.bytes_[9] = static_cast<uint8_t>(counter >> 16);
+  id.bytes_[10] = static_cast<uint8_t>(counter >> 8);
+  id.bytes_[11] = static_cast<uint8_t>(counter);
+  for (int i = 0; i < 4; ++i) {
+    id.bytes_[12 + i] = static_cast<uint8_t>(tail >> (8 * i));
+  }
   return id;
 }
 

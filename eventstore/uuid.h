@@ -4,9 +4,13 @@
 //   absl::StatusOr<eventstore::Uuid> parsed =
 //       eventstore::Uuid::Parse("0190a3c4-1c2b-7def-8abc-0123456789ab");
 //
-// Generated ids are version 7 (RFC 9562): a millisecond timestamp followed by
-// random bits, so ids made one after another sort near each other and the
-// stores' unique index on event ids grows at its end.
+// Generated ids are version 7 (RFC 9562): a millisecond timestamp, then a
+// 42-bit counter (section 6.2, method 1: seeded randomly each millisecond,
+// plus one for each further id in it), then 32 random bits. So the ids one
+// process generates strictly increase (compared as bytes, with operator<, or
+// as text), across threads too, and the stores' unique index on event ids
+// grows at its end. Ids from different processes are unique but ordered only
+// by their millisecond.
 
 #ifndef EVENTSTORE_UUID_H_
 #define EVENTSTORE_UUID_H_
@@ -27,7 +31,10 @@ class Uuid {
   // one when appended.
   constexpr Uuid() = default;
 
-  // A new random, time-ordered (version 7) UUID. Thread-safe.
+  // A new time-ordered (version 7) UUID, greater than every id generated
+  // before it in this process, even when the clock stands still or steps
+  // back (the timestamp then stays at the last one used until the clock
+  // passes it). Thread-safe.
   static Uuid Generate();
 
   // Parses the canonical 36-character form (8-4-4-4-12 hex digits, either

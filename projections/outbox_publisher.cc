@@ -15,6 +15,7 @@
 #include "eventstore/internal/mutex.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/status_macros.h"
+#include "projections/internal/backoff.h"
 #include "projections/internal/worker_thread.h"
 
 namespace eventstore {
@@ -214,8 +215,8 @@ void OutboxPublisherImpl::Loop() {
     if (!status.ok()) SetError(status);
     if (!status.ok() || round.failed_sends > 0) {
       ++failures;
-      worker_.WaitFor(internal::BackoffDelay(options_.initial_backoff,
-                                             options_.max_backoff, failures));
+      worker_.WaitFor(internal::JitteredBackoffDelay(
+          options_.initial_backoff, options_.max_backoff, failures));
       continue;
     }
     if (failures > 0) {

@@ -77,6 +77,10 @@ struct OutboxPublisherOptions {
 
   // The background thread's wait after a batch with a failed send (or a
   // store error), doubling while they keep failing, up to max_backoff.
+  // Each wait is jittered ("equal jitter"): a random time between half the
+  // exponential delay and all of it, so publishers that failed together (a
+  // database restart) do not retry in lockstep; max_backoff still bounds
+  // every wait.
   // Defaults 500 ms and 30 s.
   absl::Duration initial_backoff = absl::Milliseconds(500);
   absl::Duration max_backoff = absl::Seconds(30);

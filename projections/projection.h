@@ -45,7 +45,8 @@
 //
 // A handler that returns an error is retried with backoff and then parked
 // in the dead-letter store (see projection_runner.h). A runner never calls
-// one projection's handler from two threads at once.
+// one projection's handler from two threads at once, nor with a damaged
+// event (those are parked without a call).
 
 #ifndef EVENTSTORE_PROJECTIONS_PROJECTION_H_
 #define EVENTSTORE_PROJECTIONS_PROJECTION_H_

@@ -18,6 +18,7 @@
 #include "eventstore/lease.h"
 #include "eventstore/sql_transaction.h"
 #include "eventstore/status_macros.h"
+#include "projections/internal/backoff.h"
 #include "projections/internal/worker_thread.h"
 
 namespace eventstore {
@@ -392,6 +393,14 @@ absl::Status ProjectionRunnerImpl::RunPlainBatch(
       result->interrupted = true;
       break;
     }
+    if (event.damaged()) {
+      // Never handed to the handler: parked with its damage, and passed.
+      error = Park(event, event.damage);
+      if (!error.ok()) break;
+      ++parked;
+      last = event.position;
+      continue;
+    }
     absl::Status last_error;
     absl::StatusOr<Outcome> outcome = Retry(
         context,
@@ -445,7 +454,9 @@ absl::Status ProjectionRunnerImpl::RunTransactionalBatch(
         result->interrupted = true;
         return absl::OkStatus();  // rolls back
       }
-      error = transactional_->Handle(events[i], *tx);
+      // A damaged event is parked one by one below, never handled.
+      error = events[i].damaged() ? events[i].damage
+                                  : transactional_->Handle(events[i], *tx);
       if (!error.ok()) {
         failed = i;
         break;
@@ -473,6 +484,12 @@ absl::Status ProjectionRunnerImpl::RunTransactionalOneByOne(
     if (context.background && worker_.stopping()) {
       result->interrupted = true;
       return absl::OkStatus();
+    }
+    if (event.damaged()) {
+      ES_RETURN_IF_ERROR(Park(event, event.damage));
+      ES_RETURN_IF_ERROR(store_.checkpoints().Save(name_, event.position, 0));
+      Record(result, 0, 1, event.position);
+      continue;
     }
     // The failure in the batch counts as the failed event's first attempt.
     const int used = i == failed ? 1 : 0;
@@ -535,7 +552,7 @@ absl::StatusOr<ProjectionRunnerImpl::Outcome> ProjectionRunnerImpl::Retry(
 }
 
 bool ProjectionRunnerImpl::WaitBeforeRetry(const Context& context, int retry) {
-  const absl::Duration delay = internal::BackoffDelay(
+  const absl::Duration delay = internal::JitteredBackoffDelay(
       options_.initial_backoff, options_.max_backoff, retry);
   if (options_.retry_sleep) {
     options_.retry_sleep(delay);
@@ -607,7 +624,9 @@ absl::StatusOr<ProjectionRunnerImpl::Replayed> ProjectionRunnerImpl::Replay(
     ES_RETURN_IF_ERROR(store_.dead_letters().MarkRetrying(name_, event_id));
   }
   absl::Status handled;
-  if (transactional_ != nullptr) {
+  if (event.damaged()) {
+    handled = event.damage;  // still damaged: parked again, not handled
+  } else if (transactional_ != nullptr) {
     absl::StatusOr<std::unique_ptr<SqlTransaction>> tx =
         store_.BeginTransaction();
     handled = tx.status();
@@ -687,8 +706,8 @@ void ProjectionRunnerImpl::Loop() {
     SetBackgroundState(std::nullopt, std::move(status));
     position.reset();
     ++errors;
-    worker_.WaitFor(internal::BackoffDelay(options_.initial_backoff,
-                                           options_.max_backoff, errors));
+    worker_.WaitFor(internal::JitteredBackoffDelay(
+        options_.initial_backoff, options_.max_backoff, errors));
   };
   while (!worker_.stopping()) {
     if (options_.use_lease) {

@@ -21,7 +21,8 @@
 //   saved: at-least-once (a crash before the save delivers the batch again).
 //
 // A handler that fails is called again after initial_backoff, doubling up to
-// max_backoff, max_attempts times in all; then the event is parked in
+// max_backoff (each wait jittered: see ProjectionRunnerOptions), max_attempts
+// times in all; then the event is parked in
 // store.dead_letters() under the projection's name and the runner moves on
 // (the checkpoint passes it). ReplayParked() handles it again once the
 // handler is fixed; so does the background thread, by itself, for the dead
@@ -30,7 +31,10 @@
 // ProjectionRunnerOptions::replay_retrying. A handler that returns kUnavailable
 // ("try again later", say its downstream is down) is retried the same way but
 // never parked: the batch stops there (RunOnce returns the error; the
-// background thread backs off and tries again).
+// background thread backs off and tries again). A damaged event
+// (RecordedEvent::damaged(): the store could not read it intact) is never
+// handed to the handler: it is parked at once with its damage as the error,
+// and the runner moves on; replaying it parks it again while it is damaged.
 //
 // Several runners of one projection, in one process or several (PostgreSQL,
 // or a SQLite file), coordinate through store.TryAcquireLease(
@@ -82,6 +86,10 @@ struct ProjectionRunnerOptions {
   // The wait before the first retry of a handler, doubling per retry up to
   // max_backoff. Defaults 100 ms and 10 s. The background thread also waits
   // so after store errors (connection lost, ...), before trying again.
+  // Each wait is jittered ("equal jitter"): a random time between half the
+  // exponential delay and all of it, so runners that failed together (a
+  // database restart) do not retry in lockstep. max_backoff still bounds
+  // every wait.
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(10);
 
@@ -120,8 +128,8 @@ struct ProjectionRunnerOptions {
   std::string worker_name = "projection-runner";
 
   // For tests: when set, called instead of waiting out a handler's retry
-  // backoff (so tests need no clock). Default unset: wait (the background
-  // thread's waits end early on Stop()).
+  // backoff, with the (jittered) wait (so tests need no clock). Default unset:
+  // wait (the background thread's waits end early on Stop()).
   std::function<void(absl::Duration)> retry_sleep;
 };
 

@@ -4,12 +4,14 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
@@ -23,92 +25,12 @@
 namespace eventstore::tools {
 namespace {
 
-// Passwords shorter than this are masked only where they stand in a URL
-// (replacing every "ab" in a message would garble it and hide nothing).
-constexpr size_t kMinMaskedLength = 3;
-
 bool IsPostgresUrl(std::string_view url) {
   return url.rfind("postgresql:", 0) == 0 || url.rfind("postgres:", 0) == 0;
 }
 
-// The password of a PostgreSQL URL (user:password@ or password=), as
-// written, or empty.
-std::vector<std::string> PasswordsOf(std::string_view url) {
-  std::vector<std::string> out;
-  const std::string u(url);
-  const size_t scheme = u.find("://");
-  if (scheme != std::string::npos) {
-    const size_t start = scheme + 3;
-    const size_t end = u.find_first_of("/?", start);
-    const size_t at = u.rfind('@', end == std::string::npos ? u.size() : end);
-    if (at != std::string::npos && at > start) {
-      const size_t colon = u.find(':', start);
-      if (colon != std::string::npos && colon < at) {
-        out.push_back(u.substr(colon + 1, at - colon - 1));
-      }
-    }
-  }
-  for (size_t pos = u.find("password="); pos != std::string::npos;
-       pos = u.find("password=", pos + 1)) {
-    const size_t value = pos + 9;
-    const size_t end = u.find_first_of("& ", value);
-    out.push_back(
-        u.substr(value, (end == std::string::npos ? u.size() : end) - value));
-  }
-  return out;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string PercentDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
-        HexValue(s[i + 2]) >= 0) {
-      out.push_back(
-          static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-// Masks the password of every postgres URL inside `text`.
-std::string MaskUrlsIn(std::string text) {
-#ifdef EVENTSTORE_HAVE_POSTGRES
-  for (const char* scheme : {"postgresql://", "postgres://"}) {
-    for (size_t pos = text.find(scheme); pos != std::string::npos;
-         pos = text.find(scheme, pos + 1)) {
-      size_t end = text.find_first_of(" \t\n'\"", pos);
-      if (end == std::string::npos) end = text.size();
-      // Punctuation that ends a sentence is not part of the URL.
-      while (end > pos && std::string_view(":,;.)").find(text[end - 1]) !=
-                              std::string_view::npos) {
-        --end;
-      }
-      const std::string masked = MaskPostgresUrl(text.substr(pos, end - pos));
-      text.replace(pos, end - pos, masked);
-    }
-  }
-  // password=... in a key=value connection string or query.
-  for (size_t pos = text.find("password="); pos != std::string::npos;
-       pos = text.find("password=", pos + 1)) {
-    const size_t value = pos + 9;
-    if (text.compare(value, 3, "***") == 0) continue;  // masked above
-    size_t end = text.find_first_of("& \t\n'\"", value);
-    if (end == std::string::npos) end = text.size();
-    text.replace(value, end - value, "***");
-  }
-#endif
-  return text;
-}
+// stdout's own buffer while OutputMasking masks it.
+std::streambuf* raw_stdout = nullptr;
 
 bool FileExists(const std::string& path) {
   struct stat st;
@@ -128,54 +50,102 @@ absl::StatusOr<std::string> ResolveUrl(const std::string& given) {
 }
 
 std::string MaskUrl(std::string_view url) {
+  std::string shown(url);
 #ifdef EVENTSTORE_HAVE_POSTGRES
-  if (IsPostgresUrl(url)) return MaskPostgresUrl(url);
+  if (IsPostgresUrl(url)) shown = MaskPostgresUrl(url);
 #endif
-  return std::string(url);
+  // Whatever shape the URL has (mistyped ones too).
+  return MaskSecrets(shown, url);
 }
 
 std::string MaskSecrets(std::string_view text, std::string_view url) {
-  std::string out = MaskUrlsIn(std::string(text));
-  if (!IsPostgresUrl(url)) return out;
-  for (const std::string& password : PasswordsOf(url)) {
-    for (const std::string& form : {password, PercentDecode(password)}) {
-      if (form.size() < kMinMaskedLength || form == "***") continue;
-      out = absl::StrReplaceAll(out, {{form, "***"}});
-    }
-  }
-  return out;
+  SecretMasker masker;
+  masker.AddArgument(url);
+  return ProcessMasker().Mask(masker.Mask(text));
 }
+
+SecretMasker& ProcessMasker() {
+  static SecretMasker* const masker = new SecretMasker;
+  return *masker;
+}
+
+OutputMasking::OutputMasking(int argc, const char* const* argv)
+    : cout_buf_(std::cout.rdbuf()),
+      cerr_buf_(std::cerr.rdbuf()),
+      cout_masked_(cout_buf_, &ProcessMasker()),
+      cerr_masked_(cerr_buf_, &ProcessMasker()) {
+  SecretMasker& masker = ProcessMasker();
+  for (int i = 1; i < argc; ++i) masker.AddArgument(argv[i]);
+  const char* env = std::getenv(kUrlEnvironmentVariable);
+  if (env != nullptr) masker.AddArgument(env);
+  const char* pgpassword = std::getenv("PGPASSWORD");
+  if (pgpassword != nullptr) masker.AddSecret(pgpassword);
+  raw_stdout = cout_buf_;
+  std::cout.rdbuf(&cout_masked_);
+  std::cerr.rdbuf(&cerr_masked_);
+  // Whole lines, not each << on its own, so that the masker sees a secret
+  // whole; std::endl and std::flush still flush.
+  std::cerr.unsetf(std::ios::unitbuf);
+}
+
+OutputMasking::~OutputMasking() {
+  std::cout.flush();
+  std::cerr.flush();
+  std::cout.rdbuf(cout_buf_);
+  std::cerr.rdbuf(cerr_buf_);
+  std::cerr.setf(std::ios::unitbuf);
+  raw_stdout = nullptr;
+}
+
+std::streambuf* RawStdout() {
+  return raw_stdout != nullptr ? raw_stdout : std::cout.rdbuf();
+}
+
+namespace {
+
+// `status` masked, naming the store at `url` unless the backend's message
+// does already.
+absl::Status StoreError(const absl::Status& status, const std::string& url) {
+  const std::string shown = MaskUrl(url);
+  const std::string message = MaskSecrets(std::string(status.message()), url);
+  const std::string base = shown.substr(0, shown.find('?'));
+  if (absl::StrContains(message, base)) {
+    return absl::Status(status.code(), message);
+  }
+  return absl::Status(status.code(), absl::StrCat(shown, ": ", message));
+}
+
+absl::Status NoSuchFile(const std::string& path) {
+  return absl::NotFoundError(
+      absl::StrCat("path: file '", path,
+                   "' does not exist (`eventstore init URL` creates a store)"));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<EventStore>> OpenStore(
     const std::string& url, const OpenStoreOptions& options) {
-  const std::string shown = MaskUrl(url);
   auto fail = [&](const absl::Status& status) {
-    const std::string message = MaskSecrets(std::string(status.message()), url);
-    // Name the store, unless the backend's message does already.
-    const std::string base = shown.substr(0, shown.find('?'));
-    if (absl::StrContains(message, base)) {
-      return absl::Status(status.code(), message);
-    }
-    return absl::Status(status.code(), absl::StrCat(shown, ": ", message));
+    return StoreError(status, url);
   };
   absl::StatusOr<std::unique_ptr<EventStore>> store;
   if (absl::StartsWith(url, "sqlite:")) {
     absl::StatusOr<SqliteOptions> sqlite = SqliteOptions::FromUrl(url);
     if (!sqlite.ok()) return fail(sqlite.status());
     if (sqlite->path != ":memory:" && !FileExists(sqlite->path)) {
-      if (!options.create_if_missing) {
-        return fail(absl::NotFoundError(absl::StrCat(
-            "path: file '", sqlite->path,
-            "' does not exist (`eventstore init URL` creates a store)")));
-      }
+      if (!options.create_if_missing) return fail(NoSuchFile(sqlite->path));
     }
     sqlite->create_if_missing = options.create_if_missing;
+    sqlite->read_only = options.read_only;
+    sqlite->upgrade_schema = false;
     store = SqliteEventStore::Open(*sqlite);
 #ifdef EVENTSTORE_HAVE_POSTGRES
   } else if (IsPostgresUrl(url)) {
     absl::StatusOr<PostgresOptions> postgres = PostgresOptions::FromUrl(url);
     if (!postgres.ok()) return fail(postgres.status());
     postgres->create_if_missing = options.create_if_missing;
+    postgres->read_only = options.read_only;
+    postgres->upgrade_schema = false;
     store = PostgresEventStore::Open(*postgres);
 #endif
   } else {
@@ -183,6 +153,33 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenStore(
   }
   if (!store.ok()) return fail(store.status());
   return store;
+}
+
+absl::StatusOr<SchemaUpgrade> UpgradeStoreSchema(const std::string& url) {
+  absl::StatusOr<SchemaUpgrade> upgrade;
+  if (absl::StartsWith(url, "sqlite:")) {
+    absl::StatusOr<SqliteOptions> sqlite = SqliteOptions::FromUrl(url);
+    if (!sqlite.ok()) return StoreError(sqlite.status(), url);
+    if (sqlite->path != ":memory:" && !FileExists(sqlite->path)) {
+      return StoreError(NoSuchFile(sqlite->path), url);
+    }
+    upgrade = SqliteEventStore::UpgradeSchema(*sqlite);
+#ifdef EVENTSTORE_HAVE_POSTGRES
+  } else if (IsPostgresUrl(url)) {
+    absl::StatusOr<PostgresOptions> postgres = PostgresOptions::FromUrl(url);
+    if (!postgres.ok()) return StoreError(postgres.status(), url);
+    upgrade = PostgresEventStore::UpgradeSchema(*postgres);
+#endif
+  } else {
+    // Not a URL this tool opens: OpenEventStore says why.
+    absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(url);
+    upgrade = store.ok()
+                  ? absl::InvalidArgumentError(
+                        "url: upgrade takes a sqlite: or postgresql: URL")
+                  : store.status();
+  }
+  if (!upgrade.ok()) return StoreError(upgrade.status(), url);
+  return upgrade;
 }
 
 int RunWithStore(
@@ -205,8 +202,8 @@ int ExitCodeFor(const absl::Status& status) {
 
 void PrintErrorMessage(std::string_view command, std::string_view message,
                        std::string_view url) {
-  std::cerr << "eventstore " << command << ": " << MaskSecrets(message, url)
-            << std::endl;
+  std::cerr << "eventstore" << (command.empty() ? "" : " ") << command << ": "
+            << MaskSecrets(message, url) << std::endl;
 }
 
 int PrintError(std::string_view command, const absl::Status& status,
@@ -222,6 +219,40 @@ CLI::Option* AddUrlArgument(CLI::App& cmd, std::string& url) {
                    "postgresql://user[:password]@host[:port]/db[?schema=S]. "
                    "Default: $",
                    kUrlEnvironmentVariable));
+}
+
+bool LooksLikeStoreUrl(std::string_view arg) {
+  return arg.rfind("sqlite:", 0) == 0 || IsPostgresUrl(arg) ||
+         arg.find("://") != std::string_view::npos;
+}
+
+namespace {
+
+// A whole number in [min, max], with a message naming the bounds.
+CLI::Validator WholeNumber(int64_t min, int64_t max, std::string name) {
+  return CLI::Validator(
+      [min, max](std::string& value) -> std::string {
+        int64_t n = 0;
+        const bool parsed = absl::SimpleAtoi(value, &n);
+        if (parsed && n >= min && n <= max) return "";
+        const std::string bound =
+            max == std::numeric_limits<int64_t>::max()
+                ? absl::StrCat(min, " or more")
+                : absl::StrCat("from ", min, " to ", max);
+        return absl::StrCat("must be a whole number ", bound, ", not '",
+                            value, "'");
+      },
+      absl::StrCat(">= ", min), std::move(name));
+}
+
+}  // namespace
+
+CLI::Validator NonNegative(int64_t max) {
+  return WholeNumber(0, max, "NonNegative");
+}
+
+CLI::Validator AtLeastOne(int64_t max) {
+  return WholeNumber(1, max, "AtLeastOne");
 }
 
 void ShiftOptionalUrl(std::string& url,

@@ -27,6 +27,8 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code);
 void RegisterMigrateCommand(CLI::App& app, int& exit_code);
 // export, import (tools/transfer_commands.cc).
 void RegisterTransferCommands(CLI::App& app, int& exit_code);
+// upgrade (tools/upgrade_command.cc).
+void RegisterUpgradeCommand(CLI::App& app, int& exit_code);
 
 }  // namespace eventstore::tools
 

@@ -1,6 +1,7 @@
-// Crc64: CRC-64/XZ (ECMA-182 polynomial, reflected), the checksum of export
-// files and of `migrate --verify`. It detects every burst of errors up to
-// 64 bits long, so a flipped bit or a truncated record never goes unseen.
+// Crc64: CRC-64/XZ (ECMA-182 polynomial, reflected; liblzma's lzma_crc64),
+// the checksum of export files and of `migrate --verify`. It detects every
+// burst of errors up to 64 bits long, so a flipped bit or a truncated
+// record never goes unseen.
 //
 //   Crc64 crc;
 //   crc.Update(bytes);
@@ -19,10 +20,11 @@ class Crc64 {
   void Update(std::string_view bytes);
   // Adds `v` as 8 bytes, little-endian.
   void UpdateInt64(int64_t v);
-  uint64_t value() const { return ~state_; }
+  // The CRC of everything added so far (0 for nothing).
+  uint64_t value() const { return value_; }
 
  private:
-  uint64_t state_ = ~uint64_t{0};
+  uint64_t value_ = 0;
 };
 
 }  // namespace eventstore::tools

@@ -1,6 +1,8 @@
 #include "tools/export_file.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -12,6 +14,17 @@
 
 namespace eventstore::tools {
 namespace {
+
+// Why `name` could not be opened, from the `error` (errno) open left.
+absl::Status CannotOpen(const std::string& name, int error) {
+  const std::string message =
+      absl::StrCat("cannot open '", name, "': ", std::strerror(error));
+  if (error == ENOENT) return absl::NotFoundError(message);
+  if (error == EACCES || error == EPERM) {
+    return absl::PermissionDeniedError(message);
+  }
+  return absl::UnavailableError(message);
+}
 
 // A record longer than this is taken for corruption, not allocated.
 constexpr uint64_t kMaxRecordBytes = uint64_t{1} << 30;
@@ -190,6 +203,11 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
       *x->mutable_metadata() = e.metadata;
       x->set_recorded_at_micros(Micros(e.recorded_at));
       SetPosition(e.position, x->mutable_position());
+      if (e.checksum.has_value()) {
+        x->set_checksum(*e.checksum);
+      } else {
+        x->clear_checksum();
+      }
       ES_RETURN_IF_ERROR(writer.Write(record));
     }
     from = page.back().position;
@@ -340,7 +358,7 @@ absl::StatusOr<v1::ExportHeader> VerifyExportFile(const std::string& path,
                                                   const std::string& name) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open '", name, "'"));
+    return CannotOpen(name, errno);
   }
   ExportReader reader(in, name);
   ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> first, reader.Next());
@@ -405,7 +423,7 @@ absl::StatusOr<std::unique_ptr<ExportFileSource>> ExportFileSource::Open(
     const std::string& path, const std::string& name) {
   std::ifstream probe(path, std::ios::binary);
   if (!probe) {
-    return absl::NotFoundError(absl::StrCat("cannot open '", name, "'"));
+    return CannotOpen(name, errno);
   }
   ExportReader header_reader(probe, name);
   ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> first,
@@ -418,7 +436,7 @@ absl::StatusOr<std::unique_ptr<ExportFileSource>> ExportFileSource::Open(
       new ExportFileSource(name, first->header()));
   source->in_.open(path, std::ios::binary);
   if (!source->in_) {
-    return absl::NotFoundError(absl::StrCat("cannot open '", name, "'"));
+    return CannotOpen(name, errno);
   }
   source->reader_ = std::make_unique<ExportReader>(source->in_, name);
   ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> skipped,
@@ -474,6 +492,7 @@ absl::StatusOr<std::vector<RecordedEvent>> ExportFileSource::NextEvents(
     e.metadata = x.metadata();
     e.recorded_at = FromMicros(x.recorded_at_micros());
     e.position = position;
+    if (x.has_checksum()) e.checksum = x.checksum();
   }
   return out;
 }

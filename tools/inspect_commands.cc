@@ -43,7 +43,8 @@ struct InfoArgs {
 
 int RunInfo(const InfoArgs& args) {
   return RunWithStore(
-      "info", args.url, {}, [&](EventStore& store, const std::string& url) {
+      "info", args.url, ReadOnlyStore(),
+      [&](EventStore& store, const std::string& url) {
         absl::StatusOr<StoreInfo> info = store.inspector().Info();
         if (!info.ok()) return PrintError("info", info.status(), url);
         absl::StatusOr<std::vector<RecordedType>> types =
@@ -103,7 +104,8 @@ struct StreamsArgs {
 
 int RunStreams(const StreamsArgs& args) {
   return RunWithStore(
-      "streams", args.url, {}, [&](EventStore& store, const std::string& url) {
+      "streams", args.url, ReadOnlyStore(),
+      [&](EventStore& store, const std::string& url) {
         RecordWriter out(
             std::cout, args.format,
             {"STREAM", "VERSION", "FIRST_RECORDED_AT", "LAST_RECORDED_AT"});
@@ -150,7 +152,9 @@ std::vector<std::string> EventColumns(bool with_stream) {
 
 void AddEvent(RecordWriter& out, JsonRenderer& renderer, const RecordedEvent& e,
               bool with_stream) {
-  std::string data = renderer.RenderPayloadCell(e.type, e.payload);
+  std::string data =
+      e.damaged() ? absl::StrCat("DAMAGED: ", std::string(e.damage.message()))
+                  : renderer.RenderPayloadCell(e.type, e.payload);
   std::vector<std::string> cells;
   if (with_stream) {
     cells = {e.position.ToString(),   e.stream,
@@ -173,13 +177,21 @@ struct ReadArgs {
 };
 
 int RunRead(ReadArgs args) {
+  // `read URL` alone: the stream is what is missing, not the URL.
+  if (args.stream.empty() && LooksLikeStoreUrl(args.url)) {
+    PrintErrorMessage("read",
+                      "STREAM is missing: give the stream to read after the "
+                      "URL (eventstore read URL STREAM)");
+    return kExitUsage;
+  }
   ShiftOptionalUrl(args.url, {&args.stream});
   if (args.stream.empty()) {
     PrintErrorMessage("read", "STREAM is required");
     return kExitUsage;
   }
   return RunWithStore(
-      "read", args.url, {}, [&](EventStore& store, const std::string& url) {
+      "read", args.url, ReadOnlyStore(),
+      [&](EventStore& store, const std::string& url) {
         absl::StatusOr<int64_t> version = store.StreamVersion(args.stream);
         if (!version.ok()) return PrintError("read", version.status(), url);
         if (*version == 0) {
@@ -241,8 +253,14 @@ struct TailArgs {
   int64_t count = 10;
   std::string from;
   bool follow = false;
+  bool quiet = false;
   OutputFormat format = OutputFormat::kTable;
 };
+
+// Widths that fit the usual cells of tail's table (POSITION, STREAM,
+// VERSION, TYPE, RECORDED_AT; DATA is last), so that rows printed while
+// following line up.
+const std::vector<size_t> kTailWidths = {10, 20, 7, 30, 27, 0};
 
 // A page of the global log for tail, and the head read just before it.
 struct TailPage {
@@ -287,12 +305,14 @@ int RunTail(const TailArgs& args) {
   }
   if (args.follow) InstallStopHandlers();
   return RunWithStore(
-      "tail", args.url, {}, [&](EventStore& store, const std::string& url) {
+      "tail", args.url, ReadOnlyStore(),
+      [&](EventStore& store, const std::string& url) {
         absl::StatusOr<std::unique_ptr<JsonRenderer>> renderer =
             JsonRenderer::ForStore(store.inspector());
         if (!renderer.ok()) return PrintError("tail", renderer.status(), url);
         RecordWriter out(std::cout, args.format, EventColumns(true),
                          /*streaming=*/args.follow);
+        out.SetMinWidths(kTailWidths);
         ReadAllOptions options;
         options.max_count = kPageSize;
         options.filter.stream_prefix = args.prefix;
@@ -341,6 +361,19 @@ int RunTail(const TailArgs& args) {
           AddEvent(out, **renderer, e, /*with_stream=*/true);
         }
         last.clear();
+        if (args.follow) {
+          out.Flush();
+          // Everything appended from now on is printed: say so (scripts
+          // and tests wait for this line).
+          if (!args.quiet) {
+            PrintErrorMessage(
+                "tail",
+                absl::StrCat("following from position ",
+                             options.from_position.ToString(),
+                             " (Ctrl-C to stop)"),
+                url);
+          }
+        }
         // Follow: wait for events past what was read, print them as they come.
         // Types whose descriptors were looked up again after the start.
         absl::flat_hash_set<std::string> reloaded_for;
@@ -405,7 +438,7 @@ void RegisterInspectCommands(CLI::App& app, int& exit_code) {
     cmd->add_option("--after", args->after,
                     "Only streams sorted after this name (for paging)");
     cmd->add_option("--limit", args->limit, "Most streams listed (0: all)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(NonNegative());
     AddFormatOption(*cmd, args->format);
     SetExample(*cmd, "eventstore streams sqlite:events.db --prefix order-");
     cmd->callback([args, &exit_code] { exit_code = RunStreams(*args); });
@@ -420,9 +453,9 @@ void RegisterInspectCommands(CLI::App& app, int& exit_code) {
     cmd->add_option("STREAM", args->stream, "The stream to read");
     cmd->add_option("--from", args->from,
                     "First version (default: 1, or the last with --backward)")
-        ->check(CLI::PositiveNumber);
+        ->check(AtLeastOne());
     cmd->add_option("--count", args->count, "Most events (0: all)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(NonNegative());
     cmd->add_flag("--backward", args->backward, "Newest first");
     AddFormatOption(*cmd, args->format);
     SetExample(*cmd,
@@ -439,7 +472,10 @@ void RegisterInspectCommands(CLI::App& app, int& exit_code) {
         "they are appended (until Ctrl-C)");
     AddUrlArgument(*cmd, args->url);
     cmd->add_flag("-f,--follow", args->follow,
-                  "Keep printing new events until SIGINT or SIGTERM");
+                  "Keep printing new events until SIGINT or SIGTERM; once "
+                  "caught up, says \"following from position N\" on stderr");
+    cmd->add_flag("-q,--quiet", args->quiet,
+                  "With --follow: no \"following from position N\" line");
     cmd->add_option("--type", args->types,
                     "Only events of this type (protobuf full name; repeat "
                     "for several)");
@@ -449,7 +485,8 @@ void RegisterInspectCommands(CLI::App& app, int& exit_code) {
                     "Only events whose metadata.tenant_id is this");
     cmd->add_option("-n,--count", args->count,
                     "How many of the last events to print first")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(NonNegative());
     cmd->add_option("--from", args->from,
                     "Print every event after this position instead of the "
                     "last --count");

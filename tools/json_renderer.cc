@@ -118,6 +118,12 @@ std::string JsonRenderer::RenderEvent(const RecordedEvent& event) {
       .Str("id", event.id.ToString())
       .Str("type", event.type)
       .Time("recorded_at", event.recorded_at);
+  if (event.damaged()) {
+    // What was read, as it was read: nothing of it is trusted.
+    json.Str("damage", std::string(event.damage.message()))
+        .Str("data_base64", absl::Base64Escape(event.payload));
+    return json.Build();
+  }
   const RenderedPayload payload = RenderPayload(event.type, event.payload);
   if (payload.decoded) {
     json.Raw("data", payload.json);

@@ -63,7 +63,8 @@ class JsonRenderer {
   // The metadata as a JSON object ("{}" when empty).
   static std::string RenderMetadata(const v1::EventMetadata& metadata);
   // The whole event as one JSON object (the example above): "data" when
-  // decoded, else "data_base64" and "data_error".
+  // decoded, else "data_base64" and "data_error"; a damaged event has
+  // "damage" (what is wrong) and "data_base64", and no metadata.
   std::string RenderEvent(const RecordedEvent& event);
   // The payload alone for a table cell: compact JSON, or
   // "base64:<...>" when not decoded.

@@ -2,8 +2,10 @@
 // (tools/migrator.h).
 
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "tools/cli_support.h"
@@ -17,6 +19,7 @@ struct MigrateArgs {
   std::string from;
   std::string to;
   bool verify = false;
+  std::string checkpoints = "none";
   MigrateOptions options;
 };
 
@@ -29,6 +32,10 @@ int PrintMaskedError(const absl::Status& status, const std::string& from,
 }
 
 int RunMigrate(MigrateArgs& args) {
+  absl::StatusOr<CheckpointSelection> checkpoints =
+      ParseCheckpointSelection(args.checkpoints);
+  if (!checkpoints.ok()) return PrintError("migrate", checkpoints.status());
+  args.options.checkpoints = *std::move(checkpoints);
   absl::StatusOr<std::string> from = ResolveUrl(args.from);
   if (!from.ok()) return PrintError("migrate", from.status());
   const std::string& to = args.to;
@@ -58,7 +65,8 @@ void RegisterMigrateCommand(CLI::App& app, int& exit_code) {
       "migrate",
       "Copy every stream of one store into another (SQLite <-> PostgreSQL): "
       "ids, versions, metadata, timestamps and global order kept; resumable; "
-      "checkpoints, dead letters, outbox and snapshots come along");
+      "dead letters, outbox and snapshots come along, checkpoints when asked "
+      "(--checkpoints); a re-run never moves the target's rows backwards");
   cmd->add_option("--from", args->from,
                   "The source store's URL (default: $EVENTSTORE_URL)");
   cmd->add_option("--to", args->to, "The target store's URL")->required();
@@ -68,14 +76,21 @@ void RegisterMigrateCommand(CLI::App& app, int& exit_code) {
   cmd->add_flag("--events-only", args->options.events_only,
                 "Copy events and recorded types only, not checkpoints, dead "
                 "letters, outbox entries and snapshots");
+  cmd->add_option(
+         "--checkpoints", args->checkpoints,
+         "Which projections' checkpoints to carry: none (they rebuild from "
+         "the start on the target: right when their read models live in the "
+         "store's database, which is not copied), all (their read models "
+         "live elsewhere, or were copied), or NAME[,NAME...]")
+      ->capture_default_str();
   cmd->add_flag("--force", args->options.force,
                 "Copy into a target that already holds events of its own");
   cmd->add_flag("-q,--quiet", args->options.quiet,
-                "No progress and no summary");
+                "No progress and no summary (warnings still print)");
   cmd->add_option("--batch-size", args->options.batch_size,
                   "Events per target transaction")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(AtLeastOne(std::numeric_limits<int>::max()));
   SetExample(*cmd,
              "eventstore migrate --from sqlite:events.db \\\n"
              "    --to 'postgresql://app@db.internal/shop?schema=events' "

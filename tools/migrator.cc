@@ -12,6 +12,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/store_inspector.h"
@@ -68,7 +70,47 @@ absl::StatusOr<std::map<std::string, StreamDigest>> DigestLog(
   return out;
 }
 
+// "1 checkpoint", "2 checkpoints".
+std::string Counted(int64_t n, const char* singular, const char* plural) {
+  return absl::StrCat(Grouped(n), " ", n == 1 ? singular : plural);
+}
+
 }  // namespace
+
+// --- CheckpointSelection -----------------------------------------------------
+
+bool CheckpointSelection::Includes(const std::string& projection) const {
+  switch (mode) {
+    case Mode::kNone:
+      return false;
+    case Mode::kAll:
+      return true;
+    case Mode::kNamed:
+      return std::find(names.begin(), names.end(), projection) != names.end();
+  }
+  return false;
+}
+
+absl::StatusOr<CheckpointSelection> ParseCheckpointSelection(
+    const std::string& text) {
+  CheckpointSelection selection;
+  if (text == "none") return selection;
+  if (text == "all") {
+    selection.mode = CheckpointSelection::Mode::kAll;
+    return selection;
+  }
+  selection.mode = CheckpointSelection::Mode::kNamed;
+  for (absl::string_view name : absl::StrSplit(text, ',')) {
+    if (name.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--checkpoints: '", text,
+                       "' has an empty projection name; give none, all or "
+                       "NAME[,NAME...]"));
+    }
+    selection.names.emplace_back(name);
+  }
+  return selection;
+}
 
 // --- StoreSource -------------------------------------------------------------
 
@@ -96,6 +138,21 @@ absl::StatusOr<std::vector<RecordedEvent>> StoreSource::NextEvents(
   if (up_to_.has_value()) {
     while (!page.events.empty() && page.events.back().position > *up_to_) {
       page.events.pop_back();
+    }
+  }
+  // A damaged event cannot be copied faithfully: the events before it are
+  // returned, then the next call stops at it, naming it.
+  for (size_t i = 0; i < page.events.size(); ++i) {
+    const RecordedEvent& e = page.events[i];
+    if (e.damaged() && i > 0) {
+      page.events.resize(i);
+      break;
+    }
+    if (e.damaged()) {
+      return absl::DataLossError(absl::StrCat(
+          e.damage.message(), "; nothing from position ", e.position.ToString(),
+          " on was copied (`eventstore verify` lists ",
+          "every damaged event; repair or delete the row, then run again)"));
     }
   }
   return std::move(page.events);
@@ -228,7 +285,7 @@ absl::StatusOr<MigrationReport> Migrator::Run(
     return types.status();
   }
   if (!options_.events_only) {
-    ES_RETURN_IF_ERROR(CopyRest(source, importer, report.migration_id,
+    ES_RETURN_IF_ERROR(CopyRest(source, target, report.migration_id,
                                 /*keep_outbox_ids=*/!foreign, report));
   }
   report.elapsed = absl::Now() - start;
@@ -256,41 +313,128 @@ absl::StatusOr<MigrationReport> Migrator::Run(
     }
     progress_ << std::endl;
   }
+  PrintNotes(report);
   return report;
 }
 
-absl::Status Migrator::CopyRest(MigrationSource& source, EventImporter& target,
-                                const std::string& migration_id,
-                                bool keep_outbox_ids, MigrationReport& report) {
-  auto translate = [&](Position p) -> absl::StatusOr<Position> {
-    if (p.IsStart()) return p;
-    return target.TranslatePosition(migration_id, p);
-  };
+void Migrator::PrintNotes(const MigrationReport& report) {
+  const std::string prefix =
+      absl::StrCat("eventstore ", options_.command, ": ");
+  if (!options_.quiet) {
+    std::vector<std::string> kept;
+    if (report.outbox_kept > 0) {
+      kept.push_back(
+          Counted(report.outbox_kept, "outbox entry", "outbox entries"));
+    }
+    if (report.checkpoints_kept > 0) {
+      kept.push_back(
+          Counted(report.checkpoints_kept, "checkpoint", "checkpoints"));
+    }
+    if (report.dead_letters_kept > 0) {
+      kept.push_back(
+          Counted(report.dead_letters_kept, "dead letter", "dead letters"));
+    }
+    if (!kept.empty()) {
+      progress_ << prefix << "skipped " << absl::StrJoin(kept, ", ")
+                << " that the target holds at or ahead of the source "
+                   "(published or given-up messages, later checkpoints, "
+                   "retrying or resolved dead letters are never moved back)"
+                << std::endl;
+    }
+    if (!report.projections_on_target.empty()) {
+      progress_ << prefix
+                << Counted(static_cast<int64_t>(
+                               report.projections_on_target.size()),
+                           "checkpoint", "checkpoints")
+                << " not carried: projections "
+                << absl::StrJoin(report.projections_on_target, ", ")
+                << " keep the target's own checkpoints" << std::endl;
+    }
+  }
+  // Warnings: printed even when quiet.
+  if (!report.unknown_projections.empty()) {
+    progress_ << prefix << "warning: --checkpoints names "
+              << absl::StrJoin(report.unknown_projections, ", ")
+              << ", which the source has no checkpoint of" << std::endl;
+  }
+  if (!report.rebuilt_projections.empty()) {
+    progress_ << prefix << "warning: "
+              << Counted(
+                     static_cast<int64_t>(report.rebuilt_projections.size()),
+                     "checkpoint", "checkpoints")
+              << " not carried: projections "
+              << absl::StrJoin(report.rebuilt_projections, ", ")
+              << " will rebuild from the start on the target; use "
+                 "--checkpoints=all if their read models live outside the "
+                 "store's database (or were copied)"
+              << std::endl;
+  }
+}
+
+absl::Status Migrator::CopyCheckpoints(MigrationSource& source,
+                                       EventStore& target,
+                                       const std::string& migration_id,
+                                       MigrationReport& report) {
+  EventImporter& importer = target.importer();
   ES_ASSIGN_OR_RETURN(std::vector<Checkpoint> checkpoints,
                       source.Checkpoints());
-  for (Checkpoint& c : checkpoints) {
-    ES_ASSIGN_OR_RETURN(c.position, translate(c.position));
+  for (const std::string& name : options_.checkpoints.names) {
+    const bool found =
+        std::any_of(checkpoints.begin(), checkpoints.end(),
+                    [&](const Checkpoint& c) { return c.projection == name; });
+    if (!found) report.unknown_projections.push_back(name);
   }
-  ES_RETURN_IF_ERROR(target.PutCheckpoints(checkpoints));
-  report.checkpoints = static_cast<int64_t>(checkpoints.size());
+  std::vector<Checkpoint> carried;
+  for (Checkpoint& c : checkpoints) {
+    if (!options_.checkpoints.Includes(c.projection)) {
+      ES_ASSIGN_OR_RETURN(std::optional<Checkpoint> own,
+                          target.checkpoints().Get(c.projection));
+      (own.has_value() ? report.projections_on_target
+                       : report.rebuilt_projections)
+          .push_back(c.projection);
+      continue;
+    }
+    if (!c.position.IsStart()) {
+      ES_ASSIGN_OR_RETURN(c.position,
+                          importer.TranslatePosition(migration_id, c.position));
+    }
+    carried.push_back(std::move(c));
+  }
+  ES_ASSIGN_OR_RETURN(PutCounts counts, importer.PutCheckpoints(carried));
+  report.checkpoints = counts.added + counts.updated;
+  report.checkpoints_kept = counts.kept;
+  return absl::OkStatus();
+}
 
+absl::Status Migrator::CopyRest(MigrationSource& source, EventStore& target,
+                                const std::string& migration_id,
+                                bool keep_outbox_ids, MigrationReport& report) {
+  EventImporter& importer = target.importer();
+  ES_RETURN_IF_ERROR(CopyCheckpoints(source, target, migration_id, report));
   ES_RETURN_IF_ERROR(source.DeadLetters(
       [&](absl::Span<const DeadLetter> page) -> absl::Status {
         std::vector<DeadLetter> rows(page.begin(), page.end());
         for (DeadLetter& d : rows) {
-          ES_ASSIGN_OR_RETURN(d.position, translate(d.position));
+          if (d.position.IsStart()) continue;
+          ES_ASSIGN_OR_RETURN(
+              d.position, importer.TranslatePosition(migration_id, d.position));
         }
-        report.dead_letters += static_cast<int64_t>(rows.size());
-        return target.PutDeadLetters(rows);
+        ES_ASSIGN_OR_RETURN(PutCounts counts, importer.PutDeadLetters(rows));
+        report.dead_letters += counts.added + counts.updated;
+        report.dead_letters_kept += counts.kept;
+        return absl::OkStatus();
       }));
   ES_RETURN_IF_ERROR(
       source.Outbox([&](absl::Span<const OutboxEntry> page) -> absl::Status {
-        report.outbox_entries += static_cast<int64_t>(page.size());
-        return target.PutOutboxEntries(page, keep_outbox_ids);
+        ES_ASSIGN_OR_RETURN(PutCounts counts,
+                            importer.PutOutboxEntries(page, keep_outbox_ids));
+        report.outbox_entries += counts.added + counts.updated;
+        report.outbox_kept += counts.kept;
+        return absl::OkStatus();
       }));
   return source.Snapshots([&](absl::Span<const Snapshot> page) -> absl::Status {
     report.snapshots += static_cast<int64_t>(page.size());
-    return target.PutSnapshots(page);
+    return importer.PutSnapshots(page);
   });
 }
 

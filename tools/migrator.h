@@ -16,8 +16,14 @@
 // where it stopped, duplicating and losing nothing. A target that already
 // holds events and is not an earlier run of the same migration (named by the
 // source's store id) is refused unless `force`. Recorded types always come
-// along; checkpoints (translated through the position map), dead letters,
-// outbox entries and snapshots unless `events_only`.
+// along; dead letters, outbox entries and snapshots unless `events_only`;
+// checkpoints (translated through the position map) only those selected by
+// `checkpoints` (none by default: a projection whose read model lives in the
+// source's database would otherwise resume on the target over an empty read
+// model; without its checkpoint it rebuilds from the start). A copy never
+// moves a checkpoint, dead letter or outbox entry the target holds backwards
+// (EventImporter::PutCheckpoints), so running it again after the target went
+// live resends nothing; what it left alone is counted in the report.
 
 #ifndef EVENTSTORE_TOOLS_MIGRATOR_H_
 #define EVENTSTORE_TOOLS_MIGRATOR_H_
@@ -54,7 +60,8 @@ class MigrationSource {
   virtual absl::StatusOr<std::optional<int64_t>> EventsAfter(
       Position after) = 0;
   // The next events after `after` in global order, at most `max`; none at
-  // the end.
+  // the end. A damaged event (RecordedEvent::damaged()) is never returned:
+  // the events before it are, then kDataLoss naming it.
   virtual absl::StatusOr<std::vector<RecordedEvent>> NextEvents(Position after,
                                                                 int max) = 0;
   virtual absl::StatusOr<std::vector<RecordedType>> Types() = 0;
@@ -108,6 +115,21 @@ class StoreSource final : public MigrationSource {
   const std::optional<Position> up_to_;
 };
 
+// Which projections' checkpoints a copy carries (--checkpoints).
+struct CheckpointSelection {
+  enum class Mode { kNone, kAll, kNamed };
+  Mode mode = Mode::kNone;
+  // The projections carried when kNamed.
+  std::vector<std::string> names;
+
+  bool Includes(const std::string& projection) const;
+};
+
+// "none", "all" or "NAME[,NAME...]"; kInvalidArgument naming the flag for
+// an empty text or an empty name.
+absl::StatusOr<CheckpointSelection> ParseCheckpointSelection(
+    const std::string& text);
+
 struct MigrateOptions {
   // Events per batch (one target transaction each). Default 1,000: larger
   // batches are slightly faster and hold more memory.
@@ -115,10 +137,16 @@ struct MigrateOptions {
   // Copy only events and recorded types, not checkpoints, dead letters,
   // outbox entries and snapshots. Default false.
   bool events_only = false;
+  // The checkpoints to carry. Default none: projections rebuild from the
+  // start on the target, which is right when their read models live in the
+  // source's database (they are not copied); carry them when the read
+  // models live elsewhere, or were copied too. A warning names the
+  // projections that will rebuild.
+  CheckpointSelection checkpoints;
   // Copy into a target that holds events of its own. Default false: such a
   // target is refused (kFailedPrecondition).
   bool force = false;
-  // No progress and no summary. Default false.
+  // No progress and no summary (warnings still print). Default false.
   bool quiet = false;
   // Progress as a bar redrawn in place (a terminal) rather than a line
   // every `progress_interval`. Default: whether stderr is a terminal.
@@ -134,10 +162,22 @@ struct MigrationReport {
   int64_t events_copied = 0;
   int64_t events_before = 0;
   int64_t types = 0;
+  // Rows written to the target (added, or moved forward).
   int64_t checkpoints = 0;
   int64_t dead_letters = 0;
   int64_t outbox_entries = 0;
   int64_t snapshots = 0;
+  // Rows the target holds at or ahead of the source's, left as they were.
+  int64_t checkpoints_kept = 0;
+  int64_t dead_letters_kept = 0;
+  int64_t outbox_kept = 0;
+  // Source checkpoints not carried (not selected by --checkpoints): the
+  // projections that rebuild from the start on the target (it has no
+  // checkpoint of theirs), and those that keep the target's own.
+  std::vector<std::string> rebuilt_projections;
+  std::vector<std::string> projections_on_target;
+  // Names given to --checkpoints that have no checkpoint in the source.
+  std::vector<std::string> unknown_projections;
   // True when the run continued an earlier one.
   bool resumed = false;
   absl::Duration elapsed;
@@ -156,9 +196,14 @@ class Migrator {
                                       const std::string& target_description);
 
  private:
-  absl::Status CopyRest(MigrationSource& source, EventImporter& target,
+  absl::Status CopyRest(MigrationSource& source, EventStore& target,
                         const std::string& migration_id, bool keep_outbox_ids,
                         MigrationReport& report);
+  absl::Status CopyCheckpoints(MigrationSource& source, EventStore& target,
+                               const std::string& migration_id,
+                               MigrationReport& report);
+  // The lines after the summary: what was skipped, what was not carried.
+  void PrintNotes(const MigrationReport& report);
 
   const MigrateOptions options_;
   std::ostream& progress_;

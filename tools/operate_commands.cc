@@ -67,7 +67,8 @@ struct VerifyArgs {
 };
 
 struct Problem {
-  std::string check;  // versions, positions, descriptors, payloads, count
+  std::string check;  // versions, positions, damaged, descriptors, payloads,
+                      // count
   std::string where;  // a stream, a type, or "log"
   std::string detail;
 };
@@ -81,7 +82,8 @@ struct StreamState {
 
 int RunVerify(const VerifyArgs& args) {
   return RunWithStore(
-      "verify", args.url, {}, [&](EventStore& store, const std::string& url) {
+      "verify", args.url, ReadOnlyStore(),
+      [&](EventStore& store, const std::string& url) {
         std::vector<Problem> problems;
         absl::StatusOr<StoreInfo> info = store.inspector().Info();
         if (!info.ok()) return PrintError("verify", info.status(), url);
@@ -151,6 +153,12 @@ int RunVerify(const VerifyArgs& args) {
             }
             s.last_version = e.version;
             ++type_counts[e.type];
+            if (e.damaged()) {
+              // Names the position, stream, version and what is wrong.
+              problems.push_back(
+                  {"damaged", e.stream, std::string(e.damage.message())});
+              continue;
+            }
             if (args.payloads && described.contains(e.type) &&
                 described[e.type]) {
               const RenderedPayload p =
@@ -224,9 +232,29 @@ struct CheckpointsArgs {
   OutputFormat format = OutputFormat::kTable;
 };
 
+// What the lag counts, for the JSON field "lag_counts" and the table's
+// footnote: the store does not record a projection's type filter with its
+// checkpoint, so without --type / --prefix the lag counts every event after
+// the checkpoint (more than a filtered projection has to read).
+std::string LagCounts(const CheckpointsArgs& args) {
+  if (args.types.empty() && args.prefix.empty()) return "all events";
+  std::string out = "events";
+  if (!args.types.empty()) {
+    absl::StrAppend(&out, " of type");
+    for (size_t i = 0; i < args.types.size(); ++i) {
+      absl::StrAppend(&out, i == 0 ? " " : ", ", args.types[i]);
+    }
+  }
+  if (!args.prefix.empty()) {
+    absl::StrAppend(&out, args.types.empty() ? "" : " and",
+                    " in streams starting with '", args.prefix, "'");
+  }
+  return out;
+}
+
 int RunCheckpoints(const CheckpointsArgs& args) {
   return RunWithStore(
-      "checkpoints", args.url, {},
+      "checkpoints", args.url, ReadOnlyStore(),
       [&](EventStore& store, const std::string& url) {
         absl::StatusOr<std::vector<Checkpoint>> checkpoints =
             store.checkpoints().List();
@@ -244,8 +272,9 @@ int RunCheckpoints(const CheckpointsArgs& args) {
         filter.stream_prefix = args.prefix;
         RecordWriter out(
             std::cout, args.format,
-            {"PROJECTION", "POSITION", "PROCESSED", "EVENTS_BEHIND",
-             "TIME_BEHIND", "PARKED", "UPDATED_AT"});
+            {"PROJECTION", "POSITION", "PROCESSED", "EVENTS_BEHIND*",
+             "TIME_BEHIND*", "PARKED", "UPDATED_AT"});
+        const std::string lag_counts = LagCounts(args);
         bool over = false;
         for (const Checkpoint& cp : *checkpoints) {
           absl::StatusOr<ProjectionLag> lag =
@@ -268,12 +297,21 @@ int RunCheckpoints(const CheckpointsArgs& args) {
                   .Int("events_processed", cp.events_processed)
                   .Int("events_behind", lag->events_behind)
                   .Int("seconds_behind", absl::ToInt64Seconds(lag->time_behind))
+                  .Str("lag_counts", lag_counts)
                   .Int("parked", dl.parked)
                   .Int("retrying", dl.retrying)
                   .Time("updated_at", cp.updated_at)
                   .Build());
         }
         out.Finish();
+        if (args.format == OutputFormat::kTable && !checkpoints->empty()) {
+          std::cout << "* counts " << lag_counts << " after the checkpoint";
+          if (args.types.empty() && args.prefix.empty()) {
+            std::cout << ", not only those a projection's type filter reads: "
+                         "give the filter with --type / --prefix";
+          }
+          std::cout << "\n";
+        }
         if (over) {
           PrintErrorMessage("checkpoints",
                             absl::StrCat("a projection is more than ",
@@ -332,7 +370,8 @@ int RunDlqList(const DlqArgs& args) {
     wanted = {DeadLetterStatus::kResolved};
   }
   return RunWithStore(
-      "dlq list", args.url, {}, [&](EventStore& store, const std::string& url) {
+      "dlq list", args.url, ReadOnlyStore(),
+      [&](EventStore& store, const std::string& url) {
         std::vector<DeadLetter> letters;
         for (const auto& status : wanted) {
           absl::StatusOr<std::vector<DeadLetter>> some =
@@ -383,7 +422,8 @@ int RunDlqShow(const DlqArgs& args) {
   std::optional<std::vector<Uuid>> ids = ParseIds("dlq show", args.event_ids);
   if (!ids.has_value()) return kExitUsage;
   return RunWithStore(
-      "dlq show", args.url, {}, [&](EventStore& store, const std::string& url) {
+      "dlq show", args.url, ReadOnlyStore(),
+      [&](EventStore& store, const std::string& url) {
         absl::StatusOr<std::unique_ptr<JsonRenderer>> renderer =
             JsonRenderer::ForStore(store.inspector());
         if (!renderer.ok())
@@ -508,7 +548,7 @@ struct OutboxArgs {
 
 int RunOutboxStats(const OutboxArgs& args) {
   return RunWithStore(
-      "outbox stats", args.url, {},
+      "outbox stats", args.url, ReadOnlyStore(),
       [&](EventStore& store, const std::string& url) {
         absl::StatusOr<OutboxStats> stats = store.outbox().Stats();
         if (!stats.ok()) return PrintError("outbox stats", stats.status(), url);
@@ -543,7 +583,7 @@ int RunOutboxStats(const OutboxArgs& args) {
 
 int RunOutboxList(const OutboxArgs& args) {
   return RunWithStore(
-      "outbox list", args.url, {},
+      "outbox list", args.url, ReadOnlyStore(),
       [&](EventStore& store, const std::string& url) {
         absl::StatusOr<std::vector<OutboxEntry>> pending =
             store.outbox().Pending(args.limit);
@@ -591,8 +631,8 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<InitArgs>();
     CLI::App* cmd = app.add_subcommand(
         "init",
-        "Create the store (a SQLite file, or a PostgreSQL schema) or migrate "
-        "its schema to this version");
+        "Create the store (a SQLite file, or a PostgreSQL schema); a store "
+        "with an older schema is left to `eventstore upgrade`");
     AddUrlArgument(*cmd, args->url);
     SetExample(*cmd,
                "eventstore init sqlite:events.db\n"
@@ -628,7 +668,7 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code) {
     cmd->add_option("--max-lag", args->max_lag,
                     "Exit 1 when a projection is more than this many events "
                     "behind")
-        ->check(CLI::NonNegativeNumber);
+        ->check(NonNegative());
     AddFormatOption(*cmd, args->format);
     SetExample(*cmd,
                "eventstore checkpoints sqlite:events.db\n"
@@ -661,7 +701,7 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code) {
             {"unresolved", "parked", "retrying", "resolved", "all"}))
         ->capture_default_str();
     list->add_option("--limit", args->limit, "Most entries")
-        ->check(CLI::PositiveNumber)
+        ->check(AtLeastOne(std::numeric_limits<int>::max()))
         ->capture_default_str();
     AddFormatOption(*list, args->format);
     SetExample(*list,
@@ -723,7 +763,7 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code) {
     CLI::App* list =
         outbox->add_subcommand("list", "Pending messages, oldest first");
     list->add_option("--limit", args->limit, "Most messages")
-        ->check(CLI::PositiveNumber)
+        ->check(AtLeastOne(std::numeric_limits<int>::max()))
         ->capture_default_str();
     AddFormatOption(*list, args->format);
     SetExample(*list, "eventstore outbox sqlite:events.db list --format jsonl");

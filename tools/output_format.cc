@@ -10,6 +10,9 @@
 namespace eventstore::tools {
 namespace {
 
+// Rows a streaming table holds before its first Flush, at most.
+constexpr size_t kMaxBufferedStreamingRows = 1000;
+
 // The length of the UTF-8 sequence starting at s[i], or 0 when it is not
 // valid UTF-8.
 size_t Utf8Length(std::string_view s, size_t i) {
@@ -151,6 +154,25 @@ std::string FormatBytes(int64_t bytes) {
   return text;
 }
 
+std::string Grouped(int64_t n) {
+  const uint64_t magnitude =
+      n < 0 ? uint64_t{0} - static_cast<uint64_t>(n) : static_cast<uint64_t>(n);
+  const std::string digits = absl::StrCat(magnitude);
+  std::string out = n < 0 ? "-" : "";
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+std::string CountOf(int64_t n, std::string_view singular,
+                    std::string_view plural) {
+  std::string noun(n == 1 || plural.empty() ? singular : plural);
+  if (n != 1 && plural.empty()) noun += "s";
+  return absl::StrCat(Grouped(n), " ", noun);
+}
+
 void JsonObject::Key(std::string_view key) {
   if (!body_.empty()) body_ += ",";
   body_ += JsonQuote(key);
@@ -197,13 +219,28 @@ RecordWriter::RecordWriter(std::ostream& out, OutputFormat format,
       columns_(std::move(columns)),
       streaming_(streaming) {}
 
-void RecordWriter::PrintRow(const std::vector<std::string>& cells,
-                            const std::vector<size_t>& widths) {
+void RecordWriter::SetMinWidths(std::vector<size_t> widths) {
+  widths_ = std::move(widths);
+}
+
+void RecordWriter::ComputeWidths() {
+  widths_.resize(columns_.size(), 0);
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    widths_[i] = std::max(widths_[i], columns_[i].size());
+  }
+  for (const auto& row : rows_) {
+    for (size_t i = 0; i < row.size() && i < widths_.size(); ++i) {
+      widths_[i] = std::max(widths_[i], row[i].size());
+    }
+  }
+}
+
+void RecordWriter::PrintRow(const std::vector<std::string>& cells) {
   std::string line;
   for (size_t i = 0; i < cells.size(); ++i) {
     line += cells[i];
     if (i + 1 < cells.size()) {
-      const size_t width = i < widths.size() ? widths[i] : 0;
+      const size_t width = i < widths_.size() ? widths_[i] : 0;
       if (cells[i].size() < width) line.append(width - cells[i].size(), ' ');
       line += "  ";
     }
@@ -223,20 +260,31 @@ void RecordWriter::Add(std::vector<std::string> cells,
       out_ << (count_ == 1 ? "[\n  " : ",\n  ") << json;
       return;
     case OutputFormat::kTable:
-      if (!streaming_) {
+      if (!streaming_ || !flushed_) {
         rows_.push_back(std::move(cells));
+        // A long catch-up is not held back (nor held in memory) for widths.
+        if (streaming_ && rows_.size() >= kMaxBufferedStreamingRows) Flush();
         return;
       }
-      std::vector<size_t> widths;
-      for (const std::string& c : columns_) widths.push_back(c.size());
-      if (!header_printed_) {
-        PrintRow(columns_, widths);
-        header_printed_ = true;
+      PrintRow(cells);
+      // Later rows line up with each other past a wider cell.
+      for (size_t i = 0; i < cells.size() && i < widths_.size(); ++i) {
+        widths_[i] = std::max(widths_[i], cells[i].size());
       }
-      PrintRow(cells, widths);
       out_.flush();
       return;
   }
+}
+
+void RecordWriter::Flush() {
+  if (format_ == OutputFormat::kTable && !flushed_) {
+    ComputeWidths();
+    PrintRow(columns_);
+    for (const auto& row : rows_) PrintRow(row);
+    rows_.clear();
+  }
+  flushed_ = true;
+  out_.flush();
 }
 
 void RecordWriter::Finish() {
@@ -246,20 +294,9 @@ void RecordWriter::Finish() {
     case OutputFormat::kJson:
       out_ << (count_ == 0 ? "[]\n" : "\n]\n");
       break;
-    case OutputFormat::kTable: {
-      if (streaming_) break;
-      std::vector<size_t> widths;
-      for (const std::string& c : columns_) widths.push_back(c.size());
-      for (const auto& row : rows_) {
-        for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-          widths[i] = std::max(widths[i], row[i].size());
-        }
-      }
-      PrintRow(columns_, widths);
-      for (const auto& row : rows_) PrintRow(row, widths);
-      rows_.clear();
+    case OutputFormat::kTable:
+      if (!flushed_) Flush();
       break;
-    }
   }
   out_.flush();
 }

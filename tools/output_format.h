@@ -48,6 +48,17 @@ std::string DurationText(absl::Duration d);
 // A size for people: "812 B", "12.0 KiB", "3.4 MiB", "1.2 GiB".
 std::string FormatBytes(int64_t bytes);
 
+// A count for people, digits grouped by thousands: "1,234,567". Every count
+// the tool prints for people (tables, summaries, progress) goes through it;
+// positions, versions and ids, which commands take back as arguments, and
+// JSON numbers are never grouped.
+std::string Grouped(int64_t n);
+
+// A count with its noun: "0 streams", "1 stream", "1,204 streams".
+// `plural` defaults to `singular` + "s".
+std::string CountOf(int64_t n, std::string_view singular,
+                    std::string_view plural = {});
+
 // Builds one JSON object, keys in the order added.
 class JsonObject {
  public:
@@ -66,8 +77,12 @@ class JsonObject {
 };
 
 // Writes a list of records in one format. Table rows are buffered until
-// Finish() so that columns align, unless `streaming` (tail --follow), where
-// each row is printed at once, padded to the header's widths.
+// Finish() so that each column is as wide as its widest cell. When
+// `streaming` (tail --follow), rows are buffered the same way until Flush(),
+// which prints them; each row after it is printed at once in the widths
+// Flush() chose, a column widening (for the rows after) only for a cell
+// wider than it (Flush() comes by itself after 1000 rows). SetMinWidths() gives widths that fit the usual cells, so
+// that streamed rows line up.
 class RecordWriter {
  public:
   RecordWriter(std::ostream& out, OutputFormat format,
@@ -75,23 +90,30 @@ class RecordWriter {
   RecordWriter(const RecordWriter&) = delete;
   RecordWriter& operator=(const RecordWriter&) = delete;
 
+  // The least width of each column of a table (0: its header's).
+  void SetMinWidths(std::vector<size_t> widths);
   // One record: its table cells (one per column) and its JSON object.
   void Add(std::vector<std::string> cells, const std::string& json);
+  // Streaming: prints what is buffered (a table's header at least), and
+  // from then on each record as it is added.
+  void Flush();
   // Prints what is buffered (and closes the JSON array). Call once.
   void Finish();
   int64_t count() const { return count_; }
 
  private:
-  void PrintRow(const std::vector<std::string>& cells,
-                const std::vector<size_t>& widths);
+  void PrintRow(const std::vector<std::string>& cells);
+  // widths_ from the header, the minimums and the buffered rows.
+  void ComputeWidths();
 
   std::ostream& out_;
   const OutputFormat format_;
   const std::vector<std::string> columns_;
   const bool streaming_;
+  std::vector<size_t> widths_;
   std::vector<std::vector<std::string>> rows_;
   int64_t count_ = 0;
-  bool header_printed_ = false;
+  bool flushed_ = false;
 };
 
 // Cuts `s` to at most `max` bytes for a table cell, ending in "...", and

@@ -23,17 +23,6 @@ std::string Clock(absl::Duration d) {
 
 }  // namespace
 
-// "1,234,567".
-std::string Grouped(int64_t n) {
-  std::string digits = absl::StrCat(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return n < 0 ? "-" + out : out;
-}
-
 ProgressReporter::ProgressReporter(std::ostream& out, std::string command,
                                    bool quiet, std::optional<bool> bar,
                                    absl::Duration interval,

@@ -16,11 +16,9 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "tools/output_format.h"  // Grouped
 
 namespace eventstore::tools {
-
-// "1,234,567".
-std::string Grouped(int64_t n);
 
 class ProgressReporter {
  public:

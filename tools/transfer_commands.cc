@@ -3,10 +3,13 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +20,7 @@
 #include "tools/command.h"
 #include "tools/export_file.h"
 #include "tools/migrator.h"
+#include "tools/output_format.h"
 #include "tools/progress_reporter.h"
 
 namespace eventstore::tools {
@@ -31,6 +35,7 @@ struct ExportArgs {
 struct ImportArgs {
   std::string file;
   std::string url;
+  std::string checkpoints = "none";
   MigrateOptions options;
 };
 
@@ -43,7 +48,10 @@ int RunExport(const ExportArgs& args, EventStore& store,
                             /*total=*/std::nullopt);
   absl::StatusOr<v1::ExportCounts> counts;
   if (to_stdout) {
-    counts = ExportStore(store, MaskUrl(url), std::cout, &progress);
+    // The file's bytes, checksummed: not through the masking of stdout.
+    std::ostream raw(RawStdout());
+    counts = ExportStore(store, MaskUrl(url), raw, &progress);
+    raw.flush();
   } else {
     // Written beside the file and renamed when whole, so that FILE is
     // never a partial export.
@@ -51,8 +59,8 @@ int RunExport(const ExportArgs& args, EventStore& store,
     {
       std::ofstream out(partial, std::ios::binary | std::ios::trunc);
       if (!out) {
-        PrintErrorMessage("export",
-                          absl::StrCat("cannot write '", partial, "'"));
+        PrintErrorMessage("export", absl::StrCat("cannot write '", partial,
+                                                 "': ", std::strerror(errno)));
         return kExitProblem;
       }
       counts = ExportStore(store, MaskUrl(url), out, &progress);
@@ -76,11 +84,14 @@ int RunExport(const ExportArgs& args, EventStore& store,
     return kExitProblem;
   }
   if (!args.quiet) {
-    std::cerr << "eventstore export: wrote " << counts->events() << " events, "
-              << counts->types() << " types, " << counts->checkpoints()
-              << " checkpoints, " << counts->dead_letters() << " dead letters, "
-              << counts->outbox_entries() << " outbox entries, "
-              << counts->snapshots() << " snapshots to " << name << std::endl;
+    std::cerr << "eventstore export: wrote " << CountOf(counts->events(), "event")
+              << ", " << CountOf(counts->types(), "type") << ", "
+              << CountOf(counts->checkpoints(), "checkpoint") << ", "
+              << CountOf(counts->dead_letters(), "dead letter") << ", "
+              << CountOf(counts->outbox_entries(), "outbox entry",
+                         "outbox entries")
+              << ", " << CountOf(counts->snapshots(), "snapshot") << " to "
+              << name << std::endl;
   }
   return kExitOk;
 }
@@ -107,6 +118,10 @@ absl::StatusOr<std::string> SpoolStdin() {
 }
 
 int RunImport(ImportArgs& args) {
+  absl::StatusOr<CheckpointSelection> checkpoints =
+      ParseCheckpointSelection(args.checkpoints);
+  if (!checkpoints.ok()) return PrintError("import", checkpoints.status());
+  args.options.checkpoints = *std::move(checkpoints);
   absl::StatusOr<std::string> url = ResolveUrl(args.url);
   if (!url.ok()) return PrintError("import", url.status());
   const bool from_stdin = args.file == "-";
@@ -165,6 +180,14 @@ void RegisterTransferCommands(CLI::App& app, int& exit_code) {
              "eventstore export sqlite:events.db - | "
              "eventstore import - postgresql://app@db/shop");
   export_cmd->callback([exp, &exit_code] {
+    // `export URL` alone: the file is what is missing, not the URL.
+    if (exp->file.empty() && LooksLikeStoreUrl(exp->url)) {
+      PrintErrorMessage("export",
+                        "FILE is missing: give the file to write after the "
+                        "URL (- for stdout)");
+      exit_code = kExitUsage;
+      return;
+    }
     ShiftOptionalUrl(exp->url, {&exp->file});
     if (exp->file.empty()) {
       PrintErrorMessage("export", "FILE is required (- for stdout)");
@@ -189,6 +212,12 @@ void RegisterTransferCommands(CLI::App& app, int& exit_code) {
                          "The target store's URL (default: $EVENTSTORE_URL)");
   import_cmd->add_flag("--events-only", imp->options.events_only,
                        "Import events and recorded types only");
+  import_cmd
+      ->add_option("--checkpoints", imp->checkpoints,
+                   "Which projections' checkpoints to carry: none (they "
+                   "rebuild from the start), all, or NAME[,NAME...] (as "
+                   "migrate)")
+      ->capture_default_str();
   import_cmd->add_flag("--force", imp->options.force,
                        "Import into a store that already holds events of its "
                        "own");
@@ -198,7 +227,7 @@ void RegisterTransferCommands(CLI::App& app, int& exit_code) {
       ->add_option("--batch-size", imp->options.batch_size,
                    "Events per target transaction")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(AtLeastOne(std::numeric_limits<int>::max()));
   SetExample(*import_cmd,
              "eventstore import events.esx 'postgresql://app@db/shop'");
   import_cmd->callback([imp, &exit_code] { exit_code = RunImport(*imp); });

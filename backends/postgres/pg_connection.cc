@@ -34,6 +34,12 @@ absl::Status PgError(const std::string& state, bool broken,
     return absl::UnavailableError(absl::StrCat(message, " (connection lost)"));
   }
   if (state == "23505") return absl::AlreadyExistsError(message);
+  if (state == "25006") {  // read_only_sql_transaction
+    return absl::FailedPreconditionError(
+        absl::StrCat(message,
+                     " (the store was opened read-only, or the server is a "
+                     "read-only standby)"));
+  }
   if (state == "57014") return absl::DeadlineExceededError(message);
   if (state == "40001" || state == "40P01" || state == "55P03") {
     return absl::UnavailableError(absl::StrCat(message, " (retry)"));
@@ -45,6 +51,40 @@ absl::Status PgError(const std::string& state, bool broken,
     return absl::FailedPreconditionError(message);
   }
   return absl::InternalError(message);
+}
+
+// Whether libpq refused the connection string itself, before reaching a
+// server: its messages for a bad option value ("invalid integer value ...
+// for connection option \"port\"", "invalid sslmode value: ...", "invalid
+// port number"), an unknown option ("invalid connection option"), a
+// malformed URI, or host and port lists that do not match. Retrying cannot
+// help these.
+bool IsConnectionStringError(const std::string& message) {
+  return absl::StartsWith(message, "invalid ") ||
+         absl::StartsWith(message, "missing \"=\"") ||
+         absl::StartsWith(message, "unterminated quoted string") ||
+         absl::StartsWith(message, "could not match ") ||
+         absl::StrContains(message, "invalid connection option") ||
+         absl::StrContains(message, "invalid URI");
+}
+
+// libpq's message for a refused connection string, without the value it
+// quotes when that value may be a password: a URL missing its '@'
+// ("postgresql://app:secret/db") puts the password where the port goes,
+// and libpq then quotes it as a bad port number. The connection string is
+// not repeated (it may hold the password in the same way).
+std::string MaskedConnectionStringError(const std::string& message) {
+  std::string out = MaskPostgresUrl(message);
+  if (absl::StartsWith(out, "invalid integer value") ||
+      absl::StartsWith(out, "invalid port number")) {
+    const size_t open = out.find('"');
+    const size_t close =
+        open == std::string::npos ? open : out.find('"', open + 1);
+    if (close != std::string::npos) {
+      out.replace(open + 1, close - open - 1, "***");
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -117,11 +157,12 @@ PgParams& PgParams::TypedBytes(uint32_t type_oid, std::string_view v) {
 
 absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
     const std::string& conninfo, absl::Duration connect_timeout,
-    absl::Duration statement_timeout) {
+    absl::Duration statement_timeout, bool read_only) {
   const std::string timeout =
       absl::StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(connect_timeout)));
   const std::string options = absl::StrCat(
-      "-c statement_timeout=", absl::ToInt64Milliseconds(statement_timeout));
+      "-c statement_timeout=", absl::ToInt64Milliseconds(statement_timeout),
+      read_only ? " -c default_transaction_read_only=on" : "");
   const char* keys[] = {"dbname", "connect_timeout", "options",
                         "fallback_application_name", nullptr};
   const char* values[] = {conninfo.c_str(), timeout.c_str(), options.c_str(),
@@ -131,9 +172,15 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
     return absl::ResourceExhaustedError("postgres: out of memory connecting");
   }
   if (PQstatus(conn) != CONNECTION_OK) {
-    absl::Status status = absl::UnavailableError(
-        absl::StrCat("postgres: cannot connect to ", MaskPostgresUrl(conninfo),
-                     ": ", Trimmed(PQerrorMessage(conn))));
+    const std::string error = Trimmed(PQerrorMessage(conn));
+    absl::Status status =
+        IsConnectionStringError(error)
+            ? absl::InvalidArgumentError(
+                  absl::StrCat("postgres: the connection string is not valid: ",
+                               MaskedConnectionStringError(error)))
+            : absl::UnavailableError(absl::StrCat(
+                  "postgres: cannot connect to ", MaskPostgresUrl(conninfo),
+                  ": ", MaskPostgresUrl(error)));
     PQfinish(conn);
     return status;
   }

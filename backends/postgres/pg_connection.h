@@ -96,10 +96,14 @@ struct PgNotification {
 class PgConnection {
  public:
   // Connects with libpq; kUnavailable (with the URL's password masked) when
-  // the server cannot be reached.
+  // the server cannot be reached, kInvalidArgument when libpq refuses the
+  // connection string itself (a bad port, sslmode or option name). With
+  // `read_only`, every transaction of the connection is read-only
+  // (default_transaction_read_only), so a write fails with
+  // kFailedPrecondition.
   static absl::StatusOr<std::unique_ptr<PgConnection>> Connect(
       const std::string& conninfo, absl::Duration connect_timeout,
-      absl::Duration statement_timeout);
+      absl::Duration statement_timeout, bool read_only = false);
 
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;

@@ -15,25 +15,72 @@ PgDatabase::PgDatabase(PostgresOptions options, std::unique_ptr<PgPool> pool)
       quoted_schema_(absl::StrCat("\"", options_.schema, "\"")),
       pool_(std::move(pool)) {}
 
-absl::StatusOr<std::unique_ptr<PgDatabase>> PgDatabase::Open(
-    const PostgresOptions& options) {
+namespace {
+
+absl::Status CheckTimeout(const char* name, absl::Duration d) {
+  if (d < absl::ZeroDuration() ||
+      d > absl::Milliseconds(PostgresOptions::kMaxTimeoutMs)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": ", absl::FormatDuration(d), " is not from 0 to ",
+                     PostgresOptions::kMaxTimeoutMs, " ms"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOptions(const PostgresOptions& options) {
   if (options.conninfo.empty()) {
     return absl::InvalidArgumentError("conninfo: empty");
   }
-  ES_RETURN_IF_ERROR(ValidateSchemaName(options.schema));
-  if (options.pool_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("pool_size: ", options.pool_size, " is below 1"));
+  if (options.conninfo.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("conninfo: holds a NUL byte");
   }
-  auto pool = std::make_unique<PgPool>(options.conninfo, options.pool_size,
-                                       options.connect_timeout,
-                                       options.statement_timeout);
+  ES_RETURN_IF_ERROR(ValidateSchemaName(options.schema));
+  if (options.pool_size < 1 ||
+      options.pool_size > PostgresOptions::kMaxPoolSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pool_size: ", options.pool_size, " is not from 1 to ",
+                     PostgresOptions::kMaxPoolSize));
+  }
+  ES_RETURN_IF_ERROR(CheckTimeout("connect_timeout", options.connect_timeout));
+  ES_RETURN_IF_ERROR(
+      CheckTimeout("statement_timeout", options.statement_timeout));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PgDatabase>> PgDatabase::Open(
+    const PostgresOptions& options) {
+  ES_RETURN_IF_ERROR(ValidateOptions(options));
+  auto pool = std::make_unique<PgPool>(
+      options.conninfo, options.pool_size, options.connect_timeout,
+      options.statement_timeout, options.read_only);
   {
     ES_ASSIGN_OR_RETURN(PgPool::Lease conn, pool->Acquire());
-    ES_RETURN_IF_ERROR(
-        EnsureSchema(*conn, options.schema, options.create_if_missing));
+    SchemaPolicy policy;
+    policy.create = options.create_if_missing && !options.read_only;
+    policy.upgrade = options.upgrade_schema && !options.read_only;
+    ES_RETURN_IF_ERROR(EnsureSchema(*conn, options.schema, policy).status());
   }
   return std::unique_ptr<PgDatabase>(new PgDatabase(options, std::move(pool)));
+}
+
+absl::StatusOr<SchemaUpgrade> PgDatabase::UpgradeSchema(
+    const PostgresOptions& options) {
+  ES_RETURN_IF_ERROR(ValidateOptions(options));
+  ES_ASSIGN_OR_RETURN(
+      std::unique_ptr<PgConnection> conn,
+      PgConnection::Connect(options.conninfo, options.connect_timeout,
+                            options.statement_timeout));
+  SchemaPolicy policy;
+  policy.create = false;
+  policy.upgrade = true;
+  ES_ASSIGN_OR_RETURN(int64_t from,
+                      EnsureSchema(*conn, options.schema, policy));
+  SchemaUpgrade upgrade;
+  upgrade.from_version = static_cast<int>(from);
+  upgrade.to_version = PostgresEventStore::kSchemaVersion;
+  return upgrade;
 }
 
 PgStatement PgDatabase::Statement(const char* name,
@@ -45,7 +92,7 @@ PgStatement PgDatabase::Statement(const char* name,
 absl::StatusOr<std::unique_ptr<PgConnection>> PgDatabase::ConnectDedicated()
     const {
   return PgConnection::Connect(options_.conninfo, options_.connect_timeout,
-                               options_.statement_timeout);
+                               options_.statement_timeout, options_.read_only);
 }
 
 absl::Status PgDatabase::Explained(const absl::Status& status, Retry retry) {

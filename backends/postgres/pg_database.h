@@ -51,8 +51,14 @@ class PgDatabase {
     kNever,
   };
 
-  // Validates `options`, then creates or migrates the schema.
+  // Validates `options` (kInvalidArgument naming an option out of range),
+  // then creates or migrates the schema as the options allow; read-only,
+  // every pooled and dedicated connection is read-only.
   static absl::StatusOr<std::unique_ptr<PgDatabase>> Open(
+      const PostgresOptions& options);
+
+  // PostgresEventStore::UpgradeSchema.
+  static absl::StatusOr<SchemaUpgrade> UpgradeSchema(
       const PostgresOptions& options);
 
   PgDatabase(const PgDatabase&) = delete;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/postgres/pg_binary.h"
 #include "backends/postgres/pg_rows.h"
+#include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
@@ -58,13 +59,15 @@ constexpr char kImportEventsSql[] = R"sql(
 WITH e AS MATERIALIZED (
   SELECT * FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::text[],
                        $6::bytea[], $7::bytea[], $8::text[],
-                       $9::timestamptz[], $10::bigint[], $11::bigint[])
+                       $9::timestamptz[], $10::bigint[], $11::bigint[],
+                       $12::bigint[])
        WITH ORDINALITY AS e(id, stream, version, type, payload, metadata,
-                            tenant_id, recorded_at, sc, sp, n)
+                            tenant_id, recorded_at, sc, sp, checksum, n)
 ), ins AS (
   INSERT INTO $S.events (id, stream, version, type, payload, metadata,
-                         tenant_id, recorded_at)
-  SELECT id, stream, version, type, payload, metadata, tenant_id, recorded_at
+                         tenant_id, recorded_at, checksum)
+  SELECT id, stream, version, type, payload, metadata, tenant_id, recorded_at,
+         checksum
   FROM e ORDER BY n
   RETURNING id, transaction_id, position
 )
@@ -90,17 +93,25 @@ constexpr char kPutTypeSql[] =
     "INSERT INTO $S.event_types (type, descriptor, recorded_at)"
     " VALUES ($1::text, $2::bytea, $3::timestamptz)"
     " ON CONFLICT (type) DO NOTHING";
+// The Put* statements never move a held row backwards (see
+// EventImporter::PutCheckpoints): the conflict's update runs only when the
+// given row is further along, on the row as it is now (PostgreSQL locks it).
+// They return a row, `inserted`, when they wrote one; none when they kept
+// the held row.
 constexpr char kPutCheckpointSql[] =
-    "INSERT INTO $S.checkpoints (projection, position_commit,"
+    "INSERT INTO $S.checkpoints AS c (projection, position_commit,"
     " position_prepare, events_processed, updated_at)"
     " VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, $5::timestamptz)"
     " ON CONFLICT (projection) DO UPDATE SET"
     "   position_commit = EXCLUDED.position_commit,"
     "   position_prepare = EXCLUDED.position_prepare,"
     "   events_processed = EXCLUDED.events_processed,"
-    "   updated_at = EXCLUDED.updated_at";
+    "   updated_at = EXCLUDED.updated_at"
+    " WHERE (EXCLUDED.position_commit, EXCLUDED.position_prepare)"
+    "   > (c.position_commit, c.position_prepare)"
+    " RETURNING (c.xmax = 0) AS inserted";
 constexpr char kPutDeadLetterSql[] =
-    "INSERT INTO $S.dead_letters (projection, event_id, stream, version,"
+    "INSERT INTO $S.dead_letters AS d (projection, event_id, stream, version,"
     " position_commit, position_prepare, event_type, status, error,"
     " failure_count, first_failed_at, last_failed_at, resolved_by,"
     " resolved_at)"
@@ -116,7 +127,11 @@ constexpr char kPutDeadLetterSql[] =
     "   first_failed_at = EXCLUDED.first_failed_at,"
     "   last_failed_at = EXCLUDED.last_failed_at,"
     "   resolved_by = EXCLUDED.resolved_by,"
-    "   resolved_at = EXCLUDED.resolved_at";
+    "   resolved_at = EXCLUDED.resolved_at"
+    " WHERE (d.status = 'parked' AND (EXCLUDED.status <> 'parked'"
+    "        OR EXCLUDED.failure_count > d.failure_count))"
+    "    OR (d.status = 'retrying' AND EXCLUDED.status = 'resolved')"
+    " RETURNING (d.xmax = 0) AS inserted";
 constexpr char kPutSnapshotSql[] =
     "INSERT INTO $S.snapshots (stream, schema_version, version, type, state,"
     " taken_at) VALUES ($1::text, $2::bigint::integer, $3::bigint, $4::text,"
@@ -131,21 +146,27 @@ constexpr char kPutSnapshotSql[] =
 #define ES_PG_OUTBOX_COLUMNS                                                  \
   "destination, message_key, payload, headers, status, created_at, attempts," \
   " last_error, published_at, claimed_by, lease_until"
+// A held entry moves on only from pending to published or failed, and only
+// when it holds the same message.
 constexpr char kPutOutboxKeepIdSql[] =
-    "INSERT INTO $S.outbox (id, " ES_PG_OUTBOX_COLUMNS
+    "INSERT INTO $S.outbox AS o (id, " ES_PG_OUTBOX_COLUMNS
     ") OVERRIDING SYSTEM VALUE VALUES ($1::bigint, " ES_PG_OUTBOX_VALUES
     ") ON CONFLICT (id) DO UPDATE SET"
-    "   destination = EXCLUDED.destination,"
-    "   message_key = EXCLUDED.message_key, payload = EXCLUDED.payload,"
-    "   headers = EXCLUDED.headers, status = EXCLUDED.status,"
-    "   created_at = EXCLUDED.created_at, attempts = EXCLUDED.attempts,"
+    "   status = EXCLUDED.status, attempts = EXCLUDED.attempts,"
     "   last_error = EXCLUDED.last_error,"
     "   published_at = EXCLUDED.published_at,"
-    "   claimed_by = EXCLUDED.claimed_by, lease_until = EXCLUDED.lease_until";
+    "   claimed_by = EXCLUDED.claimed_by, lease_until = EXCLUDED.lease_until"
+    " WHERE o.status = 'pending' AND EXCLUDED.status <> 'pending'"
+    "   AND o.destination = EXCLUDED.destination"
+    "   AND o.message_key = EXCLUDED.message_key"
+    "   AND o.payload = EXCLUDED.payload"
+    " RETURNING (o.xmax = 0) AS inserted";
 // $1 is unused: both statements take the same parameters.
 constexpr char kPutOutboxNewIdSql[] =
     "INSERT INTO $S.outbox (" ES_PG_OUTBOX_COLUMNS
-    ") SELECT " ES_PG_OUTBOX_VALUES " WHERE $1::bigint IS NOT NULL OR true";
+    ") SELECT " ES_PG_OUTBOX_VALUES
+    " WHERE $1::bigint IS NOT NULL OR true"
+    " RETURNING true AS inserted";
 #undef ES_PG_OUTBOX_COLUMNS
 #undef ES_PG_OUTBOX_VALUES
 // Later enqueues get ids above the copied ones.
@@ -168,6 +189,17 @@ PgParams& TimeOrNull(PgParams& params, absl::Time t) {
 PgParams& TextOrNull(PgParams& params, const std::string& s) {
   if (s.empty()) return params.Null();
   return params.Bytes(s);
+}
+
+// Counts the outcome of one Put* statement (see kPutCheckpointSql).
+void CountPut(const PgResult& r, PutCounts& counts) {
+  if (r.rows() == 0) {
+    ++counts.kept;
+  } else if (r.Bool(0, 0)) {
+    ++counts.added;
+  } else {
+    ++counts.updated;
+  }
 }
 
 }  // namespace
@@ -356,6 +388,7 @@ absl::Status PgEventImporter::ImportEvents(
   ArrayBuilder recorded(kTimestamptzOid, events.size());
   ArrayBuilder source_commits(kInt8Oid, events.size());
   ArrayBuilder source_prepares(kInt8Oid, events.size());
+  ArrayBuilder checksums(kInt8Oid, events.size());
   size_t payload_bytes = 0;
   for (const RecordedEvent& e : events) payload_bytes += e.payload.size() + 4;
   payloads.Reserve(payload_bytes);
@@ -366,8 +399,9 @@ absl::Status PgEventImporter::ImportEvents(
     versions.Add(EncodeInt64(e.version));
     types.Add(e.type);
     payloads.Add(e.payload);
-    meta.clear();
-    if (e.metadata.ByteSizeLong() > 0) e.metadata.SerializeToString(&meta);
+    ES_ASSIGN_OR_RETURN(uint32_t checksum,
+                        internal::CheckImportedEvent(e, meta));
+    checksums.Add(EncodeInt64(static_cast<int64_t>(checksum)));
     if (meta.empty()) {
       metadata.AddNull();
     } else {
@@ -393,7 +427,8 @@ absl::Status PgEventImporter::ImportEvents(
       .Bytes(tenants.Finish())
       .Bytes(recorded.Finish())
       .Bytes(source_commits.Finish())
-      .Bytes(source_prepares.Finish());
+      .Bytes(source_prepares.Finish())
+      .Bytes(checksums.Finish());
   PgParams progress;
   progress.Bytes(migration_id)
       .Bytes(source)
@@ -460,10 +495,12 @@ absl::Status PgEventImporter::PutRecordedTypes(
   });
 }
 
-absl::Status PgEventImporter::PutCheckpoints(
+absl::StatusOr<PutCounts> PgEventImporter::PutCheckpoints(
     absl::Span<const Checkpoint> checkpoints) {
-  if (checkpoints.empty()) return absl::OkStatus();
-  return InTransaction([&](PgConnection& conn) -> absl::Status {
+  PutCounts counts;
+  if (checkpoints.empty()) return counts;
+  ES_RETURN_IF_ERROR(InTransaction([&](PgConnection& conn) -> absl::Status {
+    counts = PutCounts();
     for (const Checkpoint& c : checkpoints) {
       PgParams params;
       params.Bytes(c.projection)
@@ -471,16 +508,20 @@ absl::Status PgEventImporter::PutCheckpoints(
           .Int64(Signed(c.position.prepare()))
           .Int64(c.events_processed)
           .Bytes(EncodeTimestamp(c.updated_at));
-      ES_RETURN_IF_ERROR(conn.Execute(put_checkpoint_, params).status());
+      ES_ASSIGN_OR_RETURN(PgResult r, conn.Execute(put_checkpoint_, params));
+      CountPut(r, counts);
     }
     return absl::OkStatus();
-  });
+  }));
+  return counts;
 }
 
-absl::Status PgEventImporter::PutDeadLetters(
+absl::StatusOr<PutCounts> PgEventImporter::PutDeadLetters(
     absl::Span<const DeadLetter> dead_letters) {
-  if (dead_letters.empty()) return absl::OkStatus();
-  return InTransaction([&](PgConnection& conn) -> absl::Status {
+  PutCounts counts;
+  if (dead_letters.empty()) return counts;
+  ES_RETURN_IF_ERROR(InTransaction([&](PgConnection& conn) -> absl::Status {
+    counts = PutCounts();
     for (const DeadLetter& d : dead_letters) {
       PgParams params;
       params.Bytes(d.projection)
@@ -497,10 +538,12 @@ absl::Status PgEventImporter::PutDeadLetters(
           .Bytes(EncodeTimestamp(d.last_failed_at));
       TextOrNull(params, d.resolved_by);
       TimeOrNull(params, d.resolved_at);
-      ES_RETURN_IF_ERROR(conn.Execute(put_dead_letter_, params).status());
+      ES_ASSIGN_OR_RETURN(PgResult r, conn.Execute(put_dead_letter_, params));
+      CountPut(r, counts);
     }
     return absl::OkStatus();
-  });
+  }));
+  return counts;
 }
 
 absl::Status PgEventImporter::PutSnapshots(
@@ -521,10 +564,12 @@ absl::Status PgEventImporter::PutSnapshots(
   });
 }
 
-absl::Status PgEventImporter::PutOutboxEntries(
+absl::StatusOr<PutCounts> PgEventImporter::PutOutboxEntries(
     absl::Span<const OutboxEntry> entries, bool keep_ids) {
-  if (entries.empty()) return absl::OkStatus();
-  return InTransaction([&](PgConnection& conn) -> absl::Status {
+  PutCounts counts;
+  if (entries.empty()) return counts;
+  ES_RETURN_IF_ERROR(InTransaction([&](PgConnection& conn) -> absl::Status {
+    counts = PutCounts();
     for (const OutboxEntry& e : entries) {
       PgParams params;
       params.Int64(e.id)
@@ -546,14 +591,16 @@ absl::Status PgEventImporter::PutOutboxEntries(
       TimeOrNull(params, e.published_at);
       TextOrNull(params, e.claimed_by);
       TimeOrNull(params, e.lease_until);
-      ES_RETURN_IF_ERROR(
+      ES_ASSIGN_OR_RETURN(
+          PgResult r,
           conn.Execute(keep_ids ? put_outbox_keep_id_ : put_outbox_new_id_,
-                       params)
-              .status());
+                       params));
+      CountPut(r, counts);
     }
     if (!keep_ids) return absl::OkStatus();
     return conn.Execute(bump_outbox_ids_, PgParams()).status();
-  });
+  }));
+  return counts;
 }
 
 }  // namespace eventstore::postgres

@@ -9,11 +9,12 @@
 namespace eventstore::postgres {
 
 PgPool::PgPool(std::string conninfo, int size, absl::Duration connect_timeout,
-               absl::Duration statement_timeout)
+               absl::Duration statement_timeout, bool read_only)
     : conninfo_(std::move(conninfo)),
       size_(size),
       connect_timeout_(connect_timeout),
-      statement_timeout_(statement_timeout) {}
+      statement_timeout_(statement_timeout),
+      read_only_(read_only) {}
 
 PgPool::Lease::~Lease() {
   if (conn_ != nullptr) pool_->Release(std::move(conn_));
@@ -49,8 +50,8 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
     ++open_;  // reserve the slot, then connect without holding the lock
   }
   closing.clear();
-  absl::StatusOr<std::unique_ptr<PgConnection>> conn =
-      PgConnection::Connect(conninfo_, connect_timeout_, statement_timeout_);
+  absl::StatusOr<std::unique_ptr<PgConnection>> conn = PgConnection::Connect(
+      conninfo_, connect_timeout_, statement_timeout_, read_only_);
   if (!conn.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     --open_;

@@ -28,8 +28,9 @@ namespace eventstore::postgres {
 
 class PgPool {
  public:
+  // `read_only`: see PgConnection::Connect.
   PgPool(std::string conninfo, int size, absl::Duration connect_timeout,
-         absl::Duration statement_timeout);
+         absl::Duration statement_timeout, bool read_only = false);
   PgPool(const PgPool&) = delete;
   PgPool& operator=(const PgPool&) = delete;
 
@@ -60,6 +61,7 @@ class PgPool {
   const int size_;
   const absl::Duration connect_timeout_;
   const absl::Duration statement_timeout_;
+  const bool read_only_;
 
   std::mutex mu_;
   std::condition_variable returned_;

@@ -1,5 +1,6 @@
 #include "backends/postgres/pg_schema.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "backends/postgres/postgres_event_store.h"
@@ -115,6 +116,11 @@ CREATE TABLE $S.migration_positions (
   PRIMARY KEY (migration_id, source_commit, source_prepare)
 );
 )sql",
+    // 4: a checksum per event (eventstore/internal/event_checksum.h); NULL
+    // for events stored before this version, which are not checked.
+    R"sql(
+ALTER TABLE $S.events ADD COLUMN checksum bigint;  -- CRC-32, 0 to 2^32-1
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
@@ -138,18 +144,54 @@ absl::Status ValidateSchemaName(const std::string& schema) {
   return absl::OkStatus();
 }
 
-absl::Status EnsureSchema(PgConnection& conn, const std::string& schema,
-                          bool create_if_missing) {
+absl::Status CreateSchemaAtVersion(PgConnection& conn,
+                                   const std::string& schema, int64_t version) {
+  ES_RETURN_IF_ERROR(ValidateSchemaName(schema));
+  if (version < 1 || version > PostgresEventStore::kSchemaVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version: ", version, " is not from 1 to ",
+                     PostgresEventStore::kSchemaVersion));
+  }
+  const std::string quoted = absl::StrCat("\"", schema, "\"");
+  ES_ASSIGN_OR_RETURN(PgResult found,
+                      conn.Exec(absl::StrCat("SELECT to_regclass('", quoted,
+                                             ".eventstore_schema') IS NULL")));
+  if (found.Bytes(0, 0) != "t") {
+    return absl::FailedPreconditionError("the schema holds a store already");
+  }
+  std::string sql = absl::StrCat(
+      "BEGIN; CREATE SCHEMA IF NOT EXISTS ", quoted, "; CREATE TABLE ", quoted,
+      ".eventstore_schema (version integer NOT NULL); INSERT INTO ", quoted,
+      ".eventstore_schema VALUES (", version, ");");
+  for (int64_t v = 0; v < version; ++v) {
+    absl::StrAppend(&sql,
+                    absl::StrReplaceAll(kMigrations[v], {{"$S", quoted}}));
+  }
+  absl::StrAppend(&sql, "COMMIT;");
+  absl::Status status = conn.Exec(sql).status();
+  if (!status.ok() && !conn.broken()) {
+    conn.Exec("ROLLBACK").status().IgnoreError();
+  }
+  return status;
+}
+
+absl::StatusOr<int64_t> EnsureSchema(PgConnection& conn,
+                                     const std::string& schema,
+                                     SchemaPolicy policy) {
   ES_RETURN_IF_ERROR(ValidateSchemaName(schema));
   const std::string quoted = absl::StrCat("\"", schema, "\"");
   // The name is validated above, so it is safe inside a literal as well.
   const std::string literal = absl::StrCat("'", schema, "'");
   ES_RETURN_IF_ERROR(conn.Exec("BEGIN").status());
+  int64_t found_version = 0;
   absl::Status status = [&]() -> absl::Status {
-    ES_RETURN_IF_ERROR(
-        conn.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(hashtextextended(",
+    if (policy.create || policy.upgrade) {
+      ES_RETURN_IF_ERROR(
+          conn.Exec(
+                  absl::StrCat("SELECT pg_advisory_xact_lock(hashtextextended(",
                                "'eventstore schema ' || ", literal, ", 0))"))
-            .status());
+              .status());
+    }
     ES_ASSIGN_OR_RETURN(PgResult found, conn.Exec(absl::StrCat(
                                             "SELECT to_regclass(", "'", quoted,
                                             ".eventstore_schema') "
@@ -167,7 +209,13 @@ absl::Status EnsureSchema(PgConnection& conn, const std::string& schema,
             "postgres: schema ", quoted,
             " has an empty eventstore_schema table; it was left untouched"));
       }
-      version = std::stoll(std::string(v.Bytes(0, 0)));
+      if (!absl::SimpleAtoi(std::string(v.Bytes(0, 0)), &version) ||
+          version < 1) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "postgres: schema ", quoted, " has version ",
+            std::string(v.Bytes(0, 0)).substr(0, 40),
+            " in its eventstore_schema table; it was left untouched"));
+      }
     } else if (has_events) {
       return absl::FailedPreconditionError(absl::StrCat(
           "postgres: schema ", quoted,
@@ -180,9 +228,17 @@ absl::Status EnsureSchema(PgConnection& conn, const std::string& schema,
           ", newer than this code's ", PostgresEventStore::kSchemaVersion,
           "; upgrade eventstore to open it (it was left untouched)"));
     }
+    found_version = version;
     if (version == PostgresEventStore::kSchemaVersion) return absl::OkStatus();
+    if (has_version_table && !policy.upgrade) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "postgres: schema ", quoted, " has version ", version,
+          ", older than this code's ", PostgresEventStore::kSchemaVersion,
+          ", and this open may not upgrade it (read-only, or upgrade_schema "
+          "off): run `eventstore upgrade URL` first; it was left untouched"));
+    }
     if (!has_version_table) {
-      if (!create_if_missing) {
+      if (!policy.create) {
         return absl::NotFoundError(absl::StrCat(
             "postgres: schema ", quoted,
             " holds no eventstore, and creating one was not asked for "
@@ -214,7 +270,8 @@ absl::Status EnsureSchema(PgConnection& conn, const std::string& schema,
     if (!conn.broken()) conn.Exec("ROLLBACK").status().IgnoreError();
     return status;
   }
-  return conn.Exec("COMMIT").status();
+  ES_RETURN_IF_ERROR(conn.Exec("COMMIT").status());
+  return found_version;
 }
 
 }  // namespace eventstore::postgres

@@ -14,15 +14,33 @@ namespace eventstore::postgres {
 // bytes (PostgreSQL's identifier limit).
 absl::Status ValidateSchemaName(const std::string& schema);
 
-// Brings `schema` to the current version: creates it and its tables, or
-// applies pending migrations in order, inside one transaction holding an
-// advisory lock keyed by the schema name, so that processes opening at once
-// wait for each other. A schema newer than this code, or one whose events
-// table is not ours, is refused with kFailedPrecondition and not modified.
-// Without `create_if_missing`, a schema that holds no store is kNotFound and
-// nothing is created.
-absl::Status EnsureSchema(PgConnection& conn, const std::string& schema,
-                          bool create_if_missing);
+// What EnsureSchema may change.
+struct SchemaPolicy {
+  // Create the schema and its tables when it holds no store (else
+  // kNotFound).
+  bool create = true;
+  // Apply pending migrations to an older store (else kFailedPrecondition).
+  bool upgrade = true;
+};
+
+// Brings `schema` to the current version, as far as `policy` allows:
+// creates it and its tables, or applies pending migrations in order, inside
+// one transaction holding an advisory lock keyed by the schema name, so that
+// processes opening at once wait for each other. A schema newer than this
+// code, or one whose events table is not ours, is refused with
+// kFailedPrecondition and not modified; so is an older one when `policy`
+// does not allow the upgrade. A policy that allows neither only reads (it
+// works on a read-only connection). Returns the version found (0 when the
+// store was created).
+absl::StatusOr<int64_t> EnsureSchema(PgConnection& conn,
+                                     const std::string& schema,
+                                     SchemaPolicy policy);
+
+// Creates `schema` and the tables of `version` (1 to the current one) as the
+// code of that version did: to build an older store in tests of upgrades.
+// kFailedPrecondition when the schema holds a store already.
+absl::Status CreateSchemaAtVersion(PgConnection& conn,
+                                   const std::string& schema, int64_t version);
 
 }  // namespace eventstore::postgres
 

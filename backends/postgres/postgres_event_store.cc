@@ -25,6 +25,7 @@
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/descriptor_set.h"
+#include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/mutex.h"
 #include "eventstore/status_macros.h"
 
@@ -43,7 +44,7 @@ constexpr int kMaxVersionRaceRetries = 100;
 // Every event read has these columns, in this order (see DecodeRowInto).
 #define ES_PG_EVENT_COLUMNS                                        \
   "transaction_id, position, id, stream, version, type, payload, " \
-  "metadata, recorded_at"
+  "metadata, recorded_at, checksum"
 
 // The version check and the insert in one statement: one round trip, and
 // the statement is its own transaction. Returns the stream's version before
@@ -56,10 +57,13 @@ WITH cur AS (
   SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text
                    ORDER BY version DESC LIMIT 1), 0) AS v
 ), ins AS (
-  INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id)
-  SELECT e.id, $1::text, cur.v + e.n, e.type, e.payload, e.metadata, e.tenant_id
-  FROM cur, unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[], $7::text[])
-       WITH ORDINALITY AS e(id, type, payload, metadata, tenant_id, n)
+  INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id,
+                         checksum)
+  SELECT e.id, $1::text, cur.v + e.n, e.type, e.payload, e.metadata, e.tenant_id,
+         e.checksum
+  FROM cur, unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[], $7::text[],
+                   $8::int8[])
+       WITH ORDINALITY AS e(id, type, payload, metadata, tenant_id, checksum, n)
   WHERE CASE $2::bigint WHEN -1 THEN true
                         WHEN -2 THEN cur.v = 0
                         WHEN -3 THEN cur.v > 0
@@ -67,14 +71,14 @@ WITH cur AS (
   ORDER BY e.n
   RETURNING transaction_id, position
 ))sql";
-// The outbox messages ($8..$11, as PgOutboxStore's Enqueue), inserted only
+// The outbox messages ($9..$12, as PgOutboxStore's Enqueue), inserted only
 // when the events were: nothing is enqueued when the expected version does
 // not hold, and a failed insert (a duplicate id, an exact retry) fails the
 // whole statement.
 constexpr char kAppendOutboxCte[] = R"sql(, obx AS (
   INSERT INTO $S.outbox (destination, message_key, payload, headers)
   SELECT m.destination, m.message_key, m.payload, m.headers
-  FROM unnest($8::text[], $9::text[], $10::bytea[], $11::bytea[])
+  FROM unnest($9::text[], $10::text[], $11::bytea[], $12::bytea[])
        WITH ORDINALITY AS m(destination, message_key, payload, headers, n)
   WHERE EXISTS (SELECT 1 FROM ins)
   ORDER BY m.n
@@ -87,17 +91,18 @@ constexpr char kAppendFrom[] = "\nFROM cur";
 
 // The same for one event without outbox messages (most appends): plain
 // values ($3 id, $4 type, $5 payload, $6 metadata, $7 tenant, the last two
-// possibly NULL) instead of arrays, so the server neither decodes nor
-// unnests arrays nor sorts; the same version check, the same result
-// columns (count 0 or 1), optionally the same NOTIFY column, then
-// kAppendOneFrom.
+// possibly NULL, $8 checksum) instead of arrays, so the server neither decodes
+// nor unnests arrays nor sorts; the same version check, the same result columns
+// (count 0 or 1), optionally the same NOTIFY column, then kAppendOneFrom.
 constexpr char kAppendOneSql[] = R"sql(
 WITH cur AS (
   SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text
                    ORDER BY version DESC LIMIT 1), 0) AS v
 ), ins AS (
-  INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id)
-  SELECT $3::uuid, $1::text, cur.v + 1, $4::text, $5::bytea, $6::bytea, $7::text
+  INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id,
+                         checksum)
+  SELECT $3::uuid, $1::text, cur.v + 1, $4::text, $5::bytea, $6::bytea, $7::text,
+         $8::bigint
   FROM cur
   WHERE CASE $2::bigint WHEN -1 THEN true
                         WHEN -2 THEN cur.v = 0
@@ -118,9 +123,10 @@ constexpr char kAppendOneFrom[] = "\nFROM cur LEFT JOIN ins ON true";
 // holds its version. Then kAppendExactOneFrom.
 constexpr char kAppendExactOneSql[] = R"sql(
 WITH ins AS (
-  INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id)
+  INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id,
+                         checksum)
   SELECT $3::uuid, $1::text, $2::bigint + 1, $4::text, $5::bytea, $6::bytea,
-         $7::text
+         $7::text, $8::bigint
   WHERE $2::bigint = 0 OR EXISTS (SELECT 1 FROM $S.events
                                   WHERE stream = $1::text
                                     AND version = $2::bigint)
@@ -170,16 +176,12 @@ constexpr char kHeadSql[] =
 constexpr char kExistsSql[] = "SELECT 1 FROM $S.events WHERE id = $1::uuid";
 
 // Decodes `row` into `event`, a default-constructed RecordedEvent, in place
-// (no temporary RecordedEvent is made and moved).
-absl::Status DecodeRowInto(const PgResult& r, int row, RecordedEvent& event) {
+// (no temporary RecordedEvent is made and moved). A row that cannot be read
+// intact (corrupt metadata, a checksum mismatch) becomes a damaged event
+// (recorded_event.h) rather than an error, so that one bad row does not make
+// the rest of the log unreadable.
+void DecodeRowInto(const PgResult& r, int row, RecordedEvent& event) {
   event.position = Position::FromParts(r.Uint64(row, 0), r.Uint64(row, 1));
-  absl::StatusOr<Uuid> id = Uuid::FromBytes(r.Bytes(row, 2));
-  if (!id.ok()) {
-    return absl::DataLossError(absl::StrCat("postgres: the event at position ",
-                                            event.position.ToString(),
-                                            " has a corrupt id"));
-  }
-  event.id = *id;
   const std::string_view stream = r.Bytes(row, 3);
   event.stream.assign(stream.data(), stream.size());
   event.version = r.Int64(row, 4);
@@ -187,29 +189,38 @@ absl::Status DecodeRowInto(const PgResult& r, int row, RecordedEvent& event) {
   event.type.assign(type.data(), type.size());
   const std::string_view payload = r.Bytes(row, 6);
   event.payload.assign(payload.data(), payload.size());
+  event.recorded_at = r.Timestamp(row, 8);
+  if (!r.IsNull(row, 9)) {
+    event.checksum = static_cast<uint32_t>(r.Int64(row, 9));
+  }
+  const std::string_view id_bytes = r.Bytes(row, 2);
+  absl::StatusOr<Uuid> id = Uuid::FromBytes(id_bytes);
+  if (!id.ok()) {
+    internal::MarkDamaged("postgres", "its id is corrupt", event);
+    return;
+  }
+  event.id = *id;
+  std::string_view metadata;
   if (!r.IsNull(row, 7)) {
-    const std::string_view metadata = r.Bytes(row, 7);
+    metadata = r.Bytes(row, 7);
     if (!event.metadata.ParseFromArray(metadata.data(),
                                        static_cast<int>(metadata.size()))) {
-      return absl::DataLossError(absl::StrCat(
-          "postgres: event ", event.id.ToString(), " in stream '", event.stream,
-          "' has corrupt metadata (", metadata.size(), " bytes)"));
+      event.metadata.Clear();
+      internal::MarkDamaged("postgres",
+                            absl::StrCat("its metadata does not parse (",
+                                         metadata.size(), " bytes)"),
+                            event);
+      return;
     }
   }
-  event.recorded_at = r.Timestamp(row, 8);
-  return absl::OkStatus();
+  internal::VerifyStoredChecksum("postgres", id_bytes, metadata, event);
 }
 
-absl::Status DecodeRows(const PgResult& r, std::vector<RecordedEvent>& out) {
+void DecodeRows(const PgResult& r, std::vector<RecordedEvent>& out) {
   out.reserve(out.size() + r.rows());
   for (int row = 0; row < r.rows(); ++row) {
-    absl::Status status = DecodeRowInto(r, row, out.emplace_back());
-    if (!status.ok()) {
-      out.pop_back();
-      return status;
-    }
+    DecodeRowInto(r, row, out.emplace_back());
   }
-  return absl::OkStatus();
 }
 
 // The NOTIFY column of the append statement (notify_on_append): one
@@ -252,6 +263,7 @@ class PostgresEventStoreImpl final : public EventStore {
       std::string_view name) override {
     return PgLease::TryAcquire(*db_, name);
   }
+  StoreLimits limits() const override { return options_.limits; }
 
  private:
   explicit PostgresEventStoreImpl(std::unique_ptr<PgDatabase> db);
@@ -514,12 +526,14 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
     } else {
       params.Bytes(tenant);
     }
+    params.Int64(static_cast<int64_t>(event.checksum));
   } else {
     ArrayBuilder ids(kUuidOid, events.size());
     ArrayBuilder types(kTextOid, events.size());
     ArrayBuilder payloads(kByteaOid, events.size());
     ArrayBuilder metadata(kByteaOid, events.size());
     ArrayBuilder tenants(kTextOid, events.size());
+    ArrayBuilder checksums(kInt8Oid, events.size());
     size_t payload_bytes = 0;
     for (const internal::PreparedEvent& event : events) {
       payload_bytes += event.source->payload.size() + 4;
@@ -540,12 +554,14 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
       } else {
         tenants.Add(tenant);
       }
+      checksums.Add(EncodeInt64(static_cast<int64_t>(event.checksum)));
     }
     params.Bytes(ids.Finish())
         .Bytes(types.Finish())
         .Bytes(payloads.Finish())
         .Bytes(metadata.Finish())
-        .Bytes(tenants.Finish());
+        .Bytes(tenants.Finish())
+        .Bytes(checksums.Finish());
   }
   if (!request.outbox.empty()) {
     const OutboxArrays outbox = EncodeOutboxMessages(request.outbox);
@@ -588,7 +604,7 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(forward ? read_forward_ : read_backward_, params);
   }));
-  ES_RETURN_IF_ERROR(DecodeRows(r, events));
+  DecodeRows(r, events);
   ES_RETURN_IF_ERROR(Upcast(events));
   return events;
 }
@@ -610,7 +626,7 @@ absl::StatusOr<ReadAllPage> PostgresEventStoreImpl::ReadAll(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(read_all_, params);
   }));
-  ES_RETURN_IF_ERROR(DecodeRows(r, page.events));
+  DecodeRows(r, page.events);
   page.end_of_log =
       static_cast<int64_t>(page.events.size()) < options.max_count;
   if (!page.events.empty()) page.next_position = page.events.back().position;
@@ -653,6 +669,11 @@ absl::StatusOr<bool> PostgresEventStoreImpl::EventExists(const Uuid& id) {
 absl::StatusOr<std::unique_ptr<EventStore>> PostgresEventStore::Open(
     const PostgresOptions& options) {
   return postgres::PostgresEventStoreImpl::Open(options);
+}
+
+absl::StatusOr<SchemaUpgrade> PostgresEventStore::UpgradeSchema(
+    const PostgresOptions& options) {
+  return postgres::PgDatabase::UpgradeSchema(options);
 }
 
 }  // namespace eventstore

@@ -10,9 +10,12 @@
 // dropped and replaced; an operation that fails because the connection was
 // lost is retried once on a fresh connection (appends are idempotent by event
 // id, so a retry after an unknown commit outcome writes nothing twice), then
-// fails with kUnavailable. The schema is created or migrated when opened,
-// under an advisory lock, so several processes may open at once; a schema
-// newer than this code is refused with kFailedPrecondition, untouched.
+// fails with kUnavailable. The schema is created when opened, and an older
+// schema is upgraded unless upgrade_schema is off, under an advisory lock, so
+// several processes may open at once; a schema newer than this code is
+// refused with kFailedPrecondition, untouched. With read_only, every
+// connection's transactions are read-only and nothing is created or
+// upgraded.
 //
 // The store's repositories (checkpoints, dead letters, outbox, snapshots)
 // are tables in the same schema; BeginTransaction lends a pooled connection
@@ -30,6 +33,7 @@
 #ifndef EVENTSTORE_BACKENDS_POSTGRES_POSTGRES_EVENT_STORE_H_
 #define EVENTSTORE_BACKENDS_POSTGRES_POSTGRES_EVENT_STORE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +42,7 @@
 #include "absl/time/time.h"
 #include "eventstore/event_store.h"
 #include "eventstore/limits.h"
+#include "eventstore/schema_upgrade.h"
 #include "eventstore/type_registry.h"
 
 namespace eventstore {
@@ -51,12 +56,16 @@ struct PostgresOptions {
   // Default "eventstore".
   std::string schema = "eventstore";
   // Most connections open at once. Calls beyond it wait for a free
-  // connection up to connect_timeout. Default 8.
+  // connection up to connect_timeout. 1 to kMaxPoolSize. Default 8.
   int pool_size = 8;
-  // Longest wait to connect (and for a free pooled connection). Default 10 s.
+  static constexpr int kMaxPoolSize = 1000;
+  // Longest wait to connect (and for a free pooled connection); libpq
+  // counts whole seconds, at least 1. 0 to 2^31-1 ms. Default 10 s.
   absl::Duration connect_timeout = absl::Seconds(10);
-  // Server-side limit on one statement; zero for none. Default 30 s.
+  // Server-side limit on one statement; zero for none. 0 to 2^31-1 ms (the
+  // server's own bound). Default 30 s.
   absl::Duration statement_timeout = absl::Seconds(30);
+  static constexpr int64_t kMaxTimeoutMs = 2147483647;
   // Whether each append also sends a NOTIFY, so that WaitForEvents in other
   // processes wakes up at once. Default false: NOTIFY takes a database-wide
   // lock from the commit's start to its end, so appends that notify commit
@@ -69,25 +78,51 @@ struct PostgresOptions {
   // created, for tools that look at a store without changing the database.
   // Default true.
   bool create_if_missing = true;
+  // Every connection's transactions are read-only
+  // (default_transaction_read_only=on): the schema is neither created nor
+  // upgraded (a missing store is kNotFound, an older schema
+  // kFailedPrecondition), and every write fails with kFailedPrecondition
+  // ("opened read-only"). For tools that only look, and for read-only
+  // roles or standbys. Default false.
+  bool read_only = false;
+  // Whether Open upgrades an older schema to this code's version. Default
+  // true: the application that links this code needs its schema, and the
+  // upgrade is one transaction under the advisory lock. Off, an older schema
+  // is kFailedPrecondition (untouched) until PostgresEventStore::
+  // UpgradeSchema or `eventstore upgrade URL` runs; the `eventstore` tool
+  // opens with it off. A newer schema is refused either way.
+  bool upgrade_schema = true;
   StoreLimits limits;
   // When set, reads apply its upcasters (see type_registry.h).
   std::shared_ptr<const TypeRegistry> type_registry;
 
   // Options from a URL "postgresql://user[:password]@host[:port]/db" with
   // optional query parameters: ours (schema, pool_size, connect_timeout_ms,
-  // statement_timeout_ms, notify_on_append=true|false) and any libpq
-  // accepts (sslmode, ...), which are passed through. kInvalidArgument naming
-  // the part that is wrong; a password never appears in a message.
+  // statement_timeout_ms, notify_on_append, read_only and upgrade_schema =
+  // true|false) and any libpq accepts (sslmode, ...), which are passed
+  // through. kInvalidArgument naming the part that is wrong (a number out of
+  // range names the range); a password never appears in a message.
   static absl::StatusOr<PostgresOptions> FromUrl(std::string_view url);
 };
 
 class PostgresEventStore {
  public:
+  // Opens the store: creates its schema (create_if_missing, not read_only)
+  // and upgrades an older one (upgrade_schema, not read_only).
   static absl::StatusOr<std::unique_ptr<EventStore>> Open(
       const PostgresOptions& options);
 
+  // Upgrades the store in options.schema to this code's version, in one
+  // transaction under the schema's advisory lock, and returns the versions
+  // before and after (equal when it was current: nothing is written).
+  // kNotFound when the schema holds no store; kFailedPrecondition,
+  // untouched, for a schema newer than this code or tables not ours.
+  // Ignores read_only, upgrade_schema and create_if_missing.
+  static absl::StatusOr<SchemaUpgrade> UpgradeSchema(
+      const PostgresOptions& options);
+
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 };
 
 // `url` with any password replaced by "***", for messages and logs.

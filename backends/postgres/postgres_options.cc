@@ -23,8 +23,22 @@ absl::Status BadUrl(std::string_view what) {
 
 bool ParseMillis(const std::string& value, absl::Duration* out) {
   int64_t ms;
-  if (!absl::SimpleAtoi(value, &ms) || ms < 0) return false;
+  if (!absl::SimpleAtoi(value, &ms) || ms < 0 ||
+      ms > PostgresOptions::kMaxTimeoutMs) {
+    return false;
+  }
   *out = absl::Milliseconds(ms);
+  return true;
+}
+
+bool ParseBool(const std::string& value, bool* out) {
+  if (value == "true" || value == "1") {
+    *out = true;
+  } else if (value == "false" || value == "0") {
+    *out = false;
+  } else {
+    return false;
+  }
   return true;
 }
 
@@ -63,6 +77,9 @@ absl::StatusOr<PostgresOptions> PostgresOptions::FromUrl(std::string_view url) {
     return BadUrl(absl::StrCat("'", MaskPostgresUrl(u.substr(0, 40)),
                                "' does not start with postgresql://"));
   }
+  if (u.find('\0') != std::string::npos) {
+    return BadUrl("the URL holds a NUL byte");
+  }
   PostgresOptions options;
   std::string base = u;
   std::vector<std::string> passed;
@@ -84,28 +101,29 @@ absl::StatusOr<PostgresOptions> PostgresOptions::FromUrl(std::string_view url) {
         options.schema = value;
       } else if (key == "pool_size") {
         if (!absl::SimpleAtoi(value, &options.pool_size) ||
-            options.pool_size < 1) {
+            options.pool_size < 1 ||
+            options.pool_size > PostgresOptions::kMaxPoolSize) {
+          return BadUrl(absl::StrCat("pool_size='", value,
+                                     "' is not a number from 1 to ",
+                                     PostgresOptions::kMaxPoolSize));
+        }
+      } else if (key == "connect_timeout_ms" || key == "statement_timeout_ms") {
+        if (!ParseMillis(value, key == "connect_timeout_ms"
+                                    ? &options.connect_timeout
+                                    : &options.statement_timeout)) {
+          return BadUrl(absl::StrCat(key, "='", value,
+                                     "' is not a whole number of ms from 0 "
+                                     "to ",
+                                     PostgresOptions::kMaxTimeoutMs));
+        }
+      } else if (key == "notify_on_append" || key == "read_only" ||
+                 key == "upgrade_schema") {
+        bool* field = key == "notify_on_append" ? &options.notify_on_append
+                      : key == "read_only"      ? &options.read_only
+                                                : &options.upgrade_schema;
+        if (!ParseBool(value, field)) {
           return BadUrl(
-              absl::StrCat("pool_size='", value, "' is not a number above 0"));
-        }
-      } else if (key == "connect_timeout_ms") {
-        if (!ParseMillis(value, &options.connect_timeout)) {
-          return BadUrl(absl::StrCat("connect_timeout_ms='", value,
-                                     "' is not a whole number of ms"));
-        }
-      } else if (key == "statement_timeout_ms") {
-        if (!ParseMillis(value, &options.statement_timeout)) {
-          return BadUrl(absl::StrCat("statement_timeout_ms='", value,
-                                     "' is not a whole number of ms"));
-        }
-      } else if (key == "notify_on_append") {
-        if (value == "true" || value == "1") {
-          options.notify_on_append = true;
-        } else if (value == "false" || value == "0") {
-          options.notify_on_append = false;
-        } else {
-          return BadUrl(absl::StrCat("notify_on_append='", value,
-                                     "' is not true or false"));
+              absl::StrCat(key, "='", value, "' is not true or false"));
         }
       } else {
         passed.push_back(std::string(pair));

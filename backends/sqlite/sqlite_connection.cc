@@ -1,7 +1,13 @@
 #include "backends/sqlite/sqlite_connection.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,13 +15,32 @@
 
 namespace eventstore::sqlite {
 
-absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
-    const std::string& path, bool create_if_missing,
-    absl::Duration busy_timeout) {
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-  if (create_if_missing) flags |= SQLITE_OPEN_CREATE;
+namespace {
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// `path` as a "file:" URI with `query` (SQLITE_OPEN_URI).
+std::string FileUri(const std::string& path, const char* query) {
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      absl::StrAppend(
+          &uri, "%", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+    } else {
+      uri.push_back(c);
+    }
+  }
+  absl::StrAppend(&uri, "?", query);
+  return uri;
+}
+
+absl::StatusOr<sqlite3*> OpenHandle(const std::string& name,
+                                    const std::string& path, int flags) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  const int rc = sqlite3_open_v2(name.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status status =
         SqliteError(rc, db, absl::StrCat("opening '", path, "'"));
@@ -23,8 +48,43 @@ absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
     return status;
   }
   sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_timeout(
-      db, static_cast<int>(absl::ToInt64Milliseconds(busy_timeout)));
+  return db;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(
+    const std::string& path, Mode mode, absl::Duration busy_timeout) {
+  int flags = SQLITE_OPEN_NOMUTEX;
+  switch (mode) {
+    case Mode::kReadOnly:
+      flags |= SQLITE_OPEN_READONLY;
+      break;
+    case Mode::kReadWrite:
+      flags |= SQLITE_OPEN_READWRITE;
+      break;
+    case Mode::kReadWriteCreate:
+      flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+      break;
+  }
+  ES_ASSIGN_OR_RETURN(sqlite3 * db, OpenHandle(path, path, flags));
+  if (mode == Mode::kReadOnly && path != ":memory:") {
+    // A WAL database needs its -shm file, which a read-only connection
+    // creates when it can. In a directory it may not write, and with no
+    // -wal or -shm beside the file (no writer has it open, and everything
+    // is in the file), it can only be opened as immutable.
+    const int rc =
+        sqlite3_exec(db, "PRAGMA schema_version", nullptr, nullptr, nullptr);
+    if (((rc & 0xff) == SQLITE_READONLY || (rc & 0xff) == SQLITE_CANTOPEN) &&
+        !Exists(path + "-wal") && !Exists(path + "-shm")) {
+      sqlite3_close(db);
+      ES_ASSIGN_OR_RETURN(db, OpenHandle(FileUri(path, "immutable=1"), path,
+                                         flags | SQLITE_OPEN_URI));
+    }
+  }
+  sqlite3_busy_timeout(db, static_cast<int>(std::clamp<int64_t>(
+                               absl::ToInt64Milliseconds(busy_timeout), 0,
+                               std::numeric_limits<int>::max())));
   return std::unique_ptr<SqliteConnection>(new SqliteConnection(db));
 }
 

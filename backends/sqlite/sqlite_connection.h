@@ -23,10 +23,17 @@ namespace eventstore::sqlite {
 
 class SqliteConnection {
  public:
+  enum class Mode {
+    kReadOnly,         // SQLITE_OPEN_READONLY: the file is never written
+    kReadWrite,        // the file must exist
+    kReadWriteCreate,  // created when absent
+  };
+
   // Opens `path` (":memory:" for a private in-memory database).
+  // busy_timeout is clamped to what SQLite takes (2^31-1 ms); callers
+  // validate it first.
   static absl::StatusOr<std::unique_ptr<SqliteConnection>> Open(
-      const std::string& path, bool create_if_missing,
-      absl::Duration busy_timeout);
+      const std::string& path, Mode mode, absl::Duration busy_timeout);
 
   SqliteConnection(const SqliteConnection&) = delete;
   SqliteConnection& operator=(const SqliteConnection&) = delete;

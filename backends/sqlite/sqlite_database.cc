@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -59,21 +60,58 @@ SqliteDatabase::WriterLock::~WriterLock() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
-    const SqliteOptions& options) {
+namespace {
+
+absl::Status ValidateOptions(const SqliteOptions& options) {
   if (options.path.empty()) {
     return absl::InvalidArgumentError(
         "path: empty; give a file name or \":memory:\"");
   }
-  if (options.max_readers < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_readers: ", options.max_readers, " is below 1"));
+  if (options.path.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("path: holds a NUL byte");
   }
+  if (options.max_readers < 1 ||
+      options.max_readers > SqliteOptions::kMaxReaders) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_readers: ", options.max_readers, " is not from 1 to ",
+                     SqliteOptions::kMaxReaders));
+  }
+  if (options.busy_timeout < absl::ZeroDuration() ||
+      options.busy_timeout >
+          absl::Milliseconds(SqliteOptions::kMaxBusyTimeoutMs)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "busy_timeout: ", absl::FormatDuration(options.busy_timeout),
+        " is not from 0 to ", SqliteOptions::kMaxBusyTimeoutMs, " ms"));
+  }
+  if (options.read_only && options.path == ":memory:") {
+    return absl::InvalidArgumentError(
+        "read_only: a private in-memory database cannot be opened read-only");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
+    const SqliteOptions& options) {
+  ES_RETURN_IF_ERROR(ValidateOptions(options));
+  const SqliteConnection::Mode mode =
+      options.read_only           ? SqliteConnection::Mode::kReadOnly
+      : options.create_if_missing ? SqliteConnection::Mode::kReadWriteCreate
+                                  : SqliteConnection::Mode::kReadWrite;
   ES_ASSIGN_OR_RETURN(
       std::unique_ptr<SqliteConnection> writer,
-      SqliteConnection::Open(options.path, options.create_if_missing,
-                             options.busy_timeout));
-  ES_RETURN_IF_ERROR(EnsureSchema(*writer, options.path));
+      SqliteConnection::Open(options.path, mode, options.busy_timeout));
+  SchemaPolicy policy;
+  policy.create = !options.read_only;
+  policy.upgrade = !options.read_only && options.upgrade_schema;
+  ES_RETURN_IF_ERROR(EnsureSchema(*writer, options.path, policy).status());
+  if (options.read_only) {
+    // The journal mode is the file's, and synchronous matters only to
+    // writes: nothing to set.
+    return std::unique_ptr<SqliteDatabase>(
+        new SqliteDatabase(options, std::move(writer)));
+  }
   if (options.path != ":memory:") {
     ES_ASSIGN_OR_RETURN(std::string mode,
                         SetJournalMode(*writer, options.wal ? "WAL" : "DELETE",
@@ -91,6 +129,30 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
       new SqliteDatabase(options, std::move(writer)));
 }
 
+absl::StatusOr<SchemaUpgrade> SqliteDatabase::UpgradeSchema(
+    const SqliteOptions& options) {
+  ES_RETURN_IF_ERROR(ValidateOptions(options));
+  absl::StatusOr<std::unique_ptr<SqliteConnection>> conn =
+      SqliteConnection::Open(options.path, SqliteConnection::Mode::kReadWrite,
+                             options.busy_timeout);
+  if (!conn.ok()) {
+    if (options.path != ":memory:" && !std::ifstream(options.path)) {
+      return absl::NotFoundError(absl::StrCat(
+          "sqlite: '", options.path,
+          "' does not exist (`eventstore init URL` creates a store)"));
+    }
+    return conn.status();
+  }
+  SchemaPolicy policy;
+  policy.create = false;
+  policy.upgrade = true;
+  ES_ASSIGN_OR_RETURN(int64_t from, EnsureSchema(**conn, options.path, policy));
+  SchemaUpgrade upgrade;
+  upgrade.from_version = static_cast<int>(from);
+  upgrade.to_version = SqliteEventStore::kSchemaVersion;
+  return upgrade;
+}
+
 SqliteDatabase::SqliteDatabase(SqliteOptions options,
                                std::unique_ptr<SqliteConnection> writer)
     : options_(std::move(options)),
@@ -98,6 +160,12 @@ SqliteDatabase::SqliteDatabase(SqliteOptions options,
       writer_(std::move(writer)) {}
 
 absl::StatusOr<SqliteDatabase::WriterLock> SqliteDatabase::LockWriter() {
+  if (options_.read_only) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sqlite: '", options_.path,
+        "' was opened read-only: it takes no writes (open it without "
+        "read_only to write)"));
+  }
   if (ThisThreadHoldsWriter()) {
     return absl::FailedPreconditionError(
         "sqlite: this thread holds the store's write lock (an open "
@@ -118,10 +186,13 @@ SqliteDatabase::AcquireReader() {
       return conn;
     }
   }
-  ES_ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> conn,
-                      SqliteConnection::Open(options_.path,
-                                             /*create_if_missing=*/false,
-                                             options_.busy_timeout));
+  ES_ASSIGN_OR_RETURN(
+      std::unique_ptr<SqliteConnection> conn,
+      SqliteConnection::Open(options_.path,
+                             options_.read_only
+                                 ? SqliteConnection::Mode::kReadOnly
+                                 : SqliteConnection::Mode::kReadWrite,
+                             options_.busy_timeout));
   ES_RETURN_IF_ERROR(conn->Exec("PRAGMA query_only = 1"));
   return conn;
 }

@@ -64,9 +64,14 @@ class SqliteDatabase {
     std::unique_lock<internal::Mutex> lock_;
   };
 
-  // Opens the database (creating or migrating its schema) and sets its
-  // journal mode and synchronous level.
+  // Opens the database (creating or migrating its schema as the options
+  // allow) and sets its journal mode and synchronous level; read-only, it
+  // only inspects the schema. kInvalidArgument for options out of range.
   static absl::StatusOr<std::unique_ptr<SqliteDatabase>> Open(
+      const SqliteOptions& options);
+
+  // SqliteEventStore::UpgradeSchema.
+  static absl::StatusOr<SchemaUpgrade> UpgradeSchema(
       const SqliteOptions& options);
 
   SqliteDatabase(const SqliteDatabase&) = delete;
@@ -77,7 +82,8 @@ class SqliteDatabase {
   bool in_memory() const { return memory_; }
 
   // Takes the writer mutex, waiting for another thread that holds it.
-  // kFailedPrecondition when this thread holds it already.
+  // kFailedPrecondition when this thread holds it already, or when the
+  // database was opened read-only (every write comes through here).
   absl::StatusOr<WriterLock> LockWriter();
 
   // Runs `f(SqliteConnection&)` on the writer connection under the writer

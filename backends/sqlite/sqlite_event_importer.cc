@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "backends/sqlite/sqlite_rows.h"
+#include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
@@ -47,7 +48,8 @@ constexpr char kStreamVersion[] =
     "ORDER BY version DESC LIMIT 1";
 constexpr char kInsertEvent[] =
     "INSERT INTO events (id, stream, version, type, payload, metadata, "
-    "tenant_id, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "tenant_id, recorded_at, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+    "?8, ?9)";
 constexpr char kInsertPosition[] =
     "INSERT INTO migration_positions (migration_id, source_commit, "
     "source_prepare, position) VALUES (?1, ?2, ?3, ?4)";
@@ -67,27 +69,82 @@ constexpr char kTranslate[] =
 constexpr char kInsertType[] =
     "INSERT OR IGNORE INTO event_types (type, descriptor, recorded_at) "
     "VALUES (?1, ?2, ?3)";
+// The Put* statements never move a held row backwards (see
+// EventImporter::PutCheckpoints); the kHas* queries tell an added row from
+// an updated one.
+constexpr char kHasCheckpoint[] =
+    "SELECT 1 FROM checkpoints WHERE projection = ?1";
 constexpr char kPutCheckpoint[] =
-    "INSERT OR REPLACE INTO checkpoints (projection, position_commit, "
+    "INSERT INTO checkpoints (projection, position_commit, "
     "position_prepare, events_processed, updated_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5)";
+    "VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT (projection) DO UPDATE SET "
+    "position_commit = excluded.position_commit, "
+    "position_prepare = excluded.position_prepare, "
+    "events_processed = excluded.events_processed, "
+    "updated_at = excluded.updated_at "
+    "WHERE (excluded.position_commit, excluded.position_prepare) > "
+    "(checkpoints.position_commit, checkpoints.position_prepare)";
+constexpr char kHasDeadLetter[] =
+    "SELECT 1 FROM dead_letters WHERE projection = ?1 AND event_id = ?2";
 constexpr char kPutDeadLetter[] =
-    "INSERT OR REPLACE INTO dead_letters (projection, event_id, stream, "
+    "INSERT INTO dead_letters (projection, event_id, stream, "
     "version, position_commit, position_prepare, event_type, status, error, "
     "failure_count, first_failed_at, last_failed_at, resolved_by, "
     "resolved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-    "?13, ?14)";
+    "?13, ?14) "
+    "ON CONFLICT (projection, event_id) DO UPDATE SET "
+    "stream = excluded.stream, version = excluded.version, "
+    "position_commit = excluded.position_commit, "
+    "position_prepare = excluded.position_prepare, "
+    "event_type = excluded.event_type, status = excluded.status, "
+    "error = excluded.error, failure_count = excluded.failure_count, "
+    "first_failed_at = excluded.first_failed_at, "
+    "last_failed_at = excluded.last_failed_at, "
+    "resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at "
+    "WHERE (dead_letters.status = 'parked' AND "
+    "(excluded.status <> 'parked' OR "
+    "excluded.failure_count > dead_letters.failure_count)) "
+    "OR (dead_letters.status = 'retrying' AND excluded.status = 'resolved')";
 constexpr char kPutSnapshot[] =
     "INSERT OR REPLACE INTO snapshots (stream, schema_version, version, type, "
     "state, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-// ?1 is the id (NULL: a new one).
+// ?1 is the id (NULL: a new one). A held entry moves on only from pending
+// to published or failed, and only when it holds the same message.
+constexpr char kHasOutbox[] = "SELECT 1 FROM outbox WHERE id = ?1";
 constexpr char kPutOutbox[] =
-    "INSERT OR REPLACE INTO outbox (id, destination, message_key, payload, "
+    "INSERT INTO outbox (id, destination, message_key, payload, "
     "headers, status, created_at, attempts, last_error, published_at, "
     "claimed_by, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-    "?10, ?11, ?12)";
+    "?10, ?11, ?12) "
+    "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+    "attempts = excluded.attempts, last_error = excluded.last_error, "
+    "published_at = excluded.published_at, claimed_by = excluded.claimed_by, "
+    "lease_until = excluded.lease_until "
+    "WHERE outbox.status = 'pending' AND excluded.status <> 'pending' "
+    "AND outbox.destination = excluded.destination "
+    "AND outbox.message_key = excluded.message_key "
+    "AND outbox.payload = excluded.payload";
 
 int64_t Signed(uint64_t v) { return static_cast<int64_t>(v); }
+
+// Runs `put` (bound) after `has` (bound) told whether the row was held, and
+// counts the outcome.
+absl::Status RunPut(SqliteConnection& conn, SqliteStatement& has,
+                    SqliteStatement& put, PutCounts& counts) {
+  ES_ASSIGN_OR_RETURN(bool held, has.Step());
+  has.Reset();
+  ES_RETURN_IF_ERROR(put.Run());
+  put.Reset();
+  if (conn.Changes() == 0) {
+    ++counts.kept;
+  } else if (held) {
+    ++counts.updated;
+  } else {
+    ++counts.added;
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<int64_t> StreamVersion(SqliteConnection& conn,
                                       const std::string& stream) {
@@ -245,10 +302,8 @@ absl::Status SqliteEventImporter::ImportEvents(
                          it->second, "; nothing of this batch was written"));
       }
       ++it->second;
-      metadata.clear();
-      if (e.metadata.ByteSizeLong() > 0) {
-        e.metadata.SerializeToString(&metadata);
-      }
+      ES_ASSIGN_OR_RETURN(uint32_t checksum,
+                          internal::CheckImportedEvent(e, metadata));
       insert->BindBlob(1, e.id.bytes());
       insert->BindText(2, e.stream);
       insert->BindInt64(3, e.version);
@@ -261,6 +316,7 @@ absl::Status SqliteEventImporter::ImportEvents(
       }
       BindTextOrNull(*insert, 7, e.metadata.tenant_id());
       insert->BindInt64(8, absl::ToUnixMicros(e.recorded_at));
+      insert->BindInt64(9, static_cast<int64_t>(checksum));
       absl::Status status = insert->Run();
       if (!status.ok()) {
         const int rc = insert->last_error();
@@ -330,49 +386,60 @@ absl::Status SqliteEventImporter::PutRecordedTypes(
   });
 }
 
-absl::Status SqliteEventImporter::PutCheckpoints(
+absl::StatusOr<PutCounts> SqliteEventImporter::PutCheckpoints(
     absl::Span<const Checkpoint> checkpoints) {
-  if (checkpoints.empty()) return absl::OkStatus();
-  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutCheckpoint));
-    for (const Checkpoint& c : checkpoints) {
-      stmt->BindText(1, c.projection);
-      stmt->BindInt64(2, Signed(c.position.commit()));
-      stmt->BindInt64(3, Signed(c.position.prepare()));
-      stmt->BindInt64(4, c.events_processed);
-      stmt->BindInt64(5, absl::ToUnixMicros(c.updated_at));
-      ES_RETURN_IF_ERROR(stmt->Run());
-      stmt->Reset();
-    }
-    return absl::OkStatus();
-  });
+  PutCounts counts;
+  if (checkpoints.empty()) return counts;
+  ES_RETURN_IF_ERROR(
+      db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+        counts = PutCounts();
+        ES_ASSIGN_OR_RETURN(ScopedStatement has, conn.Cached(kHasCheckpoint));
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutCheckpoint));
+        for (const Checkpoint& c : checkpoints) {
+          has->BindText(1, c.projection);
+          stmt->BindText(1, c.projection);
+          stmt->BindInt64(2, Signed(c.position.commit()));
+          stmt->BindInt64(3, Signed(c.position.prepare()));
+          stmt->BindInt64(4, c.events_processed);
+          stmt->BindInt64(5, absl::ToUnixMicros(c.updated_at));
+          ES_RETURN_IF_ERROR(RunPut(conn, *has, *stmt, counts));
+        }
+        return absl::OkStatus();
+      }));
+  return counts;
 }
 
-absl::Status SqliteEventImporter::PutDeadLetters(
+absl::StatusOr<PutCounts> SqliteEventImporter::PutDeadLetters(
     absl::Span<const DeadLetter> dead_letters) {
-  if (dead_letters.empty()) return absl::OkStatus();
-  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutDeadLetter));
-    for (const DeadLetter& d : dead_letters) {
-      stmt->BindText(1, d.projection);
-      stmt->BindBlob(2, d.event_id.bytes());
-      stmt->BindText(3, d.stream);
-      stmt->BindInt64(4, d.version);
-      stmt->BindInt64(5, Signed(d.position.commit()));
-      stmt->BindInt64(6, Signed(d.position.prepare()));
-      stmt->BindText(7, d.event_type);
-      stmt->BindText(8, internal::DeadLetterStatusName(d.status));
-      stmt->BindText(9, d.error);
-      stmt->BindInt64(10, d.failure_count);
-      stmt->BindInt64(11, absl::ToUnixMicros(d.first_failed_at));
-      stmt->BindInt64(12, absl::ToUnixMicros(d.last_failed_at));
-      BindTextOrNull(*stmt, 13, d.resolved_by);
-      BindTimeOrNull(*stmt, 14, d.resolved_at);
-      ES_RETURN_IF_ERROR(stmt->Run());
-      stmt->Reset();
-    }
-    return absl::OkStatus();
-  });
+  PutCounts counts;
+  if (dead_letters.empty()) return counts;
+  ES_RETURN_IF_ERROR(
+      db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+        counts = PutCounts();
+        ES_ASSIGN_OR_RETURN(ScopedStatement has, conn.Cached(kHasDeadLetter));
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutDeadLetter));
+        for (const DeadLetter& d : dead_letters) {
+          has->BindText(1, d.projection);
+          has->BindBlob(2, d.event_id.bytes());
+          stmt->BindText(1, d.projection);
+          stmt->BindBlob(2, d.event_id.bytes());
+          stmt->BindText(3, d.stream);
+          stmt->BindInt64(4, d.version);
+          stmt->BindInt64(5, Signed(d.position.commit()));
+          stmt->BindInt64(6, Signed(d.position.prepare()));
+          stmt->BindText(7, d.event_type);
+          stmt->BindText(8, internal::DeadLetterStatusName(d.status));
+          stmt->BindText(9, d.error);
+          stmt->BindInt64(10, d.failure_count);
+          stmt->BindInt64(11, absl::ToUnixMicros(d.first_failed_at));
+          stmt->BindInt64(12, absl::ToUnixMicros(d.last_failed_at));
+          BindTextOrNull(*stmt, 13, d.resolved_by);
+          BindTimeOrNull(*stmt, 14, d.resolved_at);
+          ES_RETURN_IF_ERROR(RunPut(conn, *has, *stmt, counts));
+        }
+        return absl::OkStatus();
+      }));
+  return counts;
 }
 
 absl::Status SqliteEventImporter::PutSnapshots(
@@ -394,42 +461,48 @@ absl::Status SqliteEventImporter::PutSnapshots(
   });
 }
 
-absl::Status SqliteEventImporter::PutOutboxEntries(
+absl::StatusOr<PutCounts> SqliteEventImporter::PutOutboxEntries(
     absl::Span<const OutboxEntry> entries, bool keep_ids) {
-  if (entries.empty()) return absl::OkStatus();
-  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutOutbox));
-    std::string headers;
-    for (const OutboxEntry& e : entries) {
-      if (keep_ids) {
-        stmt->BindInt64(1, e.id);
-      } else {
-        stmt->BindNull(1);
-      }
-      stmt->BindText(2, e.message.destination);
-      stmt->BindText(3, e.message.key);
-      stmt->BindBlob(4, e.message.payload);
-      if (e.message.headers.empty()) {
-        stmt->BindNull(5);
-      } else {
-        v1::OutboxHeaders proto;
-        proto.mutable_headers()->insert(e.message.headers.begin(),
-                                        e.message.headers.end());
-        headers = proto.SerializeAsString();
-        stmt->BindBlob(5, headers);
-      }
-      stmt->BindText(6, internal::OutboxStatusName(e.status));
-      stmt->BindInt64(7, absl::ToUnixMicros(e.created_at));
-      stmt->BindInt64(8, e.attempts);
-      BindTextOrNull(*stmt, 9, e.last_error);
-      BindTimeOrNull(*stmt, 10, e.published_at);
-      BindTextOrNull(*stmt, 11, e.claimed_by);
-      BindTimeOrNull(*stmt, 12, e.lease_until);
-      ES_RETURN_IF_ERROR(stmt->Run());
-      stmt->Reset();
-    }
-    return absl::OkStatus();
-  });
+  PutCounts counts;
+  if (entries.empty()) return counts;
+  ES_RETURN_IF_ERROR(
+      db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+        counts = PutCounts();
+        ES_ASSIGN_OR_RETURN(ScopedStatement has, conn.Cached(kHasOutbox));
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutOutbox));
+        std::string headers;
+        for (const OutboxEntry& e : entries) {
+          if (keep_ids) {
+            has->BindInt64(1, e.id);
+            stmt->BindInt64(1, e.id);
+          } else {
+            has->BindNull(1);  // holds nothing: a new id
+            stmt->BindNull(1);
+          }
+          stmt->BindText(2, e.message.destination);
+          stmt->BindText(3, e.message.key);
+          stmt->BindBlob(4, e.message.payload);
+          if (e.message.headers.empty()) {
+            stmt->BindNull(5);
+          } else {
+            v1::OutboxHeaders proto;
+            proto.mutable_headers()->insert(e.message.headers.begin(),
+                                            e.message.headers.end());
+            headers = proto.SerializeAsString();
+            stmt->BindBlob(5, headers);
+          }
+          stmt->BindText(6, internal::OutboxStatusName(e.status));
+          stmt->BindInt64(7, absl::ToUnixMicros(e.created_at));
+          stmt->BindInt64(8, e.attempts);
+          BindTextOrNull(*stmt, 9, e.last_error);
+          BindTimeOrNull(*stmt, 10, e.published_at);
+          BindTextOrNull(*stmt, 11, e.claimed_by);
+          BindTimeOrNull(*stmt, 12, e.lease_until);
+          ES_RETURN_IF_ERROR(RunPut(conn, *has, *stmt, counts));
+        }
+        return absl::OkStatus();
+      }));
+  return counts;
 }
 
 }  // namespace eventstore::sqlite

@@ -46,13 +46,13 @@ class SqliteEventImporter final : public EventImporter {
   absl::StatusOr<Position> TranslatePosition(std::string_view migration_id,
                                              Position source_position) override;
   absl::Status PutRecordedTypes(absl::Span<const RecordedType> types) override;
-  absl::Status PutCheckpoints(
+  absl::StatusOr<PutCounts> PutCheckpoints(
       absl::Span<const Checkpoint> checkpoints) override;
-  absl::Status PutDeadLetters(
+  absl::StatusOr<PutCounts> PutDeadLetters(
       absl::Span<const DeadLetter> dead_letters) override;
   absl::Status PutSnapshots(absl::Span<const Snapshot> snapshots) override;
-  absl::Status PutOutboxEntries(absl::Span<const OutboxEntry> entries,
-                                bool keep_ids) override;
+  absl::StatusOr<PutCounts> PutOutboxEntries(
+      absl::Span<const OutboxEntry> entries, bool keep_ids) override;
 
  private:
   SqliteDatabase* const db_;

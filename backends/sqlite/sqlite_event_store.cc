@@ -27,6 +27,7 @@
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/descriptor_set.h"
+#include "eventstore/internal/event_checksum.h"
 #include "eventstore/status_macros.h"
 
 namespace eventstore {
@@ -43,15 +44,17 @@ constexpr char kSelectStreamVersion[] =
     "ORDER BY version DESC LIMIT 1";
 constexpr char kInsertEvent[] =
     "INSERT INTO events (id, stream, version, type, payload, metadata, "
-    "tenant_id, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "tenant_id, recorded_at, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+    "?8, ?9)";
 constexpr char kSelectById[] =
     "SELECT stream, version, position FROM events WHERE id = ?1";
 constexpr char kInsertType[] =
     "INSERT OR IGNORE INTO event_types (type, descriptor, recorded_at) "
     "VALUES (?1, ?2, ?3)";
 // Every event read has these columns, in this order (see DecodeRowInto).
-#define ES_EVENT_COLUMNS \
-  "position, id, stream, version, type, payload, metadata, recorded_at"
+#define ES_EVENT_COLUMNS                                                  \
+  "position, id, stream, version, type, payload, metadata, recorded_at, " \
+  "checksum"
 constexpr char kReadForward[] =
     "SELECT " ES_EVENT_COLUMNS
     " FROM events WHERE stream = ?1 AND version >= ?2 "
@@ -75,30 +78,41 @@ void AssignTo(std::string& out, std::string_view value) {
 
 // Decodes the current row into `event`, a default-constructed RecordedEvent,
 // in place: reads of many small events are dominated by allocation and
-// moves, so no temporary RecordedEvent is made.
-absl::Status DecodeRowInto(const SqliteStatement& row, RecordedEvent& event) {
+// moves, so no temporary RecordedEvent is made. A row that cannot be read
+// intact (a corrupt id or metadata, a checksum mismatch) becomes a damaged
+// event (recorded_event.h) rather than an error, so that one bad row does
+// not make the rest of the log unreadable.
+void DecodeRowInto(const SqliteStatement& row, RecordedEvent& event) {
   event.position = Position::At(static_cast<uint64_t>(row.ColumnInt64(0)));
   AssignTo(event.stream, row.ColumnText(2));
   event.version = row.ColumnInt64(3);
-  absl::StatusOr<Uuid> id = Uuid::FromBytes(row.ColumnBlob(1));
-  if (!id.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        "sqlite: the event at position ", event.position.ToString(),
-        " has a corrupt id: ", id.status().message()));
-  }
-  event.id = *id;
   AssignTo(event.type, row.ColumnText(4));
   AssignTo(event.payload, row.ColumnBlob(5));
+  event.recorded_at = absl::FromUnixMicros(row.ColumnInt64(7));
+  if (!row.ColumnIsNull(8)) {
+    event.checksum = static_cast<uint32_t>(row.ColumnInt64(8));
+  }
+  const std::string_view id_bytes = row.ColumnBlob(1);
+  absl::StatusOr<Uuid> id = Uuid::FromBytes(id_bytes);
+  if (!id.ok()) {
+    internal::MarkDamaged(
+        "sqlite", absl::StrCat("its id is corrupt: ", id.status().message()),
+        event);
+    return;
+  }
+  event.id = *id;
   const std::string_view metadata = row.ColumnBlob(6);
   if (!metadata.empty() &&
       !event.metadata.ParseFromArray(metadata.data(),
                                      static_cast<int>(metadata.size()))) {
-    return absl::DataLossError(absl::StrCat(
-        "sqlite: event ", event.id.ToString(), " in stream '", event.stream,
-        "' has corrupt metadata (", metadata.size(), " bytes)"));
+    event.metadata.Clear();
+    internal::MarkDamaged("sqlite",
+                          absl::StrCat("its metadata does not parse (",
+                                       metadata.size(), " bytes)"),
+                          event);
+    return;
   }
-  event.recorded_at = absl::FromUnixMicros(row.ColumnInt64(7));
-  return absl::OkStatus();
+  internal::VerifyStoredChecksum("sqlite", id_bytes, metadata, event);
 }
 
 // Steps `stmt` to the end, decoding each row in place at the end of `out`.
@@ -107,11 +121,7 @@ absl::Status CollectRows(SqliteStatement& stmt,
   while (true) {
     ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return absl::OkStatus();
-    absl::Status status = DecodeRowInto(stmt, out.emplace_back());
-    if (!status.ok()) {
-      out.pop_back();
-      return status;
-    }
+    DecodeRowInto(stmt, out.emplace_back());
   }
 }
 
@@ -174,6 +184,7 @@ class SqliteEventStoreImpl final : public EventStore {
   SnapshotStore& snapshots() override { return snapshots_; }
   EventImporter& importer() override { return importer_; }
   StoreInspector& inspector() override { return inspector_; }
+  StoreLimits limits() const override { return db_->options().limits; }
 
   absl::StatusOr<std::unique_ptr<SqlTransaction>> BeginTransaction() override;
   absl::StatusOr<std::unique_ptr<Lease>> TryAcquireLease(
@@ -327,6 +338,7 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::InsertBatch(
         insert->BindText(7, tenant);
       }
       insert->BindInt64(8, now_micros);
+      insert->BindInt64(9, static_cast<int64_t>(event.checksum));
       absl::Status status = insert->Run();
       if (!status.ok()) {
         if (insert->last_error() == SQLITE_CONSTRAINT_UNIQUE ||
@@ -502,6 +514,12 @@ SqliteEventStoreImpl::BeginTransaction() {
 
 absl::StatusOr<std::unique_ptr<Lease>> SqliteEventStoreImpl::TryAcquireLease(
     std::string_view name) {
+  if (db_->options().read_only) {
+    // A lease's lock file is created beside the database.
+    return absl::FailedPreconditionError(
+        absl::StrCat("sqlite: '", db_->options().path,
+                     "' was opened read-only: it takes no leases"));
+  }
   return leases_.TryAcquire(name);
 }
 
@@ -511,6 +529,11 @@ absl::StatusOr<std::unique_ptr<Lease>> SqliteEventStoreImpl::TryAcquireLease(
 absl::StatusOr<std::unique_ptr<EventStore>> SqliteEventStore::Open(
     const SqliteOptions& options) {
   return sqlite::SqliteEventStoreImpl::Open(options);
+}
+
+absl::StatusOr<SchemaUpgrade> SqliteEventStore::UpgradeSchema(
+    const SqliteOptions& options) {
+  return sqlite::SqliteDatabase::UpgradeSchema(options);
 }
 
 }  // namespace eventstore

@@ -10,9 +10,12 @@
 // mutex), so in-process contention never surfaces as SQLITE_BUSY; readers of
 // a file database use their own connections and run concurrently with the
 // writer (WAL). Another process writing the same file is waited for up to
-// busy_timeout. The schema is created or migrated when opened; a file that
-// is not an eventstore database, or whose schema is newer than this code, is
-// refused with kFailedPrecondition and left untouched.
+// busy_timeout. The schema is created when opened, and an older schema is
+// upgraded unless upgrade_schema is off; a file that is not an eventstore
+// database (or a damaged one), or whose schema is newer than this code, is
+// refused with kFailedPrecondition and left untouched. With read_only, the
+// file is opened SQLITE_OPEN_READONLY and nothing is ever written to it
+// (docs/sqlite.md).
 //
 // The repositories (checkpoints(), dead_letters(), outbox(), snapshots())
 // and BeginTransaction() use the same database and the same writer lock; a
@@ -24,6 +27,7 @@
 #ifndef EVENTSTORE_BACKENDS_SQLITE_SQLITE_EVENT_STORE_H_
 #define EVENTSTORE_BACKENDS_SQLITE_SQLITE_EVENT_STORE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +36,7 @@
 #include "absl/time/time.h"
 #include "eventstore/event_store.h"
 #include "eventstore/limits.h"
+#include "eventstore/schema_upgrade.h"
 #include "eventstore/type_registry.h"
 
 namespace eventstore {
@@ -52,31 +57,61 @@ struct SqliteOptions {
   // memory, such as some network mounts).
   bool wal = true;
   // How long a write waits for another process holding the database lock
-  // before failing with kUnavailable. Default 5 s.
+  // before failing with kUnavailable. 0 to 2^31-1 ms. Default 5 s.
   absl::Duration busy_timeout = absl::Seconds(5);
-  // Most reader connections kept open for concurrent reads. Default 4.
+  static constexpr int64_t kMaxBusyTimeoutMs = 2147483647;
+  // Most reader connections kept open for concurrent reads. 1 to
+  // kMaxReaders. Default 4.
   int max_readers = 4;
+  static constexpr int kMaxReaders = 1024;
   // Create the file when absent. Default true.
   bool create_if_missing = true;
+  // Open the file read-only (SQLITE_OPEN_READONLY): no file is created, the
+  // journal mode is left as it is, the schema is neither created nor
+  // upgraded (an empty or older one is refused), and every write (appends,
+  // the repositories' writes, BeginTransaction) fails with
+  // kFailedPrecondition "opened read-only". For tools that only look, and
+  // for copies on read-only media. Not for ":memory:". Default false.
+  bool read_only = false;
+  // Whether Open upgrades an older schema to this code's version. Default
+  // true: the application that links this code needs its schema, and the
+  // upgrade is one transaction that other processes wait for. Off, an
+  // older schema is kFailedPrecondition (untouched) until
+  // SqliteEventStore::UpgradeSchema or `eventstore upgrade URL` runs; the
+  // `eventstore` tool opens with it off. A newer schema is refused either
+  // way.
+  bool upgrade_schema = true;
   StoreLimits limits;
   // When set, reads apply its upcasters (see type_registry.h).
   std::shared_ptr<const TypeRegistry> type_registry;
 
   // Options from a URL: "sqlite::memory:", "sqlite:///abs/path.db",
   // "sqlite:relative.db", with optional query parameters synchronous=
-  // off|normal|full|extra, wal=true|false, busy_timeout_ms=N, max_readers=N.
-  // kInvalidArgument naming the part that is wrong.
+  // off|normal|full|extra, wal=true|false, busy_timeout_ms=N, max_readers=N,
+  // read_only=true|false, upgrade_schema=true|false. kInvalidArgument naming
+  // the part that is wrong (a number out of range names the range; a NUL
+  // byte in the path is refused).
   static absl::StatusOr<SqliteOptions> FromUrl(std::string_view url);
 };
 
 class SqliteEventStore {
  public:
-  // Opens (and creates or migrates) the database.
+  // Opens the database: creates it (unless read_only) and upgrades an older
+  // schema (when upgrade_schema and not read_only).
   static absl::StatusOr<std::unique_ptr<EventStore>> Open(
       const SqliteOptions& options);
 
+  // Upgrades the schema of the existing store at options.path to this
+  // code's version, in one transaction, and returns the versions before
+  // and after (equal when it was current already: nothing is written).
+  // kNotFound when the file is absent or holds no store yet;
+  // kFailedPrecondition, untouched, for a file that is not ours or a
+  // schema newer than this code. Ignores read_only and upgrade_schema.
+  static absl::StatusOr<SchemaUpgrade> UpgradeSchema(
+      const SqliteOptions& options);
+
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 };
 
 }  // namespace eventstore

@@ -18,6 +18,18 @@ absl::Status BadUrl(std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("url: ", std::string(what)));
 }
 
+// "true"/"1"/"on" or "false"/"0"/"off" (`lower` is lower-case).
+bool ParseBool(const std::string& lower, bool* out) {
+  if (lower == "true" || lower == "1" || lower == "on") {
+    *out = true;
+  } else if (lower == "false" || lower == "0" || lower == "off") {
+    *out = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 absl::Status ApplyParameter(const std::string& key, const std::string& value,
                             SqliteOptions& options) {
   const std::string lower = absl::AsciiStrToLower(value);
@@ -34,32 +46,36 @@ absl::Status ApplyParameter(const std::string& key, const std::string& value,
       return BadUrl(absl::StrCat("synchronous='", value,
                                  "' is not off, normal, full or extra"));
     }
-  } else if (key == "wal") {
-    if (lower == "true" || lower == "1" || lower == "on") {
-      options.wal = true;
-    } else if (lower == "false" || lower == "0" || lower == "off") {
-      options.wal = false;
-    } else {
-      return BadUrl(absl::StrCat("wal='", value, "' is not true or false"));
+  } else if (key == "wal" || key == "read_only" || key == "upgrade_schema") {
+    bool* field = key == "wal"         ? &options.wal
+                  : key == "read_only" ? &options.read_only
+                                       : &options.upgrade_schema;
+    if (!ParseBool(lower, field)) {
+      return BadUrl(absl::StrCat(key, "='", value, "' is not true or false"));
     }
   } else if (key == "busy_timeout_ms") {
     int64_t ms;
-    if (!absl::SimpleAtoi(value, &ms) || ms < 0) {
+    if (!absl::SimpleAtoi(value, &ms) || ms < 0 ||
+        ms > SqliteOptions::kMaxBusyTimeoutMs) {
       return BadUrl(absl::StrCat("busy_timeout_ms='", value,
-                                 "' is not a whole number of milliseconds"));
+                                 "' is not a whole number of milliseconds "
+                                 "from 0 to ",
+                                 SqliteOptions::kMaxBusyTimeoutMs));
     }
     options.busy_timeout = absl::Milliseconds(ms);
   } else if (key == "max_readers") {
     int n;
-    if (!absl::SimpleAtoi(value, &n) || n < 1) {
-      return BadUrl(
-          absl::StrCat("max_readers='", value, "' is not a number above 0"));
+    if (!absl::SimpleAtoi(value, &n) || n < 1 ||
+        n > SqliteOptions::kMaxReaders) {
+      return BadUrl(absl::StrCat("max_readers='", value,
+                                 "' is not a number from 1 to ",
+                                 SqliteOptions::kMaxReaders));
     }
     options.max_readers = n;
   } else {
-    return BadUrl(absl::StrCat(
-        "unknown parameter '", key,
-        "' (known: synchronous, wal, busy_timeout_ms, max_readers)"));
+    return BadUrl(absl::StrCat("unknown parameter '", key,
+                               "' (known: synchronous, wal, busy_timeout_ms, "
+                               "max_readers, read_only, upgrade_schema)"));
   }
   return absl::OkStatus();
 }
@@ -78,6 +94,9 @@ absl::StatusOr<SqliteOptions> SqliteOptions::FromUrl(std::string_view url) {
   if (q != std::string::npos) {
     query = rest.substr(q + 1);
     rest.resize(q);
+  }
+  if (url.find('\0') != std::string_view::npos) {
+    return BadUrl("the URL holds a NUL byte");
   }
   SqliteOptions options;
   if (rest == ":memory:") {

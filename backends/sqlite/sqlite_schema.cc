@@ -1,5 +1,13 @@
 #include "backends/sqlite/sqlite_schema.h"
 
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "backends/sqlite/sqlite_event_store.h"
@@ -117,6 +125,11 @@ CREATE TABLE migration_positions (
   PRIMARY KEY (migration_id, source_commit, source_prepare)
 ) WITHOUT ROWID;
 )sql",
+    // 4: a checksum per event (eventstore/internal/event_checksum.h); NULL
+    // for events stored before this version, which are not checked.
+    R"sql(
+ALTER TABLE events ADD COLUMN checksum INTEGER;  -- CRC-32, 0 to 2^32-1
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
@@ -127,6 +140,108 @@ absl::Status NotOurs(const std::string& path, std::string_view why) {
   return absl::FailedPreconditionError(
       absl::StrCat("sqlite: '", path, "' is not an eventstore database (",
                    std::string(why), "); it was left untouched"));
+}
+
+absl::Status Damaged(const std::string& path, std::string_view why) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("sqlite: '", path, "' is a damaged eventstore database (",
+                   std::string(why), "); it was left untouched"));
+}
+
+// OK when the file at `path` is absent, empty, or starts with SQLite's
+// header. SQLite takes a file shorter than its header for an empty
+// database, which would then be overwritten with a new store.
+absl::Status CheckFileHeader(const std::string& path) {
+  if (path == ":memory:") return absl::OkStatus();
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::OkStatus();  // absent: SQLite reports that
+  static constexpr char kHeader[] = "SQLite format 3";  // and its NUL
+  char head[sizeof(kHeader)] = {};
+  file.read(head, sizeof(head));
+  const std::streamsize got = file.gcount();
+  if (got == 0) return absl::OkStatus();
+  if (got < static_cast<std::streamsize>(sizeof(head)) ||
+      std::memcmp(head, kHeader, sizeof(kHeader)) != 0) {
+    return NotOurs(path, "it is not a SQLite database");
+  }
+  return absl::OkStatus();
+}
+
+// The tables that the migrations up to `version` create.
+std::vector<std::string> TablesOfVersion(int64_t version) {
+  std::vector<std::string> tables;
+  for (int64_t v = 0; v < version; ++v) {
+    const std::string_view sql = kMigrations[v];
+    static constexpr std::string_view kCreate = "CREATE TABLE ";
+    for (size_t at = sql.find(kCreate); at != std::string_view::npos;
+         at = sql.find(kCreate, at + 1)) {
+      size_t name = at + kCreate.size();
+      static constexpr std::string_view kIfNotExists = "IF NOT EXISTS ";
+      if (sql.substr(name, kIfNotExists.size()) == kIfNotExists) {
+        name += kIfNotExists.size();
+      }
+      const size_t end = sql.find_first_of(" (\n", name);
+      tables.emplace_back(sql.substr(name, end - name));
+    }
+  }
+  return tables;
+}
+
+// kFailedPrecondition naming the first table of `version` that is missing.
+absl::Status CheckTables(SqliteConnection& conn, const std::string& path,
+                         int64_t version) {
+  ES_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      SqliteStatement::Prepare(
+          conn.handle(), "SELECT name FROM sqlite_master WHERE type = 'table'",
+          /*persistent=*/false));
+  std::set<std::string, std::less<>> present;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    present.emplace(stmt.ColumnText(0));
+  }
+  for (const std::string& table : TablesOfVersion(version)) {
+    if (present.count(table) == 0) {
+      return Damaged(
+          path, absl::StrCat("schema version ", version, " but its table '",
+                             table, "' is missing"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The version in the schema table: kFailedPrecondition, with a short
+// message, unless it holds a whole number from 1 to this code's version.
+absl::StatusOr<int64_t> ReadSchemaVersion(SqliteConnection& conn,
+                                          const std::string& path) {
+  ES_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      SqliteStatement::Prepare(conn.handle(),
+                               "SELECT typeof(max(version)), max(version) "
+                               "FROM eventstore_schema",
+                               /*persistent=*/false));
+  ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row || stmt.ColumnIsNull(1)) {
+    return NotOurs(path, "its schema table is empty");
+  }
+  if (stmt.ColumnText(0) != "integer") {
+    std::string shown(stmt.ColumnText(1).substr(0, 40));
+    return Damaged(path, absl::StrCat("its schema table holds '", shown,
+                                      "', not a version number"));
+  }
+  const int64_t version = stmt.ColumnInt64(1);
+  if (version < 1) {
+    return Damaged(path,
+                   absl::StrCat("its schema table holds version ", version));
+  }
+  if (version > SqliteEventStore::kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sqlite: '", path, "' has schema version ", version,
+        ", newer than this code's ", SqliteEventStore::kSchemaVersion,
+        "; upgrade eventstore to open it (the file was left untouched)"));
+  }
+  return version;
 }
 
 // Inspects without writing. Returns the schema version, 0 for an empty
@@ -143,8 +258,11 @@ absl::StatusOr<int64_t> InspectSchema(SqliteConnection& conn,
   ES_ASSIGN_OR_RETURN(int64_t tables,
                       conn.QueryInt64("SELECT count(*) FROM sqlite_master", 0));
   if (*app_id == 0) {
-    if (tables == 0) return 0;
-    return NotOurs(path, "it holds tables of another application");
+    if (tables != 0) {
+      return NotOurs(path, "it holds tables of another application");
+    }
+    ES_RETURN_IF_ERROR(CheckFileHeader(path));
+    return 0;
   }
   if (*app_id != kApplicationId) {
     return NotOurs(path, absl::StrCat("its application_id is ", *app_id));
@@ -155,22 +273,39 @@ absl::StatusOr<int64_t> InspectSchema(SqliteConnection& conn,
                       "AND name = 'eventstore_schema'",
                       0));
   if (has_table == 0) return NotOurs(path, "its schema table is missing");
-  ES_ASSIGN_OR_RETURN(
-      int64_t version,
-      conn.QueryInt64("SELECT max(version) FROM eventstore_schema", -1));
-  if (version < 0) return NotOurs(path, "its schema table is empty");
-  if (version > SqliteEventStore::kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "sqlite: '", path, "' has schema version ", version,
-        ", newer than this code's ", SqliteEventStore::kSchemaVersion,
-        "; upgrade eventstore to open it (the file was left untouched)"));
-  }
+  ES_ASSIGN_OR_RETURN(int64_t version, ReadSchemaVersion(conn, path));
+  ES_RETURN_IF_ERROR(CheckTables(conn, path, version));
   return version;
 }
 
 }  // namespace
 
-absl::Status EnsureSchema(SqliteConnection& conn, const std::string& path) {
+absl::Status CreateSchemaAtVersion(SqliteConnection& conn, int64_t version) {
+  if (version < 1 || version > SqliteEventStore::kSchemaVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version: ", version, " is not from 1 to ",
+                     SqliteEventStore::kSchemaVersion));
+  }
+  ES_ASSIGN_OR_RETURN(
+      SqliteTransaction txn,
+      SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kImmediate));
+  ES_ASSIGN_OR_RETURN(int64_t found, InspectSchema(conn, "(new)"));
+  if (found != 0) {
+    return absl::FailedPreconditionError("the database is not empty");
+  }
+  ES_RETURN_IF_ERROR(
+      conn.Exec(absl::StrCat("PRAGMA application_id = ", kApplicationId)));
+  for (int64_t v = 0; v < version; ++v) {
+    ES_RETURN_IF_ERROR(conn.Exec(kMigrations[v]));
+    ES_RETURN_IF_ERROR(conn.Exec(
+        absl::StrCat("UPDATE eventstore_schema SET version = ", v + 1)));
+  }
+  return txn.Commit();
+}
+
+absl::StatusOr<int64_t> EnsureSchema(SqliteConnection& conn,
+                                     const std::string& path,
+                                     SchemaPolicy policy) {
   int64_t version;
   {
     // One read transaction, so that the inspection sees one state of the
@@ -180,14 +315,36 @@ absl::Status EnsureSchema(SqliteConnection& conn, const std::string& path) {
         SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kDeferred));
     ES_ASSIGN_OR_RETURN(version, InspectSchema(conn, path));
   }
-  if (version == SqliteEventStore::kSchemaVersion) return absl::OkStatus();
+  auto refuse_change = [&](int64_t found) -> absl::Status {
+    if (found == 0 && !policy.create) {
+      return absl::NotFoundError(absl::StrCat(
+          "sqlite: '", path,
+          "' holds no eventstore yet, and creating one was not asked for "
+          "(`eventstore init URL` creates it)"));
+    }
+    if (found != 0 && found < SqliteEventStore::kSchemaVersion &&
+        !policy.upgrade) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite: '", path, "' has schema version ", found,
+          ", older than this code's ", SqliteEventStore::kSchemaVersion,
+          ", and this open may not upgrade it (read-only, or upgrade_schema "
+          "off): run `eventstore upgrade URL` first; the file was left "
+          "untouched"));
+    }
+    return absl::OkStatus();
+  };
+  if (version == SqliteEventStore::kSchemaVersion) return version;
+  ES_RETURN_IF_ERROR(refuse_change(version));
 
   // Migrate under the write lock, inspecting again: another process may
   // have migrated since.
   ES_ASSIGN_OR_RETURN(
       SqliteTransaction txn,
       SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kImmediate));
+  const int64_t found = version;
   ES_ASSIGN_OR_RETURN(version, InspectSchema(conn, path));
+  if (version == SqliteEventStore::kSchemaVersion) return found;
+  ES_RETURN_IF_ERROR(refuse_change(version));
   if (version == 0) {
     ES_RETURN_IF_ERROR(
         conn.Exec(absl::StrCat("PRAGMA application_id = ", kApplicationId)));
@@ -197,7 +354,8 @@ absl::Status EnsureSchema(SqliteConnection& conn, const std::string& path) {
     ES_RETURN_IF_ERROR(conn.Exec(
         absl::StrCat("UPDATE eventstore_schema SET version = ", v + 1)));
   }
-  return txn.Commit();
+  ES_RETURN_IF_ERROR(txn.Commit());
+  return version;
 }
 
 }  // namespace eventstore::sqlite

@@ -2,6 +2,9 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "eventstore/internal/event_checksum.h"
+#include "eventstore/internal/utf8.h"
+#include "eventstore/status_macros.h"
 
 namespace eventstore::internal {
 namespace {
@@ -21,34 +24,14 @@ std::string Shown(std::string_view s) {
   return out;
 }
 
-// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF), or 0.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const unsigned char c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) return 1;
-  size_t n;
-  unsigned char lo = 0x80;  // allowed range of the second byte
-  unsigned char hi = 0xbf;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    if (c == 0xe0) lo = 0xa0;  // overlong
-    if (c == 0xed) hi = 0x9f;  // surrogates
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    if (c == 0xf0) lo = 0x90;  // overlong
-    if (c == 0xf4) hi = 0x8f;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  const unsigned char second = static_cast<unsigned char>(s[i + 1]);
-  if (second < lo || second > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
-  }
-  return n;
+// kInvalidArgument naming the field when `value` is not valid UTF-8.
+absl::Status CheckUtf8(std::string_view prefix, std::string_view field,
+                       std::string_view value) {
+  const std::optional<size_t> bad = FirstInvalidUtf8(value);
+  if (!bad.has_value()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(prefix), ".", std::string(field),
+                   " is not valid UTF-8 (at byte ", *bad, ")"));
 }
 
 absl::Status ValidateEventType(const StoreLimits& limits, size_t index,
@@ -103,6 +86,22 @@ absl::Status ValidateStreamName(const StoreLimits& limits,
   return absl::OkStatus();
 }
 
+absl::Status ValidateMetadataText(std::string_view prefix,
+                                  const v1::EventMetadata& metadata) {
+  ES_RETURN_IF_ERROR(
+      CheckUtf8(prefix, "correlation_id", metadata.correlation_id()));
+  ES_RETURN_IF_ERROR(
+      CheckUtf8(prefix, "causation_id", metadata.causation_id()));
+  ES_RETURN_IF_ERROR(CheckUtf8(prefix, "tenant_id", metadata.tenant_id()));
+  ES_RETURN_IF_ERROR(CheckUtf8(prefix, "actor", metadata.actor()));
+  for (const auto& [key, value] : metadata.properties()) {
+    ES_RETURN_IF_ERROR(CheckUtf8(prefix, "properties key", key));
+    ES_RETURN_IF_ERROR(CheckUtf8(
+        prefix, absl::StrCat("properties['", Shown(key), "']"), value));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     const StoreLimits& limits, const AppendRequest& request) {
   absl::Status status = ValidateStreamName(limits, request.stream);
@@ -139,14 +138,15 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
           absl::StrCat("events[", i, "].payload: ", event.payload.size(),
                        " bytes, over the limit of ", limits.max_payload_bytes));
     }
-    if (event.metadata.ByteSizeLong() > 0) {
-      event.metadata.SerializeToString(&out.metadata);
-      if (out.metadata.size() > limits.max_metadata_bytes) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("events[", i, "].metadata: ", out.metadata.size(),
-                         " bytes serialized, over the limit of ",
-                         limits.max_metadata_bytes));
-      }
+    SerializeMetadata(event.metadata, out.metadata);
+    if (out.metadata.size() > limits.max_metadata_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "events[", i, "].metadata: ", out.metadata.size(),
+          " bytes serialized, over the limit of ", limits.max_metadata_bytes));
+    }
+    if (!out.metadata.empty()) {
+      ES_RETURN_IF_ERROR(ValidateMetadataText(
+          absl::StrCat("events[", i, "].metadata"), event.metadata));
     }
     out.id = event.id.IsNil() ? Uuid::Generate() : event.id;
     if (request.events.size() > 1 && !seen.insert(out.id).second) {
@@ -154,6 +154,8 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
           absl::StrCat("events[", i, "].id: ", out.id.ToString(),
                        " appears twice in the batch"));
     }
+    out.checksum = EventChecksum(out.id.bytes(), request.stream, event.type,
+                                 out.metadata, event.payload);
   }
   return prepared;
 }

@@ -4,6 +4,7 @@
 #ifndef EVENTSTORE_INTERNAL_APPEND_VALIDATION_H_
 #define EVENTSTORE_INTERNAL_APPEND_VALIDATION_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,18 +23,30 @@ struct PreparedEvent {
   const EventData* source = nullptr;
   // The event's id, generated when the source's is nil.
   Uuid id;
-  // The serialized metadata; empty when the metadata is empty.
+  // The serialized metadata (internal::SerializeMetadata); empty when the
+  // metadata is empty.
   std::string metadata;
+  // The checksum to store (internal::EventChecksum).
+  uint32_t checksum = 0;
 };
 
 // kInvalidArgument naming the field when the stream name breaks `limits`.
 absl::Status ValidateStreamName(const StoreLimits& limits,
                                 std::string_view stream);
 
+// kInvalidArgument naming the field ("<prefix>.correlation_id is not valid
+// UTF-8 (at byte 4)") when a string of `metadata` (correlation, causation
+// and tenant id, actor, property keys and values) is not valid UTF-8:
+// protobuf refuses to parse such a string, so an event holding one could be
+// stored but never read back.
+absl::Status ValidateMetadataText(std::string_view prefix,
+                                  const v1::EventMetadata& metadata);
+
 // Checks the request against `limits` (stream name, batch size, each
-// event's type, payload and metadata size, an id twice in the batch, a
-// negative exact version) and serializes the metadata. Nothing here touches
-// a database.
+// event's type, payload and metadata size, metadata strings that are not
+// valid UTF-8, an id twice in the batch, a negative exact version),
+// serializes the metadata and computes each event's checksum. Nothing here
+// touches a database.
 absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     const StoreLimits& limits, const AppendRequest& request);
 

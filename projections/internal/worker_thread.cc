@@ -6,13 +6,6 @@
 
 namespace eventstore::internal {
 
-absl::Duration BackoffDelay(absl::Duration initial, absl::Duration max,
-                            int retry) {
-  absl::Duration delay = initial;
-  for (int i = 1; i < retry && delay < max; ++i) delay *= 2;
-  return std::min(delay, max);
-}
-
 WorkerThread::~WorkerThread() { Stop(); }
 
 absl::Status WorkerThread::Start(std::function<void()> body) {

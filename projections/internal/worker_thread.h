@@ -28,11 +28,6 @@
 
 namespace eventstore::internal {
 
-// The wait before retry number `retry` (1 for the first retry): `initial`,
-// doubling per retry, at most `max`.
-absl::Duration BackoffDelay(absl::Duration initial, absl::Duration max,
-                            int retry);
-
 // Thread-safe: every member may be called from any thread, except that
 // Stop() called from the worker thread itself only asks it to stop (it
 // cannot join itself).

@@ -304,6 +304,123 @@ TEST_P(AggregateRepositoryTest, UpdateOfAnAbsentStreamIsNotFound) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// --- load or create ---------------------------------------------------------
+
+TEST_P(AggregateRepositoryTest, LoadOrCreateOfAnAbsentStreamIsANewAggregate) {
+  AggregateRepository<BankAccount> accounts(*store_, Prefixed());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> account,
+                       accounts.LoadOrCreate("a-1"));
+  EXPECT_EQ(account->id(), "a-1");
+  EXPECT_EQ(account->version(), 0);
+  EXPECT_EQ(account->applied(), 0);
+  EXPECT_THAT(account->uncommitted_events(), IsEmpty());
+  // Loading wrote nothing.
+  ASSERT_OK_AND_ASSIGN(int64_t version, store_->StreamVersion("account-a-1"));
+  EXPECT_EQ(version, 0);
+
+  ASSERT_OK(account->Open("Ada"));
+  ASSERT_OK(account->Deposit(40));
+  ASSERT_OK(accounts.Save(*account));
+  EXPECT_EQ(account->version(), 2);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> loaded,
+                       accounts.Load("a-1"));
+  EXPECT_EQ(loaded->state().owner(), "Ada");
+  EXPECT_EQ(loaded->state().balance(), 40);
+}
+
+TEST_P(AggregateRepositoryTest, LoadOrCreateOfAnExistingStreamLoadsIt) {
+  AggregateRepository<BankAccount> accounts(*store_, Prefixed());
+  SaveOneByOne(accounts, "a-1", 2);  // opened, deposited 1 and 2
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> account,
+                       accounts.LoadOrCreate("a-1"));
+  EXPECT_EQ(account->version(), 3);
+  EXPECT_EQ(account->state().balance(), 3);
+  ASSERT_OK(account->Deposit(4));
+  ASSERT_OK(accounts.Save(*account));
+  EXPECT_EQ(account->version(), 4);
+}
+
+TEST_P(AggregateRepositoryTest, LoadOrCreateFromASnapshot) {
+  AggregateRepository<SnapshotAccount> accounts(*store_, Prefixed(2));
+  SaveOneByOne(accounts, "a-1", 2);  // a snapshot at version 2
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SnapshotAccount> account,
+                       accounts.LoadOrCreate("a-1"));
+  EXPECT_TRUE(account->restored());
+  EXPECT_EQ(account->version(), 3);
+  EXPECT_EQ(account->state().balance(), 3);
+}
+
+TEST_P(AggregateRepositoryTest, LoadOrCreateRaceIsAbortedForTheLoser) {
+  AggregateRepository<BankAccount> accounts(*store_, Prefixed());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> first,
+                       accounts.LoadOrCreate("a-1"));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> second,
+                       accounts.LoadOrCreate("a-1"));
+  ASSERT_OK(first->Open("Ada"));
+  ASSERT_OK(second->Open("Bob"));
+  ASSERT_OK(accounts.Save(*first));
+  absl::Status saved = accounts.Save(*second);
+  EXPECT_THAT(saved, StatusIs(absl::StatusCode::kAborted));
+  ASSERT_TRUE(IsWrongExpectedVersion(saved));
+  EXPECT_EQ(GetWrongExpectedVersion(saved)->expected,
+            ExpectedVersion::NoStream());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> loaded,
+                       accounts.Load("a-1"));
+  EXPECT_EQ(loaded->state().owner(), "Ada");
+}
+
+TEST_P(AggregateRepositoryTest, LoadOrCreateKeepsOtherNotFoundErrors) {
+  AggregateRepository<BankAccount> accounts(*store_, Prefixed());
+  test::v1::AccountAudited audited;
+  audited.set_note("checked");
+  std::vector<EventData> events = {EventData::From(audited)};
+  ASSERT_OK(store_->Append("account-a-1", ExpectedVersion::NoStream(), events)
+                .status());
+  // The stream exists, with an event BankAccount has no handler for.
+  EXPECT_THAT(accounts.LoadOrCreate("a-1"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr(kAuditedType)));
+}
+
+TEST_P(AggregateRepositoryTest, UpdateOrCreateCreatesThenUpdates) {
+  AggregateRepository<BankAccount> accounts(*store_, Prefixed());
+  auto deposit = [](BankAccount& account) -> absl::Status {
+    if (account.version() == 0) ES_RETURN_IF_ERROR(account.Open("Ada"));
+    return account.Deposit(10);
+  };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> created,
+                       accounts.UpdateOrCreate("a-1", deposit));
+  EXPECT_EQ(created->version(), 2);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<BankAccount> updated,
+                       accounts.UpdateOrCreate("a-1", deposit));
+  EXPECT_EQ(updated->version(), 3);
+  EXPECT_EQ(updated->state().balance(), 20);
+  EXPECT_THAT(accounts.UpdateOrCreate("a-2", deposit, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_P(AggregateRepositoryTest, UpdateOrCreateRetriesWhenAnotherCreatesFirst) {
+  AggregateRepository<BankAccount> accounts(*store_, Prefixed());
+  int attempts = 0;
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<BankAccount> updated,
+      accounts.UpdateOrCreate("a-1", [&](BankAccount& account) -> absl::Status {
+        ++attempts;
+        if (attempts == 1) {
+          EXPECT_EQ(account.version(), 0);
+          // Another writer creates the account between this load and save.
+          BankAccount other("a-1");
+          ES_RETURN_IF_ERROR(other.Open("Bob"));
+          ES_RETURN_IF_ERROR(accounts.Save(other));
+        }
+        if (account.version() == 0) ES_RETURN_IF_ERROR(account.Open("Ada"));
+        return account.Deposit(5);
+      }));
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(updated->version(), 2);
+  EXPECT_EQ(updated->state().owner(), "Bob");
+  EXPECT_EQ(updated->state().balance(), 5);
+}
+
 // --- outbox ------------------------------------------------------------------
 
 OutboxMessage Notice(const std::string& key) {

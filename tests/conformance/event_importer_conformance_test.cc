@@ -177,6 +177,7 @@ TEST_P(EventImporterConformanceTest, AnExistingIdFailsTheWholeBatch) {
   RecordedEvent clash = events[0];
   clash.stream = "order-9";
   clash.version = 1;
+  clash.checksum.reset();  // a made-up event: its source sum would not hold
   ASSERT_OK(target_->importer().ImportEvents("m1", "src", {&clash, 1}));
   EXPECT_THAT(target_->importer().ImportEvents("m1", "src", events),
               StatusIs(absl::StatusCode::kAlreadyExists));
@@ -357,6 +358,158 @@ TEST_P(EventImporterConformanceTest, RecordedTypesAreInsertedIfAbsent) {
   ASSERT_OK(types);
   ASSERT_THAT(*types, SizeIs(1));
   EXPECT_EQ((*types)[0].descriptor_set, t.descriptor_set);
+}
+
+// A copy made again after the target went live (a re-run `migrate`) adds
+// what is missing and moves held rows only forward: a published or given-up
+// message is never set back to pending (it would be sent again), a
+// checkpoint never goes back, a resolved or retrying dead letter is never
+// parked again.
+TEST_P(EventImporterConformanceTest, PutsNeverMoveHeldRowsBackwards) {
+  EventImporter& importer = target_->importer();
+  // Checkpoints: added; moved forward; kept when behind or equal.
+  Checkpoint behind;
+  behind.projection = "totals";
+  behind.position = Position::FromParts(7, 9);
+  behind.events_processed = 42;
+  behind.updated_at = absl::FromUnixMicros(1700000000000000);
+  Checkpoint ahead = behind;
+  ahead.position = Position::FromParts(8, 1);
+  ahead.events_processed = 50;
+  ASSERT_OK_AND_ASSIGN(PutCounts counts, importer.PutCheckpoints({&behind, 1}));
+  EXPECT_EQ(counts.added, 1);
+  ASSERT_OK_AND_ASSIGN(counts, importer.PutCheckpoints({&ahead, 1}));
+  EXPECT_EQ(counts.updated, 1);
+  std::vector<Checkpoint> both = {behind, ahead};
+  ASSERT_OK_AND_ASSIGN(counts, importer.PutCheckpoints(both));
+  EXPECT_EQ(counts.kept, 2);
+  EXPECT_EQ(counts.added + counts.updated, 0);
+  ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> cp,
+                       target_->checkpoints().Get("totals"));
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, ahead.position);
+  EXPECT_EQ(cp->events_processed, 50);
+
+  // Outbox entries 1..4, all pending in the copy.
+  std::vector<OutboxEntry> entries;
+  for (int i = 1; i <= 4; ++i) {
+    OutboxEntry& e = entries.emplace_back();
+    e.id = i;
+    e.message.destination = "billing";
+    e.message.key = absl::StrCat("k", i);
+    e.message.payload = "invoice";
+    e.created_at = absl::FromUnixMicros(1700000000000000 + i);
+  }
+  ASSERT_OK_AND_ASSIGN(counts, importer.PutOutboxEntries(entries, true));
+  EXPECT_EQ(counts.added, 4);
+  // The target publishes 1 and gives up on 2; 3 holds another message.
+  ASSERT_OK(target_->outbox().MarkPublished(1));
+  ASSERT_OK(target_->outbox().MarkFailed(2, "refused", 1));
+  // The source published 3 (another message under id 3 on the target) and
+  // 4 (the same message): only 4 moves forward.
+  entries[2].message.payload = "something else";
+  entries[2].status = OutboxStatus::kPublished;
+  entries[3].status = OutboxStatus::kPublished;
+  entries[3].published_at = absl::FromUnixMicros(1700000009000000);
+  ASSERT_OK_AND_ASSIGN(counts, importer.PutOutboxEntries(entries, true));
+  EXPECT_EQ(counts.added, 0);
+  EXPECT_EQ(counts.updated, 1);
+  EXPECT_EQ(counts.kept, 3);
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> outbox,
+                       importer.ListOutbox(0, 100));
+  ASSERT_THAT(outbox, SizeIs(4));
+  EXPECT_EQ(outbox[0].status, OutboxStatus::kPublished);
+  EXPECT_EQ(outbox[1].status, OutboxStatus::kFailed);
+  EXPECT_EQ(outbox[2].status, OutboxStatus::kPending);
+  EXPECT_EQ(outbox[2].message.payload, "invoice");
+  EXPECT_EQ(outbox[3].status, OutboxStatus::kPublished);
+  EXPECT_EQ(outbox[3].published_at, entries[3].published_at);
+
+  // Dead letters a..d, parked once in the copy.
+  std::vector<DeadLetter> letters;
+  for (int i = 0; i < 4; ++i) {
+    DeadLetter& d = letters.emplace_back();
+    d.projection = std::string(1, static_cast<char>('a' + i));
+    d.event_id = Uuid::Generate();
+    d.stream = "order-1";
+    d.version = i + 1;
+    d.position = Position::FromParts(100 + i, 200 + i);
+    d.event_type = "eventstore.test.v1.OrderPlaced";
+    d.error = "boom";
+    d.failure_count = 1;
+    d.first_failed_at = absl::FromUnixMicros(1700000000000000);
+    d.last_failed_at = d.first_failed_at;
+  }
+  ASSERT_OK_AND_ASSIGN(counts, importer.PutDeadLetters(letters));
+  EXPECT_EQ(counts.added, 4);
+  // The target resolves a and retries b; the source parks a, b and c again
+  // and resolves d.
+  ASSERT_OK(
+      target_->dead_letters().MarkResolved("a", letters[0].event_id, "ops"));
+  ASSERT_OK(target_->dead_letters().MarkRetrying("b", letters[1].event_id));
+  for (int i = 0; i < 3; ++i) letters[i].failure_count = 2;
+  letters[3].status = DeadLetterStatus::kResolved;
+  letters[3].resolved_by = "source-ops";
+  letters[3].resolved_at = absl::FromUnixMicros(1700000005000000);
+  ASSERT_OK_AND_ASSIGN(counts, importer.PutDeadLetters(letters));
+  EXPECT_EQ(counts.kept, 2);
+  EXPECT_EQ(counts.updated, 2);
+  const DeadLetterStatus want[] = {
+      DeadLetterStatus::kResolved, DeadLetterStatus::kRetrying,
+      DeadLetterStatus::kParked, DeadLetterStatus::kResolved};
+  const int32_t failures[] = {1, 1, 2, 1};
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::optional<DeadLetter> got,
+                         target_->dead_letters().Get(letters[i].projection,
+                                                     letters[i].event_id));
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->status, want[i]) << letters[i].projection;
+    EXPECT_EQ(got->failure_count, failures[i]) << letters[i].projection;
+  }
+  // Parked fewer times than on the target: kept.
+  letters[2].failure_count = 1;
+  ASSERT_OK_AND_ASSIGN(counts, importer.PutDeadLetters({&letters[2], 1}));
+  EXPECT_EQ(counts.kept, 1);
+}
+
+TEST_P(EventImporterConformanceTest, ImportCarriesAndChecksTheChecksum) {
+  AppendToSource("order-1", 3);
+  std::vector<RecordedEvent> events = ReadAllOf(*source_);
+  ASSERT_THAT(events, SizeIs(3));
+  for (const RecordedEvent& e : events) ASSERT_TRUE(e.checksum.has_value());
+
+  // A payload changed in transit no longer matches its checksum: refused,
+  // naming the event, and nothing of the batch is written.
+  std::vector<RecordedEvent> changed = events;
+  changed[1].payload += "x";
+  EXPECT_THAT(target_->importer().ImportEvents("m1", "src", changed),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr(changed[1].id.ToString())));
+  // So is an event the source read as damaged.
+  std::vector<RecordedEvent> damaged = events;
+  damaged[2].damage = absl::DataLossError("sqlite: event at position 3 ...");
+  EXPECT_THAT(target_->importer().ImportEvents("m1", "src", damaged),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("damaged")));
+  // And metadata that could never be read back.
+  std::vector<RecordedEvent> bad_text = events;
+  bad_text[0].metadata.set_actor("bob\xff");
+  EXPECT_THAT(target_->importer().ImportEvents("m1", "src", bad_text),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("metadata.actor is not valid UTF-8")));
+  EXPECT_THAT(ReadAllOf(*target_), SizeIs(0));
+
+  // The copy keeps the source's checksums; an event without one (stored
+  // before schema version 4) gets one.
+  events[2].checksum.reset();
+  ASSERT_OK(target_->importer().ImportEvents("m1", "src", events));
+  const std::vector<RecordedEvent> copied = ReadAllOf(*target_);
+  const std::vector<RecordedEvent> original = ReadAllOf(*source_);
+  ASSERT_THAT(copied, SizeIs(3));
+  for (size_t i = 0; i < copied.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_FALSE(copied[i].damaged()) << copied[i].damage;
+    EXPECT_EQ(copied[i].checksum, original[i].checksum);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, EventImporterConformanceTest,

@@ -117,6 +117,49 @@ TEST(TypeRegistryTest, DecodeCorruptPayloadIsDataLoss) {
   EXPECT_THAT(registry.Decode(event), StatusIs(absl::StatusCode::kDataLoss));
 }
 
+TEST(TypeRegistryTest, TypedDecodeNeedsNoCast) {
+  TypeRegistry registry;
+  registry.Register<test::v1::OrderPlaced>();
+  test::v1::OrderPlaced placed;
+  placed.set_order_id("o-7");
+  ASSERT_OK_AND_ASSIGN(
+      test::v1::OrderPlaced decoded,
+      registry.Decode<test::v1::OrderPlaced>(Recorded(placed)));
+  EXPECT_EQ(decoded.order_id(), "o-7");
+}
+
+TEST(TypeRegistryTest, TypedDecodeOfAnotherTypeIsInvalidArgumentNamingBoth) {
+  TypeRegistry registry;
+  registry.Register<test::v1::OrderPlaced>();
+  registry.Register<test::v1::OrderShipped>();
+  EXPECT_THAT(registry.Decode<test::v1::OrderPlaced>(
+                  Recorded(test::v1::OrderShipped())),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("eventstore.test.v1.OrderShipped"),
+                             HasSubstr("eventstore.test.v1.OrderPlaced"))));
+}
+
+TEST(TypeRegistryTest, TypedDecodeKeepsDecodesErrors) {
+  TypeRegistry registry;
+  registry.Register<test::v1::OrderPlaced>();
+  // Not registered, even when M is the event's type.
+  EXPECT_THAT(registry.Decode<test::v1::OrderShipped>(
+                  Recorded(test::v1::OrderShipped())),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("eventstore.test.v1.OrderShipped")));
+  RecordedEvent corrupt = Recorded(test::v1::OrderPlaced());
+  corrupt.payload = std::string(
+      "\x0a\x05"
+      "ab",
+      4);
+  EXPECT_THAT(registry.Decode<test::v1::OrderPlaced>(corrupt),
+              StatusIs(absl::StatusCode::kDataLoss));
+  RecordedEvent damaged = Recorded(test::v1::OrderPlaced());
+  damaged.damage = absl::DataLossError("checksum mismatch");
+  EXPECT_THAT(registry.Decode<test::v1::OrderPlaced>(damaged),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("checksum")));
+}
+
 TEST(TypeRegistryTest, UpcastWithoutUpcasterReturnsTheEventItself) {
   TypeRegistry registry;
   const RecordedEvent event = Recorded(Old("x"));

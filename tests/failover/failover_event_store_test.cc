@@ -31,6 +31,7 @@
 namespace eventstore::test {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -120,6 +121,7 @@ class FailoverEventStoreTest : public ::testing::Test {
     primary_ = primary.get();
     SqliteOptions journal_options;
     journal_options.path = dir_->File("journal.db");
+    journal_options.limits = FailoverEventStore::JournalLimits(StoreLimits());
     absl::StatusOr<std::unique_ptr<EventStore>> journal =
         SqliteEventStore::Open(journal_options);
     EXPECT_OK(journal);
@@ -165,6 +167,72 @@ TEST_F(FailoverEventStoreTest, CreateRefusesMissingStoresAndBadOptions) {
                                          options),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("replay_page_size: 0 is below 1")));
+}
+
+TEST_F(FailoverEventStoreTest,
+       CreateRefusesAJournalWithLimitsBelowThePrimarys) {
+  SqliteOptions memory;
+  memory.path = ":memory:";
+  FailoverOptions options;
+  // A journal with the default limits cannot hold "failover:" + a stream
+  // name of the primary's longest.
+  ASSERT_OK_AND_ASSIGN(auto primary, SqliteEventStore::Open(memory));
+  ASSERT_OK_AND_ASSIGN(auto journal, SqliteEventStore::Open(memory));
+  EXPECT_THAT(
+      FailoverEventStore::Create(std::move(primary), std::move(journal),
+                                 options),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("max_stream_name_bytes is 255, below the 264"),
+                     HasSubstr("JournalLimits"))));
+  // Each limit is checked: here only the metadata's falls short.
+  SqliteOptions short_metadata = memory;
+  short_metadata.limits = FailoverEventStore::JournalLimits(StoreLimits());
+  short_metadata.limits.max_metadata_bytes = StoreLimits().max_metadata_bytes;
+  ASSERT_OK_AND_ASSIGN(primary, SqliteEventStore::Open(memory));
+  ASSERT_OK_AND_ASSIGN(journal, SqliteEventStore::Open(short_metadata));
+  EXPECT_THAT(FailoverEventStore::Create(std::move(primary), std::move(journal),
+                                         options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("max_metadata_bytes")));
+  // Sized from the primary's limits, it is taken.
+  SqliteOptions sized = memory;
+  sized.limits = FailoverEventStore::JournalLimits(StoreLimits());
+  ASSERT_OK_AND_ASSIGN(primary, SqliteEventStore::Open(memory));
+  ASSERT_OK_AND_ASSIGN(journal, SqliteEventStore::Open(sized));
+  EXPECT_OK(FailoverEventStore::Create(std::move(primary), std::move(journal),
+                                       options));
+}
+
+TEST_F(FailoverEventStoreTest, StreamNamesOfThePrimarysLongestAreJournaled) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  primary_->down = true;
+  const StoreLimits limits;
+  for (size_t size : {size_t{247}, limits.max_stream_name_bytes}) {
+    const std::string stream(size, 's');
+    // Metadata of the largest size the primary takes, before the journal
+    // adds its properties.
+    EventData event = Event("during the outage");
+    std::string& note = (*event.metadata.mutable_properties())["note"];
+    note.assign(limits.max_metadata_bytes - 32, 'n');
+    while (event.metadata.ByteSizeLong() < limits.max_metadata_bytes) {
+      note.push_back('n');
+    }
+    while (event.metadata.ByteSizeLong() > limits.max_metadata_bytes) {
+      note.pop_back();
+    }
+    SCOPED_TRACE(size);
+    ASSERT_OK_AND_ASSIGN(
+        AppendResult journaled,
+        store->Append(stream, ExpectedVersion::NoStream(), {event}));
+    EXPECT_TRUE(journaled.journaled);
+  }
+  primary_->down = false;
+  ASSERT_OK(store->ReplayNow());
+  EXPECT_EQ(store->Status().replayed, 2);
+  EXPECT_EQ(store->Status().parked, 0);
+  EXPECT_THAT(PrimaryPayloads(std::string(limits.max_stream_name_bytes, 's')),
+              ElementsAre("during the outage"));
 }
 
 TEST_F(FailoverEventStoreTest, OffByDefaultAnUnreachablePrimaryFailsTheAppend) {
@@ -573,9 +641,11 @@ TEST(FailoverPostgresTest, ServerStoppedAndStartedAgain) {
                        PostgresEventStore::Open(pg));
   SqliteOptions journal_options;
   journal_options.path = dir->File("journal.db");
+  journal_options.limits = FailoverEventStore::JournalLimits(primary->limits());
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> journal,
                        SqliteEventStore::Open(journal_options));
   FailoverOptions options;
+  options.limits = primary->limits();
   options.allow_fallback = true;
   options.health_check_interval = absl::ZeroDuration();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<FailoverEventStore> store,

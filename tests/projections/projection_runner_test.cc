@@ -13,6 +13,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,10 +58,13 @@ using ::eventstore::test::StatusIs;
 using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
 using ::eventstore::test::WaitUntil;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
+using ::testing::Ge;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Le;
 using ::testing::SizeIs;
 
 // What must happen "at once" may take this long on a loaded machine.
@@ -355,8 +359,14 @@ TEST_P(ProjectionRunnerTest, PoisonedEventIsRetriedWithBackoffThenParked) {
   EXPECT_EQ(result.handled, 11);
   EXPECT_EQ(result.parked, 1);
   EXPECT_EQ(projection.calls(poisoned), 4);
-  EXPECT_THAT(waits, ElementsAre(absl::Milliseconds(10), absl::Milliseconds(20),
-                                 absl::Milliseconds(25)));
+  // 10, 20 and 25 ms (capped), each jittered down by up to half.
+  ASSERT_EQ(waits.size(), 3u);
+  EXPECT_THAT(waits[0],
+              AllOf(Ge(absl::Milliseconds(5)), Le(absl::Milliseconds(10))));
+  EXPECT_THAT(waits[1],
+              AllOf(Ge(absl::Milliseconds(10)), Le(absl::Milliseconds(20))));
+  EXPECT_THAT(waits[2],
+              AllOf(Ge(absl::Microseconds(12500)), Le(absl::Milliseconds(25))));
   // Later events were handled, and the checkpoint passed the parked one.
   std::vector<Uuid> others = ids;
   others.erase(others.begin() + 3);
@@ -374,6 +384,36 @@ TEST_P(ProjectionRunnerTest, PoisonedEventIsRetriedWithBackoffThenParked) {
   EXPECT_EQ(letter->version, 4);
   EXPECT_EQ(letter->event_type, kPlaced);
   EXPECT_EQ(runner->stats().parked, 1);
+}
+
+TEST_P(ProjectionRunnerTest, RetryWaitsAreJitteredWithinMaxBackoff) {
+  ASSERT_OK(AppendOrders(store(), "order-1", 1).status());
+  RecordingProjection projection("jittered");
+  projection.FailWith([&](const RecordedEvent&, int) {
+    return absl::InternalError("cannot apply");
+  });
+  std::vector<absl::Duration> waits;
+  ProjectionRunnerOptions options = FastOptions();
+  options.max_attempts = 21;
+  options.initial_backoff = absl::Milliseconds(40);
+  options.max_backoff = absl::Milliseconds(100);
+  options.retry_sleep = [&](absl::Duration d) { waits.push_back(d); };
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, options);
+
+  ASSERT_OK_AND_ASSIGN(ProjectionRunResult result, runner->RunOnce());
+  EXPECT_EQ(result.parked, 1);
+  ASSERT_EQ(waits.size(), 20u);
+  // From the third retry on the exponential delay is capped at 100 ms; the
+  // waits spread over 50..100 ms rather than all being 100 ms, so runners
+  // that failed together do not retry together.
+  std::set<absl::Duration> distinct;
+  for (size_t i = 2; i < waits.size(); ++i) {
+    EXPECT_THAT(waits[i],
+                AllOf(Ge(absl::Milliseconds(50)), Le(absl::Milliseconds(100))))
+        << "retry " << i + 1;
+    distinct.insert(waits[i]);
+  }
+  EXPECT_GT(distinct.size(), 10u);
 }
 
 TEST_P(ProjectionRunnerTest, TransactionalPoisonedEventIsParkedOthersCommit) {

@@ -13,10 +13,13 @@
 #ifndef EVENTSTORE_TESTS_SUPPORT_TEST_BACKENDS_H_
 #define EVENTSTORE_TESTS_SUPPORT_TEST_BACKENDS_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -34,6 +37,16 @@ struct TestBackend {
   std::function<absl::StatusOr<std::unique_ptr<EventStore>>(
       std::shared_ptr<const TypeRegistry> registry)>
       open;
+  // Set by RawAccessTestBackends() only: overwrites column `column` of the
+  // events table (payload, metadata, id, checksum, ...) in the row of
+  // (`stream`, `version`) of `store`, one that this backend's `open`
+  // returned, behind the store's back; `bytes` is stored as a blob/bytea
+  // (PostgreSQL: for bytea columns only), nullopt as NULL. kNotFound when no
+  // row matched. For tests of rows damaged by hand.
+  std::function<absl::Status(EventStore& store, std::string_view stream,
+                             int64_t version, std::string_view column,
+                             std::optional<std::string> bytes)>
+      overwrite_column;
 };
 
 // "sqlite_memory" (":memory:"), "sqlite_file" (a new file in a new
@@ -41,6 +54,11 @@ struct TestBackend {
 // store) and, when built with PostgreSQL, "postgres" (a new schema on the
 // shared throwaway server). Default StoreLimits.
 std::vector<TestBackend> AllTestBackends();
+
+// The backends whose database a test can reach behind the store's back,
+// with `overwrite_column` set: "sqlite_file" and, when built with
+// PostgreSQL, "postgres".
+std::vector<TestBackend> RawAccessTestBackends();
 
 // "failover_sqlite": a FailoverEventStore (fallback allowed) over a SQLite
 // memory store, with a SQLite memory journal, while the primary is up: the

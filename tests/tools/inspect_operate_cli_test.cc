@@ -467,6 +467,57 @@ TEST_F(CliSqliteTest, VerifyFindsAVersionGap) {
   EXPECT_EQ(Str(problem, "where"), "order-1");
 }
 
+// Rows damaged behind the store's back (issue #9): a changed payload (its
+// checksum no longer matches) and metadata that does not parse. verify
+// reports both and reads on; read and tail print them as damaged; export
+// refuses, naming the position.
+TEST_F(CliSqliteTest, VerifyReportsDamagedEventsAndKeepsReading) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE events SET payload = X'0a0139' "
+                         "WHERE stream = 'order-1' AND version = 2;"
+                         "UPDATE events SET metadata = X'0a057265712dff' "
+                         "WHERE stream = 'order-2' AND version = 1",
+                         nullptr, nullptr, &error),
+            SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_close(db);
+
+  const CliResult r = RunCli({"verify", url_, "--payloads"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("2 problem(s) in 4 events"));
+  EXPECT_THAT(r.out, HasSubstr("at position 2 (stream 'order-1', version 2) "
+                               "is damaged: its checksum"));
+  EXPECT_THAT(r.out, HasSubstr("at position 3 (stream 'order-2', version 1) "
+                               "is damaged: its metadata does not parse"));
+  const CliResult jsonl = RunCli({"verify", url_, "--format", "jsonl"});
+  EXPECT_EQ(jsonl.exit_code, 1);
+  const std::vector<std::string> problems = Lines(jsonl.out);
+  ASSERT_EQ(problems.size(), 2u) << jsonl.out;
+  EXPECT_EQ(Str(Json(problems[0]), "check"), "damaged");
+  EXPECT_EQ(Str(Json(problems[0]), "where"), "order-1");
+
+  CliResult read = RunCli({"read", url_, "order-1"});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_THAT(read.out, HasSubstr("DAMAGED: "));
+  EXPECT_THAT(read.out, HasSubstr("order_id"));  // version 1 is intact
+  const CliResult tail = RunCli({"tail", url_, "--format", "jsonl"});
+  EXPECT_EQ(tail.exit_code, 0) << tail.err;
+  const std::vector<std::string> events = Lines(tail.out);
+  ASSERT_EQ(events.size(), 4u) << tail.out;
+  EXPECT_THAT(Str(Json(events[1]), "damage"), HasSubstr("checksum"));
+  EXPECT_EQ(Str(Json(events[3]), "stream"), "invoice-1");
+
+  const CliResult exported =
+      RunCli({"export", url_, dir_->File("out.esx"), "-q"});
+  EXPECT_NE(exported.exit_code, 0);
+  EXPECT_THAT(exported.err, HasSubstr("at position 2"));
+  EXPECT_THAT(exported.err, HasSubstr("eventstore verify"));
+}
+
 TEST_F(CliSqliteTest, VerifyFindsATypeWithoutDescriptor) {
   ASSERT_OK(store_->Append("odd-1", ExpectedVersion::NoStream(),
                            {MysteryEvent(), MysteryEvent()}));
@@ -490,15 +541,30 @@ TEST_F(CliSqliteTest, CheckpointsShowLag) {
   EXPECT_EQ(Field(Json(lines[0]), "events_behind").number_value(), 3);
   EXPECT_EQ(Str(Json(lines[1]), "projection"), "caught-up");
   EXPECT_EQ(Field(Json(lines[1]), "events_behind").number_value(), 0);
+  // The store does not know a projection's type filter: the output says
+  // what the lag counts.
+  EXPECT_EQ(Str(Json(lines[0]), "lag_counts"), "all events");
 
   const CliResult typed =
       RunCli({"checkpoints", url_, "--type", kShipped, "--format", "jsonl"});
   ASSERT_EQ(typed.exit_code, 0) << typed.err;
   EXPECT_EQ(Field(Json(Lines(typed.out)[0]), "events_behind").number_value(),
             1);
+  EXPECT_EQ(Str(Json(Lines(typed.out)[0]), "lag_counts"),
+            absl::StrCat("events of type ", kShipped));
 
   const CliResult table = RunCli({"checkpoints", url_});
-  EXPECT_THAT(table.out, HasSubstr("EVENTS_BEHIND"));
+  EXPECT_THAT(table.out, HasSubstr("EVENTS_BEHIND*"));
+  EXPECT_THAT(table.out,
+              HasSubstr("* counts all events after the checkpoint, not only "
+                        "those a projection's type filter reads: give the "
+                        "filter with --type / --prefix\n"));
+  const CliResult typed_table =
+      RunCli({"checkpoints", url_, "--type", kShipped, "--prefix", "order-"});
+  EXPECT_THAT(typed_table.out,
+              HasSubstr(absl::StrCat("* counts events of type ", kShipped,
+                                     " and in streams starting with 'order-' "
+                                     "after the checkpoint\n")));
   EXPECT_EQ(RunCli({"checkpoints", url_, "--max-lag", "3"}).exit_code, 0);
   const CliResult over = RunCli({"checkpoints", url_, "--max-lag", "2"});
   EXPECT_EQ(over.exit_code, 1);
@@ -661,6 +727,22 @@ TEST_F(CliPostgresTest, VerifyFindsAVersionGap) {
   const CliResult r = RunCli({"verify", url_});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("version 9"));
+}
+
+TEST_F(CliPostgresTest, VerifyReportsADamagedEvent) {
+  ASSERT_OK_AND_ASSIGN(auto raw, test::RawPostgres::Connect(base_url_));
+  ASSERT_OK(
+      raw->Exec(absl::StrCat("UPDATE \"", schema_,
+                             "\".events SET payload = '\\x0a0139'::bytea "
+                             "WHERE stream = 'order-1' AND version = 2")));
+  const CliResult r = RunCli({"verify", url_});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("(stream 'order-1', version 2) is damaged: "
+                               "its checksum"));
+  EXPECT_THAT(r.out, HasSubstr("1 problem(s) in 4 events"));
+  const CliResult tail = RunCli({"tail", url_, "--format", "jsonl"});
+  EXPECT_EQ(tail.exit_code, 0) << tail.err;
+  EXPECT_EQ(Lines(tail.out).size(), 4u) << tail.out;
 }
 
 TEST_F(CliPostgresTest, MissingSchemaIsNotCreatedExceptByInit) {

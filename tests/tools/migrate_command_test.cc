@@ -1,11 +1,13 @@
 // `eventstore migrate`, run as the real binary: SQLite -> PostgreSQL ->
 // SQLite with 100,000 events over 1,000 streams, killed part-way and
 // resumed; refusal of a foreign target; --verify; exit codes; masked
-// passwords. The PostgreSQL tests (names containing "postgres") start their
-// own server.
+// passwords; --checkpoints and the read models it protects; re-runs after
+// cut-over that must not move the target backwards. The PostgreSQL tests
+// (names containing "postgres") start their own server.
 
 #include <signal.h>
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -16,8 +18,11 @@
 #include "absl/time/clock.h"
 #include "eventstore/event_importer.h"
 #include "eventstore/open_event_store.h"
+#include "eventstore/sql_transaction.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "projections/projection.h"
+#include "projections/projection_runner.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/raw_postgres.h"
 #include "tests/support/status_matchers.h"
@@ -34,7 +39,127 @@ using ::eventstore::test::CliResult;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class MigrateCommandTest : public test::CliStoreTest {};
+// A transactional projection: the events of each stream counted in a table
+// of the store's own database, a read model `migrate` does not copy.
+class EventCounts final : public TransactionalProjection {
+ public:
+  std::string name() const override { return "event-counts"; }
+  absl::Status Handle(const RecordedEvent& event, SqlTransaction& tx) override {
+    return tx.Execute(
+        "INSERT INTO event_counts (stream, n) VALUES ($1, 1) "
+        "ON CONFLICT (stream) DO UPDATE SET n = event_counts.n + 1",
+        {SqlValue::Text(event.stream)});
+  }
+  absl::Status Reset(SqlTransaction& tx) override {
+    return tx.Execute("DELETE FROM event_counts");
+  }
+};
+
+class MigrateCommandTest : public test::CliStoreTest {
+ protected:
+  // Creates EventCounts' table if missing, runs it up to the head of
+  // `store`'s log, and returns the events its read model counts.
+  int64_t RunEventCounts(EventStore& store) {
+    absl::StatusOr<std::unique_ptr<SqlTransaction>> tx =
+        store.BeginTransaction();
+    EXPECT_OK(tx);
+    if (!tx.ok()) return -1;
+    EXPECT_OK((*tx)->Execute(
+        "CREATE TABLE IF NOT EXISTS event_counts (stream TEXT PRIMARY KEY, "
+        "n BIGINT NOT NULL)"));
+    EXPECT_OK((*tx)->Commit());
+    EventCounts projection;
+    absl::StatusOr<std::unique_ptr<ProjectionRunner>> runner =
+        ProjectionRunner::Create(store, projection);
+    EXPECT_OK(runner);
+    if (!runner.ok()) return -1;
+    EXPECT_OK((*runner)->RunOnce());
+    tx = store.BeginTransaction();
+    EXPECT_OK(tx);
+    if (!tx.ok()) return -1;
+    absl::StatusOr<SqlRows> rows =
+        (*tx)->Query("SELECT coalesce(sum(n), 0) FROM event_counts");
+    EXPECT_OK(rows);
+    EXPECT_OK((*tx)->Commit());
+    if (!rows.ok() || rows->size() != 1 || !(*rows)[0][0].has_value()) {
+      return -1;
+    }
+    return std::stoll(*(*rows)[0][0]);
+  }
+
+  // Migrates `from` into `to` (checkpoints carried), then does on the
+  // target what a live application does after cut-over (publishes the
+  // outbox message, moves the checkpoint on, resolves the dead letter)
+  // while the source parks the event again and enqueues a message of its
+  // own; migrates again: nothing on the target moved backwards, the new
+  // message was added, and the summary says what was skipped.
+  void ExpectRerunNeverMovesTheTargetBackwards(const std::string& from,
+                                               const std::string& to) {
+    std::unique_ptr<EventStore> source = Open(from);
+    ASSERT_NE(source, nullptr);
+    test::FillStore(*source, 4, 5, 5);
+    test::AddOtherRows(*source, 10);
+    CliResult r =
+        Run({"migrate", "--from", from, "--to", to, "--checkpoints=all"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.err, Not(HasSubstr("skipped")));
+
+    std::unique_ptr<EventStore> target = Open(to);
+    ASSERT_NE(target, nullptr);
+    ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> claimed,
+                         target->outbox().Claim("live", 10, absl::Minutes(1)));
+    ASSERT_EQ(claimed.size(), 1u);
+    ASSERT_OK(target->outbox().MarkPublished(claimed[0].id));
+    ASSERT_OK_AND_ASSIGN(Position head, target->HeadPosition());
+    ASSERT_OK(target->checkpoints().Save("totals", head, 20));
+    ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> moved,
+                         target->checkpoints().Get("totals"));
+    ASSERT_TRUE(moved.has_value());
+    ASSERT_OK_AND_ASSIGN(
+        std::vector<DeadLetter> letters,
+        target->dead_letters().List("totals", std::nullopt, 10));
+    ASSERT_EQ(letters.size(), 1u);
+    ASSERT_OK(target->dead_letters().MarkResolved("totals", letters[0].event_id,
+                                                  "ops"));
+
+    ReadAllOptions ten;
+    ten.max_count = 10;
+    ASSERT_OK_AND_ASSIGN(ReadAllPage page, source->ReadAll(ten));
+    ASSERT_OK(source->dead_letters().Add("totals", page.events.back(),
+                                         "failed again"));
+    OutboxMessage refund;
+    refund.destination = "billing";
+    refund.key = "order-1";
+    refund.payload = "refund";
+    ASSERT_OK(source->outbox().Enqueue({&refund, 1}));
+
+    r = Run({"migrate", "--from", from, "--to", to, "--checkpoints=all"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("skipped 1 outbox entry, 1 checkpoint, 1 "
+                                 "dead letter that the target holds at or "
+                                 "ahead of the source"));
+    EXPECT_THAT(r.err, Not(HasSubstr("s3cr3tpw")));
+
+    ASSERT_OK_AND_ASSIGN(OutboxStats stats, target->outbox().Stats());
+    EXPECT_EQ(stats.published, 1);
+    EXPECT_EQ(stats.pending, 1);
+    ASSERT_OK_AND_ASSIGN(claimed,
+                         target->outbox().Claim("live", 10, absl::Minutes(1)));
+    ASSERT_EQ(claimed.size(), 1u) << "a published message is pending again";
+    EXPECT_EQ(claimed[0].message.payload, "refund");
+    ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> cp,
+                         target->checkpoints().Get("totals"));
+    ASSERT_TRUE(cp.has_value());
+    EXPECT_EQ(cp->position, head);
+    EXPECT_EQ(cp->events_processed, moved->events_processed);
+    ASSERT_OK_AND_ASSIGN(
+        std::optional<DeadLetter> dl,
+        target->dead_letters().Get("totals", letters[0].event_id));
+    ASSERT_TRUE(dl.has_value());
+    EXPECT_EQ(dl->status, DeadLetterStatus::kResolved);
+    EXPECT_EQ(dl->failure_count, 1);
+  }
+};
 
 TEST_F(MigrateCommandTest, CopiesEverythingBetweenSqliteFiles) {
   const std::string a = SqliteUrl("a.db");
@@ -44,7 +169,8 @@ TEST_F(MigrateCommandTest, CopiesEverythingBetweenSqliteFiles) {
     test::FillStore(*source, 20, 10, 5);
     test::AddOtherRows(*source, 50);
   }
-  CliResult r = Run({"migrate", "--from", a, "--to", b, "--verify"});
+  CliResult r = Run(
+      {"migrate", "--from", a, "--to", b, "--verify", "--checkpoints", "all"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("copied 200 events"));
   EXPECT_THAT(r.err, HasSubstr(", 1 types,"));
@@ -75,6 +201,91 @@ TEST_F(MigrateCommandTest, CopiesEverythingBetweenSqliteFiles) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_TRUE(Same(*source, *target));
+}
+
+// The default leaves checkpoints behind, so that a projection whose read
+// model lives in the store's database (not copied) rebuilds it on the
+// target instead of resuming over an empty one.
+TEST_F(MigrateCommandTest, CheckpointsAreLeftBehindUnlessSelected) {
+  const std::string a = SqliteUrl("a.db");
+  {
+    std::unique_ptr<EventStore> source = Open(a);
+    test::FillStore(*source, 5, 6, 3);
+    EXPECT_EQ(RunEventCounts(*source), 30);
+    ASSERT_OK(source->checkpoints().Save("audit", Position::Start(), 0));
+  }
+  const char kRebuild[] =
+      " will rebuild from the start on the target; use --checkpoints=all if "
+      "their read models live outside the store's database (or were copied)";
+
+  // Default: no checkpoint carried, loudly; the projection rebuilds its read
+  // model on the target, complete.
+  const std::string b = SqliteUrl("b.db");
+  CliResult r = Run({"migrate", "--from", a, "--to", b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err,
+              HasSubstr(absl::StrCat("warning: 2 checkpoints not carried: "
+                                     "projections audit, event-counts",
+                                     kRebuild)));
+  {
+    std::unique_ptr<EventStore> target = Open(b);
+    ASSERT_OK_AND_ASSIGN(std::vector<Checkpoint> none,
+                         target->checkpoints().List());
+    EXPECT_TRUE(none.empty());
+    EXPECT_EQ(RunEventCounts(*target), 30);
+  }
+  // Quiet still warns.
+  r = Run({"migrate", "--from", a, "--to", SqliteUrl("b2.db"), "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(kRebuild));
+
+  // All: carried (at the head), so the read model left behind stays empty:
+  // what the default protects against.
+  const std::string c = SqliteUrl("c.db");
+  r = Run({"migrate", "--from", a, "--to", c, "--checkpoints=all"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("not carried")));
+  {
+    std::unique_ptr<EventStore> target = Open(c);
+    ASSERT_OK_AND_ASSIGN(std::vector<Checkpoint> all,
+                         target->checkpoints().List());
+    EXPECT_EQ(all.size(), 2u);
+    ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> cp,
+                         target->checkpoints().Get("event-counts"));
+    ASSERT_TRUE(cp.has_value());
+    ASSERT_OK_AND_ASSIGN(Position head, target->HeadPosition());
+    EXPECT_EQ(cp->position, head);
+    EXPECT_EQ(RunEventCounts(*target), 0);
+  }
+
+  // A list: only those; a name the source lacks is reported.
+  const std::string d = SqliteUrl("d.db");
+  r = Run({"migrate", "--from", a, "--to", d, "--checkpoints", "audit,nosuch"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat(
+                         "1 checkpoint not carried: projections event-counts",
+                         kRebuild)));
+  EXPECT_THAT(r.err, HasSubstr("--checkpoints names nosuch, which the source "
+                               "has no checkpoint of"));
+  {
+    std::unique_ptr<EventStore> target = Open(d);
+    ASSERT_OK_AND_ASSIGN(std::vector<Checkpoint> listed,
+                         target->checkpoints().List());
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].projection, "audit");
+  }
+
+  // A bad list is a usage error before anything is opened.
+  r = Run({"migrate", "--from", a, "--to", SqliteUrl("e.db"),
+           "--checkpoints=audit,,x"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--checkpoints: 'audit,,x' has an empty "
+                               "projection name"));
+  EXPECT_FALSE(std::filesystem::exists(dir_->File("e.db")));
+}
+
+TEST_F(MigrateCommandTest, ARerunNeverMovesTheTargetBackwards) {
+  ExpectRerunNeverMovesTheTargetBackwards(SqliteUrl("a.db"), SqliteUrl("b.db"));
 }
 
 TEST_F(MigrateCommandTest, RefusesAForeignTargetUnlessForced) {
@@ -217,13 +428,14 @@ TEST_F(MigratePgTest, postgres_SqliteToPostgresToSqliteKilledAndResumed) {
   ASSERT_GE(copied, 20000);
   ASSERT_LT(copied, 100000) << "the migration ended before it was killed";
 
-  CliResult r = Run({"migrate", "--from", a, "--to", pg});
+  CliResult r = Run({"migrate", "--from", a, "--to", pg, "--checkpoints=all"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("resuming after"));
   EXPECT_THAT(r.err, Not(HasSubstr("s3cr3tpw")));
 
   // And back to SQLite, verified.
-  r = Run({"migrate", "--from", pg, "--to", c, "--verify"});
+  r = Run(
+      {"migrate", "--from", pg, "--to", c, "--verify", "--checkpoints=all"});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_THAT(r.out, HasSubstr("verified: 1000 streams, 100000 events"));
   EXPECT_THAT(r.err, Not(HasSubstr("s3cr3tpw")));
@@ -261,6 +473,11 @@ TEST_F(MigratePgTest, postgres_SqliteToPostgresToSqliteKilledAndResumed) {
     ASSERT_TRUE(dl.has_value());
     EXPECT_EQ(dl->position, event[0].position);
   }
+}
+
+TEST_F(MigratePgTest, postgres_ARerunNeverMovesTheTargetBackwards) {
+  ASSERT_NE(server_, nullptr);
+  ExpectRerunNeverMovesTheTargetBackwards(SqliteUrl("a.db"), PgUrl());
 }
 
 TEST_F(MigratePgTest, postgres_PasswordsAreMaskedInErrors) {

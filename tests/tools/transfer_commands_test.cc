@@ -79,7 +79,7 @@ class TransferCommandsTest : public test::CliStoreTest {
 TEST_F(TransferCommandsTest, RoundTripThroughAFile) {
   const std::string file = Export();
   const std::string target = SqliteUrl("target.db");
-  CliResult r = Run({"import", file, target});
+  CliResult r = Run({"import", file, target, "--checkpoints=all"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("copied 2,000 events"));
   ExpectSameAsSource(target);

@@ -1,0 +1,101 @@
+#include "eventstore/internal/event_checksum.h"
+
+#include <lzma.h>
+
+#include "absl/strings/str_cat.h"
+#include "eventstore/internal/append_validation.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+
+namespace eventstore::internal {
+namespace {
+
+uint32_t Update(uint32_t crc, std::string_view bytes) {
+  return lzma_crc32(reinterpret_cast<const uint8_t*>(bytes.data()),
+                    bytes.size(), crc);
+}
+
+uint32_t UpdateLength(uint32_t crc, size_t length) {
+  uint8_t bytes[8];
+  const uint64_t n = length;
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(n >> (8 * i));
+  return lzma_crc32(bytes, sizeof(bytes), crc);
+}
+
+uint32_t UpdateField(uint32_t crc, std::string_view bytes) {
+  return Update(UpdateLength(crc, bytes.size()), bytes);
+}
+
+std::string ChecksumText(uint32_t crc) {
+  return absl::StrCat(absl::Hex(crc, absl::kZeroPad8));
+}
+
+}  // namespace
+
+uint32_t EventChecksum(std::string_view id, std::string_view stream,
+                       std::string_view type, std::string_view metadata,
+                       std::string_view payload) {
+  uint32_t crc = Update(0, id);
+  crc = UpdateField(crc, stream);
+  crc = UpdateField(crc, type);
+  crc = UpdateField(crc, metadata);
+  return UpdateField(crc, payload);
+}
+
+void SerializeMetadata(const v1::EventMetadata& metadata, std::string& out) {
+  out.clear();
+  const size_t size = metadata.ByteSizeLong();
+  if (size == 0) return;
+  out.reserve(size);
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  metadata.SerializeWithCachedSizes(&coded);
+}
+
+void MarkDamaged(std::string_view backend, std::string_view what,
+                 RecordedEvent& event) {
+  event.damage = absl::DataLossError(absl::StrCat(
+      std::string(backend), ": event ",
+      event.id.IsNil() ? std::string() : absl::StrCat(event.id.ToString(), " "),
+      "at position ", event.position.ToString(), " (stream '", event.stream,
+      "', version ", event.version, ") is damaged: ", std::string(what)));
+}
+
+void VerifyStoredChecksum(std::string_view backend, std::string_view id,
+                          std::string_view metadata, RecordedEvent& event) {
+  if (!event.checksum.has_value() || event.damaged()) return;
+  const uint32_t actual =
+      EventChecksum(id, event.stream, event.type, metadata, event.payload);
+  if (actual == *event.checksum) return;
+  MarkDamaged(backend,
+              absl::StrCat("its checksum is ", ChecksumText(*event.checksum),
+                           " but its bytes sum to ", ChecksumText(actual)),
+              event);
+}
+
+absl::StatusOr<uint32_t> CheckImportedEvent(const RecordedEvent& event,
+                                            std::string& metadata) {
+  if (event.damaged()) {
+    return absl::DataLossError(absl::StrCat(
+        "import: refusing a damaged event: ", event.damage.message()));
+  }
+  absl::Status text = ValidateMetadataText(
+      absl::StrCat("import: event ", event.id.ToString(), " (stream '",
+                   event.stream, "', version ", event.version, ") metadata"),
+      event.metadata);
+  if (!text.ok()) return text;
+  SerializeMetadata(event.metadata, metadata);
+  const uint32_t actual = EventChecksum(event.id.bytes(), event.stream,
+                                        event.type, metadata, event.payload);
+  if (event.checksum.has_value() && *event.checksum != actual) {
+    return absl::DataLossError(absl::StrCat(
+        "import: event ", event.id.ToString(), " (stream '", event.stream,
+        "', version ", event.version, ") carries checksum ",
+        ChecksumText(*event.checksum), " but its fields sum to ",
+        ChecksumText(actual), "; it was changed or damaged in transit"));
+  }
+  return actual;
+}
+
+}  // namespace eventstore::internal
