@@ -202,8 +202,21 @@ int ExitCodeFor(const absl::Status& status) {
 
 void PrintErrorMessage(std::string_view command, std::string_view message,
                        std::string_view url) {
+  // One line, so that every line on stderr carries the prefix (libpq's
+  // messages have a line of hints after the error).
+  std::string line;
+  bool space = false;
+  for (const char c : MaskSecrets(message, url)) {
+    if (c == '\n' || c == '\r' || c == '\t') {
+      space = !line.empty();
+      continue;
+    }
+    if (space && c != ' ') line += ' ';
+    space = false;
+    line += c;
+  }
   std::cerr << "eventstore" << (command.empty() ? "" : " ") << command << ": "
-            << MaskSecrets(message, url) << std::endl;
+            << line << std::endl;
 }
 
 int PrintError(std::string_view command, const absl::Status& status,

@@ -125,7 +125,9 @@ int RunWithStore(
 // argument or URL is wrong), kExitProblem otherwise.
 int ExitCodeFor(const absl::Status& status);
 
-// Writes "eventstore <command>: <message>" to stderr, masked with `url`.
+// Writes "eventstore <command>: <message>" to stderr as one line (line
+// breaks in `message` become spaces), masked with `url` (MaskSecrets).
+// "eventstore: <message>" when `command` is empty.
 void PrintErrorMessage(std::string_view command, std::string_view message,
                        std::string_view url = {});
 

@@ -15,8 +15,7 @@ int main(int argc, char** argv) {
   const eventstore::tools::OutputMasking masking(argc, argv);
   CLI::App app("eventstore: inspect, operate and migrate event stores",
                "eventstore");
-  app.set_version_flag("--version",
-                       "eventstore " EVENTSTORE_VERSION_STRING);
+  app.set_version_flag("--version", "eventstore " EVENTSTORE_VERSION_STRING);
   app.require_subcommand(1);
   int exit_code = kExitOk;
   eventstore::tools::RegisterInspectCommands(app, exit_code);

@@ -76,12 +76,13 @@ int RunInfo(const InfoArgs& args) {
             {"backend", info->backend},
             {"location", info->location},
             {"schema version", schema},
-            {"streams", absl::StrCat(info->streams)},
-            {"events", absl::StrCat(info->events)},
+            {"streams", Grouped(info->streams)},
+            {"events", Grouped(info->events)},
             {"head position", info->head.ToString()},
             {"size", absl::StrCat(FormatBytes(info->size_bytes), " (",
-                                  info->size_bytes, " bytes)")},
-            {"recorded types", absl::StrCat(types->size())},
+                                  CountOf(info->size_bytes, "byte"), ")")},
+            {"recorded types",
+             Grouped(static_cast<int64_t>(types->size()))},
         };
         for (const auto& [key, value] : rows) {
           std::cout << key << std::string(16 - key.size(), ' ') << value

@@ -70,9 +70,9 @@ absl::StatusOr<std::map<std::string, StreamDigest>> DigestLog(
   return out;
 }
 
-// "1 checkpoint", "2 checkpoints".
+// "1 checkpoint", "2 checkpoints" (the tool's one CountOf).
 std::string Counted(int64_t n, const char* singular, const char* plural) {
-  return absl::StrCat(Grouped(n), " ", n == 1 ? singular : plural);
+  return CountOf(n, singular, plural);
 }
 
 }  // namespace
@@ -243,7 +243,8 @@ absl::StatusOr<MigrationReport> Migrator::Run(
     from = state->last_source_position;
     if (!options_.quiet) {
       progress_ << "eventstore " << options_.command << ": resuming after "
-                << Grouped(state->events) << " events copied earlier (from "
+                << Counted(state->events, "event", "events")
+                << " copied earlier (from "
                 << state->source << ")" << std::endl;
     }
   }
@@ -292,17 +293,21 @@ absl::StatusOr<MigrationReport> Migrator::Run(
   if (!options_.quiet) {
     const double seconds = absl::ToDoubleSeconds(report.elapsed);
     progress_ << "eventstore " << options_.command << ": copied "
-              << Grouped(report.events_copied) << " events";
+              << Counted(report.events_copied, "event", "events");
     if (report.resumed) {
       progress_ << " (" << Grouped(report.events_before)
                 << " were copied earlier)";
     }
-    progress_ << ", " << report.types << " types";
+    progress_ << ", " << Counted(report.types, "type", "types");
     if (!options_.events_only) {
-      progress_ << ", " << report.checkpoints << " checkpoints, "
-                << report.dead_letters << " dead letters, "
-                << report.outbox_entries << " outbox entries, "
-                << report.snapshots << " snapshots";
+      progress_ << ", "
+                << Counted(report.checkpoints, "checkpoint", "checkpoints")
+                << ", "
+                << Counted(report.dead_letters, "dead letter", "dead letters")
+                << ", "
+                << Counted(report.outbox_entries, "outbox entry",
+                           "outbox entries")
+                << ", " << Counted(report.snapshots, "snapshot", "snapshots");
     }
     progress_ << " in " << absl::StrFormat("%.1f", seconds) << " s";
     if (seconds > 0 && report.events_copied > 0) {
@@ -342,13 +347,16 @@ void Migrator::PrintNotes(const MigrationReport& report) {
                 << std::endl;
     }
     if (!report.projections_on_target.empty()) {
-      progress_ << prefix
-                << Counted(static_cast<int64_t>(
-                               report.projections_on_target.size()),
-                           "checkpoint", "checkpoints")
-                << " not carried: projections "
-                << absl::StrJoin(report.projections_on_target, ", ")
-                << " keep the target's own checkpoints" << std::endl;
+      progress_
+          << prefix
+          << Counted(static_cast<int64_t>(report.projections_on_target.size()),
+                     "checkpoint", "checkpoints")
+          << " not carried: "
+          << (report.projections_on_target.size() == 1 ? "projection "
+                                                       : "projections ")
+          << absl::StrJoin(report.projections_on_target, ", ")
+          << (report.projections_on_target.size() == 1 ? " keeps" : " keep")
+          << " the target's own" << std::endl;
     }
   }
   // Warnings: printed even when quiet.
@@ -362,7 +370,9 @@ void Migrator::PrintNotes(const MigrationReport& report) {
               << Counted(
                      static_cast<int64_t>(report.rebuilt_projections.size()),
                      "checkpoint", "checkpoints")
-              << " not carried: projections "
+              << " not carried: "
+              << (report.rebuilt_projections.size() == 1 ? "projection "
+                                                         : "projections ")
               << absl::StrJoin(report.rebuilt_projections, ", ")
               << " will rebuild from the start on the target; use "
                  "--checkpoints=all if their read models live outside the "
@@ -478,18 +488,25 @@ absl::StatusOr<bool> VerifyCopy(EventStore& source, EventStore& target,
     }
   }
   if (differences > max_reported) {
-    out << "... and " << (differences - max_reported)
-        << " more streams differ\n";
+    out << "... and "
+        << Counted(differences - max_reported, "more stream differs",
+                   "more streams differ")
+        << "\n";
   }
   int64_t events = 0;
   for (const auto& [stream, digest] : source_streams) events += digest.events;
   if (differences == 0) {
-    out << "verified: " << source_streams.size() << " streams, " << events
-        << " events, identical on both sides\n";
+    out << "verified: "
+        << Counted(static_cast<int64_t>(source_streams.size()), "stream",
+                   "streams")
+        << ", " << Counted(events, "event", "events")
+        << ", identical on both sides\n";
   } else {
-    out << "verify: " << differences << " of "
-        << std::max(source_streams.size(), target_streams.size())
-        << " streams differ\n";
+    out << "verify: " << Grouped(differences) << " of "
+        << Counted(static_cast<int64_t>(
+                       std::max(source_streams.size(), target_streams.size())),
+                   "stream", "streams")
+        << (differences == 1 ? " differs" : " differ") << "\n";
   }
   out << std::flush;
   return differences == 0;

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "eventstore/checkpoint_store.h"
@@ -52,8 +53,9 @@ int RunInit(const InitArgs& args) {
         if (!info.ok()) return PrintError("init", info.status(), url);
         std::cout << "ready: " << info->backend << " store at "
                   << info->location << ", schema version "
-                  << info->schema_version << ", " << info->events
-                  << " events in " << info->streams << " streams" << std::endl;
+                  << info->schema_version << ", "
+                  << CountOf(info->events, "event") << " in "
+                  << CountOf(info->streams, "stream") << std::endl;
         return static_cast<int>(kExitOk);
       });
 }
@@ -206,13 +208,20 @@ int RunVerify(const VerifyArgs& args) {
         }
         if (args.format == OutputFormat::kTable) {
           if (problems.empty()) {
-            std::cout << "ok: " << events << " events in " << streams.size()
-                      << " streams, " << types->size()
-                      << " recorded types; no problem found" << std::endl;
+            std::cout << "ok: " << CountOf(events, "event") << " in "
+                      << CountOf(static_cast<int64_t>(streams.size()),
+                                 "stream")
+                      << ", "
+                      << CountOf(static_cast<int64_t>(types->size()),
+                                 "recorded type")
+                      << "; no problem found" << std::endl;
           } else {
             out.Finish();
-            std::cout << problems.size() << " problem(s) in " << events
-                      << " events, " << streams.size() << " streams"
+            std::cout << CountOf(static_cast<int64_t>(problems.size()),
+                                 "problem")
+                      << " in " << CountOf(events, "event") << ", "
+                      << CountOf(static_cast<int64_t>(streams.size()),
+                                 "stream")
                       << std::endl;
           }
         } else {
@@ -275,7 +284,8 @@ int RunCheckpoints(const CheckpointsArgs& args) {
             {"PROJECTION", "POSITION", "PROCESSED", "EVENTS_BEHIND*",
              "TIME_BEHIND*", "PARKED", "UPDATED_AT"});
         const std::string lag_counts = LagCounts(args);
-        bool over = false;
+        // Projections more than --max-lag events behind.
+        std::vector<std::string> over;
         for (const Checkpoint& cp : *checkpoints) {
           absl::StatusOr<ProjectionLag> lag =
               store.checkpoints().Lag(cp.projection, filter);
@@ -284,13 +294,15 @@ int RunCheckpoints(const CheckpointsArgs& args) {
             return PrintError("checkpoints", lag.status(), url);
           }
           const DeadLetterCount& dl = parked[cp.projection];
-          if (args.max_lag >= 0 && lag->events_behind > args.max_lag)
-            over = true;
+          if (args.max_lag >= 0 && lag->events_behind > args.max_lag) {
+            over.push_back(absl::StrCat(cp.projection, " (",
+                                        Grouped(lag->events_behind), ")"));
+          }
           out.Add(
               {cp.projection, cp.position.ToString(),
-               absl::StrCat(cp.events_processed),
-               absl::StrCat(lag->events_behind), DurationText(lag->time_behind),
-               absl::StrCat(dl.parked + dl.retrying), TimeText(cp.updated_at)},
+               Grouped(cp.events_processed), Grouped(lag->events_behind),
+               DurationText(lag->time_behind),
+               Grouped(dl.parked + dl.retrying), TimeText(cp.updated_at)},
               JsonObject()
                   .Str("projection", cp.projection)
                   .Str("position", cp.position.ToString())
@@ -312,10 +324,14 @@ int RunCheckpoints(const CheckpointsArgs& args) {
           }
           std::cout << "\n";
         }
-        if (over) {
-          PrintErrorMessage("checkpoints",
-                            absl::StrCat("a projection is more than ",
-                                         args.max_lag, " events behind"));
+        if (!over.empty()) {
+          PrintErrorMessage(
+              "checkpoints",
+              absl::StrCat(over.size() == 1 ? "projection " : "projections ",
+                           absl::StrJoin(over, ", "),
+                           over.size() == 1 ? " is" : " are",
+                           " more than ",
+                           CountOf(args.max_lag, "event"), " behind"));
           return static_cast<int>(kExitProblem);
         }
         return static_cast<int>(kExitOk);
@@ -388,12 +404,13 @@ int RunDlqList(const DlqArgs& args) {
         }
         RecordWriter out(std::cout, args.format,
                          {"PROJECTION", "EVENT_ID", "STREAM", "VERSION", "TYPE",
-                          "STATUS", "FAILURES", "LAST_FAILED_AT", "ERROR"});
+                          "STATUS", "TIMES_PARKED", "LAST_FAILED_AT",
+                          "ERROR"});
         for (const DeadLetter& d : letters) {
           out.Add({d.projection, d.event_id.ToString(), d.stream,
                    absl::StrCat(d.version), d.event_type,
                    internal::DeadLetterStatusName(d.status),
-                   absl::StrCat(d.failure_count), TimeText(d.last_failed_at),
+                   Grouped(d.failure_count), TimeText(d.last_failed_at),
                    Cell(d.error, 80)},
                   DeadLetterJson(d));
         }
@@ -494,9 +511,9 @@ int RunDlqRetry(const DlqArgs& args) {
                     << id.ToString() << std::endl;
         }
         if (!todo.empty()) {
-          std::cerr << "a running ProjectionRunner of the projection replays "
-                       "these within its retrying_check_interval (1 s by "
-                       "default)"
+          std::cerr << "eventstore dlq retry: a running ProjectionRunner of "
+                       "the projection replays these within its "
+                       "retrying_check_interval (1 s by default)"
                     << std::endl;
         }
         return code;
@@ -568,9 +585,9 @@ int RunOutboxStats(const OutboxArgs& args) {
                     << std::endl;
           return static_cast<int>(kExitOk);
         }
-        std::cout << "pending         " << stats->pending << "\n"
-                  << "published       " << stats->published << "\n"
-                  << "failed          " << stats->failed << "\n"
+        std::cout << "pending         " << Grouped(stats->pending) << "\n"
+                  << "published       " << Grouped(stats->published) << "\n"
+                  << "failed          " << Grouped(stats->failed) << "\n"
                   << "oldest pending  "
                   << (any_pending
                           ? absl::StrCat(TimeText(stats->oldest_pending), " (",
@@ -601,10 +618,11 @@ int RunOutboxList(const OutboxArgs& args) {
           headers += "}";
           out.Add(
               {absl::StrCat(e.id), e.message.destination, Cell(e.message.key),
-               internal::OutboxStatusName(e.status), absl::StrCat(e.attempts),
+               internal::OutboxStatusName(e.status), Grouped(e.attempts),
                TimeText(e.created_at),
                e.claimed_by.empty() ? "-" : e.claimed_by,
-               absl::StrCat(e.message.payload.size()), Cell(e.last_error, 60)},
+               Grouped(static_cast<int64_t>(e.message.payload.size())),
+               Cell(e.last_error, 60)},
               JsonObject()
                   .Int("id", e.id)
                   .Str("destination", e.message.destination)

@@ -81,8 +81,8 @@ class JsonObject {
 // `streaming` (tail --follow), rows are buffered the same way until Flush(),
 // which prints them; each row after it is printed at once in the widths
 // Flush() chose, a column widening (for the rows after) only for a cell
-// wider than it (Flush() comes by itself after 1000 rows). SetMinWidths() gives widths that fit the usual cells, so
-// that streamed rows line up.
+// wider than it (Flush() comes by itself after 1000 rows). SetMinWidths() gives
+// widths that fit the usual cells, so that streamed rows line up.
 class RecordWriter {
  public:
   RecordWriter(std::ostream& out, OutputFormat format,

@@ -60,14 +60,14 @@ std::string PercentEncode(std::string_view s, bool upper) {
 
 // `s` as it appears inside a JSON string.
 std::string JsonEscaped(std::string_view s) {
-  return absl::StrReplaceAll(std::string(s),
-                             {{"\\", "\\\\"}, {"\"", "\\\""}});
+  return absl::StrReplaceAll(std::string(s), {{"\\", "\\\\"}, {"\"", "\\\""}});
 }
 
 // Where the part after the scheme starts: after the first ':' when "//" or
 // "/" follows it ("postgresql://", "postgres:/"), else after a "//" before
-// any ':' ("postgresql//"), else after the colon of "postgres...:", else 0. `has_scheme` tells whether one was
-// found. Only the first ':' counts: a password may hold ":/".
+// any ':' ("postgresql//"), else after the colon of "postgres...:", else 0.
+// `has_scheme` tells whether one was found. Only the first ':' counts: a
+// password may hold ":/".
 size_t AfterScheme(std::string_view s, bool* has_scheme) {
   *has_scheme = true;
   const size_t colon = s.find(':');
@@ -81,8 +81,7 @@ size_t AfterScheme(std::string_view s, bool* has_scheme) {
   }
   // "postgresql:app:pw..." with no slash at all.
   if (colon != std::string_view::npos &&
-      absl::StartsWithIgnoreCase(std::string(s.substr(0, colon)),
-                                 "postgres")) {
+      absl::StartsWithIgnoreCase(std::string(s.substr(0, colon)), "postgres")) {
     return colon + 1;
   }
   *has_scheme = false;
@@ -171,8 +170,7 @@ std::vector<std::string> CredentialsIn(std::string_view arg) {
         if (!AllDigits(port)) {
           add(port);
           // Where the password ends is anybody's guess: all the rest.
-          const size_t rest = static_cast<size_t>(
-              port.data() - arg.data());
+          const size_t rest = static_cast<size_t>(port.data() - arg.data());
           add(arg.substr(rest));
         }
       }
@@ -189,8 +187,7 @@ std::string MaskCredentialShapes(std::string_view text) {
   while (word_begin < out.size()) {
     size_t word_end = out.find_first_of(kWordEnd, word_begin);
     if (word_end == std::string::npos) word_end = out.size();
-    const std::string_view word(out.data() + word_begin,
-                                word_end - word_begin);
+    const std::string_view word(out.data() + word_begin, word_end - word_begin);
     const size_t last_at = word.rfind('@');
     if (last_at != std::string_view::npos) {
       bool has_scheme = false;

@@ -70,11 +70,10 @@ std::string DescribeParseError(CLI::App& app, const CLI::ParseError& e) {
                           path.empty() ? "commands" : "subcommands", ": ",
                           SubcommandNames(*command), HelpHint(path));
     }
-    return absl::StrCat("a ", kind, " is required: ",
-                        SubcommandNames(*command), HelpHint(path));
+    return absl::StrCat("a ", kind, " is required: ", SubcommandNames(*command),
+                        HelpHint(path));
   }
-  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr &&
-      !extras.empty()) {
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && !extras.empty()) {
     const std::string& extra = extras.front();
     if (absl::StartsWith(extra, "-") && extra.size() > 1) {
       return absl::StrCat("unknown option '", extra, "'", HelpHint(path));
@@ -86,9 +85,9 @@ std::string DescribeParseError(CLI::App& app, const CLI::ParseError& e) {
     if (LooksLikeStoreUrl(extra) && command->get_parent() != nullptr &&
         command->get_parent()->get_parent() != nullptr) {
       const std::string parent = command->get_parent()->get_name();
-      absl::StrAppend(&message, " (the URL goes before the subcommand: ",
-                      "eventstore ", parent, " URL ", command->get_name(),
-                      ")");
+      absl::StrAppend(&message,
+                      " (the URL goes before the subcommand: ", "eventstore ",
+                      parent, " URL ", command->get_name(), ")");
     }
     return absl::StrCat(message, HelpHint(path));
   }

@@ -341,9 +341,9 @@ absl::StatusOr<int64_t> EnsureSchema(SqliteConnection& conn,
   ES_ASSIGN_OR_RETURN(
       SqliteTransaction txn,
       SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kImmediate));
-  const int64_t found = version;
   ES_ASSIGN_OR_RETURN(version, InspectSchema(conn, path));
-  if (version == SqliteEventStore::kSchemaVersion) return found;
+  // Another process upgraded it meanwhile: nothing left to do here.
+  if (version == SqliteEventStore::kSchemaVersion) return version;
   ES_RETURN_IF_ERROR(refuse_change(version));
   if (version == 0) {
     ES_RETURN_IF_ERROR(

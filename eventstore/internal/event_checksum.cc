@@ -44,9 +44,13 @@ uint32_t EventChecksum(std::string_view id, std::string_view stream,
 
 void SerializeMetadata(const v1::EventMetadata& metadata, std::string& out) {
   out.clear();
-  const size_t size = metadata.ByteSizeLong();
-  if (size == 0) return;
-  out.reserve(size);
+  if (metadata.properties_size() <= 1) {
+    // Fields are written in number order; only two map entries or more
+    // have an order to fix, so this is the deterministic form, the fast way.
+    metadata.SerializeToString(&out);
+    return;
+  }
+  out.reserve(metadata.ByteSizeLong());
   google::protobuf::io::StringOutputStream stream(&out);
   google::protobuf::io::CodedOutputStream coded(&stream);
   coded.SetSerializationDeterministic(true);

@@ -11,10 +11,10 @@ namespace eventstore {
 namespace {
 
 TEST(VersionTest, StringAndNumberAgreeWithTheParts) {
-  EXPECT_EQ(std::string(EVENTSTORE_VERSION_STRING),
-            absl::StrCat(EVENTSTORE_VERSION_MAJOR, ".",
-                         EVENTSTORE_VERSION_MINOR, ".",
-                         EVENTSTORE_VERSION_PATCH));
+  EXPECT_EQ(
+      std::string(EVENTSTORE_VERSION_STRING),
+      absl::StrCat(EVENTSTORE_VERSION_MAJOR, ".", EVENTSTORE_VERSION_MINOR, ".",
+                   EVENTSTORE_VERSION_PATCH));
   EXPECT_EQ(EVENTSTORE_VERSION_NUMBER, EVENTSTORE_VERSION_MAJOR * 10000 +
                                            EVENTSTORE_VERSION_MINOR * 100 +
                                            EVENTSTORE_VERSION_PATCH);

@@ -1,5 +1,6 @@
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "backends/sqlite/sqlite_event_store.h"
 #include "gmock/gmock.h"
@@ -10,6 +11,7 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using Synchronous = SqliteOptions::Synchronous;
 
@@ -107,6 +109,51 @@ TEST(SqliteOptionsTest, FromUrlBadValuesAreNamed) {
     EXPECT_THAT(SqliteOptions::FromUrl(url),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(part)));
   }
+}
+
+TEST(SqliteOptionsTest, FromUrlNumbersOutOfRangeNameTheRange) {
+  // 2^31 ms would have been cast to a negative int (appends then failed at
+  // once); 9999999999 ms silently became 16 days.
+  for (const char* value : {"2147483648", "9999999999", "99999999999999999"}) {
+    SCOPED_TRACE(value);
+    EXPECT_THAT(SqliteOptions::FromUrl(
+                    absl::StrCat("sqlite:e.db?busy_timeout_ms=", value)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("busy_timeout_ms"),
+                               HasSubstr("from 0 to 2147483647"))));
+  }
+  ASSERT_OK_AND_ASSIGN(
+      SqliteOptions options,
+      SqliteOptions::FromUrl("sqlite:e.db?busy_timeout_ms=2147483647"));
+  EXPECT_EQ(options.busy_timeout, absl::Milliseconds(2147483647));
+  for (const char* value : {"0", "1025", "4294967297"}) {
+    SCOPED_TRACE(value);
+    EXPECT_THAT(
+        SqliteOptions::FromUrl(absl::StrCat("sqlite:e.db?max_readers=", value)),
+        StatusIs(absl::StatusCode::kInvalidArgument,
+                 AllOf(HasSubstr("max_readers"), HasSubstr("from 1 to 1024"))));
+  }
+}
+
+TEST(SqliteOptionsTest, FromUrlReadOnlyAndUpgradeSchema) {
+  const SqliteOptions defaults;
+  EXPECT_FALSE(defaults.read_only);
+  EXPECT_TRUE(defaults.upgrade_schema);
+  ASSERT_OK_AND_ASSIGN(
+      SqliteOptions options,
+      SqliteOptions::FromUrl("sqlite:e.db?read_only=true&upgrade_schema=off"));
+  EXPECT_TRUE(options.read_only);
+  EXPECT_FALSE(options.upgrade_schema);
+  EXPECT_THAT(
+      SqliteOptions::FromUrl("sqlite:e.db?read_only=perhaps"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("read_only")));
+}
+
+TEST(SqliteOptionsTest, FromUrlRefusesANulByte) {
+  // SQLite would open the file named by the part before the NUL.
+  const std::string url("sqlite:a\0b.db", 13);
+  EXPECT_THAT(SqliteOptions::FromUrl(url),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
 }
 
 TEST(SqliteOptionsTest, FromUrlEmptyPathIsNamed) {

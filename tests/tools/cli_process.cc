@@ -90,6 +90,29 @@ std::string CliProcess::Output() const {
   return ReadWholeFile(dir_->File("stdout"));
 }
 
+std::string CliProcess::Errors() const {
+  return ReadWholeFile(dir_->File("stderr"));
+}
+
+bool CliProcess::WaitForErrors(const std::string& text,
+                               absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (absl::StrContains(Errors(), text)) return true;
+    // Exited without saying it: no use waiting longer.
+    if (pid_ > 0) {
+      siginfo_t info = {};
+      if (::waitid(P_PID, static_cast<id_t>(pid_), &info,
+                   WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == pid_) {
+        break;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::StrContains(Errors(), text);
+}
+
 bool CliProcess::WaitForOutput(const std::string& text,
                                absl::Duration timeout) const {
   const absl::Time deadline = absl::Now() + timeout;

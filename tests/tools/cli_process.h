@@ -6,6 +6,7 @@
 //   EXPECT_EQ(r.exit_code, 0) << r.err;
 //
 //   ASSERT_OK_AND_ASSIGN(auto tail, CliProcess::Start({"tail", url, "-f"}));
+//   ASSERT_TRUE(tail->WaitForErrors("following from", absl::Seconds(30)));
 //   ...;  // append
 //   tail->WaitForOutput("order-9", absl::Seconds(10));
 //   ASSERT_OK_AND_ASSIGN(CliResult r, tail->Stop(SIGINT));
@@ -47,8 +48,13 @@ class CliProcess {
 
   // What it wrote to stdout so far.
   std::string Output() const;
+  // What it wrote to stderr so far.
+  std::string Errors() const;
   // True once stdout contains `text`, false after `timeout`.
   bool WaitForOutput(const std::string& text, absl::Duration timeout) const;
+  // True once stderr contains `text`, false after `timeout` or when the
+  // process exited first (e.g. `tail --follow` saying "following from").
+  bool WaitForErrors(const std::string& text, absl::Duration timeout) const;
   // Sends `signal` (0: none) and waits for the exit, at most `timeout`
   // (then kills it and fails).
   absl::StatusOr<CliResult> Stop(int signal,

@@ -396,8 +396,10 @@ TEST_F(CliSqliteTest, TailFollowPrintsNewEventsAndStopsOnSignals) {
         std::unique_ptr<CliProcess> tail,
         CliProcess::Start({"tail", url_, "--follow", "--prefix", "order-",
                            "--count", "0", "--format", "jsonl"}));
-    // Give it time to catch up, then append (one event it must skip).
-    absl::SleepFor(absl::Milliseconds(300));
+    // Once it says it follows, append (one event it must skip).
+    ASSERT_TRUE(tail->WaitForErrors("following from position",
+                                    absl::Seconds(60)))
+        << tail->Errors();
     const std::string id = absl::StrCat("new-", signal);
     ASSERT_OK(store_->Append("invoice-9", ExpectedVersion::Any(),
                              {PlacedEvent("skip", 1)}));
@@ -417,7 +419,9 @@ TEST_F(CliSqliteTest, TailFollowRendersATypeFirstAppendedWhileFollowing) {
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<CliProcess> tail,
       CliProcess::Start({"tail", url_, "-f", "-n", "0", "--format", "jsonl"}));
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(
+      tail->WaitForErrors("following from position", absl::Seconds(60)))
+      << tail->Errors();
   test::v1::Tick tick;
   tick.set_writer(7);
   ASSERT_OK(
@@ -458,7 +462,7 @@ TEST_F(CliSqliteTest, VerifyFindsAVersionGap) {
   EXPECT_THAT(r.out, HasSubstr("order-1"));
   EXPECT_THAT(r.out, HasSubstr("version 5"));
   EXPECT_THAT(r.out, HasSubstr("follows version 2 (a gap)"));
-  EXPECT_THAT(r.out, HasSubstr("1 problem(s)"));
+  EXPECT_THAT(r.out, HasSubstr("1 problem in "));
 
   const CliResult jsonl = RunCli({"verify", url_, "--format", "jsonl"});
   EXPECT_EQ(jsonl.exit_code, 1);
@@ -488,7 +492,7 @@ TEST_F(CliSqliteTest, VerifyReportsDamagedEventsAndKeepsReading) {
 
   const CliResult r = RunCli({"verify", url_, "--payloads"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-  EXPECT_THAT(r.out, HasSubstr("2 problem(s) in 4 events"));
+  EXPECT_THAT(r.out, HasSubstr("2 problems in 4 events"));
   EXPECT_THAT(r.out, HasSubstr("at position 2 (stream 'order-1', version 2) "
                                "is damaged: its checksum"));
   EXPECT_THAT(r.out, HasSubstr("at position 3 (stream 'order-2', version 1) "
@@ -739,7 +743,7 @@ TEST_F(CliPostgresTest, VerifyReportsADamagedEvent) {
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("(stream 'order-1', version 2) is damaged: "
                                "its checksum"));
-  EXPECT_THAT(r.out, HasSubstr("1 problem(s) in 4 events"));
+  EXPECT_THAT(r.out, HasSubstr("1 problem in 4 events"));
   const CliResult tail = RunCli({"tail", url_, "--format", "jsonl"});
   EXPECT_EQ(tail.exit_code, 0) << tail.err;
   EXPECT_EQ(Lines(tail.out).size(), 4u) << tail.out;
@@ -785,7 +789,9 @@ TEST_F(CliPostgresTest, TailFollowOnPostgres) {
       std::unique_ptr<CliProcess> tail,
       CliProcess::Start({"tail", url_, "--follow", "--type", kShipped,
                          "--count", "0", "--format", "jsonl"}));
-  absl::SleepFor(absl::Milliseconds(500));
+  ASSERT_TRUE(
+      tail->WaitForErrors("following from position", absl::Seconds(60)))
+      << tail->Errors();
   ASSERT_OK(store_->Append("order-2", ExpectedVersion::Exactly(1),
                            {PlacedEvent("x", 1), ShippedEvent("2")}));
   EXPECT_TRUE(tail->WaitForOutput("order-2", absl::Seconds(20)))

@@ -30,8 +30,7 @@ std::vector<std::string> EchoesOf(const std::string& arg,
   return {arg,
           absl::StrCat("The following argument was not expected: ", arg),
           absl::StrCat("url: '", arg, "' does not start with postgresql://"),
-          absl::StrCat("invalid integer value \"",
-                       port.empty() ? secret : port,
+          absl::StrCat("invalid integer value \"", port.empty() ? secret : port,
                        "\" for connection option \"port\""),
           absl::StrCat("password authentication failed (",
                        port.empty() ? secret : port, ")"),
@@ -60,7 +59,9 @@ TEST(SecretMaskerTest, UglyShapesNeverShowTheSecret) {
       {"postgresql://user@db/shop?PASSWORD=hunter2", "hunter2"},
       {"host=db password=hunter2 dbname=shop", "hunter2"},
       {"host=db password='hunter 2' dbname=shop", "hunter 2"},
-      {"postgresql://app:%E2%82%AC%E2%82%ACuro@db/shop", "\xe2\x82\xac\xe2\x82\xac" "uro"},
+      {"postgresql://app:%E2%82%AC%E2%82%ACuro@db/shop",
+       "\xe2\x82\xac\xe2\x82\xac"
+       "uro"},
       {"mysql://root:toor123@db/x", "toor123"},
       {"https://app:tok3n@example.invalid/x", "tok3n"},
       {"app:hunter2@db", "hunter2"},
@@ -141,9 +142,8 @@ TEST(SecretMaskerTest, GeneratedShapesNeverLeak) {
       secret.push_back(alphabet[pick(alphabet.size())]);
     }
     const std::string scheme = schemes[pick(schemes.size())];
-    const std::string host =
-        std::vector<std::string>{"db", "127.0.0.1", "[::1]", "h1:5432,h2",
-                                 ""}[pick(5)];
+    const std::string host = std::vector<std::string>{
+        "db", "127.0.0.1", "[::1]", "h1:5432,h2", ""}[pick(5)];
     const std::string port = pick(2) == 0 ? "" : ":5432";
     const std::string tail =
         std::vector<std::string>{"/shop", "/shop?schema=x", "", "/",
@@ -161,15 +161,14 @@ TEST(SecretMaskerTest, GeneratedShapesNeverLeak) {
         arg = absl::StrCat(scheme, "app:", secret, host, port, tail);
         break;
       case 2:  // a password= parameter
-        arg = absl::StrCat(scheme, "app@", host, port, "/shop?password=",
-                           secret, "&schema=x");
+        arg = absl::StrCat(scheme, "app@", host, port,
+                           "/shop?password=", secret, "&schema=x");
         break;
       case 3:  // no user
         arg = absl::StrCat(scheme, ":", secret, "@", host, port, tail);
         break;
       default:  // a libpq key=value string
-        arg = absl::StrCat("host=", host, " password=", secret,
-                           " dbname=shop");
+        arg = absl::StrCat("host=", host, " password=", secret, " dbname=shop");
         break;
     }
     // A password= value ends at '&', a space or a quote: the secret is the
@@ -206,8 +205,13 @@ TEST(MaskingStreamBufTest, MasksSecretsWrittenInPieces) {
   {
     MaskingStreamBuf buf(sink.rdbuf(), &masker);
     std::ostream out(&buf);
-    out << "error: " << "hun" << "ter2" << " refused\n";
-    out << "progress\r" << "at hunt" << "er2" << std::flush;
+    out << "error: "
+        << "hun"
+        << "ter2"
+        << " refused\n";
+    out << "progress\r"
+        << "at hunt"
+        << "er2" << std::flush;
     out << " tail without newline hunter2";
   }
   EXPECT_THAT(sink.str(), Not(HasSubstr("hunter2")));

@@ -50,7 +50,7 @@ class TransferCommandsTest : public test::CliStoreTest {
     const std::string file = dir_->File("events.esx");
     CliResult r = Run({"export", source_url_, file});
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_THAT(r.err, HasSubstr("wrote 2000 events"));
+    EXPECT_THAT(r.err, HasSubstr("wrote 2,000 events"));
     return file;
   }
 
@@ -98,6 +98,32 @@ TEST_F(TransferCommandsTest, RoundTripThroughAFile) {
   ExpectSameAsSource(target);
 }
 
+// Each event's checksum travels in the file and is checked and kept by the
+// import (issue #9, item 0b).
+TEST_F(TransferCommandsTest, RoundTripKeepsEveryEventsChecksum) {
+  const std::string file = dir_->File("sums.esx");
+  CliResult r = Run({"export", source_url_, file, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string target = SqliteUrl("sums.db");
+  r = Run({"import", file, target, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::unique_ptr<EventStore> source = Open(source_url_);
+  std::unique_ptr<EventStore> copy = Open(target);
+  ASSERT_NE(source, nullptr);
+  ASSERT_NE(copy, nullptr);
+  ReadAllOptions all;
+  all.max_count = 5000;
+  ASSERT_OK_AND_ASSIGN(ReadAllPage from, source->ReadAll(all));
+  ASSERT_OK_AND_ASSIGN(ReadAllPage to, copy->ReadAll(all));
+  ASSERT_EQ(from.events.size(), 2000u);
+  ASSERT_EQ(to.events.size(), from.events.size());
+  for (size_t i = 0; i < from.events.size(); ++i) {
+    ASSERT_TRUE(from.events[i].checksum.has_value()) << i;
+    EXPECT_EQ(to.events[i].checksum, from.events[i].checksum) << i;
+    EXPECT_FALSE(to.events[i].damaged()) << to.events[i].damage;
+  }
+}
+
 TEST_F(TransferCommandsTest, RoundTripThroughAPipe) {
   const std::string target = SqliteUrl("piped.db");
   const std::string cli = EVENTSTORE_CLI;
@@ -113,7 +139,7 @@ TEST_F(TransferCommandsTest, DefaultsToEventstoreUrl) {
   CliResult r = test::RunCli(
       {"export", file}, {{"EVENTSTORE_URL", source_url_}}, absl::Minutes(5));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("wrote 2000 events"));
+  EXPECT_THAT(r.err, HasSubstr("wrote 2,000 events"));
 }
 
 TEST_F(TransferCommandsTest, RefusesATruncatedFile) {
