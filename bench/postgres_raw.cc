@@ -38,8 +38,8 @@ constexpr PostgresRawBatchMethod kFastestBatchMethod =
     PostgresRawBatchMethod::kUnnest;
 
 // The event log's tables as backends/postgres/pg_schema.cc creates them
-// (migration 1); "$S" is the quoted schema. CheckPostgresRawSchemaMatchesStore
-// compares the two.
+// (migrations 1 and 4); "$S" is the quoted schema.
+// CheckPostgresRawSchemaMatchesStore compares the two.
 constexpr char kSchemaSql[] = R"sql(
 CREATE SCHEMA $S;
 CREATE TABLE $S.events (
@@ -53,6 +53,7 @@ CREATE TABLE $S.events (
   metadata       bytea,
   tenant_id      text,
   recorded_at    timestamptz NOT NULL DEFAULT now(),
+  checksum       bigint,  -- added by migration 4; the raw side leaves it NULL
   CONSTRAINT events_pkey PRIMARY KEY (transaction_id, position),
   CONSTRAINT events_id_key UNIQUE (id),
   CONSTRAINT events_stream_version_key UNIQUE (stream, version)

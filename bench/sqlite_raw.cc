@@ -25,8 +25,8 @@ using ::eventstore::test::TempDir;
 namespace {
 
 // The event log's tables and indexes as backends/sqlite/sqlite_schema.cc
-// creates them (migration 1). CheckRawSchemaMatchesStore() compares the
-// two.
+// creates them (migrations 1 and 4). CheckRawSchemaMatchesStore() compares
+// the two.
 constexpr char kSchema[] = R"sql(
 CREATE TABLE eventstore_schema (
   version INTEGER NOT NULL
@@ -42,6 +42,7 @@ CREATE TABLE events (
   metadata    BLOB,
   tenant_id   TEXT,
   recorded_at INTEGER NOT NULL,
+  checksum    INTEGER,  -- added by migration 4; the raw side leaves it NULL
   UNIQUE (stream, version)
 );
 CREATE TABLE event_types (

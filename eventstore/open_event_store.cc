@@ -74,12 +74,11 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
   }
   // A bare path: suggest the SQLite URL of it (unless it may hold a
   // credential, as a libpq "key=value" string may: never echo those).
-  const bool echo =
-      !u.empty() && u.find_first_of("=@ \t") == std::string::npos;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "url: no scheme; expected sqlite: or postgresql:",
-      echo ? absl::StrCat(" (a SQLite file: sqlite:", u, ")")
-           : std::string(" (a SQLite file: sqlite:PATH)")));
+  const bool echo = !u.empty() && u.find_first_of("=@ \t") == std::string::npos;
+  return absl::InvalidArgumentError(
+      absl::StrCat("url: no scheme; expected sqlite: or postgresql:",
+                   echo ? absl::StrCat(" (a SQLite file: sqlite:", u, ")")
+                        : std::string(" (a SQLite file: sqlite:PATH)")));
 }
 
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore() {

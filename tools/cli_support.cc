@@ -248,12 +248,11 @@ CLI::Validator WholeNumber(int64_t min, int64_t max, std::string name) {
         int64_t n = 0;
         const bool parsed = absl::SimpleAtoi(value, &n);
         if (parsed && n >= min && n <= max) return "";
-        const std::string bound =
-            max == std::numeric_limits<int64_t>::max()
-                ? absl::StrCat(min, " or more")
-                : absl::StrCat("from ", min, " to ", max);
-        return absl::StrCat("must be a whole number ", bound, ", not '",
-                            value, "'");
+        const std::string bound = max == std::numeric_limits<int64_t>::max()
+                                      ? absl::StrCat(min, " or more")
+                                      : absl::StrCat("from ", min, " to ", max);
+        return absl::StrCat("must be a whole number ", bound, ", not '", value,
+                            "'");
       },
       absl::StrCat(">= ", min), std::move(name));
 }

@@ -146,8 +146,7 @@ bool LooksLikeStoreUrl(std::string_view arg);
 // Checks for whole-number options, with messages that name the bounds
 // ("must be a whole number 0 or more, not '-3'") instead of CLI11's range
 // check (which prints a 300-digit bound). `max`: the option type's largest.
-CLI::Validator NonNegative(
-    int64_t max = std::numeric_limits<int64_t>::max());
+CLI::Validator NonNegative(int64_t max = std::numeric_limits<int64_t>::max());
 CLI::Validator AtLeastOne(int64_t max = std::numeric_limits<int64_t>::max());
 
 // For commands with more positional arguments after an optional URL

@@ -81,8 +81,7 @@ int RunInfo(const InfoArgs& args) {
             {"head position", info->head.ToString()},
             {"size", absl::StrCat(FormatBytes(info->size_bytes), " (",
                                   CountOf(info->size_bytes, "byte"), ")")},
-            {"recorded types",
-             Grouped(static_cast<int64_t>(types->size()))},
+            {"recorded types", Grouped(static_cast<int64_t>(types->size()))},
         };
         for (const auto& [key, value] : rows) {
           std::cout << key << std::string(16 - key.size(), ' ') << value
@@ -367,12 +366,11 @@ int RunTail(const TailArgs& args) {
           // Everything appended from now on is printed: say so (scripts
           // and tests wait for this line).
           if (!args.quiet) {
-            PrintErrorMessage(
-                "tail",
-                absl::StrCat("following from position ",
-                             options.from_position.ToString(),
-                             " (Ctrl-C to stop)"),
-                url);
+            PrintErrorMessage("tail",
+                              absl::StrCat("following from position ",
+                                           options.from_position.ToString(),
+                                           " (Ctrl-C to stop)"),
+                              url);
           }
         }
         // Follow: wait for events past what was read, print them as they come.

@@ -244,8 +244,8 @@ absl::StatusOr<MigrationReport> Migrator::Run(
     if (!options_.quiet) {
       progress_ << "eventstore " << options_.command << ": resuming after "
                 << Counted(state->events, "event", "events")
-                << " copied earlier (from "
-                << state->source << ")" << std::endl;
+                << " copied earlier (from " << state->source << ")"
+                << std::endl;
     }
   }
 

@@ -209,8 +209,7 @@ int RunVerify(const VerifyArgs& args) {
         if (args.format == OutputFormat::kTable) {
           if (problems.empty()) {
             std::cout << "ok: " << CountOf(events, "event") << " in "
-                      << CountOf(static_cast<int64_t>(streams.size()),
-                                 "stream")
+                      << CountOf(static_cast<int64_t>(streams.size()), "stream")
                       << ", "
                       << CountOf(static_cast<int64_t>(types->size()),
                                  "recorded type")
@@ -220,8 +219,7 @@ int RunVerify(const VerifyArgs& args) {
             std::cout << CountOf(static_cast<int64_t>(problems.size()),
                                  "problem")
                       << " in " << CountOf(events, "event") << ", "
-                      << CountOf(static_cast<int64_t>(streams.size()),
-                                 "stream")
+                      << CountOf(static_cast<int64_t>(streams.size()), "stream")
                       << std::endl;
           }
         } else {
@@ -301,8 +299,8 @@ int RunCheckpoints(const CheckpointsArgs& args) {
           out.Add(
               {cp.projection, cp.position.ToString(),
                Grouped(cp.events_processed), Grouped(lag->events_behind),
-               DurationText(lag->time_behind),
-               Grouped(dl.parked + dl.retrying), TimeText(cp.updated_at)},
+               DurationText(lag->time_behind), Grouped(dl.parked + dl.retrying),
+               TimeText(cp.updated_at)},
               JsonObject()
                   .Str("projection", cp.projection)
                   .Str("position", cp.position.ToString())
@@ -329,8 +327,7 @@ int RunCheckpoints(const CheckpointsArgs& args) {
               "checkpoints",
               absl::StrCat(over.size() == 1 ? "projection " : "projections ",
                            absl::StrJoin(over, ", "),
-                           over.size() == 1 ? " is" : " are",
-                           " more than ",
+                           over.size() == 1 ? " is" : " are", " more than ",
                            CountOf(args.max_lag, "event"), " behind"));
           return static_cast<int>(kExitProblem);
         }
@@ -404,8 +401,7 @@ int RunDlqList(const DlqArgs& args) {
         }
         RecordWriter out(std::cout, args.format,
                          {"PROJECTION", "EVENT_ID", "STREAM", "VERSION", "TYPE",
-                          "STATUS", "TIMES_PARKED", "LAST_FAILED_AT",
-                          "ERROR"});
+                          "STATUS", "TIMES_PARKED", "LAST_FAILED_AT", "ERROR"});
         for (const DeadLetter& d : letters) {
           out.Add({d.projection, d.event_id.ToString(), d.stream,
                    absl::StrCat(d.version), d.event_type,

@@ -5,8 +5,8 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -84,8 +84,9 @@ int RunExport(const ExportArgs& args, EventStore& store,
     return kExitProblem;
   }
   if (!args.quiet) {
-    std::cerr << "eventstore export: wrote " << CountOf(counts->events(), "event")
-              << ", " << CountOf(counts->types(), "type") << ", "
+    std::cerr << "eventstore export: wrote "
+              << CountOf(counts->events(), "event") << ", "
+              << CountOf(counts->types(), "type") << ", "
               << CountOf(counts->checkpoints(), "checkpoint") << ", "
               << CountOf(counts->dead_letters(), "dead letter") << ", "
               << CountOf(counts->outbox_entries(), "outbox entry",

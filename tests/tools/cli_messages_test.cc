@@ -30,6 +30,10 @@
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #include "tests/tools/cli_process.h"
+#ifdef EVENTSTORE_TEST_POSTGRES
+#include "tests/support/postgres_server.h"
+#include "tests/support/raw_postgres.h"
+#endif
 
 namespace eventstore {
 namespace {
@@ -349,6 +353,66 @@ TEST_F(CliMessagesTest, TailFollowSaysWhenItFollowsAndAlignsItsTable) {
   ASSERT_OK_AND_ASSIGN(r, tail->Stop(SIGTERM));
   EXPECT_EQ(r.err, "");
 }
+
+#ifdef EVENTSTORE_TEST_POSTGRES
+
+// Against a server that lets the tool in (the test server trusts local
+// connections, so the password in the URL is never checked): commands that
+// succeed print the store's location, summaries and copies, never the
+// password.
+TEST(CliMessagesPostgresTest, ConnectedCommandsNeverPrintThePassword) {
+  ASSERT_OK_AND_ASSIGN(const std::string base, test::SharedPostgresUrl());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempDir> dir, TempDir::Create());
+  const std::string plain =
+      absl::StrCat(base, "?schema=", test::UniqueSchemaName());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> store,
+                       OpenEventStore(plain));
+  ASSERT_OK(
+      store->Append("order-1", ExpectedVersion::NoStream(), {Placed("1")}));
+  const auto with_password = [](std::string u) {
+    u.insert(u.find('@'), ":Pw7-Secret%21x");
+    return u;
+  };
+  const std::string url = with_password(plain);
+  const std::string file = dir->File("events.esx");
+  const std::vector<std::vector<std::string>> commands = {
+      {"info", url},
+      {"info", url, "--format", "json"},
+      {"streams", url},
+      {"read", url, "order-1"},
+      {"tail", url},
+      {"init", url},
+      {"upgrade", url},
+      {"verify", url},
+      {"checkpoints", url},
+      {"dlq", url, "list"},
+      {"outbox", url, "stats"},
+      {"outbox", url, "list"},
+      {"migrate", "--from", url, "--to", "sqlite://" + dir->File("copy.db"),
+       "--verify"},
+      {"export", url, file},
+      {"import", file,
+       with_password(absl::StrCat(base, "?schema=", test::UniqueSchemaName()))},
+      {"read", url, "order-404"},
+      {"outbox", "stats", url},
+      {"info", url, "unexpected"},
+  };
+  for (const std::vector<std::string>& args : commands) {
+    const CliResult r = RunCli(args, {}, absl::Seconds(120));
+    const std::string what = absl::StrJoin(args, " ");
+    EXPECT_THAT(r.out, Not(HasSubstr(kSecretMark))) << what;
+    EXPECT_THAT(r.err, Not(HasSubstr(kSecretMark))) << what;
+    for (const std::string& line : Lines(r.err)) {
+      EXPECT_THAT(line, StartsWith("eventstore")) << what;
+    }
+  }
+  // What a successful command shows: the masked location.
+  const CliResult info = RunCli({"info", url});
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_THAT(info.out, HasSubstr(":***@"));
+}
+
+#endif  // EVENTSTORE_TEST_POSTGRES
 
 }  // namespace
 }  // namespace eventstore

@@ -397,8 +397,8 @@ TEST_F(CliSqliteTest, TailFollowPrintsNewEventsAndStopsOnSignals) {
         CliProcess::Start({"tail", url_, "--follow", "--prefix", "order-",
                            "--count", "0", "--format", "jsonl"}));
     // Once it says it follows, append (one event it must skip).
-    ASSERT_TRUE(tail->WaitForErrors("following from position",
-                                    absl::Seconds(60)))
+    ASSERT_TRUE(
+        tail->WaitForErrors("following from position", absl::Seconds(60)))
         << tail->Errors();
     const std::string id = absl::StrCat("new-", signal);
     ASSERT_OK(store_->Append("invoice-9", ExpectedVersion::Any(),
@@ -419,8 +419,7 @@ TEST_F(CliSqliteTest, TailFollowRendersATypeFirstAppendedWhileFollowing) {
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<CliProcess> tail,
       CliProcess::Start({"tail", url_, "-f", "-n", "0", "--format", "jsonl"}));
-  ASSERT_TRUE(
-      tail->WaitForErrors("following from position", absl::Seconds(60)))
+  ASSERT_TRUE(tail->WaitForErrors("following from position", absl::Seconds(60)))
       << tail->Errors();
   test::v1::Tick tick;
   tick.set_writer(7);
@@ -789,8 +788,7 @@ TEST_F(CliPostgresTest, TailFollowOnPostgres) {
       std::unique_ptr<CliProcess> tail,
       CliProcess::Start({"tail", url_, "--follow", "--type", kShipped,
                          "--count", "0", "--format", "jsonl"}));
-  ASSERT_TRUE(
-      tail->WaitForErrors("following from position", absl::Seconds(60)))
+  ASSERT_TRUE(tail->WaitForErrors("following from position", absl::Seconds(60)))
       << tail->Errors();
   ASSERT_OK(store_->Append("order-2", ExpectedVersion::Exactly(1),
                            {PlacedEvent("x", 1), ShippedEvent("2")}));
