@@ -59,7 +59,13 @@ struct AppendResult {
   // next_expected_version is what the append yields when it replays as
   // written, or -1 when that cannot be known (failover_event_store.h).
   bool journaled = false;
+  // True when the append was an exact retry of one already committed (same
+  // ids, same stream, same order): the store wrote nothing and returned the
+  // original result. Not compared by ==, so that a retry's result equals
+  // the original's. For instrumentation (ClassifyAppend).
+  bool idempotent_retry = false;
 
+  // Compares what the append yields; idempotent_retry is left out.
   friend bool operator==(const AppendResult& a, const AppendResult& b) {
     return a.next_expected_version == b.next_expected_version &&
            a.first_position == b.first_position &&

@@ -223,6 +223,7 @@ absl::StatusOr<AppendResult> ResolveStoredIds(
   result.next_expected_version = stored.back()->version;
   result.first_position = stored.front()->position;
   result.last_position = stored.back()->position;
+  result.idempotent_retry = true;
   return result;
 }
 

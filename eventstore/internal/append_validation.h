@@ -63,9 +63,10 @@ struct StoredEventRef {
 };
 
 // Decides what an append returns when some of its ids are already stored:
-// the original result for an exact retry (every id stored, in the request's
-// stream, at consecutive versions in batch order, consistent with the
-// expected version), else kAlreadyExists naming the first stored id.
+// the original result, with idempotent_retry set, for an exact retry (every
+// id stored, in the request's stream, at consecutive versions in batch
+// order, consistent with the expected version), else kAlreadyExists naming
+// the first stored id.
 // `stored[i]` is the stored event with the id of `events[i]`, if any.
 // REQUIRES: stored.size() == events.size() > 0 and some stored[i] is set
 // (else kInternal).

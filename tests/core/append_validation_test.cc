@@ -298,6 +298,7 @@ TEST_F(ResolveStoredIdsTest, ExactRetryReturnsOriginalResult) {
   EXPECT_EQ(r.next_expected_version, 7);
   EXPECT_EQ(r.first_position, Position::At(50));
   EXPECT_EQ(r.last_position, Position::At(70));
+  EXPECT_TRUE(r.idempotent_retry);
 }
 
 TEST_F(ResolveStoredIdsTest, RetryUnderEachConsistentExpectedVersion) {

@@ -24,6 +24,10 @@ TEST(EventChecksumTest, IsCrc32OfTheLengthPrefixedFields) {
   const std::string id(16, '\0');
   const uint32_t base = EventChecksum(id, "s", "t", "m", "p");
   EXPECT_EQ(base, 0x680502f9u);
+  // Large events are summed field by field, small ones in one buffer: the
+  // same format either way.
+  EXPECT_EQ(EventChecksum(id, "s", "t", "m", std::string(2000, 'p')),
+            0x6caa1928u);
   // Every field counts, and bytes cannot move from one field to the next.
   EXPECT_NE(base,
             EventChecksum(std::string(15, '\0') + "\x01", "s", "t", "m", "p"));

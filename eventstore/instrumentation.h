@@ -1,0 +1,175 @@
+// Instrumentation: what the library reports about its own work, for metrics.
+//
+// One interface that the store decorator (instrumented_event_store.h), the
+// PostgreSQL pool, the projection runner, the outbox publisher and
+// FailoverEventStore report to. The library holds it as a pointer that may
+// be null: without one, nothing is measured and nothing is called (one
+// null check per operation). eventstore::prometheus implements it over
+// prometheus-cpp (prometheus/prometheus_instrumentation.h); an application
+// may implement it over anything else.
+//
+//   std::shared_ptr<eventstore::Instrumentation> metrics = ...;
+//   std::unique_ptr<eventstore::EventStore> store =
+//       eventstore::Instrument(*std::move(opened), metrics, "postgres");
+//
+// Contract for implementations: every method may be called from any thread,
+// concurrently, and must be thread-safe, must not block on I/O and must not
+// throw. A std::string_view argument is valid only during the call. Every
+// method has an empty default, so an implementation overrides what it
+// records; calls added in later versions do nothing until overridden.
+//
+// Which calls the library makes today: OnAppend, OnRead and
+// OnOutboxEnqueued (from InstrumentedEventStore). The pool, projection,
+// outbox publisher and failover calls are declared for the components that
+// will report them (docs/observability.md, "Planned").
+
+#ifndef EVENTSTORE_INSTRUMENTATION_H_
+#define EVENTSTORE_INSTRUMENTATION_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "eventstore/event_store.h"
+#include "eventstore/position.h"
+
+namespace eventstore {
+
+// How an append ended (see ClassifyAppend).
+enum class AppendOutcome {
+  kOk,                    // committed
+  kWrongExpectedVersion,  // IsWrongExpectedVersion(status)
+  kDuplicate,             // kAlreadyExists: an id stored, not an exact retry
+  kIdempotentRetry,       // an exact retry of a committed append: nothing
+                          // written, the original result returned
+  kUnavailable,           // kUnavailable: the database was unreachable
+  kOther,                 // any other error (bad input, corrupt store, ...)
+};
+
+// Every AppendOutcome, in declaration order.
+inline constexpr AppendOutcome kAllAppendOutcomes[] = {
+    AppendOutcome::kOk,          AppendOutcome::kWrongExpectedVersion,
+    AppendOutcome::kDuplicate,   AppendOutcome::kIdempotentRetry,
+    AppendOutcome::kUnavailable, AppendOutcome::kOther,
+};
+
+// "ok", "wrong_expected_version", "duplicate", "idempotent_retry",
+// "unavailable", "other": the `outcome` label of the append metrics.
+std::string_view AppendOutcomeName(AppendOutcome outcome);
+
+// The outcome of an append that returned `result`: kIdempotentRetry for an
+// OK result with idempotent_retry set, kOk for any other OK result (a
+// journaled one included), else by status as errors.h maps them.
+AppendOutcome ClassifyAppend(const absl::StatusOr<AppendResult>& result);
+
+enum class ReadKind { kReadStream, kReadAll };
+
+// "read_stream", "read_all": the `kind` label of the read metrics.
+std::string_view ReadKindName(ReadKind kind);
+
+// How a message send by the outbox publisher ended.
+enum class OutboxSendOutcome {
+  kPublished,  // the sink accepted it; marked published
+  kFailed,     // the sink failed; the message stays pending for a retry
+  kGaveUp,     // failed too often; the publisher stopped retrying it
+};
+
+// "published", "failed", "gave_up".
+std::string_view OutboxSendOutcomeName(OutboxSendOutcome outcome);
+
+// One call of EventStore::Append.
+struct AppendObservation {
+  // The label the store was instrumented with, e.g. "sqlite", "postgres".
+  std::string_view backend;
+  AppendOutcome outcome = AppendOutcome::kOk;
+  // Events in the request, and the sum of their payload sizes in bytes
+  // (metadata not included), whatever the outcome.
+  int64_t events = 0;
+  int64_t payload_bytes = 0;
+  // Wall time of the call, measured on a monotonic clock.
+  absl::Duration latency;
+};
+
+// One call of EventStore::ReadStream or EventStore::ReadAll.
+struct ReadObservation {
+  std::string_view backend;
+  ReadKind kind = ReadKind::kReadStream;
+  // False when the call returned an error status.
+  bool ok = true;
+  // Events returned (0 on error).
+  int64_t events = 0;
+  absl::Duration latency;
+};
+
+class Instrumentation {
+ public:
+  virtual ~Instrumentation() = default;
+
+  // --- The store (InstrumentedEventStore) ---------------------------------
+
+  // After every Append, whatever its outcome.
+  virtual void OnAppend(const AppendObservation& append) {}
+  // After every ReadStream and ReadAll.
+  virtual void OnRead(const ReadObservation& read) {}
+  // When an append committed (not an idempotent retry) with `messages` > 0
+  // outbox messages in the same transaction.
+  virtual void OnOutboxEnqueued(std::string_view backend, int64_t messages) {}
+
+  // --- The PostgreSQL connection pool (planned) ----------------------------
+
+  // When the pool's use changes: connections lent out and idle ones.
+  virtual void OnPoolConnections(std::string_view backend, int64_t in_use,
+                                 int64_t idle) {}
+  // When a caller had to wait for a connection (all were in use), with how
+  // long it waited.
+  virtual void OnPoolWait(std::string_view backend, absl::Duration waited) {}
+  // When a lost connection was replaced by a new one.
+  virtual void OnReconnect(std::string_view backend) {}
+
+  // --- The projection runner (planned) -------------------------------------
+
+  // After each call of a projection's handler: `ok` false when it failed
+  // (it may be retried: OnProjectionRetry).
+  virtual void OnProjectionEvent(std::string_view projection, bool ok,
+                                 absl::Duration latency) {}
+  // When a failed event is handed to the handler again after a backoff.
+  virtual void OnProjectionRetry(std::string_view projection) {}
+  // When an event is parked in the dead-letter store.
+  virtual void OnProjectionDeadLetter(std::string_view projection) {}
+  // After a checkpoint is saved: its position, and how many events the log
+  // holds after it (lag; 0 when caught up).
+  virtual void OnProjectionCheckpoint(std::string_view projection,
+                                      Position checkpoint, int64_t lag_events) {
+  }
+  // When this process gains (true) or loses (false) the projection's lease.
+  virtual void OnProjectionLease(std::string_view projection, bool held) {}
+
+  // --- The outbox publisher (planned) --------------------------------------
+
+  // After each attempt to send a message.
+  virtual void OnOutboxSend(OutboxSendOutcome outcome, absl::Duration latency) {
+  }
+  // After each poll: messages pending, and the age of the oldest one
+  // (zero when none is pending).
+  virtual void OnOutboxBacklog(int64_t pending,
+                               absl::Duration oldest_pending_age) {}
+
+  // --- FailoverEventStore (planned) ----------------------------------------
+
+  // When the mode changes; `mode` is FailoverModeName(): "primary",
+  // "fallback" or "recovering".
+  virtual void OnFailoverMode(std::string_view mode) {}
+  // When an append is written to the journal.
+  virtual void OnFailoverJournaled() {}
+  // When `appends` journaled appends were replayed on the primary.
+  virtual void OnFailoverReplayed(int64_t appends) {}
+  // When a journaled append is parked (it conflicts on the primary).
+  virtual void OnFailoverParked() {}
+  // When the number of journaled appends waiting for replay changes.
+  virtual void OnFailoverPending(int64_t appends) {}
+};
+
+}  // namespace eventstore
+
+#endif  // EVENTSTORE_INSTRUMENTATION_H_
