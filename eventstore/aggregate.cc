@@ -61,6 +61,9 @@ absl::Status Aggregate::ApplyStored(const RecordedEvent& event) {
                      " and cannot replay event version ", event.version,
                      " of stream '", event.stream, "'"));
   }
+  // A damaged event is never skipped, even of an ignored type: a state
+  // built past it would be wrong without anyone knowing.
+  if (event.damaged()) return event.damage;
   const Handler* handler = FindHandler(event.type);
   if (handler == nullptr) {
     if (ignore_unknown_types_) {

@@ -105,7 +105,8 @@ class Aggregate {
   // handler, then sets version() to event.version. kNotFound naming the
   // type when no handler is registered for it (unless
   // IgnoreUnknownEventTypes() was called: then only version() moves);
-  // kDataLoss when the payload does not parse; a handler's error as it is,
+  // kDataLoss when the event is damaged (RecordedEvent::damage, whatever
+  // its type) or the payload does not parse; a handler's error as it is,
   // its message prefixed with the stream and version. kFailedPrecondition
   // when there are uncommitted events or event.version is below version().
   ABSL_MUST_USE_RESULT absl::Status ApplyStored(const RecordedEvent& event);

@@ -210,6 +210,17 @@ TEST(AggregateTest, IgnoreUnknownEventTypesSkipsThemButMovesTheVersion) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST(AggregateTest, ApplyStoredOfADamagedEventIsItsDamageWhateverItsType) {
+  LenientAccount account("a-1");
+  ASSERT_OK(account.ApplyStored(Stored(Opened("Ada"), 1)));
+  RecordedEvent damaged = Stored(test::v1::AccountAudited(), 2);
+  damaged.damage = absl::DataLossError("event at position 2 is damaged");
+  // Even of a type the aggregate ignores: never skipped silently.
+  EXPECT_THAT(account.ApplyStored(damaged),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("damaged")));
+  EXPECT_EQ(account.version(), 1);
+}
+
 TEST(AggregateTest, ApplyStoredOfABadPayloadIsDataLoss) {
   BankAccount account("a-1");
   RecordedEvent event = Stored(Deposited(1), 1);
