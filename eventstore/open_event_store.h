@@ -37,8 +37,8 @@ inline constexpr char kDefaultUrl[] = "sqlite:events.db";
 
 // The options every backend takes that a URL cannot give (SqliteOptions and
 // PostgresOptions have fields of the same names and meaning). The URL's
-// query parameters give the rest, including two that both backends accept:
-// read_only=true and upgrade_schema=false.
+// query parameters give the rest, including three that both backends
+// accept: read_only=true, upgrade_schema=false and verify_checksums=false.
 struct OpenOptions {
   // The bounds appends are checked against. Default StoreLimits().
   StoreLimits limits;

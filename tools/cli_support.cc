@@ -138,6 +138,7 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenStore(
     sqlite->create_if_missing = options.create_if_missing;
     sqlite->read_only = options.read_only;
     sqlite->upgrade_schema = false;
+    if (options.force_verify_checksums) sqlite->verify_checksums = true;
     store = SqliteEventStore::Open(*sqlite);
 #ifdef EVENTSTORE_HAVE_POSTGRES
   } else if (IsPostgresUrl(url)) {
@@ -146,6 +147,7 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenStore(
     postgres->create_if_missing = options.create_if_missing;
     postgres->read_only = options.read_only;
     postgres->upgrade_schema = false;
+    if (options.force_verify_checksums) postgres->verify_checksums = true;
     store = PostgresEventStore::Open(*postgres);
 #endif
   } else {

@@ -90,6 +90,10 @@ struct OpenStoreOptions {
   // verify, checkpoints, dlq list and show, outbox stats and list) set it,
   // so they work on read-only files and roles and never write.
   bool read_only = false;
+  // Compare every event's checksum on read whatever the URL's
+  // verify_checksums says: `verify` and `export` set it, so that they never
+  // trust a payload. Default false: the URL decides (default on).
+  bool force_verify_checksums = false;
 };
 
 // Opens the store at `url`. The schema is never upgraded here: a store with

@@ -83,9 +83,12 @@ struct StreamState {
 };
 
 int RunVerify(const VerifyArgs& args) {
+  // Checksums are compared whatever the URL says (verify_checksums=false
+  // only speeds up an application's reads).
+  OpenStoreOptions open = ReadOnlyStore();
+  open.force_verify_checksums = true;
   return RunWithStore(
-      "verify", args.url, ReadOnlyStore(),
-      [&](EventStore& store, const std::string& url) {
+      "verify", args.url, open, [&](EventStore& store, const std::string& url) {
         std::vector<Problem> problems;
         absl::StatusOr<StoreInfo> info = store.inspector().Info();
         if (!info.ok()) return PrintError("verify", info.status(), url);

@@ -195,7 +195,11 @@ void RegisterTransferCommands(CLI::App& app, int& exit_code) {
       exit_code = kExitUsage;
       return;
     }
-    exit_code = RunWithStore("export", exp->url, OpenStoreOptions(),
+    // A copy must be faithful: checksums are compared whatever the URL
+    // says, so export stops at a changed event.
+    OpenStoreOptions open;
+    open.force_verify_checksums = true;
+    exit_code = RunWithStore("export", exp->url, open,
                              [&](EventStore& store, const std::string& url) {
                                return RunExport(*exp, store, url);
                              });

@@ -179,8 +179,11 @@ constexpr char kExistsSql[] = "SELECT 1 FROM $S.events WHERE id = $1::uuid";
 // (no temporary RecordedEvent is made and moved). A row that cannot be read
 // intact (corrupt metadata, a checksum mismatch) becomes a damaged event
 // (recorded_event.h) rather than an error, so that one bad row does not make
-// the rest of the log unreadable.
-void DecodeRowInto(const PgResult& r, int row, RecordedEvent& event) {
+// the rest of the log unreadable. The checksum is compared only when
+// `verify` (PostgresOptions::verify_checksums); `event.checksum` is set
+// either way.
+void DecodeRowInto(const PgResult& r, int row, bool verify,
+                   RecordedEvent& event) {
   event.position = Position::FromParts(r.Uint64(row, 0), r.Uint64(row, 1));
   const std::string_view stream = r.Bytes(row, 3);
   event.stream.assign(stream.data(), stream.size());
@@ -213,13 +216,16 @@ void DecodeRowInto(const PgResult& r, int row, RecordedEvent& event) {
       return;
     }
   }
-  internal::VerifyStoredChecksum("postgres", id_bytes, metadata, event);
+  if (verify) {
+    internal::VerifyStoredChecksum("postgres", id_bytes, metadata, event);
+  }
 }
 
-void DecodeRows(const PgResult& r, std::vector<RecordedEvent>& out) {
+void DecodeRows(const PgResult& r, bool verify,
+                std::vector<RecordedEvent>& out) {
   out.reserve(out.size() + r.rows());
   for (int row = 0; row < r.rows(); ++row) {
-    DecodeRowInto(r, row, out.emplace_back());
+    DecodeRowInto(r, row, verify, out.emplace_back());
   }
 }
 
@@ -604,7 +610,7 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(forward ? read_forward_ : read_backward_, params);
   }));
-  DecodeRows(r, events);
+  DecodeRows(r, options_.verify_checksums, events);
   ES_RETURN_IF_ERROR(Upcast(events));
   return events;
 }
@@ -626,7 +632,7 @@ absl::StatusOr<ReadAllPage> PostgresEventStoreImpl::ReadAll(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(read_all_, params);
   }));
-  DecodeRows(r, page.events);
+  DecodeRows(r, options_.verify_checksums, page.events);
   page.end_of_log =
       static_cast<int64_t>(page.events.size()) < options.max_count;
   if (!page.events.empty()) page.next_position = page.events.back().position;

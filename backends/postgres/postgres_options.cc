@@ -117,10 +117,11 @@ absl::StatusOr<PostgresOptions> PostgresOptions::FromUrl(std::string_view url) {
                                      PostgresOptions::kMaxTimeoutMs));
         }
       } else if (key == "notify_on_append" || key == "read_only" ||
-                 key == "upgrade_schema") {
+                 key == "upgrade_schema" || key == "verify_checksums") {
         bool* field = key == "notify_on_append" ? &options.notify_on_append
                       : key == "read_only"      ? &options.read_only
-                                                : &options.upgrade_schema;
+                      : key == "upgrade_schema" ? &options.upgrade_schema
+                                                : &options.verify_checksums;
         if (!ParseBool(value, field)) {
           return BadUrl(
               absl::StrCat(key, "='", value, "' is not true or false"));

@@ -81,8 +81,11 @@ void AssignTo(std::string& out, std::string_view value) {
 // moves, so no temporary RecordedEvent is made. A row that cannot be read
 // intact (a corrupt id or metadata, a checksum mismatch) becomes a damaged
 // event (recorded_event.h) rather than an error, so that one bad row does
-// not make the rest of the log unreadable.
-void DecodeRowInto(const SqliteStatement& row, RecordedEvent& event) {
+// not make the rest of the log unreadable. The checksum is compared only
+// when `verify` (SqliteOptions::verify_checksums); `event.checksum` is set
+// either way.
+void DecodeRowInto(const SqliteStatement& row, bool verify,
+                   RecordedEvent& event) {
   event.position = Position::At(static_cast<uint64_t>(row.ColumnInt64(0)));
   AssignTo(event.stream, row.ColumnText(2));
   event.version = row.ColumnInt64(3);
@@ -112,16 +115,19 @@ void DecodeRowInto(const SqliteStatement& row, RecordedEvent& event) {
                           event);
     return;
   }
-  internal::VerifyStoredChecksum("sqlite", id_bytes, metadata, event);
+  if (verify) {
+    internal::VerifyStoredChecksum("sqlite", id_bytes, metadata, event);
+  }
 }
 
-// Steps `stmt` to the end, decoding each row in place at the end of `out`.
-absl::Status CollectRows(SqliteStatement& stmt,
+// Steps `stmt` to the end, decoding each row in place at the end of `out`
+// (checksums compared when `verify`).
+absl::Status CollectRows(SqliteStatement& stmt, bool verify,
                          std::vector<RecordedEvent>& out) {
   while (true) {
     ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return absl::OkStatus();
-    DecodeRowInto(stmt, out.emplace_back());
+    DecodeRowInto(stmt, verify, out.emplace_back());
   }
 }
 
@@ -426,7 +432,7 @@ absl::StatusOr<std::vector<RecordedEvent>> SqliteEventStoreImpl::ReadStream(
                                        std::max<int64_t>(0, last - from + 1));
         }
         events.reserve(static_cast<size_t>(expected));
-        return CollectRows(*stmt, events);
+        return CollectRows(*stmt, db_->options().verify_checksums, events);
       }));
   ES_RETURN_IF_ERROR(Upcast(events));
   return events;
@@ -455,7 +461,7 @@ absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
         stmt->BindInt64(next, options.max_count);
         page.events.reserve(
             static_cast<size_t>(std::min(options.max_count, kMaxReserve)));
-        return CollectRows(*stmt, page.events);
+        return CollectRows(*stmt, db_->options().verify_checksums, page.events);
       }));
   page.end_of_log =
       static_cast<int64_t>(page.events.size()) < options.max_count;

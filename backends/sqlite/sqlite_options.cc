@@ -46,10 +46,12 @@ absl::Status ApplyParameter(const std::string& key, const std::string& value,
       return BadUrl(absl::StrCat("synchronous='", value,
                                  "' is not off, normal, full or extra"));
     }
-  } else if (key == "wal" || key == "read_only" || key == "upgrade_schema") {
-    bool* field = key == "wal"         ? &options.wal
-                  : key == "read_only" ? &options.read_only
-                                       : &options.upgrade_schema;
+  } else if (key == "wal" || key == "read_only" || key == "upgrade_schema" ||
+             key == "verify_checksums") {
+    bool* field = key == "wal"              ? &options.wal
+                  : key == "read_only"      ? &options.read_only
+                  : key == "upgrade_schema" ? &options.upgrade_schema
+                                            : &options.verify_checksums;
     if (!ParseBool(lower, field)) {
       return BadUrl(absl::StrCat(key, "='", value, "' is not true or false"));
     }
@@ -75,7 +77,8 @@ absl::Status ApplyParameter(const std::string& key, const std::string& value,
   } else {
     return BadUrl(absl::StrCat("unknown parameter '", key,
                                "' (known: synchronous, wal, busy_timeout_ms, "
-                               "max_readers, read_only, upgrade_schema)"));
+                               "max_readers, read_only, upgrade_schema, "
+                               "verify_checksums)"));
   }
   return absl::OkStatus();
 }

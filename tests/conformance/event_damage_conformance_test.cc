@@ -2,7 +2,8 @@
 // that could never be read back is refused at append; a row damaged behind
 // the store's back (corrupt metadata, changed payload bytes) comes back as
 // one damaged event (RecordedEvent::damage) instead of failing the whole
-// read; the checksum stored with each event catches silent corruption.
+// read; the checksum stored with each event catches silent corruption,
+// unless the store was opened with verify_checksums off.
 
 #include <cstdint>
 #include <memory>
@@ -25,6 +26,7 @@ namespace {
 
 using ::eventstore::test::AllTestBackends;
 using ::eventstore::test::FailoverTestBackend;
+using ::eventstore::test::OpenWithoutChecksumVerification;
 using ::eventstore::test::RawAccessTestBackends;
 using ::eventstore::test::StatusIs;
 using ::eventstore::test::TestBackend;
@@ -212,6 +214,49 @@ TEST_P(EventDamageConformanceTest, ChangedPayloadFailsItsChecksum) {
   other.add_items("book");
   ASSERT_OK(Overwrite("order-1", 2, "payload", other.SerializeAsString()));
   ExpectOnlyOrder1V2Damaged("checksum");
+}
+
+TEST_P(EventDamageConformanceTest, VerifyChecksumsOffReadsAChangedPayload) {
+  test::v1::OrderPlaced other;
+  other.set_order_id("z");
+  other.add_items("book");
+  ASSERT_OK(Overwrite("order-1", 2, "payload", other.SerializeAsString()));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> unverified,
+                       OpenWithoutChecksumVerification(*store_));
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> stream,
+                       unverified->ReadStream("order-1"));
+  ASSERT_THAT(stream, SizeIs(3));
+  for (const RecordedEvent& e : stream) {
+    EXPECT_FALSE(e.damaged()) << e.damage;
+    EXPECT_TRUE(e.checksum.has_value());  // carried, not compared
+  }
+  EXPECT_EQ(stream[1].payload, other.SerializeAsString());
+  ReadAllOptions all;
+  all.max_count = 10;
+  ASSERT_OK_AND_ASSIGN(ReadAllPage page, unverified->ReadAll(all));
+  ASSERT_THAT(page.events, SizeIs(4));
+  for (const RecordedEvent& e : page.events) {
+    EXPECT_FALSE(e.damaged()) << e.damage;
+  }
+  // The same row through the store opened with the default: checked.
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> checked,
+                       store_->ReadStream("order-1"));
+  ASSERT_THAT(checked, SizeIs(3));
+  EXPECT_THAT(checked[1].damage,
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("checksum")));
+}
+
+TEST_P(EventDamageConformanceTest, VerifyChecksumsOffStillMarksBadMetadata) {
+  ASSERT_OK(
+      Overwrite("order-1", 2, "metadata", std::string("\x0a\x05req-\xff")));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> unverified,
+                       OpenWithoutChecksumVerification(*store_));
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> stream,
+                       unverified->ReadStream("order-1"));
+  ASSERT_THAT(stream, SizeIs(3));
+  EXPECT_FALSE(stream[0].damaged()) << stream[0].damage;
+  EXPECT_THAT(stream[1].damage, StatusIs(absl::StatusCode::kDataLoss,
+                                         HasSubstr("metadata does not parse")));
 }
 
 TEST_P(EventDamageConformanceTest, ChangedMetadataFailsItsChecksum) {

@@ -52,6 +52,29 @@ TEST(PostgresOptionsTest, FromUrlSplitsOurParametersFromLibpqs) {
   EXPECT_EQ(d.pool_size, 8);
 }
 
+TEST(PostgresOptionsTest, FromUrlVerifyChecksums) {
+  EXPECT_TRUE(PostgresOptions().verify_checksums);
+  ASSERT_OK_AND_ASSIGN(PostgresOptions defaults,
+                       PostgresOptions::FromUrl("postgresql://h/db"));
+  EXPECT_TRUE(defaults.verify_checksums);
+  ASSERT_OK_AND_ASSIGN(
+      PostgresOptions off,
+      PostgresOptions::FromUrl(
+          "postgresql://h/db?verify_checksums=false&sslmode=disable"));
+  EXPECT_FALSE(off.verify_checksums);
+  // Ours: not passed on to libpq.
+  EXPECT_EQ(off.conninfo, "postgresql://h/db?sslmode=disable");
+  ASSERT_OK_AND_ASSIGN(
+      PostgresOptions on,
+      PostgresOptions::FromUrl("postgresql://h/db?verify_checksums=true"));
+  EXPECT_TRUE(on.verify_checksums);
+  absl::StatusOr<PostgresOptions> bad = PostgresOptions::FromUrl(
+      "postgresql://u:hunter2@h/db?verify_checksums=sometimes");
+  EXPECT_THAT(bad, StatusIs(absl::StatusCode::kInvalidArgument,
+                            HasSubstr("verify_checksums='sometimes'")));
+  EXPECT_THAT(std::string(bad.status().message()), Not(HasSubstr("hunter2")));
+}
+
 TEST(PostgresOptionsTest, BadUrlsNameThePartAndNeverThePassword) {
   const struct {
     const char* url;

@@ -45,8 +45,11 @@
 namespace eventstore {
 namespace {
 
+using ::eventstore::test::FileExists;
+using ::eventstore::test::ReadFileBytes;
 using ::eventstore::test::StatusIs;
 using ::eventstore::test::TempDir;
+using ::eventstore::test::WriteFileBytes;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
@@ -130,22 +133,6 @@ class RawDb {
   explicit RawDb(sqlite3* db) : db_(db) {}
   sqlite3* db_;
 };
-
-std::string ReadFileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
-}
-
-void WriteFileBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
-
-bool FileExists(const std::string& path) {
-  std::error_code ignored;
-  return std::filesystem::exists(path, ignored);
-}
 
 // --- events ------------------------------------------------------------------
 

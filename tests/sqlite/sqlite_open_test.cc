@@ -37,29 +37,16 @@
 namespace eventstore {
 namespace {
 
+using ::eventstore::test::FileExists;
 using ::eventstore::test::IsOk;
+using ::eventstore::test::ReadFileBytes;
 using ::eventstore::test::StatusIs;
 using ::eventstore::test::TempDir;
+using ::eventstore::test::WriteFileBytes;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::SizeIs;
-
-std::string ReadFileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
-}
-
-void WriteFileBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
-
-bool FileExists(const std::string& path) {
-  std::error_code ignored;
-  return std::filesystem::exists(path, ignored);
-}
 
 // Runs `sql` on `path` through a connection of its own (as another process
 // would), creating the file when asked.

@@ -149,6 +149,25 @@ TEST(SqliteOptionsTest, FromUrlReadOnlyAndUpgradeSchema) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("read_only")));
 }
 
+TEST(SqliteOptionsTest, FromUrlVerifyChecksums) {
+  EXPECT_TRUE(SqliteOptions().verify_checksums);
+  ASSERT_OK_AND_ASSIGN(SqliteOptions defaults,
+                       SqliteOptions::FromUrl("sqlite:e.db"));
+  EXPECT_TRUE(defaults.verify_checksums);
+  ASSERT_OK_AND_ASSIGN(
+      SqliteOptions off,
+      SqliteOptions::FromUrl("sqlite:e.db?verify_checksums=false"));
+  EXPECT_FALSE(off.verify_checksums);
+  ASSERT_OK_AND_ASSIGN(
+      SqliteOptions on,
+      SqliteOptions::FromUrl("sqlite:e.db?verify_checksums=true"));
+  EXPECT_TRUE(on.verify_checksums);
+  EXPECT_THAT(SqliteOptions::FromUrl("sqlite:e.db?verify_checksums=sometimes"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("verify_checksums='sometimes'"),
+                             HasSubstr("not true or false"))));
+}
+
 TEST(SqliteOptionsTest, FromUrlRefusesANulByte) {
   // SQLite would open the file named by the part before the NUL.
   const std::string url("sqlite:a\0b.db", 13);

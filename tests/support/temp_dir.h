@@ -1,5 +1,5 @@
 // TempDir: a fresh directory that is removed, with its contents, when the
-// object is destroyed.
+// object is destroyed; and helpers that read and write whole files.
 //
 //   ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempDir> dir, TempDir::Create());
 //   std::string db = dir->File("events.db");
@@ -35,6 +35,15 @@ class TempDir {
 
   std::string path_;
 };
+
+// The whole content of the file at `path` (empty when it cannot be read).
+std::string ReadFileBytes(const std::string& path);
+
+// Replaces the content of the file at `path` with `bytes`, creating it.
+void WriteFileBytes(const std::string& path, const std::string& bytes);
+
+// True when something exists at `path`.
+bool FileExists(const std::string& path);
 
 }  // namespace eventstore::test
 

@@ -224,6 +224,29 @@ std::vector<TestBackend> RawAccessTestBackends() {
   return backends;
 }
 
+absl::StatusOr<std::unique_ptr<EventStore>> OpenWithoutChecksumVerification(
+    EventStore& store) {
+  if (auto* owned = dynamic_cast<StoreInTempDir*>(&store)) {
+    SqliteOptions options;
+    options.path = owned->path();
+    options.synchronous = SqliteOptions::Synchronous::kNormal;
+    options.verify_checksums = false;
+    return SqliteEventStore::Open(options);
+  }
+#ifdef EVENTSTORE_TEST_POSTGRES
+  if (auto* located = dynamic_cast<StoreInSchema*>(&store)) {
+    PostgresOptions options;
+    options.conninfo = located->url();
+    options.schema = located->schema();
+    options.pool_size = 2;
+    options.verify_checksums = false;
+    return PostgresEventStore::Open(options);
+  }
+#endif
+  return absl::InvalidArgumentError(
+      "OpenWithoutChecksumVerification: not a store of RawAccessTestBackends");
+}
+
 TestBackend FailoverTestBackend() {
   return {"failover_sqlite",
           [](std::shared_ptr<const TypeRegistry> registry)

@@ -60,6 +60,13 @@ std::vector<TestBackend> AllTestBackends();
 // PostgreSQL, "postgres".
 std::vector<TestBackend> RawAccessTestBackends();
 
+// A second store on the database of `store`, one that a
+// RawAccessTestBackends() backend's `open` returned, opened with
+// verify_checksums off (SqliteOptions, PostgresOptions). Destroy it before
+// `store`. kInvalidArgument for any other store.
+absl::StatusOr<std::unique_ptr<EventStore>> OpenWithoutChecksumVerification(
+    EventStore& store);
+
 // "failover_sqlite": a FailoverEventStore (fallback allowed) over a SQLite
 // memory store, with a SQLite memory journal, while the primary is up: the
 // decorator must pass the whole contract through unchanged.

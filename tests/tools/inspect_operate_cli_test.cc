@@ -521,6 +521,37 @@ TEST_F(CliSqliteTest, VerifyReportsDamagedEventsAndKeepsReading) {
   EXPECT_THAT(exported.err, HasSubstr("eventstore verify"));
 }
 
+TEST_F(CliSqliteTest, VerifyChecksChecksumsWhateverTheUrlSays) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE events SET payload = X'0a0139' "
+                         "WHERE stream = 'order-1' AND version = 2",
+                         nullptr, nullptr, &error),
+            SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_close(db);
+  const std::string unverified = url_ + "?verify_checksums=false";
+
+  // The option reaches the store: `read` trusts the changed payload...
+  const CliResult read = RunCli({"read", unverified, "order-1"});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_THAT(read.out, Not(HasSubstr("DAMAGED")));
+  // ...but `verify` compares the checksum anyway.
+  const CliResult r = RunCli({"verify", unverified});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("1 problem in 4 events"));
+  EXPECT_THAT(r.out, HasSubstr("at position 2 (stream 'order-1', version 2) "
+                               "is damaged: its checksum"));
+  // So does `export`: a copy must be faithful.
+  const CliResult exported =
+      RunCli({"export", unverified, dir_->File("out.esx"), "-q"});
+  EXPECT_NE(exported.exit_code, 0);
+  EXPECT_THAT(exported.err, HasSubstr("at position 2"));
+}
+
 TEST_F(CliSqliteTest, VerifyFindsATypeWithoutDescriptor) {
   ASSERT_OK(store_->Append("odd-1", ExpectedVersion::NoStream(),
                            {MysteryEvent(), MysteryEvent()}));
@@ -746,6 +777,16 @@ TEST_F(CliPostgresTest, VerifyReportsADamagedEvent) {
   const CliResult tail = RunCli({"tail", url_, "--format", "jsonl"});
   EXPECT_EQ(tail.exit_code, 0) << tail.err;
   EXPECT_EQ(Lines(tail.out).size(), 4u) << tail.out;
+
+  // verify_checksums=false: `read` trusts the row, `verify` still checks.
+  const std::string unverified = url_ + "&verify_checksums=false";
+  const CliResult read = RunCli({"read", unverified, "order-1"});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_THAT(read.out, Not(HasSubstr("DAMAGED")));
+  const CliResult forced = RunCli({"verify", unverified});
+  EXPECT_EQ(forced.exit_code, 1) << forced.out << forced.err;
+  EXPECT_THAT(forced.out, HasSubstr("(stream 'order-1', version 2) is "
+                                    "damaged: its checksum"));
 }
 
 TEST_F(CliPostgresTest, MissingSchemaIsNotCreatedExceptByInit) {

@@ -41,15 +41,10 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::CliResult;
+using ::eventstore::test::ReadFileBytes;
 using ::eventstore::test::RunCli;
 using ::eventstore::test::TempDir;
 using ::testing::HasSubstr;
-
-std::string ReadFileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
-}
 
 EventData Tick(const std::string& payload) {
   EventData e;
