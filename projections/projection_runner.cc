@@ -267,6 +267,8 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
   void Record(BatchResult* result, int64_t handled, int64_t parked,
               Position position);
   void SetPosition(Position position);
+  // stats().idle: set around the background thread's wait for new events.
+  void SetIdle(bool idle);
   void SetBackgroundState(std::optional<bool> holds_lease,
                           std::optional<absl::Status> error);
 
@@ -686,6 +688,11 @@ void ProjectionRunnerImpl::SetPosition(Position position) {
   stats_.position = position;
 }
 
+void ProjectionRunnerImpl::SetIdle(bool idle) {
+  internal::MutexLock lock(&state_mu_);
+  stats_.idle = idle;
+}
+
 void ProjectionRunnerImpl::SetBackgroundState(
     std::optional<bool> holds_lease, std::optional<absl::Status> error) {
   internal::MutexLock lock(&state_mu_);
@@ -783,7 +790,9 @@ void ProjectionRunnerImpl::Loop() {
         wait = std::min(
             wait, std::max(next_retrying_check - absl::Now(), kMinIdleWait));
       }
+      SetIdle(true);
       absl::StatusOr<bool> woken = store_.WaitForEvents(wait_after, wait);
+      SetIdle(false);
       if (!woken.ok()) fail(woken.status());
     }
   }

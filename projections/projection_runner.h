@@ -157,6 +157,10 @@ struct ProjectionRunnerStats {
   bool running = false;
   // Whether the background thread holds the lease (is the active runner).
   bool holds_lease = false;
+  // Whether the background thread is waiting for new events, having handled
+  // (or skipped) every event up to the head of the log as it last read it:
+  // an event appended while this is true ends the wait.
+  bool idle = false;
   // The background thread's latest error (a store error, a lease error, a
   // handler's kUnavailable); OK once a batch has succeeded since.
   absl::Status last_error;

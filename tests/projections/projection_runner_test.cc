@@ -74,6 +74,18 @@ constexpr absl::Duration kLong = absl::Seconds(30);
 
 constexpr char kTable[] = "order_rows";
 
+// Waits until the background thread of `runner` has handled `handled`
+// events since creation and waits for new ones: an event appended next ends
+// that wait.
+bool WaitUntilIdleAt(const ProjectionRunner& runner, int64_t handled) {
+  return WaitUntil(
+      [&] {
+        const ProjectionRunnerStats stats = runner.stats();
+        return stats.idle && stats.handled == handled;
+      },
+      kLong);
+}
+
 class ProjectionRunnerTest : public ::testing::TestWithParam<TestBackend> {
  protected:
   void SetUp() override {
@@ -324,8 +336,7 @@ TEST_P(ProjectionRunnerTest, FollowsNewEventsWithinTwoSeconds) {
   EXPECT_TRUE(runner->stats().holds_lease);
 
   for (int i = 0; i < 3; ++i) {
-    // Let the runner settle into its wait for new events.
-    absl::SleepFor(absl::Milliseconds(150));
+    ASSERT_TRUE(WaitUntilIdleAt(*runner, 15 + i));
     const absl::Time appended_at = absl::Now();
     ASSERT_OK(AppendOrders(store(), "order-2", 1).status());
     ASSERT_TRUE(WaitUntil([&] { return projection.handled_count() == 16u + i; },
@@ -849,12 +860,11 @@ class CrossStoreFollowTest : public ::testing::TestWithParam<std::string> {
 
   // Appends one event at a time through `writer`; each must be handled
   // within kPrompt.
-  void ExpectFollowed(EventStore& writer, RecordingProjection& projection,
-                      int events) {
+  void ExpectFollowed(EventStore& writer, const ProjectionRunner& runner,
+                      RecordingProjection& projection, int events) {
     for (int i = 0; i < events; ++i) {
       const size_t before = projection.handled_count();
-      // Let the runner settle into its wait for new events.
-      absl::SleepFor(absl::Milliseconds(150));
+      ASSERT_TRUE(WaitUntilIdleAt(runner, static_cast<int64_t>(before)));
       ASSERT_OK(AppendOrders(writer, "order-x", 1).status());
       EXPECT_TRUE(WaitUntil(
           [&] { return projection.handled_count() == before + 1; }, kPrompt))
@@ -882,7 +892,7 @@ TEST_P(CrossStoreFollowTest, RunnerFollowsAnotherStoresAppends) {
   ASSERT_TRUE(WaitUntil([&] { return runner->stats().holds_lease; }, kLong));
 
   // Polling: the writer sends no wake-up (NOTIFY is off by default).
-  ExpectFollowed(*writer, projection, 3);
+  ExpectFollowed(*writer, *runner, projection, 3);
 
   if (GetParam() == "postgres") {
     // LISTEN/NOTIFY: the waiting reader listens on a connection of its own,
@@ -899,7 +909,7 @@ TEST_P(CrossStoreFollowTest, RunnerFollowsAnotherStoresAppends) {
     ASSERT_OK_AND_ASSIGN(
         std::unique_ptr<EventStore> notifier,
         OpenEventStore(absl::StrCat(url_, "&notify_on_append=true")));
-    ExpectFollowed(*notifier, projection, 3);
+    ExpectFollowed(*notifier, *runner, projection, 3);
   }
   runner->Stop();
   ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> checkpoint,
@@ -999,8 +1009,8 @@ TEST_P(ProjectionRunnerRetryingTest, MarkedEntryIsReplayedAndResolved) {
   ASSERT_OK(runner->Start());
   ASSERT_TRUE(WaitUntil([&] { return runner->stats().handled == 4; }, kLong));
   ASSERT_EQ(StatusOf("rows", ids[2]), DeadLetterStatus::kParked);
-  // Let the runner settle into its wait for new events.
-  absl::SleepFor(absl::Milliseconds(150));
+  // Past its first look for entries marked kRetrying (made at start).
+  ASSERT_TRUE(WaitUntilIdleAt(*runner, 4));
 
   // The handler is fixed and deployed; the operator asks for a retry.
   broken = false;
