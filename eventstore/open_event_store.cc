@@ -46,11 +46,10 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
       std::error_code error;
       const bool exists = std::filesystem::exists(options.path, error);
       if (!error && !exists) {
-        return absl::NotFoundError(
-            absl::StrCat("sqlite: '", options.path,
-                         "' does not exist, and opening it ",
-                         options.read_only ? "read-only" : "without creating",
-                         " cannot make it"));
+        return absl::NotFoundError(absl::StrCat(
+            "sqlite: '", options.path, "' does not exist, and opening it ",
+            options.read_only ? "read-only" : "without creating",
+            " cannot make it"));
       }
     }
     return SqliteEventStore::Open(options);
