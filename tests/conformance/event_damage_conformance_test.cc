@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
 
 namespace eventstore {
@@ -48,16 +49,8 @@ EventData Placed(const std::string& order_id) {
 
 // --- refused at append: every backend ----------------------------------------
 
-class MetadataTextConformanceTest
-    : public ::testing::TestWithParam<TestBackend> {
+class MetadataTextConformanceTest : public test::StoreTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventStore>> store =
-        GetParam().open(nullptr);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-  }
-  std::unique_ptr<EventStore> store_;
 };
 
 TEST_P(MetadataTextConformanceTest, InvalidUtf8InAnyMetadataStringIsRefused) {
@@ -128,14 +121,11 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, MetadataTextConformanceTest,
 
 // --- rows damaged by hand ----------------------------------------------------
 
-class EventDamageConformanceTest
-    : public ::testing::TestWithParam<TestBackend> {
+class EventDamageConformanceTest : public test::StoreTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<EventStore>> store =
-        GetParam().open(nullptr);
-    ASSERT_OK(store);
-    store_ = *std::move(store);
+    test::StoreTest::SetUp();
+    if (HasFatalFailure()) return;
     // order-1 v1..v3 and order-2 v1, interleaved in the global log.
     ASSERT_OK(store_->Append("order-1", ExpectedVersion::NoStream(),
                              {Placed("a"), Placed("b")}));
@@ -196,8 +186,6 @@ class EventDamageConformanceTest
     EXPECT_EQ(all[2].stream, "order-2");
     EXPECT_FALSE(all[2].damaged());
   }
-
-  std::unique_ptr<EventStore> store_;
 };
 
 TEST_P(EventDamageConformanceTest, CorruptMetadataDamagesOnlyThatEvent) {

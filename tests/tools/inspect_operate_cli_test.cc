@@ -152,6 +152,19 @@ class CliSqliteTest : public ::testing::Test {
     Fill(*store_);
   }
 
+  // Runs `sql` on the file through a connection of its own, behind the
+  // store's back (to damage it as a disk or another program would).
+  void ExecRaw(const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+    const std::string message = error != nullptr ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  }
+
   std::unique_ptr<TempDir> dir_;
   std::string path_;
   std::string url_;
@@ -445,16 +458,9 @@ TEST_F(CliSqliteTest, VerifyFindsAVersionGap) {
                            {ShippedEvent("1")}));
   store_.reset();
   // Corrupt the file behind the store's back: order-1 goes 1, 2, 5.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  ASSERT_EQ(sqlite3_exec(db,
-                         "UPDATE events SET version = 5 "
-                         "WHERE stream = 'order-1' AND version = 3",
-                         nullptr, nullptr, &error),
-            SQLITE_OK)
-      << (error != nullptr ? error : "");
-  sqlite3_close(db);
+  ASSERT_NO_FATAL_FAILURE(
+      ExecRaw("UPDATE events SET version = 5 "
+              "WHERE stream = 'order-1' AND version = 3"));
 
   const CliResult r = RunCli({"verify", url_});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
@@ -476,18 +482,11 @@ TEST_F(CliSqliteTest, VerifyFindsAVersionGap) {
 // refuses, naming the position.
 TEST_F(CliSqliteTest, VerifyReportsDamagedEventsAndKeepsReading) {
   store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  ASSERT_EQ(sqlite3_exec(db,
-                         "UPDATE events SET payload = X'0a0139' "
-                         "WHERE stream = 'order-1' AND version = 2;"
-                         "UPDATE events SET metadata = X'0a057265712dff' "
-                         "WHERE stream = 'order-2' AND version = 1",
-                         nullptr, nullptr, &error),
-            SQLITE_OK)
-      << (error != nullptr ? error : "");
-  sqlite3_close(db);
+  ASSERT_NO_FATAL_FAILURE(
+      ExecRaw("UPDATE events SET payload = X'0a0139' "
+              "WHERE stream = 'order-1' AND version = 2;"
+              "UPDATE events SET metadata = X'0a057265712dff' "
+              "WHERE stream = 'order-2' AND version = 1"));
 
   const CliResult r = RunCli({"verify", url_, "--payloads"});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
@@ -523,16 +522,9 @@ TEST_F(CliSqliteTest, VerifyReportsDamagedEventsAndKeepsReading) {
 
 TEST_F(CliSqliteTest, VerifyChecksChecksumsWhateverTheUrlSays) {
   store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  ASSERT_EQ(sqlite3_exec(db,
-                         "UPDATE events SET payload = X'0a0139' "
-                         "WHERE stream = 'order-1' AND version = 2",
-                         nullptr, nullptr, &error),
-            SQLITE_OK)
-      << (error != nullptr ? error : "");
-  sqlite3_close(db);
+  ASSERT_NO_FATAL_FAILURE(
+      ExecRaw("UPDATE events SET payload = X'0a0139' "
+              "WHERE stream = 'order-1' AND version = 2"));
   const std::string unverified = url_ + "?verify_checksums=false";
 
   // The option reaches the store: `read` trusts the changed payload...
