@@ -1,9 +1,7 @@
 #include "eventstore/open_event_store.h"
 
 #include <cstdlib>
-#include <filesystem>
 #include <string>
-#include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -39,19 +37,6 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
   if (absl::StartsWith(u, "sqlite:")) {
     ES_ASSIGN_OR_RETURN(SqliteOptions options, SqliteOptions::FromUrl(u));
     Apply(open_options, options);
-    if ((!options.create_if_missing || options.read_only) &&
-        options.path != ":memory:") {
-      // As PostgreSQL's absent schema: kNotFound, not SQLite's "unable to
-      // open database file" (kUnavailable, which reads as "retry").
-      std::error_code error;
-      const bool exists = std::filesystem::exists(options.path, error);
-      if (!error && !exists) {
-        return absl::NotFoundError(absl::StrCat(
-            "sqlite: '", options.path, "' does not exist, and opening it ",
-            options.read_only ? "read-only" : "without creating",
-            " cannot make it"));
-      }
-    }
     return SqliteEventStore::Open(options);
   }
   if (absl::StartsWith(u, "postgresql:") || absl::StartsWith(u, "postgres:")) {

@@ -90,6 +90,22 @@ absl::Status ValidateOptions(const SqliteOptions& options) {
   return absl::OkStatus();
 }
 
+// Opens `path` in `mode`. A file that does not exist, when `mode` may not
+// create it, is kNotFound (SQLite says "unable to open database file",
+// which would read as kUnavailable: "retry").
+absl::StatusOr<std::unique_ptr<SqliteConnection>> OpenExisting(
+    const SqliteOptions& options, SqliteConnection::Mode mode) {
+  absl::StatusOr<std::unique_ptr<SqliteConnection>> conn =
+      SqliteConnection::Open(options.path, mode, options.busy_timeout);
+  if (!conn.ok() && mode != SqliteConnection::Mode::kReadWriteCreate &&
+      options.path != ":memory:" && !std::ifstream(options.path)) {
+    return absl::NotFoundError(
+        absl::StrCat("sqlite: '", options.path,
+                     "' does not exist, and this open may not create it"));
+  }
+  return conn;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
@@ -99,9 +115,8 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
       options.read_only           ? SqliteConnection::Mode::kReadOnly
       : options.create_if_missing ? SqliteConnection::Mode::kReadWriteCreate
                                   : SqliteConnection::Mode::kReadWrite;
-  ES_ASSIGN_OR_RETURN(
-      std::unique_ptr<SqliteConnection> writer,
-      SqliteConnection::Open(options.path, mode, options.busy_timeout));
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> writer,
+                      OpenExisting(options, mode));
   SchemaPolicy policy;
   policy.create = !options.read_only;
   policy.upgrade = !options.read_only && options.upgrade_schema;
@@ -133,16 +148,8 @@ absl::StatusOr<SchemaUpgrade> SqliteDatabase::UpgradeSchema(
     const SqliteOptions& options) {
   ES_RETURN_IF_ERROR(ValidateOptions(options));
   absl::StatusOr<std::unique_ptr<SqliteConnection>> conn =
-      SqliteConnection::Open(options.path, SqliteConnection::Mode::kReadWrite,
-                             options.busy_timeout);
-  if (!conn.ok()) {
-    if (options.path != ":memory:" && !std::ifstream(options.path)) {
-      return absl::NotFoundError(absl::StrCat(
-          "sqlite: '", options.path,
-          "' does not exist (`eventstore init URL` creates a store)"));
-    }
-    return conn.status();
-  }
+      OpenExisting(options, SqliteConnection::Mode::kReadWrite);
+  if (!conn.ok()) return conn.status();
   SchemaPolicy policy;
   policy.create = false;
   policy.upgrade = true;
