@@ -19,6 +19,11 @@ void CommandContext::FillIn(v1::EventMetadata& metadata) const {
   if (metadata.tenant_id().empty() && !tenant_id.empty()) {
     metadata.set_tenant_id(tenant_id);
   }
+  if (metadata.traceparent().empty() && !trace.traceparent.empty()) {
+    metadata.set_traceparent(trace.traceparent);
+    if (metadata.tracestate().empty())
+      metadata.set_tracestate(trace.tracestate);
+  }
   auto& out = *metadata.mutable_properties();
   for (const auto& [key, value] : properties) out.insert({key, value});
 }

@@ -17,6 +17,7 @@
 #include <map>
 #include <string>
 
+#include "eventstore/tracing.h"
 #include "eventstore/v1/metadata.pb.h"
 
 namespace eventstore {
@@ -32,6 +33,10 @@ struct CommandContext {
   std::string tenant_id;
   // Free application-defined pairs (EventMetadata::properties).
   std::map<std::string, std::string> properties;
+  // The caller's trace context (W3C traceparent and tracestate), so that
+  // spans about these events continue the caller's trace (tracing.h).
+  // Copied into EventMetadata::traceparent / ::tracestate.
+  TraceContext trace;
 
   // The metadata carrying this context.
   v1::EventMetadata ToMetadata() const;
