@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -528,6 +530,20 @@ void RegisterWorkloads(absl::Span<const Backend> backends) {
         if (round % 2 == 1) std::swap(ours, raw);
         Register(kWorkloadFns[w], std::move(ours));
         Register(kWorkloadFns[w], std::move(raw));
+      }
+    }
+  }
+}
+
+void RegisterSides(const Workload& workload, int rounds,
+                   const std::vector<Side>& sides) {
+  for (size_t w = 0; w < std::size(kWorkloadFns); ++w) {
+    if (std::string_view(kWorkloads[w].name) != workload.name) continue;
+    for (int round = 0; round < rounds; ++round) {
+      for (size_t i = 0; i < sides.size(); ++i) {
+        const Side& side = sides[(i + round) % sides.size()];
+        Register(kWorkloadFns[w],
+                 Run{side.name, &kWorkloads[w], side.factory, round, rounds});
       }
     }
   }

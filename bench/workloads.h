@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/types/span.h"
 #include "bench/target.h"
@@ -114,6 +115,24 @@ std::string WritersBenchmarkName(const std::string& name, int writers);
 // two sides next to each other (ours first in odd rounds, raw first in even
 // ones), so that each ratio compares neighbouring runs.
 void RegisterWorkloads(absl::Span<const Backend> backends);
+
+// One side of a comparison of W1..W4 on one backend (RegisterSides): the
+// benchmark name its results are reported under, and its targets.
+struct Side {
+  std::string name;
+  TargetFactory factory;
+};
+
+// Registers `rounds` rounds of `workload` (one of W1..W4 of Workloads(),
+// with its iterations) on `sides`: each round runs every side once, back to
+// back, the order rotated by one side each round (ours first, then the
+// next, ...), labelled "round i/n" as RegisterWorkloads does. For
+// comparisons other than ours / raw, such as a store with and without
+// instrumentation (instrumentation_bench.cc). A read workload writes each
+// side's database once, under that side's name. Does nothing for a
+// workload that is not one of W1..W4.
+void RegisterSides(const Workload& workload, int rounds,
+                   const std::vector<Side>& sides);
 
 // Closes the databases that read workloads keep from round to round and
 // removes their files. Call after benchmark::RunSpecifiedBenchmarks (a

@@ -23,6 +23,9 @@
 #include "eventstore/outbox_message.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
+#ifdef EVENTSTORE_HAVE_POSTGRES
+#include "backends/postgres/postgres_event_store.h"
+#endif
 
 namespace eventstore {
 namespace {
@@ -194,6 +197,25 @@ std::vector<JournalEntry> SplitEntries(std::vector<RecordedEvent> events) {
   return entries;
 }
 
+constexpr char kComponent[] = "failover";
+
+// `status` as text for a log message, with any password in a connection
+// string or URL it quotes masked.
+std::string Masked(const absl::Status& status) {
+#ifdef EVENTSTORE_HAVE_POSTGRES
+  return MaskPostgresUrl(status.ToString());
+#else
+  return status.ToString();
+#endif
+}
+
+// A message for the LogSink, made under the store's lock and logged after
+// it is released.
+struct LogLine {
+  LogLevel level = LogLevel::kInfo;
+  std::string message;
+};
+
 // Whether the primary refused the append itself (it would refuse it again):
 // such an append is parked. Any other error stops the replay until later.
 bool RefusesTheAppend(const absl::Status& status) {
@@ -216,7 +238,9 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       : FailoverEventStore(primary.get()),
         primary_(std::move(primary)),
         journal_(std::move(journal)),
-        options_(options) {}
+        options_(options),
+        metrics_(options_.instrumentation.get()),
+        log_(options_.log_sink.get()) {}
 
   ~FailoverEventStoreImpl() override {
     {
@@ -250,6 +274,17 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       pending_ = pending;
       mode_ = pending > 0 ? Mode::kRecovering : Mode::kPrimary;
       since_ = absl::Now();
+      if (metrics_ != nullptr) {
+        metrics_->OnFailoverMode(FailoverModeName(mode_));
+        metrics_->OnFailoverPending(pending_);
+      }
+    }
+    if (pending > 0 && log_ != nullptr) {
+      log_->Log(LogLevel::kInfo, kComponent,
+                absl::StrCat("the journal holds ", pending,
+                             " append(s) not replayed yet; mode recovering: "
+                             "new appends are journaled behind them until "
+                             "they are replayed"));
     }
     if (options_.health_check_interval > absl::ZeroDuration()) {
       health_thread_ = std::thread([this] { HealthLoop(); });
@@ -287,9 +322,16 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
         result.status().code() != absl::StatusCode::kUnavailable) {
       return result;
     }
-    MutexLock lock(&mu_);
-    if (mode_ == Mode::kPrimary) EnterMode(Mode::kFallback, result.status());
-    return Journal(request);
+    std::optional<LogLine> line;
+    {
+      MutexLock lock(&mu_);
+      if (mode_ == Mode::kPrimary) {
+        line = EnterMode(Mode::kFallback, result.status());
+      }
+      result = Journal(request);
+    }
+    Log(line);
+    return result;
   }
 
  private:
@@ -309,13 +351,48 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     return journal_->ReadAll(read);
   }
 
-  void EnterMode(Mode mode, absl::Status why)
+  // Records `why` (unless OK) as last_error_ and enters `mode`; returns
+  // the line to log for the change, if any (none without a LogSink).
+  [[nodiscard]] std::optional<LogLine> EnterMode(Mode mode, absl::Status why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!why.ok()) last_error_ = std::move(why);
-    if (mode_ == mode) return;
+    if (mode_ == mode) return std::nullopt;
+    const Mode from = mode_;
     mode_ = mode;
     since_ = absl::Now();
-    if (mode == Mode::kPrimary) journaled_versions_.clear();
+    if (mode == Mode::kPrimary) {
+      journaled_versions_.clear();
+      last_stop_logged_ = absl::OkStatus();
+    }
+    if (metrics_ != nullptr) metrics_->OnFailoverMode(FailoverModeName(mode));
+    if (log_ == nullptr) return std::nullopt;
+    switch (mode) {
+      case Mode::kFallback:
+        return LogLine{
+            LogLevel::kWarning,
+            absl::StrCat(from == Mode::kRecovering
+                             ? "the primary failed during the replay"
+                             : "the primary is unreachable",
+                         "; mode fallback: appends go to the journal (",
+                         pending_,
+                         " pending) until it answers: ", Masked(last_error_))};
+      case Mode::kRecovering:
+        return LogLine{LogLevel::kInfo,
+                       absl::StrCat("the primary answers again; mode "
+                                    "recovering: replaying ",
+                                    pending_, " journaled append(s)")};
+      case Mode::kPrimary:
+        return LogLine{
+            LogLevel::kInfo,
+            absl::StrCat("the journal is replayed; mode primary: appends go "
+                         "to the primary again (since start: ",
+                         replayed_, " replayed, ", parked_, " parked)")};
+    }
+    return std::nullopt;
+  }
+
+  void Log(const std::optional<LogLine>& line) const {
+    if (line.has_value()) log_->Log(line->level, kComponent, line->message);
   }
 
   absl::StatusOr<AppendResult> Journal(const AppendRequest& request)
@@ -376,6 +453,10 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       journal_head_ = written->last_position;
       ++journaled_;
       ++pending_;
+      if (metrics_ != nullptr) {
+        metrics_->OnFailoverJournaled();
+        metrics_->OnFailoverPending(pending_);
+      }
     }
 
     int64_t base = -1;
@@ -411,22 +492,25 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     }
     absl::Status probe = primary_->HeadPosition().status();
     if (!probe.ok()) return Stopped(probe);
+    std::optional<LogLine> line;
     {
       MutexLock lock(&mu_);
-      EnterMode(Mode::kRecovering, absl::OkStatus());
+      line = EnterMode(Mode::kRecovering, absl::OkStatus());
     }
+    Log(line);
     ES_ASSIGN_OR_RETURN(Position done, ReplayedPosition());
     int64_t want = options_.replay_page_size;
     while (true) {
       ES_ASSIGN_OR_RETURN(ReadAllPage page, ReadJournal(done, want));
       std::vector<RecordedEvent>& events = page.events;
       if (events.empty()) {
-        MutexLock lock(&mu_);
-        if (journal_head_ <= done) {
-          EnterMode(Mode::kPrimary, absl::OkStatus());
-          return absl::OkStatus();
+        {
+          MutexLock lock(&mu_);
+          if (journal_head_ > done) continue;  // journaled since the read
+          line = EnterMode(Mode::kPrimary, absl::OkStatus());
         }
-        continue;  // journaled since the read
+        Log(line);
+        return absl::OkStatus();
       }
       const bool page_full = static_cast<int64_t>(events.size()) == want;
       std::vector<JournalEntry> entries = SplitEntries(std::move(events));
@@ -439,29 +523,73 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
         // The journal ends inside an entry only when it was damaged.
         entries.back().MarkIncomplete();
       }
+      int64_t replayed = 0;  // on this page
       for (const JournalEntry& entry : entries) {
-        absl::Status replayed = ReplayOne(entry);
-        if (!replayed.ok()) return Stopped(replayed);
+        absl::StatusOr<bool> taken = ReplayOne(entry);
+        if (!taken.ok()) {
+          ReportReplayed(replayed);
+          return Stopped(taken.status());
+        }
+        if (*taken) ++replayed;
         done = entry.journal_events.back().position;
-        ES_RETURN_IF_ERROR(journal_->checkpoints().Save(
+        absl::Status saved = journal_->checkpoints().Save(
             kReplayName, done,
-            static_cast<int64_t>(entry.journal_events.size())));
+            static_cast<int64_t>(entry.journal_events.size()));
+        if (!saved.ok()) {
+          ReportReplayed(replayed);
+          return saved;
+        }
         MutexLock lock(&mu_);
         --pending_;
+        if (metrics_ != nullptr) metrics_->OnFailoverPending(pending_);
       }
+      ReportReplayed(replayed);
     }
   }
 
+  // Reports `appends` replayed on one page of the journal (none: nothing).
+  void ReportReplayed(int64_t appends) {
+    if (appends == 0) return;
+    if (metrics_ != nullptr) metrics_->OnFailoverReplayed(appends);
+    if (log_ == nullptr) return;
+    int64_t pending = 0;
+    {
+      MutexLock lock(&mu_);
+      pending = pending_;
+    }
+    log_->Log(LogLevel::kInfo, kComponent,
+              absl::StrCat("replayed ", appends, " journaled append(s); ",
+                           pending, " pending"));
+  }
+
   // Records why the replay stopped; an unreachable primary means kFallback.
+  // Logs (warning) a stop for another reason, once until the next
+  // different one or a drained journal.
   absl::Status Stopped(absl::Status why) {
-    MutexLock lock(&mu_);
-    EnterMode(
-        why.code() == absl::StatusCode::kUnavailable ? Mode::kFallback : mode_,
-        why);
+    std::optional<LogLine> line;
+    {
+      MutexLock lock(&mu_);
+      if (why.code() == absl::StatusCode::kUnavailable) {
+        line = EnterMode(Mode::kFallback, why);
+      } else {
+        line = EnterMode(mode_, why);
+        if (log_ != nullptr && last_stop_logged_ != why) {
+          last_stop_logged_ = why;
+          line = LogLine{LogLevel::kWarning,
+                         absl::StrCat("the replay stopped (", pending_,
+                                      " pending; retried by the health check "
+                                      "or ReplayNow): ",
+                                      Masked(why))};
+        }
+      }
+    }
+    Log(line);
     return why;
   }
 
-  absl::Status ReplayOne(const JournalEntry& entry) {
+  // Replays one journaled append: true when the primary took it, false
+  // when it was parked; an error when the replay must stop.
+  absl::StatusOr<bool> ReplayOne(const JournalEntry& entry) {
     absl::Status refused;
     if (!entry.damage.empty()) {
       refused = absl::DataLossError(entry.damage);
@@ -475,7 +603,7 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       if (status.ok()) {
         MutexLock lock(&mu_);
         ++replayed_;
-        return absl::OkStatus();
+        return true;
       }
       if (!RefusesTheAppend(status)) return status;
       refused = status;
@@ -488,9 +616,22 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       ES_RETURN_IF_ERROR(
           journal_->dead_letters().Add(kReplayName, event, reason));
     }
-    MutexLock lock(&mu_);
-    ++parked_;
-    return absl::OkStatus();
+    {
+      MutexLock lock(&mu_);
+      ++parked_;
+      if (metrics_ != nullptr) metrics_->OnFailoverParked();
+    }
+    if (log_ != nullptr) {
+      log_->Log(
+          LogLevel::kError, kComponent,
+          absl::StrCat("parked the journaled append to stream '", entry.stream,
+                       "' (event ", entry.id, ", expected version ",
+                       entry.expected.ToString(),
+                       "): the primary refused it: ", Masked(refused),
+                       "; its events are in the journal's dead letters ('",
+                       std::string(kReplayName), "')"));
+    }
+    return false;
   }
 
   void HealthLoop() {
@@ -514,6 +655,9 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   const std::unique_ptr<EventStore> primary_;
   const std::unique_ptr<EventStore> journal_;
   const FailoverOptions options_;
+  // options_'s, or null.
+  Instrumentation* const metrics_;
+  LogSink* const log_;
 
   // Guards the mode and the counts. Held while an append is journaled, so
   // that the replay's switch back to kPrimary (made under it, once the
@@ -522,6 +666,8 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kPrimary;
   absl::Time since_ ABSL_GUARDED_BY(mu_);
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  // The last replay stop logged (Stopped); OK once the journal is drained.
+  absl::Status last_stop_logged_ ABSL_GUARDED_BY(mu_);
   int64_t journaled_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t replayed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t parked_ ABSL_GUARDED_BY(mu_) = 0;

@@ -78,7 +78,9 @@
 #include "absl/time/time.h"
 #include "eventstore/event_store.h"
 #include "eventstore/forwarding_event_store.h"
+#include "eventstore/instrumentation.h"
 #include "eventstore/limits.h"
+#include "eventstore/log_sink.h"
 
 namespace eventstore {
 
@@ -97,6 +99,22 @@ struct FailoverOptions {
   // with kInvalidArgument at once, not parked at replay. Give the primary's
   // (primary->limits()); the journal's must cover JournalLimits(limits).
   StoreLimits limits;
+  // Where the store reports (instrumentation.h): OnFailoverMode at Create
+  // (the starting mode) and at every change, OnFailoverJournaled per
+  // journaled append, OnFailoverReplayed per replayed page of the journal
+  // (the appends it replayed), OnFailoverParked per parked append and
+  // OnFailoverPending whenever the journal's depth changes (and at
+  // Create). Called with the store's lock held, so that the last value
+  // reported is the current one: an implementation must not call back into
+  // this store. Default null: nothing is measured (a null check).
+  std::shared_ptr<Instrumentation> instrumentation;
+  // Where the store logs, component "failover": entering kFallback
+  // (warning, with the primary's error, passwords masked), kRecovering and
+  // kPrimary (info), replay progress per page (info), a replay stopped by
+  // an error other than an unreachable primary (warning), a parked append
+  // (error, naming the stream and the append's first event id). Never
+  // called with the store's lock held. Default null: nothing is logged.
+  std::shared_ptr<LogSink> log_sink;
 };
 
 struct FailoverStatus {

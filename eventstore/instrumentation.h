@@ -127,31 +127,47 @@ class Instrumentation {
   // When a lost connection was replaced by a new one.
   virtual void OnReconnect(std::string_view backend) {}
 
-  // --- The projection runner (planned) -------------------------------------
+  // --- The projection runner (ProjectionRunnerOptions::instrumentation) ---
 
-  // After each call of a projection's handler: `ok` false when it failed
-  // (it may be retried: OnProjectionRetry).
+  // After each call of a projection's handler (replays of dead letters
+  // included): `ok` false when it failed (it may be retried:
+  // OnProjectionRetry). When a transactional batch rolls back after a
+  // failure, its events are handled again one by one, and those calls
+  // count too. `latency` is the handler's alone, on a monotonic clock.
   virtual void OnProjectionEvent(std::string_view projection, bool ok,
                                  absl::Duration latency) {}
   // When a failed event is handed to the handler again after a backoff.
   virtual void OnProjectionRetry(std::string_view projection) {}
   // When an event is parked in the dead-letter store.
   virtual void OnProjectionDeadLetter(std::string_view projection) {}
-  // After a checkpoint is saved: its position, and how many events the log
-  // holds after it (lag; 0 when caught up).
+  // After a checkpoint is saved, and once when the runner reads nothing
+  // after its checkpoint (caught up): its position, and how many events
+  // the log holds after it (lag), found without counting the log:
+  // - when the batch's read reached the end of the log (a page shorter than
+  //   batch_size), the events of that page after the checkpoint, exactly:
+  //   0 when caught up;
+  // - after a full page (more may follow), the larger of those and
+  //   HeadPosition().prepare() - checkpoint.prepare(), the distance to the
+  //   head in sequence numbers (the head read once per batch): an estimate
+  //   that counts numbers never used (gaps) and, for a projection with an
+  //   event-type filter, events of every type; so it may be too high.
   virtual void OnProjectionCheckpoint(std::string_view projection,
                                       Position checkpoint, int64_t lag_events) {
   }
   // When this process gains (true) or loses (false) the projection's lease.
   virtual void OnProjectionLease(std::string_view projection, bool held) {}
 
-  // --- The outbox publisher (planned) --------------------------------------
+  // --- The outbox publisher (OutboxPublisherOptions::instrumentation) ----
 
-  // After each attempt to send a message.
+  // After each attempt to send a message (each call of the sink), with the
+  // sink's latency on a monotonic clock: kGaveUp for a failure that
+  // reaches max_attempts (instead of kFailed).
   virtual void OnOutboxSend(OutboxSendOutcome outcome, absl::Duration latency) {
   }
   // After each poll: messages pending, and the age of the oldest one
-  // (zero when none is pending).
+  // (zero when none is pending), from OutboxStore::Backlog. The publisher
+  // reports it when a round of claims ends (the outbox drained, or a send
+  // failed) and at most every poll_interval during a long round.
   virtual void OnOutboxBacklog(int64_t pending,
                                absl::Duration oldest_pending_age) {}
 

@@ -15,30 +15,62 @@ absl::Duration Since(Clock::time_point start) {
   return absl::FromChrono(Clock::now() - start);
 }
 
+// The trace context an append continues: its first event's.
+TraceContext AppendParent(const AppendRequest& request) {
+  if (request.events.empty()) return {};
+  const v1::EventMetadata& metadata = request.events.front().metadata;
+  return TraceContext{metadata.traceparent(), metadata.tracestate()};
+}
+
 }  // namespace
 
 InstrumentedEventStore::InstrumentedEventStore(
     std::unique_ptr<EventStore> target,
     std::shared_ptr<Instrumentation> instrumentation, std::string backend_label)
+    : InstrumentedEventStore(
+          std::move(target),
+          InstrumentOptions{std::move(instrumentation), nullptr,
+                            std::move(backend_label)}) {}
+
+InstrumentedEventStore::InstrumentedEventStore(
+    std::unique_ptr<EventStore> target, InstrumentOptions options)
     : ForwardingEventStore(target.get()),
       owned_(std::move(target)),
-      instrumentation_(std::move(instrumentation)),
-      backend_label_(std::move(backend_label)) {}
+      instrumentation_(std::move(options.instrumentation)),
+      tracer_(std::move(options.tracer)),
+      backend_label_(std::move(options.backend_label)) {}
 
 absl::StatusOr<AppendResult> InstrumentedEventStore::Append(
     const AppendRequest& request) {
-  const Clock::time_point start = Clock::now();
+  Clock::time_point start;
+  if (instrumentation_ != nullptr) start = Clock::now();
+  ScopedSpan span(tracer_.get(), "eventstore.append", SpanKind::kClient,
+                  tracer_ != nullptr ? AppendParent(request) : TraceContext{});
+  if (span) {
+    span.SetAttribute("eventstore.backend", backend_label_);
+    span.SetAttribute("eventstore.stream", request.stream);
+    span.SetAttribute("eventstore.events",
+                      static_cast<int64_t>(request.events.size()));
+    span.SetAttribute("eventstore.expected_version",
+                      request.expected.ToString());
+  }
   absl::StatusOr<AppendResult> result = ForwardingEventStore::Append(request);
+  const AppendOutcome outcome = ClassifyAppend(result);
+  if (span) {
+    span.SetAttribute("eventstore.outcome", AppendOutcomeName(outcome));
+    span.SetStatus(result.status());
+  }
+  if (instrumentation_ == nullptr) return result;
   AppendObservation observation;
   observation.latency = Since(start);
   observation.backend = backend_label_;
-  observation.outcome = ClassifyAppend(result);
+  observation.outcome = outcome;
   observation.events = static_cast<int64_t>(request.events.size());
   for (const EventData& event : request.events) {
     observation.payload_bytes += static_cast<int64_t>(event.payload.size());
   }
   instrumentation_->OnAppend(observation);
-  if (observation.outcome == AppendOutcome::kOk && !request.outbox.empty()) {
+  if (outcome == AppendOutcome::kOk && !request.outbox.empty()) {
     instrumentation_->OnOutboxEnqueued(
         backend_label_, static_cast<int64_t>(request.outbox.size()));
   }
@@ -47,30 +79,56 @@ absl::StatusOr<AppendResult> InstrumentedEventStore::Append(
 
 absl::StatusOr<std::vector<RecordedEvent>> InstrumentedEventStore::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
-  const Clock::time_point start = Clock::now();
+  Clock::time_point start;
+  if (instrumentation_ != nullptr) start = Clock::now();
+  ScopedSpan span(tracer_.get(), "eventstore.read_stream", SpanKind::kClient);
+  if (span) {
+    span.SetAttribute("eventstore.backend", backend_label_);
+    span.SetAttribute("eventstore.stream", stream);
+  }
   absl::StatusOr<std::vector<RecordedEvent>> events =
       ForwardingEventStore::ReadStream(stream, options);
+  const int64_t returned =
+      events.ok() ? static_cast<int64_t>(events->size()) : 0;
+  if (span) {
+    span.SetAttribute("eventstore.events", returned);
+    span.SetStatus(events.status());
+  }
+  if (instrumentation_ == nullptr) return events;
   ReadObservation observation;
   observation.latency = Since(start);
   observation.backend = backend_label_;
   observation.kind = ReadKind::kReadStream;
   observation.ok = events.ok();
-  observation.events = events.ok() ? static_cast<int64_t>(events->size()) : 0;
+  observation.events = returned;
   instrumentation_->OnRead(observation);
   return events;
 }
 
 absl::StatusOr<ReadAllPage> InstrumentedEventStore::ReadAll(
     const ReadAllOptions& options) {
-  const Clock::time_point start = Clock::now();
+  Clock::time_point start;
+  if (instrumentation_ != nullptr) start = Clock::now();
+  ScopedSpan span(tracer_.get(), "eventstore.read_all", SpanKind::kClient);
+  if (span) {
+    span.SetAttribute("eventstore.backend", backend_label_);
+    span.SetAttribute("eventstore.from_position",
+                      options.from_position.ToString());
+  }
   absl::StatusOr<ReadAllPage> page = ForwardingEventStore::ReadAll(options);
+  const int64_t returned =
+      page.ok() ? static_cast<int64_t>(page->events.size()) : 0;
+  if (span) {
+    span.SetAttribute("eventstore.events", returned);
+    span.SetStatus(page.status());
+  }
+  if (instrumentation_ == nullptr) return page;
   ReadObservation observation;
   observation.latency = Since(start);
   observation.backend = backend_label_;
   observation.kind = ReadKind::kReadAll;
   observation.ok = page.ok();
-  observation.events =
-      page.ok() ? static_cast<int64_t>(page->events.size()) : 0;
+  observation.events = returned;
   instrumentation_->OnRead(observation);
   return page;
 }
@@ -79,9 +137,19 @@ std::unique_ptr<EventStore> Instrument(
     std::unique_ptr<EventStore> store,
     std::shared_ptr<Instrumentation> instrumentation,
     std::string backend_label) {
-  if (store == nullptr || instrumentation == nullptr) return store;
-  return std::make_unique<InstrumentedEventStore>(
-      std::move(store), std::move(instrumentation), std::move(backend_label));
+  return Instrument(std::move(store),
+                    InstrumentOptions{std::move(instrumentation), nullptr,
+                                      std::move(backend_label)});
+}
+
+std::unique_ptr<EventStore> Instrument(std::unique_ptr<EventStore> store,
+                                       InstrumentOptions options) {
+  if (store == nullptr) return store;
+  if (options.instrumentation == nullptr && options.tracer == nullptr) {
+    return store;
+  }
+  return std::make_unique<InstrumentedEventStore>(std::move(store),
+                                                  std::move(options));
 }
 
 }  // namespace eventstore

@@ -43,6 +43,8 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
 #ifdef EVENTSTORE_HAVE_POSTGRES
     ES_ASSIGN_OR_RETURN(PostgresOptions options, PostgresOptions::FromUrl(u));
     Apply(open_options, options);
+    options.instrumentation = open_options.instrumentation;
+    options.log_sink = open_options.log_sink;
     return PostgresEventStore::Open(options);
 #else
     return absl::InvalidArgumentError(

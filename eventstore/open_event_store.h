@@ -27,7 +27,9 @@
 
 #include "absl/status/statusor.h"
 #include "eventstore/event_store.h"
+#include "eventstore/instrumentation.h"
 #include "eventstore/limits.h"
+#include "eventstore/log_sink.h"
 #include "eventstore/type_registry.h"
 
 namespace eventstore {
@@ -50,6 +52,14 @@ struct OpenOptions {
   // an absent store (no such file; a schema holding no store) is kNotFound,
   // and nothing is created (so is one opened read_only).
   bool create_if_missing = true;
+  // Where the store's own machinery reports, for a backend that has some:
+  // PostgreSQL's connection pool (PostgresOptions::instrumentation and
+  // log_sink: connections in use and idle, waits, reconnects, connection
+  // failures). SQLite has nothing to report and ignores them. They do not
+  // measure appends and reads: wrap the store with Instrument()
+  // (instrumented_event_store.h) for that. Default null: nothing reported.
+  std::shared_ptr<Instrumentation> instrumentation;
+  std::shared_ptr<LogSink> log_sink;
 };
 
 // The store at `url`, opened with default OpenOptions.

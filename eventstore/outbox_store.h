@@ -17,6 +17,7 @@
 #ifndef EVENTSTORE_OUTBOX_STORE_H_
 #define EVENTSTORE_OUTBOX_STORE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "eventstore/outbox_message.h"
@@ -57,6 +59,15 @@ struct OutboxStats {
   absl::Time oldest_pending = absl::InfinitePast();
 };
 
+// What waits to be published, for monitoring (OutboxStore::Backlog).
+struct OutboxBacklog {
+  // Messages in status kPending, claimed or not.
+  int64_t pending = 0;
+  // How long ago the first pending message in enqueue (id) order was
+  // enqueued, by the database's clock; zero when none is pending.
+  absl::Duration oldest_pending_age;
+};
+
 class OutboxStore {
  public:
   virtual ~OutboxStore() = default;
@@ -80,7 +91,25 @@ class OutboxStore {
   virtual absl::StatusOr<int64_t> DeletePublishedOlderThan(
       absl::Duration age) = 0;
   virtual absl::StatusOr<OutboxStats> Stats() = 0;
+  // The pending messages: how many, and the age of the first one. Unlike
+  // Stats(), reads only pending rows, through the index of pending
+  // messages (its cost grows with the backlog, not with the messages
+  // published), so that a publisher may call it after its polls. This
+  // default derives it from Stats(); the backends override it.
+  virtual absl::StatusOr<OutboxBacklog> Backlog();
 };
+
+inline absl::StatusOr<OutboxBacklog> OutboxStore::Backlog() {
+  absl::StatusOr<OutboxStats> stats = Stats();
+  if (!stats.ok()) return stats.status();
+  OutboxBacklog backlog;
+  backlog.pending = stats->pending;
+  if (stats->pending > 0 && stats->oldest_pending != absl::InfinitePast()) {
+    backlog.oldest_pending_age =
+        std::max(absl::ZeroDuration(), absl::Now() - stats->oldest_pending);
+  }
+  return backlog;
+}
 
 }  // namespace eventstore
 

@@ -34,6 +34,7 @@
 #ifndef EVENTSTORE_TRACING_H_
 #define EVENTSTORE_TRACING_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -64,6 +65,16 @@ struct TraceContext {
 // lowercase hex; trace-id and parent-id not all zeros; version not ff.
 // kInvalidArgument naming what is wrong otherwise.
 absl::Status ValidateTraceparent(std::string_view traceparent);
+
+// The longest `tracestate` the library stores or forwards: the 512
+// characters every W3C Trace Context implementation must propagate.
+inline constexpr size_t kMaxTracestateBytes = 512;
+
+// OK when `tracestate` (which may be empty) has at most kMaxTracestateBytes
+// characters, each printable ASCII (0x20 to 0x7e); kInvalidArgument naming
+// the length or the offending byte's offset otherwise. The list syntax is
+// not checked: a tracer parses what it understands.
+absl::Status ValidateTracestate(std::string_view tracestate);
 
 enum class SpanKind {
   kInternal,  // work inside the process
@@ -100,7 +111,8 @@ class Tracer {
 
 // A span for one scope: started when `tracer` is not null, ended when the
 // ScopedSpan is destroyed. Every method does nothing without a tracer. A
-// `parent` whose traceparent is not valid is ignored (as if empty).
+// `parent` whose traceparent is not valid is ignored (as if empty); a
+// tracestate that is not valid is dropped (ValidateTracestate).
 class ScopedSpan {
  public:
   ScopedSpan(Tracer* tracer, std::string_view name, SpanKind kind,

@@ -16,6 +16,7 @@
 #include "eventstore/outbox_store.h"
 #include "eventstore/status_macros.h"
 #include "projections/internal/backoff.h"
+#include "projections/internal/outbox_observer.h"
 #include "projections/internal/worker_thread.h"
 
 namespace eventstore {
@@ -62,7 +63,11 @@ class OutboxPublisherImpl final : public OutboxPublisher {
  public:
   OutboxPublisherImpl(EventStore& store, OutboxSink& sink,
                       OutboxPublisherOptions options)
-      : store_(store), sink_(sink), options_(std::move(options)) {
+      : store_(store),
+        sink_(sink),
+        options_(std::move(options)),
+        observer_(options_.instrumentation, options_.log_sink,
+                  options_.tracer) {
     if (options_.worker_name.empty()) {
       options_.worker_name = DefaultWorkerName();
     }
@@ -133,6 +138,9 @@ class OutboxPublisherImpl final : public OutboxPublisher {
 
   void Count(OutboxPublishResult* result, int64_t published,
              int64_t failed_sends, int64_t given_up);
+  // Reads and reports the backlog (when measuring): at the end of a round
+  // (`round_over`), and at most every poll_interval during one.
+  void ReportBacklog(bool round_over);
   void SetError(absl::Status status);
 
   // The background thread's body.
@@ -141,6 +149,11 @@ class OutboxPublisherImpl final : public OutboxPublisher {
   EventStore& store_;
   OutboxSink& sink_;
   OutboxPublisherOptions options_;
+  internal::OutboxObserver observer_;
+
+  // When the backlog was last reported; only the thread publishing (busy_)
+  // uses it.
+  absl::Time backlog_reported_ = absl::InfinitePast();
 
   mutable internal::Mutex state_mu_;
   // A RunOnce call or the background thread is publishing.
@@ -162,12 +175,17 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
     ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> batch,
                         outbox.Claim(options_.worker_name, options_.batch_size,
                                      options_.lease));
-    if (batch.empty()) break;
+    if (batch.empty()) {
+      ReportBacklog(/*round_over=*/true);
+      break;
+    }
+    ReportBacklog(/*round_over=*/false);
     bool failed = false;
     for (const OutboxEntry& entry : batch) {
       if (background && worker_.stopping()) return absl::OkStatus();
       if (absl::Now() - claimed_at > send_window) break;
-      const absl::Status sent = sink_.Send(entry);
+      const absl::Status sent = observer_.Send(
+          entry, options_.max_attempts, [&] { return sink_.Send(entry); });
       if (sent.ok()) {
         ES_RETURN_IF_ERROR(outbox.MarkPublished(entry.id));
         Count(result, 1, 0, 0);
@@ -181,7 +199,10 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
     }
     // What failed is retried by the next call (after a backoff in the
     // background), not at once.
-    if (failed) break;
+    if (failed) {
+      ReportBacklog(/*round_over=*/true);
+      break;
+    }
   }
   return absl::OkStatus();
 }
@@ -195,6 +216,21 @@ void OutboxPublisherImpl::Count(OutboxPublishResult* result, int64_t published,
   stats_.published += published;
   stats_.failed_sends += failed_sends;
   stats_.given_up += given_up;
+}
+
+void OutboxPublisherImpl::ReportBacklog(bool round_over) {
+  if (!observer_.measuring()) return;
+  const absl::Time now = absl::Now();
+  if (!round_over && now - backlog_reported_ < options_.poll_interval) return;
+  backlog_reported_ = now;
+  absl::StatusOr<OutboxBacklog> backlog = store_.outbox().Backlog();
+  if (!backlog.ok()) {
+    observer_.Warning(absl::StrCat("outbox publisher '", options_.worker_name,
+                                   "': reading the backlog"),
+                      backlog.status());
+    return;
+  }
+  observer_.Backlog(*backlog);
 }
 
 void OutboxPublisherImpl::SetError(absl::Status status) {
@@ -215,8 +251,13 @@ void OutboxPublisherImpl::Loop() {
     if (!status.ok()) SetError(status);
     if (!status.ok() || round.failed_sends > 0) {
       ++failures;
-      worker_.WaitFor(internal::JitteredBackoffDelay(
-          options_.initial_backoff, options_.max_backoff, failures));
+      const absl::Duration backoff = internal::JitteredBackoffDelay(
+          options_.initial_backoff, options_.max_backoff, failures);
+      // A failed send was logged with its message.
+      if (!status.ok()) {
+        observer_.BackgroundError(options_.worker_name, status, backoff);
+      }
+      worker_.WaitFor(backoff);
       continue;
     }
     if (failures > 0) {

@@ -43,7 +43,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "eventstore/event_store.h"
+#include "eventstore/instrumentation.h"
+#include "eventstore/log_sink.h"
 #include "eventstore/outbox_store.h"
+#include "eventstore/tracing.h"
 
 namespace eventstore {
 
@@ -90,6 +93,21 @@ struct OutboxPublisherOptions {
   // (EventStore::WaitForEvents). Default 1 s: the delay of a message
   // enqueued without an append, or by another process on SQLite.
   absl::Duration poll_interval = absl::Seconds(1);
+
+  // Observability (docs/outbox.md, "Metrics, logs and traces"); each is off
+  // when null, the default, and then costs a null check:
+  // - instrumentation: each send (OnOutboxSend: published, failed or
+  //   gave_up, with its latency) and the backlog (OnOutboxBacklog, from
+  //   OutboxStore::Backlog: when a round of claims ends, and every
+  //   poll_interval during a long one; one small indexed query);
+  // - log_sink: failed sends (warning), messages given up (error), the
+  //   background thread's store errors and backoff (warning); component
+  //   "outbox_publisher";
+  // - tracer: a span per send ("eventstore.outbox.send", a child of the
+  //   message's traceparent / tracestate headers).
+  std::shared_ptr<Instrumentation> instrumentation;
+  std::shared_ptr<LogSink> log_sink;
+  std::shared_ptr<Tracer> tracer;
 };
 
 // What one RunOnce did.

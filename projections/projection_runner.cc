@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "eventstore/sql_transaction.h"
 #include "eventstore/status_macros.h"
 #include "projections/internal/backoff.h"
+#include "projections/internal/projection_observer.h"
 #include "projections/internal/worker_thread.h"
 
 namespace eventstore {
@@ -31,6 +33,9 @@ constexpr int kRetryingPerCheck = 10;
 
 // The shortest idle wait, so that a check that is due never spins.
 constexpr absl::Duration kMinIdleWait = absl::Milliseconds(1);
+
+// Completes the log message of a damaged event parked.
+constexpr char kDamaged[] = "without handling (it is damaged)";
 
 absl::Status ValidateOptions(const std::string& name,
                              const ProjectionRunnerOptions& options) {
@@ -81,7 +86,9 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
         plain_(plain),
         transactional_(transactional),
         options_(std::move(options)),
-        name_(std::move(name)) {
+        name_(std::move(name)),
+        observer_(name_, options_.instrumentation, options_.log_sink,
+                  options_.tracer) {
     filter_.event_types = std::move(event_types);
     if (options_.lease_name.empty()) {
       options_.lease_name = absl::StrCat("projection:", name_);
@@ -165,6 +172,10 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
     bool interrupted = false;
     // Progress saved, and the checkpoint's position after the batch.
     ProjectionRunResult counts;
+    // For the lag (LagAfter): the page's events, and the head of the log
+    // once read.
+    const std::vector<RecordedEvent>* events = nullptr;
+    std::optional<Position> head;
   };
 
   // One handler call. `store` is a store error (begin, checkpoint, commit),
@@ -198,6 +209,8 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
 
   absl::StatusOr<ProjectionRunResult> RunOnceInCall();
   absl::StatusOr<ProjectionRunResult> RebuildInCall();
+  absl::StatusOr<ProjectionRunResult> RebuildLocked(const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
 
   // The lease for a RunOnce or Rebuild call: nullptr when use_lease is
   // false, kUnavailable when another runner holds it.
@@ -230,18 +243,24 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
       std::size_t failed, absl::Status error, BatchResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
 
-  // Calls `attempt` until the handler succeeds or max_attempts calls (of
-  // which `used` already made, the last failing with `*last_error`) have
-  // failed, waiting the backoff before each retry. A store error ends it.
+  // Calls `attempt` (the handler on `event`) until the handler succeeds or
+  // max_attempts calls (of which `used` already made, the last failing with
+  // `*last_error`) have failed, waiting the backoff before each retry. A
+  // store error ends it.
   absl::StatusOr<Outcome> Retry(const Context& context,
+                                const RecordedEvent& event,
                                 const std::function<Attempt()>& attempt,
                                 int used, absl::Status* last_error);
 
-  // Waits the backoff before retry number `retry`: false when Stop() cut
-  // the wait short.
-  bool WaitBeforeRetry(const Context& context, int retry);
+  // Waits `delay` before a retry: false when Stop() cut the wait short.
+  bool WaitBeforeRetry(const Context& context, absl::Duration delay);
 
-  absl::Status Park(const RecordedEvent& event, const absl::Status& error);
+  // Parks `event` with `error`; `why` completes the log message ("after 5
+  // attempts", ...).
+  absl::Status Park(const RecordedEvent& event, const absl::Status& error,
+                    std::string_view why);
+  // "after <max_attempts> attempts".
+  std::string AfterAttempts() const;
 
   // Handles the dead letter of `event_id` again (ReplayParked): kResolved on
   // success; on failure kParkedAgain, with the handler's error in *error.
@@ -263,9 +282,20 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
   // The lease, when this batch runs under one, is still held.
   static absl::Status CheckLease(const Context& context);
 
-  // Counts progress saved in the store (a checkpoint at `position`).
+  // Counts progress saved in the store (a checkpoint at `position`), and
+  // reports the checkpoint (OnProjectionCheckpoint) when measuring.
   void Record(BatchResult* result, int64_t handled, int64_t parked,
-              Position position);
+              Position position) ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+  // The lag reported with a checkpoint at `position` in `result`'s batch:
+  // see docs/projections.md and Instrumentation::OnProjectionCheckpoint.
+  int64_t LagAfter(BatchResult* result, Position position)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+  // Reports (position, lag); with `if_changed`, only when it differs from
+  // what was reported last.
+  void ReportCheckpoint(Position position, int64_t lag, bool if_changed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+  // Reports the lease of a RunOnce or Rebuild call released (when held).
+  void ReleaseCallLease(std::unique_ptr<Lease> lease);
   void SetPosition(Position position);
   // stats().idle: set around the background thread's wait for new events.
   void SetIdle(bool idle);
@@ -280,11 +310,15 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
   TransactionalProjection* const transactional_;
   ProjectionRunnerOptions options_;
   const std::string name_;
+  internal::ProjectionObserver observer_;
   ReadAllFilter filter_;
 
   // Held for each batch, RunOnce, Rebuild and ReplayParked: the handler is
   // never called from two threads at once.
   internal::Mutex work_mu_;
+  // The checkpoint and lag reported last (when measuring).
+  std::optional<std::pair<Position, int64_t>> reported_
+      ABSL_GUARDED_BY(work_mu_);
 
   mutable internal::Mutex state_mu_;
   Mode mode_ ABSL_GUARDED_BY(state_mu_) = Mode::kIdle;
@@ -305,18 +339,40 @@ ProjectionRunnerImpl::AcquireLeaseForCall() {
         absl::StrCat("projection '", name_, "': the lease '",
                      options_.lease_name, "' is held by another runner"));
   }
+  observer_.Lease(true, options_.lease_name, "gained", /*quiet=*/true);
   return lease;
+}
+
+void ProjectionRunnerImpl::ReleaseCallLease(std::unique_ptr<Lease> lease) {
+  if (lease == nullptr) return;
+  lease.reset();
+  observer_.Lease(false, options_.lease_name, "released", /*quiet=*/true);
 }
 
 absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::RunOnceInCall() {
   ES_ASSIGN_OR_RETURN(std::unique_ptr<Lease> lease, AcquireLeaseForCall());
-  internal::MutexLock lock(&work_mu_);
-  return CatchUp(Context{false, lease.get()});
+  absl::StatusOr<ProjectionRunResult> result;
+  {
+    internal::MutexLock lock(&work_mu_);
+    result = CatchUp(Context{false, lease.get()});
+  }
+  ReleaseCallLease(std::move(lease));
+  return result;
 }
 
 absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::RebuildInCall() {
   ES_ASSIGN_OR_RETURN(std::unique_ptr<Lease> lease, AcquireLeaseForCall());
-  internal::MutexLock lock(&work_mu_);
+  absl::StatusOr<ProjectionRunResult> result;
+  {
+    internal::MutexLock lock(&work_mu_);
+    result = RebuildLocked(Context{false, lease.get()});
+  }
+  ReleaseCallLease(std::move(lease));
+  return result;
+}
+
+absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::RebuildLocked(
+    const Context& context) {
   if (transactional_ != nullptr) {
     // The read model is cleared and the checkpoint moved back in one
     // transaction, so they never disagree.
@@ -332,7 +388,7 @@ absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::RebuildInCall() {
   // Also zeroes events_processed.
   ES_RETURN_IF_ERROR(store_.checkpoints().Reset(name_));
   SetPosition(Position::Start());
-  return CatchUp(Context{false, lease.get()});
+  return CatchUp(context);
 }
 
 absl::StatusOr<Position> ProjectionRunnerImpl::LoadCheckpoint() {
@@ -375,11 +431,28 @@ absl::Status ProjectionRunnerImpl::RunBatch(const Context& context,
   ES_ASSIGN_OR_RETURN(ReadAllPage page, store_.ReadAll(read));
   result->read = page.events.size();
   result->end_of_log = page.end_of_log;
-  if (page.events.empty()) return absl::OkStatus();
-  ES_RETURN_IF_ERROR(CheckLease(context));
-  return transactional_ != nullptr
-             ? RunTransactionalBatch(context, page.events, result)
-             : RunPlainBatch(context, page.events, result);
+  if (page.events.empty()) {
+    // Nothing after the checkpoint: caught up (reported once).
+    if (observer_.measuring()) ReportCheckpoint(from, 0, /*if_changed=*/true);
+    return absl::OkStatus();
+  }
+  result->events = &page.events;
+  ScopedSpan span(observer_.tracer(), "eventstore.projection.batch",
+                  SpanKind::kInternal);
+  if (span) {
+    span.SetAttribute("eventstore.projection", name_);
+    span.SetAttribute("eventstore.events",
+                      static_cast<int64_t>(page.events.size()));
+  }
+  absl::Status status = CheckLease(context);
+  if (status.ok()) {
+    status = transactional_ != nullptr
+                 ? RunTransactionalBatch(context, page.events, result)
+                 : RunPlainBatch(context, page.events, result);
+  }
+  result->events = nullptr;
+  span.SetStatus(status);
+  return status;
 }
 
 absl::Status ProjectionRunnerImpl::RunPlainBatch(
@@ -397,7 +470,7 @@ absl::Status ProjectionRunnerImpl::RunPlainBatch(
     }
     if (event.damaged()) {
       // Never handed to the handler: parked with its damage, and passed.
-      error = Park(event, event.damage);
+      error = Park(event, event.damage, kDamaged);
       if (!error.ok()) break;
       ++parked;
       last = event.position;
@@ -405,9 +478,11 @@ absl::Status ProjectionRunnerImpl::RunPlainBatch(
     }
     absl::Status last_error;
     absl::StatusOr<Outcome> outcome = Retry(
-        context,
+        context, event,
         [&] {
-          return Attempt{plain_->Handle(event), {}};
+          return Attempt{
+              observer_.Handle(event, [&] { return plain_->Handle(event); }),
+              {}};
         },
         0, &last_error);
     if (!outcome.ok()) {
@@ -423,7 +498,7 @@ absl::Status ProjectionRunnerImpl::RunPlainBatch(
       break;
     }
     if (*outcome == Outcome::kFailed) {
-      error = Park(event, last_error);
+      error = Park(event, last_error, AfterAttempts());
       if (!error.ok()) break;
       ++parked;
     } else {
@@ -457,8 +532,11 @@ absl::Status ProjectionRunnerImpl::RunTransactionalBatch(
         return absl::OkStatus();  // rolls back
       }
       // A damaged event is parked one by one below, never handled.
-      error = events[i].damaged() ? events[i].damage
-                                  : transactional_->Handle(events[i], *tx);
+      error = events[i].damaged()
+                  ? events[i].damage
+                  : observer_.Handle(events[i], [&] {
+                      return transactional_->Handle(events[i], *tx);
+                    });
       if (!error.ok()) {
         failed = i;
         break;
@@ -488,7 +566,7 @@ absl::Status ProjectionRunnerImpl::RunTransactionalOneByOne(
       return absl::OkStatus();
     }
     if (event.damaged()) {
-      ES_RETURN_IF_ERROR(Park(event, event.damage));
+      ES_RETURN_IF_ERROR(Park(event, event.damage, kDamaged));
       ES_RETURN_IF_ERROR(store_.checkpoints().Save(name_, event.position, 0));
       Record(result, 0, 1, event.position);
       continue;
@@ -497,7 +575,7 @@ absl::Status ProjectionRunnerImpl::RunTransactionalOneByOne(
     const int used = i == failed ? 1 : 0;
     absl::Status last_error = i == failed ? error : absl::OkStatus();
     absl::StatusOr<Outcome> outcome = Retry(
-        context,
+        context, event,
         [&] {
           Attempt attempt;
           absl::StatusOr<std::unique_ptr<SqlTransaction>> tx =
@@ -506,7 +584,8 @@ absl::Status ProjectionRunnerImpl::RunTransactionalOneByOne(
             attempt.store = tx.status();
             return attempt;
           }
-          attempt.handler = transactional_->Handle(event, **tx);
+          attempt.handler = observer_.Handle(
+              event, [&] { return transactional_->Handle(event, **tx); });
           if (!attempt.handler.ok()) return attempt;
           attempt.store = CheckLease(context);
           if (attempt.store.ok()) {
@@ -523,7 +602,7 @@ absl::Status ProjectionRunnerImpl::RunTransactionalOneByOne(
         Record(result, 1, 0, event.position);
         break;
       case Outcome::kFailed:
-        ES_RETURN_IF_ERROR(Park(event, last_error));
+        ES_RETURN_IF_ERROR(Park(event, last_error, AfterAttempts()));
         // The read model is unchanged: only the position moves past it.
         ES_RETURN_IF_ERROR(store_.checkpoints().Save(name_, event.position, 0));
         Record(result, 0, 1, event.position);
@@ -539,23 +618,39 @@ absl::Status ProjectionRunnerImpl::RunTransactionalOneByOne(
 }
 
 absl::StatusOr<ProjectionRunnerImpl::Outcome> ProjectionRunnerImpl::Retry(
-    const Context& context, const std::function<Attempt()>& attempt, int used,
+    const Context& context, const RecordedEvent& event,
+    const std::function<Attempt()>& attempt, int used,
     absl::Status* last_error) {
+  // The wait before the next retry, drawn when a call fails (to log it).
+  absl::Duration delay;
+  const auto failed = [&](int calls) {
+    if (calls >= options_.max_attempts) return;
+    delay = internal::JitteredBackoffDelay(options_.initial_backoff,
+                                           options_.max_backoff, calls);
+    observer_.WillRetry(event, calls, options_.max_attempts, *last_error,
+                        delay);
+  };
+  if (used > 0) failed(used);
   for (int n = used; n < options_.max_attempts; ++n) {
-    if (n > 0 && !WaitBeforeRetry(context, n)) return Outcome::kInterrupted;
+    if (n > 0) {
+      if (!WaitBeforeRetry(context, delay)) return Outcome::kInterrupted;
+      observer_.Retried();
+    }
     Attempt a = attempt();
     ES_RETURN_IF_ERROR(a.store);
     if (a.handler.ok()) return Outcome::kHandled;
     *last_error = std::move(a.handler);
+    failed(n + 1);
   }
-  return last_error->code() == absl::StatusCode::kUnavailable
-             ? Outcome::kRetryLater
-             : Outcome::kFailed;
+  if (last_error->code() == absl::StatusCode::kUnavailable) {
+    observer_.GaveUpForNow(event, options_.max_attempts, *last_error);
+    return Outcome::kRetryLater;
+  }
+  return Outcome::kFailed;
 }
 
-bool ProjectionRunnerImpl::WaitBeforeRetry(const Context& context, int retry) {
-  const absl::Duration delay = internal::JitteredBackoffDelay(
-      options_.initial_backoff, options_.max_backoff, retry);
+bool ProjectionRunnerImpl::WaitBeforeRetry(const Context& context,
+                                           absl::Duration delay) {
   if (options_.retry_sleep) {
     options_.retry_sleep(delay);
     return !(context.background && worker_.stopping());
@@ -566,8 +661,16 @@ bool ProjectionRunnerImpl::WaitBeforeRetry(const Context& context, int retry) {
 }
 
 absl::Status ProjectionRunnerImpl::Park(const RecordedEvent& event,
-                                        const absl::Status& error) {
-  return store_.dead_letters().Add(name_, event, error.ToString());
+                                        const absl::Status& error,
+                                        std::string_view why) {
+  ES_RETURN_IF_ERROR(store_.dead_letters().Add(name_, event, error.ToString()));
+  observer_.Parked(event, error, why);
+  return absl::OkStatus();
+}
+
+std::string ProjectionRunnerImpl::AfterAttempts() const {
+  return absl::StrCat("after ", options_.max_attempts,
+                      options_.max_attempts == 1 ? " attempt" : " attempts");
 }
 
 absl::Status ProjectionRunnerImpl::CheckLease(const Context& context) {
@@ -617,7 +720,7 @@ absl::StatusOr<ProjectionRunnerImpl::Replayed> ProjectionRunnerImpl::Replay(
     parked.version = letter->version;
     parked.position = letter->position;
     parked.type = letter->event_type;
-    ES_RETURN_IF_ERROR(Park(parked, gone));
+    ES_RETURN_IF_ERROR(Park(parked, gone, "again when replayed"));
     *error = std::move(gone);
     return Replayed::kParkedAgain;
   }
@@ -632,14 +735,17 @@ absl::StatusOr<ProjectionRunnerImpl::Replayed> ProjectionRunnerImpl::Replay(
     absl::StatusOr<std::unique_ptr<SqlTransaction>> tx =
         store_.BeginTransaction();
     handled = tx.status();
-    if (handled.ok()) handled = transactional_->Handle(event, **tx);
+    if (handled.ok()) {
+      handled = observer_.Handle(
+          event, [&] { return transactional_->Handle(event, **tx); });
+    }
     if (handled.ok()) handled = (*tx)->Commit();
   } else {
-    handled = plain_->Handle(event);
+    handled = observer_.Handle(event, [&] { return plain_->Handle(event); });
   }
   if (!handled.ok()) {
     // Parked again: one more failure, with this error.
-    ES_RETURN_IF_ERROR(Park(event, handled));
+    ES_RETURN_IF_ERROR(Park(event, handled, "again when replayed"));
     *error = std::move(handled);
     return Replayed::kParkedAgain;
   }
@@ -649,6 +755,7 @@ absl::StatusOr<ProjectionRunnerImpl::Replayed> ProjectionRunnerImpl::Replay(
   }
   ES_RETURN_IF_ERROR(store_.dead_letters().MarkResolved(name_, event_id,
                                                         options_.worker_name));
+  observer_.Resolved(event);
   return Replayed::kResolved;
 }
 
@@ -676,11 +783,58 @@ void ProjectionRunnerImpl::Record(BatchResult* result, int64_t handled,
   result->counts.parked += parked;
   ++result->counts.checkpoints;
   result->counts.position = position;
-  internal::MutexLock lock(&state_mu_);
-  stats_.handled += handled;
-  stats_.parked += parked;
-  ++stats_.checkpoints;
-  stats_.position = position;
+  {
+    internal::MutexLock lock(&state_mu_);
+    stats_.handled += handled;
+    stats_.parked += parked;
+    ++stats_.checkpoints;
+    stats_.position = position;
+  }
+  if (observer_.measuring()) {
+    ReportCheckpoint(position, LagAfter(result, position),
+                     /*if_changed=*/false);
+  }
+}
+
+int64_t ProjectionRunnerImpl::LagAfter(BatchResult* result,
+                                       Position position) {
+  // The page's events after `position`: exact when the page reached the end
+  // of the log.
+  int64_t in_page = 0;
+  if (result->events != nullptr) {
+    const std::vector<RecordedEvent>& events = *result->events;
+    in_page = events.end() -
+              std::upper_bound(events.begin(), events.end(), position,
+                               [](Position p, const RecordedEvent& event) {
+                                 return p < event.position;
+                               });
+  }
+  if (result->end_of_log) return in_page;
+  // A full page: more may follow. The distance to the head in sequence
+  // numbers (one indexed lookup per batch, not a count).
+  if (!result->head.has_value()) {
+    absl::StatusOr<Position> head = store_.HeadPosition();
+    if (!head.ok()) {
+      observer_.Warning("reading the head of the log for the lag",
+                        head.status());
+    }
+    result->head = head.ok() ? *head : position;
+  }
+  const uint64_t head = result->head->prepare();
+  const int64_t behind =
+      head > position.prepare() ? static_cast<int64_t>(head - position.prepare())
+                                : 0;
+  return std::max(in_page, behind);
+}
+
+void ProjectionRunnerImpl::ReportCheckpoint(Position position, int64_t lag,
+                                            bool if_changed) {
+  if (if_changed && reported_.has_value() && reported_->first == position &&
+      reported_->second == lag) {
+    return;
+  }
+  reported_.emplace(position, lag);
+  observer_.Checkpoint(position, lag);
 }
 
 void ProjectionRunnerImpl::SetPosition(Position position) {
@@ -710,17 +864,21 @@ void ProjectionRunnerImpl::Loop() {
   // at once after starting, then every retrying_check_interval.
   absl::Time next_retrying_check = absl::InfinitePast();
   const auto fail = [&](absl::Status status) {
+    ++errors;
+    const absl::Duration backoff = internal::JitteredBackoffDelay(
+        options_.initial_backoff, options_.max_backoff, errors);
+    observer_.BackgroundError(status, backoff);
     SetBackgroundState(std::nullopt, std::move(status));
     position.reset();
-    ++errors;
-    worker_.WaitFor(internal::JitteredBackoffDelay(
-        options_.initial_backoff, options_.max_backoff, errors));
+    worker_.WaitFor(backoff);
   };
   while (!worker_.stopping()) {
     if (options_.use_lease) {
       if (lease != nullptr && !lease->Valid()) {
         lease.reset();
         SetBackgroundState(false, std::nullopt);
+        observer_.Lease(false, options_.lease_name,
+                        "lost (its connection broke)", /*quiet=*/false);
       }
       if (lease == nullptr) {
         absl::StatusOr<std::unique_ptr<Lease>> acquired =
@@ -736,6 +894,7 @@ void ProjectionRunnerImpl::Loop() {
         lease = *std::move(acquired);
         position.reset();
         SetBackgroundState(true, std::nullopt);
+        observer_.Lease(true, options_.lease_name, "gained", /*quiet=*/false);
       }
     }
     absl::Status status;
@@ -796,8 +955,13 @@ void ProjectionRunnerImpl::Loop() {
       if (!woken.ok()) fail(woken.status());
     }
   }
-  lease.reset();
-  SetBackgroundState(false, std::nullopt);
+  if (lease != nullptr) {
+    lease.reset();
+    SetBackgroundState(false, std::nullopt);
+    observer_.Lease(false, options_.lease_name, "released", /*quiet=*/false);
+  } else {
+    SetBackgroundState(false, std::nullopt);
+  }
 }
 
 }  // namespace

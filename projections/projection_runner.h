@@ -59,7 +59,10 @@
 #include "absl/time/time.h"
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/event_store.h"
+#include "eventstore/instrumentation.h"
+#include "eventstore/log_sink.h"
 #include "eventstore/position.h"
+#include "eventstore/tracing.h"
 #include "eventstore/uuid.h"
 #include "projections/projection.h"
 
@@ -126,6 +129,22 @@ struct ProjectionRunnerOptions {
   // Recorded as resolved_by when the runner (ReplayParked or replay_retrying)
   // resolves a dead letter. Default "projection-runner".
   std::string worker_name = "projection-runner";
+
+  // Observability (docs/projections.md, "Metrics, logs and traces"); each
+  // is off when null, the default, and then costs a null check:
+  // - instrumentation: handler calls and their latency, retries, dead
+  //   letters, checkpoints with the lag, the lease (OnProjection*);
+  // - log_sink: handler failures that are retried (warning), events
+  //   dead-lettered (error), the lease gained or lost (info), the
+  //   background thread's errors and backoff (warning); component
+  //   "projection_runner";
+  // - tracer: a span per batch ("eventstore.projection.batch") and per
+  //   handler call ("eventstore.projection.handle", a child of the event's
+  //   trace context, EventMetadata::traceparent).
+  // Shared: one instrumentation may serve many runners and stores.
+  std::shared_ptr<Instrumentation> instrumentation;
+  std::shared_ptr<LogSink> log_sink;
+  std::shared_ptr<Tracer> tracer;
 
   // For tests: when set, called instead of waiting out a handler's retry
   // backoff, with the (jittered) wait (so tests need no clock). Default unset:

@@ -29,6 +29,9 @@ void RegisterMigrateCommand(CLI::App& app, int& exit_code);
 void RegisterTransferCommands(CLI::App& app, int& exit_code);
 // upgrade (tools/upgrade_command.cc).
 void RegisterUpgradeCommand(CLI::App& app, int& exit_code);
+// serve (tools/serve/serve_command.cc; tools/serve/serve_not_built.cc in a
+// build without EVENTSTORE_WITH_SERVE).
+void RegisterServeCommand(CLI::App& app, int& exit_code);
 
 }  // namespace eventstore::tools
 

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   eventstore::tools::RegisterMigrateCommand(app, exit_code);
   eventstore::tools::RegisterTransferCommands(app, exit_code);
   eventstore::tools::RegisterUpgradeCommand(app, exit_code);
+  eventstore::tools::RegisterServeCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -52,9 +52,12 @@ absl::Status ValidateOptions(const PostgresOptions& options) {
 absl::StatusOr<std::unique_ptr<PgDatabase>> PgDatabase::Open(
     const PostgresOptions& options) {
   ES_RETURN_IF_ERROR(ValidateOptions(options));
+  PgPoolReporting reporting;
+  reporting.instrumentation = options.instrumentation;
+  reporting.log_sink = options.log_sink;
   auto pool = std::make_unique<PgPool>(
       options.conninfo, options.pool_size, options.connect_timeout,
-      options.statement_timeout, options.read_only);
+      options.statement_timeout, options.read_only, std::move(reporting));
   {
     ES_ASSIGN_OR_RETURN(PgPool::Lease conn, pool->Acquire());
     SchemaPolicy policy;

@@ -58,6 +58,15 @@ constexpr char kStatsSql[] =
     " count(*) FILTER (WHERE status = 'failed'),"
     " min(created_at) FILTER (WHERE status = 'pending')"
     " FROM $S.outbox";
+// Reads only the partial index outbox_pending for the count, and one row
+// for the first pending message, whose age the server computes (created_at
+// is the server's now() at enqueue).
+constexpr char kBacklogSql[] =
+    "SELECT count(*),"
+    " (SELECT greatest(0, (extract(epoch FROM now() - created_at)"
+    "                      * 1000000)::bigint)"
+    "  FROM $S.outbox WHERE status = 'pending' ORDER BY id LIMIT 1)"
+    " FROM $S.outbox WHERE status = 'pending'";
 
 absl::StatusOr<std::vector<OutboxEntry>> DecodeEntries(const PgResult& r) {
   std::vector<OutboxEntry> out;
@@ -102,7 +111,8 @@ PgOutboxStore::PgOutboxStore(PgDatabase* db)
       status_of_(db->Statement("es_ob_status_of", kStatusOfSql)),
       delete_published_(
           db->Statement("es_ob_delete_published", kDeletePublishedSql)),
-      stats_(db->Statement("es_ob_stats", kStatsSql)) {}
+      stats_(db->Statement("es_ob_stats", kStatsSql)),
+      backlog_(db->Statement("es_ob_backlog", kBacklogSql)) {}
 
 absl::Status PgOutboxStore::Enqueue(absl::Span<const OutboxMessage> messages) {
   ES_RETURN_IF_ERROR(
@@ -219,6 +229,17 @@ absl::StatusOr<OutboxStats> PgOutboxStore::Stats() {
   stats.oldest_pending =
       r.IsNull(0, 3) ? absl::InfinitePast() : r.Timestamp(0, 3);
   return stats;
+}
+
+absl::StatusOr<OutboxBacklog> PgOutboxStore::Backlog() {
+  PgParams params;
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(backlog_, params);
+  }));
+  OutboxBacklog backlog;
+  backlog.pending = r.Int64(0, 0);
+  if (!r.IsNull(0, 1)) backlog.oldest_pending_age = absl::Microseconds(r.Int64(0, 1));
+  return backlog;
 }
 
 }  // namespace eventstore::postgres

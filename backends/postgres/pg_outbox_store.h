@@ -61,6 +61,7 @@ class PgOutboxStore final : public OutboxStore {
                           int32_t max_attempts) override;
   absl::StatusOr<int64_t> DeletePublishedOlderThan(absl::Duration age) override;
   absl::StatusOr<OutboxStats> Stats() override;
+  absl::StatusOr<OutboxBacklog> Backlog() override;
 
  private:
   PgDatabase* const db_;
@@ -72,6 +73,7 @@ class PgOutboxStore final : public OutboxStore {
   const PgStatement status_of_;
   const PgStatement delete_published_;
   const PgStatement stats_;
+  const PgStatement backlog_;
 };
 
 }  // namespace eventstore::postgres

@@ -570,7 +570,10 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
         .Bytes(checksums.Finish());
   }
   if (!request.outbox.empty()) {
-    const OutboxArrays outbox = EncodeOutboxMessages(request.outbox);
+    // With the first event's trace context.
+    std::vector<OutboxMessage> traced;
+    const OutboxArrays outbox = EncodeOutboxMessages(
+        internal::OutboxWithTraceContext(request, traced));
     params.Bytes(outbox.destinations)
         .Bytes(outbox.keys)
         .Bytes(outbox.payloads)

@@ -41,7 +41,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "eventstore/event_store.h"
+#include "eventstore/instrumentation.h"
 #include "eventstore/limits.h"
+#include "eventstore/log_sink.h"
 #include "eventstore/schema_upgrade.h"
 #include "eventstore/type_registry.h"
 
@@ -102,6 +104,18 @@ struct PostgresOptions {
   StoreLimits limits;
   // When set, reads apply its upcasters (see type_registry.h).
   std::shared_ptr<const TypeRegistry> type_registry;
+  // Where the connection pool reports (instrumentation.h; `backend` label
+  // "postgres"): connections in use and idle when they change
+  // (OnPoolConnections), each wait for a connection when all were lent out
+  // (OnPoolWait), each lost connection replaced (OnReconnect). Default
+  // null: nothing is measured (a null check). Programmatic only: no URL
+  // parameter sets it. To measure appends and reads, wrap the store with
+  // Instrument() (instrumented_event_store.h).
+  std::shared_ptr<Instrumentation> instrumentation;
+  // Where the pool logs, component "postgres_pool", at warning level: lost
+  // connections, reconnects, failures to connect (the password masked).
+  // Default null: nothing is logged. Programmatic only.
+  std::shared_ptr<LogSink> log_sink;
 
   // Options from a URL "postgresql://user[:password]@host[:port]/db" with
   // optional query parameters: ours (schema, pool_size, connect_timeout_ms,

@@ -307,9 +307,12 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendLocked(
     if (!AnyStored(stored)) return result.status();
     return internal::ResolveStoredIds(request, events, stored);
   }
-  // The outbox messages, after the events, in the same transaction.
+  // The outbox messages, after the events, in the same transaction, with
+  // the first event's trace context.
   if (!request.outbox.empty()) {
-    ES_RETURN_IF_ERROR(SqliteOutboxStore::Insert(conn, request.outbox, now));
+    std::vector<OutboxMessage> traced;
+    ES_RETURN_IF_ERROR(SqliteOutboxStore::Insert(
+        conn, internal::OutboxWithTraceContext(request, traced), now));
   }
   ES_RETURN_IF_ERROR(txn->Commit());
   for (std::string& type : new_types) {

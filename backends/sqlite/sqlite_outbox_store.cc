@@ -1,5 +1,6 @@
 #include "backends/sqlite/sqlite_outbox_store.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -47,6 +48,11 @@ constexpr char kStats[] =
     "coalesce(sum(status = 'published'), 0), "
     "coalesce(sum(status = 'failed'), 0), "
     "min(CASE WHEN status = 'pending' THEN created_at END) FROM outbox";
+// Reads only the index outbox_by_status (status, id) for the count, and
+// one row for the first pending message.
+constexpr char kBacklog[] =
+    "SELECT count(*), (SELECT created_at FROM outbox WHERE status = 'pending' "
+    "ORDER BY id LIMIT 1) FROM outbox WHERE status = 'pending'";
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
@@ -209,6 +215,23 @@ absl::StatusOr<OutboxStats> SqliteOutboxStore::Stats() {
         stats.failed = stmt->ColumnInt64(2);
         stats.oldest_pending = TimeOrPast(*stmt, 3);
         return stats;
+      });
+}
+
+absl::StatusOr<OutboxBacklog> SqliteOutboxStore::Backlog() {
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<OutboxBacklog> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kBacklog));
+        ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+        OutboxBacklog backlog;
+        if (!row) return backlog;
+        backlog.pending = stmt->ColumnInt64(0);
+        const absl::Time oldest = TimeOrPast(*stmt, 1);
+        if (oldest != absl::InfinitePast()) {
+          backlog.oldest_pending_age =
+              std::max(absl::ZeroDuration(), absl::Now() - oldest);
+        }
+        return backlog;
       });
 }
 

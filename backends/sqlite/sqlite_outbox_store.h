@@ -46,6 +46,7 @@ class SqliteOutboxStore final : public OutboxStore {
                           int32_t max_attempts) override;
   absl::StatusOr<int64_t> DeletePublishedOlderThan(absl::Duration age) override;
   absl::StatusOr<OutboxStats> Stats() override;
+  absl::StatusOr<OutboxBacklog> Backlog() override;
 
  private:
   SqliteDatabase* const db_;

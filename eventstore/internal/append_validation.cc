@@ -1,10 +1,12 @@
 #include "eventstore/internal/append_validation.h"
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/utf8.h"
 #include "eventstore/status_macros.h"
+#include "eventstore/tracing.h"
 
 namespace eventstore::internal {
 namespace {
@@ -55,6 +57,29 @@ absl::Status ValidateEventType(const StoreLimits& limits, size_t index,
     }
   }
   return absl::OkStatus();
+}
+
+// kInvalidArgument naming events[index].metadata.traceparent or
+// .tracestate when the event's trace context is not valid W3C trace context.
+absl::Status ValidateTraceContext(size_t index,
+                                  const v1::EventMetadata& metadata) {
+  const std::string& traceparent = metadata.traceparent();
+  const std::string& tracestate = metadata.tracestate();
+  if (traceparent.empty() && tracestate.empty()) return absl::OkStatus();
+  if (traceparent.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "events[", index, "].metadata.tracestate: set without a traceparent"));
+  }
+  absl::Status status = ValidateTraceparent(traceparent);
+  if (status.ok()) status = ValidateTracestate(tracestate);
+  if (status.ok()) return status;
+  // The message starts with the field's name ("traceparent: ...").
+  std::string message =
+      absl::StrCat("events[", index, "].metadata.", status.message());
+  if (absl::StartsWith(status.message(), "traceparent")) {
+    absl::StrAppend(&message, " ('", Shown(traceparent), "')");
+  }
+  return absl::InvalidArgumentError(message);
 }
 
 }  // namespace
@@ -147,6 +172,7 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     if (!out.metadata.empty()) {
       ES_RETURN_IF_ERROR(ValidateMetadataText(
           absl::StrCat("events[", i, "].metadata"), event.metadata));
+      ES_RETURN_IF_ERROR(ValidateTraceContext(i, event.metadata));
     }
     out.id = event.id.IsNil() ? Uuid::Generate() : event.id;
     if (request.events.size() > 1 && !seen.insert(out.id).second) {
@@ -158,6 +184,29 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
                                  out.metadata, event.payload);
   }
   return prepared;
+}
+
+absl::Span<const OutboxMessage> OutboxWithTraceContext(
+    const AppendRequest& request, std::vector<OutboxMessage>& copies) {
+  if (request.outbox.empty() || request.events.empty()) return request.outbox;
+  const v1::EventMetadata& metadata = request.events.front().metadata;
+  if (metadata.traceparent().empty()) return request.outbox;
+  bool any_without = false;
+  for (const OutboxMessage& message : request.outbox) {
+    if (message.headers.count(kTraceparentHeader) == 0) any_without = true;
+  }
+  if (!any_without) return request.outbox;
+  copies.assign(request.outbox.begin(), request.outbox.end());
+  for (OutboxMessage& message : copies) {
+    if (message.headers.count(kTraceparentHeader) != 0) continue;
+    message.headers[kTraceparentHeader] = metadata.traceparent();
+    if (metadata.tracestate().empty()) {
+      message.headers.erase(kTracestateHeader);
+    } else {
+      message.headers[kTracestateHeader] = metadata.tracestate();
+    }
+  }
+  return copies;
 }
 
 absl::Status ValidateOutboxMessages(const StoreLimits& limits,

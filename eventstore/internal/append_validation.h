@@ -44,11 +44,24 @@ absl::Status ValidateMetadataText(std::string_view prefix,
 
 // Checks the request against `limits` (stream name, batch size, each
 // event's type, payload and metadata size, metadata strings that are not
-// valid UTF-8, an id twice in the batch, a negative exact version),
+// valid UTF-8, a metadata traceparent or tracestate that is not valid W3C
+// trace context (tracing.h; a tracestate needs a traceparent), an id twice
+// in the batch, a negative exact version),
 // serializes the metadata and computes each event's checksum. Nothing here
 // touches a database.
 absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     const StoreLimits& limits, const AppendRequest& request);
+
+// The outbox messages an append enqueues: request.outbox, except that each
+// message without a `traceparent` header (kTraceparentHeader) gets the first
+// event's metadata.traceparent, and its tracestate as the `tracestate`
+// header (a tracestate header of such a message is removed when the event
+// has none: it belongs to another traceparent). request.outbox itself when
+// nothing changes (no trace context on the first event, or every message
+// has a traceparent); else a view of `copies`, which it fills.
+// REQUIRES: PrepareAppend(request) succeeded (the trace context is valid).
+absl::Span<const OutboxMessage> OutboxWithTraceContext(
+    const AppendRequest& request, std::vector<OutboxMessage>& copies);
 
 // Checks outbox messages: a destination of 1 to 255 bytes, a payload
 // within limits.max_payload_bytes. kInvalidArgument naming the message.

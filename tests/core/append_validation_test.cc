@@ -1,11 +1,13 @@
 #include "eventstore/internal/append_validation.h"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "eventstore/event_data.h"
+#include "eventstore/outbox_message.h"
 #include "eventstore/test/v1/events.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -250,6 +252,142 @@ TEST(PrepareAppendTest, MetadataLimitCountsSerializedBytes) {
   EXPECT_THAT(Check(limits, "s", events),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("events[0].metadata")));
+}
+
+// --- trace context in metadata ------------------------------------------------
+
+constexpr char kTraceparent[] =
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+TEST(PrepareAppendTest, AcceptsValidTraceContext) {
+  std::vector<EventData> events = {Event("a"), Event("b")};
+  events[0].metadata.set_traceparent(kTraceparent);
+  events[0].metadata.set_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+  events[1].metadata.set_traceparent(
+      "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future");
+  EXPECT_OK(Check(StoreLimits(), "s", events));
+}
+
+TEST(PrepareAppendTest, InvalidTraceparentNamesTheEvent) {
+  std::vector<EventData> events = {Event("a"), Event("b")};
+  events[0].metadata.set_traceparent(kTraceparent);
+  events[1].metadata.set_traceparent(
+      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01");
+  EXPECT_THAT(Check(StoreLimits(), "s", events),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("events[1].metadata.traceparent: "),
+                             HasSubstr("trace-id"),
+                             HasSubstr("4BF92F3577B34DA6"))));
+}
+
+TEST(PrepareAppendTest, TracestateLimitIsInclusive) {
+  std::vector<EventData> events = {Event()};
+  events[0].metadata.set_traceparent(kTraceparent);
+  events[0].metadata.set_tracestate("k=" + std::string(510, 'v'));
+  EXPECT_OK(Check(StoreLimits(), "s", events));
+  events[0].metadata.set_tracestate("k=" + std::string(511, 'v'));
+  EXPECT_THAT(Check(StoreLimits(), "s", events),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("events[0].metadata.tracestate: "),
+                             HasSubstr("513"), HasSubstr("512"))));
+}
+
+TEST(PrepareAppendTest, TracestateMustBePrintableAscii) {
+  std::vector<EventData> events = {Event()};
+  events[0].metadata.set_traceparent(kTraceparent);
+  events[0].metadata.set_tracestate(std::string("k=v\n", 4));
+  EXPECT_THAT(Check(StoreLimits(), "s", events),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("events[0].metadata.tracestate: "),
+                             HasSubstr("byte 3"), HasSubstr("0x0a"))));
+  events[0].metadata.set_tracestate("caf\xc3\xa9=1");
+  EXPECT_THAT(Check(StoreLimits(), "s", events),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("events[0].metadata.tracestate: byte 3")));
+}
+
+TEST(PrepareAppendTest, TracestateWithoutTraceparentIsInvalid) {
+  std::vector<EventData> events = {Event()};
+  events[0].metadata.set_tracestate("k=v");
+  EXPECT_THAT(
+      Check(StoreLimits(), "s", events),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("events[0].metadata.tracestate: set without")));
+}
+
+// --- OutboxWithTraceContext -----------------------------------------------------
+
+OutboxMessage Message(std::map<std::string, std::string> headers = {}) {
+  OutboxMessage message;
+  message.destination = "billing";
+  message.payload = "p";
+  message.headers = std::move(headers);
+  return message;
+}
+
+TEST(OutboxWithTraceContextTest, CopiesFirstEventsContextIntoBareMessages) {
+  std::vector<EventData> events = {Event("a"), Event("b")};
+  events[0].metadata.set_traceparent(kTraceparent);
+  events[0].metadata.set_tracestate("rojo=1");
+  events[1].metadata.set_traceparent(
+      "00-11111111111111111111111111111111-2222222222222222-00");
+  const std::vector<OutboxMessage> outbox = {
+      Message({{"x", "1"}}),
+      Message({{"traceparent",
+                "00-33333333333333333333333333333333-4444444444444444-01"}}),
+      Message({{"tracestate", "stale=1"}})};
+  std::vector<OutboxMessage> copies;
+  absl::Span<const OutboxMessage> out = OutboxWithTraceContext(
+      AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out.data(), copies.data());
+  EXPECT_EQ(out[0].headers, (std::map<std::string, std::string>{
+                                {"traceparent", kTraceparent},
+                                {"tracestate", "rojo=1"},
+                                {"x", "1"}}));
+  EXPECT_EQ(out[1].headers, outbox[1].headers);
+  EXPECT_EQ(out[2].headers, (std::map<std::string, std::string>{
+                                {"traceparent", kTraceparent},
+                                {"tracestate", "rojo=1"}}));
+  EXPECT_EQ(out[0].payload, "p");
+  EXPECT_EQ(out[0].destination, "billing");
+}
+
+TEST(OutboxWithTraceContextTest, RemovesStaleTracestateWhenEventHasNone) {
+  std::vector<EventData> events = {Event()};
+  events[0].metadata.set_traceparent(kTraceparent);
+  const std::vector<OutboxMessage> outbox = {
+      Message({{"tracestate", "stale=1"}})};
+  std::vector<OutboxMessage> copies;
+  absl::Span<const OutboxMessage> out = OutboxWithTraceContext(
+      AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].headers, (std::map<std::string, std::string>{
+                                {"traceparent", kTraceparent}}));
+}
+
+TEST(OutboxWithTraceContextTest, CopiesNothingWhenNothingChanges) {
+  std::vector<EventData> events = {Event()};
+  const std::vector<OutboxMessage> outbox = {Message()};
+  std::vector<OutboxMessage> copies;
+  // No trace context on the first event.
+  events[0].metadata.set_actor("a");
+  EXPECT_EQ(OutboxWithTraceContext(
+                AppendRequest{"s", ExpectedVersion::Any(), events, outbox},
+                copies)
+                .data(),
+            outbox.data());
+  // Every message has its own traceparent.
+  events[0].metadata.set_traceparent(kTraceparent);
+  const std::vector<OutboxMessage> traced = {Message(
+      {{"traceparent",
+        "00-33333333333333333333333333333333-4444444444444444-01"}})};
+  EXPECT_EQ(OutboxWithTraceContext(
+                AppendRequest{"s", ExpectedVersion::Any(), events, traced},
+                copies)
+                .data(),
+            traced.data());
+  EXPECT_TRUE(copies.empty());
 }
 
 // --- ResolveStoredIds --------------------------------------------------------

@@ -1,0 +1,104 @@
+#include "projections/internal/outbox_observer.h"
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "projections/internal/log_text.h"
+
+namespace eventstore::internal {
+namespace {
+
+constexpr char kComponent[] = "outbox_publisher";
+
+using Clock = std::chrono::steady_clock;
+
+// The trace context in `headers` (empty when there is none).
+TraceContext HeaderContext(const std::map<std::string, std::string>& headers) {
+  TraceContext context;
+  auto parent = headers.find(kTraceparentHeader);
+  if (parent == headers.end()) return context;
+  context.traceparent = parent->second;
+  auto state = headers.find(kTracestateHeader);
+  if (state != headers.end()) context.tracestate = state->second;
+  return context;
+}
+
+}  // namespace
+
+OutboxObserver::OutboxObserver(std::shared_ptr<Instrumentation> instrumentation,
+                               std::shared_ptr<LogSink> log_sink,
+                               std::shared_ptr<Tracer> tracer)
+    : instrumentation_(std::move(instrumentation)),
+      log_sink_(std::move(log_sink)),
+      tracer_(std::move(tracer)) {}
+
+absl::Status OutboxObserver::Send(const OutboxEntry& entry, int max_attempts,
+                                  absl::FunctionRef<absl::Status()> send) {
+  if (instrumentation_ == nullptr && log_sink_ == nullptr &&
+      tracer_ == nullptr) {
+    return send();
+  }
+  ScopedSpan span(
+      tracer_.get(), "eventstore.outbox.send", SpanKind::kProducer,
+      tracer_ == nullptr ? TraceContext{} : HeaderContext(entry.message.headers));
+  if (span) {
+    span.SetAttribute("messaging.destination.name", entry.message.destination);
+    span.SetAttribute("eventstore.outbox.id", entry.id);
+  }
+  const Clock::time_point start =
+      instrumentation_ != nullptr ? Clock::now() : Clock::time_point();
+  absl::Status status = send();
+  const bool gave_up = !status.ok() && entry.attempts + 1 >= max_attempts;
+  if (instrumentation_ != nullptr) {
+    const OutboxSendOutcome outcome =
+        status.ok() ? OutboxSendOutcome::kPublished
+                    : (gave_up ? OutboxSendOutcome::kGaveUp
+                               : OutboxSendOutcome::kFailed);
+    instrumentation_->OnOutboxSend(outcome,
+                                   absl::FromChrono(Clock::now() - start));
+  }
+  span.SetStatus(status);
+  if (!status.ok() && log_sink_ != nullptr) {
+    if (gave_up) {
+      log_sink_->Log(
+          LogLevel::kError, kComponent,
+          absl::StrCat("outbox message ", entry.id, " given up after ",
+                       entry.attempts + 1, " failed sends: ", OneLine(status)));
+    } else {
+      log_sink_->Log(
+          LogLevel::kWarning, kComponent,
+          absl::StrCat("outbox message ", entry.id, ": send failed (attempt ",
+                       entry.attempts + 1, " of ", max_attempts,
+                       "), retried later: ", OneLine(status)));
+    }
+  }
+  return status;
+}
+
+void OutboxObserver::Backlog(const OutboxBacklog& backlog) {
+  if (instrumentation_ != nullptr) {
+    instrumentation_->OnOutboxBacklog(backlog.pending,
+                                      backlog.oldest_pending_age);
+  }
+}
+
+void OutboxObserver::BackgroundError(std::string_view worker,
+                                     const absl::Status& error,
+                                     absl::Duration backoff) {
+  if (log_sink_ == nullptr) return;
+  log_sink_->Log(LogLevel::kWarning, kComponent,
+                 absl::StrCat("outbox publisher '", Text(worker), "': ",
+                              OneLine(error), "; trying again in ",
+                              absl::FormatDuration(backoff)));
+}
+
+void OutboxObserver::Warning(std::string_view what, const absl::Status& error) {
+  if (log_sink_ == nullptr) return;
+  log_sink_->Log(LogLevel::kWarning, kComponent,
+                 absl::StrCat(Text(what), ": ", OneLine(error)));
+}
+
+}  // namespace eventstore::internal

@@ -1,0 +1,635 @@
+#include "tools/serve/json_api.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "eventstore/checkpoint_store.h"
+#include "eventstore/dead_letter_store.h"
+#include "eventstore/internal/append_validation.h"
+#include "eventstore/internal/record_status.h"
+#include "eventstore/outbox_store.h"
+#include "eventstore/store_inspector.h"
+#include "eventstore/uuid.h"
+#include "tools/cli_support.h"
+#include "tools/json_renderer.h"
+#include "tools/output_format.h"
+#include "tools/serve/json_api_params.h"
+
+namespace eventstore::tool {
+namespace {
+
+using tools::JsonObject;
+using tools::JsonQuote;
+using tools::JsonRenderer;
+
+constexpr char kJson[] = "application/json";
+// How deep an offset cursor (dead letters, outbox messages) may reach: the
+// store lists those from their start, so a page at offset N reads N rows.
+constexpr int64_t kMaxOffset = 100000;
+// How often a long-poll looks at JsonApiOptions::stopping.
+constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);
+// Any path byte, line breaks included ('.' leaves them out), so that a
+// stream name holding one reaches the validation and its 400.
+#define ES_ANY "[\\s\\S]"
+
+void SendJson(httplib::Response& res, int status, const std::string& body) {
+  res.status = status;
+  // Every answer is a snapshot of a changing store.
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(body + "\n", kJson);
+}
+
+void SendError(httplib::Response& res, int status, std::string_view message,
+               std::string_view parameter = {}) {
+  JsonObject body;
+  body.Str("error", message);
+  if (!parameter.empty()) body.Str("parameter", parameter);
+  SendJson(res, status, body.Build());
+}
+
+void BadParameter(httplib::Response& res, const ParamError& error) {
+  SendError(res, 400, error.message, error.parameter);
+}
+
+// A store error: 503 when the database is out of reach (retry), 500
+// otherwise; the message masked of every credential the process knows.
+void StoreError(httplib::Response& res, const absl::Status& status) {
+  const bool unavailable = status.code() == absl::StatusCode::kUnavailable ||
+                           status.code() == absl::StatusCode::kDeadlineExceeded;
+  if (unavailable) res.set_header("Retry-After", "1");
+  SendError(res, unavailable ? 503 : 500,
+            tools::ProcessMasker().Mask(std::string(status.message())));
+}
+
+std::string JsonArray(const std::vector<std::string>& items) {
+  return absl::StrCat("[", absl::StrJoin(items, ","), "]");
+}
+
+// `value` as a JSON string, or null.
+std::string StringOrNull(const std::optional<std::string>& value) {
+  return value.has_value() ? JsonQuote(*value) : "null";
+}
+
+// A protobuf type name: [A-Za-z0-9_.], as the store takes them.
+bool IsTypeName(std::string_view type) {
+  return std::all_of(type.begin(), type.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '.';
+  });
+}
+
+std::string StreamJson(const StreamSummary& s) {
+  return JsonObject()
+      .Str("stream", s.stream)
+      .Int("version", s.version)
+      .Time("first_recorded_at", s.first_recorded_at)
+      .Time("last_recorded_at", s.last_recorded_at)
+      .Build();
+}
+
+std::string DeadLetterJson(const DeadLetter& d) {
+  return JsonObject()
+      .Str("projection", d.projection)
+      .Str("event_id", d.event_id.ToString())
+      .Str("stream", d.stream)
+      .Int("version", d.version)
+      .Str("position", d.position.ToString())
+      .Str("event_type", d.event_type)
+      .Str("status", internal::DeadLetterStatusName(d.status))
+      .Str("error", d.error)
+      .Int("failure_count", d.failure_count)
+      .Time("first_failed_at", d.first_failed_at)
+      .Time("last_failed_at", d.last_failed_at)
+      .Str("resolved_by", d.resolved_by)
+      .Time("resolved_at", d.resolved_at)
+      .Build();
+}
+
+std::string OutboxEntryJson(const OutboxEntry& e) {
+  JsonObject headers;
+  for (const auto& [key, value] : e.message.headers) headers.Str(key, value);
+  return JsonObject()
+      .Int("id", e.id)
+      .Str("destination", e.message.destination)
+      .Str("key", e.message.key)
+      .Str("status", internal::OutboxStatusName(e.status))
+      .Int("attempts", e.attempts)
+      .Time("created_at", e.created_at)
+      .Str("claimed_by", e.claimed_by)
+      .Time("lease_until", e.lease_until)
+      .Str("last_error", e.last_error)
+      .Time("published_at", e.published_at)
+      .Raw("headers", headers.Build())
+      .Str("payload_base64", absl::Base64Escape(e.message.payload))
+      .Build();
+}
+
+// The events rendered through the descriptors the store recorded. The
+// renderer is made after the events were read, so that it knows every type
+// among them.
+absl::StatusOr<std::string> EventsJson(
+    EventStore& store, const std::vector<RecordedEvent>& events) {
+  std::vector<std::string> items;
+  items.reserve(events.size());
+  if (!events.empty()) {
+    absl::StatusOr<std::unique_ptr<JsonRenderer>> renderer =
+        JsonRenderer::ForStore(store.inspector());
+    if (!renderer.ok()) return renderer.status();
+    for (const RecordedEvent& e : events) {
+      items.push_back((*renderer)->RenderEvent(e));
+    }
+  }
+  return JsonArray(items);
+}
+
+// Holds one of a bounded number of long-poll slots while alive.
+class WaitSlot {
+ public:
+  WaitSlot(std::atomic<int>& waiting, int max) : waiting_(waiting) {
+    held_ = waiting_.fetch_add(1) < max;
+    if (!held_) waiting_.fetch_sub(1);
+  }
+  WaitSlot(const WaitSlot&) = delete;
+  WaitSlot& operator=(const WaitSlot&) = delete;
+  ~WaitSlot() {
+    if (held_) waiting_.fetch_sub(1);
+  }
+  bool held() const { return held_; }
+
+ private:
+  std::atomic<int>& waiting_;
+  bool held_ = false;
+};
+
+// The handlers, sharing the store and the options. Thread-safe: the only
+// state is the count of waiting long-polls.
+class JsonApi {
+ public:
+  JsonApi(EventStore& store, JsonApiOptions options)
+      : store_(store), options_(std::move(options)) {}
+
+  void Info(const httplib::Request& req, httplib::Response& res);
+  void Streams(const httplib::Request& req, httplib::Response& res);
+  void StreamEvents(const httplib::Request& req, httplib::Response& res);
+  void Events(const httplib::Request& req, httplib::Response& res);
+  void Checkpoints(const httplib::Request& req, httplib::Response& res);
+  void DeadLetters(const httplib::Request& req, httplib::Response& res);
+  void DeadLetterOne(const httplib::Request& req, httplib::Response& res);
+  void Outbox(const httplib::Request& req, httplib::Response& res);
+  void OutboxMessages(const httplib::Request& req, httplib::Response& res);
+
+ private:
+  // `limit`: 1..max_page, default_page when absent.
+  int64_t Limit(QueryParams& params, std::optional<int64_t> fallback = {}) {
+    return params.Int("limit", fallback.value_or(options_.default_page), 1,
+                      options_.max_page, "the server's largest page");
+  }
+  // The event types of repeated `type` parameters, each a type name.
+  std::vector<std::string> Types(QueryParams& params) {
+    std::vector<std::string> types = params.All("type");
+    for (const std::string& t : types) {
+      if (!IsTypeName(t)) {
+        params.Fail("type", absl::StrCat(JsonQuote(t),
+                                         " is not a protobuf type name "
+                                         "([A-Za-z0-9_.])"));
+      }
+    }
+    return types;
+  }
+  bool Stopping() const { return options_.stopping && options_.stopping(); }
+
+  EventStore& store_;
+  const JsonApiOptions options_;
+  std::atomic<int> waiting_{0};
+};
+
+void JsonApi::Info(const httplib::Request& req, httplib::Response& res) {
+  QueryParams params(req, {});
+  if (!params.ok()) return BadParameter(res, *params.error());
+  absl::StatusOr<StoreInfo> info = store_.inspector().Info();
+  if (!info.ok()) return StoreError(res, info.status());
+  absl::StatusOr<std::vector<RecordedType>> types =
+      store_.inspector().RecordedTypes();
+  if (!types.ok()) return StoreError(res, types.status());
+  SendJson(
+      res, 200,
+      JsonObject()
+          .Str("backend", info->backend)
+          .Str("location", tools::ProcessMasker().Mask(info->location))
+          .Int("schema_version", info->schema_version)
+          .Int("code_schema_version", info->code_schema_version)
+          .Int("streams", info->streams)
+          .Int("events", info->events)
+          .Str("head", info->head.ToString())
+          .Int("size_bytes", info->size_bytes)
+          .Int("recorded_types", static_cast<int64_t>(types->size()))
+          .Raw("api", JsonObject()
+                          .Int("default_page", options_.default_page)
+                          .Int("max_page", options_.max_page)
+                          .Int("max_wait_seconds", options_.max_wait_seconds)
+                          .Build())
+          .Build());
+}
+
+void JsonApi::Streams(const httplib::Request& req, httplib::Response& res) {
+  QueryParams params(req, {"prefix", "after", "limit"});
+  ListStreamsOptions options;
+  options.prefix = params.Text("prefix");
+  options.after = params.Text("after");
+  const int64_t limit = Limit(params);
+  if (!params.ok()) return BadParameter(res, *params.error());
+  // One more than asked: whether a next page exists.
+  options.limit = limit + 1;
+  absl::StatusOr<std::vector<StreamSummary>> streams =
+      store_.inspector().ListStreams(options);
+  if (!streams.ok()) return StoreError(res, streams.status());
+  std::optional<std::string> next_after;
+  if (static_cast<int64_t>(streams->size()) > limit) {
+    streams->resize(static_cast<size_t>(limit));
+    next_after = streams->back().stream;
+  }
+  std::vector<std::string> items;
+  for (const StreamSummary& s : *streams) items.push_back(StreamJson(s));
+  SendJson(res, 200,
+           JsonObject()
+               .Raw("streams", JsonArray(items))
+               .Raw("next_after", StringOrNull(next_after))
+               .Build());
+}
+
+void JsonApi::StreamEvents(const httplib::Request& req,
+                           httplib::Response& res) {
+  const std::string stream = req.matches[1];
+  QueryParams params(req, {"from", "limit", "direction"});
+  const absl::Status valid =
+      internal::ValidateStreamName(store_.limits(), stream);
+  if (!valid.ok()) params.Fail("stream", valid);
+  const std::optional<int64_t> from =
+      params.Has("from")
+          ? std::optional<int64_t>(
+                params.Int("from", 1, 1, std::numeric_limits<int64_t>::max()))
+          : std::nullopt;
+  const int64_t limit = Limit(params);
+  const bool backward = params.OneOf("direction", "forward",
+                                     {"forward", "backward"}) == "backward";
+  if (!params.ok()) return BadParameter(res, *params.error());
+  absl::StatusOr<int64_t> version = store_.StreamVersion(stream);
+  if (!version.ok()) return StoreError(res, version.status());
+  if (*version == 0) {
+    return SendError(
+        res, 404,
+        absl::StrCat("stream ", JsonQuote(stream), " does not exist"));
+  }
+  ReadStreamOptions options;
+  options.from_version = from;
+  options.max_count = limit;
+  options.direction = backward ? Direction::kBackward : Direction::kForward;
+  absl::StatusOr<std::vector<RecordedEvent>> events =
+      store_.ReadStream(stream, options);
+  if (!events.ok()) return StoreError(res, events.status());
+  absl::StatusOr<std::string> items = EventsJson(store_, *events);
+  if (!items.ok()) return StoreError(res, items.status());
+  // The next page starts past the last event read, when the page was full
+  // and the stream goes on.
+  std::string next_from = "null";
+  if (static_cast<int64_t>(events->size()) == limit) {
+    const int64_t last = events->back().version;
+    if (!backward && last < *version) next_from = absl::StrCat(last + 1);
+    if (backward && last > 1) next_from = absl::StrCat(last - 1);
+  }
+  SendJson(res, 200,
+           JsonObject()
+               .Str("stream", stream)
+               .Int("version", *version)
+               .Str("direction", backward ? "backward" : "forward")
+               .Raw("events", *items)
+               .Raw("next_from", next_from)
+               .Build());
+}
+
+void JsonApi::Events(const httplib::Request& req, httplib::Response& res) {
+  QueryParams params(
+      req, {"from", "last", "limit", "type", "prefix", "tenant", "wait"});
+  ReadAllOptions options;
+  const std::optional<Position> from = params.PositionOf("from");
+  std::optional<int64_t> last;
+  if (params.Has("last")) {
+    if (params.Has("from")) {
+      params.Fail("last", "give either from or last, not both");
+    }
+    last = params.Int("last", 0, 0, options_.max_page,
+                      "the server's largest page");
+  }
+  // With `last` alone, the page holds those last events.
+  const int64_t limit =
+      Limit(params, last.has_value() && *last > 0 ? last : std::nullopt);
+  options.filter.event_types = Types(params);
+  options.filter.stream_prefix = params.Text("prefix");
+  options.filter.tenant_id = params.Text("tenant");
+  const int64_t wait_seconds = params.Int(
+      "wait", 0, 0, options_.max_wait_seconds, "the server's longest wait");
+  if (!params.ok()) return BadParameter(res, *params.error());
+  options.max_count = limit;
+  if (last.has_value()) {
+    absl::StatusOr<Position> start =
+        *last > 0 ? store_.inspector().PositionBeforeLast(*last, options.filter)
+                  : store_.HeadPosition();
+    if (!start.ok()) return StoreError(res, start.status());
+    options.from_position = *start;
+  } else {
+    options.from_position = from.value_or(Position::Start());
+  }
+
+  // The head is read before the page: events past it that the filter
+  // leaves out must not wake a long-poll over and over.
+  absl::StatusOr<Position> head = store_.HeadPosition();
+  if (!head.ok()) return StoreError(res, head.status());
+  absl::StatusOr<ReadAllPage> page = store_.ReadAll(options);
+  if (!page.ok()) return StoreError(res, page.status());
+  if (page->events.empty() && wait_seconds > 0) {
+    WaitSlot slot(waiting_, options_.max_concurrent_waits);
+    if (!slot.held()) {
+      res.set_header("Retry-After", "1");
+      return SendError(res, 503,
+                       absl::StrCat("too many long-polls waiting (at most ",
+                                    options_.max_concurrent_waits,
+                                    "); retry, or read without wait"));
+    }
+    const absl::Time deadline = absl::Now() + absl::Seconds(wait_seconds);
+    Position waited_from = std::max(*head, options.from_position);
+    while (!Stopping()) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      absl::StatusOr<bool> more =
+          store_.WaitForEvents(waited_from, std::min(left, kWaitSlice));
+      if (!more.ok()) return StoreError(res, more.status());
+      if (!*more) continue;
+      head = store_.HeadPosition();
+      if (!head.ok()) return StoreError(res, head.status());
+      page = store_.ReadAll(options);
+      if (!page.ok()) return StoreError(res, page.status());
+      if (!page->events.empty()) break;
+      waited_from = std::max(*head, options.from_position);
+    }
+  }
+  absl::StatusOr<std::string> items = EventsJson(store_, page->events);
+  if (!items.ok()) return StoreError(res, items.status());
+  SendJson(res, 200,
+           JsonObject()
+               .Raw("events", *items)
+               .Str("from", options.from_position.ToString())
+               .Str("next_from", page->next_position.ToString())
+               .Str("head", std::max(*head, page->next_position).ToString())
+               .Bool("end_of_log", page->end_of_log)
+               .Build());
+}
+
+void JsonApi::Checkpoints(const httplib::Request& req, httplib::Response& res) {
+  QueryParams params(req, {"type", "prefix"});
+  ReadAllFilter filter;
+  filter.event_types = Types(params);
+  filter.stream_prefix = params.Text("prefix");
+  if (!params.ok()) return BadParameter(res, *params.error());
+  absl::StatusOr<std::vector<Checkpoint>> checkpoints =
+      store_.checkpoints().List();
+  if (!checkpoints.ok()) return StoreError(res, checkpoints.status());
+  absl::StatusOr<std::vector<DeadLetterCount>> counts =
+      store_.dead_letters().Counts();
+  if (!counts.ok()) return StoreError(res, counts.status());
+  absl::flat_hash_map<std::string, DeadLetterCount> parked;
+  for (const DeadLetterCount& c : *counts) parked[c.projection] = c;
+  // What the lag counts: the store does not know a projection's filter.
+  std::string lag_counts = "all events";
+  if (!filter.event_types.empty() || !filter.stream_prefix.empty()) {
+    lag_counts = "events";
+    if (!filter.event_types.empty()) {
+      absl::StrAppend(&lag_counts, " of type ",
+                      absl::StrJoin(filter.event_types, ", "));
+    }
+    if (!filter.stream_prefix.empty()) {
+      absl::StrAppend(&lag_counts, filter.event_types.empty() ? "" : " and",
+                      " in streams starting with '", filter.stream_prefix, "'");
+    }
+  }
+  std::vector<std::string> items;
+  for (const Checkpoint& cp : *checkpoints) {
+    absl::StatusOr<ProjectionLag> lag =
+        store_.checkpoints().Lag(cp.projection, filter);
+    if (!lag.ok()) return StoreError(res, lag.status());
+    const DeadLetterCount& dl = parked[cp.projection];
+    items.push_back(
+        JsonObject()
+            .Str("projection", cp.projection)
+            .Str("position", cp.position.ToString())
+            .Int("events_processed", cp.events_processed)
+            .Int("events_behind", lag->events_behind)
+            .Int("seconds_behind", absl::ToInt64Seconds(lag->time_behind))
+            .Str("lag_counts", lag_counts)
+            .Int("parked", dl.parked)
+            .Int("retrying", dl.retrying)
+            .Time("updated_at", cp.updated_at)
+            .Build());
+  }
+  SendJson(res, 200, JsonObject().Raw("checkpoints", JsonArray(items)).Build());
+}
+
+void JsonApi::DeadLetters(const httplib::Request& req, httplib::Response& res) {
+  QueryParams params(req, {"projection", "status", "limit", "cursor"});
+  const std::string projection = params.Text("projection");
+  const std::string status =
+      params.OneOf("status", "unresolved",
+                   {"unresolved", "parked", "retrying", "resolved", "all"});
+  const int64_t limit = Limit(params);
+  const int64_t offset = params.Int("cursor", 0, 0, kMaxOffset,
+                                    "how deep a dead-letter listing reaches");
+  if (!params.ok()) return BadParameter(res, *params.error());
+  std::vector<std::optional<DeadLetterStatus>> wanted;
+  if (status == "unresolved") {
+    wanted = {DeadLetterStatus::kParked, DeadLetterStatus::kRetrying};
+  } else if (status == "all") {
+    wanted = {std::nullopt};
+  } else {
+    wanted = {internal::ParseDeadLetterStatus(status)};
+  }
+  // The store lists from the oldest: read up to one past this page.
+  const int64_t wanted_rows = offset + limit + 1;
+  std::vector<DeadLetter> letters;
+  for (const std::optional<DeadLetterStatus>& s : wanted) {
+    absl::StatusOr<std::vector<DeadLetter>> some = store_.dead_letters().List(
+        projection, s, static_cast<int>(wanted_rows));
+    if (!some.ok()) return StoreError(res, some.status());
+    for (DeadLetter& d : *some) letters.push_back(std::move(d));
+  }
+  // The store's order: first failure, then position, then projection.
+  std::stable_sort(
+      letters.begin(), letters.end(),
+      [](const DeadLetter& a, const DeadLetter& b) {
+        return std::tie(a.first_failed_at, a.position, a.projection) <
+               std::tie(b.first_failed_at, b.position, b.projection);
+      });
+  std::vector<std::string> items;
+  for (int64_t i = offset;
+       i < std::min<int64_t>(offset + limit, letters.size()); ++i) {
+    items.push_back(DeadLetterJson(letters[static_cast<size_t>(i)]));
+  }
+  const bool more = static_cast<int64_t>(letters.size()) > offset + limit;
+  SendJson(res, 200,
+           JsonObject()
+               .Raw("dead_letters", JsonArray(items))
+               .Raw("next_cursor",
+                    more ? JsonQuote(absl::StrCat(offset + limit)) : "null")
+               .Build());
+}
+
+void JsonApi::DeadLetterOne(const httplib::Request& req,
+                            httplib::Response& res) {
+  const std::string projection = req.matches[1];
+  const std::string id_text = req.matches[2];
+  QueryParams params(req, {});
+  absl::StatusOr<Uuid> id = Uuid::Parse(id_text);
+  if (!id.ok()) {
+    params.Fail("event_id", absl::StrCat(JsonQuote(id_text), " is not a UUID"));
+  }
+  if (!params.ok()) return BadParameter(res, *params.error());
+  absl::StatusOr<std::optional<DeadLetter>> letter =
+      store_.dead_letters().Get(projection, *id);
+  if (!letter.ok()) return StoreError(res, letter.status());
+  if (!letter->has_value()) {
+    return SendError(
+        res, 404,
+        absl::StrCat("projection ", JsonQuote(projection),
+                     " has no dead letter for event ", id->ToString()));
+  }
+  const DeadLetter& d = **letter;
+  // The event as `dlq show` shows it; null when it is no longer stored.
+  std::string event = "null";
+  if (internal::ValidateStreamName(store_.limits(), d.stream).ok() &&
+      d.version > 0) {
+    ReadStreamOptions read;
+    read.from_version = d.version;
+    read.max_count = 1;
+    absl::StatusOr<std::vector<RecordedEvent>> events =
+        store_.ReadStream(d.stream, read);
+    if (!events.ok()) return StoreError(res, events.status());
+    if (!events->empty() && events->front().id == d.event_id) {
+      absl::StatusOr<std::string> items = EventsJson(store_, *events);
+      if (!items.ok()) return StoreError(res, items.status());
+      // The one element of the array.
+      event = items->substr(1, items->size() - 2);
+    }
+  }
+  SendJson(res, 200,
+           JsonObject()
+               .Raw("dead_letter", DeadLetterJson(d))
+               .Raw("event", event)
+               .Build());
+}
+
+void JsonApi::Outbox(const httplib::Request& req, httplib::Response& res) {
+  QueryParams params(req, {});
+  if (!params.ok()) return BadParameter(res, *params.error());
+  absl::StatusOr<OutboxStats> stats = store_.outbox().Stats();
+  if (!stats.ok()) return StoreError(res, stats.status());
+  const bool any_pending = stats->oldest_pending != absl::InfinitePast();
+  const absl::Duration age =
+      any_pending ? absl::Now() - stats->oldest_pending : absl::ZeroDuration();
+  SendJson(res, 200,
+           JsonObject()
+               .Int("pending", stats->pending)
+               .Int("published", stats->published)
+               .Int("failed", stats->failed)
+               .Time("oldest_pending", stats->oldest_pending)
+               .Int("oldest_pending_age_seconds", absl::ToInt64Seconds(age))
+               .Build());
+}
+
+void JsonApi::OutboxMessages(const httplib::Request& req,
+                             httplib::Response& res) {
+  QueryParams params(req, {"status", "limit", "cursor"});
+  params.OneOf("status", "pending", {"pending"});
+  const int64_t limit = Limit(params);
+  const int64_t offset = params.Int("cursor", 0, 0, kMaxOffset,
+                                    "how deep an outbox listing reaches");
+  if (!params.ok()) return BadParameter(res, *params.error());
+  absl::StatusOr<std::vector<OutboxEntry>> entries =
+      store_.outbox().Pending(static_cast<int>(offset + limit + 1));
+  if (!entries.ok()) return StoreError(res, entries.status());
+  std::vector<std::string> items;
+  for (int64_t i = offset;
+       i < std::min<int64_t>(offset + limit, entries->size()); ++i) {
+    items.push_back(OutboxEntryJson((*entries)[static_cast<size_t>(i)]));
+  }
+  const bool more = static_cast<int64_t>(entries->size()) > offset + limit;
+  SendJson(res, 200,
+           JsonObject()
+               .Raw("messages", JsonArray(items))
+               .Raw("next_cursor",
+                    more ? JsonQuote(absl::StrCat(offset + limit)) : "null")
+               .Build());
+}
+
+}  // namespace
+
+void RegisterJsonApi(httplib::Server& server, EventStore& store,
+                     const JsonApiOptions& options) {
+  auto api = std::make_shared<JsonApi>(store, options);
+  using Method = void (JsonApi::*)(const httplib::Request&, httplib::Response&);
+  const auto route = [&](const char* pattern, Method method) {
+    server.Get(pattern, [api, method](const httplib::Request& req,
+                                      httplib::Response& res) {
+      ((*api).*method)(req, res);
+    });
+  };
+  route("/api/info", &JsonApi::Info);
+  route("/api/streams", &JsonApi::Streams);
+  // The path is URL-decoded before it is matched: a stream name may hold
+  // '/', so its part runs up to the last "/events".
+  route("/api/streams/(" ES_ANY "+)/events", &JsonApi::StreamEvents);
+  route("/api/events", &JsonApi::Events);
+  route("/api/checkpoints", &JsonApi::Checkpoints);
+  route("/api/dead-letters", &JsonApi::DeadLetters);
+  route("/api/dead-letters/(" ES_ANY "+)/([^/]+)", &JsonApi::DeadLetterOne);
+  route("/api/outbox", &JsonApi::Outbox);
+  route("/api/outbox/messages", &JsonApi::OutboxMessages);
+  const char* const kAnyApiPath = "/api(/" ES_ANY "*)?";
+  server.Get(kAnyApiPath,
+             [](const httplib::Request& req, httplib::Response& res) {
+               SendError(res, 404,
+                         absl::StrCat("no such API path: ",
+                                      JsonQuote(req.path.substr(0, 200))));
+             });
+  const auto not_allowed = [](const httplib::Request& req,
+                              httplib::Response& res) {
+    res.set_header("Allow", "GET, HEAD");
+    SendError(res, 405,
+              absl::StrCat("method ", req.method,
+                           " not allowed: the API only reads"));
+  };
+  server.Post(kAnyApiPath, not_allowed);
+  server.Put(kAnyApiPath, not_allowed);
+  server.Patch(kAnyApiPath, not_allowed);
+  server.Delete(kAnyApiPath, not_allowed);
+}
+
+#undef ES_ANY
+
+}  // namespace eventstore::tool

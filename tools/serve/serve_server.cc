@@ -1,0 +1,262 @@
+#include "tools/serve/serve_server.h"
+
+#include <httplib.h>
+
+#include <exception>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "eventstore/store_inspector.h"
+#include "tools/cli_support.h"
+#include "tools/output_format.h"
+
+namespace eventstore::tools {
+namespace {
+
+constexpr char kJson[] = "application/json";
+// The Prometheus text exposition format.
+constexpr char kPrometheusText[] = "text/plain; version=0.0.4; charset=utf-8";
+
+void SetJsonError(httplib::Response& res, int status,
+                  std::string_view message) {
+  res.status = status;
+  res.set_content(JsonObject().Str("error", message).Build() + "\n", kJson);
+}
+
+// The text of an error httplib answered itself.
+std::string_view ErrorText(int status) {
+  switch (status) {
+    case 400:
+      return "bad request";
+    case 413:
+      return "request too large";
+    case 414:
+      return "request line too long";
+    case 416:
+      return "range not satisfiable";
+    default:
+      return status < 500 ? "bad request" : "internal error";
+  }
+}
+
+// httplib takes timeouts as seconds and microseconds.
+template <typename Setter>
+void SetTimeout(absl::Duration d, Setter set) {
+  const int64_t us = absl::ToInt64Microseconds(d);
+  set(static_cast<time_t>(us / 1000000), static_cast<time_t>(us % 1000000));
+}
+
+}  // namespace
+
+// The worker pool httplib runs connections on: a fixed httplib::ThreadPool.
+// Its on_idle, which httplib calls from the accept loop every idle
+// interval, stops the server when Stop() came before the loop started
+// (Server::stop() does nothing then).
+class ServeServer::WorkerQueue final : public httplib::TaskQueue {
+ public:
+  WorkerQueue(ServeServer* server, size_t threads)
+      : server_(server), pool_(threads) {}
+  void enqueue(std::function<void()> fn) override {
+    pool_.enqueue(std::move(fn));
+  }
+  void shutdown() override { pool_.shutdown(); }
+  void on_idle() override {
+    if (server_->stop_requested_.load()) server_->http_->stop();
+  }
+
+ private:
+  ServeServer* const server_;
+  httplib::ThreadPool pool_;
+};
+
+Readiness CheckReadiness(EventStore& store, const FailoverEventStore* failover,
+                         const std::string& url) {
+  JsonObject body;
+  if (failover != nullptr) {
+    const FailoverStatus status = failover->Status();
+    if (status.mode != FailoverStatus::Mode::kPrimary) {
+      // The store takes appends into its journal: still serving.
+      body.Str("status", "degraded")
+          .Str("mode", FailoverModeName(status.mode))
+          .Int("journal_pending", status.pending);
+      if (!status.last_error.ok()) {
+        body.Str("error",
+                 MaskSecrets(std::string(status.last_error.message()), url));
+      }
+      return {200, body.Build() + "\n"};
+    }
+  }
+  // A cheap query: the head of the log (one indexed lookup).
+  const absl::StatusOr<Position> head = store.HeadPosition();
+  if (!head.ok()) {
+    body.Str("status", "unavailable")
+        .Str("error", MaskSecrets(std::string(head.status().message()), url));
+    if (failover != nullptr) {
+      body.Str("mode", FailoverModeName(failover->Status().mode))
+          .Int("journal_pending", failover->Status().pending);
+    }
+    return {503, body.Build() + "\n"};
+  }
+  body.Str("status", "ready").Str("head", head->ToString());
+  if (failover != nullptr) {
+    const FailoverStatus status = failover->Status();
+    body.Str("mode", FailoverModeName(status.mode))
+        .Int("journal_pending", status.pending);
+  }
+  return {200, body.Build() + "\n"};
+}
+
+absl::StatusOr<std::unique_ptr<ServeServer>> ServeServer::Create(
+    EventStore& store, std::shared_ptr<PrometheusInstrumentation> metrics,
+    ServeOptions options) {
+  if (metrics == nullptr) {
+    return absl::InvalidArgumentError("serve: no metrics given");
+  }
+  if (options.threads < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--threads: must be a whole number 1 or more, not ", options.threads));
+  }
+  absl::StatusOr<std::unique_ptr<StoreMetrics>> store_metrics =
+      StoreMetrics::Create(*metrics->registry());
+  if (!store_metrics.ok()) return store_metrics.status();
+  std::unique_ptr<ServeServer> server(
+      new ServeServer(store, std::move(metrics), *std::move(store_metrics),
+                      std::move(options)));
+  server->Route();
+  return server;
+}
+
+ServeServer::ServeServer(EventStore& store,
+                         std::shared_ptr<PrometheusInstrumentation> metrics,
+                         std::unique_ptr<StoreMetrics> store_metrics,
+                         ServeOptions options)
+    : store_(store),
+      metrics_(std::move(metrics)),
+      store_metrics_(std::move(store_metrics)),
+      options_(std::move(options)),
+      http_(std::make_unique<httplib::Server>()) {}
+
+ServeServer::~ServeServer() = default;
+
+void ServeServer::Route() {
+  httplib::Server& http = *http_;
+  const size_t threads = static_cast<size_t>(options_.threads);
+  http.new_task_queue = [this, threads] {
+    return new WorkerQueue(this, threads);
+  };
+  SetTimeout(options_.read_timeout, [&](time_t s, time_t us) {
+    http.set_read_timeout(s, us);
+  });
+  SetTimeout(options_.write_timeout, [&](time_t s, time_t us) {
+    http.set_write_timeout(s, us);
+  });
+  http.set_keep_alive_timeout(static_cast<time_t>(
+      std::max<int64_t>(1, absl::ToInt64Seconds(options_.keep_alive_timeout))));
+  http.set_keep_alive_max_count(options_.keep_alive_max_count);
+  http.set_payload_max_length(options_.max_request_bytes);
+  // How often the accept loop wakes up when idle (WorkerQueue::on_idle).
+  http.set_idle_interval(0, 200000);
+
+  // Authentication first, then the method: an unauthenticated client learns
+  // nothing, not even which paths exist.
+  http.set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (options_.token.has_value() && req.path != "/healthz" &&
+            !options_.token->Authorizes(
+                req.get_header_value("Authorization"))) {
+          res.set_header("WWW-Authenticate", "Bearer");
+          SetJsonError(res, 401, "unauthorized");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        if (req.method != "GET" && req.method != "HEAD") {
+          res.set_header("Allow", "GET, HEAD");
+          SetJsonError(res, 405,
+                       absl::StrCat("method ", req.method,
+                                    " not allowed: this server only reads"));
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+      });
+
+  http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain; charset=utf-8");
+  });
+  http.Get("/readyz",
+           [this](const httplib::Request&, httplib::Response& res) {
+             const Readiness ready =
+                 CheckReadiness(store_, options_.failover, options_.url);
+             res.status = ready.http_status;
+             res.set_content(ready.body, kJson);
+           });
+  http.Get("/metrics",
+           [this](const httplib::Request&, httplib::Response& res) {
+             std::string text;
+             // A database that does not answer leaves eventstore_store_up at
+             // 0 and the process's own metrics still served.
+             const absl::Status read = store_metrics_->Refresh(
+                 store_, [&] { text = metrics_->Render(); });
+             (void)read;
+             res.set_content(text, kPrometheusText);
+           });
+  eventstore::tool::RegisterJsonApi(http, store_, options_.json_api);
+
+  // Any other error without a body of its own (404 for an unknown path,
+  // 400 for a request httplib could not parse, 413...) gets a JSON one.
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        if (res.status == 404) {
+          SetJsonError(res, 404, "not found");
+        } else {
+          SetJsonError(res, res.status, ErrorText(res.status));
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  http.set_exception_handler([](const httplib::Request&,
+                                httplib::Response& res, std::exception_ptr) {
+    SetJsonError(res, 500, "internal error");
+  });
+}
+
+absl::StatusOr<int> ServeServer::Bind() {
+  const ListenAddress& listen = options_.listen;
+  int port = -1;
+  if (listen.port == 0) {
+    port = http_->bind_to_any_port(listen.host);
+  } else if (http_->bind_to_port(listen.host, listen.port)) {
+    port = listen.port;
+  }
+  if (port <= 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "--listen: cannot listen on ", listen.ToString(),
+        " (the port is taken, or the address is not one of this machine's)"));
+  }
+  port_ = port;
+  return port;
+}
+
+std::string ServeServer::BaseUrl() const {
+  ListenAddress bound = options_.listen;
+  bound.port = port_;
+  return absl::StrCat("http://", bound.ToString());
+}
+
+absl::Status ServeServer::Run() {
+  if (port_ <= 0) return absl::FailedPreconditionError("serve: not bound");
+  if (stop_requested_.load()) return absl::OkStatus();
+  if (!http_->listen_after_bind() && !stop_requested_.load()) {
+    return absl::UnavailableError(
+        absl::StrCat("serve: the server on ", BaseUrl(), " stopped"));
+  }
+  return absl::OkStatus();
+}
+
+void ServeServer::Stop() {
+  stop_requested_.store(true);
+  http_->stop();
+}
+
+}  // namespace eventstore::tools
