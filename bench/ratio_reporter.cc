@@ -181,11 +181,16 @@ void RatioReporter::PrintTable() {
   if (rows.empty()) return;
   bool scaling = false;
   std::ostream& out = *table_out_;
-  out << "\nRatio ours / baseline (raw; for P1 our ReadAll; for P2 a load "
-         "without a snapshot):\nevents/s (P2: loads/s) are each side's "
-         "median over rounds; the ratio is the median\nof the rounds' ratios "
-         "(each round runs the two sides back to back), with their range.\n\n"
-      << "| workload | backend | ours (/s) | baseline (/s) | ratio "
+  if (title_.empty()) {
+    out << "\nRatio ours / baseline (raw; for P1 our ReadAll; for P2 a load "
+           "without a snapshot):\nevents/s (P2: loads/s) are each side's "
+           "median over rounds; the ratio is the median\nof the rounds' "
+           "ratios (each round runs the two sides back to back), with their "
+           "range.\n\n";
+  } else {
+    out << "\n" << title_ << "\n\n";
+  }
+  out << "| workload | backend | ours (/s) | baseline (/s) | ratio "
          "| range | target | |\n"
       << "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n";
   for (const Row& row : rows) {

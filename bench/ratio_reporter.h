@@ -34,6 +34,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -53,6 +54,10 @@ class RatioReporter : public benchmark::BenchmarkReporter {
   bool ReportContext(const Context& context) override;
   void ReportRuns(const std::vector<Run>& runs) override;
   void Finalize() override;
+
+  // Replaces the lines printed above the table (the default explains ours /
+  // raw, P1 and P2), for a program that compares other sides.
+  void set_title(std::string title) { title_ = std::move(title); }
 
   // True when every ratio in the table met its workload's target (and there
   // was at least one).
@@ -91,6 +96,8 @@ class RatioReporter : public benchmark::BenchmarkReporter {
   // Backend::target_ratios, by backend name.
   std::map<std::string, std::map<std::string, double>> backend_targets_;
   std::ostream* table_out_;
+  // Empty: the default title.
+  std::string title_;
   struct Sample {
     // The run's label and repetition index: what pairs it with the other
     // side's run of the same round.

@@ -19,10 +19,16 @@ void CommandContext::FillIn(v1::EventMetadata& metadata) const {
   if (metadata.tenant_id().empty() && !tenant_id.empty()) {
     metadata.set_tenant_id(tenant_id);
   }
-  if (metadata.traceparent().empty() && !trace.traceparent.empty()) {
+  // As W3C Trace Context asks of a received header: a traceparent that is
+  // not valid is ignored (a new trace starts), never an error of the
+  // command; a tracestate that is not valid is dropped.
+  if (metadata.traceparent().empty() && !trace.traceparent.empty() &&
+      ValidateTraceparent(trace.traceparent).ok()) {
     metadata.set_traceparent(trace.traceparent);
-    if (metadata.tracestate().empty())
+    if (metadata.tracestate().empty() &&
+        ValidateTracestate(trace.tracestate).ok()) {
       metadata.set_tracestate(trace.tracestate);
+    }
   }
   auto& out = *metadata.mutable_properties();
   for (const auto& [key, value] : properties) out.insert({key, value});

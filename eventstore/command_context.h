@@ -33,9 +33,14 @@ struct CommandContext {
   std::string tenant_id;
   // Free application-defined pairs (EventMetadata::properties).
   std::map<std::string, std::string> properties;
-  // The caller's trace context (W3C traceparent and tracestate), so that
-  // spans about these events continue the caller's trace (tracing.h).
-  // Copied into EventMetadata::traceparent / ::tracestate.
+  // The caller's trace context (W3C traceparent and tracestate, e.g. the
+  // request's headers as received), so that spans about these events, the
+  // projection handlers' and the outbox sends' continue the caller's trace
+  // (tracing.h). Copied into EventMetadata::traceparent / ::tracestate when
+  // the traceparent is valid (ValidateTraceparent); one that is not is
+  // ignored, as W3C Trace Context asks of a received header, so a bad
+  // header never fails a command. A tracestate that is not valid
+  // (ValidateTracestate) is dropped.
   TraceContext trace;
 
   // The metadata carrying this context.

@@ -19,9 +19,12 @@
 // records; calls added in later versions do nothing until overridden.
 //
 // Which calls the library makes today: OnAppend, OnRead and
-// OnOutboxEnqueued (from InstrumentedEventStore). The pool, projection,
-// outbox publisher and failover calls are declared for the components that
-// will report them (docs/observability.md, "Planned").
+// OnOutboxEnqueued (from InstrumentedEventStore); the pool calls (the
+// PostgreSQL pool, given PostgresOptions::instrumentation); the failover
+// calls (FailoverEventStore, given FailoverOptions::instrumentation); the
+// projection calls (ProjectionRunner, given
+// ProjectionRunnerOptions::instrumentation) and the outbox publisher calls
+// (OutboxPublisher, given OutboxPublisherOptions::instrumentation).
 
 #ifndef EVENTSTORE_INSTRUMENTATION_H_
 #define EVENTSTORE_INSTRUMENTATION_H_
@@ -116,7 +119,7 @@ class Instrumentation {
   // outbox messages in the same transaction.
   virtual void OnOutboxEnqueued(std::string_view backend, int64_t messages) {}
 
-  // --- The PostgreSQL connection pool (planned) ----------------------------
+  // --- The PostgreSQL connection pool (PostgresOptions::instrumentation) --
 
   // When the pool's use changes: connections lent out and idle ones.
   virtual void OnPoolConnections(std::string_view backend, int64_t in_use,
@@ -150,7 +153,8 @@ class Instrumentation {
   //   HeadPosition().prepare() - checkpoint.prepare(), the distance to the
   //   head in sequence numbers (the head read once per batch): an estimate
   //   that counts numbers never used (gaps) and, for a projection with an
-  //   event-type filter, events of every type; so it may be too high.
+  //   event-type filter, events of every type (docs/projections.md, "What
+  //   the lag means").
   virtual void OnProjectionCheckpoint(std::string_view projection,
                                       Position checkpoint, int64_t lag_events) {
   }
@@ -171,7 +175,7 @@ class Instrumentation {
   virtual void OnOutboxBacklog(int64_t pending,
                                absl::Duration oldest_pending_age) {}
 
-  // --- FailoverEventStore (planned) ----------------------------------------
+  // --- FailoverEventStore (FailoverOptions::instrumentation) --------------
 
   // When the mode changes; `mode` is FailoverModeName(): "primary",
   // "fallback" or "recovering".

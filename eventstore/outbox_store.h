@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +69,18 @@ struct OutboxBacklog {
   absl::Duration oldest_pending_age;
 };
 
+// Which messages OutboxStore::List returns, for tools (the JSON API of
+// `eventstore serve`).
+struct OutboxListOptions {
+  // Only messages in this status; nullopt (the default): any status.
+  std::optional<OutboxStatus> status;
+  // Exclusive: only messages whose id is larger (for paging: the last id of
+  // the page before). Default 0: from the first.
+  int64_t after_id = 0;
+  // Most messages returned. Default 100.
+  int limit = 100;
+};
+
 class OutboxStore {
  public:
   virtual ~OutboxStore() = default;
@@ -97,6 +110,11 @@ class OutboxStore {
   // published), so that a publisher may call it after its polls. This
   // default derives it from Stats(); the backends override it.
   virtual absl::StatusOr<OutboxBacklog> Backlog();
+  // Messages in id (enqueue) order that pass `options`, whatever their
+  // status, claimed or not. kInvalidArgument for a negative limit. This
+  // default answers kUnimplemented; the backends override it.
+  virtual absl::StatusOr<std::vector<OutboxEntry>> List(
+      const OutboxListOptions& options);
 };
 
 inline absl::StatusOr<OutboxBacklog> OutboxStore::Backlog() {
@@ -109,6 +127,11 @@ inline absl::StatusOr<OutboxBacklog> OutboxStore::Backlog() {
         std::max(absl::ZeroDuration(), absl::Now() - stats->oldest_pending);
   }
   return backlog;
+}
+
+inline absl::StatusOr<std::vector<OutboxEntry>> OutboxStore::List(
+    const OutboxListOptions&) {
+  return absl::UnimplementedError("this outbox store cannot list messages");
 }
 
 }  // namespace eventstore

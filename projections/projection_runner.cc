@@ -796,8 +796,7 @@ void ProjectionRunnerImpl::Record(BatchResult* result, int64_t handled,
   }
 }
 
-int64_t ProjectionRunnerImpl::LagAfter(BatchResult* result,
-                                       Position position) {
+int64_t ProjectionRunnerImpl::LagAfter(BatchResult* result, Position position) {
   // The page's events after `position`: exact when the page reached the end
   // of the log.
   int64_t in_page = 0;
@@ -821,9 +820,9 @@ int64_t ProjectionRunnerImpl::LagAfter(BatchResult* result,
     result->head = head.ok() ? *head : position;
   }
   const uint64_t head = result->head->prepare();
-  const int64_t behind =
-      head > position.prepare() ? static_cast<int64_t>(head - position.prepare())
-                                : 0;
+  const int64_t behind = head > position.prepare()
+                             ? static_cast<int64_t>(head - position.prepare())
+                             : 0;
   return std::max(in_page, behind);
 }
 

@@ -148,6 +148,7 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenStore(
     postgres->read_only = options.read_only;
     postgres->upgrade_schema = false;
     if (options.force_verify_checksums) postgres->verify_checksums = true;
+    postgres->instrumentation = options.instrumentation;
     store = PostgresEventStore::Open(*postgres);
 #endif
   } else {

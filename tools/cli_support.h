@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "eventstore/event_store.h"
+#include "eventstore/instrumentation.h"
 #include "eventstore/schema_upgrade.h"
 #include "tools/secret_masker.h"
 
@@ -94,6 +95,9 @@ struct OpenStoreOptions {
   // verify_checksums says: `verify` and `export` set it, so that they never
   // trust a payload. Default false: the URL decides (default on).
   bool force_verify_checksums = false;
+  // Where a PostgreSQL store's connection pool reports
+  // (PostgresOptions::instrumentation): `serve` sets it. Default null.
+  std::shared_ptr<Instrumentation> instrumentation;
 };
 
 // Opens the store at `url`. The schema is never upgraded here: a store with

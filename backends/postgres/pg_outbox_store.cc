@@ -67,6 +67,10 @@ constexpr char kBacklogSql[] =
     "                      * 1000000)::bigint)"
     "  FROM $S.outbox WHERE status = 'pending' ORDER BY id LIMIT 1)"
     " FROM $S.outbox WHERE status = 'pending'";
+// $2: a status, or NULL for any.
+constexpr char kListSql[] =
+    "SELECT " ES_PG_OUTBOX_COLUMNS " FROM $S.outbox WHERE id > $1::bigint"
+    " AND ($2::text IS NULL OR status = $2::text) ORDER BY id LIMIT $3::bigint";
 
 absl::StatusOr<std::vector<OutboxEntry>> DecodeEntries(const PgResult& r) {
   std::vector<OutboxEntry> out;
@@ -112,7 +116,8 @@ PgOutboxStore::PgOutboxStore(PgDatabase* db)
       delete_published_(
           db->Statement("es_ob_delete_published", kDeletePublishedSql)),
       stats_(db->Statement("es_ob_stats", kStatsSql)),
-      backlog_(db->Statement("es_ob_backlog", kBacklogSql)) {}
+      backlog_(db->Statement("es_ob_backlog", kBacklogSql)),
+      list_(db->Statement("es_ob_list", kListSql)) {}
 
 absl::Status PgOutboxStore::Enqueue(absl::Span<const OutboxMessage> messages) {
   ES_RETURN_IF_ERROR(
@@ -238,8 +243,27 @@ absl::StatusOr<OutboxBacklog> PgOutboxStore::Backlog() {
   }));
   OutboxBacklog backlog;
   backlog.pending = r.Int64(0, 0);
-  if (!r.IsNull(0, 1)) backlog.oldest_pending_age = absl::Microseconds(r.Int64(0, 1));
+  if (!r.IsNull(0, 1)) {
+    backlog.oldest_pending_age = absl::Microseconds(r.Int64(0, 1));
+  }
   return backlog;
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::List(
+    const OutboxListOptions& options) {
+  ES_RETURN_IF_ERROR(internal::CheckLimit(options.limit));
+  PgParams params;
+  params.Int64(options.after_id);
+  if (options.status.has_value()) {
+    params.Bytes(internal::OutboxStatusName(*options.status));
+  } else {
+    params.Null();
+  }
+  params.Int64(options.limit);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(list_, params);
+  }));
+  return DecodeEntries(r);
 }
 
 }  // namespace eventstore::postgres

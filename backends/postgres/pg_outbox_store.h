@@ -62,6 +62,9 @@ class PgOutboxStore final : public OutboxStore {
   absl::StatusOr<int64_t> DeletePublishedOlderThan(absl::Duration age) override;
   absl::StatusOr<OutboxStats> Stats() override;
   absl::StatusOr<OutboxBacklog> Backlog() override;
+  // kInvalidArgument for a negative limit.
+  absl::StatusOr<std::vector<OutboxEntry>> List(
+      const OutboxListOptions& options) override;
 
  private:
   PgDatabase* const db_;
@@ -74,6 +77,7 @@ class PgOutboxStore final : public OutboxStore {
   const PgStatement delete_published_;
   const PgStatement stats_;
   const PgStatement backlog_;
+  const PgStatement list_;
 };
 
 }  // namespace eventstore::postgres

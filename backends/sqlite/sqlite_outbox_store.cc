@@ -29,6 +29,10 @@ constexpr char kSelectClaimable[] =
     "SELECT " ES_OUTBOX_COLUMNS
     " FROM outbox WHERE status = 'pending' "
     "AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY id LIMIT ?2";
+// ?2: a status, or NULL for any.
+constexpr char kList[] = "SELECT " ES_OUTBOX_COLUMNS
+                         " FROM outbox WHERE id > ?1 AND (?2 IS NULL OR "
+                         "status = ?2) ORDER BY id LIMIT ?3";
 #undef ES_OUTBOX_COLUMNS
 constexpr char kClaim[] =
     "UPDATE outbox SET claimed_by = ?1, lease_until = ?2 WHERE id = ?3";
@@ -232,6 +236,23 @@ absl::StatusOr<OutboxBacklog> SqliteOutboxStore::Backlog() {
               std::max(absl::ZeroDuration(), absl::Now() - oldest);
         }
         return backlog;
+      });
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::List(
+    const OutboxListOptions& options) {
+  ES_RETURN_IF_ERROR(internal::CheckLimit(options.limit));
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<OutboxEntry>> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kList));
+        stmt->BindInt64(1, options.after_id);
+        if (options.status.has_value()) {
+          stmt->BindText(2, internal::OutboxStatusName(*options.status));
+        } else {
+          stmt->BindNull(2);
+        }
+        stmt->BindInt64(3, options.limit);
+        return CollectEntries(*stmt);
       });
 }
 

@@ -47,6 +47,8 @@ class SqliteOutboxStore final : public OutboxStore {
   absl::StatusOr<int64_t> DeletePublishedOlderThan(absl::Duration age) override;
   absl::StatusOr<OutboxStats> Stats() override;
   absl::StatusOr<OutboxBacklog> Backlog() override;
+  absl::StatusOr<std::vector<OutboxEntry>> List(
+      const OutboxListOptions& options) override;
 
  private:
   SqliteDatabase* const db_;

@@ -1,9 +1,15 @@
 #include "eventstore/prometheus/prometheus_instrumentation.h"
 
+#include <atomic>
+#include <cstddef>
 #include <exception>
+#include <initializer_list>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -45,19 +51,159 @@ Histogram::BucketBoundaries LatencyBuckets() {
                                      std::end(kLatencyBucketsSeconds));
 }
 
-// Family::Add returns the series of `labels`, creating it on first use.
-void Observe(Family<Histogram>& family, const Labels& labels,
-             absl::Duration latency) {
-  family.Add(labels, LatencyBuckets()).Observe(absl::ToDoubleSeconds(latency));
+// Family::Add returns the series of `labels`, creating it on first use;
+// it allocates and hashes a label map on every call, so each series is
+// added once and then reached through a SeriesSlot.
+Counter& AddSeries(Family<Counter>& family, const Labels& labels) {
+  return family.Add(labels);
+}
+Gauge& AddSeries(Family<Gauge>& family, const Labels& labels) {
+  return family.Add(labels);
+}
+Histogram& AddSeries(Family<Histogram>& family, const Labels& labels) {
+  return family.Add(labels, LatencyBuckets());
 }
 
 std::string Str(std::string_view s) { return std::string(s); }
 
+// Label names and values of one series, built into a prometheus::Labels
+// only when the series is added.
+using LabelList =
+    std::initializer_list<std::pair<const char*, std::string_view>>;
+
+// One series of a family, added on first use (so that a series appears in
+// the exposition only once something was reported to it, as when every
+// call went through Family::Add) and read without a lock afterwards.
+// Threads racing on the first use all call Family::Add, which returns the
+// same series for the same labels, so they agree.
+template <typename Metric>
+class SeriesSlot {
+ public:
+  Metric& Get(Family<Metric>& family, LabelList labels) {
+    Metric* metric = metric_.load(std::memory_order_acquire);
+    if (metric != nullptr) return *metric;
+    return Add(family, labels);
+  }
+
+ private:
+  ABSL_ATTRIBUTE_NOINLINE Metric& Add(Family<Metric>& family,
+                                      LabelList labels) {
+    Labels built;
+    for (const auto& [name, value] : labels) built.emplace(name, Str(value));
+    Metric& metric = AddSeries(family, built);
+    metric_.store(&metric, std::memory_order_release);
+    return metric;
+  }
+
+  std::atomic<Metric*> metric_{nullptr};
+};
+
+// The Entry of each label value (a backend label, a projection name, a
+// failover mode), made on first use and kept as long as the map. Get takes
+// no lock for a value seen before: entries form a list that only grows,
+// each published by a release store of the head; insertions are serialised
+// by a mutex. A lookup compares the value with each entry's, newest first:
+// meant for the few values a process reports under (label values must be
+// a small bounded set for Prometheus anyway).
+template <typename Entry>
+class ByLabel {
+ public:
+  ByLabel() = default;
+  ByLabel(const ByLabel&) = delete;
+  ByLabel& operator=(const ByLabel&) = delete;
+  ~ByLabel() {
+    const Node* node = head_.load(std::memory_order_acquire);
+    while (node != nullptr) {
+      const Node* next = node->next;
+      delete node;
+      node = next;
+    }
+  }
+
+  Entry& Get(std::string_view label) {
+    if (Entry* entry = Find(head_.load(std::memory_order_acquire), label)) {
+      return *entry;
+    }
+    return Insert(label);
+  }
+
+ private:
+  struct Node {
+    explicit Node(std::string_view label, const Node* next)
+        : label(label), next(next) {}
+    const std::string label;
+    const Node* const next;
+    mutable Entry entry;
+  };
+
+  static Entry* Find(const Node* node, std::string_view label) {
+    for (; node != nullptr; node = node->next) {
+      if (node->label == label) return &node->entry;
+    }
+    return nullptr;
+  }
+
+  ABSL_ATTRIBUTE_NOINLINE Entry& Insert(std::string_view label) {
+    internal::MutexLock lock(&mutex_);
+    const Node* head = head_.load(std::memory_order_acquire);
+    if (Entry* entry = Find(head, label)) return *entry;
+    const Node* node = new Node(label, head);
+    head_.store(node, std::memory_order_release);
+    return node->entry;
+  }
+
+  std::atomic<const Node*> head_{nullptr};
+  internal::Mutex mutex_;
+};
+
+// The index of an enumerator declared in order from 0.
+template <typename Enum>
+size_t Index(Enum value) {
+  return static_cast<size_t>(value);
+}
+
+static_assert(std::size(kAllAppendOutcomes) == 6 &&
+                  static_cast<int>(AppendOutcome::kOther) == 5,
+              "BackendSeries::appends has a slot per AppendOutcome");
+
+// The series labelled with one backend.
+struct BackendSeries {
+  // By AppendOutcome.
+  SeriesSlot<Counter> appends[std::size(kAllAppendOutcomes)];
+  SeriesSlot<Counter> appended_events;
+  SeriesSlot<Counter> appended_bytes;
+  SeriesSlot<Histogram> append_duration;
+  // By ReadKind, then ok (1) or error (0).
+  SeriesSlot<Counter> reads[2][2];
+  SeriesSlot<Counter> read_events[2];
+  SeriesSlot<Histogram> read_duration[2];
+  SeriesSlot<Counter> outbox_enqueued;
+  SeriesSlot<Gauge> pool_in_use;
+  SeriesSlot<Gauge> pool_idle;
+  SeriesSlot<Counter> pool_waits;
+  SeriesSlot<Counter> pool_wait_seconds;
+  SeriesSlot<Counter> reconnects;
+};
+
+// The series labelled with one projection.
+struct ProjectionSeries {
+  // Error (0) or ok (1).
+  SeriesSlot<Counter> events[2];
+  SeriesSlot<Histogram> duration;
+  SeriesSlot<Counter> retries;
+  SeriesSlot<Counter> dead_letters;
+  SeriesSlot<Gauge> checkpoint;
+  SeriesSlot<Gauge> lag;
+  SeriesSlot<Gauge> lease;
+};
+
 }  // namespace
 
-// The metric families, registered once in the registry. prometheus-cpp's
-// Family::Add and the metrics themselves are thread-safe; mutex_ guards only
-// what this class keeps beside them.
+// The metric families, registered once in the registry, and their series
+// (SeriesSlot, ByLabel: added on first use, then reached without a lock or
+// an allocation). prometheus-cpp's Family::Add and the metrics themselves
+// are thread-safe; `mutex` guards only the failover mode kept beside them.
+// The families must stay in the registry as long as this object lives.
 struct PrometheusInstrumentation::Families {
   explicit Families(Registry& r)
       : appends(CounterFamily(r, "eventstore_appends_total",
@@ -180,6 +326,20 @@ struct PrometheusInstrumentation::Families {
   Family<Counter>& failover_parked;
   Family<Gauge>& failover_pending;
 
+  // The series, by label value; the unlabelled ones once.
+  ByLabel<BackendSeries> backends;
+  ByLabel<ProjectionSeries> projections;
+  // By OutboxSendOutcome.
+  SeriesSlot<Counter> outbox_sends_by_outcome[3];
+  SeriesSlot<Histogram> outbox_send_latency;
+  SeriesSlot<Gauge> outbox_pending_now;
+  SeriesSlot<Gauge> outbox_oldest_age_now;
+  ByLabel<SeriesSlot<Gauge>> failover_modes;
+  SeriesSlot<Counter> failover_journaled_count;
+  SeriesSlot<Counter> failover_replayed_count;
+  SeriesSlot<Counter> failover_parked_count;
+  SeriesSlot<Gauge> failover_pending_now;
+
   internal::Mutex mutex;
   // The mode last reported to OnFailoverMode; empty before the first.
   std::string failover_mode_now ABSL_GUARDED_BY(mutex);
@@ -216,134 +376,174 @@ const std::shared_ptr<Registry>& PrometheusInstrumentation::registry() const {
 }
 
 void PrometheusInstrumentation::OnAppend(const AppendObservation& append) {
-  const std::string backend = Str(append.backend);
-  families_->appends
-      .Add({{"backend", backend},
-            {"outcome", Str(AppendOutcomeName(append.outcome))}})
+  Families& f = *families_;
+  BackendSeries& series = f.backends.Get(append.backend);
+  series.appends[Index(append.outcome)]
+      .Get(f.appends, {{"backend", append.backend},
+                       {"outcome", AppendOutcomeName(append.outcome)}})
       .Increment();
   if (append.outcome == AppendOutcome::kOk) {
-    families_->appended_events.Add({{"backend", backend}})
+    series.appended_events.Get(f.appended_events, {{"backend", append.backend}})
         .Increment(static_cast<double>(append.events));
-    families_->appended_bytes.Add({{"backend", backend}})
+    series.appended_bytes.Get(f.appended_bytes, {{"backend", append.backend}})
         .Increment(static_cast<double>(append.payload_bytes));
   }
-  Observe(families_->append_duration, {{"backend", backend}}, append.latency);
+  series.append_duration.Get(f.append_duration, {{"backend", append.backend}})
+      .Observe(absl::ToDoubleSeconds(append.latency));
 }
 
 void PrometheusInstrumentation::OnRead(const ReadObservation& read) {
-  const Labels labels = {{"backend", Str(read.backend)},
-                         {"kind", Str(ReadKindName(read.kind))}};
-  Labels with_outcome = labels;
-  with_outcome.emplace("outcome", read.ok ? "ok" : "error");
-  families_->reads.Add(with_outcome).Increment();
-  families_->read_events.Add(labels).Increment(
-      static_cast<double>(read.events));
-  Observe(families_->read_duration, labels, read.latency);
+  Families& f = *families_;
+  BackendSeries& series = f.backends.Get(read.backend);
+  const size_t kind = Index(read.kind);
+  const std::string_view kind_name = ReadKindName(read.kind);
+  series.reads[kind][read.ok ? 1 : 0]
+      .Get(f.reads, {{"backend", read.backend},
+                     {"kind", kind_name},
+                     {"outcome", read.ok ? "ok" : "error"}})
+      .Increment();
+  series.read_events[kind]
+      .Get(f.read_events, {{"backend", read.backend}, {"kind", kind_name}})
+      .Increment(static_cast<double>(read.events));
+  series.read_duration[kind]
+      .Get(f.read_duration, {{"backend", read.backend}, {"kind", kind_name}})
+      .Observe(absl::ToDoubleSeconds(read.latency));
 }
 
 void PrometheusInstrumentation::OnOutboxEnqueued(std::string_view backend,
                                                  int64_t messages) {
-  families_->outbox_enqueued.Add({{"backend", Str(backend)}})
+  Families& f = *families_;
+  f.backends.Get(backend)
+      .outbox_enqueued.Get(f.outbox_enqueued, {{"backend", backend}})
       .Increment(static_cast<double>(messages));
 }
 
 void PrometheusInstrumentation::OnPoolConnections(std::string_view backend,
                                                   int64_t in_use,
                                                   int64_t idle) {
-  families_->pool_connections
-      .Add({{"backend", Str(backend)}, {"state", "in_use"}})
+  Families& f = *families_;
+  BackendSeries& series = f.backends.Get(backend);
+  series.pool_in_use
+      .Get(f.pool_connections, {{"backend", backend}, {"state", "in_use"}})
       .Set(static_cast<double>(in_use));
-  families_->pool_connections
-      .Add({{"backend", Str(backend)}, {"state", "idle"}})
+  series.pool_idle
+      .Get(f.pool_connections, {{"backend", backend}, {"state", "idle"}})
       .Set(static_cast<double>(idle));
 }
 
 void PrometheusInstrumentation::OnPoolWait(std::string_view backend,
                                            absl::Duration waited) {
-  families_->pool_waits.Add({{"backend", Str(backend)}}).Increment();
-  families_->pool_wait_seconds.Add({{"backend", Str(backend)}})
+  Families& f = *families_;
+  BackendSeries& series = f.backends.Get(backend);
+  series.pool_waits.Get(f.pool_waits, {{"backend", backend}}).Increment();
+  series.pool_wait_seconds.Get(f.pool_wait_seconds, {{"backend", backend}})
       .Increment(absl::ToDoubleSeconds(waited));
 }
 
 void PrometheusInstrumentation::OnReconnect(std::string_view backend) {
-  families_->reconnects.Add({{"backend", Str(backend)}}).Increment();
+  Families& f = *families_;
+  f.backends.Get(backend)
+      .reconnects.Get(f.reconnects, {{"backend", backend}})
+      .Increment();
 }
 
 void PrometheusInstrumentation::OnProjectionEvent(std::string_view projection,
                                                   bool ok,
                                                   absl::Duration latency) {
-  families_->projection_events
-      .Add({{"projection", Str(projection)}, {"outcome", ok ? "ok" : "error"}})
+  Families& f = *families_;
+  ProjectionSeries& series = f.projections.Get(projection);
+  series.events[ok ? 1 : 0]
+      .Get(f.projection_events,
+           {{"projection", projection}, {"outcome", ok ? "ok" : "error"}})
       .Increment();
-  Observe(families_->projection_duration, {{"projection", Str(projection)}},
-          latency);
+  series.duration.Get(f.projection_duration, {{"projection", projection}})
+      .Observe(absl::ToDoubleSeconds(latency));
 }
 
 void PrometheusInstrumentation::OnProjectionRetry(std::string_view projection) {
-  families_->projection_retries.Add({{"projection", Str(projection)}})
+  Families& f = *families_;
+  f.projections.Get(projection)
+      .retries.Get(f.projection_retries, {{"projection", projection}})
       .Increment();
 }
 
 void PrometheusInstrumentation::OnProjectionDeadLetter(
     std::string_view projection) {
-  families_->projection_dead_letters.Add({{"projection", Str(projection)}})
+  Families& f = *families_;
+  f.projections.Get(projection)
+      .dead_letters.Get(f.projection_dead_letters, {{"projection", projection}})
       .Increment();
 }
 
 void PrometheusInstrumentation::OnProjectionCheckpoint(
     std::string_view projection, Position checkpoint, int64_t lag_events) {
-  families_->projection_checkpoint.Add({{"projection", Str(projection)}})
+  Families& f = *families_;
+  ProjectionSeries& series = f.projections.Get(projection);
+  series.checkpoint.Get(f.projection_checkpoint, {{"projection", projection}})
       .Set(static_cast<double>(checkpoint.commit()));
-  families_->projection_lag.Add({{"projection", Str(projection)}})
+  series.lag.Get(f.projection_lag, {{"projection", projection}})
       .Set(static_cast<double>(lag_events));
 }
 
 void PrometheusInstrumentation::OnProjectionLease(std::string_view projection,
                                                   bool held) {
-  families_->projection_lease.Add({{"projection", Str(projection)}})
+  Families& f = *families_;
+  f.projections.Get(projection)
+      .lease.Get(f.projection_lease, {{"projection", projection}})
       .Set(held ? 1 : 0);
 }
 
 void PrometheusInstrumentation::OnOutboxSend(OutboxSendOutcome outcome,
                                              absl::Duration latency) {
-  families_->outbox_sends
-      .Add({{"outcome", Str(OutboxSendOutcomeName(outcome))}})
+  Families& f = *families_;
+  f.outbox_sends_by_outcome[Index(outcome)]
+      .Get(f.outbox_sends, {{"outcome", OutboxSendOutcomeName(outcome)}})
       .Increment();
-  Observe(families_->outbox_send_duration, {}, latency);
+  f.outbox_send_latency.Get(f.outbox_send_duration, {})
+      .Observe(absl::ToDoubleSeconds(latency));
 }
 
 void PrometheusInstrumentation::OnOutboxBacklog(
     int64_t pending, absl::Duration oldest_pending_age) {
-  families_->outbox_pending.Add({}).Set(static_cast<double>(pending));
-  families_->outbox_oldest_age.Add({}).Set(
-      absl::ToDoubleSeconds(oldest_pending_age));
+  Families& f = *families_;
+  f.outbox_pending_now.Get(f.outbox_pending, {})
+      .Set(static_cast<double>(pending));
+  f.outbox_oldest_age_now.Get(f.outbox_oldest_age, {})
+      .Set(absl::ToDoubleSeconds(oldest_pending_age));
 }
 
 void PrometheusInstrumentation::OnFailoverMode(std::string_view mode) {
-  internal::MutexLock lock(&families_->mutex);
-  if (!families_->failover_mode_now.empty() &&
-      families_->failover_mode_now != mode) {
-    families_->failover_mode.Add({{"mode", families_->failover_mode_now}})
+  Families& f = *families_;
+  internal::MutexLock lock(&f.mutex);
+  if (!f.failover_mode_now.empty() && f.failover_mode_now != mode) {
+    f.failover_modes.Get(f.failover_mode_now)
+        .Get(f.failover_mode, {{"mode", f.failover_mode_now}})
         .Set(0);
   }
-  families_->failover_mode_now = Str(mode);
-  families_->failover_mode.Add({{"mode", Str(mode)}}).Set(1);
+  f.failover_mode_now = Str(mode);
+  f.failover_modes.Get(mode).Get(f.failover_mode, {{"mode", mode}}).Set(1);
 }
 
 void PrometheusInstrumentation::OnFailoverJournaled() {
-  families_->failover_journaled.Add({}).Increment();
+  Families& f = *families_;
+  f.failover_journaled_count.Get(f.failover_journaled, {}).Increment();
 }
 
 void PrometheusInstrumentation::OnFailoverReplayed(int64_t appends) {
-  families_->failover_replayed.Add({}).Increment(static_cast<double>(appends));
+  Families& f = *families_;
+  f.failover_replayed_count.Get(f.failover_replayed, {})
+      .Increment(static_cast<double>(appends));
 }
 
 void PrometheusInstrumentation::OnFailoverParked() {
-  families_->failover_parked.Add({}).Increment();
+  Families& f = *families_;
+  f.failover_parked_count.Get(f.failover_parked, {}).Increment();
 }
 
 void PrometheusInstrumentation::OnFailoverPending(int64_t appends) {
-  families_->failover_pending.Add({}).Set(static_cast<double>(appends));
+  Families& f = *families_;
+  f.failover_pending_now.Get(f.failover_pending, {})
+      .Set(static_cast<double>(appends));
 }
 
 }  // namespace eventstore

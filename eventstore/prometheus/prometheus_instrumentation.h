@@ -15,6 +15,15 @@
 // docs/observability.md. Names start with "eventstore_" and use base units
 // (seconds, bytes). Latency histograms use kLatencyBucketsSeconds.
 // Thread-safe: every method may be called concurrently.
+//
+// Cost: a series appears in the exposition once something is reported to
+// it. Its first report adds it to its family (Family::Add: a label map
+// built and hashed, the family's mutex); every later one finds it by its
+// label value (backend, projection, mode) without a lock or an allocation,
+// and updates it: an atomic add for counters and gauges, the histogram's
+// own mutex for a latency. About 40 ns for OnAppend on the machine of
+// docs/benchmarks.md ("Instrumentation overhead"). Lookups walk the label
+// values seen so far, so keep them few, as Prometheus wants anyway.
 
 #ifndef EVENTSTORE_PROMETHEUS_PROMETHEUS_INSTRUMENTATION_H_
 #define EVENTSTORE_PROMETHEUS_PROMETHEUS_INSTRUMENTATION_H_
@@ -49,7 +58,8 @@ class PrometheusInstrumentation final : public Instrumentation {
   // application's registry to expose the store's metrics beside its own
   // through prometheus-cpp's Exposer. kAlreadyExists when the registry
   // holds a family of the same name that cannot be merged (another type or
-  // help text).
+  // help text). The families must stay in the registry (no
+  // Registry::Remove) while this object lives: it keeps their series.
   static absl::StatusOr<std::shared_ptr<PrometheusInstrumentation>> Create(
       std::shared_ptr<prometheus::Registry> registry = nullptr);
 

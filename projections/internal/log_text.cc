@@ -8,13 +8,15 @@
 namespace eventstore::internal {
 
 std::string DescribeEvent(const RecordedEvent& event) {
-  return absl::StrCat("event ", event.id.ToString(), " (stream '",
-                      event.stream, "' version ", event.version,
-                      ", position ", event.position.ToString(), ")");
+  return absl::StrCat("event ", event.id.ToString(), " (stream '", event.stream,
+                      "' version ", event.version, ", position ",
+                      event.position.ToString(), ")");
 }
 
 std::string OneLine(const absl::Status& status) {
-  std::string text = status.ToString();
+  // Not Status::ToString(): payloads may hold binary data.
+  std::string text = absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                                  status.message());
   for (char& c : text) {
     if (c == '\n' || c == '\r') c = ' ';
   }

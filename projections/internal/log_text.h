@@ -18,9 +18,9 @@ namespace eventstore::internal {
 // "event <id> (stream '<stream>' version <v>, position <p>)".
 std::string DescribeEvent(const RecordedEvent& event);
 
-// `status`'s text (Status::ToString()) on one line: each line break (libpq
-// ends its messages with one) becomes a space, trailing whitespace is
-// dropped.
+// "CODE: message" of `status` (payloads left out) on one line: each line
+// break (libpq ends its messages with one) becomes a space, trailing
+// whitespace is dropped.
 std::string OneLine(const absl::Status& status);
 
 // `text` for absl::StrCat, whose AlphaNum takes absl::string_view (not

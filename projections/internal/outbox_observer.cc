@@ -41,9 +41,9 @@ absl::Status OutboxObserver::Send(const OutboxEntry& entry, int max_attempts,
       tracer_ == nullptr) {
     return send();
   }
-  ScopedSpan span(
-      tracer_.get(), "eventstore.outbox.send", SpanKind::kProducer,
-      tracer_ == nullptr ? TraceContext{} : HeaderContext(entry.message.headers));
+  ScopedSpan span(tracer_.get(), "eventstore.outbox.send", SpanKind::kProducer,
+                  tracer_ == nullptr ? TraceContext{}
+                                     : HeaderContext(entry.message.headers));
   if (span) {
     span.SetAttribute("messaging.destination.name", entry.message.destination);
     span.SetAttribute("eventstore.outbox.id", entry.id);
@@ -89,10 +89,10 @@ void OutboxObserver::BackgroundError(std::string_view worker,
                                      const absl::Status& error,
                                      absl::Duration backoff) {
   if (log_sink_ == nullptr) return;
-  log_sink_->Log(LogLevel::kWarning, kComponent,
-                 absl::StrCat("outbox publisher '", Text(worker), "': ",
-                              OneLine(error), "; trying again in ",
-                              absl::FormatDuration(backoff)));
+  log_sink_->Log(
+      LogLevel::kWarning, kComponent,
+      absl::StrCat("outbox publisher '", Text(worker), "': ", OneLine(error),
+                   "; trying again in ", absl::FormatDuration(backoff)));
 }
 
 void OutboxObserver::Warning(std::string_view what, const absl::Status& error) {

@@ -27,12 +27,11 @@ ProjectionObserver::ProjectionObserver(
 absl::Status ProjectionObserver::Handle(
     const RecordedEvent& event, absl::FunctionRef<absl::Status()> handler) {
   if (instrumentation_ == nullptr && tracer_ == nullptr) return handler();
-  ScopedSpan span(tracer_.get(), "eventstore.projection.handle",
-                  SpanKind::kConsumer,
-                  tracer_ == nullptr
-                      ? TraceContext{}
-                      : TraceContext{event.metadata.traceparent(),
-                                     event.metadata.tracestate()});
+  ScopedSpan span(
+      tracer_.get(), "eventstore.projection.handle", SpanKind::kConsumer,
+      tracer_ == nullptr ? TraceContext{}
+                         : TraceContext{event.metadata.traceparent(),
+                                        event.metadata.tracestate()});
   if (span) {
     span.SetAttribute("eventstore.projection", projection_);
     span.SetAttribute("eventstore.stream", event.stream);
@@ -71,8 +70,10 @@ void ProjectionObserver::GaveUpForNow(const RecordedEvent& event, int attempts,
                                       const absl::Status& error) {
   if (log_sink_ == nullptr) return;
   Log(LogLevel::kWarning,
-      absl::StrCat("projection '", projection_, "': the handler is unavailable"
-                   " for ", DescribeEvent(event), " after ", attempts,
+      absl::StrCat("projection '", projection_,
+                   "': the handler is unavailable"
+                   " for ",
+                   DescribeEvent(event), " after ", attempts,
                    " attempts; not parked, the runner stops before it and "
                    "tries again later: ",
                    OneLine(error)));
@@ -111,8 +112,8 @@ void ProjectionObserver::Lease(bool held, std::string_view lease_name,
   }
   if (log_sink_ == nullptr) return;
   Log(quiet ? LogLevel::kDebug : LogLevel::kInfo,
-      absl::StrCat("projection '", projection_, "': lease '", Text(lease_name), "' ",
-                   Text(how)));
+      absl::StrCat("projection '", projection_, "': lease '", Text(lease_name),
+                   "' ", Text(how)));
 }
 
 void ProjectionObserver::BackgroundError(const absl::Status& error,

@@ -488,6 +488,48 @@ TEST_P(OutboxConformanceTest, StatsCountsAndOldestPending) {
   EXPECT_EQ(stats.oldest_pending, pending[1].created_at);
 }
 
+TEST_P(OutboxConformanceTest, ListFiltersByStatusAndPagesById) {
+  ASSERT_OK(outbox().Enqueue(Messages(5, "m")));
+  const std::vector<OutboxEntry> claimed = MustClaim("w", 3, kLongLease);
+  ASSERT_THAT(claimed, SizeIs(3));
+  ASSERT_OK(outbox().MarkPublished(claimed[0].id));
+  ASSERT_OK(outbox().MarkFailed(claimed[1].id, "rejected", 1));
+  // m-2 stays pending and claimed; m-3 and m-4 pending, unclaimed.
+
+  OutboxListOptions options;
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> all, outbox().List(options));
+  EXPECT_THAT(Keys(all), ElementsAre("m-0", "m-1", "m-2", "m-3", "m-4"));
+  EXPECT_EQ(all[0].status, OutboxStatus::kPublished);
+  EXPECT_EQ(all[1].status, OutboxStatus::kFailed);
+  EXPECT_EQ(all[1].last_error, "rejected");
+  EXPECT_EQ(all[2].claimed_by, "w");
+  ExpectSameMessage(all[4].message, Messages(5, "m")[4]);
+
+  options.status = OutboxStatus::kFailed;
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> failed, outbox().List(options));
+  EXPECT_THAT(Keys(failed), ElementsAre("m-1"));
+  options.status = OutboxStatus::kPublished;
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> published,
+                       outbox().List(options));
+  EXPECT_THAT(Keys(published), ElementsAre("m-0"));
+
+  // Pages: after the last id of the page before.
+  options.status = OutboxStatus::kPending;
+  options.limit = 2;
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> page, outbox().List(options));
+  EXPECT_THAT(Keys(page), ElementsAre("m-2", "m-3"));
+  options.after_id = page.back().id;
+  ASSERT_OK_AND_ASSIGN(page, outbox().List(options));
+  EXPECT_THAT(Keys(page), ElementsAre("m-4"));
+  options.after_id = page.back().id;
+  ASSERT_OK_AND_ASSIGN(page, outbox().List(options));
+  EXPECT_THAT(page, IsEmpty());
+
+  options.limit = -1;
+  EXPECT_THAT(outbox().List(options),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 // Four publishers claim small batches and publish them until the outbox is
 // empty: every message is published exactly once.
 TEST_P(OutboxConformanceTest, ConcurrentClaimersPublishEachMessageOnce) {

@@ -57,6 +57,9 @@ class SwitchablePrimary final : public ForwardingEventStore {
       : ForwardingEventStore(target) {}
 
   std::atomic<bool> down{false};
+  // While set, appends fail with kInternal (an error that stops a replay
+  // without parking the append).
+  std::atomic<bool> internal_error{false};
 
   void set_error(std::string error) {
     internal::MutexLock lock(&mutex_);
@@ -65,6 +68,7 @@ class SwitchablePrimary final : public ForwardingEventStore {
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
     if (down) return Unreachable();
+    if (internal_error) return absl::InternalError("test primary: disk full");
     return ForwardingEventStore::Append(request);
   }
   absl::StatusOr<Position> HeadPosition() override {
@@ -248,6 +252,30 @@ TEST_F(FailoverObservabilityTest, AParkedAppendIsCountedAndLoggedAsAnError) {
                                 HasSubstr(journaled.id.ToString()),
                                 HasSubstr("failover-replay"))));
   EXPECT_EQ(store->Status().parked, 1);
+}
+
+TEST_F(FailoverObservabilityTest, AStoppedReplayIsLoggedOncePerError) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  primary_->down = true;
+  ASSERT_OK(store->Append("s", ExpectedVersion::NoStream(), {Event("a")}));
+  primary_->down = false;
+  primary_->internal_error = true;
+  EXPECT_THAT(store->ReplayNow(), StatusIs(absl::StatusCode::kInternal));
+  EXPECT_THAT(store->ReplayNow(), StatusIs(absl::StatusCode::kInternal));
+  EXPECT_THAT(Messages(*sink_, LogLevel::kWarning),
+              ElementsAre(HasSubstr("mode fallback"),
+                          AllOf(HasSubstr("the replay stopped (1 pending"),
+                                HasSubstr("test primary: disk full"))));
+  EXPECT_THAT(metrics_->failover_modes(),
+              ElementsAre("primary", "fallback", "recovering"));
+  EXPECT_THAT(metrics_->failover_replayed(), IsEmpty());
+  EXPECT_EQ(metrics_->failover_parked(), 0);
+
+  primary_->internal_error = false;
+  ASSERT_OK(store->ReplayNow());
+  EXPECT_THAT(metrics_->failover_replayed(), ElementsAre(1));
+  EXPECT_EQ(metrics_->failover_modes().back(), "primary");
 }
 
 TEST_F(FailoverObservabilityTest, ThePrimarysErrorIsLoggedWithoutItsPassword) {

@@ -5,9 +5,11 @@
 
 #include "eventstore/prometheus/prometheus_instrumentation.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -331,6 +333,106 @@ TEST(PrometheusInstrumentationTest, ConcurrentReportsAreAllCounted) {
   EXPECT_EQ(*Sample(text, R"(eventstore_failover_mode{mode="primary"})") +
                 *Sample(text, R"(eventstore_failover_mode{mode="fallback"})"),
             1);
+}
+
+// Threads started at once report under labels none has used before, so
+// that they race on creating the series as well as on updating them; every
+// total is exact.
+TEST(PrometheusInstrumentationTest, ConcurrentFirstUsesOfManyLabelsAreExact) {
+  std::shared_ptr<PrometheusInstrumentation> metrics = NewMetrics();
+  ASSERT_NE(metrics, nullptr);
+  constexpr int kThreads = 8;
+  constexpr int kCalls = 300;
+  // Label values: b0..b<kLabels - 1>, p0..p<kLabels - 1>.
+  constexpr int kLabels = 5;
+  const OutboxSendOutcome kSends[] = {OutboxSendOutcome::kPublished,
+                                      OutboxSendOutcome::kFailed,
+                                      OutboxSendOutcome::kGaveUp};
+  // The labels of call i of thread t.
+  auto backend = [](int t, int i) {
+    return absl::StrCat("b", (t + i) % kLabels);
+  };
+  auto projection = [](int t, int i) {
+    return absl::StrCat("p", (t * 3 + i) % kLabels);
+  };
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (int i = 0; i < kCalls; ++i) {
+        const std::string b = backend(t, i);
+        const std::string p = projection(t, i);
+        metrics->OnAppend(
+            {b, kAllAppendOutcomes[i % 6], 2, 10, absl::Microseconds(100)});
+        metrics->OnRead(
+            {b, i % 2 == 0 ? ReadKind::kReadAll : ReadKind::kReadStream,
+             i % 3 != 0, 4, absl::Microseconds(100)});
+        metrics->OnOutboxEnqueued(b, 3);
+        metrics->OnReconnect(b);
+        metrics->OnProjectionEvent(p, i % 4 != 0, absl::Microseconds(50));
+        metrics->OnProjectionRetry(p);
+        metrics->OnOutboxSend(kSends[i % 3], absl::Milliseconds(1));
+        metrics->OnFailoverJournaled();
+        if (i % 50 == 0) (void)metrics->Render();
+      }
+    });
+  }
+  go.store(true, std::memory_order_release);
+  for (std::thread& thread : threads) thread.join();
+
+  std::map<std::string, double> expected;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kCalls; ++i) {
+      const std::string b = absl::StrCat("backend=\"", backend(t, i), "\"");
+      const std::string p =
+          absl::StrCat("projection=\"", projection(t, i), "\"");
+      const AppendOutcome outcome = kAllAppendOutcomes[i % 6];
+      expected[absl::StrCat("eventstore_appends_total{", b, ",outcome=\"",
+                            std::string(AppendOutcomeName(outcome)), "\"}")] +=
+          1;
+      if (outcome == AppendOutcome::kOk) {
+        expected[absl::StrCat("eventstore_appended_events_total{", b, "}")] +=
+            2;
+        expected[absl::StrCat("eventstore_appended_payload_bytes_total{", b,
+                              "}")] += 10;
+      }
+      expected[absl::StrCat("eventstore_append_duration_seconds_count{", b,
+                            "}")] += 1;
+      const std::string kind = absl::StrCat(
+          ",kind=\"", i % 2 == 0 ? "read_all" : "read_stream", "\"");
+      expected[absl::StrCat("eventstore_reads_total{", b, kind, ",outcome=\"",
+                            i % 3 != 0 ? "ok" : "error", "\"}")] += 1;
+      expected[absl::StrCat("eventstore_read_events_total{", b, kind, "}")] +=
+          4;
+      expected[absl::StrCat("eventstore_read_duration_seconds_count{", b, kind,
+                            "}")] += 1;
+      expected[absl::StrCat("eventstore_outbox_enqueued_total{", b, "}")] += 3;
+      expected[absl::StrCat("eventstore_reconnects_total{", b, "}")] += 1;
+      expected[absl::StrCat("eventstore_projection_events_total{outcome=\"",
+                            i % 4 != 0 ? "ok" : "error", "\",", p, "}")] += 1;
+      expected[absl::StrCat(
+          "eventstore_projection_handler_duration_seconds_count{", p, "}")] +=
+          1;
+      expected[absl::StrCat("eventstore_projection_retries_total{", p, "}")] +=
+          1;
+      expected[absl::StrCat("eventstore_outbox_sends_total{outcome=\"",
+                            std::string(OutboxSendOutcomeName(kSends[i % 3])),
+                            "\"}")] += 1;
+      expected["eventstore_outbox_send_duration_seconds_count"] += 1;
+      expected["eventstore_failover_journaled_total"] += 1;
+    }
+  }
+  const std::string text = metrics->Render();
+  for (const auto& [series, value] : expected) {
+    EXPECT_EQ(Sample(text, series), value) << series;
+  }
+  // Each series exists once: kLabels backends x 6 outcomes.
+  int append_series = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StartsWith(line, "eventstore_appends_total{")) ++append_series;
+  }
+  EXPECT_EQ(append_series, kLabels * 6);
 }
 
 // The exposition passes `promtool check metrics` (Debian's prometheus

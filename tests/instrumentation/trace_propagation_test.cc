@@ -211,6 +211,22 @@ TEST_P(TracePropagationTest, WithoutCallerTraceNothingIsInvented) {
   EXPECT_TRUE(appends[0].parent.empty());
 }
 
+TEST_P(TracePropagationTest, InvalidCallerTraceNeverFailsTheCommand) {
+  AggregateRepository<BankAccount> accounts(*store_);
+  BankAccount account("acc-3");
+  ASSERT_OK(account.Open("Cy"));
+  CommandContext context;
+  context.trace = TraceContext{"00-garbage", "rojo=1"};
+  ASSERT_OK(accounts.Save(account, context));
+
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
+                       store_->ReadStream(accounts.StreamName("acc-3")));
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].metadata.traceparent(), "");
+  EXPECT_EQ(events[0].metadata.tracestate(), "");
+  EXPECT_TRUE(tracer_->ended("eventstore.append").at(0).parent.empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, TracePropagationTest,
                          ::testing::ValuesIn(BackendsAndFailover()),
                          TestBackendName);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "eventstore/command_context.h"
 #include "eventstore/errors.h"
 #include "eventstore/event_data.h"
 #include "eventstore/event_store.h"
@@ -244,6 +245,49 @@ TEST(ScopedSpanTest, DropsInvalidTracestateKeepsTraceparent) {
   const RecordedSpan span = tracer.ended().at(0);
   EXPECT_EQ(span.parent.traceparent, kValid);
   EXPECT_EQ(span.parent.tracestate, "");
+}
+
+// --- CommandContext::trace
+// ----------------------------------------------------
+
+TEST(CommandContextTraceTest, CopiesValidTraceContextIntoMetadata) {
+  CommandContext context;
+  context.trace = TraceContext{kValid, "rojo=1"};
+  const v1::EventMetadata metadata = context.ToMetadata();
+  EXPECT_EQ(metadata.traceparent(), kValid);
+  EXPECT_EQ(metadata.tracestate(), "rojo=1");
+}
+
+TEST(CommandContextTraceTest, EventsOwnTraceContextIsKept) {
+  CommandContext context;
+  context.trace = TraceContext{kValid, "rojo=1"};
+  v1::EventMetadata metadata;
+  const std::string own =
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  metadata.set_traceparent(own);
+  context.FillIn(metadata);
+  EXPECT_EQ(metadata.traceparent(), own);
+  EXPECT_EQ(metadata.tracestate(), "");
+}
+
+TEST(CommandContextTraceTest, InvalidTraceparentIsIgnored) {
+  CommandContext context;
+  context.correlation_id = "c-1";
+  context.trace = TraceContext{
+      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "rojo=1"};
+  const v1::EventMetadata metadata = context.ToMetadata();
+  EXPECT_EQ(metadata.traceparent(), "");
+  EXPECT_EQ(metadata.tracestate(), "");
+  EXPECT_EQ(metadata.correlation_id(), "c-1");
+}
+
+TEST(CommandContextTraceTest, InvalidTracestateIsDropped) {
+  CommandContext context;
+  context.trace =
+      TraceContext{kValid, std::string(kMaxTracestateBytes + 1, 'a')};
+  const v1::EventMetadata metadata = context.ToMetadata();
+  EXPECT_EQ(metadata.traceparent(), kValid);
+  EXPECT_EQ(metadata.tracestate(), "");
 }
 
 // --- InstrumentedEventStore's spans, on every backend

@@ -119,9 +119,7 @@ class FailingOutbox final : public OutboxStore {
     return real_->DeletePublishedOlderThan(age);
   }
   absl::StatusOr<OutboxStats> Stats() override { return real_->Stats(); }
-  absl::StatusOr<OutboxBacklog> Backlog() override {
-    return real_->Backlog();
-  }
+  absl::StatusOr<OutboxBacklog> Backlog() override { return real_->Backlog(); }
 
  private:
   OutboxStore* const real_;
@@ -312,10 +310,9 @@ TEST_P(OutboxObservabilityTest, FailedAndGivenUpSendsAreCountedAndLogged) {
   EXPECT_THAT(metrics_->outbox_sends(), SizeIs(3));
   const std::vector<LogEntry> errors = Logs(LogLevel::kError);
   ASSERT_THAT(errors, SizeIs(1));
-  EXPECT_EQ(errors[0].message,
-            absl::StrCat("outbox message ", bad_id,
-                         " given up after 2 failed sends: "
-                         "UNAVAILABLE: broker down"));
+  EXPECT_EQ(errors[0].message, absl::StrCat("outbox message ", bad_id,
+                                            " given up after 2 failed sends: "
+                                            "UNAVAILABLE: broker down"));
   // Given up: no longer pending.
   EXPECT_EQ(metrics_->outbox_backlogs().back().pending, 0);
 }
@@ -426,8 +423,8 @@ TEST_P(OutboxObservabilityTest, BackgroundStoreErrorsAreLoggedWithBackoff) {
                             "injected claim failure; trying again in",
                             kLong));
   store_->failing().set_failing(false);
-  ASSERT_TRUE(WaitUntil([&] { return publisher->stats().published == 1; },
-                        kLong));
+  ASSERT_TRUE(
+      WaitUntil([&] { return publisher->stats().published == 1; }, kLong));
   publisher->Stop();
   EXPECT_EQ(Sends(OutboxSendOutcome::kPublished), 1);
 }

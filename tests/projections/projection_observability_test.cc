@@ -145,8 +145,8 @@ class ProjectionObservabilityTest
   }
 
   template <typename P>
-  std::unique_ptr<ProjectionRunner> MakeRunner(P& projection,
-                                               ProjectionRunnerOptions options) {
+  std::unique_ptr<ProjectionRunner> MakeRunner(
+      P& projection, ProjectionRunnerOptions options) {
     absl::StatusOr<std::unique_ptr<ProjectionRunner>> runner =
         ProjectionRunner::Create(store(), projection, std::move(options));
     EXPECT_OK(runner);
@@ -208,8 +208,7 @@ TEST_P(ProjectionObservabilityTest, CatchUpReportsEachCallAndCheckpointLag) {
   const std::vector<RecordedEvent> log = Log();
   ASSERT_THAT(log, SizeIs(25));
   RecordingProjection projection("counted");
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
 
   ASSERT_OK_AND_ASSIGN(ProjectionRunResult result, runner->RunOnce());
   EXPECT_EQ(result.handled, 25);
@@ -250,8 +249,7 @@ TEST_P(ProjectionObservabilityTest, CatchUpReportsEachCallAndCheckpointLag) {
 TEST_P(ProjectionObservabilityTest, LagBeforeTheFirstCheckpointOfARebuild) {
   ASSERT_OK(AppendOrders(store(), "order-1", 12).status());
   RowProjection projection("rebuilt", kTable);
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
   ASSERT_OK(runner->RunOnce().status());
   ASSERT_OK_AND_ASSIGN(ProjectionRunResult result, runner->Rebuild());
   EXPECT_EQ(result.handled, 12);
@@ -272,8 +270,7 @@ TEST_P(ProjectionObservabilityTest, PlainRetriesAreCountedAndLogged) {
     return event.id == ids[1] && call <= 2 ? absl::InternalError("flaky\n")
                                            : absl::OkStatus();
   });
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
 
   ASSERT_OK_AND_ASSIGN(ProjectionRunResult result, runner->RunOnce());
   EXPECT_EQ(result.handled, 5);
@@ -308,8 +305,7 @@ TEST_P(ProjectionObservabilityTest, TransactionalRetriesAreCountedAndLogged) {
     return event.id == ids[1] && call <= 2 ? absl::InternalError("flaky")
                                            : absl::OkStatus();
   });
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
 
   ASSERT_OK_AND_ASSIGN(ProjectionRunResult result, runner->RunOnce());
   EXPECT_EQ(result.handled, 5);
@@ -397,10 +393,10 @@ TEST_P(ProjectionObservabilityTest, ReplayParkedReportsTheCallAndTheOutcome) {
   ASSERT_OK(runner->ReplayParked(ids[0]));
   EXPECT_EQ(Calls(true) + Calls(false), calls_before + 2);
   EXPECT_THAT(metrics_->projection_dead_letters(), SizeIs(2));
-  EXPECT_TRUE(log_->WaitFor(LogLevel::kInfo, "projection_runner",
-                            absl::StrCat(ids[0].ToString(),
-                                         " (stream 'order-1' version 1, "),
-                            absl::ZeroDuration()));
+  EXPECT_TRUE(log_->WaitFor(
+      LogLevel::kInfo, "projection_runner",
+      absl::StrCat(ids[0].ToString(), " (stream 'order-1' version 1, "),
+      absl::ZeroDuration()));
   EXPECT_TRUE(log_->WaitFor(LogLevel::kInfo, "projection_runner",
                             "replayed and resolved", absl::ZeroDuration()));
   // The replays' handle spans.
@@ -420,8 +416,7 @@ TEST_P(ProjectionObservabilityTest, HandleSpansContinueTheEventsTrace) {
     return event.id == b && call == 1 ? absl::InternalError("once")
                                       : absl::OkStatus();
   });
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
   ASSERT_OK(runner->RunOnce().status());
   const std::vector<RecordedEvent> log = Log();
   ASSERT_THAT(log, SizeIs(3));
@@ -430,8 +425,7 @@ TEST_P(ProjectionObservabilityTest, HandleSpansContinueTheEventsTrace) {
       tracer_->ended("eventstore.projection.batch");
   ASSERT_THAT(batches, SizeIs(1));
   EXPECT_EQ(batches[0].kind, SpanKind::kInternal);
-  EXPECT_EQ(batches[0].string_attributes.at("eventstore.projection"),
-            "traced");
+  EXPECT_EQ(batches[0].string_attributes.at("eventstore.projection"), "traced");
   EXPECT_EQ(batches[0].int_attributes.at("eventstore.events"), 3);
   EXPECT_TRUE(batches[0].error.ok());
 
@@ -467,8 +461,7 @@ TEST_P(ProjectionObservabilityTest, HandleSpansContinueTheEventsTrace) {
 TEST_P(ProjectionObservabilityTest, TransactionalHandleSpansToo) {
   AppendTraced("order-a", kTraceA);
   RowProjection projection("tx-traced", kTable);
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
   ASSERT_OK(runner->RunOnce().status());
   const std::vector<RecordedSpan> handles =
       tracer_->ended("eventstore.projection.handle");
@@ -527,8 +520,7 @@ TEST_P(ProjectionObservabilityTest, EachHookWorksAlone) {
 TEST_P(ProjectionObservabilityTest, BackgroundLeaseGainedAndReleasedOnStop) {
   ASSERT_OK(AppendOrders(store(), "order-1", 15).status());
   RecordingProjection projection("follower");
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
   ASSERT_OK(runner->Start());
   ASSERT_TRUE(WaitUntil(
       [&] {
@@ -554,11 +546,10 @@ TEST_P(ProjectionObservabilityTest, BackgroundLeaseGainedAndReleasedOnStop) {
 
 TEST_P(ProjectionObservabilityTest, BackgroundLeaseLostIsReported) {
   RecordingProjection projection("lost");
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
   ASSERT_OK(runner->Start());
-  ASSERT_TRUE(log_->WaitFor(LogLevel::kInfo, "projection_runner", "gained",
-                            kLong));
+  ASSERT_TRUE(
+      log_->WaitFor(LogLevel::kInfo, "projection_runner", "gained", kLong));
   leases_->break_leases();
   ASSERT_TRUE(log_->WaitFor(LogLevel::kInfo, "projection_runner",
                             "lease 'projection:lost' lost", kLong));
@@ -577,8 +568,7 @@ TEST_P(ProjectionObservabilityTest, BackgroundStoreErrorsAreLoggedWithBackoff) {
   ASSERT_OK(AppendOrders(store(), "order-1", 3).status());
   RecordingProjection projection("struggling");
   store_->fail_checkpoint_saves_after(0);
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
   ASSERT_OK(runner->Start());
   ASSERT_TRUE(log_->WaitFor(LogLevel::kWarning, "projection_runner",
                             "injected checkpoint save failure; trying again in",
@@ -647,8 +637,7 @@ TEST_P(ProjectionObservabilityTest, BackgroundReplayOfMarkedEntriesIsReported) {
 // Many events followed while the test reads what was recorded.
 TEST_P(ProjectionObservabilityTest, ConcurrentFollowingReportsEveryCall) {
   RecordingProjection projection("concurrent");
-  std::unique_ptr<ProjectionRunner> runner =
-      MakeRunner(projection, Observed());
+  std::unique_ptr<ProjectionRunner> runner = MakeRunner(projection, Observed());
   ASSERT_OK(runner->Start());
   std::atomic<bool> done{false};
   std::thread reader([&] {

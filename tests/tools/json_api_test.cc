@@ -25,6 +25,8 @@
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/dead_letter_store.h"
 #include "eventstore/event_store.h"
+#include "eventstore/forwarding_event_store.h"
+#include "eventstore/open_event_store.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/test/v1/events.pb.h"
 #include "gmock/gmock.h"
@@ -41,6 +43,7 @@ namespace {
 using ::google::protobuf::ListValue;
 using ::google::protobuf::Struct;
 using ::google::protobuf::Value;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr int kMaxPage = 5;
@@ -490,6 +493,12 @@ TEST_P(JsonApiTest, UnknownPathsAre404AndWritesAre405) {
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
   EXPECT_EQ(post->get_header_value("Allow"), "GET, HEAD");
+  httplib::Result options = client.Options("/api/events");
+  ASSERT_TRUE(options);
+  EXPECT_EQ(options->status, 405);
+  httplib::Result head = client.Head("/api/info");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
 }
 
 TEST_P(JsonApiTest, DamagedAndUndescribedEventsAreShownNotFailed) {
@@ -585,35 +594,98 @@ TEST_P(JsonApiTest, DeadLettersAreListedPagedAndShown) {
                      "not a UUID");
 }
 
-TEST_P(JsonApiTest, OutboxStatsAndPendingMessages) {
-  std::vector<OutboxMessage> messages(3);
-  for (int i = 0; i < 3; ++i) {
+TEST_P(JsonApiTest, OutboxStatsAndMessagesByStatus) {
+  std::vector<OutboxMessage> messages(4);
+  for (int i = 0; i < 4; ++i) {
     messages[i].destination = "orders";
     messages[i].key = absl::StrCat("k", i);
     messages[i].payload = absl::StrCat("p", i);
     messages[i].headers["h"] = absl::StrCat("v", i);
   }
   ASSERT_OK(store().outbox().Enqueue(messages));
+  // k0 failed for good; k1, k2, k3 pending.
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> claimed,
+                       store().outbox().Claim("w", 1, absl::Minutes(5)));
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_OK(store().outbox().MarkFailed(claimed[0].id, "rejected", 1));
   Reply r = Get("/api/outbox");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(Field(r.json, "pending").number_value(), 3);
   EXPECT_EQ(Field(r.json, "published").number_value(), 0);
-  EXPECT_EQ(Field(r.json, "failed").number_value(), 0);
+  EXPECT_EQ(Field(r.json, "failed").number_value(), 1);
 
-  r = Get("/api/outbox/messages");
+  r = Get("/api/outbox/messages");  // pending, default_page 2
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_EQ(List(r.json, "messages").values_size(), 2);
   const Value& first = List(r.json, "messages").values(0);
-  EXPECT_EQ(Str(first, "key"), "k0");
+  EXPECT_EQ(Str(first, "key"), "k1");
   EXPECT_EQ(Str(first, "status"), "pending");
-  EXPECT_EQ(Str(Field(first, "headers"), "h"), "v0");
-  EXPECT_EQ(Str(first, "payload_base64"), absl::Base64Escape("p0"));
-  ASSERT_EQ(Field(r.json, "next_cursor").string_value(), "2");
-  r = Get("/api/outbox/messages?cursor=2");
+  EXPECT_EQ(Str(Field(first, "headers"), "h"), "v1");
+  EXPECT_EQ(Str(first, "payload_base64"), absl::Base64Escape("p1"));
+  const std::string cursor = Field(r.json, "next_cursor").string_value();
+  EXPECT_EQ(cursor, absl::StrCat(static_cast<int64_t>(
+                        Num(List(r.json, "messages").values(1), "id"))));
+  r = Get(absl::StrCat("/api/outbox/messages?cursor=", cursor));
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_EQ(List(r.json, "messages").values_size(), 1);
-  EXPECT_EQ(Str(List(r.json, "messages").values(0), "key"), "k2");
+  EXPECT_EQ(Str(List(r.json, "messages").values(0), "key"), "k3");
   EXPECT_EQ(Field(r.json, "next_cursor").kind_case(), Value::kNullValue);
+
+  r = Get("/api/outbox/messages?status=failed");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(List(r.json, "messages").values_size(), 1);
+  EXPECT_EQ(Str(List(r.json, "messages").values(0), "key"), "k0");
+  EXPECT_EQ(Str(List(r.json, "messages").values(0), "last_error"), "rejected");
+  r = Get("/api/outbox/messages?status=all&limit=5");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(List(r.json, "messages").values_size(), 4);
+  ExpectBadParameter("/api/outbox/messages?status=lost", "status",
+                     "pending, published, failed, all");
+}
+
+// A store whose database fails: HeadPosition is out of reach, StreamVersion
+// fails otherwise; both messages hold a credential.
+class FailingStore final : public ForwardingEventStore {
+ public:
+  explicit FailingStore(EventStore* target) : ForwardingEventStore(target) {}
+  absl::StatusOr<Position> HeadPosition() override {
+    return absl::UnavailableError(
+        "connection to postgresql://app:s3cret@db:5432/shop lost");
+  }
+  absl::StatusOr<int64_t> StreamVersion(std::string_view) override {
+    return absl::InternalError("query failed (password=hunter2)");
+  }
+};
+
+TEST(JsonApiStoreErrorsTest, StoreErrorsAre503Or500WithSecretsMasked) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> inner,
+                       OpenEventStore("sqlite::memory:"));
+  FailingStore store(inner.get());
+  httplib::Server server;
+  tool::RegisterJsonApi(server, store);
+  const int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread thread([&] { server.listen_after_bind(); });
+  httplib::Client client("127.0.0.1", port);
+  httplib::Result unavailable = client.Get("/api/events");
+  httplib::Result failed = client.Get("/api/streams/order-1/events");
+  server.stop();
+  thread.join();
+
+  ASSERT_TRUE(unavailable);
+  EXPECT_EQ(unavailable->status, 503);
+  EXPECT_EQ(unavailable->get_header_value("Retry-After"), "1");
+  Struct json;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(unavailable->body, &json)
+          .ok());
+  EXPECT_THAT(Field(json, "error").string_value(),
+              AllOf(HasSubstr("connection to postgresql://app:***@db"),
+                    ::testing::Not(HasSubstr("s3cret"))));
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 500);
+  EXPECT_THAT(failed->body, AllOf(HasSubstr("query failed"),
+                                  ::testing::Not(HasSubstr("hunter2"))));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, JsonApiTest,

@@ -57,9 +57,9 @@ bool BearerToken::Authorizes(std::string_view authorization) const {
           absl::string_view(kScheme.data(), kScheme.size()))) {
     return false;
   }
-  const absl::string_view given = absl::StripAsciiWhitespace(absl::string_view(
-      authorization.data() + kScheme.size(),
-      authorization.size() - kScheme.size()));
+  const absl::string_view given = absl::StripAsciiWhitespace(
+      absl::string_view(authorization.data() + kScheme.size(),
+                        authorization.size() - kScheme.size()));
   const Digest digest = Sha256(std::string_view(given.data(), given.size()));
   return CRYPTO_memcmp(digest.data(), digest_.data(), digest.size()) == 0;
 }

@@ -3,7 +3,8 @@
 //
 //   absl::StatusOr<BearerToken> token = BearerToken::FromFile(path);
 //   if (!token.ok()) return token.status();
-//   bool allowed = token->Authorizes(request.get_header_value("Authorization"));
+//   bool allowed =
+//   token->Authorizes(request.get_header_value("Authorization"));
 //
 // The token is kept only as its SHA-256 digest; Authorizes compares digests
 // with OpenSSL's CRYPTO_memcmp, so the time taken says nothing about how

@@ -42,8 +42,8 @@ using tools::JsonQuote;
 using tools::JsonRenderer;
 
 constexpr char kJson[] = "application/json";
-// How deep an offset cursor (dead letters, outbox messages) may reach: the
-// store lists those from their start, so a page at offset N reads N rows.
+// How deep an offset cursor (dead letters) may reach: the store lists them
+// from their start, so a page at offset N reads N rows.
 constexpr int64_t kMaxOffset = 100000;
 // How often a long-poll looks at JsonApiOptions::stopping.
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);
@@ -565,25 +565,32 @@ void JsonApi::Outbox(const httplib::Request& req, httplib::Response& res) {
 void JsonApi::OutboxMessages(const httplib::Request& req,
                              httplib::Response& res) {
   QueryParams params(req, {"status", "limit", "cursor"});
-  params.OneOf("status", "pending", {"pending"});
+  const std::string status = params.OneOf(
+      "status", "pending", {"pending", "published", "failed", "all"});
   const int64_t limit = Limit(params);
-  const int64_t offset = params.Int("cursor", 0, 0, kMaxOffset,
-                                    "how deep an outbox listing reaches");
+  // The cursor is the last id of the page before.
+  const int64_t after_id =
+      params.Int("cursor", 0, 0, std::numeric_limits<int64_t>::max());
   if (!params.ok()) return BadParameter(res, *params.error());
+  OutboxListOptions options;
+  if (status != "all") options.status = internal::ParseOutboxStatus(status);
+  options.after_id = after_id;
+  // One more than asked: whether a next page exists.
+  options.limit = static_cast<int>(limit + 1);
   absl::StatusOr<std::vector<OutboxEntry>> entries =
-      store_.outbox().Pending(static_cast<int>(offset + limit + 1));
+      store_.outbox().List(options);
   if (!entries.ok()) return StoreError(res, entries.status());
-  std::vector<std::string> items;
-  for (int64_t i = offset;
-       i < std::min<int64_t>(offset + limit, entries->size()); ++i) {
-    items.push_back(OutboxEntryJson((*entries)[static_cast<size_t>(i)]));
+  std::optional<std::string> next_cursor;
+  if (static_cast<int64_t>(entries->size()) > limit) {
+    entries->resize(static_cast<size_t>(limit));
+    next_cursor = absl::StrCat(entries->back().id);
   }
-  const bool more = static_cast<int64_t>(entries->size()) > offset + limit;
+  std::vector<std::string> items;
+  for (const OutboxEntry& e : *entries) items.push_back(OutboxEntryJson(e));
   SendJson(res, 200,
            JsonObject()
                .Raw("messages", JsonArray(items))
-               .Raw("next_cursor",
-                    more ? JsonQuote(absl::StrCat(offset + limit)) : "null")
+               .Raw("next_cursor", StringOrNull(next_cursor))
                .Build());
 }
 
@@ -628,6 +635,7 @@ void RegisterJsonApi(httplib::Server& server, EventStore& store,
   server.Put(kAnyApiPath, not_allowed);
   server.Patch(kAnyApiPath, not_allowed);
   server.Delete(kAnyApiPath, not_allowed);
+  server.Options(kAnyApiPath, not_allowed);
 }
 
 #undef ES_ANY

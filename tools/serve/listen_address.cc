@@ -76,8 +76,9 @@ absl::StatusOr<ListenAddress> ParseListenAddress(std::string_view text) {
                      "resolved)");
   }
   int port = -1;
-  if (port_text.empty() || !absl::SimpleAtoi(std::string(port_text), &port) || port < 0 ||
-      port > 65535 || port_text.front() == '+' || port_text.front() == '-') {
+  if (port_text.empty() || !absl::SimpleAtoi(std::string(port_text), &port) ||
+      port < 0 || port > 65535 || port_text.front() == '+' ||
+      port_text.front() == '-') {
     return BadListen(text, "needs a port from 0 to 65535");
   }
   address.port = port;

@@ -118,8 +118,10 @@ int RunServe(const ServeArgs& args) {
   absl::StatusOr<std::shared_ptr<PrometheusInstrumentation>> metrics =
       PrometheusInstrumentation::Create();
   if (!metrics.ok()) return PrintError(kCommand, metrics.status(), *url);
+  OpenStoreOptions open_options = ReadOnlyStore();
+  open_options.instrumentation = *metrics;
   absl::StatusOr<std::unique_ptr<EventStore>> opened =
-      OpenStore(*url, ReadOnlyStore());
+      OpenStore(*url, open_options);
   if (!opened.ok()) return PrintError(kCommand, opened.status(), *url);
   std::unique_ptr<EventStore> store =
       Instrument(*std::move(opened), *metrics, BackendLabel(*url));

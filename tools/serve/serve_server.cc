@@ -1,6 +1,7 @@
 #include "tools/serve/serve_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <exception>
 #include <string_view>
@@ -122,9 +123,9 @@ absl::StatusOr<std::unique_ptr<ServeServer>> ServeServer::Create(
   absl::StatusOr<std::unique_ptr<StoreMetrics>> store_metrics =
       StoreMetrics::Create(*metrics->registry());
   if (!store_metrics.ok()) return store_metrics.status();
-  std::unique_ptr<ServeServer> server(
-      new ServeServer(store, std::move(metrics), *std::move(store_metrics),
-                      std::move(options)));
+  std::unique_ptr<ServeServer> server(new ServeServer(store, std::move(metrics),
+                                                      *std::move(store_metrics),
+                                                      std::move(options)));
   server->Route();
   return server;
 }
@@ -147,67 +148,70 @@ void ServeServer::Route() {
   http.new_task_queue = [this, threads] {
     return new WorkerQueue(this, threads);
   };
-  SetTimeout(options_.read_timeout, [&](time_t s, time_t us) {
-    http.set_read_timeout(s, us);
-  });
-  SetTimeout(options_.write_timeout, [&](time_t s, time_t us) {
-    http.set_write_timeout(s, us);
-  });
+  SetTimeout(options_.read_timeout,
+             [&](time_t s, time_t us) { http.set_read_timeout(s, us); });
+  SetTimeout(options_.write_timeout,
+             [&](time_t s, time_t us) { http.set_write_timeout(s, us); });
   http.set_keep_alive_timeout(static_cast<time_t>(
       std::max<int64_t>(1, absl::ToInt64Seconds(options_.keep_alive_timeout))));
   http.set_keep_alive_max_count(options_.keep_alive_max_count);
   http.set_payload_max_length(options_.max_request_bytes);
+  // SO_REUSEADDR (a restart binds at once) but not httplib's default
+  // SO_REUSEPORT, with which a second server, anyone's, could bind the same
+  // port and take a share of the connections.
+  http.set_socket_options([](httplib::socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   // How often the accept loop wakes up when idle (WorkerQueue::on_idle).
   http.set_idle_interval(0, 200000);
 
   // Authentication first, then the method: an unauthenticated client learns
   // nothing, not even which paths exist.
-  http.set_pre_routing_handler(
-      [this](const httplib::Request& req, httplib::Response& res) {
-        if (options_.token.has_value() && req.path != "/healthz" &&
-            !options_.token->Authorizes(
-                req.get_header_value("Authorization"))) {
-          res.set_header("WWW-Authenticate", "Bearer");
-          SetJsonError(res, 401, "unauthorized");
-          return httplib::Server::HandlerResponse::Handled;
-        }
-        if (req.method != "GET" && req.method != "HEAD") {
-          res.set_header("Allow", "GET, HEAD");
-          SetJsonError(res, 405,
-                       absl::StrCat("method ", req.method,
-                                    " not allowed: this server only reads"));
-          return httplib::Server::HandlerResponse::Handled;
-        }
-        return httplib::Server::HandlerResponse::Unhandled;
-      });
+  http.set_pre_routing_handler([this](const httplib::Request& req,
+                                      httplib::Response& res) {
+    if (options_.token.has_value() && req.path != "/healthz" &&
+        !options_.token->Authorizes(req.get_header_value("Authorization"))) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      SetJsonError(res, 401, "unauthorized");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+      res.set_header("Allow", "GET, HEAD");
+      SetJsonError(res, 405,
+                   absl::StrCat("method ", req.method,
+                                " not allowed: this server only reads"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
 
   http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain; charset=utf-8");
   });
-  http.Get("/readyz",
-           [this](const httplib::Request&, httplib::Response& res) {
-             const Readiness ready =
-                 CheckReadiness(store_, options_.failover, options_.url);
-             res.status = ready.http_status;
-             res.set_content(ready.body, kJson);
-           });
-  http.Get("/metrics",
-           [this](const httplib::Request&, httplib::Response& res) {
-             std::string text;
-             // A database that does not answer leaves eventstore_store_up at
-             // 0 and the process's own metrics still served.
-             const absl::Status read = store_metrics_->Refresh(
-                 store_, [&] { text = metrics_->Render(); });
-             (void)read;
-             res.set_content(text, kPrometheusText);
-           });
+  http.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    const Readiness ready =
+        CheckReadiness(store_, options_.failover, options_.url);
+    res.status = ready.http_status;
+    res.set_content(ready.body, kJson);
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    std::string text;
+    // A database that does not answer leaves eventstore_store_up at
+    // 0 and the process's own metrics still served.
+    const absl::Status read =
+        store_metrics_->Refresh(store_, [&] { text = metrics_->Render(); });
+    (void)read;
+    res.set_content(text, kPrometheusText);
+  });
   eventstore::tool::RegisterJsonApi(http, store_, options_.json_api);
 
   // Any other error without a body of its own (404 for an unknown path,
   // 400 for a request httplib could not parse, 413...) gets a JSON one.
   http.set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        if (!res.body.empty())
+          return httplib::Server::HandlerResponse::Unhandled;
         if (res.status == 404) {
           SetJsonError(res, 404, "not found");
         } else {
@@ -215,10 +219,10 @@ void ServeServer::Route() {
         }
         return httplib::Server::HandlerResponse::Handled;
       }));
-  http.set_exception_handler([](const httplib::Request&,
-                                httplib::Response& res, std::exception_ptr) {
-    SetJsonError(res, 500, "internal error");
-  });
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        SetJsonError(res, 500, "internal error");
+      });
 }
 
 absl::StatusOr<int> ServeServer::Bind() {

@@ -70,12 +70,11 @@ struct StoreMetrics::Families {
                          "Commit part of the position of the last event in "
                          "the log; 0 when the log is empty.")
                  .Add({})),
-        events(GaugeFamily(r, "eventstore_store_events",
-                           "Events in the store.")
+        events(GaugeFamily(r, "eventstore_store_events", "Events in the store.")
                    .Add({})),
-        streams(GaugeFamily(r, "eventstore_store_streams",
-                            "Streams in the store.")
-                    .Add({})),
+        streams(
+            GaugeFamily(r, "eventstore_store_streams", "Streams in the store.")
+                .Add({})),
         size(GaugeFamily(r, "eventstore_store_size_bytes",
                          "Bytes the store takes (SQLite: the file and its "
                          "write-ahead log; PostgreSQL: the schema's tables "
@@ -86,10 +85,10 @@ struct StoreMetrics::Families {
                         "Age of the oldest pending outbox message; 0 when "
                         "none is pending.")
                 .Add({})),
-        checkpoint(GaugeFamily(r,
-                               "eventstore_store_projection_checkpoint_position",
-                               "Commit part of the projection's saved "
-                               "checkpoint position, by projection.")),
+        checkpoint(
+            GaugeFamily(r, "eventstore_store_projection_checkpoint_position",
+                        "Commit part of the projection's saved "
+                        "checkpoint position, by projection.")),
         lag(GaugeFamily(r, "eventstore_store_projection_lag_events",
                         "Events in the log after the projection's "
                         "checkpoint, by projection.")),
