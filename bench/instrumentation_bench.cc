@@ -8,6 +8,9 @@
 //                                    with a PrometheusInstrumentation
 //   <workload>/<backend>/traced      the same, plus a Tracer whose spans
 //                                    record nothing (NoopTracer below)
+//   <workload>/<backend>/bare_again  with $EVENTSTORE_BENCH_CONTROL=1 only:
+//                                    the bare store again, a control of how
+//                                    far identical sides scatter
 //
 // then a table of the ratios prometheus / bare and traced / bare (target
 // 0.95). Every side opens its stores the same way (bench/sqlite_raw.h,
@@ -36,6 +39,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -79,6 +83,23 @@ constexpr Workload kOverheadWorkloads[] = {
     {"W4_ReadAll", 0.95, 8, 7, 7, false, "/traced", "/bare",
      "prometheus + no-op tracer / bare"},
 };
+
+// With $EVENTSTORE_BENCH_CONTROL=1, a fourth side, "<workload>/<backend>/
+// bare_again", is the bare store once more: its ratio to "/bare" shows how
+// far two identical sides scatter on this machine. No target.
+constexpr Workload kControlWorkloads[] = {
+    {"W1_SingleAppend", 0, 1, 5, 4, false, "/bare_again", "/bare",
+     "control: bare again / bare"},
+    {"W2_BatchAppend", 0, 1, 7, 7, false, "/bare_again", "/bare",
+     "control: bare again / bare"},
+    {"W4_ReadAll", 0, 8, 7, 7, false, "/bare_again", "/bare",
+     "control: bare again / bare"},
+};
+
+bool WithControl() {
+  const char* control = std::getenv("EVENTSTORE_BENCH_CONTROL");
+  return control != nullptr && std::string_view(control) == "1";
+}
 
 // A span that records nothing: what the decorator costs with a tracer
 // attached, beyond the tracer's own work.
@@ -145,11 +166,16 @@ std::vector<Side> Sides(const std::string& workload, const std::string& backend,
   InstrumentOptions traced = prometheus;
   traced.instrumentation = NewMetrics();
   traced.tracer = std::make_shared<NoopTracer>();
-  return {
+  std::vector<Side> sides = {
       {absl::StrCat(prefix, "/bare"), SideTargets(open, InstrumentOptions())},
       {absl::StrCat(prefix, "/prometheus"), SideTargets(open, prometheus)},
       {absl::StrCat(prefix, "/traced"), SideTargets(open, traced)},
   };
+  if (WithControl()) {
+    sides.push_back({absl::StrCat(prefix, "/bare_again"),
+                     SideTargets(open, InstrumentOptions())});
+  }
+  return sides;
 }
 
 // --- Reporting ---------------------------------------------------------------
@@ -293,11 +319,17 @@ int Main(int argc, char** argv) {
   const benchmark::ConsoleReporter::OutputOptions color =
       isatty(STDOUT_FILENO) != 0 ? benchmark::ConsoleReporter::OO_Color
                                  : benchmark::ConsoleReporter::OO_None;
-  RatioReporter wall(std::make_unique<benchmark::ConsoleReporter>(color),
-                     kOverheadWorkloads, backends, &std::cout);
+  std::vector<Workload> rows(std::begin(kOverheadWorkloads),
+                             std::end(kOverheadWorkloads));
+  if (WithControl()) {
+    rows.insert(rows.end(), std::begin(kControlWorkloads),
+                std::end(kControlWorkloads));
+  }
+  RatioReporter wall(std::make_unique<benchmark::ConsoleReporter>(color), rows,
+                     backends, &std::cout);
   wall.set_title(kWallTitle);
-  RatioReporter cpu(std::make_unique<SilentReporter>(), kOverheadWorkloads,
-                    backends, &std::cout);
+  RatioReporter cpu(std::make_unique<SilentReporter>(), rows, backends,
+                    &std::cout);
   cpu.set_title(kCpuTitle);
   WallAndCpuReporter reporter(&wall, &cpu);
   benchmark::Initialize(&argc, argv);

@@ -72,17 +72,14 @@ void RatioReporter::Finalize() {
   PrintTable();
 }
 
-double RatioReporter::Target(const std::string& workload,
+double RatioReporter::Target(const Workload& workload,
                              const std::string& backend) const {
   auto b = backend_targets_.find(backend);
   if (b != backend_targets_.end()) {
-    auto t = b->second.find(workload);
+    auto t = b->second.find(workload.name);
     if (t != b->second.end()) return t->second;
   }
-  for (const Workload& w : workloads_) {
-    if (workload == w.name) return w.target_ratio;
-  }
-  return 0;
+  return workload.target_ratio;
 }
 
 bool RatioReporter::MakeRow(const std::string& name,
@@ -168,7 +165,7 @@ std::vector<RatioReporter::Row> RatioReporter::Rows() const {
                    absl::StrCat(prefix, w.baseline_suffix), row)) {
         continue;
       }
-      row.target = Target(w.name, backend);
+      row.target = Target(w, backend);
       rows.push_back(std::move(row));
     }
   }

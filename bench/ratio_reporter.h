@@ -83,7 +83,9 @@ class RatioReporter : public benchmark::BenchmarkReporter {
   // round by round; false when either is missing.
   bool MakeRow(const std::string& name, const std::string& baseline,
                Row& row) const;
-  double Target(const std::string& workload, const std::string& backend) const;
+  // The backend's target for `workload` (Backend::target_ratios), else
+  // the workload's own.
+  double Target(const Workload& workload, const std::string& backend) const;
   std::vector<Row> Rows() const;
   // W5's rows: each side's scaling, and ours / raw at the most writers.
   void AddConcurrentRows(const Workload& w, std::vector<Row>& rows) const;

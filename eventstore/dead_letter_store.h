@@ -49,6 +49,33 @@ struct DeadLetterCount {
   int64_t retrying = 0;
 };
 
+// Where a dead letter stands in the listing order of DeadLetterStore::
+// ListPage: first failure, then position, then projection (byte order).
+struct DeadLetterKey {
+  absl::Time first_failed_at;
+  Position position;
+  std::string projection;
+
+  static DeadLetterKey Of(const DeadLetter& letter) {
+    return {letter.first_failed_at, letter.position, letter.projection};
+  }
+};
+
+// Which dead letters DeadLetterStore::ListPage returns, for tools (the JSON
+// API of `eventstore serve`).
+struct DeadLetterListOptions {
+  // Only this projection's; empty (the default): every projection's.
+  std::string projection;
+  // Only entries in one of these statuses; empty (the default): any.
+  std::vector<DeadLetterStatus> statuses;
+  // Exclusive: only entries after this one in the listing order (for
+  // paging: the key of the last entry of the page before). Default: from
+  // the first.
+  std::optional<DeadLetterKey> after;
+  // Most entries returned. Default 100.
+  int limit = 100;
+};
+
 class DeadLetterStore {
  public:
   virtual ~DeadLetterStore() = default;
@@ -77,7 +104,19 @@ class DeadLetterStore {
   // Deletes entries resolved more than `age` ago; returns how many.
   virtual absl::StatusOr<int64_t> DeleteResolvedOlderThan(
       absl::Duration age) = 0;
+  // Entries that pass `options`, in the listing order (oldest first, as
+  // List), one page at a time: an entry whose status changes between two
+  // pages is neither skipped nor listed twice. kInvalidArgument for a
+  // negative limit. This default answers kUnimplemented; the backends
+  // override it.
+  virtual absl::StatusOr<std::vector<DeadLetter>> ListPage(
+      const DeadLetterListOptions& options);
 };
+
+inline absl::StatusOr<std::vector<DeadLetter>> DeadLetterStore::ListPage(
+    const DeadLetterListOptions&) {
+  return absl::UnimplementedError("this dead-letter store cannot list pages");
+}
 
 }  // namespace eventstore
 

@@ -9,10 +9,14 @@
 // attached:
 //   1. CommandContext::trace (the caller's span, as a W3C `traceparent`) is
 //      copied into each event's metadata (EventMetadata::traceparent and
-//      ::tracestate) by Aggregate, AggregateRepository and the decider.
-//   2. An append copies the first event's trace context into the
-//      `traceparent` / `tracestate` headers of each outbox message that has
-//      none (the headers a broker sink forwards).
+//      ::tracestate) by Aggregate, AggregateRepository and the decider;
+//      one that is not valid is ignored (command_context.h).
+//   2. An append refuses metadata whose trace context is not valid
+//      (kInvalidArgument naming events[i].metadata.traceparent or
+//      .tracestate; nothing written), and copies the first event's trace
+//      context into the `traceparent` / `tracestate` headers of each outbox
+//      message that has no `traceparent` header (the headers a broker sink
+//      forwards).
 //   3. The projection runner starts each handler's span as a child of the
 //      event's trace context; the handler reads it from
 //      event.metadata.traceparent(). The outbox publisher starts each send's

@@ -24,6 +24,7 @@
 #include "tools/command.h"
 #include "tools/json_renderer.h"
 #include "tools/output_format.h"
+#include "tools/record_json.h"
 
 namespace eventstore::tools {
 namespace {
@@ -51,18 +52,7 @@ int RunInfo(const InfoArgs& args) {
             store.inspector().RecordedTypes();
         if (!types.ok()) return PrintError("info", types.status(), url);
         if (args.format != OutputFormat::kTable) {
-          std::cout << JsonObject()
-                           .Str("backend", info->backend)
-                           .Str("location", info->location)
-                           .Int("schema_version", info->schema_version)
-                           .Int("code_schema_version",
-                                info->code_schema_version)
-                           .Int("streams", info->streams)
-                           .Int("events", info->events)
-                           .Str("head", info->head.ToString())
-                           .Int("size_bytes", info->size_bytes)
-                           .Int("recorded_types",
-                                static_cast<int64_t>(types->size()))
+          std::cout << StoreInfoJson(*info, static_cast<int64_t>(types->size()))
                            .Build()
                     << std::endl;
           return static_cast<int>(kExitOk);
@@ -125,12 +115,7 @@ int RunStreams(const StreamsArgs& args) {
             out.Add(
                 {s.stream, absl::StrCat(s.version),
                  TimeText(s.first_recorded_at), TimeText(s.last_recorded_at)},
-                JsonObject()
-                    .Str("stream", s.stream)
-                    .Int("version", s.version)
-                    .Time("first_recorded_at", s.first_recorded_at)
-                    .Time("last_recorded_at", s.last_recorded_at)
-                    .Build());
+                StreamSummaryJson(s));
           }
           left -= static_cast<int64_t>(page->size());
           if (static_cast<int64_t>(page->size()) < options.limit) break;

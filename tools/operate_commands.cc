@@ -31,6 +31,7 @@
 #include "tools/command.h"
 #include "tools/json_renderer.h"
 #include "tools/output_format.h"
+#include "tools/record_json.h"
 
 namespace eventstore::tools {
 namespace {
@@ -247,19 +248,7 @@ struct CheckpointsArgs {
 // checkpoint, so without --type / --prefix the lag counts every event after
 // the checkpoint (more than a filtered projection has to read).
 std::string LagCounts(const CheckpointsArgs& args) {
-  if (args.types.empty() && args.prefix.empty()) return "all events";
-  std::string out = "events";
-  if (!args.types.empty()) {
-    absl::StrAppend(&out, " of type");
-    for (size_t i = 0; i < args.types.size(); ++i) {
-      absl::StrAppend(&out, i == 0 ? " " : ", ", args.types[i]);
-    }
-  }
-  if (!args.prefix.empty()) {
-    absl::StrAppend(&out, args.types.empty() ? "" : " and",
-                    " in streams starting with '", args.prefix, "'");
-  }
-  return out;
+  return LagCountsText(args.types, args.prefix);
 }
 
 int RunCheckpoints(const CheckpointsArgs& args) {
@@ -299,22 +288,11 @@ int RunCheckpoints(const CheckpointsArgs& args) {
             over.push_back(absl::StrCat(cp.projection, " (",
                                         Grouped(lag->events_behind), ")"));
           }
-          out.Add(
-              {cp.projection, cp.position.ToString(),
-               Grouped(cp.events_processed), Grouped(lag->events_behind),
-               DurationText(lag->time_behind), Grouped(dl.parked + dl.retrying),
-               TimeText(cp.updated_at)},
-              JsonObject()
-                  .Str("projection", cp.projection)
-                  .Str("position", cp.position.ToString())
-                  .Int("events_processed", cp.events_processed)
-                  .Int("events_behind", lag->events_behind)
-                  .Int("seconds_behind", absl::ToInt64Seconds(lag->time_behind))
-                  .Str("lag_counts", lag_counts)
-                  .Int("parked", dl.parked)
-                  .Int("retrying", dl.retrying)
-                  .Time("updated_at", cp.updated_at)
-                  .Build());
+          out.Add({cp.projection, cp.position.ToString(),
+                   Grouped(cp.events_processed), Grouped(lag->events_behind),
+                   DurationText(lag->time_behind),
+                   Grouped(dl.parked + dl.retrying), TimeText(cp.updated_at)},
+                  CheckpointJson(cp, *lag, lag_counts, dl));
         }
         out.Finish();
         if (args.format == OutputFormat::kTable && !checkpoints->empty()) {
@@ -339,24 +317,6 @@ int RunCheckpoints(const CheckpointsArgs& args) {
 }
 
 // --- dlq ---------------------------------------------------------------------
-
-std::string DeadLetterJson(const DeadLetter& d) {
-  return JsonObject()
-      .Str("projection", d.projection)
-      .Str("event_id", d.event_id.ToString())
-      .Str("stream", d.stream)
-      .Int("version", d.version)
-      .Str("position", d.position.ToString())
-      .Str("event_type", d.event_type)
-      .Str("status", internal::DeadLetterStatusName(d.status))
-      .Str("error", d.error)
-      .Int("failure_count", d.failure_count)
-      .Time("first_failed_at", d.first_failed_at)
-      .Time("last_failed_at", d.last_failed_at)
-      .Str("resolved_by", d.resolved_by)
-      .Time("resolved_at", d.resolved_at)
-      .Build();
-}
 
 struct DlqArgs {
   std::string url;
@@ -569,19 +529,11 @@ int RunOutboxStats(const OutboxArgs& args) {
         absl::StatusOr<OutboxStats> stats = store.outbox().Stats();
         if (!stats.ok()) return PrintError("outbox stats", stats.status(), url);
         const bool any_pending = stats->oldest_pending != absl::InfinitePast();
-        const absl::Duration age = any_pending
-                                       ? absl::Now() - stats->oldest_pending
-                                       : absl::ZeroDuration();
+        const absl::Time now = absl::Now();
+        const absl::Duration age =
+            any_pending ? now - stats->oldest_pending : absl::ZeroDuration();
         if (args.format != OutputFormat::kTable) {
-          std::cout << JsonObject()
-                           .Int("pending", stats->pending)
-                           .Int("published", stats->published)
-                           .Int("failed", stats->failed)
-                           .Time("oldest_pending", stats->oldest_pending)
-                           .Int("oldest_pending_age_seconds",
-                                absl::ToInt64Seconds(age))
-                           .Build()
-                    << std::endl;
+          std::cout << OutboxStatsJson(*stats, now) << std::endl;
           return static_cast<int>(kExitOk);
         }
         std::cout << "pending         " << Grouped(stats->pending) << "\n"
@@ -609,32 +561,13 @@ int RunOutboxList(const OutboxArgs& args) {
                          {"ID", "DESTINATION", "KEY", "STATUS", "ATTEMPTS",
                           "CREATED_AT", "CLAIMED_BY", "BYTES", "LAST_ERROR"});
         for (const OutboxEntry& e : *pending) {
-          std::string headers = "{";
-          for (const auto& [k, v] : e.message.headers) {
-            if (headers.size() > 1) headers += ",";
-            absl::StrAppend(&headers, JsonQuote(k), ":", JsonQuote(v));
-          }
-          headers += "}";
-          out.Add(
-              {absl::StrCat(e.id), e.message.destination, Cell(e.message.key),
-               internal::OutboxStatusName(e.status), Grouped(e.attempts),
-               TimeText(e.created_at),
-               e.claimed_by.empty() ? "-" : e.claimed_by,
-               Grouped(static_cast<int64_t>(e.message.payload.size())),
-               Cell(e.last_error, 60)},
-              JsonObject()
-                  .Int("id", e.id)
-                  .Str("destination", e.message.destination)
-                  .Str("key", e.message.key)
-                  .Str("status", internal::OutboxStatusName(e.status))
-                  .Int("attempts", e.attempts)
-                  .Time("created_at", e.created_at)
-                  .Str("claimed_by", e.claimed_by)
-                  .Time("lease_until", e.lease_until)
-                  .Str("last_error", e.last_error)
-                  .Raw("headers", headers)
-                  .Str("payload_base64", absl::Base64Escape(e.message.payload))
-                  .Build());
+          out.Add({absl::StrCat(e.id), e.message.destination,
+                   Cell(e.message.key), internal::OutboxStatusName(e.status),
+                   Grouped(e.attempts), TimeText(e.created_at),
+                   e.claimed_by.empty() ? "-" : e.claimed_by,
+                   Grouped(static_cast<int64_t>(e.message.payload.size())),
+                   Cell(e.last_error, 60)},
+                  OutboxEntryJson(e));
         }
         out.Finish();
         return static_cast<int>(kExitOk);

@@ -1,5 +1,6 @@
 #include "backends/postgres/pg_dead_letter_store.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -41,6 +42,21 @@ constexpr char kListSql[] =
     " ORDER BY first_failed_at, position_commit, position_prepare,"
     "   projection COLLATE \"C\""
     " LIMIT $3::bigint";
+// $1 projection (NULL for any), $2..$4 statuses (NULL for a status left
+// out), $5..$8 the key listed after ($5 NULL: from the first), $9 limit.
+constexpr char kListPageSql[] =
+    "SELECT " ES_PG_DEAD_LETTER_COLUMNS
+    " FROM $S.dead_letters"
+    " WHERE ($1::text IS NULL OR projection = $1::text)"
+    "   AND status IN ($2::text, $3::text, $4::text)"
+    "   AND ($5::bigint IS NULL"
+    "        OR (first_failed_at, position_commit, position_prepare,"
+    "            projection COLLATE \"C\")"
+    "           > (timestamptz 'epoch' + $5::bigint * interval '1 microsecond',"
+    "              $6::bigint, $7::bigint, $8::text COLLATE \"C\"))"
+    " ORDER BY first_failed_at, position_commit, position_prepare,"
+    "   projection COLLATE \"C\""
+    " LIMIT $9::bigint";
 constexpr char kMarkRetryingSql[] =
     "UPDATE $S.dead_letters SET status = 'retrying'"
     " WHERE projection = $1::text AND event_id = $2::uuid";
@@ -75,7 +91,8 @@ PgDeadLetterStore::PgDeadLetterStore(PgDatabase* db)
       mark_resolved_(db->Statement("es_dl_mark_resolved", kMarkResolvedSql)),
       counts_(db->Statement("es_dl_counts", kCountsSql)),
       delete_resolved_(
-          db->Statement("es_dl_delete_resolved", kDeleteResolvedSql)) {}
+          db->Statement("es_dl_delete_resolved", kDeleteResolvedSql)),
+      list_page_(db->Statement("es_dl_list_page", kListPageSql)) {}
 
 absl::Status PgDeadLetterStore::Add(std::string_view projection,
                                     const RecordedEvent& event,
@@ -194,6 +211,51 @@ absl::StatusOr<int64_t> PgDeadLetterStore::DeleteResolvedOlderThan(
                                       },
                                       PgDatabase::Retry::kNever));
   return r.AffectedRows();
+}
+
+absl::StatusOr<std::vector<DeadLetter>> PgDeadLetterStore::ListPage(
+    const DeadLetterListOptions& options) {
+  ES_RETURN_IF_ERROR(internal::CheckLimit(options.limit));
+  constexpr DeadLetterStatus kAll[] = {DeadLetterStatus::kParked,
+                                       DeadLetterStatus::kRetrying,
+                                       DeadLetterStatus::kResolved};
+  PgParams params;
+  if (options.projection.empty()) {
+    params.Null();
+  } else {
+    params.Bytes(options.projection);
+  }
+  for (DeadLetterStatus status : kAll) {
+    const bool wanted =
+        options.statuses.empty() ||
+        std::find(options.statuses.begin(), options.statuses.end(), status) !=
+            options.statuses.end();
+    if (wanted) {
+      params.Bytes(internal::DeadLetterStatusName(status));
+    } else {
+      params.Null();
+    }
+  }
+  if (options.after.has_value()) {
+    const DeadLetterKey& key = *options.after;
+    params.Int64(absl::ToUnixMicros(key.first_failed_at))
+        .Int64(static_cast<int64_t>(key.position.commit()))
+        .Int64(static_cast<int64_t>(key.position.prepare()))
+        .Bytes(key.projection);
+  } else {
+    params.Null().Null().Null().Null();
+  }
+  params.Int64(options.limit);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(list_page_, params);
+  }));
+  std::vector<DeadLetter> out;
+  out.reserve(r.rows());
+  for (int row = 0; row < r.rows(); ++row) {
+    ES_ASSIGN_OR_RETURN(DeadLetter d, DecodeDeadLetter(r, row));
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 }  // namespace eventstore::postgres

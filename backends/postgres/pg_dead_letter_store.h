@@ -40,6 +40,8 @@ class PgDeadLetterStore final : public DeadLetterStore {
   absl::StatusOr<std::vector<DeadLetter>> List(
       std::string_view projection, std::optional<DeadLetterStatus> status,
       int limit) override;
+  absl::StatusOr<std::vector<DeadLetter>> ListPage(
+      const DeadLetterListOptions& options) override;
   absl::Status MarkRetrying(std::string_view projection,
                             const Uuid& event_id) override;
   // kNotFound when there is no such entry.
@@ -61,6 +63,7 @@ class PgDeadLetterStore final : public DeadLetterStore {
   const PgStatement mark_resolved_;
   const PgStatement counts_;
   const PgStatement delete_resolved_;
+  const PgStatement list_page_;
 };
 
 }  // namespace eventstore::postgres

@@ -572,8 +572,8 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
   if (!request.outbox.empty()) {
     // With the first event's trace context.
     std::vector<OutboxMessage> traced;
-    const OutboxArrays outbox = EncodeOutboxMessages(
-        internal::OutboxWithTraceContext(request, traced));
+    const OutboxArrays outbox =
+        EncodeOutboxMessages(internal::OutboxWithTraceContext(request, traced));
     params.Bytes(outbox.destinations)
         .Bytes(outbox.keys)
         .Bytes(outbox.payloads)

@@ -1,5 +1,6 @@
 #include "backends/sqlite/sqlite_dead_letter_store.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -39,6 +40,12 @@ constexpr char kListStatus[] =
     ES_DEAD_LETTER_SELECT "WHERE status = ?3" ES_DEAD_LETTER_ORDER " LIMIT ?1";
 constexpr char kListProjectionStatus[] = ES_DEAD_LETTER_SELECT
     "WHERE projection = ?2 AND status = ?3" ES_DEAD_LETTER_ORDER " LIMIT ?1";
+// ?1 projection ('' for any), ?2..?4 statuses (NULL for a status left
+// out), ?5..?8 the key listed after (?5 NULL: from the first), ?9 limit.
+constexpr char kListPage[] = ES_DEAD_LETTER_SELECT
+    "WHERE (?1 = '' OR projection = ?1) AND status IN (?2, ?3, ?4) "
+    "AND (?5 IS NULL OR (first_failed_at, position_commit, position_prepare, "
+    "projection) > (?5, ?6, ?7, ?8))" ES_DEAD_LETTER_ORDER " LIMIT ?9";
 #undef ES_DEAD_LETTER_ORDER
 #undef ES_DEAD_LETTER_SELECT
 constexpr char kMarkRetrying[] =
@@ -191,6 +198,47 @@ absl::StatusOr<int64_t> SqliteDeadLetterStore::DeleteResolvedOlderThan(
         stmt->BindInt64(1, before);
         ES_RETURN_IF_ERROR(stmt->Run());
         return conn.Changes();
+      });
+}
+
+absl::StatusOr<std::vector<DeadLetter>> SqliteDeadLetterStore::ListPage(
+    const DeadLetterListOptions& options) {
+  ES_RETURN_IF_ERROR(internal::CheckLimit(options.limit));
+  constexpr DeadLetterStatus kAll[] = {DeadLetterStatus::kParked,
+                                       DeadLetterStatus::kRetrying,
+                                       DeadLetterStatus::kResolved};
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<DeadLetter>> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kListPage));
+        stmt->BindText(1, options.projection);
+        for (int i = 0; i < 3; ++i) {
+          const bool wanted =
+              options.statuses.empty() ||
+              std::find(options.statuses.begin(), options.statuses.end(),
+                        kAll[i]) != options.statuses.end();
+          if (wanted) {
+            stmt->BindText(2 + i, internal::DeadLetterStatusName(kAll[i]));
+          } else {
+            stmt->BindNull(2 + i);
+          }
+        }
+        if (options.after.has_value()) {
+          const DeadLetterKey& key = *options.after;
+          stmt->BindInt64(5, absl::ToUnixMicros(key.first_failed_at));
+          stmt->BindInt64(6, static_cast<int64_t>(key.position.commit()));
+          stmt->BindInt64(7, static_cast<int64_t>(key.position.prepare()));
+          stmt->BindText(8, key.projection);
+        } else {
+          for (int i = 5; i <= 8; ++i) stmt->BindNull(i);
+        }
+        stmt->BindInt64(9, options.limit);
+        std::vector<DeadLetter> letters;
+        while (true) {
+          ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+          if (!row) return letters;
+          ES_ASSIGN_OR_RETURN(DeadLetter letter, DecodeDeadLetter(*stmt));
+          letters.push_back(std::move(letter));
+        }
       });
 }
 

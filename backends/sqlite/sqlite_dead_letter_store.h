@@ -35,6 +35,8 @@ class SqliteDeadLetterStore final : public DeadLetterStore {
   absl::StatusOr<std::vector<DeadLetter>> List(
       std::string_view projection, std::optional<DeadLetterStatus> status,
       int limit) override;
+  absl::StatusOr<std::vector<DeadLetter>> ListPage(
+      const DeadLetterListOptions& options) override;
   absl::Status MarkRetrying(std::string_view projection,
                             const Uuid& event_id) override;
   absl::Status MarkResolved(std::string_view projection, const Uuid& event_id,

@@ -254,7 +254,7 @@ TEST(PrepareAppendTest, MetadataLimitCountsSerializedBytes) {
                        HasSubstr("events[0].metadata")));
 }
 
-// --- trace context in metadata ------------------------------------------------
+// --- trace context in metadata -----------------------------------------------
 
 constexpr char kTraceparent[] =
     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -273,11 +273,11 @@ TEST(PrepareAppendTest, InvalidTraceparentNamesTheEvent) {
   events[0].metadata.set_traceparent(kTraceparent);
   events[1].metadata.set_traceparent(
       "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01");
-  EXPECT_THAT(Check(StoreLimits(), "s", events),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("events[1].metadata.traceparent: "),
-                             HasSubstr("trace-id"),
-                             HasSubstr("4BF92F3577B34DA6"))));
+  EXPECT_THAT(
+      Check(StoreLimits(), "s", events),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("events[1].metadata.traceparent: "),
+                     HasSubstr("trace-id"), HasSubstr("4BF92F3577B34DA6"))));
 }
 
 TEST(PrepareAppendTest, TracestateLimitIsInclusive) {
@@ -315,7 +315,7 @@ TEST(PrepareAppendTest, TracestateWithoutTraceparentIsInvalid) {
                HasSubstr("events[0].metadata.tracestate: set without")));
 }
 
-// --- OutboxWithTraceContext -----------------------------------------------------
+// --- OutboxWithTraceContext --------------------------------------------------
 
 OutboxMessage Message(std::map<std::string, std::string> headers = {}) {
   OutboxMessage message;
@@ -341,14 +341,14 @@ TEST(OutboxWithTraceContextTest, CopiesFirstEventsContextIntoBareMessages) {
       AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out.data(), copies.data());
-  EXPECT_EQ(out[0].headers, (std::map<std::string, std::string>{
-                                {"traceparent", kTraceparent},
-                                {"tracestate", "rojo=1"},
-                                {"x", "1"}}));
+  EXPECT_EQ(out[0].headers,
+            (std::map<std::string, std::string>{{"traceparent", kTraceparent},
+                                                {"tracestate", "rojo=1"},
+                                                {"x", "1"}}));
   EXPECT_EQ(out[1].headers, outbox[1].headers);
-  EXPECT_EQ(out[2].headers, (std::map<std::string, std::string>{
-                                {"traceparent", kTraceparent},
-                                {"tracestate", "rojo=1"}}));
+  EXPECT_EQ(out[2].headers,
+            (std::map<std::string, std::string>{{"traceparent", kTraceparent},
+                                                {"tracestate", "rojo=1"}}));
   EXPECT_EQ(out[0].payload, "p");
   EXPECT_EQ(out[0].destination, "billing");
 }
@@ -362,8 +362,9 @@ TEST(OutboxWithTraceContextTest, RemovesStaleTracestateWhenEventHasNone) {
   absl::Span<const OutboxMessage> out = OutboxWithTraceContext(
       AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].headers, (std::map<std::string, std::string>{
-                                {"traceparent", kTraceparent}}));
+  EXPECT_EQ(
+      out[0].headers,
+      (std::map<std::string, std::string>{{"traceparent", kTraceparent}}));
 }
 
 TEST(OutboxWithTraceContextTest, CopiesNothingWhenNothingChanges) {
@@ -372,21 +373,21 @@ TEST(OutboxWithTraceContextTest, CopiesNothingWhenNothingChanges) {
   std::vector<OutboxMessage> copies;
   // No trace context on the first event.
   events[0].metadata.set_actor("a");
-  EXPECT_EQ(OutboxWithTraceContext(
-                AppendRequest{"s", ExpectedVersion::Any(), events, outbox},
-                copies)
-                .data(),
-            outbox.data());
+  EXPECT_EQ(
+      OutboxWithTraceContext(
+          AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies)
+          .data(),
+      outbox.data());
   // Every message has its own traceparent.
   events[0].metadata.set_traceparent(kTraceparent);
-  const std::vector<OutboxMessage> traced = {Message(
-      {{"traceparent",
-        "00-33333333333333333333333333333333-4444444444444444-01"}})};
-  EXPECT_EQ(OutboxWithTraceContext(
-                AppendRequest{"s", ExpectedVersion::Any(), events, traced},
-                copies)
-                .data(),
-            traced.data());
+  const std::vector<OutboxMessage> traced = {
+      Message({{"traceparent",
+                "00-33333333333333333333333333333333-4444444444444444-01"}})};
+  EXPECT_EQ(
+      OutboxWithTraceContext(
+          AppendRequest{"s", ExpectedVersion::Any(), events, traced}, copies)
+          .data(),
+      traced.data());
   EXPECT_TRUE(copies.empty());
 }
 

@@ -247,8 +247,7 @@ TEST(ScopedSpanTest, DropsInvalidTracestateKeepsTraceparent) {
   EXPECT_EQ(span.parent.tracestate, "");
 }
 
-// --- CommandContext::trace
-// ----------------------------------------------------
+// --- CommandContext::trace ---------------------------------------------------
 
 TEST(CommandContextTraceTest, CopiesValidTraceContextIntoMetadata) {
   CommandContext context;
@@ -290,8 +289,7 @@ TEST(CommandContextTraceTest, InvalidTracestateIsDropped) {
   EXPECT_EQ(metadata.tracestate(), "");
 }
 
-// --- InstrumentedEventStore's spans, on every backend
-// -------------------------
+// --- InstrumentedEventStore's spans, on every backend ------------------------
 
 EventData Placed(const std::string& order_id) {
   test::v1::OrderPlaced placed;
@@ -444,8 +442,7 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, TracedStoreTest,
                          ::testing::ValuesIn(BackendsAndFailover()),
                          TestBackendName);
 
-// --- Instrument()
-// -------------------------------------------------------------
+// --- Instrument() ------------------------------------------------------------
 
 TEST(InstrumentTest, WithNothingAttachedReturnsTheStoreItself) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> opened,

@@ -816,7 +816,13 @@ TEST(ServePostgresServerTest, ReadyzFollowsTheDatabase) {
     std::tie(status, body) = served->Get("/readyz");
   } while (status != 200 && absl::Now() < deadline);
   EXPECT_EQ(status, 200) << body;
-  EXPECT_EQ(served->Stop().exit_code, 0);
+  EXPECT_EQ(Sample(served->Metrics(), "eventstore_store_up"), 1);
+  const CliResult r = served->Stop();
+  EXPECT_EQ(r.exit_code, 0);
+  // stderr tells when the gauges could not be read, and when they could
+  // again (once each, not on every scrape).
+  EXPECT_THAT(r.err, HasSubstr("cannot read the store's gauges"));
+  EXPECT_THAT(r.err, HasSubstr("the store answers again"));
 }
 
 #endif  // EVENTSTORE_TEST_POSTGRES

@@ -32,14 +32,17 @@
 #include "tools/cli_support.h"
 #include "tools/json_renderer.h"
 #include "tools/output_format.h"
+#include "tools/record_json.h"
 #include "tools/serve/json_api_params.h"
 
 namespace eventstore::tool {
 namespace {
 
+using tools::DeadLetterJson;
 using tools::JsonObject;
 using tools::JsonQuote;
 using tools::JsonRenderer;
+using tools::OutboxEntryJson;
 
 constexpr char kJson[] = "application/json";
 // How deep an offset cursor (dead letters) may reach: the store lists them
@@ -95,52 +98,6 @@ bool IsTypeName(std::string_view type) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            (c >= '0' && c <= '9') || c == '_' || c == '.';
   });
-}
-
-std::string StreamJson(const StreamSummary& s) {
-  return JsonObject()
-      .Str("stream", s.stream)
-      .Int("version", s.version)
-      .Time("first_recorded_at", s.first_recorded_at)
-      .Time("last_recorded_at", s.last_recorded_at)
-      .Build();
-}
-
-std::string DeadLetterJson(const DeadLetter& d) {
-  return JsonObject()
-      .Str("projection", d.projection)
-      .Str("event_id", d.event_id.ToString())
-      .Str("stream", d.stream)
-      .Int("version", d.version)
-      .Str("position", d.position.ToString())
-      .Str("event_type", d.event_type)
-      .Str("status", internal::DeadLetterStatusName(d.status))
-      .Str("error", d.error)
-      .Int("failure_count", d.failure_count)
-      .Time("first_failed_at", d.first_failed_at)
-      .Time("last_failed_at", d.last_failed_at)
-      .Str("resolved_by", d.resolved_by)
-      .Time("resolved_at", d.resolved_at)
-      .Build();
-}
-
-std::string OutboxEntryJson(const OutboxEntry& e) {
-  JsonObject headers;
-  for (const auto& [key, value] : e.message.headers) headers.Str(key, value);
-  return JsonObject()
-      .Int("id", e.id)
-      .Str("destination", e.message.destination)
-      .Str("key", e.message.key)
-      .Str("status", internal::OutboxStatusName(e.status))
-      .Int("attempts", e.attempts)
-      .Time("created_at", e.created_at)
-      .Str("claimed_by", e.claimed_by)
-      .Time("lease_until", e.lease_until)
-      .Str("last_error", e.last_error)
-      .Time("published_at", e.published_at)
-      .Raw("headers", headers.Build())
-      .Str("payload_base64", absl::Base64Escape(e.message.payload))
-      .Build();
 }
 
 // The events rendered through the descriptors the store recorded. The
@@ -230,18 +187,12 @@ void JsonApi::Info(const httplib::Request& req, httplib::Response& res) {
   absl::StatusOr<std::vector<RecordedType>> types =
       store_.inspector().RecordedTypes();
   if (!types.ok()) return StoreError(res, types.status());
+  // The inspector masks the location's password; masked again with what
+  // the process knows, in case a location ever holds more.
+  info->location = tools::ProcessMasker().Mask(info->location);
   SendJson(
       res, 200,
-      JsonObject()
-          .Str("backend", info->backend)
-          .Str("location", tools::ProcessMasker().Mask(info->location))
-          .Int("schema_version", info->schema_version)
-          .Int("code_schema_version", info->code_schema_version)
-          .Int("streams", info->streams)
-          .Int("events", info->events)
-          .Str("head", info->head.ToString())
-          .Int("size_bytes", info->size_bytes)
-          .Int("recorded_types", static_cast<int64_t>(types->size()))
+      tools::StoreInfoJson(*info, static_cast<int64_t>(types->size()))
           .Raw("api", JsonObject()
                           .Int("default_page", options_.default_page)
                           .Int("max_page", options_.max_page)
@@ -268,7 +219,8 @@ void JsonApi::Streams(const httplib::Request& req, httplib::Response& res) {
     next_after = streams->back().stream;
   }
   std::vector<std::string> items;
-  for (const StreamSummary& s : *streams) items.push_back(StreamJson(s));
+  for (const StreamSummary& s : *streams)
+    items.push_back(tools::StreamSummaryJson(s));
   SendJson(res, 200,
            JsonObject()
                .Raw("streams", JsonArray(items))
@@ -418,36 +370,15 @@ void JsonApi::Checkpoints(const httplib::Request& req, httplib::Response& res) {
   absl::flat_hash_map<std::string, DeadLetterCount> parked;
   for (const DeadLetterCount& c : *counts) parked[c.projection] = c;
   // What the lag counts: the store does not know a projection's filter.
-  std::string lag_counts = "all events";
-  if (!filter.event_types.empty() || !filter.stream_prefix.empty()) {
-    lag_counts = "events";
-    if (!filter.event_types.empty()) {
-      absl::StrAppend(&lag_counts, " of type ",
-                      absl::StrJoin(filter.event_types, ", "));
-    }
-    if (!filter.stream_prefix.empty()) {
-      absl::StrAppend(&lag_counts, filter.event_types.empty() ? "" : " and",
-                      " in streams starting with '", filter.stream_prefix, "'");
-    }
-  }
+  const std::string lag_counts =
+      tools::LagCountsText(filter.event_types, filter.stream_prefix);
   std::vector<std::string> items;
   for (const Checkpoint& cp : *checkpoints) {
     absl::StatusOr<ProjectionLag> lag =
         store_.checkpoints().Lag(cp.projection, filter);
     if (!lag.ok()) return StoreError(res, lag.status());
-    const DeadLetterCount& dl = parked[cp.projection];
     items.push_back(
-        JsonObject()
-            .Str("projection", cp.projection)
-            .Str("position", cp.position.ToString())
-            .Int("events_processed", cp.events_processed)
-            .Int("events_behind", lag->events_behind)
-            .Int("seconds_behind", absl::ToInt64Seconds(lag->time_behind))
-            .Str("lag_counts", lag_counts)
-            .Int("parked", dl.parked)
-            .Int("retrying", dl.retrying)
-            .Time("updated_at", cp.updated_at)
-            .Build());
+        tools::CheckpointJson(cp, *lag, lag_counts, parked[cp.projection]));
   }
   SendJson(res, 200, JsonObject().Raw("checkpoints", JsonArray(items)).Build());
 }
@@ -549,17 +480,7 @@ void JsonApi::Outbox(const httplib::Request& req, httplib::Response& res) {
   if (!params.ok()) return BadParameter(res, *params.error());
   absl::StatusOr<OutboxStats> stats = store_.outbox().Stats();
   if (!stats.ok()) return StoreError(res, stats.status());
-  const bool any_pending = stats->oldest_pending != absl::InfinitePast();
-  const absl::Duration age =
-      any_pending ? absl::Now() - stats->oldest_pending : absl::ZeroDuration();
-  SendJson(res, 200,
-           JsonObject()
-               .Int("pending", stats->pending)
-               .Int("published", stats->published)
-               .Int("failed", stats->failed)
-               .Time("oldest_pending", stats->oldest_pending)
-               .Int("oldest_pending_age_seconds", absl::ToInt64Seconds(age))
-               .Build());
+  SendJson(res, 200, tools::OutboxStatsJson(*stats, absl::Now()));
 }
 
 void JsonApi::OutboxMessages(const httplib::Request& req,

@@ -3,7 +3,9 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <exception>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -75,38 +77,34 @@ class ServeServer::WorkerQueue final : public httplib::TaskQueue {
 
 Readiness CheckReadiness(EventStore& store, const FailoverEventStore* failover,
                          const std::string& url) {
+  std::optional<FailoverStatus> mode;
+  if (failover != nullptr) mode = failover->Status();
   JsonObject body;
-  if (failover != nullptr) {
-    const FailoverStatus status = failover->Status();
-    if (status.mode != FailoverStatus::Mode::kPrimary) {
-      // The store takes appends into its journal: still serving.
-      body.Str("status", "degraded")
-          .Str("mode", FailoverModeName(status.mode))
-          .Int("journal_pending", status.pending);
-      if (!status.last_error.ok()) {
-        body.Str("error",
-                 MaskSecrets(std::string(status.last_error.message()), url));
-      }
-      return {200, body.Build() + "\n"};
+  const auto add_mode = [&] {
+    if (!mode.has_value()) return;
+    body.Str("mode", FailoverModeName(mode->mode))
+        .Int("journal_pending", mode->pending);
+  };
+  if (mode.has_value() && mode->mode != FailoverStatus::Mode::kPrimary) {
+    // The store takes appends into its journal: still serving.
+    body.Str("status", "degraded");
+    add_mode();
+    if (!mode->last_error.ok()) {
+      body.Str("error",
+               MaskSecrets(std::string(mode->last_error.message()), url));
     }
+    return {200, body.Build() + "\n"};
   }
   // A cheap query: the head of the log (one indexed lookup).
   const absl::StatusOr<Position> head = store.HeadPosition();
   if (!head.ok()) {
     body.Str("status", "unavailable")
         .Str("error", MaskSecrets(std::string(head.status().message()), url));
-    if (failover != nullptr) {
-      body.Str("mode", FailoverModeName(failover->Status().mode))
-          .Int("journal_pending", failover->Status().pending);
-    }
+    add_mode();
     return {503, body.Build() + "\n"};
   }
   body.Str("status", "ready").Str("head", head->ToString());
-  if (failover != nullptr) {
-    const FailoverStatus status = failover->Status();
-    body.Str("mode", FailoverModeName(status.mode))
-        .Int("journal_pending", status.pending);
-  }
+  add_mode();
   return {200, body.Build() + "\n"};
 }
 
@@ -159,7 +157,7 @@ void ServeServer::Route() {
   // SO_REUSEADDR (a restart binds at once) but not httplib's default
   // SO_REUSEPORT, with which a second server, anyone's, could bind the same
   // port and take a share of the connections.
-  http.set_socket_options([](httplib::socket_t sock) {
+  http.set_socket_options([](socket_t sock) {
     const int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
@@ -197,11 +195,25 @@ void ServeServer::Route() {
   });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     std::string text;
-    // A database that does not answer leaves eventstore_store_up at
-    // 0 and the process's own metrics still served.
+    // A database that does not answer leaves eventstore_store_up at 0 and
+    // the process's own metrics still served; stderr says so when the
+    // state changes, not on every scrape.
     const absl::Status read =
         store_metrics_->Refresh(store_, [&] { text = metrics_->Render(); });
-    (void)read;
+    absl::MutexLock lock(&log_mutex_);
+    if (store_read_ok_ != read.ok()) {
+      store_read_ok_ = read.ok();
+      if (read.ok()) {
+        PrintErrorMessage("serve", "the store answers again", options_.url);
+      } else {
+        PrintErrorMessage(
+            "serve",
+            absl::StrCat("cannot read the store's gauges (eventstore_store_up "
+                         "is 0): ",
+                         read.message()),
+            options_.url);
+      }
+    }
     res.set_content(text, kPrometheusText);
   });
   eventstore::tool::RegisterJsonApi(http, store_, options_.json_api);

@@ -34,8 +34,10 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "eventstore/event_store.h"
 #include "eventstore/failover_event_store.h"
@@ -137,6 +139,11 @@ class ServeServer {
   const ServeOptions options_;
   const std::unique_ptr<httplib::Server> http_;
   std::atomic<bool> stop_requested_{false};
+  // Serialises the messages /metrics writes to stderr (a stream buffer is
+  // not thread-safe).
+  absl::Mutex log_mutex_;
+  // Whether the last scrape read the store's gauges.
+  bool store_read_ok_ ABSL_GUARDED_BY(log_mutex_) = true;
   int port_ = -1;
 };
 
