@@ -4,12 +4,15 @@
 #include "eventstore/tracing.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "eventstore/command_context.h"
 #include "eventstore/errors.h"
 #include "eventstore/event_data.h"
@@ -436,6 +439,43 @@ TEST_P(TracedStoreTest, MetricsAndSpansTogether) {
                 .at(0)
                 .string_attributes.at("eventstore.backend"),
             "both");
+}
+
+TEST_P(TracedStoreTest, ConcurrentAppendsEachEndOneSpanInTheirTrace) {
+  constexpr int kThreads = 4;
+  constexpr int kAppends = 10;
+  std::vector<std::string> traceparents;
+  for (int t = 0; t < kThreads; ++t) {
+    // Trace ids 000...01 to 000...04.
+    traceparents.push_back(absl::StrCat("00-", std::string(31, '0'), t + 1,
+                                        "-00f067aa0ba902b7-01"));
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kAppends; ++i) {
+        std::vector<EventData> events = {Placed(absl::StrCat(t, "-", i))};
+        events[0].metadata.set_traceparent(traceparents[t]);
+        EXPECT_OK(store_->Append(absl::StrCat("order-", t),
+                                 ExpectedVersion::Any(), events));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  std::vector<RecordedSpan> spans = tracer_->ended("eventstore.append");
+  ASSERT_THAT(spans, SizeIs(kThreads * kAppends));
+  std::map<std::string, int> per_stream;
+  for (const RecordedSpan& span : spans) {
+    EXPECT_EQ(span.end_calls, 1);
+    const std::string& stream = span.string_attributes.at("eventstore.stream");
+    ++per_stream[stream];
+    const int t = std::stoi(stream.substr(6));
+    EXPECT_EQ(span.parent.traceparent, traceparents[t]);
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(per_stream[absl::StrCat("order-", t)], kAppends);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, TracedStoreTest,

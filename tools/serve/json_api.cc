@@ -10,7 +10,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -18,8 +17,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "eventstore/checkpoint_store.h"
@@ -45,9 +46,6 @@ using tools::JsonRenderer;
 using tools::OutboxEntryJson;
 
 constexpr char kJson[] = "application/json";
-// How deep an offset cursor (dead letters) may reach: the store lists them
-// from their start, so a page at offset N reads N rows.
-constexpr int64_t kMaxOffset = 100000;
 // How often a long-poll looks at JsonApiOptions::stopping.
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);
 // Any path byte, line breaks included ('.' leaves them out), so that a
@@ -116,6 +114,32 @@ absl::StatusOr<std::string> EventsJson(
     }
   }
   return JsonArray(items);
+}
+
+// The cursor of the dead letters after `key`: "MICROS.COMMIT.PREPARE.
+// PROJECTION", URL-safe base64 so that it is opaque and needs no escaping.
+std::string DeadLetterCursor(const DeadLetterKey& key) {
+  return absl::WebSafeBase64Escape(absl::StrCat(
+      absl::ToUnixMicros(key.first_failed_at), ".", key.position.commit(), ".",
+      key.position.prepare(), ".", key.projection));
+}
+
+// The key a DeadLetterCursor holds; nullopt when `cursor` is not one.
+std::optional<DeadLetterKey> ParseDeadLetterCursor(const std::string& cursor) {
+  std::string text;
+  if (!absl::WebSafeBase64Unescape(cursor, &text)) return std::nullopt;
+  std::vector<std::string> parts =
+      absl::StrSplit(text, absl::MaxSplits('.', 3));
+  int64_t micros = 0;
+  uint64_t commit = 0;
+  uint64_t prepare = 0;
+  if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &micros) ||
+      !absl::SimpleAtoi(parts[1], &commit) ||
+      !absl::SimpleAtoi(parts[2], &prepare)) {
+    return std::nullopt;
+  }
+  return DeadLetterKey{absl::FromUnixMicros(micros),
+                       Position::FromParts(commit, prepare), parts[3]};
 }
 
 // Holds one of a bounded number of long-poll slots while alive.
@@ -385,49 +409,41 @@ void JsonApi::Checkpoints(const httplib::Request& req, httplib::Response& res) {
 
 void JsonApi::DeadLetters(const httplib::Request& req, httplib::Response& res) {
   QueryParams params(req, {"projection", "status", "limit", "cursor"});
-  const std::string projection = params.Text("projection");
+  DeadLetterListOptions options;
+  options.projection = params.Text("projection");
   const std::string status =
       params.OneOf("status", "unresolved",
                    {"unresolved", "parked", "retrying", "resolved", "all"});
   const int64_t limit = Limit(params);
-  const int64_t offset = params.Int("cursor", 0, 0, kMaxOffset,
-                                    "how deep a dead-letter listing reaches");
+  const std::string cursor = params.Text("cursor", "", 2048);
+  if (!cursor.empty()) {
+    options.after = ParseDeadLetterCursor(cursor);
+    if (!options.after.has_value()) {
+      params.Fail("cursor", "not a next_cursor of this API");
+    }
+  }
   if (!params.ok()) return BadParameter(res, *params.error());
-  std::vector<std::optional<DeadLetterStatus>> wanted;
   if (status == "unresolved") {
-    wanted = {DeadLetterStatus::kParked, DeadLetterStatus::kRetrying};
-  } else if (status == "all") {
-    wanted = {std::nullopt};
-  } else {
-    wanted = {internal::ParseDeadLetterStatus(status)};
+    options.statuses = {DeadLetterStatus::kParked, DeadLetterStatus::kRetrying};
+  } else if (status != "all") {
+    options.statuses = {*internal::ParseDeadLetterStatus(status)};
   }
-  // The store lists from the oldest: read up to one past this page.
-  const int64_t wanted_rows = offset + limit + 1;
-  std::vector<DeadLetter> letters;
-  for (const std::optional<DeadLetterStatus>& s : wanted) {
-    absl::StatusOr<std::vector<DeadLetter>> some = store_.dead_letters().List(
-        projection, s, static_cast<int>(wanted_rows));
-    if (!some.ok()) return StoreError(res, some.status());
-    for (DeadLetter& d : *some) letters.push_back(std::move(d));
+  // One more than asked: whether a next page exists.
+  options.limit = static_cast<int>(limit + 1);
+  absl::StatusOr<std::vector<DeadLetter>> letters =
+      store_.dead_letters().ListPage(options);
+  if (!letters.ok()) return StoreError(res, letters.status());
+  std::optional<std::string> next_cursor;
+  if (static_cast<int64_t>(letters->size()) > limit) {
+    letters->resize(static_cast<size_t>(limit));
+    next_cursor = DeadLetterCursor(DeadLetterKey::Of(letters->back()));
   }
-  // The store's order: first failure, then position, then projection.
-  std::stable_sort(
-      letters.begin(), letters.end(),
-      [](const DeadLetter& a, const DeadLetter& b) {
-        return std::tie(a.first_failed_at, a.position, a.projection) <
-               std::tie(b.first_failed_at, b.position, b.projection);
-      });
   std::vector<std::string> items;
-  for (int64_t i = offset;
-       i < std::min<int64_t>(offset + limit, letters.size()); ++i) {
-    items.push_back(DeadLetterJson(letters[static_cast<size_t>(i)]));
-  }
-  const bool more = static_cast<int64_t>(letters.size()) > offset + limit;
+  for (const DeadLetter& d : *letters) items.push_back(DeadLetterJson(d));
   SendJson(res, 200,
            JsonObject()
                .Raw("dead_letters", JsonArray(items))
-               .Raw("next_cursor",
-                    more ? JsonQuote(absl::StrCat(offset + limit)) : "null")
+               .Raw("next_cursor", StringOrNull(next_cursor))
                .Build());
 }
 
