@@ -69,7 +69,8 @@ constexpr char kBacklogSql[] =
     " FROM $S.outbox WHERE status = 'pending'";
 // $2: a status, or NULL for any.
 constexpr char kListSql[] =
-    "SELECT " ES_PG_OUTBOX_COLUMNS " FROM $S.outbox WHERE id > $1::bigint"
+    "SELECT " ES_PG_OUTBOX_COLUMNS
+    " FROM $S.outbox WHERE id > $1::bigint"
     " AND ($2::text IS NULL OR status = $2::text) ORDER BY id LIMIT $3::bigint";
 
 absl::StatusOr<std::vector<OutboxEntry>> DecodeEntries(const PgResult& r) {

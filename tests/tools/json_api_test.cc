@@ -98,7 +98,7 @@ class JsonApiTest : public test::StoreTest {
   void SetUp() override {
     test::StoreTest::SetUp();
     if (HasFatalFailure()) return;
-    tool::JsonApiOptions options;
+    tools::JsonApiOptions options;
     options.default_page = 2;
     options.max_page = kMaxPage;
     options.max_wait_seconds = 20;
@@ -112,7 +112,7 @@ class JsonApiTest : public test::StoreTest {
       return stop_;
     };
     server_ = std::make_unique<httplib::Server>();
-    tool::RegisterJsonApi(*server_, store(), options);
+    tools::RegisterJsonApi(*server_, store(), options);
     port_ = server_->bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -669,7 +669,7 @@ TEST(JsonApiStoreErrorsTest, StoreErrorsAre503Or500WithSecretsMasked) {
                        OpenEventStore("sqlite::memory:"));
   FailingStore store(inner.get());
   httplib::Server server;
-  tool::RegisterJsonApi(server, store);
+  tools::RegisterJsonApi(server, store);
   const int port = server.bind_to_any_port("127.0.0.1");
   ASSERT_GT(port, 0);
   std::thread thread([&] { server.listen_after_bind(); });

@@ -36,7 +36,7 @@
 #include "tools/record_json.h"
 #include "tools/serve/json_api_params.h"
 
-namespace eventstore::tool {
+namespace eventstore::tools {
 namespace {
 
 using tools::DeadLetterJson;
@@ -335,8 +335,14 @@ void JsonApi::Events(const httplib::Request& req, httplib::Response& res) {
     options.from_position = from.value_or(Position::Start());
   }
 
-  // The head is read before the page: events past it that the filter
-  // leaves out must not wake a long-poll over and over.
+  // Where a long-poll waits from. Unfiltered: the page's start, so that any
+  // event ReadAll would return after it ends the wait (on PostgreSQL an
+  // event below the head may become visible only later). Filtered: the
+  // head read before the page, so that events the filter leaves out do not
+  // wake the wait over and over.
+  const bool filtered = !options.filter.event_types.empty() ||
+                        !options.filter.stream_prefix.empty() ||
+                        !options.filter.tenant_id.empty();
   absl::StatusOr<Position> head = store_.HeadPosition();
   if (!head.ok()) return StoreError(res, head.status());
   absl::StatusOr<ReadAllPage> page = store_.ReadAll(options);
@@ -351,7 +357,8 @@ void JsonApi::Events(const httplib::Request& req, httplib::Response& res) {
                                     "); retry, or read without wait"));
     }
     const absl::Time deadline = absl::Now() + absl::Seconds(wait_seconds);
-    Position waited_from = std::max(*head, options.from_position);
+    Position waited_from = filtered ? std::max(*head, options.from_position)
+                                    : options.from_position;
     while (!Stopping()) {
       const absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) break;
@@ -364,7 +371,7 @@ void JsonApi::Events(const httplib::Request& req, httplib::Response& res) {
       page = store_.ReadAll(options);
       if (!page.ok()) return StoreError(res, page.status());
       if (!page->events.empty()) break;
-      waited_from = std::max(*head, options.from_position);
+      if (filtered) waited_from = std::max(*head, options.from_position);
     }
   }
   absl::StatusOr<std::string> items = EventsJson(store_, page->events);
@@ -577,4 +584,4 @@ void RegisterJsonApi(httplib::Server& server, EventStore& store,
 
 #undef ES_ANY
 
-}  // namespace eventstore::tool
+}  // namespace eventstore::tools

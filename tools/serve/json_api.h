@@ -2,8 +2,8 @@
 // docs/http-api.md for every endpoint, parameter, response shape and error).
 //
 //   httplib::Server server;
-//   eventstore::tool::RegisterJsonApi(server, *store);
-//   server.listen("127.0.0.1", 2113);
+//   eventstore::tools::RegisterJsonApi(server, *store);
+//   server.listen("127.0.0.1", 8113);
 //
 // Every handler is a GET that reads the store; none writes, and none runs
 // SQL built from request text. Bad query parameters answer 400 with
@@ -23,7 +23,7 @@ namespace httplib {
 class Server;
 }  // namespace httplib
 
-namespace eventstore::tool {
+namespace eventstore::tools {
 
 struct JsonApiOptions {
   // Page size when a request gives no `limit`. Default 100.
@@ -38,9 +38,9 @@ struct JsonApiOptions {
   // Retry-After, so that waiting requests never take every worker thread of
   // the server. Default 4.
   int max_concurrent_waits = 4;
-  // Asked about four times a second by a waiting long-poll: true ends the
-  // wait at once (the request answers what it has), so that stopping the
-  // server is not held up by waiting requests. Null: waits run their course.
+  // Asked by a waiting long-poll every 250 ms: true ends the wait at once
+  // (the request answers what it has), so that stopping the server is not
+  // held up by waiting requests. Null: waits run their course.
   std::function<bool()> stopping;
 };
 
@@ -53,6 +53,6 @@ struct JsonApiOptions {
 void RegisterJsonApi(httplib::Server& server, EventStore& store,
                      const JsonApiOptions& options = {});
 
-}  // namespace eventstore::tool
+}  // namespace eventstore::tools
 
 #endif  // EVENTSTORE_TOOLS_SERVE_JSON_API_H_

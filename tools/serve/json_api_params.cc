@@ -10,7 +10,7 @@
 #include "eventstore/internal/utf8.h"
 #include "tools/output_format.h"
 
-namespace eventstore::tool {
+namespace eventstore::tools {
 namespace {
 
 // `names` joined by ", " (absl::StrJoin takes no std::string_view here).
@@ -175,4 +175,4 @@ void QueryParams::Fail(std::string_view parameter, const absl::Status& status) {
   Fail(parameter, std::string(status.message()));
 }
 
-}  // namespace eventstore::tool
+}  // namespace eventstore::tools

@@ -29,7 +29,7 @@ namespace httplib {
 struct Request;
 }  // namespace httplib
 
-namespace eventstore::tool {
+namespace eventstore::tools {
 
 // Why a parameter was refused.
 struct ParamError {
@@ -80,6 +80,6 @@ class QueryParams {
   std::optional<ParamError> error_;
 };
 
-}  // namespace eventstore::tool
+}  // namespace eventstore::tools
 
 #endif  // EVENTSTORE_TOOLS_SERVE_JSON_API_PARAMS_H_

@@ -216,7 +216,12 @@ void ServeServer::Route() {
     }
     res.set_content(text, kPrometheusText);
   });
-  eventstore::tool::RegisterJsonApi(http, store_, options_.json_api);
+  // Long polls end when the server stops (SIGTERM does not wait for them),
+  // and at most half the workers wait at once, so the rest keep answering.
+  tools::JsonApiOptions api = options_.json_api;
+  if (!api.stopping) api.stopping = [this] { return stop_requested_.load(); };
+  api.max_concurrent_waits = std::max(1, options_.threads / 2);
+  tools::RegisterJsonApi(http, store_, api);
 
   // Any other error without a body of its own (404 for an unknown path,
   // 400 for a request httplib could not parse, 413...) gets a JSON one.

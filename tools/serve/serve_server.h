@@ -73,7 +73,7 @@ struct ServeOptions {
   // Largest request body accepted (every path is a GET). Default 64 KiB.
   size_t max_request_bytes = 64 << 10;
   // Pages of the JSON API.
-  eventstore::tool::JsonApiOptions json_api;
+  eventstore::tools::JsonApiOptions json_api;
   // A failover store to report in /readyz (its mode and journal depth);
   // null for a plain store (the `eventstore serve` command has none).
   // Not owned; must outlive the server.
