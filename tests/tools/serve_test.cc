@@ -634,6 +634,37 @@ TEST_F(ServeTest, StopsCleanlyOnSigtermAndSigint) {
   }
 }
 
+// SIGTERM does not wait for long polls: a request waiting 30 s for events
+// is answered at once, and the process exits long before the wait would
+// have ended. With --threads 2 one long poll may wait at a time, so a
+// probe answered 503 at once proves the poller is waiting.
+TEST_F(ServeTest, SigtermEndsALongPollAtOnce) {
+  std::unique_ptr<Served> served = Served::Start(url_, {"--threads", "2"});
+  ASSERT_NE(served, nullptr);
+  std::pair<int, std::string> waited;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  // The poller retries while a probe holds the one waiting slot; a probe
+  // waits 1 s at most.
+  std::thread poller([&] {
+    do {
+      waited = served->Get("/api/events?wait=30");
+    } while (waited.first == 503 && absl::Now() < deadline);
+  });
+  int second = 0;
+  while (absl::Now() < deadline) {
+    second = served->Get("/api/events?wait=1").first;
+    if (second == 503) break;
+  }
+  ASSERT_EQ(second, 503) << "the first long poll never started waiting";
+  const absl::Time stopping = absl::Now();
+  const CliResult r = served->Stop(SIGTERM);
+  poller.join();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(absl::Now() - stopping, absl::Seconds(15));
+  EXPECT_EQ(waited.first, 200) << waited.second;
+  EXPECT_THAT(waited.second, HasSubstr("\"events\":[]"));
+}
+
 TEST_F(ServeTest, PortInUseIsExitCode1) {
   std::unique_ptr<Served> served = Served::Start(url_);
   ASSERT_NE(served, nullptr);
