@@ -17,10 +17,10 @@
 #include "backends/sqlite/sqlite_event_store.h"
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/dead_letter_store.h"
-#include "eventstore/forwarding_event_store.h"
 #include "eventstore/outbox_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/failover/failover_fixture.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #ifdef EVENTSTORE_TEST_POSTGRES
@@ -38,16 +38,6 @@ using ::testing::IsEmpty;
 using ::testing::SizeIs;
 using Mode = FailoverStatus::Mode;
 
-constexpr char kTickType[] = "eventstore.test.v1.Tick";
-
-EventData Event(std::string payload) {
-  EventData e;
-  e.id = Uuid::Generate();
-  e.type = kTickType;
-  e.payload = std::move(payload);
-  return e;
-}
-
 // Every event in the journal, in the order journaled.
 std::vector<RecordedEvent> JournalEvents(FailoverEventStore& store) {
   ReadAllOptions options;
@@ -63,78 +53,18 @@ std::vector<std::string> Payloads(const std::vector<RecordedEvent>& events) {
   return out;
 }
 
-// A primary that can be made unreachable: while down, every call that
-// reaches the database fails with kUnavailable. `commit_then_fail` makes
-// the next append commit and then report kUnavailable (a connection lost
-// after the commit); `fail_after` lets that many appends through, then
-// goes down.
-class SwitchablePrimary final : public ForwardingEventStore {
- public:
-  explicit SwitchablePrimary(EventStore* target)
-      : ForwardingEventStore(target) {}
-
-  std::atomic<bool> down{false};
-  std::atomic<bool> commit_then_fail{false};
-  std::atomic<int> fail_after{-1};
-  std::atomic<int> appends{0};
-
-  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
-    if (fail_after.load() == 0) down = true;
-    if (down) return Unreachable();
-    if (fail_after.load() > 0) --fail_after;
-    ++appends;
-    absl::StatusOr<AppendResult> result = ForwardingEventStore::Append(request);
-    if (result.ok() && commit_then_fail.exchange(false)) return Unreachable();
-    return result;
-  }
-  absl::StatusOr<Position> HeadPosition() override {
-    if (down) return Unreachable();
-    return ForwardingEventStore::HeadPosition();
-  }
-  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
-      std::string_view stream, const ReadStreamOptions& options) override {
-    if (down) return Unreachable();
-    return ForwardingEventStore::ReadStream(stream, options);
-  }
-
- private:
-  static absl::Status Unreachable() {
-    return absl::UnavailableError("test primary: connection refused");
-  }
-};
-
-class FailoverEventStoreTest : public ::testing::Test {
+class FailoverEventStoreTest : public FailoverFixture {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
-    SqliteOptions options;
-    options.path = ":memory:";
-    ASSERT_OK_AND_ASSIGN(database_, SqliteEventStore::Open(options));
-  }
-
   // A failover store over database_ (through a switch, kept in primary_)
   // and the journal file; no health-check thread unless `interval` is set.
   std::unique_ptr<FailoverEventStore> Open(
       bool allow_fallback = true,
       absl::Duration interval = absl::ZeroDuration(), int64_t page_size = 500) {
-    auto primary = std::make_unique<SwitchablePrimary>(database_.get());
-    primary_ = primary.get();
-    SqliteOptions journal_options;
-    journal_options.path = dir_->File("journal.db");
-    journal_options.limits = FailoverEventStore::JournalLimits(StoreLimits());
-    absl::StatusOr<std::unique_ptr<EventStore>> journal =
-        SqliteEventStore::Open(journal_options);
-    EXPECT_OK(journal);
-    if (!journal.ok()) return nullptr;
     FailoverOptions options;
     options.allow_fallback = allow_fallback;
     options.health_check_interval = interval;
     options.replay_page_size = page_size;
-    absl::StatusOr<std::unique_ptr<FailoverEventStore>> store =
-        FailoverEventStore::Create(std::move(primary), std::move(*journal),
-                                   options);
-    EXPECT_OK(store);
-    return store.ok() ? std::move(*store) : nullptr;
+    return OpenFailover(options);
   }
 
   std::vector<std::string> PrimaryPayloads(const std::string& stream) {
@@ -143,10 +73,6 @@ class FailoverEventStoreTest : public ::testing::Test {
     EXPECT_OK(events);
     return events.ok() ? Payloads(*events) : std::vector<std::string>{};
   }
-
-  std::unique_ptr<TempDir> dir_;
-  std::unique_ptr<EventStore> database_;
-  SwitchablePrimary* primary_ = nullptr;
 };
 
 TEST_F(FailoverEventStoreTest, CreateRefusesMissingStoresAndBadOptions) {
@@ -639,11 +565,8 @@ TEST(FailoverPostgresTest, ServerStoppedAndStartedAgain) {
   pg.connect_timeout = absl::Seconds(2);
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> primary,
                        PostgresEventStore::Open(pg));
-  SqliteOptions journal_options;
-  journal_options.path = dir->File("journal.db");
-  journal_options.limits = FailoverEventStore::JournalLimits(primary->limits());
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> journal,
-                       SqliteEventStore::Open(journal_options));
+                       OpenJournal(dir->File("journal.db"), primary->limits()));
   FailoverOptions options;
   options.limits = primary->limits();
   options.allow_fallback = true;

@@ -4,7 +4,6 @@
 // parked appends, with passwords masked. The primary is a SQLite store
 // behind a switch; one test takes a real PostgreSQL server down and up.
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,10 +13,9 @@
 #include "absl/time/clock.h"
 #include "backends/sqlite/sqlite_event_store.h"
 #include "eventstore/failover_event_store.h"
-#include "eventstore/forwarding_event_store.h"
-#include "eventstore/internal/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/failover/failover_fixture.h"
 #include "tests/support/recording_instrumentation.h"
 #include "tests/support/recording_log_sink.h"
 #include "tests/support/status_matchers.h"
@@ -39,54 +37,6 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using Mode = FailoverStatus::Mode;
 
-constexpr char kTickType[] = "eventstore.test.v1.Tick";
-
-EventData Event(std::string payload) {
-  EventData e;
-  e.id = Uuid::Generate();
-  e.type = kTickType;
-  e.payload = std::move(payload);
-  return e;
-}
-
-// A primary that fails every call reaching the database with kUnavailable
-// and `error` while `down` is set.
-class SwitchablePrimary final : public ForwardingEventStore {
- public:
-  explicit SwitchablePrimary(EventStore* target)
-      : ForwardingEventStore(target) {}
-
-  std::atomic<bool> down{false};
-  // While set, appends fail with kInternal (an error that stops a replay
-  // without parking the append).
-  std::atomic<bool> internal_error{false};
-
-  void set_error(std::string error) {
-    internal::MutexLock lock(&mutex_);
-    error_ = std::move(error);
-  }
-
-  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
-    if (down) return Unreachable();
-    if (internal_error) return absl::InternalError("test primary: disk full");
-    return ForwardingEventStore::Append(request);
-  }
-  absl::StatusOr<Position> HeadPosition() override {
-    if (down) return Unreachable();
-    return ForwardingEventStore::HeadPosition();
-  }
-
- private:
-  absl::Status Unreachable() const {
-    internal::MutexLock lock(&mutex_);
-    return absl::UnavailableError(error_);
-  }
-
-  mutable internal::Mutex mutex_;
-  std::string error_ ABSL_GUARDED_BY(mutex_) =
-      "test primary: connection refused";
-};
-
 // Log entries of component "failover" at `level`.
 std::vector<std::string> Messages(const RecordingLogSink& sink,
                                   LogLevel level) {
@@ -105,44 +55,21 @@ int64_t Sum(const std::vector<int64_t>& values) {
   return sum;
 }
 
-class FailoverObservabilityTest : public ::testing::Test {
+class FailoverObservabilityTest : public FailoverFixture {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
-    SqliteOptions options;
-    options.path = ":memory:";
-    ASSERT_OK_AND_ASSIGN(database_, SqliteEventStore::Open(options));
-  }
-
   // A failover store over database_ (through a switch, kept in primary_)
   // and the journal file, reporting to metrics_ and sink_; no health-check
   // thread unless `interval` is set.
   std::unique_ptr<FailoverEventStore> Open(
       absl::Duration interval = absl::ZeroDuration()) {
-    auto primary = std::make_unique<SwitchablePrimary>(database_.get());
-    primary_ = primary.get();
-    SqliteOptions journal_options;
-    journal_options.path = dir_->File("journal.db");
-    journal_options.limits = FailoverEventStore::JournalLimits(StoreLimits());
-    absl::StatusOr<std::unique_ptr<EventStore>> journal =
-        SqliteEventStore::Open(journal_options);
-    EXPECT_OK(journal);
-    if (!journal.ok()) return nullptr;
     FailoverOptions options;
     options.allow_fallback = true;
     options.health_check_interval = interval;
     options.instrumentation = metrics_;
     options.log_sink = sink_;
-    absl::StatusOr<std::unique_ptr<FailoverEventStore>> store =
-        FailoverEventStore::Create(std::move(primary), std::move(*journal),
-                                   options);
-    EXPECT_OK(store);
-    return store.ok() ? std::move(*store) : nullptr;
+    return OpenFailover(options);
   }
 
-  std::unique_ptr<TempDir> dir_;
-  std::unique_ptr<EventStore> database_;
-  SwitchablePrimary* primary_ = nullptr;
   std::shared_ptr<RecordingInstrumentation> metrics_ =
       std::make_shared<RecordingInstrumentation>();
   std::shared_ptr<RecordingLogSink> sink_ =
@@ -202,21 +129,13 @@ TEST_F(FailoverObservabilityTest, OutageAndRecoveryAreReportedAndLogged) {
 }
 
 TEST_F(FailoverObservabilityTest, ReplayIsReportedPerPage) {
-  auto primary = std::make_unique<SwitchablePrimary>(database_.get());
-  primary_ = primary.get();
-  SqliteOptions journal_options;
-  journal_options.path = dir_->File("journal.db");
-  journal_options.limits = FailoverEventStore::JournalLimits(StoreLimits());
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> journal,
-                       SqliteEventStore::Open(journal_options));
   FailoverOptions options;
   options.allow_fallback = true;
   options.health_check_interval = absl::ZeroDuration();
   options.replay_page_size = 2;
   options.instrumentation = metrics_;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<FailoverEventStore> store,
-                       FailoverEventStore::Create(std::move(primary),
-                                                  std::move(journal), options));
+  std::unique_ptr<FailoverEventStore> store = OpenFailover(options);
+  ASSERT_NE(store, nullptr);
   primary_->down = true;
   for (int i = 0; i < 5; ++i) {
     ASSERT_OK(store->Append(
@@ -354,11 +273,8 @@ TEST(FailoverPostgresObservabilityTest, ServerStoppedAndStartedAgain) {
   pg.log_sink = sink;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> primary,
                        PostgresEventStore::Open(pg));
-  SqliteOptions journal_options;
-  journal_options.path = dir->File("journal.db");
-  journal_options.limits = FailoverEventStore::JournalLimits(primary->limits());
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> journal,
-                       SqliteEventStore::Open(journal_options));
+                       OpenJournal(dir->File("journal.db"), primary->limits()));
   FailoverOptions options;
   options.limits = primary->limits();
   options.allow_fallback = true;

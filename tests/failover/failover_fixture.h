@@ -1,0 +1,145 @@
+// FailoverFixture: the fixture of the failover tests. A FailoverEventStore
+// over an in-memory SQLite primary reached through a SwitchablePrimary (a
+// switch that makes it unreachable) and a SQLite journal in a temp dir.
+//
+//   class FailoverEventStoreTest : public test::FailoverFixture { ... };
+//   TEST_F(FailoverEventStoreTest, ...) {
+//     auto store = OpenFailover(options);
+//     primary_->down = true;
+//     ...
+//   }
+
+#ifndef EVENTSTORE_TESTS_FAILOVER_FAILOVER_FIXTURE_H_
+#define EVENTSTORE_TESTS_FAILOVER_FAILOVER_FIXTURE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "backends/sqlite/sqlite_event_store.h"
+#include "eventstore/failover_event_store.h"
+#include "eventstore/forwarding_event_store.h"
+#include "eventstore/internal/mutex.h"
+#include "gtest/gtest.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/temp_dir.h"
+
+namespace eventstore::test {
+
+inline constexpr char kTickType[] = "eventstore.test.v1.Tick";
+
+// An event of type kTickType with a fresh id and `payload`.
+inline EventData Event(std::string payload) {
+  EventData e;
+  e.id = Uuid::Generate();
+  e.type = kTickType;
+  e.payload = std::move(payload);
+  return e;
+}
+
+// A primary that can be made unreachable: while `down`, every call that
+// reaches the database fails with kUnavailable and the error of
+// set_error() ("test primary: connection refused" unless set).
+// `commit_then_fail` makes the next append commit and then report
+// kUnavailable (a connection lost after the commit); `fail_after` lets
+// that many appends through, then goes down; while `internal_error` is
+// set, appends fail with kInternal (an error that stops a replay without
+// parking the append). `appends` counts the appends that reached the
+// database.
+class SwitchablePrimary final : public ForwardingEventStore {
+ public:
+  explicit SwitchablePrimary(EventStore* target)
+      : ForwardingEventStore(target) {}
+
+  std::atomic<bool> down{false};
+  std::atomic<bool> commit_then_fail{false};
+  std::atomic<int> fail_after{-1};
+  std::atomic<int> appends{0};
+  std::atomic<bool> internal_error{false};
+
+  void set_error(std::string error) {
+    internal::MutexLock lock(&mutex_);
+    error_ = std::move(error);
+  }
+
+  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
+    if (fail_after.load() == 0) down = true;
+    if (down) return Unreachable();
+    if (internal_error) return absl::InternalError("test primary: disk full");
+    if (fail_after.load() > 0) --fail_after;
+    ++appends;
+    absl::StatusOr<AppendResult> result = ForwardingEventStore::Append(request);
+    if (result.ok() && commit_then_fail.exchange(false)) return Unreachable();
+    return result;
+  }
+  absl::StatusOr<Position> HeadPosition() override {
+    if (down) return Unreachable();
+    return ForwardingEventStore::HeadPosition();
+  }
+  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream, const ReadStreamOptions& options) override {
+    if (down) return Unreachable();
+    return ForwardingEventStore::ReadStream(stream, options);
+  }
+
+ private:
+  absl::Status Unreachable() const {
+    internal::MutexLock lock(&mutex_);
+    return absl::UnavailableError(error_);
+  }
+
+  mutable internal::Mutex mutex_;
+  std::string error_ ABSL_GUARDED_BY(mutex_) =
+      "test primary: connection refused";
+};
+
+// A SQLite journal in the file `path`, sized for a primary with `limits`.
+inline absl::StatusOr<std::unique_ptr<EventStore>> OpenJournal(
+    const std::string& path, const StoreLimits& limits) {
+  SqliteOptions options;
+  options.path = path;
+  options.limits = FailoverEventStore::JournalLimits(limits);
+  return SqliteEventStore::Open(options);
+}
+
+class FailoverFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
+    SqliteOptions options;
+    options.path = ":memory:";
+    ASSERT_OK_AND_ASSIGN(database_, SqliteEventStore::Open(options));
+  }
+
+  // A failover store with `options` over database_ (through a switch, kept
+  // in primary_) and the journal file journal.db in dir_; null, with a
+  // failure recorded, if it cannot be created.
+  std::unique_ptr<FailoverEventStore> OpenFailover(
+      const FailoverOptions& options) {
+    auto primary = std::make_unique<SwitchablePrimary>(database_.get());
+    primary_ = primary.get();
+    absl::StatusOr<std::unique_ptr<EventStore>> journal =
+        OpenJournal(dir_->File("journal.db"), StoreLimits());
+    EXPECT_OK(journal);
+    if (!journal.ok()) return nullptr;
+    absl::StatusOr<std::unique_ptr<FailoverEventStore>> store =
+        FailoverEventStore::Create(std::move(primary), std::move(*journal),
+                                   options);
+    EXPECT_OK(store);
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<EventStore> database_;
+  SwitchablePrimary* primary_ = nullptr;
+};
+
+}  // namespace eventstore::test
+
+#endif  // EVENTSTORE_TESTS_FAILOVER_FAILOVER_FIXTURE_H_
