@@ -147,13 +147,7 @@ absl::StatusOr<std::vector<DeadLetter>> PgDeadLetterStore::List(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(list_, params);
   }));
-  std::vector<DeadLetter> out;
-  out.reserve(r.rows());
-  for (int row = 0; row < r.rows(); ++row) {
-    ES_ASSIGN_OR_RETURN(DeadLetter d, DecodeDeadLetter(r, row));
-    out.push_back(std::move(d));
-  }
-  return out;
+  return DecodeDeadLetters(r);
 }
 
 absl::Status PgDeadLetterStore::UpdateOne(const PgStatement& stmt,
@@ -249,13 +243,7 @@ absl::StatusOr<std::vector<DeadLetter>> PgDeadLetterStore::ListPage(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(list_page_, params);
   }));
-  std::vector<DeadLetter> out;
-  out.reserve(r.rows());
-  for (int row = 0; row < r.rows(); ++row) {
-    ES_ASSIGN_OR_RETURN(DeadLetter d, DecodeDeadLetter(r, row));
-    out.push_back(std::move(d));
-  }
-  return out;
+  return DecodeDeadLetters(r);
 }
 
 }  // namespace eventstore::postgres

@@ -286,12 +286,7 @@ absl::StatusOr<std::vector<DeadLetter>> PgEventImporter::ListDeadLetters(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(list_dead_letters_, params);
   }));
-  std::vector<DeadLetter> out;
-  for (int row = 0; row < r.rows(); ++row) {
-    ES_ASSIGN_OR_RETURN(DeadLetter d, DecodeDeadLetter(r, row));
-    out.push_back(std::move(d));
-  }
-  return out;
+  return DecodeDeadLetters(r);
 }
 
 absl::StatusOr<std::vector<OutboxEntry>> PgEventImporter::ListOutbox(
@@ -302,12 +297,7 @@ absl::StatusOr<std::vector<OutboxEntry>> PgEventImporter::ListOutbox(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(list_outbox_, params);
   }));
-  std::vector<OutboxEntry> out;
-  for (int row = 0; row < r.rows(); ++row) {
-    ES_ASSIGN_OR_RETURN(OutboxEntry e, DecodeOutboxEntry(r, row));
-    out.push_back(std::move(e));
-  }
-  return out;
+  return DecodeOutboxEntries(r);
 }
 
 absl::StatusOr<std::vector<Snapshot>> PgEventImporter::ListSnapshots(

@@ -73,16 +73,6 @@ constexpr char kListSql[] =
     " FROM $S.outbox WHERE id > $1::bigint"
     " AND ($2::text IS NULL OR status = $2::text) ORDER BY id LIMIT $3::bigint";
 
-absl::StatusOr<std::vector<OutboxEntry>> DecodeEntries(const PgResult& r) {
-  std::vector<OutboxEntry> out;
-  out.reserve(r.rows());
-  for (int row = 0; row < r.rows(); ++row) {
-    ES_ASSIGN_OR_RETURN(OutboxEntry e, DecodeOutboxEntry(r, row));
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
 }  // namespace
 
 OutboxArrays EncodeOutboxMessages(absl::Span<const OutboxMessage> messages) {
@@ -144,7 +134,7 @@ absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::Pending(int limit) {
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(pending_, params);
   }));
-  return DecodeEntries(r);
+  return DecodeOutboxEntries(r);
 }
 
 absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::Claim(
@@ -159,7 +149,7 @@ absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::Claim(
                                         return conn.Execute(claim_, params);
                                       },
                                       PgDatabase::Retry::kNever));
-  ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> claimed, DecodeEntries(r));
+  ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> claimed, DecodeOutboxEntries(r));
   // RETURNING follows no order.
   std::sort(
       claimed.begin(), claimed.end(),
@@ -264,7 +254,7 @@ absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::List(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(list_, params);
   }));
-  return DecodeEntries(r);
+  return DecodeOutboxEntries(r);
 }
 
 }  // namespace eventstore::postgres

@@ -3,9 +3,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "eventstore/internal/record_status.h"
+#include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
 namespace eventstore::postgres {
@@ -74,6 +77,33 @@ absl::StatusOr<OutboxEntry> DecodeOutboxEntry(const PgResult& r, int row) {
   if (!r.IsNull(row, 10)) e.claimed_by = std::string(r.Bytes(row, 10));
   e.lease_until = r.Timestamp(row, 11);
   return e;
+}
+
+namespace {
+
+// Every row of `r`, decoded with `decode`.
+template <typename T>
+absl::StatusOr<std::vector<T>> DecodeAll(
+    const PgResult& r,
+    absl::StatusOr<T> (*decode)(const PgResult& r, int row)) {
+  std::vector<T> out;
+  out.reserve(r.rows());
+  for (int row = 0; row < r.rows(); ++row) {
+    ES_ASSIGN_OR_RETURN(T decoded, decode(r, row));
+    out.push_back(std::move(decoded));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<DeadLetter>> DecodeDeadLetters(const PgResult& r) {
+  return DecodeAll(r, DecodeDeadLetter);
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> DecodeOutboxEntries(
+    const PgResult& r) {
+  return DecodeAll(r, DecodeOutboxEntry);
 }
 
 }  // namespace eventstore::postgres

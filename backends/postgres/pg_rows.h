@@ -7,6 +7,8 @@
 #ifndef EVENTSTORE_BACKENDS_POSTGRES_PG_ROWS_H_
 #define EVENTSTORE_BACKENDS_POSTGRES_PG_ROWS_H_
 
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "backends/postgres/pg_connection.h"
 #include "eventstore/dead_letter_store.h"
@@ -25,6 +27,10 @@ absl::StatusOr<DeadLetter> DecodeDeadLetter(const PgResult& r, int row);
 // published_at, claimed_by, lease_until. kDataLoss on corrupt headers or an
 // unknown status.
 absl::StatusOr<OutboxEntry> DecodeOutboxEntry(const PgResult& r, int row);
+
+// Every row of `r`, decoded as above; the first error if a row is corrupt.
+absl::StatusOr<std::vector<DeadLetter>> DecodeDeadLetters(const PgResult& r);
+absl::StatusOr<std::vector<OutboxEntry>> DecodeOutboxEntries(const PgResult& r);
 
 }  // namespace eventstore::postgres
 

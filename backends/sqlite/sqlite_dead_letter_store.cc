@@ -128,13 +128,7 @@ absl::StatusOr<std::vector<DeadLetter>> SqliteDeadLetterStore::List(
         if (!projection.empty()) stmt->BindText(2, projection);
         if (status.has_value())
           stmt->BindText(3, internal::DeadLetterStatusName(*status));
-        std::vector<DeadLetter> letters;
-        while (true) {
-          ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
-          if (!row) return letters;
-          ES_ASSIGN_OR_RETURN(DeadLetter letter, DecodeDeadLetter(*stmt));
-          letters.push_back(std::move(letter));
-        }
+        return CollectDeadLetters(*stmt);
       });
 }
 
@@ -232,13 +226,7 @@ absl::StatusOr<std::vector<DeadLetter>> SqliteDeadLetterStore::ListPage(
           for (int i = 5; i <= 8; ++i) stmt->BindNull(i);
         }
         stmt->BindInt64(9, options.limit);
-        std::vector<DeadLetter> letters;
-        while (true) {
-          ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
-          if (!row) return letters;
-          ES_ASSIGN_OR_RETURN(DeadLetter letter, DecodeDeadLetter(*stmt));
-          letters.push_back(std::move(letter));
-        }
+        return CollectDeadLetters(*stmt);
       });
 }
 

@@ -204,13 +204,7 @@ absl::StatusOr<std::vector<DeadLetter>> SqliteEventImporter::ListDeadLetters(
         stmt->BindText(1, after.projection);
         stmt->BindBlob(2, after.event_id.bytes());
         stmt->BindInt64(3, limit);
-        std::vector<DeadLetter> out;
-        while (true) {
-          ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
-          if (!row) return out;
-          ES_ASSIGN_OR_RETURN(DeadLetter d, DecodeDeadLetter(*stmt));
-          out.push_back(std::move(d));
-        }
+        return CollectDeadLetters(*stmt);
       });
 }
 
@@ -222,13 +216,7 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteEventImporter::ListOutbox(
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kListOutbox));
         stmt->BindInt64(1, after_id);
         stmt->BindInt64(2, limit);
-        std::vector<OutboxEntry> out;
-        while (true) {
-          ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
-          if (!row) return out;
-          ES_ASSIGN_OR_RETURN(OutboxEntry e, DecodeOutboxEntry(*stmt));
-          out.push_back(std::move(e));
-        }
+        return CollectOutboxEntries(*stmt);
       });
 }
 

@@ -60,17 +60,6 @@ constexpr char kBacklog[] =
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
-// Rows of `stmt` (bound, not stepped yet) as entries.
-absl::StatusOr<std::vector<OutboxEntry>> CollectEntries(SqliteStatement& stmt) {
-  std::vector<OutboxEntry> entries;
-  while (true) {
-    ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return entries;
-    ES_ASSIGN_OR_RETURN(OutboxEntry entry, DecodeOutboxEntry(stmt));
-    entries.push_back(std::move(entry));
-  }
-}
-
 absl::Status NoSuchMessage(int64_t id) {
   return absl::NotFoundError(
       absl::StrCat("outbox: there is no message with id ", id));
@@ -124,7 +113,7 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::Pending(int limit) {
       [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<OutboxEntry>> {
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSelectPending));
         stmt->BindInt64(1, limit);
-        return CollectEntries(*stmt);
+        return CollectOutboxEntries(*stmt);
       });
 }
 
@@ -151,7 +140,7 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::Claim(
                               conn.Cached(kSelectClaimable));
           select->BindInt64(1, now_micros);
           select->BindInt64(2, limit);
-          ES_ASSIGN_OR_RETURN(entries, CollectEntries(*select));
+          ES_ASSIGN_OR_RETURN(entries, CollectOutboxEntries(*select));
         }
         ES_ASSIGN_OR_RETURN(ScopedStatement claim, conn.Cached(kClaim));
         for (OutboxEntry& entry : entries) {
@@ -252,7 +241,7 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::List(
           stmt->BindNull(2);
         }
         stmt->BindInt64(3, options.limit);
-        return CollectEntries(*stmt);
+        return CollectOutboxEntries(*stmt);
       });
 }
 

@@ -2,9 +2,12 @@
 
 #include <optional>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "eventstore/internal/record_status.h"
+#include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
 namespace eventstore::sqlite {
@@ -97,6 +100,34 @@ absl::StatusOr<OutboxEntry> DecodeOutboxEntry(const SqliteStatement& row) {
   entry.claimed_by = std::string(row.ColumnText(10));
   entry.lease_until = TimeOrPast(row, 11);
   return entry;
+}
+
+namespace {
+
+// Steps `stmt` to its end, decoding each row with `decode`.
+template <typename T>
+absl::StatusOr<std::vector<T>> Collect(
+    SqliteStatement& stmt,
+    absl::StatusOr<T> (*decode)(const SqliteStatement& row)) {
+  std::vector<T> out;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return out;
+    ES_ASSIGN_OR_RETURN(T decoded, decode(stmt));
+    out.push_back(std::move(decoded));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<DeadLetter>> CollectDeadLetters(
+    SqliteStatement& stmt) {
+  return Collect(stmt, DecodeDeadLetter);
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> CollectOutboxEntries(
+    SqliteStatement& stmt) {
+  return Collect(stmt, DecodeOutboxEntry);
 }
 
 }  // namespace eventstore::sqlite

@@ -8,6 +8,7 @@
 #define EVENTSTORE_BACKENDS_SQLITE_SQLITE_ROWS_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -37,6 +38,13 @@ absl::StatusOr<DeadLetter> DecodeDeadLetter(const SqliteStatement& row);
 // published_at, claimed_by, lease_until. kDataLoss on corrupt headers or an
 // unknown status.
 absl::StatusOr<OutboxEntry> DecodeOutboxEntry(const SqliteStatement& row);
+
+// Steps `stmt` (bound, not stepped yet) to its end and decodes every row as
+// above; the first error if a step fails or a row is corrupt.
+absl::StatusOr<std::vector<DeadLetter>> CollectDeadLetters(
+    SqliteStatement& stmt);
+absl::StatusOr<std::vector<OutboxEntry>> CollectOutboxEntries(
+    SqliteStatement& stmt);
 
 }  // namespace eventstore::sqlite
 

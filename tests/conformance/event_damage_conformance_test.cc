@@ -25,8 +25,7 @@
 namespace eventstore {
 namespace {
 
-using ::eventstore::test::AllTestBackends;
-using ::eventstore::test::FailoverTestBackend;
+using ::eventstore::test::AllTestBackendsAndFailover;
 using ::eventstore::test::OpenWithoutChecksumVerification;
 using ::eventstore::test::RawAccessTestBackends;
 using ::eventstore::test::StatusIs;
@@ -109,14 +108,8 @@ TEST_P(MetadataTextConformanceTest, EveryAppendedEventCarriesAChecksum) {
   EXPECT_NE(events[0].checksum, events[1].checksum);
 }
 
-std::vector<TestBackend> BackendsAndFailover() {
-  std::vector<TestBackend> backends = AllTestBackends();
-  backends.push_back(FailoverTestBackend());
-  return backends;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllBackends, MetadataTextConformanceTest,
-                         ::testing::ValuesIn(BackendsAndFailover()),
+                         ::testing::ValuesIn(AllTestBackendsAndFailover()),
                          TestBackendName);
 
 // --- rows damaged by hand ----------------------------------------------------

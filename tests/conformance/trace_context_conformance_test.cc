@@ -35,7 +35,7 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::AllTestBackends;
-using ::eventstore::test::FailoverTestBackend;
+using ::eventstore::test::AllTestBackendsAndFailover;
 using ::eventstore::test::StatusIs;
 using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
@@ -183,14 +183,8 @@ TEST_P(TraceContextConformanceTest, OutboxIsUnchangedWithoutTraceContext) {
   EXPECT_THAT(pending[1].message.headers, IsEmpty());
 }
 
-std::vector<TestBackend> BackendsAndFailover() {
-  std::vector<TestBackend> backends = AllTestBackends();
-  backends.push_back(FailoverTestBackend());
-  return backends;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllBackends, TraceContextConformanceTest,
-                         ::testing::ValuesIn(BackendsAndFailover()),
+                         ::testing::ValuesIn(AllTestBackendsAndFailover()),
                          TestBackendName);
 
 // --- through a failover journal ----------------------------------------------
@@ -219,11 +213,8 @@ class TraceContextFailoverJournalTest : public test::StoreTest {};
 TEST_P(TraceContextFailoverJournalTest, ReplayedOutboxMessagesGetTheContext) {
   auto primary = std::make_unique<UnreachablePrimary>(store_.get());
   UnreachablePrimary* const primary_switch = primary.get();
-  SqliteOptions journal_options;
-  journal_options.path = ":memory:";
-  journal_options.limits = FailoverEventStore::JournalLimits(store().limits());
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> journal,
-                       SqliteEventStore::Open(journal_options));
+                       test::OpenFailoverJournal(":memory:", store().limits()));
   FailoverOptions options;
   options.limits = store().limits();
   options.allow_fallback = true;

@@ -565,15 +565,12 @@ TEST(FailoverPostgresTest, ServerStoppedAndStartedAgain) {
   pg.connect_timeout = absl::Seconds(2);
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> primary,
                        PostgresEventStore::Open(pg));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> journal,
-                       OpenJournal(dir->File("journal.db"), primary->limits()));
   FailoverOptions options;
-  options.limits = primary->limits();
   options.allow_fallback = true;
   options.health_check_interval = absl::ZeroDuration();
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<FailoverEventStore> store,
-                       FailoverEventStore::Create(std::move(primary),
-                                                  std::move(journal), options));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<FailoverEventStore> store,
+      CreateFailoverOver(std::move(primary), dir->File("journal.db"), options));
   ASSERT_OK(
       store->Append("order-1", ExpectedVersion::NoStream(), {Event("placed")}));
 

@@ -26,9 +26,11 @@
 #include "eventstore/failover_event_store.h"
 #include "eventstore/forwarding_event_store.h"
 #include "eventstore/internal/mutex.h"
+#include "eventstore/status_macros.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_backends.h"
 
 namespace eventstore::test {
 
@@ -99,13 +101,17 @@ class SwitchablePrimary final : public ForwardingEventStore {
       "test primary: connection refused";
 };
 
-// A SQLite journal in the file `path`, sized for a primary with `limits`.
-inline absl::StatusOr<std::unique_ptr<EventStore>> OpenJournal(
-    const std::string& path, const StoreLimits& limits) {
-  SqliteOptions options;
-  options.path = path;
-  options.limits = FailoverEventStore::JournalLimits(limits);
-  return SqliteEventStore::Open(options);
+// A FailoverEventStore with `options` over `primary` and a SQLite journal
+// in the file `journal_path`; options.limits is set to the primary's, and
+// the journal sized for them (OpenFailoverJournal).
+inline absl::StatusOr<std::unique_ptr<FailoverEventStore>> CreateFailoverOver(
+    std::unique_ptr<EventStore> primary, const std::string& journal_path,
+    FailoverOptions options) {
+  options.limits = primary->limits();
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> journal,
+                      OpenFailoverJournal(journal_path, options.limits));
+  return FailoverEventStore::Create(std::move(primary), std::move(journal),
+                                    options);
 }
 
 class FailoverFixture : public ::testing::Test {
@@ -124,13 +130,9 @@ class FailoverFixture : public ::testing::Test {
       const FailoverOptions& options) {
     auto primary = std::make_unique<SwitchablePrimary>(database_.get());
     primary_ = primary.get();
-    absl::StatusOr<std::unique_ptr<EventStore>> journal =
-        OpenJournal(dir_->File("journal.db"), StoreLimits());
-    EXPECT_OK(journal);
-    if (!journal.ok()) return nullptr;
     absl::StatusOr<std::unique_ptr<FailoverEventStore>> store =
-        FailoverEventStore::Create(std::move(primary), std::move(*journal),
-                                   options);
+        CreateFailoverOver(std::move(primary), dir_->File("journal.db"),
+                           options);
     EXPECT_OK(store);
     return store.ok() ? std::move(*store) : nullptr;
   }

@@ -273,17 +273,14 @@ TEST(FailoverPostgresObservabilityTest, ServerStoppedAndStartedAgain) {
   pg.log_sink = sink;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> primary,
                        PostgresEventStore::Open(pg));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> journal,
-                       OpenJournal(dir->File("journal.db"), primary->limits()));
   FailoverOptions options;
-  options.limits = primary->limits();
   options.allow_fallback = true;
   options.health_check_interval = absl::ZeroDuration();
   options.instrumentation = metrics;
   options.log_sink = sink;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<FailoverEventStore> store,
-                       FailoverEventStore::Create(std::move(primary),
-                                                  std::move(journal), options));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<FailoverEventStore> store,
+      CreateFailoverOver(std::move(primary), dir->File("journal.db"), options));
   ASSERT_OK(
       store->Append("order-1", ExpectedVersion::NoStream(), {Event("placed")}));
 

@@ -33,6 +33,7 @@
 #include "gtest/gtest.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include "tests/support/report_every_call.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_backends.h"
@@ -139,37 +140,11 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, PrometheusStoreTest,
                          ::testing::ValuesIn(AllTestBackends()),
                          TestBackendName);
 
-// Reports one call of every Instrumentation method, so that every family
-// has a series.
-void ReportEverything(Instrumentation& metrics) {
-  metrics.OnAppend(
-      {"sqlite", AppendOutcome::kOk, 2, 100, absl::Microseconds(70)});
-  metrics.OnRead(
-      {"sqlite", ReadKind::kReadAll, true, 5, absl::Milliseconds(2)});
-  metrics.OnOutboxEnqueued("sqlite", 2);
-  metrics.OnPoolConnections("postgres", 3, 5);
-  metrics.OnPoolWait("postgres", absl::Milliseconds(250));
-  metrics.OnReconnect("postgres");
-  metrics.OnProjectionEvent("orders", true, absl::Microseconds(300));
-  metrics.OnProjectionEvent("orders", false, absl::Microseconds(400));
-  metrics.OnProjectionRetry("orders");
-  metrics.OnProjectionDeadLetter("orders");
-  metrics.OnProjectionCheckpoint("orders", Position::At(42), 7);
-  metrics.OnProjectionLease("orders", true);
-  metrics.OnOutboxSend(OutboxSendOutcome::kPublished, absl::Milliseconds(3));
-  metrics.OnOutboxSend(OutboxSendOutcome::kGaveUp, absl::Milliseconds(4));
-  metrics.OnOutboxBacklog(12, absl::Seconds(90));
-  metrics.OnFailoverMode("fallback");
-  metrics.OnFailoverJournaled();
-  metrics.OnFailoverReplayed(4);
-  metrics.OnFailoverParked();
-  metrics.OnFailoverPending(6);
-}
 
 TEST(PrometheusInstrumentationTest, EveryCallSetsItsMetric) {
   std::shared_ptr<PrometheusInstrumentation> metrics = NewMetrics();
   ASSERT_NE(metrics, nullptr);
-  ReportEverything(*metrics);
+  test::ReportEveryCall(*metrics);
   const std::string text = metrics->Render();
   const std::vector<std::pair<std::string, double>> expected = {
       {R"(eventstore_outbox_enqueued_total{backend="sqlite"})", 2},
@@ -260,7 +235,7 @@ TEST(PrometheusInstrumentationTest, LatencyBucketsFrom50MicrosecondsTo10s) {
 TEST(PrometheusInstrumentationTest, EveryMetricIsNamedEventstoreWithHelp) {
   std::shared_ptr<PrometheusInstrumentation> metrics = NewMetrics();
   ASSERT_NE(metrics, nullptr);
-  ReportEverything(*metrics);
+  test::ReportEveryCall(*metrics);
   int families = 0;
   for (absl::string_view line : absl::StrSplit(metrics->Render(), '\n')) {
     if (absl::StartsWith(line, "# TYPE ")) {
@@ -444,7 +419,7 @@ TEST(PrometheusInstrumentationTest, PromtoolAcceptsTheExposition) {
       << "prometheus)";
   std::shared_ptr<PrometheusInstrumentation> metrics = NewMetrics();
   ASSERT_NE(metrics, nullptr);
-  ReportEverything(*metrics);
+  test::ReportEveryCall(*metrics);
   metrics->OnAppend({"sqlite", AppendOutcome::kWrongExpectedVersion, 1, 10,
                      absl::Seconds(20)});
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<test::TempDir> dir,

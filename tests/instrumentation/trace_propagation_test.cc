@@ -26,6 +26,7 @@
 #include "projections/projection.h"
 #include "projections/projection_runner.h"
 #include "tests/aggregates/bank_account.h"
+#include "tests/instrumentation/traced_backend_test.h"
 #include "tests/support/recording_tracer.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_backends.h"
@@ -33,9 +34,8 @@
 namespace eventstore {
 namespace {
 
-using ::eventstore::test::AllTestBackends;
+using ::eventstore::test::AllTestBackendsAndFailover;
 using ::eventstore::test::BankAccount;
-using ::eventstore::test::FailoverTestBackend;
 using ::eventstore::test::RecordedSpan;
 using ::eventstore::test::RecordingTracer;
 using ::eventstore::test::TestBackend;
@@ -87,27 +87,7 @@ class HeaderRecordingSink final : public OutboxSink {
   std::vector<std::map<std::string, std::string>> sent_ ABSL_GUARDED_BY(mutex_);
 };
 
-std::vector<TestBackend> BackendsAndFailover() {
-  std::vector<TestBackend> backends = AllTestBackends();
-  backends.push_back(FailoverTestBackend());
-  return backends;
-}
-
-class TracePropagationTest : public ::testing::TestWithParam<TestBackend> {
- protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> opened,
-                         GetParam().open(nullptr));
-    InstrumentOptions options;
-    options.tracer = tracer_;
-    options.backend_label = GetParam().name;
-    store_ = Instrument(std::move(opened), std::move(options));
-  }
-
-  std::shared_ptr<RecordingTracer> tracer_ =
-      std::make_shared<RecordingTracer>();
-  std::unique_ptr<EventStore> store_;
-};
+class TracePropagationTest : public test::TracedBackendTest {};
 
 TEST_P(TracePropagationTest, CommandTraceReachesHandlerAndOutboxHeaders) {
   // 1. A command saved with the caller's trace context.
@@ -228,7 +208,7 @@ TEST_P(TracePropagationTest, InvalidCallerTraceNeverFailsTheCommand) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, TracePropagationTest,
-                         ::testing::ValuesIn(BackendsAndFailover()),
+                         ::testing::ValuesIn(AllTestBackendsAndFailover()),
                          TestBackendName);
 
 }  // namespace

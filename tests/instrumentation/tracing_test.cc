@@ -21,6 +21,7 @@
 #include "eventstore/test/v1/events.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/instrumentation/traced_backend_test.h"
 #include "tests/support/recording_instrumentation.h"
 #include "tests/support/recording_tracer.h"
 #include "tests/support/status_matchers.h"
@@ -30,7 +31,7 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::AllTestBackends;
-using ::eventstore::test::FailoverTestBackend;
+using ::eventstore::test::AllTestBackendsAndFailover;
 using ::eventstore::test::RecordedSpan;
 using ::eventstore::test::RecordingInstrumentation;
 using ::eventstore::test::RecordingTracer;
@@ -300,28 +301,7 @@ EventData Placed(const std::string& order_id) {
   return EventData::From(placed);
 }
 
-std::vector<TestBackend> BackendsAndFailover() {
-  std::vector<TestBackend> backends = AllTestBackends();
-  backends.push_back(FailoverTestBackend());
-  return backends;
-}
-
-class TracedStoreTest : public ::testing::TestWithParam<TestBackend> {
- protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> opened,
-                         GetParam().open(nullptr));
-    InstrumentOptions options;
-    options.tracer = tracer_;
-    options.backend_label = "label-under-test";
-    store_ = Instrument(std::move(opened), std::move(options));
-    ASSERT_NE(store_, nullptr);
-  }
-
-  std::shared_ptr<RecordingTracer> tracer_ =
-      std::make_shared<RecordingTracer>();
-  std::unique_ptr<EventStore> store_;
-};
+class TracedStoreTest : public test::TracedBackendTest {};
 
 TEST_P(TracedStoreTest, AppendSpanContinuesTheFirstEventsTrace) {
   std::vector<EventData> events = {Placed("a"), Placed("b")};
@@ -479,7 +459,7 @@ TEST_P(TracedStoreTest, ConcurrentAppendsEachEndOneSpanInTheirTrace) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, TracedStoreTest,
-                         ::testing::ValuesIn(BackendsAndFailover()),
+                         ::testing::ValuesIn(AllTestBackendsAndFailover()),
                          TestBackendName);
 
 // --- Instrument() ------------------------------------------------------------

@@ -32,6 +32,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "projections/outbox_publisher.h"
+#include "tests/projections/observed_backend_test.h"
 #include "tests/projections/test_projections.h"
 #include "tests/support/recording_instrumentation.h"
 #include "tests/support/recording_log_sink.h"
@@ -140,7 +141,7 @@ class FailingOutboxStore final : public ForwardingEventStore {
   FailingOutbox outbox_;
 };
 
-class OutboxObservabilityTest : public ::testing::TestWithParam<TestBackend> {
+class OutboxObservabilityTest : public test::ObservedBackendTest {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<EventStore>> opened =
@@ -205,19 +206,6 @@ class OutboxObservabilityTest : public ::testing::TestWithParam<TestBackend> {
     return n;
   }
 
-  std::vector<LogEntry> Logs(LogLevel level) {
-    std::vector<LogEntry> out;
-    for (const LogEntry& entry : log_->entries()) {
-      if (entry.level == level) out.push_back(entry);
-    }
-    return out;
-  }
-
-  std::shared_ptr<RecordingInstrumentation> metrics_ =
-      std::make_shared<RecordingInstrumentation>();
-  std::shared_ptr<RecordingLogSink> log_ = std::make_shared<RecordingLogSink>();
-  std::shared_ptr<RecordingTracer> tracer_ =
-      std::make_shared<RecordingTracer>();
   std::unique_ptr<FailingOutboxStore> store_;
 };
 

@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "projections/projection_runner.h"
 #include "tests/projections/faulty_store.h"
+#include "tests/projections/observed_backend_test.h"
 #include "tests/projections/test_projections.h"
 #include "tests/support/recording_instrumentation.h"
 #include "tests/support/recording_log_sink.h"
@@ -112,8 +113,7 @@ class LeaseBreakingStore final : public ForwardingEventStore {
   std::atomic<bool> broken_{false};
 };
 
-class ProjectionObservabilityTest
-    : public ::testing::TestWithParam<TestBackend> {
+class ProjectionObservabilityTest : public test::ObservedBackendTest {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<EventStore>> opened =
@@ -184,19 +184,6 @@ class ProjectionObservabilityTest
     return n;
   }
 
-  std::vector<LogEntry> Logs(LogLevel level) {
-    std::vector<LogEntry> out;
-    for (const LogEntry& entry : log_->entries()) {
-      if (entry.level == level) out.push_back(entry);
-    }
-    return out;
-  }
-
-  std::shared_ptr<RecordingInstrumentation> metrics_ =
-      std::make_shared<RecordingInstrumentation>();
-  std::shared_ptr<RecordingLogSink> log_ = std::make_shared<RecordingLogSink>();
-  std::shared_ptr<RecordingTracer> tracer_ =
-      std::make_shared<RecordingTracer>();
   LeaseBreakingStore* leases_ = nullptr;
   std::unique_ptr<FaultyStore> store_;
 };

@@ -253,12 +253,9 @@ TestBackend FailoverTestBackend() {
               -> absl::StatusOr<std::unique_ptr<EventStore>> {
             ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> primary,
                                 OpenSqliteMemory(std::move(registry)));
-            SqliteOptions journal_options;
-            journal_options.path = ":memory:";
-            journal_options.limits =
-                FailoverEventStore::JournalLimits(primary->limits());
-            ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> journal,
-                                SqliteEventStore::Open(journal_options));
+            ES_ASSIGN_OR_RETURN(
+                std::unique_ptr<EventStore> journal,
+                OpenFailoverJournal(":memory:", primary->limits()));
             FailoverOptions options;
             options.limits = primary->limits();
             options.allow_fallback = true;
@@ -270,6 +267,20 @@ TestBackend FailoverTestBackend() {
             return std::unique_ptr<EventStore>(std::move(store));
           },
           nullptr};
+}
+
+std::vector<TestBackend> AllTestBackendsAndFailover() {
+  std::vector<TestBackend> backends = AllTestBackends();
+  backends.push_back(FailoverTestBackend());
+  return backends;
+}
+
+absl::StatusOr<std::unique_ptr<EventStore>> OpenFailoverJournal(
+    const std::string& path, const StoreLimits& limits) {
+  SqliteOptions options;
+  options.path = path;
+  options.limits = FailoverEventStore::JournalLimits(limits);
+  return SqliteEventStore::Open(options);
 }
 
 std::string TestBackendName(const ::testing::TestParamInfo<TestBackend>& info) {

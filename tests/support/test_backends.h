@@ -72,6 +72,15 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenWithoutChecksumVerification(
 // decorator must pass the whole contract through unchanged.
 TestBackend FailoverTestBackend();
 
+// AllTestBackends() and FailoverTestBackend().
+std::vector<TestBackend> AllTestBackendsAndFailover();
+
+// A SQLite store in the file `path` (":memory:" for none) to be the journal
+// of a FailoverEventStore over a primary with `limits`: its limits are
+// FailoverEventStore::JournalLimits(limits).
+absl::StatusOr<std::unique_ptr<EventStore>> OpenFailoverJournal(
+    const std::string& path, const StoreLimits& limits);
+
 // For INSTANTIATE_TEST_SUITE_P: the backend's name.
 std::string TestBackendName(const ::testing::TestParamInfo<TestBackend>& info);
 

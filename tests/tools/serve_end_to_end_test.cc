@@ -30,6 +30,7 @@
 #include "projections/outbox_publisher.h"
 #include "projections/projection.h"
 #include "projections/projection_runner.h"
+#include "tests/support/prometheus_sample.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
@@ -38,6 +39,7 @@
 namespace eventstore {
 namespace {
 
+using ::eventstore::test::Sample;
 using ::eventstore::test::StoreTest;
 using ::eventstore::test::TestBackend;
 
@@ -45,21 +47,6 @@ EventData Placed(const std::string& order_id) {
   test::v1::OrderPlaced placed;
   placed.set_order_id(order_id);
   return EventData::From(placed);
-}
-
-// The value of the sample `series` (name and labels as rendered), or
-// nullopt when the exposition has no such sample.
-std::optional<double> Sample(const std::string& text,
-                             const std::string& series) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(line, series + " ")) continue;
-    double value = 0;
-    if (!absl::SimpleAtod(line.substr(series.size() + 1), &value)) {
-      return std::nullopt;
-    }
-    return value;
-  }
-  return std::nullopt;
 }
 
 class CountingProjection final : public Projection {

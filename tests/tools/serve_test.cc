@@ -44,8 +44,10 @@
 #include "eventstore/test/v1/events.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/prometheus_sample.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_backends.h"
 #include "tests/tools/cli_process.h"
 #include "tools/serve/bearer_token.h"
 #include "tools/serve/listen_address.h"
@@ -61,6 +63,7 @@ namespace {
 using ::eventstore::test::CliProcess;
 using ::eventstore::test::CliResult;
 using ::eventstore::test::RunCli;
+using ::eventstore::test::Sample;
 using ::eventstore::test::StatusIs;
 using ::eventstore::test::TempDir;
 using ::eventstore::tools::BearerToken;
@@ -76,21 +79,6 @@ EventData Placed(const std::string& order_id) {
   test::v1::OrderPlaced placed;
   placed.set_order_id(order_id);
   return EventData::From(placed);
-}
-
-// The value of the sample `series` (name and labels exactly as rendered),
-// or nullopt when the text holds no such sample.
-std::optional<double> Sample(const std::string& text,
-                             const std::string& series) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(line, series + " ")) continue;
-    double value = 0;
-    if (!absl::SimpleAtod(line.substr(series.size() + 1), &value)) {
-      return std::nullopt;
-    }
-    return value;
-  }
-  return std::nullopt;
 }
 
 // Whether every line of `text` is a comment (# HELP / # TYPE), empty, or
@@ -443,11 +431,9 @@ TEST(ServeReadinessTest, FailoverStoreReportsModeAndJournalDepth) {
                        SqliteEventStore::Open(primary_options));
   auto primary = std::make_unique<SwitchablePrimary>(std::move(database));
   SwitchablePrimary* switchable = primary.get();
-  SqliteOptions journal_options;
-  journal_options.path = dir->File("journal.db");
-  journal_options.limits = FailoverEventStore::JournalLimits(StoreLimits());
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> journal,
-                       SqliteEventStore::Open(journal_options));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<EventStore> journal,
+      test::OpenFailoverJournal(dir->File("journal.db"), StoreLimits()));
   FailoverOptions failover_options;
   failover_options.allow_fallback = true;
   failover_options.health_check_interval = absl::ZeroDuration();

@@ -90,6 +90,29 @@ std::string StringOrNull(const std::optional<std::string>& value) {
   return value.has_value() ? JsonQuote(*value) : "null";
 }
 
+// Answers 200 with one page of a list: {"<items_key>": [render(row)...],
+// "<cursor_key>": cursor(last row) or null}. `rows` was read with a limit
+// of `limit` + 1: a row past `limit` means a next page exists, and is not
+// sent.
+template <typename Row, typename Render, typename Cursor>
+void SendPage(httplib::Response& res, std::vector<Row>& rows, int64_t limit,
+              std::string_view items_key, Render render,
+              std::string_view cursor_key, Cursor cursor) {
+  std::optional<std::string> next;
+  if (static_cast<int64_t>(rows.size()) > limit) {
+    rows.resize(static_cast<size_t>(limit));
+    next = cursor(rows.back());
+  }
+  std::vector<std::string> items;
+  items.reserve(rows.size());
+  for (const Row& row : rows) items.push_back(render(row));
+  SendJson(res, 200,
+           JsonObject()
+               .Raw(items_key, JsonArray(items))
+               .Raw(cursor_key, StringOrNull(next))
+               .Build());
+}
+
 // A protobuf type name: [A-Za-z0-9_.], as the store takes them.
 bool IsTypeName(std::string_view type) {
   return std::all_of(type.begin(), type.end(), [](char c) {
@@ -237,19 +260,8 @@ void JsonApi::Streams(const httplib::Request& req, httplib::Response& res) {
   absl::StatusOr<std::vector<StreamSummary>> streams =
       store_.inspector().ListStreams(options);
   if (!streams.ok()) return StoreError(res, streams.status());
-  std::optional<std::string> next_after;
-  if (static_cast<int64_t>(streams->size()) > limit) {
-    streams->resize(static_cast<size_t>(limit));
-    next_after = streams->back().stream;
-  }
-  std::vector<std::string> items;
-  for (const StreamSummary& s : *streams)
-    items.push_back(tools::StreamSummaryJson(s));
-  SendJson(res, 200,
-           JsonObject()
-               .Raw("streams", JsonArray(items))
-               .Raw("next_after", StringOrNull(next_after))
-               .Build());
+  SendPage(res, *streams, limit, "streams", tools::StreamSummaryJson,
+           "next_after", [](const StreamSummary& s) { return s.stream; });
 }
 
 void JsonApi::StreamEvents(const httplib::Request& req,
@@ -440,18 +452,10 @@ void JsonApi::DeadLetters(const httplib::Request& req, httplib::Response& res) {
   absl::StatusOr<std::vector<DeadLetter>> letters =
       store_.dead_letters().ListPage(options);
   if (!letters.ok()) return StoreError(res, letters.status());
-  std::optional<std::string> next_cursor;
-  if (static_cast<int64_t>(letters->size()) > limit) {
-    letters->resize(static_cast<size_t>(limit));
-    next_cursor = DeadLetterCursor(DeadLetterKey::Of(letters->back()));
-  }
-  std::vector<std::string> items;
-  for (const DeadLetter& d : *letters) items.push_back(DeadLetterJson(d));
-  SendJson(res, 200,
-           JsonObject()
-               .Raw("dead_letters", JsonArray(items))
-               .Raw("next_cursor", StringOrNull(next_cursor))
-               .Build());
+  SendPage(res, *letters, limit, "dead_letters", DeadLetterJson, "next_cursor",
+           [](const DeadLetter& d) {
+             return DeadLetterCursor(DeadLetterKey::Of(d));
+           });
 }
 
 void JsonApi::DeadLetterOne(const httplib::Request& req,
@@ -524,18 +528,8 @@ void JsonApi::OutboxMessages(const httplib::Request& req,
   absl::StatusOr<std::vector<OutboxEntry>> entries =
       store_.outbox().List(options);
   if (!entries.ok()) return StoreError(res, entries.status());
-  std::optional<std::string> next_cursor;
-  if (static_cast<int64_t>(entries->size()) > limit) {
-    entries->resize(static_cast<size_t>(limit));
-    next_cursor = absl::StrCat(entries->back().id);
-  }
-  std::vector<std::string> items;
-  for (const OutboxEntry& e : *entries) items.push_back(OutboxEntryJson(e));
-  SendJson(res, 200,
-           JsonObject()
-               .Raw("messages", JsonArray(items))
-               .Raw("next_cursor", StringOrNull(next_cursor))
-               .Build());
+  SendPage(res, *entries, limit, "messages", OutboxEntryJson, "next_cursor",
+           [](const OutboxEntry& e) { return absl::StrCat(e.id); });
 }
 
 }  // namespace
