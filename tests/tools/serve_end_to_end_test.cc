@@ -8,17 +8,13 @@
 #include <httplib.h>
 
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "eventstore/event_store.h"
 #include "eventstore/expected_version.h"
 #include "eventstore/instrumented_event_store.h"
