@@ -1,6 +1,8 @@
 #include "eventstore/event_store.h"
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
@@ -8,6 +10,21 @@
 #include "eventstore/store_inspector.h"
 
 namespace eventstore {
+
+absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
+EventStore::AppendEach(absl::Span<const AppendRequest> requests) {
+  if (requests.empty()) {
+    return absl::InvalidArgumentError("AppendEach: no appends given");
+  }
+  std::vector<absl::StatusOr<AppendResult>> results;
+  results.reserve(requests.size());
+  for (const AppendRequest& request : requests) {
+    absl::StatusOr<AppendResult> result = Append(request);
+    if (absl::IsUnavailable(result.status())) return result.status();
+    results.push_back(std::move(result));
+  }
+  return results;
+}
 
 absl::StatusOr<bool> EventStore::WaitForEvents(Position after,
                                                absl::Duration timeout) {

@@ -142,6 +142,22 @@ class EventStore {
     return Append(AppendRequest{stream, expected, events, {}});
   }
 
+  // Several appends in order, each as Append would make it alone (its own
+  // expected version, idempotency and outbox), in as few round trips to the
+  // database as the backend can: one transaction, with each append undone
+  // alone when it fails. Returns one result per request, in order; an
+  // append that fails does not undo the others. The call's own status is
+  // not OK when the database could not be used at all (kUnavailable: which
+  // appends committed is then unknown, as for a lost Append; retrying is
+  // idempotent by event id) or `requests` is empty (kInvalidArgument).
+  // For replaying journals and importers; this default calls Append for
+  // each request, stopping at the first kUnavailable (returned as the
+  // call's status). ForwardingEventStore keeps this default, so that a
+  // decorator's Append sees every append; a decorator forwards AppendEach
+  // to its target itself when that is right.
+  virtual absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
+  AppendEach(absl::Span<const AppendRequest> requests);
+
   // Events of one stream in version order (or reversed, reading backward).
   // An absent stream reads as empty.
   virtual absl::StatusOr<std::vector<RecordedEvent>> ReadStream(

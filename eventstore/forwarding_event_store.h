@@ -44,6 +44,7 @@ class ForwardingEventStore : public EventStore {
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
     return target_->Append(request);
   }
+
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override {
     return target_->ReadStream(stream, options);
