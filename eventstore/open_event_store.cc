@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -10,6 +11,8 @@
 #ifdef EVENTSTORE_HAVE_POSTGRES
 #include "backends/postgres/postgres_event_store.h"
 #endif
+#include "eventstore/failover_event_store.h"
+#include "eventstore/failover_url.h"
 #include "eventstore/status_macros.h"
 
 namespace eventstore {
@@ -24,6 +27,29 @@ void Apply(const OpenOptions& from, BackendOptions& to) {
   to.create_if_missing = from.create_if_missing;
 }
 
+// A FailoverEventStore over the primary and the journal a failover URL
+// names (failover_url.h).
+absl::StatusOr<std::unique_ptr<EventStore>> OpenFailover(
+    std::string_view url, const OpenOptions& open_options) {
+  ES_ASSIGN_OR_RETURN(FailoverUrl parsed, ParseFailoverUrl(url));
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> primary,
+                      OpenEventStore(parsed.primary_url, open_options));
+  ES_ASSIGN_OR_RETURN(SqliteOptions journal_options,
+                      SqliteOptions::FromUrl(parsed.journal_url));
+  journal_options.limits = FailoverEventStore::JournalLimits(primary->limits());
+  journal_options.type_registry = open_options.type_registry;
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> journal,
+                      SqliteEventStore::Open(journal_options));
+  parsed.options.limits = primary->limits();
+  parsed.options.instrumentation = open_options.instrumentation;
+  parsed.options.log_sink = open_options.log_sink;
+  ES_ASSIGN_OR_RETURN(
+      std::unique_ptr<FailoverEventStore> store,
+      FailoverEventStore::Create(std::move(primary), std::move(journal),
+                                 parsed.options));
+  return std::unique_ptr<EventStore>(std::move(store));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
@@ -34,6 +60,9 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
     std::string_view url, const OpenOptions& open_options) {
   const std::string u(url);
+  if (absl::StartsWith(u, kFailoverScheme)) {
+    return OpenFailover(u, open_options);
+  }
   if (absl::StartsWith(u, "sqlite:")) {
     ES_ASSIGN_OR_RETURN(SqliteOptions options, SqliteOptions::FromUrl(u));
     Apply(open_options, options);
@@ -56,7 +85,7 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(
   if (colon != std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("url: unknown scheme '", u.substr(0, colon),
-                     "'; expected sqlite: or postgresql:"));
+                     "'; expected sqlite:, postgresql: or failover:"));
   }
   // A bare path: suggest the SQLite URL of it (unless it may hold a
   // credential, as a libpq "key=value" string may: never echo those).

@@ -7,8 +7,12 @@
 //
 // URLs: "sqlite::memory:", "sqlite:///abs/path/events.db",
 // "sqlite:events.db" (relative to the working directory); see
-// SqliteOptions::FromUrl for the query parameters. A URL of an unknown
-// scheme, or of a backend this build lacks, is kInvalidArgument.
+// SqliteOptions::FromUrl for the query parameters. "postgresql://..." (see
+// PostgresOptions::FromUrl). "failover:PRIMARY_URL?journal=sqlite:PATH"
+// opens a FailoverEventStore (failover_event_store.h) over the primary and
+// a SQLite journal: see failover_url.h for its parameters; the primary must
+// be reachable when it is opened. A URL of an unknown scheme, or of a
+// backend this build lacks, is kInvalidArgument.
 //
 // What the backends' options share (limits, a type registry, whether to
 // create the store) is given in OpenOptions, so backend-neutral code need
