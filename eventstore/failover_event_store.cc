@@ -12,12 +12,14 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/dead_letter_store.h"
+#include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/mutex.h"
 #include "eventstore/outbox_message.h"
@@ -197,6 +199,75 @@ std::vector<JournalEntry> SplitEntries(std::vector<RecordedEvent> events) {
   return entries;
 }
 
+// The version a stream is at when `expected` holds and says so: Exactly(v)
+// is v, NoStream 0; -1 (unknown) for Any and StreamExists.
+int64_t BaseOf(ExpectedVersion expected) {
+  switch (expected.kind()) {
+    case ExpectedVersion::Kind::kExactly:
+      return expected.version();
+    case ExpectedVersion::Kind::kNoStream:
+      return 0;
+    default:
+      return -1;
+  }
+}
+
+// Whether `expected` holds for a stream at `version` (0: absent).
+bool Holds(ExpectedVersion expected, int64_t version) {
+  switch (expected.kind()) {
+    case ExpectedVersion::Kind::kExactly:
+      return expected.version() == version;
+    case ExpectedVersion::Kind::kNoStream:
+      return version == 0;
+    case ExpectedVersion::Kind::kStreamExists:
+      return version > 0;
+    case ExpectedVersion::Kind::kAny:
+      return true;
+  }
+  return true;
+}
+
+// The journaled appends of one stream not yet replayed (or parked).
+struct PendingStream {
+  // How many; the entry is erased when none is left.
+  int64_t appends = 0;
+  // The stream's version before the first of them, and after the last as
+  // written (when they replay as journaled); -1 when unknown.
+  int64_t base = -1;
+  int64_t version = -1;
+  // The journal stream's version of the first one's first journal event.
+  int64_t journal_from = 1;
+};
+
+// `options` applied to a whole stream `events` read forward, as ReadStream
+// would apply them; kInvalidArgument for bad options.
+absl::StatusOr<std::vector<RecordedEvent>> Slice(
+    std::vector<RecordedEvent> events, const ReadStreamOptions& options) {
+  if (options.max_count < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_count: ", options.max_count, " is negative"));
+  }
+  if (options.from_version.has_value() && *options.from_version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("from_version: ", *options.from_version, " is negative"));
+  }
+  const bool forward = options.direction == Direction::kForward;
+  const int64_t from = options.from_version.value_or(forward ? 1 : kUnlimited);
+  std::vector<RecordedEvent> out;
+  if (forward) {
+    for (RecordedEvent& event : events) {
+      if (static_cast<int64_t>(out.size()) >= options.max_count) break;
+      if (event.version >= from) out.push_back(std::move(event));
+    }
+  } else {
+    for (auto it = events.rbegin(); it != events.rend(); ++it) {
+      if (static_cast<int64_t>(out.size()) >= options.max_count) break;
+      if (it->version <= from) out.push_back(std::move(*it));
+    }
+  }
+  return out;
+}
+
 constexpr char kComponent[] = "failover";
 
 // `status` as text for a log message, with any password in a connection
@@ -256,21 +327,37 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     ES_ASSIGN_OR_RETURN(Position head, journal_->HeadPosition());
     ES_ASSIGN_OR_RETURN(Position done, ReplayedPosition());
     int64_t pending = 0;
-    std::string last_entry;
-    for (Position from = done; from < head;) {
-      ES_ASSIGN_OR_RETURN(ReadAllPage page,
-                          ReadJournal(from, options_.replay_page_size));
-      for (const RecordedEvent& event : page.events) {
-        const std::string entry = EntryId(event);
-        if (entry != last_entry) ++pending;
-        last_entry = entry;
-      }
-      if (page.end_of_log) break;
-      from = page.next_position;
-    }
+    // The events of an entry a page ended inside, read on with the next.
+    std::vector<RecordedEvent> carry;
     {
       MutexLock lock(&mu_);
+      for (Position from = done; from < head;) {
+        ES_ASSIGN_OR_RETURN(ReadAllPage page,
+                            ReadJournal(from, options_.replay_page_size));
+        const bool end = page.end_of_log || page.events.empty();
+        from = page.next_position;
+        std::vector<RecordedEvent> events = std::move(carry);
+        carry.clear();
+        for (RecordedEvent& event : page.events) {
+          events.push_back(std::move(event));
+        }
+        std::vector<JournalEntry> entries = SplitEntries(std::move(events));
+        if (!end && !entries.empty() && !entries.back().complete()) {
+          carry = std::move(entries.back().journal_events);
+          entries.pop_back();
+        }
+        for (const JournalEntry& entry : entries) {
+          ++pending;
+          AddPending(entry);
+        }
+        if (end) break;
+      }
+      for (const JournalEntry& entry : SplitEntries(std::move(carry))) {
+        ++pending;
+        AddPending(entry);
+      }
       journal_head_ = head;
+      replayed_position_ = done;
       pending_ = pending;
       mode_ = pending > 0 ? Mode::kRecovering : Mode::kPrimary;
       since_ = absl::Now();
@@ -313,19 +400,29 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   EventStore& journal() override { return *journal_; }
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
+    Mode mode = Mode::kPrimary;
     {
       MutexLock lock(&mu_);
-      if (mode_ != Mode::kPrimary) return Journal(request);
+      mode = mode_;
+      // In kFallback everything is journaled; in kRecovering what must
+      // follow journaled appends of its stream. Decided and journaled
+      // under one hold of mu_ (see the header's "Locking").
+      if (mode_ == Mode::kFallback ||
+          (mode_ == Mode::kRecovering &&
+           pending_streams_.contains(std::string(request.stream)))) {
+        return Journal(request);
+      }
     }
     absl::StatusOr<AppendResult> result = primary_->Append(request);
-    if (result.ok() || !options_.allow_fallback ||
-        result.status().code() != absl::StatusCode::kUnavailable) {
+    if (result.ok() ||
+        result.status().code() != absl::StatusCode::kUnavailable ||
+        (mode == Mode::kPrimary && !options_.allow_fallback)) {
       return result;
     }
     std::optional<LogLine> line;
     {
       MutexLock lock(&mu_);
-      if (mode_ == Mode::kPrimary) {
+      if (mode_ != Mode::kFallback) {
         line = EnterMode(Mode::kFallback, result.status());
       }
       result = Journal(request);
@@ -334,7 +431,143 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     return result;
   }
 
+  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream, const ReadStreamOptions& options) override {
+    ES_ASSIGN_OR_RETURN(std::optional<MergedStream> merged, Merged(stream));
+    if (!merged.has_value()) return primary_->ReadStream(stream, options);
+    if (!merged->events_known) return merged->primary_error;
+    return Slice(std::move(merged->events), options);
+  }
+
+  absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
+    ES_ASSIGN_OR_RETURN(std::optional<MergedStream> merged, Merged(stream));
+    if (!merged.has_value()) return primary_->StreamVersion(stream);
+    return merged->version;
+  }
+
+  absl::StatusOr<bool> EventExists(const Uuid& id) override {
+    {
+      MutexLock lock(&mu_);
+      if (pending_ids_.contains(id)) return true;
+    }
+    return primary_->EventExists(id);
+  }
+
  private:
+  // A stream with journaled appends pending, as this process will see it
+  // once they replay.
+  struct MergedStream {
+    // The primary's events and the pending ones whose expected version
+    // holds after them, with the versions they will get (empty positions);
+    // valid when events_known.
+    std::vector<RecordedEvent> events;
+    bool events_known = true;
+    // The stream's version after them.
+    int64_t version = 0;
+    // Why events are not known (the primary is unreachable).
+    absl::Status primary_error;
+  };
+
+  // nullopt when `stream` has no journaled append pending: the primary
+  // answers alone. Else the primary's stream merged with the pending
+  // journal. When the primary cannot be read (kUnavailable) the journal
+  // alone answers when it knows the version the pending appends start
+  // from: the version always, the events only when that is 0 (the whole
+  // stream is in the journal). Any other case: the primary's error.
+  absl::StatusOr<std::optional<MergedStream>> Merged(std::string_view stream) {
+    PendingStream state;
+    Position done;
+    {
+      MutexLock lock(&mu_);
+      auto it = pending_streams_.find(std::string(stream));
+      if (it == pending_streams_.end()) return std::nullopt;
+      state = it->second;
+      done = replayed_position_;
+    }
+    // The journal first, then the primary: an append replayed in between
+    // is in both, and skipped in the journal by its ids.
+    ReadStreamOptions from;
+    from.from_version = state.journal_from;
+    ES_ASSIGN_OR_RETURN(
+        std::vector<RecordedEvent> journaled,
+        journal_->ReadStream(
+            absl::StrCat(std::string(kJournalPrefix), std::string(stream)),
+            from));
+    std::vector<RecordedEvent> pending;
+    for (RecordedEvent& event : journaled) {
+      if (done < event.position) pending.push_back(std::move(event));
+    }
+    MergedStream merged;
+    absl::StatusOr<std::vector<RecordedEvent>> read =
+        primary_->ReadStream(stream);
+    int64_t version = 0;
+    absl::flat_hash_set<Uuid> ids;
+    if (read.ok()) {
+      merged.events = std::move(*read);
+      if (!merged.events.empty()) version = merged.events.back().version;
+      for (const RecordedEvent& event : merged.events) ids.insert(event.id);
+    } else if (absl::IsUnavailable(read.status()) && state.base >= 0) {
+      version = state.base;
+      merged.events_known = state.base == 0;
+      merged.primary_error = read.status();
+    } else {
+      return read.status();
+    }
+    for (JournalEntry& entry : SplitEntries(std::move(pending))) {
+      if (!entry.damage.empty() || entry.events.empty() ||
+          ids.contains(entry.events.front().id) ||
+          !Holds(entry.expected, version)) {
+        continue;  // replayed already, or will be parked
+      }
+      for (EventData& data : entry.events) {
+        RecordedEvent& event = merged.events.emplace_back();
+        event.id = data.id;
+        event.type = std::move(data.type);
+        event.payload = std::move(data.payload);
+        event.metadata = std::move(data.metadata);
+        event.stream = std::string(stream);
+        event.version = ++version;
+      }
+    }
+    merged.version = version;
+    return merged;
+  }
+
+  // Counts `entry` (journaled, not replayed) in pending_streams_ and
+  // pending_ids_.
+  void AddPending(const JournalEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (entry.stream.empty()) return;  // damaged: the replay parks it
+    PendingStream& state = pending_streams_[entry.stream];
+    int64_t base = BaseOf(entry.expected);
+    if (state.appends == 0) {
+      state.base = base;
+      state.journal_from = entry.journal_events.front().version;
+    }
+    ++state.appends;
+    if (base < 0) base = state.version;
+    state.version =
+        base < 0 ? -1 : base + static_cast<int64_t>(entry.events.size());
+    for (const EventData& event : entry.events) pending_ids_.insert(event.id);
+  }
+
+  // Uncounts `entry`, replayed (`next_version`: the stream's version after
+  // it) or parked (-1).
+  void RemovePending(const JournalEntry& entry, int64_t next_version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const EventData& event : entry.events) pending_ids_.erase(event.id);
+    if (entry.stream.empty()) return;
+    auto it = pending_streams_.find(entry.stream);
+    if (it == pending_streams_.end()) return;
+    PendingStream& state = it->second;
+    if (--state.appends <= 0) {
+      pending_streams_.erase(it);
+      return;
+    }
+    state.base = next_version;
+    state.journal_from = entry.journal_events.back().version + 1;
+  }
+
   // The journal position replayed (or parked) so far.
   absl::StatusOr<Position> ReplayedPosition() {
     ES_ASSIGN_OR_RETURN(std::optional<Checkpoint> checkpoint,
@@ -361,7 +594,9 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     mode_ = mode;
     since_ = absl::Now();
     if (mode == Mode::kPrimary) {
-      journaled_versions_.clear();
+      // Empty already when the journal is drained; kept consistent anyway.
+      pending_streams_.clear();
+      pending_ids_.clear();
       last_stop_logged_ = absl::OkStatus();
     }
     if (metrics_ != nullptr) metrics_->OnFailoverMode(FailoverModeName(mode));
@@ -401,6 +636,17 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
                         internal::PrepareAppend(options_.limits, request));
     ES_RETURN_IF_ERROR(
         internal::ValidateOutboxMessages(options_.limits, request.outbox));
+    auto pending = pending_streams_.find(std::string(request.stream));
+    // Refused at once: an expected version that contradicts the version
+    // the stream's pending appends lead to (unless the append is a retry
+    // of one of them).
+    if (pending != pending_streams_.end() && pending->second.version >= 0 &&
+        !Holds(request.expected, pending->second.version) &&
+        request.expected.kind() != ExpectedVersion::Kind::kStreamExists &&
+        !pending_ids_.contains(prepared.front().id)) {
+      return WrongExpectedVersionError(request.stream, request.expected,
+                                       pending->second.version);
+    }
     const std::string entry = prepared.front().id.ToString();
     const std::string size =
         absl::StrCat(prepared.size() + request.outbox.size());
@@ -448,6 +694,14 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
                        std::string(request.stream), "' (", why,
                        "): ", written.status().message()));
     }
+    int64_t base = BaseOf(request.expected);
+    if (base < 0 && pending != pending_streams_.end()) {
+      base = pending->second.version;
+    }
+    AppendResult result;
+    result.journaled = true;
+    result.next_expected_version =
+        base < 0 ? -1 : base + static_cast<int64_t>(prepared.size());
     // An exact retry of an append journaled before writes nothing.
     if (journal_head_ < written->last_position) {
       journal_head_ = written->last_position;
@@ -457,30 +711,17 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
         metrics_->OnFailoverJournaled();
         metrics_->OnFailoverPending(pending_);
       }
-    }
-
-    int64_t base = -1;
-    switch (request.expected.kind()) {
-      case ExpectedVersion::Kind::kExactly:
-        base = request.expected.version();
-        break;
-      case ExpectedVersion::Kind::kNoStream:
-        base = 0;
-        break;
-      default: {
-        auto it = journaled_versions_.find(std::string(request.stream));
-        if (it != journaled_versions_.end()) base = it->second;
+      PendingStream& state = pending_streams_[std::string(request.stream)];
+      if (state.appends == 0) {
+        state.base = BaseOf(request.expected);
+        state.journal_from = written->next_expected_version -
+                             static_cast<int64_t>(events.size()) + 1;
       }
-    }
-    AppendResult result;
-    result.journaled = true;
-    result.next_expected_version =
-        base < 0 ? -1 : base + static_cast<int64_t>(prepared.size());
-    if (result.next_expected_version >= 0) {
-      journaled_versions_[std::string(request.stream)] =
-          result.next_expected_version;
-    } else {
-      journaled_versions_.erase(std::string(request.stream));
+      ++state.appends;
+      state.version = result.next_expected_version;
+      for (const internal::PreparedEvent& event : prepared) {
+        pending_ids_.insert(event.id);
+      }
     }
     return result;
   }
@@ -523,28 +764,111 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
         // The journal ends inside an entry only when it was damaged.
         entries.back().MarkIncomplete();
       }
-      int64_t replayed = 0;  // on this page
-      for (const JournalEntry& entry : entries) {
-        absl::StatusOr<bool> taken = ReplayOne(entry);
-        if (!taken.ok()) {
-          ReportReplayed(replayed);
-          return Stopped(taken.status());
+      ES_RETURN_IF_ERROR(ReplayBatch(entries, done));
+    }
+  }
+
+  // Replays `entries` (a page of the journal) in one AppendEach, parks
+  // what the primary refused, then advances the checkpoint (and `done`)
+  // over the entries decided, which stop at the first append whose outcome
+  // is not known (the primary failed: replayed again later, idempotently).
+  // OK when every entry was decided.
+  absl::Status ReplayBatch(const std::vector<JournalEntry>& entries,
+                           Position& done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(replay_mu_) {
+    std::vector<AppendRequest> requests;
+    requests.reserve(entries.size());
+    for (const JournalEntry& entry : entries) {
+      if (!entry.damage.empty()) continue;
+      AppendRequest& request = requests.emplace_back();
+      request.stream = entry.stream;
+      request.expected = entry.expected;
+      request.events = entry.events;
+      request.outbox = entry.outbox;
+    }
+    absl::Status stop;
+    std::vector<absl::StatusOr<AppendResult>> results;
+    results.reserve(requests.size());
+    // In calls of at most the primary's max_batch_events events (AppendEach
+    // refuses more), stopping at the first call that fails.
+    for (size_t begin = 0; begin < requests.size() && stop.ok();) {
+      size_t end = begin;
+      size_t events = 0;
+      while (end < requests.size() &&
+             (end == begin || events + requests[end].events.size() <=
+                                  options_.limits.max_batch_events)) {
+        events += requests[end].events.size();
+        ++end;
+      }
+      absl::Span<const AppendRequest> chunk(&requests[begin], end - begin);
+      absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> each =
+          primary_->AppendEach(chunk);
+      if (!each.ok() && chunk.size() == 1 && RefusesTheAppend(each.status())) {
+        results.push_back(each.status());  // refused alone: parked
+      } else if (!each.ok()) {
+        stop = each.status();
+      } else if (each->size() != chunk.size()) {
+        stop = absl::InternalError(absl::StrCat(
+            "failover replay: the primary's AppendEach returned ", each->size(),
+            " results for ", chunk.size(), " appends"));
+      } else {
+        for (auto& result : *each) results.push_back(std::move(result));
+      }
+      begin = end;
+    }
+    // The stream's version after each entry decided; -1: parked.
+    std::vector<int64_t> outcomes;
+    int64_t replayed = 0;
+    int64_t journal_events = 0;
+    size_t slot = 0;
+    for (const JournalEntry& entry : entries) {
+      absl::Status refused;
+      if (!entry.damage.empty()) {
+        refused = absl::DataLossError(entry.damage);
+      } else {
+        if (slot == results.size()) break;  // not sent: `stop` says why
+        const absl::StatusOr<AppendResult>& result = results[slot++];
+        if (result.ok()) {
+          ++replayed;
+          outcomes.push_back(result->next_expected_version);
+          journal_events += static_cast<int64_t>(entry.journal_events.size());
+          continue;
         }
-        if (*taken) ++replayed;
-        done = entry.journal_events.back().position;
-        absl::Status saved = journal_->checkpoints().Save(
-            kReplayName, done,
-            static_cast<int64_t>(entry.journal_events.size()));
-        if (!saved.ok()) {
-          ReportReplayed(replayed);
-          return saved;
+        if (!RefusesTheAppend(result.status())) {
+          stop = result.status();
+          break;
         }
+        refused = result.status();
+      }
+      absl::Status parked = Park(entry, refused);
+      if (!parked.ok()) {
+        stop = parked;
+        break;
+      }
+      outcomes.push_back(-1);
+      journal_events += static_cast<int64_t>(entry.journal_events.size());
+    }
+    if (!outcomes.empty()) {
+      const Position last =
+          entries[outcomes.size() - 1].journal_events.back().position;
+      absl::Status saved =
+          journal_->checkpoints().Save(kReplayName, last, journal_events);
+      if (!saved.ok()) return saved;
+      done = last;
+      {
         MutexLock lock(&mu_);
-        --pending_;
+        replayed_ += replayed;
+        pending_ -= static_cast<int64_t>(outcomes.size());
+        replayed_position_ = last;
+        for (size_t i = 0; i < outcomes.size(); ++i) {
+          RemovePending(entries[i], outcomes[i]);
+        }
         if (metrics_ != nullptr) metrics_->OnFailoverPending(pending_);
       }
       ReportReplayed(replayed);
     }
+    if (!stop.ok()) return Stopped(stop);
+    return absl::OkStatus();
   }
 
   // Reports `appends` replayed on one page of the journal (none: nothing).
@@ -587,27 +911,9 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     return why;
   }
 
-  // Replays one journaled append: true when the primary took it, false
-  // when it was parked; an error when the replay must stop.
-  absl::StatusOr<bool> ReplayOne(const JournalEntry& entry) {
-    absl::Status refused;
-    if (!entry.damage.empty()) {
-      refused = absl::DataLossError(entry.damage);
-    } else {
-      AppendRequest request;
-      request.stream = entry.stream;
-      request.expected = entry.expected;
-      request.events = entry.events;
-      request.outbox = entry.outbox;
-      absl::Status status = primary_->Append(request).status();
-      if (status.ok()) {
-        MutexLock lock(&mu_);
-        ++replayed_;
-        return true;
-      }
-      if (!RefusesTheAppend(status)) return status;
-      refused = status;
-    }
+  // Parks `entry`, which the primary refused (`refused`) or which is
+  // damaged: its journal events enter the journal's dead letters.
+  absl::Status Park(const JournalEntry& entry, const absl::Status& refused) {
     const std::string reason =
         absl::StrCat("failover replay: the append to stream '", entry.stream,
                      "' (expected version ", entry.expected.ToString(),
@@ -631,7 +937,7 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
                        "; its events are in the journal's dead letters ('",
                        std::string(kReplayName), "')"));
     }
-    return false;
+    return absl::OkStatus();
   }
 
   void HealthLoop() {
@@ -674,10 +980,15 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   int64_t pending_ ABSL_GUARDED_BY(mu_) = 0;
   // The journal's position after the last journaled append.
   Position journal_head_ ABSL_GUARDED_BY(mu_);
-  // Each journaled stream's version after its last journaled append, when
-  // known: the next_expected_version of a later Any/StreamExists append.
-  absl::flat_hash_map<std::string, int64_t> journaled_versions_
+  // The journal position replayed (or parked) so far: replay_mu_'s
+  // checkpoint, as last saved.
+  Position replayed_position_ ABSL_GUARDED_BY(mu_);
+  // The streams with journaled appends pending, and the ids of their
+  // events (not of outbox messages). An append to a stream in
+  // pending_streams_ is journaled behind them, even in kRecovering.
+  absl::flat_hash_map<std::string, PendingStream> pending_streams_
       ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<Uuid> pending_ids_ ABSL_GUARDED_BY(mu_);
 
   // One replay at a time (the health check, ReplayNow).
   Mutex replay_mu_;

@@ -28,15 +28,23 @@
 //   health_check_interval; when it answers, the store enters kRecovering.
 // - kRecovering: the journal is replayed into the primary in the order it
 //   was written, each append with its original expected version, stream,
-//   event ids and outbox messages. New appends still go to the journal
-//   behind the ones being replayed, so the order of appends is kept. When
-//   the journal is drained the store returns to kPrimary; when the primary
+//   event ids and outbox messages, in batches: a page of the journal
+//   (replay_page_size events) goes to the primary's AppendEach, in calls of
+//   at most the primary's limits.max_batch_events events. A new append to a
+//   stream with journaled appends pending is journaled behind them (order
+//   is kept per stream); one to any other stream goes straight to the
+//   primary (and to the journal if that fails with kUnavailable). When the
+//   journal is drained the store returns to kPrimary; when the primary
 //   fails again, to kFallback.
 //
 // A journaled append returns an AppendResult with `journaled` set and empty
 // positions; its next_expected_version is what the append yields when it
 // replays as written (-1 when that cannot be known: an Any or StreamExists
-// append to a stream with no earlier journaled append of known version).
+// append to a stream with no earlier pending append of known version). An
+// append whose expected version contradicts that version (Exactly(v) with
+// another v, NoStream) is refused at once with WrongExpectedVersionError
+// (kAborted, `actual` the version the pending appends lead to), since it
+// would be parked on replay; a retry of a pending append is no conflict.
 // Replays are idempotent by event id: an append that committed on the
 // primary before the outage (its outcome unknown to the caller) replays as
 // a no-op, and replaying again after a crash writes nothing twice. An
@@ -45,12 +53,26 @@
 // its journaled events stay in the journal and enter the journal's
 // dead-letter store under the projection name kReplayName, with the reason;
 // `eventstore dlq JOURNAL_URL list` shows them. Replay then goes on with the
-// next append.
+// next append. Per slot of a replayed batch: taken (or an idempotent
+// retry): replayed; refused (wrong expected version, an id in use, a
+// limit): parked; any other error, or AppendEach failing as a whole
+// (kUnavailable: which appends committed is unknown), stops the replay
+// there: the checkpoint only advances over the appends decided, and the
+// rest is replayed again later, idempotently.
 //
-// Reads (ReadStream, ReadAll, versions, the repositories, transactions and
-// leases) always go to the primary: journaled events become visible when
-// they are replayed, and reads fail with kUnavailable while the primary is
-// down.
+// Reads of a stream with journaled appends pending (ReadStream,
+// StreamVersion, EventExists) include them, so that a process reads its
+// own writes in every mode: the primary's events, then the pending ones
+// whose expected version holds after them (those that will be parked are
+// left out), with the versions they will get on replay, empty positions
+// (Position::Start()) and no recorded_at. EventExists is true for the id
+// of a pending journaled event. When the primary cannot be read
+// (kUnavailable), the journal alone answers what it knows exactly:
+// StreamVersion when the stream's first pending append had Exactly(v) or
+// NoStream, ReadStream only when that was NoStream (the whole stream is in
+// the journal); anything else fails with the primary's kUnavailable. Reads
+// of other streams, ReadAll, HeadPosition, the repositories, transactions
+// and leases always go to the primary.
 //
 // The journal is an EventStore of its own, normally a SQLite file next to
 // the application: an append journaled for stream S lives in the journal's
@@ -60,10 +82,22 @@
 // (kReplayName), in the journal's global order. Give each
 // FailoverEventStore a journal of its own. A journal holding appends not yet
 // replayed (the process stopped during an outage) is replayed after Create,
-// whatever allow_fallback says; until then, appends are journaled behind
-// them.
+// whatever allow_fallback says; until then, appends to their streams are
+// journaled behind them.
 //
-// Thread-safe.
+// Thread-safe. Locking: one mutex guards the mode, the counts and the set
+// of streams with pending journaled appends (with the version they lead
+// to). An append decides "journal or primary" and, when journaling, writes
+// the journal under one hold of it, so that a stream is marked pending
+// before any later append of it looks. The replay (one at a time) takes it
+// only to record appends decided, after the primary committed them and the
+// checkpoint moved past them; only then is a stream unmarked. So an append
+// sent to the primary for a stream finds every earlier journaled append of
+// that stream already in the primary: it never overtakes one. (Appends of
+// one stream made concurrently from several threads have no order between
+// them, as on any store.) A read of a pending stream reads the journal
+// before the primary and leaves out journaled appends whose ids the
+// primary already holds (replayed in between).
 
 #ifndef EVENTSTORE_FAILOVER_EVENT_STORE_H_
 #define EVENTSTORE_FAILOVER_EVENT_STORE_H_
@@ -93,7 +127,9 @@ struct FailoverOptions {
   // or kRecovering, and retries a replay that stopped. Zero: no background
   // thread; call ReplayNow() to recover. Default 1 s.
   absl::Duration health_check_interval = absl::Seconds(1);
-  // Journal events read per page while replaying. Default 500.
+  // Journal events read per page while replaying; a page is one batch
+  // (AppendEach), split further only by the primary's max_batch_events.
+  // Default 500.
   int64_t replay_page_size = 500;
   // Checked before an append is journaled, so that a bad append is refused
   // with kInvalidArgument at once, not parked at replay. Give the primary's
@@ -101,10 +137,10 @@ struct FailoverOptions {
   StoreLimits limits;
   // Where the store reports (instrumentation.h): OnFailoverMode at Create
   // (the starting mode) and at every change, OnFailoverJournaled per
-  // journaled append, OnFailoverReplayed per replayed page of the journal
-  // (the appends it replayed), OnFailoverParked per parked append and
-  // OnFailoverPending whenever the journal's depth changes (and at
-  // Create). Called with the store's lock held, so that the last value
+  // journaled append, OnFailoverReplayed per replayed batch (a page of the
+  // journal: the appends it replayed), OnFailoverParked per parked append
+  // and OnFailoverPending with the journal's depth after each journaled
+  // append and each replayed batch (and at Create). Called with the store's lock held, so that the last value
   // reported is the current one: an implementation must not call back into
   // this store. Default null: nothing is measured (a null check).
   std::shared_ptr<Instrumentation> instrumentation;
@@ -185,7 +221,8 @@ class FailoverEventStore : public ForwardingEventStore {
   virtual EventStore& journal() = 0;
 
  protected:
-  // Every call but Append goes to `primary`.
+  // Every call but Append and the reads of streams with pending journaled
+  // appends goes to `primary`.
   explicit FailoverEventStore(EventStore* primary)
       : ForwardingEventStore(primary) {}
 };

@@ -188,6 +188,16 @@ class Instrumentation {
   virtual void OnFailoverParked() {}
   // When the number of journaled appends waiting for replay changes.
   virtual void OnFailoverPending(int64_t appends) {}
+
+  // --- StoreReplica (ReplicaOptions::instrumentation) ---------------------
+
+  // After each batch read from the primary: `events` copied into the
+  // replica by it (0 when the batch held only other streams, or nothing),
+  // and the lag then (ReplicaStatus::lag_events and lag_time).
+  virtual void OnReplicaBatch(int64_t events, int64_t lag_events,
+                              absl::Duration lag_time) {}
+  // When a sync fails (the primary unreachable, a refused primary).
+  virtual void OnReplicaError() {}
 };
 
 }  // namespace eventstore

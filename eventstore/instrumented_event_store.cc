@@ -77,6 +77,53 @@ absl::StatusOr<AppendResult> InstrumentedEventStore::Append(
   return result;
 }
 
+absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
+InstrumentedEventStore::AppendEach(absl::Span<const AppendRequest> requests) {
+  Clock::time_point start;
+  if (instrumentation_ != nullptr) start = Clock::now();
+  ScopedSpan span(tracer_.get(), "eventstore.append_each", SpanKind::kClient);
+  if (span) {
+    int64_t events = 0;
+    for (const AppendRequest& request : requests) {
+      events += static_cast<int64_t>(request.events.size());
+    }
+    span.SetAttribute("eventstore.backend", backend_label_);
+    span.SetAttribute("eventstore.appends",
+                      static_cast<int64_t>(requests.size()));
+    span.SetAttribute("eventstore.events", events);
+  }
+  absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> results =
+      target()->AppendEach(requests);
+  if (span) span.SetStatus(results.status());
+  if (instrumentation_ == nullptr || requests.empty()) return results;
+  const absl::Duration latency =
+      Since(start) / static_cast<int64_t>(requests.size());
+  // A call that failed as a whole: each append with the call's status.
+  const AppendOutcome call_outcome =
+      results.ok()
+          ? AppendOutcome::kOk
+          : ClassifyAppend(absl::StatusOr<AppendResult>(results.status()));
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const AppendRequest& request = requests[i];
+    AppendObservation observation;
+    observation.latency = latency;
+    observation.backend = backend_label_;
+    observation.outcome = results.ok() && i < results->size()
+                              ? ClassifyAppend((*results)[i])
+                              : call_outcome;
+    observation.events = static_cast<int64_t>(request.events.size());
+    for (const EventData& event : request.events) {
+      observation.payload_bytes += static_cast<int64_t>(event.payload.size());
+    }
+    instrumentation_->OnAppend(observation);
+    if (observation.outcome == AppendOutcome::kOk && !request.outbox.empty()) {
+      instrumentation_->OnOutboxEnqueued(
+          backend_label_, static_cast<int64_t>(request.outbox.size()));
+    }
+  }
+  return results;
+}
+
 absl::StatusOr<std::vector<RecordedEvent>> InstrumentedEventStore::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
   Clock::time_point start;

@@ -18,8 +18,15 @@
 // Append, ReadStream and ReadAll are timed (monotonic clock) and reported
 // after they return: OnAppend with the outcome (ClassifyAppend), the
 // request's event count and payload bytes; OnRead with the events returned;
-// OnOutboxEnqueued when a committed append carried outbox messages. Every
-// other call, and every result, passes through unchanged. Thread-safe when
+// OnOutboxEnqueued when a committed append carried outbox messages.
+// AppendEach is forwarded to the target's AppendEach (so a backend's batch
+// stays one transaction) and timed as a whole; each of its appends is
+// reported with OnAppend as Append reports it, with latency the batch's
+// latency divided by the number of appends (a call that failed as a whole
+// reports every append with the call's status), and the call is one span
+// "eventstore.append_each" (eventstore.backend, eventstore.appends,
+// eventstore.events). Every other call, and every result, passes through
+// unchanged. Thread-safe when
 // the wrapped store, the Instrumentation and the Tracer are.
 //
 // With a Tracer, each of those three calls is a span (SpanKind::kClient):
@@ -82,6 +89,8 @@ class InstrumentedEventStore final : public ForwardingEventStore {
   using EventStore::ReadStream;
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override;
+  absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
+      absl::Span<const AppendRequest> requests) override;
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;

@@ -40,6 +40,27 @@ using internal::MutexLock;
 // concurrent append took the version it computed.
 constexpr int kMaxVersionRaceRetries = 100;
 
+// The savepoint around each append of an AppendEach batch, once one of the
+// batch's appends failed on a unique index (AppendEach).
+constexpr char kBeginWithSavepoint[] = "BEGIN; SAVEPOINT es_append_each";
+constexpr char kNextSavepoint[] =
+    "RELEASE SAVEPOINT es_append_each; SAVEPOINT es_append_each";
+constexpr char kRollbackToSavepoint[] = "ROLLBACK TO SAVEPOINT es_append_each";
+
+// Whether an append that failed with `status` fails alone in an AppendEach
+// batch (its input, expected version or ids are at fault); any other failure
+// is the database's and ends the batch.
+bool FailsAlone(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Statement texts; "$S" is replaced by the quoted schema name at open.
 // Every event read has these columns, in this order (see DecodeRowInto).
 #define ES_PG_EVENT_COLUMNS                                        \
@@ -246,6 +267,11 @@ class PostgresEventStoreImpl final : public EventStore {
   using EventStore::ReadStream;
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override;
+  // One transaction on one connection: one round trip per append, one
+  // commit; savepoints once an append failed on a unique index
+  // (docs/architecture.md, "AppendEach").
+  absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
+      absl::Span<const AppendRequest> requests) override;
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;
@@ -292,13 +318,36 @@ class PostgresEventStoreImpl final : public EventStore {
                                              from));
   }
 
+  // Where an append's statements run inside AppendEach's transaction
+  // (null for Append: each on a pooled connection, its own transaction).
+  struct InBatch {
+    PgConnection* conn;
+    // True: each append runs in the savepoint es_append_each, rolled back
+    // to when its statement fails. False: there is none, and a failing
+    // statement aborts the transaction and sets `aborted`.
+    bool savepoints;
+    bool aborted = false;
+  };
+
   absl::Status RecordTypes(const std::vector<internal::PreparedEvent>& events);
   absl::StatusOr<std::vector<std::optional<internal::StoredEventRef>>>
-  LookUpIds(const std::vector<internal::PreparedEvent>& events);
+  LookUpIds(const std::vector<internal::PreparedEvent>& events,
+            PgConnection* conn);
+  // The statement that makes the append, with its parameters in `params`.
+  const PgStatement& BuildAppend(
+      const AppendRequest& request,
+      const std::vector<internal::PreparedEvent>& events,
+      PgParams& params) const;
+  // The append, retried when it lost a version race (Any, StreamExists).
+  absl::StatusOr<AppendResult> AppendPrepared(
+      const AppendRequest& request,
+      const std::vector<internal::PreparedEvent>& events,
+      const PgStatement& statement, const PgParams& params, InBatch* batch);
   absl::StatusOr<AppendResult> AppendOnce(
       const AppendRequest& request,
       const std::vector<internal::PreparedEvent>& events,
-      const PgStatement& statement, const PgParams& params, bool* lost_race);
+      const PgStatement& statement, const PgParams& params, bool* lost_race,
+      InBatch* batch);
   absl::Status Upcast(std::vector<RecordedEvent>& events) const;
 
   // Declared first: everything below uses it.
@@ -415,7 +464,7 @@ absl::Status PostgresEventStoreImpl::RecordTypes(
 
 absl::StatusOr<std::vector<std::optional<internal::StoredEventRef>>>
 PostgresEventStoreImpl::LookUpIds(
-    const std::vector<internal::PreparedEvent>& events) {
+    const std::vector<internal::PreparedEvent>& events, PgConnection* conn) {
   ArrayBuilder ids(kUuidOid, events.size());
   absl::flat_hash_map<Uuid, size_t> index;
   for (size_t i = 0; i < events.size(); ++i) {
@@ -424,9 +473,12 @@ PostgresEventStoreImpl::LookUpIds(
   }
   PgParams params;
   params.Bytes(ids.Finish());
-  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
-    return conn.Execute(select_by_ids_, params);
-  }));
+  auto select = [&](PgConnection& c) {
+    return c.Execute(select_by_ids_, params);
+  };
+  ES_ASSIGN_OR_RETURN(PgResult r, conn != nullptr
+                                      ? select(*conn)
+                                      : db_->WithConnection(select));
   std::vector<std::optional<internal::StoredEventRef>> stored(events.size());
   for (int row = 0; row < r.rows(); ++row) {
     absl::StatusOr<Uuid> id = Uuid::FromBytes(r.Bytes(row, 0));
@@ -443,14 +495,27 @@ PostgresEventStoreImpl::LookUpIds(
 absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
     const AppendRequest& request,
     const std::vector<internal::PreparedEvent>& events,
-    const PgStatement& statement, const PgParams& params, bool* lost_race) {
+    const PgStatement& statement, const PgParams& params, bool* lost_race,
+    InBatch* batch) {
   *lost_race = false;
   std::string constraint;
-  absl::StatusOr<PgResult> r = db_->WithConnection([&](PgConnection& conn) {
+  auto execute = [&](PgConnection& conn) {
     absl::StatusOr<PgResult> result = conn.Execute(statement, params);
     if (!result.ok()) constraint = conn.last_constraint();
     return result;
-  });
+  };
+  absl::StatusOr<PgResult> r =
+      batch != nullptr ? execute(*batch->conn) : db_->WithConnection(execute);
+  PgConnection* const conn = batch != nullptr ? batch->conn : nullptr;
+  if (!r.ok() && batch != nullptr) {
+    // The failed statement aborted the transaction: undo it alone, or
+    // have AppendEach start again with savepoints.
+    if (!batch->savepoints || batch->conn->broken()) {
+      batch->aborted = true;
+      return r.status();
+    }
+    ES_RETURN_IF_ERROR(batch->conn->Exec(kRollbackToSavepoint).status());
+  }
   auto any_stored = [](const auto& stored) {
     for (const auto& s : stored) {
       if (s.has_value()) return true;
@@ -463,7 +528,7 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
     }
     // A unique violation: an id already stored (a retry or a duplicate), or
     // a concurrent append took the version this one computed.
-    ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(events));
+    ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(events, conn));
     if (any_stored(stored)) {
       return internal::ResolveStoredIds(request, events, stored);
     }
@@ -474,7 +539,16 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
         *lost_race = true;
         return r.status();
       }
-      ES_ASSIGN_OR_RETURN(int64_t actual, StreamVersion(request.stream));
+      int64_t actual = 0;
+      if (conn != nullptr) {
+        PgParams version_params;
+        version_params.Bytes(request.stream);
+        ES_ASSIGN_OR_RETURN(PgResult v,
+                            conn->Execute(stream_version_, version_params));
+        actual = v.rows() == 0 ? 0 : v.Int64(0, 0);
+      } else {
+        ES_ASSIGN_OR_RETURN(actual, StreamVersion(request.stream));
+      }
       return WrongExpectedVersionError(request.stream, request.expected,
                                        actual);
     }
@@ -487,7 +561,7 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
   if (inserted == 0) {
     // The expected version did not hold; an exact retry of a committed
     // append usually looks like this, so recognise it by its ids first.
-    ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(events));
+    ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(events, conn));
     if (any_stored(stored)) {
       return internal::ResolveStoredIds(request, events, stored);
     }
@@ -506,12 +580,145 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
   ES_ASSIGN_OR_RETURN(std::vector<internal::PreparedEvent> events,
                       internal::PrepareAppend(options_.limits, request));
   ES_RETURN_IF_ERROR(RecordTypes(events));
+  PgParams params;
+  const PgStatement& statement = BuildAppend(request, events, params);
+  absl::StatusOr<AppendResult> result =
+      AppendPrepared(request, events, statement, params, nullptr);
+  if (result.ok()) waiter_.Notify();
+  return result;
+}
 
+absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendPrepared(
+    const AppendRequest& request,
+    const std::vector<internal::PreparedEvent>& events,
+    const PgStatement& statement, const PgParams& params, InBatch* batch) {
+  for (int attempt = 0;; ++attempt) {
+    bool lost_race = false;
+    absl::StatusOr<AppendResult> result =
+        AppendOnce(request, events, statement, params, &lost_race, batch);
+    if (!lost_race || attempt == kMaxVersionRaceRetries) return result;
+  }
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
+PostgresEventStoreImpl::AppendEach(absl::Span<const AppendRequest> requests) {
+  if (requests.empty()) {
+    return absl::InvalidArgumentError("AppendEach: no appends given");
+  }
+  size_t total_events = 0;
+  for (const AppendRequest& request : requests) {
+    total_events += request.events.size();
+  }
+  if (total_events > options_.limits.max_batch_events) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "AppendEach: ", total_events, " events in ", requests.size(),
+        " appends exceed limits.max_batch_events (",
+        options_.limits.max_batch_events, ")"));
+  }
+  struct Prepared {
+    absl::Status invalid;
+    std::vector<internal::PreparedEvent> events;
+    PgParams params;
+    const PgStatement* statement = nullptr;
+  };
+  std::vector<Prepared> prepared(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    absl::StatusOr<std::vector<internal::PreparedEvent>> events =
+        internal::PrepareAppend(options_.limits, requests[i]);
+    if (!events.ok()) {
+      prepared[i].invalid = events.status();
+      continue;
+    }
+    prepared[i].events = *std::move(events);
+    // Before the batch's connection is taken: on a connection of its own.
+    ES_RETURN_IF_ERROR(RecordTypes(prepared[i].events));
+    prepared[i].statement =
+        &BuildAppend(requests[i], prepared[i].events, prepared[i].params);
+  }
+  ES_ASSIGN_OR_RETURN(PgPool::Lease conn, db_->Acquire());
+  // Ends the transaction after a failure, unless the connection is lost
+  // (the pool then drops it).
+  auto abandon = [&conn](absl::Status status) {
+    if (status.ok()) return status;
+    if (!conn->broken()) conn->Exec("ROLLBACK").status().IgnoreError();
+    if (absl::IsUnavailable(status)) {
+      return absl::UnavailableError(absl::StrCat(
+          status.message(),
+          "; which appends of the batch committed is unknown (retrying the "
+          "batch is safe: appends are idempotent by event id)"));
+    }
+    return status;
+  };
+  // First without savepoints (one round trip per append); when a statement
+  // fails (a duplicate id, an exact retry, a lost version race), the
+  // transaction is aborted, so the batch runs again with a savepoint around
+  // each append.
+  for (int pass = 0;; ++pass) {
+    InBatch batch{&*conn, /*savepoints=*/pass > 0};
+    ES_RETURN_IF_ERROR(abandon(
+        conn->Exec(batch.savepoints ? kBeginWithSavepoint : "BEGIN").status()));
+    std::vector<absl::StatusOr<AppendResult>> results;
+    results.reserve(requests.size());
+    bool any_written = false;
+    bool savepoint_used = false;
+    absl::Status aborted;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (!prepared[i].invalid.ok()) {
+        results.emplace_back(prepared[i].invalid);
+        continue;
+      }
+      if (savepoint_used) {
+        ES_RETURN_IF_ERROR(abandon(conn->Exec(kNextSavepoint).status()));
+        savepoint_used = false;
+      }
+      absl::StatusOr<AppendResult> result =
+          AppendPrepared(requests[i], prepared[i].events,
+                         *prepared[i].statement, prepared[i].params, &batch);
+      if (batch.aborted) {
+        aborted = result.status();
+        break;
+      }
+      if (!result.ok() && !FailsAlone(result.status())) {
+        return abandon(result.status());
+      }
+      if (result.ok() && !result->idempotent_retry) {
+        any_written = true;
+        savepoint_used = batch.savepoints;
+      }
+      results.push_back(std::move(result));
+    }
+    if (batch.aborted) {
+      if (conn->broken() || pass > 0) return abandon(aborted);
+      ES_RETURN_IF_ERROR(abandon(conn->Exec("ROLLBACK").status()));
+      continue;
+    }
+    absl::StatusOr<PgResult> committed = conn->Exec("COMMIT");
+    if (!committed.ok()) {
+      if (conn->broken()) {
+        return absl::UnavailableError(absl::StrCat(
+            committed.status().message(),
+            "; whether the batch of appends committed is unknown (retrying "
+            "it is safe: appends are idempotent by event id)"));
+      }
+      return abandon(committed.status());
+    }
+    if (committed->CommandTag() == "ROLLBACK") {
+      return absl::InternalError(
+          "postgres: the batch of appends was rolled back at commit");
+    }
+    if (any_written) waiter_.Notify();
+    return results;
+  }
+}
+
+const PgStatement& PostgresEventStoreImpl::BuildAppend(
+    const AppendRequest& request,
+    const std::vector<internal::PreparedEvent>& events,
+    PgParams& params) const {
   const bool one = events.size() == 1 && request.outbox.empty();
   const ExpectedVersion::Kind kind = request.expected.kind();
   const bool exact_one = one && (kind == ExpectedVersion::Kind::kExactly ||
                                  kind == ExpectedVersion::Kind::kNoStream);
-  PgParams params;
   params.Bytes(request.stream)
       .Int64(exact_one ? request.expected.version()
                        : request.expected.ToWire());
@@ -579,17 +786,10 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::Append(
         .Bytes(outbox.payloads)
         .Bytes(outbox.headers);
   }
-  const PgStatement& statement = exact_one                ? append_exact_one_
-                                 : one                    ? append_one_
-                                 : request.outbox.empty() ? append_
-                                                          : append_with_outbox_;
-  for (int attempt = 0;; ++attempt) {
-    bool lost_race = false;
-    absl::StatusOr<AppendResult> result =
-        AppendOnce(request, events, statement, params, &lost_race);
-    if (result.ok()) waiter_.Notify();
-    if (!lost_race || attempt == kMaxVersionRaceRetries) return result;
-  }
+  return exact_one                ? append_exact_one_
+         : one                    ? append_one_
+         : request.outbox.empty() ? append_
+                                  : append_with_outbox_;
 }
 
 absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(

@@ -166,6 +166,87 @@ bool AnyStored(
   return false;
 }
 
+// The savepoint that holds one append of an AppendEach batch.
+constexpr char kSavepoint[] = "SAVEPOINT es_append_each";
+constexpr char kReleaseSavepoint[] = "RELEASE es_append_each";
+constexpr char kRollbackToSavepoint[] = "ROLLBACK TO es_append_each";
+
+// Where one append's writes are made: its own transaction (Append) or a
+// savepoint inside AppendEach's transaction. Commit() commits the
+// transaction or releases the savepoint (its writes then commit with the
+// enclosing transaction); otherwise the destructor undoes the writes, and
+// only them.
+class AppendScope {
+ public:
+  static absl::StatusOr<AppendScope> Transaction(SqliteConnection& conn) {
+    ES_ASSIGN_OR_RETURN(
+        SqliteTransaction txn,
+        SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kImmediate));
+    return AppendScope(conn, std::move(txn));
+  }
+  // REQUIRES: a transaction is open on `conn`.
+  static absl::StatusOr<AppendScope> Savepoint(SqliteConnection& conn) {
+    ES_RETURN_IF_ERROR(Run(conn, kSavepoint));
+    return AppendScope(conn, std::nullopt);
+  }
+  AppendScope(AppendScope&& other) noexcept
+      : conn_(other.conn_),
+        txn_(std::move(other.txn_)),
+        savepoint_open_(other.savepoint_open_) {
+    other.savepoint_open_ = false;
+  }
+  AppendScope& operator=(AppendScope&&) = delete;
+  ~AppendScope() { Rollback(); }
+
+  absl::Status Commit() {
+    if (txn_.has_value()) return txn_->Commit();
+    ES_RETURN_IF_ERROR(Run(*conn_, kReleaseSavepoint));
+    savepoint_open_ = false;
+    return absl::OkStatus();
+  }
+  // Undoes the writes now; the destructor then does nothing. Errors are
+  // ignored: they mean SQLite already rolled back the whole transaction,
+  // which AppendEach notices.
+  void Rollback() {
+    if (txn_.has_value()) {
+      txn_->Rollback();
+      return;
+    }
+    if (!savepoint_open_) return;
+    savepoint_open_ = false;
+    if (sqlite3_get_autocommit(conn_->handle()) != 0) return;
+    Run(*conn_, kRollbackToSavepoint).IgnoreError();
+    Run(*conn_, kReleaseSavepoint).IgnoreError();
+  }
+
+ private:
+  AppendScope(SqliteConnection& conn, std::optional<SqliteTransaction> txn)
+      : conn_(&conn), txn_(std::move(txn)), savepoint_open_(!txn_) {}
+
+  static absl::Status Run(SqliteConnection& conn, const char* sql) {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
+    return stmt->Run();
+  }
+
+  SqliteConnection* conn_;
+  std::optional<SqliteTransaction> txn_;
+  bool savepoint_open_;
+};
+
+// Whether an append that failed with `status` is undone alone in an
+// AppendEach batch (its input, expected version or ids are at fault);
+// any other failure is the database's and ends the batch.
+bool FailsAlone(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
 class SqliteEventStoreImpl final : public EventStore {
  public:
   static absl::StatusOr<std::unique_ptr<EventStore>> Open(
@@ -175,6 +256,10 @@ class SqliteEventStoreImpl final : public EventStore {
   using EventStore::ReadStream;
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override;
+  // One IMMEDIATE transaction under the writer lock, each append in a
+  // savepoint of its own (docs/architecture.md, "AppendEach").
+  absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
+      absl::Span<const AppendRequest> requests) override;
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;
@@ -212,6 +297,14 @@ class SqliteEventStoreImpl final : public EventStore {
   absl::StatusOr<AppendResult> AppendLocked(
       SqliteConnection& conn, const AppendRequest& request,
       const std::vector<internal::PreparedEvent>& events);
+  // The append inside `scope`, which it commits when the append succeeds
+  // and writes something; the types whose descriptors it then recorded are
+  // added to `committed_types` (for recorded_types_ once they are
+  // committed). REQUIRES: the writer lock is held.
+  absl::StatusOr<AppendResult> AppendInScope(
+      SqliteConnection& conn, AppendScope& scope, const AppendRequest& request,
+      const std::vector<internal::PreparedEvent>& events,
+      std::vector<std::string>& committed_types);
   // Writes the batch inside the open transaction. REQUIRES: the writer lock.
   absl::StatusOr<AppendResult> InsertBatch(
       SqliteConnection& conn, const AppendRequest& request,
@@ -269,17 +362,93 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::Append(
   return result;
 }
 
+absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
+SqliteEventStoreImpl::AppendEach(absl::Span<const AppendRequest> requests) {
+  if (requests.empty()) {
+    return absl::InvalidArgumentError("AppendEach: no appends given");
+  }
+  size_t total_events = 0;
+  for (const AppendRequest& request : requests) {
+    total_events += request.events.size();
+  }
+  if (total_events > db_->options().limits.max_batch_events) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "AppendEach: ", total_events, " events in ", requests.size(),
+        " appends exceed limits.max_batch_events (",
+        db_->options().limits.max_batch_events, ")"));
+  }
+  std::vector<absl::StatusOr<AppendResult>> results;
+  std::vector<std::vector<internal::PreparedEvent>> prepared(requests.size());
+  results.reserve(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    absl::StatusOr<std::vector<internal::PreparedEvent>> events =
+        internal::PrepareAppend(db_->options().limits, requests[i]);
+    if (events.ok()) {
+      prepared[i] = *std::move(events);
+      results.emplace_back(AppendResult());
+    } else {
+      results.emplace_back(events.status());
+    }
+  }
+  bool any_written = false;
+  {
+    absl::StatusOr<SqliteDatabase::WriterLock> lock = db_->LockWriter();
+    if (!lock.ok()) return lock.status();
+    SqliteConnection& conn = lock->connection();
+    ES_ASSIGN_OR_RETURN(
+        SqliteTransaction txn,
+        SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kImmediate));
+    std::vector<std::string> committed_types;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (!results[i].ok()) continue;
+      ES_ASSIGN_OR_RETURN(AppendScope scope, AppendScope::Savepoint(conn));
+      results[i] =
+          AppendInScope(conn, scope, requests[i], prepared[i], committed_types);
+      if (results[i].ok()) {
+        any_written = any_written || !results[i]->idempotent_retry;
+        continue;
+      }
+      scope.Rollback();
+      // Any other failure, or one after which SQLite rolled the whole
+      // transaction back itself, ends the batch: nothing is committed.
+      if (!FailsAlone(results[i].status()) ||
+          sqlite3_get_autocommit(conn.handle()) != 0) {
+        return results[i].status();
+      }
+    }
+    ES_RETURN_IF_ERROR(txn.Commit());
+    for (std::string& type : committed_types) {
+      recorded_types_.insert(std::move(type));
+    }
+  }
+  // Outside the writer lock, so that the waiters woken can read at once.
+  if (any_written) db_->NotifyAppend();
+  return results;
+}
+
 absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendLocked(
     SqliteConnection& conn, const AppendRequest& request,
     const std::vector<internal::PreparedEvent>& events) {
-  absl::StatusOr<SqliteTransaction> txn =
-      SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kImmediate);
-  if (!txn.ok()) {
+  absl::StatusOr<AppendScope> scope = AppendScope::Transaction(conn);
+  if (!scope.ok()) {
     return absl::Status(
-        txn.status().code(),
+        scope.status().code(),
         absl::StrCat("append to stream '", std::string(request.stream),
-                     "': ", txn.status().message()));
+                     "': ", scope.status().message()));
   }
+  std::vector<std::string> committed_types;
+  absl::StatusOr<AppendResult> result =
+      AppendInScope(conn, *scope, request, events, committed_types);
+  for (std::string& type : committed_types) {
+    recorded_types_.insert(std::move(type));
+  }
+  return result;
+}
+
+absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendInScope(
+    SqliteConnection& conn, AppendScope& scope, const AppendRequest& request,
+    const std::vector<internal::PreparedEvent>& events,
+    std::vector<std::string>& committed_types) {
   ES_ASSIGN_OR_RETURN(int64_t current,
                       QueryStreamVersion(conn, request.stream));
   if (!request.expected.Matches(current)) {
@@ -302,7 +471,7 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendLocked(
     }
     // An id is already stored: roll back, then tell a retry from a
     // duplicate.
-    txn->Rollback();
+    scope.Rollback();
     ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(conn, events));
     if (!AnyStored(stored)) return result.status();
     return internal::ResolveStoredIds(request, events, stored);
@@ -314,9 +483,9 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendLocked(
     ES_RETURN_IF_ERROR(SqliteOutboxStore::Insert(
         conn, internal::OutboxWithTraceContext(request, traced), now));
   }
-  ES_RETURN_IF_ERROR(txn->Commit());
+  ES_RETURN_IF_ERROR(scope.Commit());
   for (std::string& type : new_types) {
-    recorded_types_.insert(std::move(type));
+    committed_types.push_back(std::move(type));
   }
   return result;
 }

@@ -295,7 +295,21 @@ struct PrometheusInstrumentation::Families {
             "primary.")),
         failover_pending(
             GaugeFamily(r, "eventstore_failover_pending_appends",
-                        "Journaled appends waiting to be replayed.")) {}
+                        "Journaled appends waiting to be replayed.")),
+        replica_events(CounterFamily(
+            r, "eventstore_replica_events_total",
+            "Events copied from the primary into the local replica.")),
+        replica_lag_events(GaugeFamily(
+            r, "eventstore_replica_lag_events",
+            "Events the local replica is behind the primary's head, as of "
+            "its last batch.")),
+        replica_lag_seconds(
+            GaugeFamily(r, "eventstore_replica_lag_seconds",
+                        "How far the local replica's last event is behind the "
+                        "primary's head in time, as of its last batch.")),
+        replica_errors(CounterFamily(
+            r, "eventstore_replica_errors_total",
+            "Replica syncs that failed (primary unreachable or refused).")) {}
 
   Family<Counter>& appends;
   Family<Counter>& appended_events;
@@ -325,6 +339,10 @@ struct PrometheusInstrumentation::Families {
   Family<Counter>& failover_replayed;
   Family<Counter>& failover_parked;
   Family<Gauge>& failover_pending;
+  Family<Counter>& replica_events;
+  Family<Gauge>& replica_lag_events;
+  Family<Gauge>& replica_lag_seconds;
+  Family<Counter>& replica_errors;
 
   // The series, by label value; the unlabelled ones once.
   ByLabel<BackendSeries> backends;
@@ -339,6 +357,10 @@ struct PrometheusInstrumentation::Families {
   SeriesSlot<Counter> failover_replayed_count;
   SeriesSlot<Counter> failover_parked_count;
   SeriesSlot<Gauge> failover_pending_now;
+  SeriesSlot<Counter> replica_events_count;
+  SeriesSlot<Gauge> replica_lag_events_now;
+  SeriesSlot<Gauge> replica_lag_seconds_now;
+  SeriesSlot<Counter> replica_errors_count;
 
   internal::Mutex mutex;
   // The mode last reported to OnFailoverMode; empty before the first.
@@ -544,6 +566,23 @@ void PrometheusInstrumentation::OnFailoverPending(int64_t appends) {
   Families& f = *families_;
   f.failover_pending_now.Get(f.failover_pending, {})
       .Set(static_cast<double>(appends));
+}
+
+void PrometheusInstrumentation::OnReplicaBatch(int64_t events,
+                                               int64_t lag_events,
+                                               absl::Duration lag_time) {
+  Families& f = *families_;
+  f.replica_events_count.Get(f.replica_events, {})
+      .Increment(static_cast<double>(events));
+  f.replica_lag_events_now.Get(f.replica_lag_events, {})
+      .Set(static_cast<double>(lag_events));
+  f.replica_lag_seconds_now.Get(f.replica_lag_seconds, {})
+      .Set(absl::ToDoubleSeconds(lag_time));
+}
+
+void PrometheusInstrumentation::OnReplicaError() {
+  Families& f = *families_;
+  f.replica_errors_count.Get(f.replica_errors, {}).Increment();
 }
 
 }  // namespace eventstore

@@ -102,6 +102,10 @@ class PrometheusInstrumentation final : public Instrumentation {
   void OnFailoverParked() override;
   void OnFailoverPending(int64_t appends) override;
 
+  void OnReplicaBatch(int64_t events, int64_t lag_events,
+                      absl::Duration lag_time) override;
+  void OnReplicaError() override;
+
  private:
   struct Families;
   PrometheusInstrumentation(std::shared_ptr<prometheus::Registry> registry,

@@ -53,7 +53,9 @@ inline EventData Event(std::string payload) {
 // that many appends through, then goes down; while `internal_error` is
 // set, appends fail with kInternal (an error that stops a replay without
 // parking the append). `appends` counts the appends that reached the
-// database.
+// database, `append_each_calls` the AppendEach calls (each refused with
+// kInvalidArgument, as the backends do, when its appends hold more than
+// limits().max_batch_events events; else one Append per request).
 class SwitchablePrimary final : public ForwardingEventStore {
  public:
   explicit SwitchablePrimary(EventStore* target)
@@ -64,6 +66,7 @@ class SwitchablePrimary final : public ForwardingEventStore {
   std::atomic<int> fail_after{-1};
   std::atomic<int> appends{0};
   std::atomic<bool> internal_error{false};
+  std::atomic<int> append_each_calls{0};
 
   void set_error(std::string error) {
     internal::MutexLock lock(&mutex_);
@@ -80,6 +83,18 @@ class SwitchablePrimary final : public ForwardingEventStore {
     if (result.ok() && commit_then_fail.exchange(false)) return Unreachable();
     return result;
   }
+  absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
+      absl::Span<const AppendRequest> requests) override {
+    ++append_each_calls;
+    size_t events = 0;
+    for (const AppendRequest& request : requests) {
+      events += request.events.size();
+    }
+    if (events > limits().max_batch_events) {
+      return absl::InvalidArgumentError("test primary: batch too large");
+    }
+    return EventStore::AppendEach(requests);
+  }
   absl::StatusOr<Position> HeadPosition() override {
     if (down) return Unreachable();
     return ForwardingEventStore::HeadPosition();
@@ -88,6 +103,14 @@ class SwitchablePrimary final : public ForwardingEventStore {
       std::string_view stream, const ReadStreamOptions& options) override {
     if (down) return Unreachable();
     return ForwardingEventStore::ReadStream(stream, options);
+  }
+  absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
+    if (down) return Unreachable();
+    return ForwardingEventStore::StreamVersion(stream);
+  }
+  absl::StatusOr<bool> EventExists(const Uuid& id) override {
+    if (down) return Unreachable();
+    return ForwardingEventStore::EventExists(id);
   }
 
  private:

@@ -140,7 +140,6 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, PrometheusStoreTest,
                          ::testing::ValuesIn(AllTestBackends()),
                          TestBackendName);
 
-
 TEST(PrometheusInstrumentationTest, EveryCallSetsItsMetric) {
   std::shared_ptr<PrometheusInstrumentation> metrics = NewMetrics();
   ASSERT_NE(metrics, nullptr);
@@ -174,6 +173,10 @@ TEST(PrometheusInstrumentationTest, EveryCallSetsItsMetric) {
       {"eventstore_failover_replayed_total", 4},
       {"eventstore_failover_parked_total", 1},
       {"eventstore_failover_pending_appends", 6},
+      {"eventstore_replica_events_total", 100},
+      {"eventstore_replica_lag_events", 40},
+      {"eventstore_replica_lag_seconds", 3},
+      {"eventstore_replica_errors_total", 1},
   };
   for (const auto& [series, value] : expected) {
     EXPECT_EQ(Sample(text, series), value) << series << "\n" << text;
@@ -243,7 +246,7 @@ TEST(PrometheusInstrumentationTest, EveryMetricIsNamedEventstoreWithHelp) {
       EXPECT_TRUE(absl::StartsWith(line, "# TYPE eventstore_")) << line;
     }
   }
-  EXPECT_EQ(families, 28);
+  EXPECT_EQ(families, 32);
 }
 
 TEST(PrometheusInstrumentationTest, SharesAnApplicationRegistry) {

@@ -87,6 +87,12 @@ struct RecordedOutboxBacklog {
   absl::Duration oldest_pending_age;
 };
 
+struct RecordedReplicaBatch {
+  int64_t events = 0;
+  int64_t lag_events = 0;
+  absl::Duration lag_time;
+};
+
 class RecordingInstrumentation final : public Instrumentation {
  public:
   void OnAppend(const AppendObservation& append) override {
@@ -137,6 +143,17 @@ class RecordingInstrumentation final : public Instrumentation {
   void OnFailoverPending(int64_t appends) override {
     internal::MutexLock lock(&mutex_);
     failover_pending_.push_back(appends);
+  }
+
+  // --- StoreReplica -------------------------------------------------------
+  void OnReplicaBatch(int64_t events, int64_t lag_events,
+                      absl::Duration lag_time) override {
+    internal::MutexLock lock(&mutex_);
+    replica_batches_.push_back({events, lag_events, lag_time});
+  }
+  void OnReplicaError() override {
+    internal::MutexLock lock(&mutex_);
+    ++replica_errors_;
   }
 
   // --- The projection runner and the outbox publisher --------------------
@@ -212,6 +229,16 @@ class RecordingInstrumentation final : public Instrumentation {
     return failover_pending_;
   }
 
+  // Each OnReplicaBatch, in order; the OnReplicaError calls counted.
+  std::vector<RecordedReplicaBatch> replica_batches() const {
+    internal::MutexLock lock(&mutex_);
+    return replica_batches_;
+  }
+  int64_t replica_errors() const {
+    internal::MutexLock lock(&mutex_);
+    return replica_errors_;
+  }
+
   // Every projection runner and outbox publisher call, in the order
   // received; OnProjectionRetry and OnProjectionDeadLetter as the
   // projection's name.
@@ -283,6 +310,9 @@ class RecordingInstrumentation final : public Instrumentation {
       ABSL_GUARDED_BY(mutex_);
   std::vector<RecordedOutboxSend> outbox_sends_ ABSL_GUARDED_BY(mutex_);
   std::vector<RecordedOutboxBacklog> outbox_backlogs_ ABSL_GUARDED_BY(mutex_);
+  // StoreReplica.
+  std::vector<RecordedReplicaBatch> replica_batches_ ABSL_GUARDED_BY(mutex_);
+  int64_t replica_errors_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace eventstore::test

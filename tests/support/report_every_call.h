@@ -36,6 +36,8 @@ inline void ReportEveryCall(Instrumentation& metrics) {
   metrics.OnFailoverReplayed(4);
   metrics.OnFailoverParked();
   metrics.OnFailoverPending(6);
+  metrics.OnReplicaBatch(100, 40, absl::Seconds(3));
+  metrics.OnReplicaError();
 }
 
 }  // namespace eventstore::test

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -40,6 +41,12 @@ class StoreInTempDir final : public ForwardingEventStore {
         store_(std::move(store)) {}
 
   std::string path() const { return dir_->File("events.db"); }
+
+  // The owned store's own batches, not the default.
+  absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
+      absl::Span<const AppendRequest> requests) override {
+    return target()->AppendEach(requests);
+  }
 
  private:
   // Declared first, destroyed last.
@@ -155,6 +162,12 @@ class StoreInSchema final : public ForwardingEventStore {
 
   const std::string& url() const { return url_; }
   const std::string& schema() const { return schema_; }
+
+  // The owned store's own batches, not the default.
+  absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
+      absl::Span<const AppendRequest> requests) override {
+    return target()->AppendEach(requests);
+  }
 
  private:
   std::string url_;
