@@ -19,6 +19,7 @@
 #include "eventstore/test/v1/events.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/recording_instrumentation.h"
+#include "tests/support/recording_tracer.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_backends.h"
 
@@ -112,6 +113,29 @@ TEST_P(InstrumentedAppendEachTest, ReportsEachAppendOfOneBatch) {
   EXPECT_GT(appends[1].latency, absl::ZeroDuration());
   ASSERT_EQ(recorder_->enqueues().size(), 1u);
   EXPECT_EQ(recorder_->enqueues()[0].messages, 1);
+}
+
+TEST_P(InstrumentedAppendEachTest, BatchIsOneSpan) {
+  auto tracer = std::make_shared<test::RecordingTracer>();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> opened,
+                       GetParam().open(nullptr));
+  InstrumentOptions options;
+  options.tracer = tracer;
+  options.backend_label = "traced";
+  std::unique_ptr<EventStore> traced =
+      Instrument(std::move(opened), std::move(options));
+  const std::vector<EventData> a = {Placed("a"), Placed("b")};
+  const std::vector<EventData> b = {Placed("c")};
+  const std::vector<AppendRequest> requests = {
+      {"span-a", ExpectedVersion::NoStream(), a},
+      {"span-b", ExpectedVersion::NoStream(), b}};
+  ASSERT_OK(traced->AppendEach(requests));
+  const std::vector<test::RecordedSpan> spans = tracer->ended();
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0].name, "eventstore.append_each");
+  EXPECT_EQ(spans[0].string_attributes.at("eventstore.backend"), "traced");
+  EXPECT_EQ(spans[0].int_attributes.at("eventstore.appends"), 2);
+  EXPECT_EQ(spans[0].int_attributes.at("eventstore.events"), 3);
 }
 
 TEST_P(InstrumentedAppendEachTest, EmptyBatchReportsNothing) {
