@@ -140,9 +140,10 @@ struct FailoverOptions {
   // journaled append, OnFailoverReplayed per replayed batch (a page of the
   // journal: the appends it replayed), OnFailoverParked per parked append
   // and OnFailoverPending with the journal's depth after each journaled
-  // append and each replayed batch (and at Create). Called with the store's lock held, so that the last value
-  // reported is the current one: an implementation must not call back into
-  // this store. Default null: nothing is measured (a null check).
+  // append and each replayed batch (and at Create). Called with the store's
+  // lock held, so that the last value reported is the current one: an
+  // implementation must not call back into this store. Default null: nothing is
+  // measured (a null check).
   std::shared_ptr<Instrumentation> instrumentation;
   // Where the store logs, component "failover": entering kFallback
   // (warning, with the primary's error, passwords masked), kRecovering and
