@@ -33,6 +33,7 @@
 #include "gtest/gtest.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include "tests/support/prometheus_sample.h"
 #include "tests/support/report_every_call.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
@@ -40,6 +41,8 @@
 
 namespace eventstore {
 namespace {
+
+using ::eventstore::test::Sample;
 
 using ::eventstore::test::AllTestBackends;
 using ::eventstore::test::StatusIs;
@@ -53,22 +56,6 @@ EventData Placed(const std::string& order_id) {
   test::v1::OrderPlaced placed;
   placed.set_order_id(order_id);
   return EventData::From(placed);
-}
-
-// The value of the sample `series` (name and labels exactly as rendered,
-// e.g. `eventstore_appends_total{backend="b",outcome="ok"}`), or nullopt
-// when the text holds no such sample.
-std::optional<double> Sample(const std::string& text,
-                             const std::string& series) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::StartsWith(line, series + " ")) continue;
-    double value = 0;
-    if (!absl::SimpleAtod(line.substr(series.size() + 1), &value)) {
-      return std::nullopt;
-    }
-    return value;
-  }
-  return std::nullopt;
 }
 
 std::shared_ptr<PrometheusInstrumentation> NewMetrics() {
