@@ -42,10 +42,9 @@
 namespace eventstore {
 namespace {
 
-using ::eventstore::test::Sample;
-
 using ::eventstore::test::AllTestBackends;
 using ::eventstore::test::StatusIs;
+using ::eventstore::test::Sample;
 using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
 using ::testing::SizeIs;
