@@ -155,8 +155,8 @@ class EventStore {
   // call's status). ForwardingEventStore keeps this default, so that a
   // decorator's Append sees every append; a decorator forwards AppendEach
   // to its target itself when that is right.
-  virtual absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
-  AppendEach(absl::Span<const AppendRequest> requests);
+  virtual absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
+      absl::Span<const AppendRequest> requests);
 
   // Events of one stream in version order (or reversed, reading backward).
   // An absent stream reads as empty.

@@ -43,8 +43,8 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::AllTestBackends;
-using ::eventstore::test::StatusIs;
 using ::eventstore::test::Sample;
+using ::eventstore::test::StatusIs;
 using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
 using ::testing::SizeIs;
