@@ -24,6 +24,7 @@
 //
 // Spans the library starts (name, kind; attributes in docs/observability.md):
 //   "eventstore.append"             client    InstrumentedEventStore
+//   "eventstore.append_each"        client    InstrumentedEventStore
 //   "eventstore.read_stream"        client    InstrumentedEventStore
 //   "eventstore.read_all"           client    InstrumentedEventStore
 //   "eventstore.projection.batch"   internal  ProjectionRunner, per batch
