@@ -22,6 +22,19 @@ TraceContext AppendParent(const AppendRequest& request) {
   return TraceContext{metadata.traceparent(), metadata.tracestate()};
 }
 
+// Reports one read call that started at `start`.
+void ReportRead(Instrumentation& instrumentation, std::string_view backend,
+                ReadKind kind, bool ok, int64_t returned,
+                Clock::time_point start) {
+  ReadObservation observation;
+  observation.latency = Since(start);
+  observation.backend = backend;
+  observation.kind = kind;
+  observation.ok = ok;
+  observation.events = returned;
+  instrumentation.OnRead(observation);
+}
+
 }  // namespace
 
 InstrumentedEventStore::InstrumentedEventStore(
@@ -141,14 +154,10 @@ absl::StatusOr<std::vector<RecordedEvent>> InstrumentedEventStore::ReadStream(
     span.SetAttribute("eventstore.events", returned);
     span.SetStatus(events.status());
   }
-  if (instrumentation_ == nullptr) return events;
-  ReadObservation observation;
-  observation.latency = Since(start);
-  observation.backend = backend_label_;
-  observation.kind = ReadKind::kReadStream;
-  observation.ok = events.ok();
-  observation.events = returned;
-  instrumentation_->OnRead(observation);
+  if (instrumentation_ != nullptr) {
+    ReportRead(*instrumentation_, backend_label_, ReadKind::kReadStream,
+               events.ok(), returned, start);
+  }
   return events;
 }
 
@@ -169,14 +178,10 @@ absl::StatusOr<ReadAllPage> InstrumentedEventStore::ReadAll(
     span.SetAttribute("eventstore.events", returned);
     span.SetStatus(page.status());
   }
-  if (instrumentation_ == nullptr) return page;
-  ReadObservation observation;
-  observation.latency = Since(start);
-  observation.backend = backend_label_;
-  observation.kind = ReadKind::kReadAll;
-  observation.ok = page.ok();
-  observation.events = returned;
-  instrumentation_->OnRead(observation);
+  if (instrumentation_ != nullptr) {
+    ReportRead(*instrumentation_, backend_label_, ReadKind::kReadAll, page.ok(),
+               returned, start);
+  }
   return page;
 }
 

@@ -47,20 +47,6 @@ constexpr char kNextSavepoint[] =
     "RELEASE SAVEPOINT es_append_each; SAVEPOINT es_append_each";
 constexpr char kRollbackToSavepoint[] = "ROLLBACK TO SAVEPOINT es_append_each";
 
-// Whether an append that failed with `status` fails alone in an AppendEach
-// batch (its input, expected version or ids are at fault); any other failure
-// is the database's and ends the batch.
-bool FailsAlone(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kAlreadyExists:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Statement texts; "$S" is replaced by the quoted schema name at open.
 // Every event read has these columns, in this order (see DecodeRowInto).
 #define ES_PG_EVENT_COLUMNS                                        \
@@ -678,7 +664,7 @@ PostgresEventStoreImpl::AppendEach(absl::Span<const AppendRequest> requests) {
         aborted = result.status();
         break;
       }
-      if (!result.ok() && !FailsAlone(result.status())) {
+      if (!result.ok() && !internal::FailsAloneInBatch(result.status())) {
         return abandon(result.status());
       }
       if (result.ok() && !result->idempotent_retry) {

@@ -233,20 +233,6 @@ class AppendScope {
   bool savepoint_open_;
 };
 
-// Whether an append that failed with `status` is undone alone in an
-// AppendEach batch (its input, expected version or ids are at fault);
-// any other failure is the database's and ends the batch.
-bool FailsAlone(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kAlreadyExists:
-      return true;
-    default:
-      return false;
-  }
-}
-
 class SqliteEventStoreImpl final : public EventStore {
  public:
   static absl::StatusOr<std::unique_ptr<EventStore>> Open(
@@ -411,7 +397,7 @@ SqliteEventStoreImpl::AppendEach(absl::Span<const AppendRequest> requests) {
       scope.Rollback();
       // Any other failure, or one after which SQLite rolled the whole
       // transaction back itself, ends the batch: nothing is committed.
-      if (!FailsAlone(results[i].status()) ||
+      if (!internal::FailsAloneInBatch(results[i].status()) ||
           sqlite3_get_autocommit(conn.handle()) != 0) {
         return results[i].status();
       }

@@ -276,4 +276,15 @@ absl::StatusOr<AppendResult> ResolveStoredIds(
   return result;
 }
 
+bool FailsAloneInBatch(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace eventstore::internal

@@ -87,6 +87,12 @@ absl::StatusOr<AppendResult> ResolveStoredIds(
     const AppendRequest& request, absl::Span<const PreparedEvent> events,
     absl::Span<const std::optional<StoredEventRef>> stored);
 
+// Whether an append that failed with `status` fails alone in an AppendEach
+// batch (its input, expected version or ids are at fault: kInvalidArgument,
+// kAborted, kAlreadyExists); any other failure is the database's and ends
+// the batch. The backends' AppendEach share this rule.
+bool FailsAloneInBatch(const absl::Status& status);
+
 }  // namespace eventstore::internal
 
 #endif  // EVENTSTORE_INTERNAL_APPEND_VALIDATION_H_
