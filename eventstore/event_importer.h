@@ -145,6 +145,14 @@ class EventImporter {
   virtual absl::StatusOr<Position> TranslatePosition(
       std::string_view migration_id, Position source_position) = 0;
 
+  // The source positions of events of migration `migration_id` that this
+  // store holds at `positions` (its own positions, in any order): one per
+  // position given, in the same order; Position::Start() for a position
+  // that holds no event of that migration. One index lookup each (schema
+  // version 5 indexes migration_positions by this store's position).
+  virtual absl::StatusOr<std::vector<Position>> SourcePositions(
+      std::string_view migration_id, absl::Span<const Position> positions) = 0;
+
   // Records type descriptors that are not recorded yet (a recorded type is
   // left as it is).
   virtual absl::Status PutRecordedTypes(

@@ -105,6 +105,10 @@ class UnimplementedImporter final : public EventImporter {
                                              Position) override {
     return Unimplemented();
   }
+  absl::StatusOr<std::vector<Position>> SourcePositions(
+      std::string_view, absl::Span<const Position>) override {
+    return Unimplemented();
+  }
   absl::Status PutRecordedTypes(absl::Span<const RecordedType>) override {
     return Unimplemented();
   }

@@ -214,6 +214,7 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   }
 
   EventStore& journal() override { return *journal_; }
+  StoreReplica* replica() override { return replica_.get(); }
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
     Mode mode = Mode::kPrimary;
@@ -777,6 +778,8 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   const std::unique_ptr<EventStore> primary_;
   const std::unique_ptr<EventStore> journal_;
   const FailoverOptions options_;
+  // Follows the primary into options_.replica; null without one.
+  std::unique_ptr<StoreReplica> replica_;
   // options_'s, or null.
   Instrumentation* const metrics_;
   LogSink* const log_;

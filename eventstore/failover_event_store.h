@@ -104,6 +104,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -115,6 +116,7 @@
 #include "eventstore/instrumentation.h"
 #include "eventstore/limits.h"
 #include "eventstore/log_sink.h"
+#include "eventstore/store_replica.h"
 
 namespace eventstore {
 
@@ -145,6 +147,22 @@ struct FailoverOptions {
   // implementation must not call back into this store. Default null: nothing is
   // measured (a null check).
   std::shared_ptr<Instrumentation> instrumentation;
+  // A local replica of the primary (store_replica.h) that serves reads
+  // while the primary is unreachable, and lets the journal refuse at once
+  // an append whose expected version the replica already contradicts.
+  // Null: none (reads of streams without pending journaled appends fail
+  // with kUnavailable during an outage). The store is shared so that the
+  // options stay copyable; give it to no other writer. Create starts the
+  // replica's background sync (replica_options; their instrumentation and
+  // log_sink default to this struct's when null) and Status() reports it.
+  std::shared_ptr<EventStore> replica;
+  ReplicaOptions replica_options;
+  // While the primary is up, reads of streams the replica covers go to the
+  // replica when it caught up with the primary at most this long ago
+  // (ReplicaStatus::last_sync), taking load off the primary at the price
+  // of that staleness; a read of a stream with journaled appends pending
+  // never does. Zero (default): reads go to the primary while it answers.
+  absl::Duration replica_read_staleness = absl::ZeroDuration();
   // Where the store logs, component "failover": entering kFallback
   // (warning, with the primary's error, passwords masked), kRecovering and
   // kPrimary (info), replay progress per page (info), a replay stopped by
@@ -169,6 +187,9 @@ struct FailoverStatus {
   // The error that sent the store to kFallback, or that stopped the last
   // replay; OK when none.
   absl::Status last_error;
+  // The replica's status (lag, last sync, prefixes) when the store has one
+  // (FailoverOptions::replica).
+  std::optional<ReplicaStatus> replica;
 };
 
 // "primary", "fallback" or "recovering".
@@ -220,6 +241,8 @@ class FailoverEventStore : public ForwardingEventStore {
 
   EventStore& primary() { return *target(); }
   virtual EventStore& journal() = 0;
+  // The replica that follows the primary; null without one.
+  virtual StoreReplica* replica() = 0;
 
  protected:
   // Every call but Append and the reads of streams with pending journaled

@@ -162,6 +162,23 @@ class StoreReplicaImpl final : public StoreReplica {
     return false;
   }
 
+  absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view /*stream*/,
+      const ReadStreamOptions& /*options*/) override {
+    return absl::UnimplementedError("StoreReplica::ReadStream: not built yet");
+  }
+  absl::StatusOr<ReadAllPage> ReadAll(
+      const ReadAllOptions& /*options*/) override {
+    return absl::UnimplementedError("StoreReplica::ReadAll: not built yet");
+  }
+  absl::StatusOr<int64_t> StreamVersion(std::string_view /*stream*/) override {
+    return absl::UnimplementedError(
+        "StoreReplica::StreamVersion: not built yet");
+  }
+  absl::StatusOr<bool> EventExists(const Uuid& /*id*/) override {
+    return absl::UnimplementedError("StoreReplica::EventExists: not built yet");
+  }
+
   absl::StatusOr<Position> TranslatePosition(
       Position primary_position) override {
     std::string id;

@@ -175,6 +175,27 @@ class StoreReplica {
   // there are none).
   virtual bool Covers(std::string_view stream) const = 0;
 
+  // Reads of the copy, as the primary answered them when last reachable:
+  // every event carries its PRIMARY position (not the replica store's), and
+  // ReadAll's from_position and next_position are primary positions too, so
+  // that a reader can move between the primary and the replica. A stream
+  // (or, for ReadAll, a filter.stream_prefix) the replica does not cover
+  // (Covers) is kUnavailable naming the replica's prefixes: the copy cannot
+  // answer it exactly. ReadAll covers a filter whose stream_prefix starts
+  // with one of the prefixes (any filter when there are none); its other
+  // filter fields apply as on any store. kFailedPrecondition before the
+  // first sync reached the primary (the copy's origin is not known yet).
+  // The replica store's own errors otherwise.
+  virtual absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
+      std::string_view stream, const ReadStreamOptions& options) = 0;
+  virtual absl::StatusOr<ReadAllPage> ReadAll(
+      const ReadAllOptions& options) = 0;
+  // The stream's version in the copy (0: absent from it).
+  virtual absl::StatusOr<int64_t> StreamVersion(std::string_view stream) = 0;
+  // Whether the copy holds an event with this id. False means "not in the
+  // copy": with prefixes, the event may be in a stream not copied.
+  virtual absl::StatusOr<bool> EventExists(const Uuid& id) = 0;
+
   // The replica position of the last copied event whose primary position is
   // at or before `primary_position`; Start() when there is none. For
   // merging a ReadAll of the replica with the primary's positions.

@@ -471,6 +471,12 @@ absl::StatusOr<Position> PgEventImporter::TranslatePosition(
   return PositionAt(r, 0, 0);
 }
 
+absl::StatusOr<std::vector<Position>> PgEventImporter::SourcePositions(
+    std::string_view /*migration_id*/,
+    absl::Span<const Position> /*positions*/) {
+  return absl::UnimplementedError("SourcePositions: not built yet");
+}
+
 absl::Status PgEventImporter::PutRecordedTypes(
     absl::Span<const RecordedType> types) {
   if (types.empty()) return absl::OkStatus();

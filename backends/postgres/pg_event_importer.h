@@ -49,6 +49,9 @@ class PgEventImporter final : public EventImporter {
                             absl::Span<const RecordedEvent> events) override;
   absl::StatusOr<Position> TranslatePosition(std::string_view migration_id,
                                              Position source_position) override;
+  absl::StatusOr<std::vector<Position>> SourcePositions(
+      std::string_view migration_id,
+      absl::Span<const Position> positions) override;
   absl::Status PutRecordedTypes(absl::Span<const RecordedType> types) override;
   absl::StatusOr<PutCounts> PutCheckpoints(
       absl::Span<const Checkpoint> checkpoints) override;

@@ -358,6 +358,12 @@ absl::StatusOr<Position> SqliteEventImporter::TranslatePosition(
       });
 }
 
+absl::StatusOr<std::vector<Position>> SqliteEventImporter::SourcePositions(
+    std::string_view /*migration_id*/,
+    absl::Span<const Position> /*positions*/) {
+  return absl::UnimplementedError("SourcePositions: not built yet");
+}
+
 absl::Status SqliteEventImporter::PutRecordedTypes(
     absl::Span<const RecordedType> types) {
   if (types.empty()) return absl::OkStatus();
