@@ -189,6 +189,19 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
                              "new appends are journaled behind them until "
                              "they are replayed"));
     }
+    if (options_.replica != nullptr) {
+      ReplicaOptions replica_options = options_.replica_options;
+      if (replica_options.instrumentation == nullptr) {
+        replica_options.instrumentation = options_.instrumentation;
+      }
+      if (replica_options.log_sink == nullptr) {
+        replica_options.log_sink = options_.log_sink;
+      }
+      ES_ASSIGN_OR_RETURN(replica_,
+                          StoreReplica::Create(*primary_, *options_.replica,
+                                               std::move(replica_options)));
+      ES_RETURN_IF_ERROR(replica_->Start());
+    }
     if (options_.health_check_interval > absl::ZeroDuration()) {
       health_thread_ = std::thread([this] { HealthLoop(); });
     }
@@ -205,6 +218,7 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     status.parked = parked_;
     status.pending = pending_;
     status.last_error = last_error_;
+    if (replica_ != nullptr) status.replica = replica_->Status();
     return status;
   }
 
@@ -251,23 +265,70 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override {
     ES_ASSIGN_OR_RETURN(std::optional<MergedStream> merged, Merged(stream));
-    if (!merged.has_value()) return primary_->ReadStream(stream, options);
-    if (!merged->events_known) return merged->primary_error;
-    return Slice(std::move(merged->events), options);
+    if (merged.has_value()) {
+      if (!merged->events_known) return merged->primary_error;
+      return Slice(std::move(merged->events), options);
+    }
+    if (ReplicaFirst(stream)) return replica_->ReadStream(stream, options);
+    absl::StatusOr<std::vector<RecordedEvent>> read =
+        primary_->ReadStream(stream, options);
+    if (!NeedsReplica(read.status())) return read;
+    return OrPrimaryError(replica_->ReadStream(stream, options), read.status());
   }
 
   absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
     ES_ASSIGN_OR_RETURN(std::optional<MergedStream> merged, Merged(stream));
-    if (!merged.has_value()) return primary_->StreamVersion(stream);
-    return merged->version;
+    if (merged.has_value()) return merged->version;
+    if (ReplicaFirst(stream)) return replica_->StreamVersion(stream);
+    absl::StatusOr<int64_t> version = primary_->StreamVersion(stream);
+    if (!NeedsReplica(version.status())) return version;
+    return OrPrimaryError(replica_->StreamVersion(stream), version.status());
   }
 
   absl::StatusOr<bool> EventExists(const Uuid& id) override {
+    bool fallback = false;
     {
       MutexLock lock(&mu_);
       if (pending_ids_.contains(id)) return true;
+      fallback = mode_ == Mode::kFallback;
     }
-    return primary_->EventExists(id);
+    absl::Status primary_error = absl::UnavailableError(
+        "failover: the primary is unreachable (mode fallback)");
+    if (replica_ == nullptr || !fallback) {
+      absl::StatusOr<bool> exists = primary_->EventExists(id);
+      if (!NeedsReplica(exists.status())) return exists;
+      primary_error = exists.status();
+    }
+    absl::StatusOr<bool> copied = replica_->EventExists(id);
+    if (!copied.ok()) return OrPrimaryError(copied.status(), primary_error);
+    if (*copied || replica_->Status().stream_prefixes.empty()) return copied;
+    return absl::UnavailableError(absl::StrCat(
+        primary_error.message(),
+        "; the local replica does not hold the event, but copies only some "
+        "streams: whether it exists is not known"));
+  }
+
+  absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override {
+    Mode mode = Mode::kPrimary;
+    {
+      MutexLock lock(&mu_);
+      mode = mode_;
+    }
+    absl::Status primary_error = absl::UnavailableError(
+        "failover: the primary is unreachable (mode fallback)");
+    const bool fresh =
+        mode == Mode::kPrimary && ReplicaFresh(options.filter.stream_prefix);
+    if (replica_ == nullptr || (mode != Mode::kFallback && !fresh)) {
+      absl::StatusOr<ReadAllPage> page = primary_->ReadAll(options);
+      if (!NeedsReplica(page.status())) return page;
+      primary_error = page.status();
+    }
+    absl::StatusOr<ReadAllPage> page = replica_->ReadAll(options);
+    if (!page.ok()) return OrPrimaryError(page.status(), primary_error);
+    if (page->end_of_log && !fresh) {
+      ES_RETURN_IF_ERROR(AddPendingEvents(options.filter, page->events));
+    }
+    return page;
   }
 
  private:
@@ -284,6 +345,110 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     // Why events are not known (the primary is unreachable).
     absl::Status primary_error;
   };
+
+  // Whether a read of `stream` (nothing pending) goes to the replica
+  // without asking the primary: in kFallback, or when fresh enough
+  // (FailoverOptions::replica_read_staleness), and the replica covers it.
+  bool ReplicaFirst(std::string_view stream) {
+    if (replica_ == nullptr || !replica_->Covers(stream)) return false;
+    Mode mode = Mode::kPrimary;
+    {
+      MutexLock lock(&mu_);
+      mode = mode_;
+    }
+    if (mode == Mode::kFallback) return true;
+    return mode == Mode::kPrimary && ReplicaFresh(stream);
+  }
+
+  // Whether reads of streams starting with `prefix` may go to the replica
+  // while the primary is up: a staleness bound is set, the replica covers
+  // them and caught up within the bound.
+  bool ReplicaFresh(std::string_view prefix) {
+    if (replica_ == nullptr ||
+        options_.replica_read_staleness <= absl::ZeroDuration()) {
+      return false;
+    }
+    const ReplicaStatus status = replica_->Status();
+    bool covered = status.stream_prefixes.empty();
+    for (const std::string& p : status.stream_prefixes) {
+      if (prefix.substr(0, p.size()) == p) covered = true;
+    }
+    return covered &&
+           status.last_sync >= absl::Now() - options_.replica_read_staleness;
+  }
+
+  // Whether a read that failed with `status` is retried on the replica.
+  bool NeedsReplica(const absl::Status& status) const {
+    return replica_ != nullptr && absl::IsUnavailable(status);
+  }
+
+  // The replica's answer; when it has none (it does not cover the read, or
+  // never reached the primary), kUnavailable with the primary's error and
+  // the replica's reason.
+  template <typename T>
+  static absl::StatusOr<T> OrPrimaryError(absl::StatusOr<T> read,
+                                          const absl::Status& primary_error) {
+    if (read.ok()) return read;
+    return OrPrimaryError(read.status(), primary_error);
+  }
+  static absl::Status OrPrimaryError(const absl::Status& replica_error,
+                                     const absl::Status& primary_error) {
+    if (!absl::IsUnavailable(replica_error) &&
+        !absl::IsFailedPrecondition(replica_error)) {
+      return replica_error;
+    }
+    return absl::UnavailableError(absl::StrCat(
+        primary_error.message(),
+        "; the local replica cannot answer: ", replica_error.message()));
+  }
+
+  // Adds to `events` (a ReadAll page that reached the end of the replica)
+  // the pending journaled events `filter` matches, in the order journaled,
+  // as this process will read them once replayed (see Merged).
+  absl::Status AddPendingEvents(const ReadAllFilter& filter,
+                                std::vector<RecordedEvent>& events) {
+    Position from;
+    {
+      MutexLock lock(&mu_);
+      if (pending_streams_.empty()) return absl::OkStatus();
+      from = replayed_position_;
+    }
+    ReadAllOptions read;
+    read.from_position = from;
+    read.filter = filter;
+    read.filter.stream_prefix =
+        absl::StrCat(std::string(kJournalPrefix), filter.stream_prefix);
+    std::vector<Uuid> ids;
+    std::vector<std::string> streams;
+    while (true) {
+      ES_ASSIGN_OR_RETURN(ReadAllPage page, journal_->ReadAll(read));
+      for (const RecordedEvent& event : page.events) {
+        if (event.type == kOutboxType) continue;
+        ids.push_back(event.id);
+        streams.push_back(event.stream.substr(kJournalPrefix.size()));
+      }
+      if (page.end_of_log || page.events.empty()) break;
+      read.from_position = page.next_position;
+    }
+    absl::flat_hash_map<Uuid, RecordedEvent> merged_events;
+    absl::flat_hash_set<std::string> merged_streams;
+    for (const std::string& stream : streams) {
+      if (!merged_streams.insert(stream).second) continue;
+      ES_ASSIGN_OR_RETURN(std::optional<MergedStream> merged, Merged(stream));
+      if (!merged.has_value()) continue;  // replayed since
+      if (!merged->events_known) return merged->primary_error;
+      for (RecordedEvent& event : merged->events) {
+        if (event.position.IsStart()) {
+          merged_events.emplace(event.id, std::move(event));
+        }
+      }
+    }
+    for (const Uuid& id : ids) {
+      auto it = merged_events.find(id);
+      if (it != merged_events.end()) events.push_back(std::move(it->second));
+    }
+    return absl::OkStatus();
+  }
 
   // nullopt when `stream` has no journaled append pending: the primary
   // answers alone. Else the primary's stream merged with the pending
@@ -315,8 +480,26 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       if (done < event.position) pending.push_back(std::move(event));
     }
     MergedStream merged;
+    // The stream's events: from the primary, or the replica when the
+    // primary is down.
+    const bool covered = replica_ != nullptr && replica_->Covers(stream);
+    bool fallback = false;
+    {
+      MutexLock lock(&mu_);
+      fallback = mode_ == Mode::kFallback;
+    }
     absl::StatusOr<std::vector<RecordedEvent>> read =
-        primary_->ReadStream(stream);
+        covered && fallback
+            ? absl::StatusOr<std::vector<RecordedEvent>>(absl::UnavailableError(
+                  "failover: the primary is unreachable (mode fallback)"))
+            : primary_->ReadStream(stream);
+    if (covered && absl::IsUnavailable(read.status())) {
+      absl::StatusOr<std::vector<RecordedEvent>> copy =
+          replica_->ReadStream(stream, ReadStreamOptions());
+      if (copy.ok() || !absl::IsFailedPrecondition(copy.status())) {
+        read = std::move(copy);
+      }
+    }
     int64_t version = 0;
     absl::flat_hash_set<Uuid> ids;
     if (read.ok()) {
@@ -463,6 +646,20 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
         !pending_ids_.contains(prepared.front().id)) {
       return WrongExpectedVersionError(request.stream, request.expected,
                                        pending->second.version);
+    }
+    // Refused at once too: an expected version the replica's copy already
+    // contradicts (the primary holds at least that copy), unless the
+    // append is a retry of one the replica copied.
+    if (pending == pending_streams_.end() && replica_ != nullptr &&
+        BaseOf(request.expected) >= 0 && replica_->Covers(request.stream)) {
+      absl::StatusOr<int64_t> copied = replica_->StreamVersion(request.stream);
+      if (copied.ok() && *copied > BaseOf(request.expected)) {
+        absl::StatusOr<bool> retry = replica_->EventExists(prepared.front().id);
+        if (retry.ok() && !*retry) {
+          return WrongExpectedVersionError(request.stream, request.expected,
+                                           *copied);
+        }
+      }
     }
     const std::string entry = prepared.front().id.ToString();
     const std::string size =
@@ -852,6 +1049,16 @@ absl::StatusOr<std::unique_ptr<FailoverEventStore>> FailoverEventStore::Create(
   if (primary.get() == journal.get()) {
     return absl::InvalidArgumentError(
         "failover: journal: the same store as the primary");
+  }
+  if (options.replica != nullptr && (options.replica.get() == primary.get() ||
+                                     options.replica.get() == journal.get())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "failover: replica: the same store as the ",
+        options.replica.get() == primary.get() ? "primary" : "journal"));
+  }
+  if (options.replica_read_staleness < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "failover: replica_read_staleness: negative");
   }
   if (options.replay_page_size < 1) {
     return absl::InvalidArgumentError(

@@ -62,17 +62,52 @@
 //
 // Reads of a stream with journaled appends pending (ReadStream,
 // StreamVersion, EventExists) include them, so that a process reads its
-// own writes in every mode: the primary's events, then the pending ones
-// whose expected version holds after them (those that will be parked are
-// left out), with the versions they will get on replay, empty positions
+// own writes in every mode: the stream's events (from the primary, or from
+// the replica when the primary is down), then the pending ones whose
+// expected version holds after them (those that will be parked are left
+// out), with the versions they will get on replay, empty positions
 // (Position::Start()) and no recorded_at. EventExists is true for the id
-// of a pending journaled event. When the primary cannot be read
-// (kUnavailable), the journal alone answers what it knows exactly:
+// of a pending journaled event. Without a replica, when the primary cannot
+// be read (kUnavailable), the journal alone answers what it knows exactly:
 // StreamVersion when the stream's first pending append had Exactly(v) or
 // NoStream, ReadStream only when that was NoStream (the whole stream is in
-// the journal); anything else fails with the primary's kUnavailable. Reads
-// of other streams, ReadAll, HeadPosition, the repositories, transactions
-// and leases always go to the primary.
+// the journal); anything else fails with the primary's kUnavailable.
+//
+// Reads during an outage, with a replica (FailoverOptions::replica, a
+// StoreReplica following the primary into a local store). A read the
+// primary cannot answer (kUnavailable), and every read while in kFallback
+// (the primary is known to be down: no connection timeout per read), is
+// answered by the replica as of its last sync, merged with the journal:
+// - ReadStream and StreamVersion of a stream the replica covers: the
+//   replica's copy (with the primary's positions), then the pending
+//   journaled appends as above.
+// - EventExists: true for a pending journaled id or an id the replica
+//   holds; false when the replica covers every stream (no prefixes);
+//   otherwise kUnavailable (the event may be in a stream not copied).
+// - ReadAll whose filter.stream_prefix the replica covers (any filter when
+//   it has no prefixes): the replica's pages, with the primary's
+//   positions; the page that reaches the replica's end (end_of_log) also
+//   holds every pending journaled event the filter matches, in the order
+//   journaled, with empty positions, and its next_position stays the
+//   replica's last primary position: a reader that resumes from it once
+//   the primary is back reads those events again, replayed, with their
+//   final positions (journaled events are delivered at least once: dedupe
+//   by event id).
+// - Anything else (a stream or prefix the replica does not cover,
+//   HeadPosition, the repositories, transactions, leases): kUnavailable,
+//   saying what the replica does not cover. Never a partial answer.
+// With replica_read_staleness above zero, while the primary is up, reads
+// of covered streams without pending appends go to the replica whenever
+// it caught up within that bound.
+//
+// Expected versions through an outage: an append to be journaled for a
+// stream the replica covers, with nothing pending, is checked against the
+// replica's version of the stream: Exactly(v) below it, or NoStream when
+// it is above 0, is refused at once (WrongExpectedVersionError, `actual`
+// the replica's version): the primary holds at least what the replica
+// copied, so the append would surely be parked. Anything else is journaled
+// (the replica may lag the primary); replay parks what conflicts with
+// writes the replica had not seen.
 //
 // The journal is an EventStore of its own, normally a SQLite file next to
 // the application: an append journaled for stream S lives in the journal's
