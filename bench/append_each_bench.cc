@@ -1,26 +1,49 @@
-// append_each_bench: N single-event appends made one Append call each
-// against the same N made through AppendEach in batches, on SQLite (a file,
-// synchronous FULL) and, when built with PostgreSQL, on a durable throwaway
-// server ($EVENTSTORE_BENCH_PG_URL instead, when set). Each round runs both
-// ways on fresh stores back to back (paired), alternating which goes first;
-// the median round is printed with the ratio (Append time / AppendEach
-// time).
+// append_each_bench: F0, AppendEach against Append (docs/benchmarks.md,
+// docs/architecture.md), measured in the same run, paired by round.
 //
-//   append_each_bench [appends=1000] [batch=100] [rounds=5]
+//   F0_AppendEach/<backend>
+//       1,000 single-event appends, each to a new stream with NoStream(),
+//       made through AppendEach in calls of 100 appends
+//   F0_AppendEach/<backend>_append
+//       the baseline: the same 1,000 appends, one Append call each
+//
+// Backends: "sqlite", a SQLite file with the default SqliteOptions (WAL,
+// synchronous=FULL); with PostgreSQL built in, "postgres", a throwaway
+// durable server ($EVENTSTORE_BENCH_PG_URL instead when set: a new schema
+// "f0_<time>" is created and left behind). One store per backend serves
+// every run; each run appends to streams of its own. Events are W1's
+// (BenchEvent), built outside the timing. Each side runs in 5 rounds, back
+// to back with the other (the order alternating), labelled "round i/n";
+// RatioReporter prints the median of the rounds' ratios AppendEach /
+// Append, with their range. No target: the table shows the speed-up of
+// batching (the replay of a failover journal relies on it: failover_bench's
+// F1).
+//
+//   append_each_bench
+//   append_each_bench --benchmark_filter=/sqlite   # SQLite only
+//   append_each_bench --benchmark_format=json      # JSON on stdout
+
+#include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <functional>
+#include <iostream>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "backends/sqlite/sqlite_event_store.h"
+#include "bench/bench_display.h"
+#include "bench/ratio_reporter.h"
+#include "bench/workloads.h"
 #include "eventstore/event_store.h"
 #include "tests/support/temp_dir.h"
 #ifdef EVENTSTORE_BENCH_POSTGRES
@@ -28,142 +51,174 @@
 #include "tests/support/postgres_server.h"
 #endif
 
-namespace eventstore {
+namespace eventstore::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using Opener = std::function<absl::StatusOr<std::unique_ptr<EventStore>>()>;
+constexpr int64_t kAppends = 1000;
+constexpr int kBatch = 100;
+constexpr int kRounds = 5;
 
-std::vector<EventData> MakeEvents(int n) {
-  std::vector<EventData> events(n);
-  for (int i = 0; i < n; ++i) {
-    events[i].id = Uuid::Generate();
-    events[i].type = "eventstore.bench.v1.Tick";
-    events[i].payload = std::string(100, 'x');
-  }
-  return events;
+constexpr Workload kF0 = {
+    "F0_AppendEach",      0, 1, kRounds, kRounds, false, "", "_append",
+    "AppendEach / Append"};
+
+[[noreturn]] void Die(const absl::Status& status, std::string_view what) {
+  std::cerr << "append_each_bench: " << what << ": " << status << std::endl;
+  std::exit(1);
 }
 
-// Seconds taken to append `events`, one event per append, each to its own
-// stream with NoStream: one Append call each (batch 0) or AppendEach calls
-// of `batch` appends.
-absl::StatusOr<double> Run(EventStore& store,
-                           const std::vector<EventData>& events, int batch) {
-  const int n = static_cast<int>(events.size());
-  std::vector<std::string> streams(n);
-  for (int i = 0; i < n; ++i) streams[i] = absl::StrCat("bench-", i);
-  const Clock::time_point start = Clock::now();
-  if (batch == 0) {
-    for (int i = 0; i < n; ++i) {
-      absl::StatusOr<AppendResult> r =
-          store.Append(streams[i], ExpectedVersion::NoStream(),
-                       absl::Span<const EventData>(&events[i], 1));
-      if (!r.ok()) return r.status();
-    }
+struct Env {
+  std::unique_ptr<test::TempDir> dir;
+#ifdef EVENTSTORE_BENCH_POSTGRES
+  std::unique_ptr<test::PostgresServer> server;
+#endif
+  // The store of each backend, by name.
+  std::map<std::string, std::unique_ptr<EventStore>> stores;
+  // Runs so far, naming streams apart.
+  int runs = 0;
+};
+
+Env* env = nullptr;
+
+// Opens the store of every backend built in; their names, in order.
+std::vector<std::string> Setup() {
+  env = new Env;
+  absl::StatusOr<std::unique_ptr<test::TempDir>> dir = test::TempDir::Create();
+  if (!dir.ok()) Die(dir.status(), "temporary directory");
+  env->dir = *std::move(dir);
+  SqliteOptions sqlite;
+  sqlite.path = env->dir->File("f0.db");
+  absl::StatusOr<std::unique_ptr<EventStore>> store =
+      SqliteEventStore::Open(sqlite);
+  if (!store.ok()) Die(store.status(), "opening SQLite");
+  env->stores["sqlite"] = *std::move(store);
+  std::vector<std::string> names = {"sqlite"};
+#ifdef EVENTSTORE_BENCH_POSTGRES
+  PostgresOptions pg;
+  const char* url = std::getenv("EVENTSTORE_BENCH_PG_URL");
+  if (url != nullptr && *url != '\0') {
+    pg.conninfo = url;
+    pg.schema = absl::StrCat("f0_", absl::ToUnixMillis(absl::Now()));
   } else {
-    for (int first = 0; first < n; first += batch) {
-      std::vector<AppendRequest> requests;
-      for (int i = first; i < std::min(n, first + batch); ++i) {
-        requests.push_back({streams[i], ExpectedVersion::NoStream(),
-                            absl::Span<const EventData>(&events[i], 1)});
-      }
-      absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> r =
-          store.AppendEach(requests);
-      if (!r.ok()) return r.status();
-      for (const auto& one : *r) {
-        if (!one.ok()) return one.status();
-      }
-    }
+    test::PostgresServerOptions options;
+    options.durable = true;
+    absl::StatusOr<std::unique_ptr<test::PostgresServer>> server =
+        test::PostgresServer::Start(options);
+    if (!server.ok()) Die(server.status(), "starting PostgreSQL");
+    env->server = *std::move(server);
+    pg.conninfo = env->server->url();
   }
-  return std::chrono::duration<double>(Clock::now() - start).count();
+  store = PostgresEventStore::Open(pg);
+  if (!store.ok()) Die(store.status(), "opening PostgreSQL");
+  env->stores["postgres"] = *std::move(store);
+  names.push_back("postgres");
+#endif
+  return names;
 }
 
-absl::Status Compare(const std::string& name, const Opener& open, int n,
-                     int batch, int rounds) {
-  std::vector<double> singles;
-  std::vector<double> batches;
-  for (int round = 0; round < rounds; ++round) {
-    for (int k = 0; k < 2; ++k) {
-      const bool batched = (round + k) % 2 == 1;
-      absl::StatusOr<std::unique_ptr<EventStore>> store = open();
-      if (!store.ok()) return store.status();
-      absl::StatusOr<double> seconds =
-          Run(**store, MakeEvents(n), batched ? batch : 0);
-      if (!seconds.ok()) return seconds.status();
-      (batched ? batches : singles).push_back(*seconds);
+void Teardown() {
+  env->stores.clear();
+#ifdef EVENTSTORE_BENCH_POSTGRES
+  env->server.reset();
+#endif
+  env->dir.reset();
+  delete env;
+  env = nullptr;
+}
+
+// One run: kAppends single-event appends to new streams, in AppendEach
+// calls of `batch` appends, or one Append each when `batch` is 0.
+void Appends(benchmark::State& state, EventStore& store, int batch) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    const int run = ++env->runs;
+    std::vector<EventData> events;
+    std::vector<std::string> streams;
+    for (int64_t i = 0; i < kAppends; ++i) {
+      events.push_back(BenchEvent(i));
+      streams.push_back(absl::StrCat("f0-", run, "-", i));
+    }
+    std::vector<AppendRequest> requests;
+    for (int64_t i = 0; i < kAppends; ++i) {
+      requests.push_back({streams[i],
+                          ExpectedVersion::NoStream(),
+                          absl::MakeConstSpan(&events[i], 1),
+                          {}});
+    }
+    state.ResumeTiming();
+    if (batch == 0) {
+      for (const AppendRequest& request : requests) {
+        absl::StatusOr<AppendResult> r = store.Append(request);
+        if (!r.ok()) Die(r.status(), "Append");
+      }
+      continue;
+    }
+    for (int64_t first = 0; first < kAppends; first += batch) {
+      const auto some = absl::MakeConstSpan(requests).subspan(
+          first, std::min<int64_t>(batch, kAppends - first));
+      absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> r =
+          store.AppendEach(some);
+      if (!r.ok()) Die(r.status(), "AppendEach");
+      for (const absl::StatusOr<AppendResult>& one : *r) {
+        if (!one.ok()) Die(one.status(), "AppendEach");
+      }
     }
   }
-  std::sort(singles.begin(), singles.end());
-  std::sort(batches.begin(), batches.end());
-  const double single = singles[singles.size() / 2];
-  const double batched = batches[batches.size() / 2];
-  std::printf(
-      "%-8s %d appends: Append %.1f ms (%.0f/s), AppendEach x%d %.1f ms "
-      "(%.0f/s), ratio %.1f\n",
-      name.c_str(), n, single * 1e3, n / single, batch, batched * 1e3,
-      n / batched, single / batched);
-  return absl::OkStatus();
+  state.SetItemsProcessed(state.iterations() * kAppends);
+}
+
+// Round by round, per backend, AppendEach and Append back to back:
+// AppendEach first in odd rounds, Append first in even ones.
+void Register(const std::vector<std::string>& backends) {
+  for (const std::string& backend : backends) {
+    EventStore* store = env->stores[backend].get();
+    const std::string prefix = absl::StrCat(kF0.name, "/", backend);
+    std::vector<std::pair<std::string, int>> sides = {
+        {prefix, kBatch}, {absl::StrCat(prefix, kF0.baseline_suffix), 0}};
+    for (int round = 0; round < kRounds; ++round) {
+      for (const auto& [name, batch] : sides) {
+        benchmark::RegisterBenchmark(
+            name.c_str(),
+            [store, batch = batch, round](benchmark::State& state) {
+              state.SetLabel(absl::StrCat("round ", round + 1, "/", kRounds));
+              Appends(state, *store, batch);
+            })
+            ->Iterations(kF0.iterations)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+      std::swap(sides[0], sides[1]);
+    }
+  }
 }
 
 int Main(int argc, char** argv) {
-  const int n = argc > 1 ? std::atoi(argv[1]) : 1000;
-  const int batch = argc > 2 ? std::atoi(argv[2]) : 100;
-  const int rounds = argc > 3 ? std::atoi(argv[3]) : 5;
-  if (n <= 0 || batch <= 0 || rounds <= 0) {
-    std::fprintf(stderr, "usage: %s [appends] [batch] [rounds]\n", argv[0]);
-    return 2;
-  }
-  absl::StatusOr<std::unique_ptr<test::TempDir>> dir = test::TempDir::Create();
-  if (!dir.ok()) {
-    std::fprintf(stderr, "%s\n", dir.status().ToString().c_str());
-    return 1;
-  }
-  int opened = 0;
-  absl::Status status = Compare(
-      "sqlite",
-      [&]() {
-        SqliteOptions options;
-        options.path = (*dir)->File(absl::StrCat("bench-", opened++, ".db"));
-        return SqliteEventStore::Open(options);
-      },
-      n, batch, rounds);
-#ifdef EVENTSTORE_BENCH_POSTGRES
-  std::unique_ptr<test::PostgresServer> server;
-  std::string url;
-  if (const char* env = std::getenv("EVENTSTORE_BENCH_PG_URL")) {
-    url = env;
-  } else if (status.ok()) {
-    test::PostgresServerOptions server_options;
-    server_options.durable = true;
-    absl::StatusOr<std::unique_ptr<test::PostgresServer>> started =
-        test::PostgresServer::Start(server_options);
-    if (started.ok()) {
-      server = *std::move(started);
-      url = server->url();
-    } else {
-      status = started.status();
-    }
-  }
-  if (status.ok()) {
-    status = Compare(
-        "postgres",
-        [&]() {
-          PostgresOptions options;
-          options.conninfo = url;
-          options.schema = absl::StrCat("append_each_bench_", opened++);
-          return PostgresEventStore::Open(options);
-        },
-        n, batch, rounds);
-  }
-#endif
-  if (!status.ok()) {
-    std::fprintf(stderr, "%s\n", status.ToString().c_str());
-    return 1;
-  }
+  BenchDisplay display = MakeBenchDisplay(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("appends", std::to_string(kAppends));
+  benchmark::AddCustomContext("batch", std::to_string(kBatch));
+  benchmark::AddCustomContext("payload_bytes",
+                              std::to_string(TypicalPayloadBytes()));
+  const std::vector<std::string> names = Setup();
+  std::vector<Backend> backends;
+  for (const std::string& name : names) backends.emplace_back().name = name;
+  const Workload workloads[] = {kF0};
+  RatioReporter reporter(std::move(display.reporter), workloads, backends,
+                         display.table_out);
+  reporter.set_title(
+      "Ratio AppendEach (calls of 100 appends) / Append (one call each), "
+      "single-event\nappends to new streams: events/s are each side's "
+      "median over rounds; the ratio\nis the median of the rounds' ratios "
+      "(each round runs the two sides back to\nback), with their range.");
+  Register(names);
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  Teardown();
+  benchmark::Shutdown();
   return 0;
 }
 
 }  // namespace
-}  // namespace eventstore
+}  // namespace eventstore::bench
 
-int main(int argc, char** argv) { return eventstore::Main(argc, argv); }
+int main(int argc, char** argv) { return eventstore::bench::Main(argc, argv); }

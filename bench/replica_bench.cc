@@ -29,7 +29,6 @@
 // (tests/support/postgres_server.cc).
 
 #include <benchmark/benchmark.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -47,6 +46,7 @@
 #include "absl/time/time.h"
 #include "backends/postgres/postgres_event_store.h"
 #include "backends/sqlite/sqlite_event_store.h"
+#include "bench/bench_display.h"
 #include "bench/ratio_reporter.h"
 #include "bench/workloads.h"
 #include "eventstore/store_replica.h"
@@ -213,41 +213,14 @@ void Register() {
   }
 }
 
-// The value of --name=value in argv, or `otherwise`.
-std::string_view Flag(int argc, char** argv, std::string_view name,
-                      std::string_view otherwise) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg.size() > name.size() + 3 && arg.substr(0, 2) == "--" &&
-        arg.substr(2, name.size()) == name && arg[name.size() + 2] == '=') {
-      otherwise = arg.substr(name.size() + 3);
-    }
-  }
-  return otherwise;
-}
-
 int Main(int argc, char** argv) {
-  // The reporter Google Benchmark would pick for these flags, read before
-  // benchmark::Initialize consumes them.
-  const bool json = Flag(argc, argv, "benchmark_format", "console") == "json";
-  std::unique_ptr<benchmark::BenchmarkReporter> display;
-  if (json) {
-    display = std::make_unique<benchmark::JSONReporter>();
-  } else {
-    const std::string_view color = Flag(argc, argv, "benchmark_color", "auto");
-    const bool use_color =
-        color == "auto" ? isatty(STDOUT_FILENO) != 0
-                        : (color == "true" || color == "yes" || color == "1");
-    display = std::make_unique<benchmark::ConsoleReporter>(
-        use_color ? benchmark::ConsoleReporter::OO_Color
-                  : benchmark::ConsoleReporter::OO_None);
-  }
+  BenchDisplay display = MakeBenchDisplay(argc, argv);
   Backend backend;
   backend.name = kBackendName;
   const Workload workloads[] = {kR1};
   const Backend backends[] = {backend};
-  RatioReporter reporter(std::move(display), workloads, backends,
-                         json ? &std::cerr : &std::cout);
+  RatioReporter reporter(std::move(display.reporter), workloads, backends,
+                         display.table_out);
   reporter.set_title(
       "Ratio replica catch-up / ReadAll of the same log (PostgreSQL):\n"
       "events/s are each side's median over rounds; the ratio is the median\n"

@@ -121,6 +121,9 @@ class EventImporter {
   // event of it was imported.
   virtual absl::StatusOr<std::optional<MigrationState>> GetMigration(
       std::string_view migration_id) = 0;
+  // Every migration into this store (a StoreReplica's copy is one), most
+  // recently updated first; empty when none (`eventstore info`).
+  virtual absl::StatusOr<std::vector<MigrationState>> ListMigrations() = 0;
 
   // Appends `events` (in the source's global order) atomically, keeping
   // their ids, streams, versions, types, payloads, metadata and recorded_at;

@@ -97,6 +97,9 @@ class UnimplementedImporter final : public EventImporter {
       std::string_view) override {
     return Unimplemented();
   }
+  absl::StatusOr<std::vector<MigrationState>> ListMigrations() override {
+    return Unimplemented();
+  }
   absl::Status ImportEvents(std::string_view, std::string_view,
                             absl::Span<const RecordedEvent>) override {
     return Unimplemented();

@@ -269,20 +269,17 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       if (!merged->events_known) return merged->primary_error;
       return Slice(std::move(merged->events), options);
     }
-    if (ReplicaFirst(stream)) return replica_->ReadStream(stream, options);
-    absl::StatusOr<std::vector<RecordedEvent>> read =
-        primary_->ReadStream(stream, options);
-    if (!NeedsReplica(read.status())) return read;
-    return OrPrimaryError(replica_->ReadStream(stream, options), read.status());
+    return Route<std::vector<RecordedEvent>>(
+        stream, [&] { return replica_->ReadStream(stream, options); },
+        [&] { return primary_->ReadStream(stream, options); });
   }
 
   absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override {
     ES_ASSIGN_OR_RETURN(std::optional<MergedStream> merged, Merged(stream));
     if (merged.has_value()) return merged->version;
-    if (ReplicaFirst(stream)) return replica_->StreamVersion(stream);
-    absl::StatusOr<int64_t> version = primary_->StreamVersion(stream);
-    if (!NeedsReplica(version.status())) return version;
-    return OrPrimaryError(replica_->StreamVersion(stream), version.status());
+    return Route<int64_t>(
+        stream, [&] { return replica_->StreamVersion(stream); },
+        [&] { return primary_->StreamVersion(stream); });
   }
 
   absl::StatusOr<bool> EventExists(const Uuid& id) override {
@@ -309,26 +306,16 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   }
 
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override {
-    Mode mode = Mode::kPrimary;
-    {
-      MutexLock lock(&mu_);
-      mode = mode_;
-    }
-    absl::Status primary_error = absl::UnavailableError(
-        "failover: the primary is unreachable (mode fallback)");
-    const bool fresh =
-        mode == Mode::kPrimary && ReplicaFresh(options.filter.stream_prefix);
-    if (replica_ == nullptr || (mode != Mode::kFallback && !fresh)) {
-      absl::StatusOr<ReadAllPage> page = primary_->ReadAll(options);
-      if (!NeedsReplica(page.status())) return page;
-      primary_error = page.status();
-    }
-    absl::StatusOr<ReadAllPage> page = replica_->ReadAll(options);
-    if (!page.ok()) return OrPrimaryError(page.status(), primary_error);
-    if (page->end_of_log && !fresh) {
-      ES_RETURN_IF_ERROR(AddPendingEvents(options.filter, page->events));
-    }
-    return page;
+    return Route<ReadAllPage>(
+        options.filter.stream_prefix,
+        [&]() -> absl::StatusOr<ReadAllPage> {
+          ES_ASSIGN_OR_RETURN(ReadAllPage page, replica_->ReadAll(options));
+          if (page.end_of_log) {
+            ES_RETURN_IF_ERROR(AddPendingEvents(options.filter, page.events));
+          }
+          return page;
+        },
+        [&] { return primary_->ReadAll(options); });
   }
 
  private:
@@ -346,18 +333,36 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     absl::Status primary_error;
   };
 
-  // Whether a read of `stream` (nothing pending) goes to the replica
-  // without asking the primary: in kFallback, or when fresh enough
-  // (FailoverOptions::replica_read_staleness), and the replica covers it.
-  bool ReplicaFirst(std::string_view stream) {
-    if (replica_ == nullptr || !replica_->Covers(stream)) return false;
+  // A read of `name` (a stream with nothing pending, or a ReadAll prefix)
+  // routed between the replica and the primary: to the replica first when
+  // it covers `name` and the store is in kFallback (the primary is known
+  // to be down) or the replica is fresh enough (replica_read_staleness;
+  // on its failure the primary answers); else to the primary, and to the
+  // replica when the primary is unreachable. Without an answer from the
+  // replica: kUnavailable with the primary's error and the replica's
+  // reason.
+  template <typename T, typename FromReplica, typename FromPrimary>
+  absl::StatusOr<T> Route(std::string_view name, FromReplica from_replica,
+                          FromPrimary from_primary) {
+    if (replica_ == nullptr) return from_primary();
     Mode mode = Mode::kPrimary;
     {
       MutexLock lock(&mu_);
       mode = mode_;
     }
-    if (mode == Mode::kFallback) return true;
-    return mode == Mode::kPrimary && ReplicaFresh(stream);
+    if (mode == Mode::kFallback && replica_->Covers(name)) {
+      return OrPrimaryError(
+          from_replica(),
+          absl::UnavailableError(
+              "failover: the primary is unreachable (mode fallback)"));
+    }
+    if (mode == Mode::kPrimary && ReplicaFresh(name)) {
+      absl::StatusOr<T> read = from_replica();
+      if (read.ok()) return read;
+    }
+    absl::StatusOr<T> read = from_primary();
+    if (!absl::IsUnavailable(read.status())) return read;
+    return OrPrimaryError(from_replica(), read.status());
   }
 
   // Whether reads of streams starting with `prefix` may go to the replica

@@ -19,6 +19,30 @@
 //   replay_page_size=N             FailoverOptions::replay_page_size, 1 to
 //                                  100,000; default 500
 //
+// A local replica (FailoverOptions::replica, store_replica.h) that follows
+// the primary and answers reads while it is unreachable:
+//
+//   replica=order-,customer-       copy the streams with these prefixes
+//                                  (comma-separated, each %-decoded, none
+//                                  empty); replica=* copies every stream
+//   replica_url=sqlite:PATH        where the replica lives, a SQLite URL
+//                                  without a query, not the journal's (or
+//                                  a SQLite primary's) file; default: the
+//                                  journal's path + ".replica"
+//                                  (sqlite:/var/lib/app/journal.db ->
+//                                  sqlite:/var/lib/app/journal.db.replica),
+//                                  sqlite::memory: for a sqlite::memory:
+//                                  journal
+//   replica_staleness_ms=N         FailoverOptions::replica_read_staleness,
+//                                  0 to 3,600,000; default 0 (reads go to
+//                                  the primary while it answers)
+//   replica_batch_size=N           ReplicaOptions::batch_size, 1 to
+//                                  100,000; default ReplicaOptions'
+//
+// replica_url, replica_staleness_ms and replica_batch_size need replica=.
+//
+//   failover:postgresql://app@db/shop?journal=sqlite:/var/lib/app/journal.db&replica=order-,customer-&replica_staleness_ms=500
+//
 // Every other parameter stays in the primary's URL.
 
 #ifndef EVENTSTORE_FAILOVER_URL_H_
@@ -39,8 +63,13 @@ struct FailoverUrl {
   std::string primary_url;
   // The journal's URL.
   std::string journal_url;
-  // allow_fallback, health_check_interval and replay_page_size as the URL
-  // gives them; the other fields at their defaults.
+  // The replica's URL (a SQLite URL); empty when the URL asks for none.
+  std::string replica_url;
+  // allow_fallback, health_check_interval, replay_page_size and
+  // replica_read_staleness as the URL gives them, and with a replica
+  // replica_options.stream_prefixes, batch_size and primary_description
+  // (primary_url with any password masked); the other fields at their
+  // defaults (replica itself is null: OpenEventStore opens it).
   FailoverOptions options;
 };
 
@@ -48,8 +77,9 @@ struct FailoverUrl {
 // (never echoing the primary's credentials): no "failover:" prefix, no
 // journal, a journal that is not a SQLite URL or has a query, a nested
 // failover URL, a value out of range, read_only=true (a failover store
-// writes). kUnimplemented for `replica`, which the local replica will take
-// (issue 11).
+// writes), an empty replica prefix, a replica_url that is not a SQLite URL,
+// has a query or names the journal's (or a SQLite primary's) file, and
+// replica_url, replica_staleness_ms or replica_batch_size without replica=.
 absl::StatusOr<FailoverUrl> ParseFailoverUrl(std::string_view url);
 
 }  // namespace eventstore

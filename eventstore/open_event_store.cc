@@ -27,8 +27,31 @@ void Apply(const OpenOptions& from, BackendOptions& to) {
   to.create_if_missing = from.create_if_missing;
 }
 
-// A FailoverEventStore over the primary and the journal a failover URL
-// names (failover_url.h).
+// The replica store of a failover URL (a SQLite URL, default options);
+// errors name it.
+absl::StatusOr<std::unique_ptr<EventStore>> OpenReplica(
+    const std::string& url, const OpenOptions& open_options) {
+  absl::StatusOr<SqliteOptions> options = SqliteOptions::FromUrl(url);
+  absl::StatusOr<std::unique_ptr<EventStore>> store;
+  if (options.ok()) {
+    options->type_registry = open_options.type_registry;
+    store = SqliteEventStore::Open(*options);
+    if (store.ok()) return store;
+  }
+  const absl::Status& error = options.ok() ? store.status() : options.status();
+#ifdef EVENTSTORE_HAVE_POSTGRES
+  const std::string shown = MaskPostgresUrl(url);
+  const std::string message = MaskPostgresUrl(std::string(error.message()));
+#else
+  const std::string shown = url;
+  const std::string message(error.message());
+#endif
+  return absl::Status(error.code(),
+                      absl::StrCat("failover: replica ", shown, ": ", message));
+}
+
+// A FailoverEventStore over the primary, the journal and the replica a
+// failover URL names (failover_url.h).
 absl::StatusOr<std::unique_ptr<EventStore>> OpenFailover(
     std::string_view url, const OpenOptions& open_options) {
   ES_ASSIGN_OR_RETURN(FailoverUrl parsed, ParseFailoverUrl(url));
@@ -40,6 +63,13 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenFailover(
   journal_options.type_registry = open_options.type_registry;
   ES_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> journal,
                       SqliteEventStore::Open(journal_options));
+  if (!parsed.replica_url.empty()) {
+    // A plain store: a StoreReplica imports copies into it.
+    absl::StatusOr<std::unique_ptr<EventStore>> replica =
+        OpenReplica(parsed.replica_url, open_options);
+    if (!replica.ok()) return replica.status();
+    parsed.options.replica = *std::move(replica);
+  }
   parsed.options.limits = primary->limits();
   parsed.options.instrumentation = open_options.instrumentation;
   parsed.options.log_sink = open_options.log_sink;

@@ -22,6 +22,7 @@
 #include "eventstore/store_inspector.h"
 #include "tools/cli_support.h"
 #include "tools/command.h"
+#include "tools/info_command.h"
 #include "tools/json_renderer.h"
 #include "tools/output_format.h"
 #include "tools/record_json.h"
@@ -43,43 +44,7 @@ struct InfoArgs {
 };
 
 int RunInfo(const InfoArgs& args) {
-  return RunWithStore(
-      "info", args.url, ReadOnlyStore(),
-      [&](EventStore& store, const std::string& url) {
-        absl::StatusOr<StoreInfo> info = store.inspector().Info();
-        if (!info.ok()) return PrintError("info", info.status(), url);
-        absl::StatusOr<std::vector<RecordedType>> types =
-            store.inspector().RecordedTypes();
-        if (!types.ok()) return PrintError("info", types.status(), url);
-        if (args.format != OutputFormat::kTable) {
-          std::cout << StoreInfoJson(*info, static_cast<int64_t>(types->size()))
-                           .Build()
-                    << std::endl;
-          return static_cast<int>(kExitOk);
-        }
-        std::string schema = absl::StrCat(info->schema_version);
-        if (info->schema_version != info->code_schema_version) {
-          absl::StrAppend(&schema, " (this tool writes ",
-                          info->code_schema_version, ")");
-        }
-        const std::vector<std::pair<std::string, std::string>> rows = {
-            {"backend", info->backend},
-            {"location", info->location},
-            {"schema version", schema},
-            {"streams", Grouped(info->streams)},
-            {"events", Grouped(info->events)},
-            {"head position", info->head.ToString()},
-            {"size", absl::StrCat(FormatBytes(info->size_bytes), " (",
-                                  CountOf(info->size_bytes, "byte"), ")")},
-            {"recorded types", Grouped(static_cast<int64_t>(types->size()))},
-        };
-        for (const auto& [key, value] : rows) {
-          std::cout << key << std::string(16 - key.size(), ' ') << value
-                    << "\n";
-        }
-        std::cout.flush();
-        return static_cast<int>(kExitOk);
-      });
+  return RunInfoCommand(args.url, args.format);
 }
 
 // --- streams -----------------------------------------------------------------

@@ -1,7 +1,9 @@
 #include "backends/postgres/pg_event_importer.h"
 
+#include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -49,6 +51,10 @@ constexpr char kListSnapshotsSql[] =
 constexpr char kGetMigrationSql[] =
     "SELECT source, last_source_commit, last_source_prepare, events,"
     " started_at, updated_at FROM $S.migrations WHERE migration_id = $1::text";
+constexpr char kListMigrationsSql[] =
+    "SELECT migration_id, source, last_source_commit, last_source_prepare,"
+    " events, started_at, updated_at FROM $S.migrations"
+    " ORDER BY updated_at DESC, migration_id";
 constexpr char kStreamVersionsSql[] =
     "SELECT s.stream, coalesce((SELECT version FROM $S.events"
     " WHERE stream = s.stream ORDER BY version DESC LIMIT 1), 0)"
@@ -89,6 +95,14 @@ constexpr char kTranslateSql[] =
     " WHERE migration_id = $1::text"
     "   AND (source_commit, source_prepare) <= ($2::bigint, $3::bigint)"
     " ORDER BY source_commit DESC, source_prepare DESC LIMIT 1";
+// Each position given ($2, $3: its parts, in order) that holds an event of
+// the migration, by its number in the arrays (1-based), with its source
+// position: one lookup each in migration_positions_by_target (schema 5).
+constexpr char kSourcePositionsSql[] =
+    "SELECT p.n, m.source_commit, m.source_prepare"
+    " FROM unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS p(c, pr, n)"
+    " JOIN $S.migration_positions m ON m.migration_id = $1::text"
+    "   AND m.target_commit = p.c AND m.target_prepare = p.pr";
 constexpr char kPutTypeSql[] =
     "INSERT INTO $S.event_types (type, descriptor, recorded_at)"
     " VALUES ($1::text, $2::bytea, $3::timestamptz)"
@@ -215,12 +229,16 @@ PgEventImporter::PgEventImporter(PgDatabase* db)
       list_snapshots_(
           db->Statement("es_imp_list_snapshots", kListSnapshotsSql)),
       get_migration_(db->Statement("es_imp_get_migration", kGetMigrationSql)),
+      list_migrations_(
+          db->Statement("es_imp_list_migrations", kListMigrationsSql)),
       stream_versions_(
           db->Statement("es_imp_stream_versions", kStreamVersionsSql)),
       import_events_(db->Statement("es_imp_import_events", kImportEventsSql)),
       upsert_migration_(
           db->Statement("es_imp_upsert_migration", kUpsertMigrationSql)),
       translate_(db->Statement("es_imp_translate", kTranslateSql)),
+      source_positions_(
+          db->Statement("es_imp_source_positions", kSourcePositionsSql)),
       put_type_(db->Statement("es_imp_put_type", kPutTypeSql)),
       put_checkpoint_(
           db->Statement("es_imp_put_checkpoint", kPutCheckpointSql)),
@@ -337,6 +355,25 @@ absl::StatusOr<std::optional<MigrationState>> PgEventImporter::GetMigration(
   state.started_at = r.Timestamp(0, 4);
   state.updated_at = r.Timestamp(0, 5);
   return state;
+}
+
+absl::StatusOr<std::vector<MigrationState>>
+PgEventImporter::ListMigrations() {
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(list_migrations_, PgParams());
+  }));
+  std::vector<MigrationState> states;
+  for (int row = 0; row < r.rows(); ++row) {
+    MigrationState state;
+    state.migration_id = std::string(r.Bytes(row, 0));
+    state.source = std::string(r.Bytes(row, 1));
+    state.last_source_position = PositionAt(r, row, 2);
+    state.events = r.Int64(row, 4);
+    state.started_at = r.Timestamp(row, 5);
+    state.updated_at = r.Timestamp(row, 6);
+    states.push_back(std::move(state));
+  }
+  return states;
 }
 
 absl::Status PgEventImporter::ImportEvents(
@@ -472,9 +509,42 @@ absl::StatusOr<Position> PgEventImporter::TranslatePosition(
 }
 
 absl::StatusOr<std::vector<Position>> PgEventImporter::SourcePositions(
-    std::string_view /*migration_id*/,
-    absl::Span<const Position> /*positions*/) {
-  return absl::UnimplementedError("SourcePositions: not built yet");
+    std::string_view migration_id, absl::Span<const Position> positions) {
+  std::vector<Position> out(positions.size(), Position::Start());
+  // The positions this store can hold (both parts fit a bigint), each with
+  // its index in `positions`.
+  std::vector<size_t> asked;
+  asked.reserve(positions.size());
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const Position& p = positions[i];
+    if (p.IsStart() || p.commit() > static_cast<uint64_t>(INT64_MAX) ||
+        p.prepare() > static_cast<uint64_t>(INT64_MAX)) {
+      continue;
+    }
+    asked.push_back(i);
+  }
+  if (asked.empty()) return out;
+  ArrayBuilder commits(kInt8Oid, asked.size());
+  ArrayBuilder prepares(kInt8Oid, asked.size());
+  for (size_t i : asked) {
+    commits.Add(EncodeInt64(Signed(positions[i].commit())));
+    prepares.Add(EncodeInt64(Signed(positions[i].prepare())));
+  }
+  PgParams params;
+  params.Bytes(migration_id).Bytes(commits.Finish()).Bytes(prepares.Finish());
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(source_positions_, params);
+  }));
+  for (int row = 0; row < r.rows(); ++row) {
+    const int64_t n = r.Int64(row, 0);
+    if (n < 1 || static_cast<size_t>(n) > asked.size()) {
+      return absl::InternalError(
+          absl::StrCat("SourcePositions: the database returned row number ", n,
+                       " for ", asked.size(), " positions"));
+    }
+    out[asked[static_cast<size_t>(n - 1)]] = PositionAt(r, row, 1);
+  }
+  return out;
 }
 
 absl::Status PgEventImporter::PutRecordedTypes(

@@ -44,6 +44,7 @@ class PgEventImporter final : public EventImporter {
 
   absl::StatusOr<std::optional<MigrationState>> GetMigration(
       std::string_view migration_id) override;
+  absl::StatusOr<std::vector<MigrationState>> ListMigrations() override;
   absl::Status ImportEvents(std::string_view migration_id,
                             std::string_view source,
                             absl::Span<const RecordedEvent> events) override;
@@ -75,10 +76,12 @@ class PgEventImporter final : public EventImporter {
   const PgStatement list_outbox_;
   const PgStatement list_snapshots_;
   const PgStatement get_migration_;
+  const PgStatement list_migrations_;
   const PgStatement stream_versions_;
   const PgStatement import_events_;
   const PgStatement upsert_migration_;
   const PgStatement translate_;
+  const PgStatement source_positions_;
   const PgStatement put_type_;
   const PgStatement put_checkpoint_;
   const PgStatement put_dead_letter_;

@@ -121,6 +121,13 @@ CREATE TABLE $S.migration_positions (
     R"sql(
 ALTER TABLE $S.events ADD COLUMN checksum bigint;  -- CRC-32, 0 to 2^32-1
 )sql",
+    // 5: migration_positions by this store's position, so that a position
+    // here maps back to its source position with one index lookup (reads of
+    // a StoreReplica carry the primary's positions).
+    R"sql(
+CREATE INDEX migration_positions_by_target
+  ON $S.migration_positions (migration_id, target_commit, target_prepare);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

@@ -2,8 +2,12 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -43,6 +47,10 @@ constexpr char kListSnapshots[] =
 constexpr char kGetMigration[] =
     "SELECT source, last_source_commit, last_source_prepare, events, "
     "started_at, updated_at FROM migrations WHERE migration_id = ?1";
+constexpr char kListMigrations[] =
+    "SELECT migration_id, source, last_source_commit, last_source_prepare, "
+    "events, started_at, updated_at FROM migrations "
+    "ORDER BY updated_at DESC, migration_id";
 constexpr char kStreamVersion[] =
     "SELECT version FROM events WHERE stream = ?1 "
     "ORDER BY version DESC LIMIT 1";
@@ -66,6 +74,18 @@ constexpr char kTranslate[] =
     "SELECT position FROM migration_positions WHERE migration_id = ?1 "
     "AND (source_commit, source_prepare) <= (?2, ?3) "
     "ORDER BY source_commit DESC, source_prepare DESC LIMIT 1";
+// SourcePositions: the rows of runs of positions ($2: a JSON array of
+// [first, last] pairs), each run one range of the index of schema version
+// 5 (migration_positions_by_position). CROSS JOIN keeps the runs the outer
+// loop.
+constexpr char kSourcePositions[] =
+    "SELECT m.position, m.source_commit, m.source_prepare "
+    "FROM json_each(?2) AS r CROSS JOIN migration_positions AS m "
+    "WHERE m.migration_id = ?1 "
+    "AND m.position BETWEEN r.value ->> 0 AND r.value ->> 1";
+// Positions at most this far apart share a run: reading the few rows
+// between costs less than a seek of their own.
+constexpr uint64_t kMaxGap = 4;
 constexpr char kInsertType[] =
     "INSERT OR IGNORE INTO event_types (type, descriptor, recorded_at) "
     "VALUES (?1, ?2, ?3)";
@@ -265,6 +285,30 @@ absl::StatusOr<std::optional<MigrationState>> SqliteEventImporter::GetMigration(
   });
 }
 
+absl::StatusOr<std::vector<MigrationState>>
+SqliteEventImporter::ListMigrations() {
+  return db_->WithReader([&](SqliteConnection& conn)
+                             -> absl::StatusOr<std::vector<MigrationState>> {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kListMigrations));
+    std::vector<MigrationState> states;
+    while (true) {
+      ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+      if (!row) break;
+      MigrationState state;
+      state.migration_id = std::string(stmt->ColumnText(0));
+      state.source = std::string(stmt->ColumnText(1));
+      state.last_source_position =
+          Position::FromParts(static_cast<uint64_t>(stmt->ColumnInt64(2)),
+                              static_cast<uint64_t>(stmt->ColumnInt64(3)));
+      state.events = stmt->ColumnInt64(4);
+      state.started_at = absl::FromUnixMicros(stmt->ColumnInt64(5));
+      state.updated_at = absl::FromUnixMicros(stmt->ColumnInt64(6));
+      states.push_back(std::move(state));
+    }
+    return states;
+  });
+}
+
 absl::Status SqliteEventImporter::ImportEvents(
     std::string_view migration_id, std::string_view source,
     absl::Span<const RecordedEvent> events) {
@@ -359,9 +403,65 @@ absl::StatusOr<Position> SqliteEventImporter::TranslatePosition(
 }
 
 absl::StatusOr<std::vector<Position>> SqliteEventImporter::SourcePositions(
-    std::string_view /*migration_id*/,
-    absl::Span<const Position> /*positions*/) {
-  return absl::UnimplementedError("SourcePositions: not built yet");
+    std::string_view migration_id, absl::Span<const Position> positions) {
+  std::vector<Position> out(positions.size(), Position::Start());
+  // The positions this store can hold (one sequence number, a rowid), each
+  // with its index in `positions`, in position order.
+  std::vector<std::pair<uint64_t, size_t>> wanted;
+  wanted.reserve(positions.size());
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const Position& p = positions[i];
+    if (p.commit() != p.prepare() || p.commit() == 0 ||
+        p.commit() > static_cast<uint64_t>(INT64_MAX)) {
+      continue;
+    }
+    wanted.emplace_back(p.commit(), i);
+  }
+  if (wanted.empty()) return out;
+  if (!std::is_sorted(wanted.begin(), wanted.end())) {
+    std::sort(wanted.begin(), wanted.end());
+  }
+  // The runs of positions to read, as a JSON array of [first, last] pairs:
+  // positions closer than kMaxGap share a run (the rows between are read
+  // and passed over).
+  std::string runs = "[";
+  uint64_t run_first = wanted.front().first;
+  uint64_t run_last = run_first;
+  auto close_run = [&] {
+    if (runs.size() > 1) runs.push_back(',');
+    absl::StrAppend(&runs, "[", run_first, ",", run_last, "]");
+  };
+  for (const auto& [position, index] : wanted) {
+    if (position - run_last > kMaxGap) {
+      close_run();
+      run_first = position;
+    }
+    run_last = position;
+  }
+  close_run();
+  runs.push_back(']');
+  ES_RETURN_IF_ERROR(
+      db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt,
+                            conn.Cached(kSourcePositions));
+        stmt->BindText(1, migration_id);
+        stmt->BindText(2, runs);
+        while (true) {
+          ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+          if (!row) return absl::OkStatus();
+          const uint64_t at = static_cast<uint64_t>(stmt->ColumnInt64(0));
+          auto it = std::lower_bound(wanted.begin(), wanted.end(),
+                                     std::pair<uint64_t, size_t>(at, 0));
+          if (it == wanted.end() || it->first != at) continue;
+          const Position source =
+              Position::FromParts(static_cast<uint64_t>(stmt->ColumnInt64(1)),
+                                  static_cast<uint64_t>(stmt->ColumnInt64(2)));
+          for (; it != wanted.end() && it->first == at; ++it) {
+            out[it->second] = source;
+          }
+        }
+      }));
+  return out;
 }
 
 absl::Status SqliteEventImporter::PutRecordedTypes(

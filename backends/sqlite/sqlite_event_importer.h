@@ -40,6 +40,7 @@ class SqliteEventImporter final : public EventImporter {
 
   absl::StatusOr<std::optional<MigrationState>> GetMigration(
       std::string_view migration_id) override;
+  absl::StatusOr<std::vector<MigrationState>> ListMigrations() override;
   absl::Status ImportEvents(std::string_view migration_id,
                             std::string_view source,
                             absl::Span<const RecordedEvent> events) override;

@@ -130,6 +130,13 @@ CREATE TABLE migration_positions (
     R"sql(
 ALTER TABLE events ADD COLUMN checksum INTEGER;  -- CRC-32, 0 to 2^32-1
 )sql",
+    // 5: migration_positions by this store's position, so that a position
+    // here maps back to its source position with one index lookup (reads of
+    // a StoreReplica carry the primary's positions).
+    R"sql(
+CREATE INDEX migration_positions_by_position
+  ON migration_positions (migration_id, position);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

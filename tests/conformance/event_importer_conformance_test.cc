@@ -151,6 +151,129 @@ TEST_P(EventImporterConformanceTest, ImportKeepsEverythingButPositions) {
   EXPECT_TRUE(other.IsStart());
 }
 
+TEST_P(EventImporterConformanceTest, SourcePositionsMapTargetPositionsBack) {
+  AppendToSource("order-1", 12);
+  AppendToSource("order-2", 8);
+  AppendToSource("order-1", 4);
+  const std::vector<RecordedEvent> events = ReadAllOf(*source_);
+  ASSERT_THAT(events, SizeIs(24));
+  // The target also holds an event of its own and the events of another
+  // migration, between two batches of "m1".
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> other,
+                       GetParam().open(nullptr));
+  test::v1::OrderPlaced placed;
+  placed.set_order_id("x");
+  ASSERT_OK(other->Append("order-9", ExpectedVersion::Any(),
+                          {EventData::From(placed), EventData::From(placed)}));
+  const std::vector<RecordedEvent> others = ReadAllOf(*other);
+  ASSERT_OK(target_->importer().ImportEvents("m1", "src", {events.data(), 10}));
+  ASSERT_OK(target_->Append("local-1", ExpectedVersion::NoStream(),
+                            {EventData::From(placed)}));
+  ASSERT_OK(target_->importer().ImportEvents("m2", "other", others));
+  ASSERT_OK(target_->importer().ImportEvents(
+      "m1", "src", {events.data() + 10, events.size() - 10}));
+
+  // What each of the target's positions maps back to under "m1".
+  const std::vector<RecordedEvent> copied = ReadAllOf(*target_);
+  ASSERT_THAT(copied, SizeIs(27));
+  std::vector<Position> positions;
+  std::vector<Position> expected;
+  std::vector<Position> m1_copies;
+  size_t next = 0;
+  for (const RecordedEvent& e : copied) {
+    positions.push_back(e.position);
+    if (next < events.size() && e.id == events[next].id) {
+      expected.push_back(events[next++].position);
+      m1_copies.push_back(e.position);
+    } else {
+      expected.push_back(Position::Start());
+    }
+  }
+  ASSERT_EQ(next, events.size());
+  EventImporter& importer = target_->importer();
+  // Every position, in order (a dense run).
+  ASSERT_OK_AND_ASSIGN(std::vector<Position> all,
+                       importer.SourcePositions("m1", positions));
+  EXPECT_EQ(all, expected);
+  // In reverse order, with a repeat.
+  std::vector<Position> reversed(positions.rbegin(), positions.rend());
+  reversed.push_back(positions[3]);
+  std::vector<Position> reversed_expected(expected.rbegin(), expected.rend());
+  reversed_expected.push_back(expected[3]);
+  ASSERT_OK_AND_ASSIGN(std::vector<Position> backwards,
+                       importer.SourcePositions("m1", reversed));
+  EXPECT_EQ(backwards, reversed_expected);
+  // Far apart (one lookup each), with positions that hold no event of the
+  // migration: the start, past the head, another migration's event.
+  const Position head = copied.back().position;
+  const std::vector<Position> sparse = {
+      m1_copies.back(), Position::Start(),
+      Position::FromParts(head.commit() + 1000, head.prepare() + 1000),
+      m1_copies.front(), copied[10].position};
+  ASSERT_OK_AND_ASSIGN(std::vector<Position> mapped,
+                       importer.SourcePositions("m1", sparse));
+  EXPECT_EQ(mapped,
+            (std::vector<Position>{events.back().position, Position::Start(),
+                                   Position::Start(), events.front().position,
+                                   expected[10]}));
+  // The other migration's events map to their own source.
+  ASSERT_OK_AND_ASSIGN(std::vector<Position> m2,
+                       importer.SourcePositions("m2", positions));
+  std::vector<Position> m2_found;
+  for (const Position& p : m2) {
+    if (!p.IsStart()) m2_found.push_back(p);
+  }
+  EXPECT_EQ(m2_found,
+            (std::vector<Position>{others[0].position, others[1].position}));
+  // An unknown migration, and no positions at all.
+  ASSERT_OK_AND_ASSIGN(std::vector<Position> unknown,
+                       importer.SourcePositions("m3", positions));
+  EXPECT_EQ(unknown, std::vector<Position>(positions.size()));
+  ASSERT_OK_AND_ASSIGN(std::vector<Position> none,
+                       importer.SourcePositions("m1", {}));
+  EXPECT_TRUE(none.empty());
+}
+
+// ListMigrations: every migration into the store, most recently updated
+// first (what `eventstore info` shows of a replica or a migrate target).
+TEST_P(EventImporterConformanceTest, ListMigrationsNewestFirst) {
+  ASSERT_OK_AND_ASSIGN(std::vector<MigrationState> none,
+                       target_->importer().ListMigrations());
+  EXPECT_TRUE(none.empty());
+  AppendToSource("order-1", 2);
+  AppendToSource("order-2", 1);
+  const std::vector<RecordedEvent> events = ReadAllOf(*source_);
+  ASSERT_THAT(events, SizeIs(3));
+  ASSERT_OK(target_->importer().ImportEvents("m1", "src-1", {events.data(), 2}));
+  ASSERT_OK_AND_ASSIGN(std::optional<MigrationState> first,
+                       target_->importer().GetMigration("m1"));
+  ASSERT_TRUE(first.has_value());
+  // The second import is stamped later (the stamps are microseconds).
+  while (absl::Now() < first->updated_at + absl::Microseconds(2)) {
+  }
+  ASSERT_OK(
+      target_->importer().ImportEvents("m2", "src-2", {events.data() + 2, 1}));
+  ASSERT_OK_AND_ASSIGN(std::vector<MigrationState> listed,
+                       target_->importer().ListMigrations());
+  ASSERT_THAT(listed, SizeIs(2));
+  for (const MigrationState& state : listed) {
+    ASSERT_OK_AND_ASSIGN(std::optional<MigrationState> got,
+                         target_->importer().GetMigration(state.migration_id));
+    ASSERT_TRUE(got.has_value()) << state.migration_id;
+    EXPECT_EQ(state.source, got->source);
+    EXPECT_EQ(state.events, got->events);
+    EXPECT_EQ(state.last_source_position, got->last_source_position);
+    EXPECT_EQ(state.started_at, got->started_at);
+    EXPECT_EQ(state.updated_at, got->updated_at);
+  }
+  EXPECT_GT(listed[0].updated_at, listed[1].updated_at);
+  EXPECT_EQ(listed[0].migration_id, "m2");
+  EXPECT_EQ(listed[0].events, 1);
+  EXPECT_EQ(listed[1].migration_id, "m1");
+  EXPECT_EQ(listed[1].source, "src-1");
+  EXPECT_EQ(listed[1].last_source_position, events[1].position);
+}
+
 TEST_P(EventImporterConformanceTest, AVersionGapFailsTheWholeBatch) {
   AppendToSource("order-1", 3);
   std::vector<RecordedEvent> events = ReadAllOf(*source_);

@@ -22,7 +22,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "backends/sqlite/sqlite_event_store.h"
+#include "eventstore/dead_letter_store.h"
 #include "eventstore/failover_event_store.h"
 #include "eventstore/forwarding_event_store.h"
 #include "eventstore/internal/mutex.h"
@@ -31,6 +34,10 @@
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_backends.h"
+#ifdef EVENTSTORE_TEST_POSTGRES
+#include "backends/postgres/postgres_event_store.h"
+#include "tests/support/postgres_server.h"
+#endif
 
 namespace eventstore::test {
 
@@ -67,6 +74,10 @@ class SwitchablePrimary final : public ForwardingEventStore {
   std::atomic<int> appends{0};
   std::atomic<bool> internal_error{false};
   std::atomic<int> append_each_calls{0};
+  // While set together with `down`, ReadAll and WaitForEvents fail too (the
+  // whole primary is unreachable, as a replica following it sees it).
+  // Default false: the global log stays readable during an outage.
+  std::atomic<bool> log_down_too{false};
 
   void set_error(std::string error) {
     internal::MutexLock lock(&mutex_);
@@ -111,6 +122,15 @@ class SwitchablePrimary final : public ForwardingEventStore {
   absl::StatusOr<bool> EventExists(const Uuid& id) override {
     if (down) return Unreachable();
     return ForwardingEventStore::EventExists(id);
+  }
+  absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override {
+    if (down && log_down_too) return Unreachable();
+    return ForwardingEventStore::ReadAll(options);
+  }
+  absl::StatusOr<bool> WaitForEvents(Position after,
+                                     absl::Duration timeout) override {
+    if (down && log_down_too) return Unreachable();
+    return ForwardingEventStore::WaitForEvents(after, timeout);
   }
 
  private:
@@ -164,6 +184,50 @@ class FailoverFixture : public ::testing::Test {
   std::unique_ptr<EventStore> database_;
   SwitchablePrimary* primary_ = nullptr;
 };
+
+// Polls `done` every 2 ms until it holds or `timeout` passes; whether it
+// held.
+template <typename Condition>
+bool PollUntil(Condition done, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return true;
+}
+
+// Every event of `store`'s global log, in order.
+inline absl::StatusOr<std::vector<RecordedEvent>> WholeLog(EventStore& store) {
+  std::vector<RecordedEvent> out;
+  ReadAllOptions options;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(ReadAllPage page, store.ReadAll(options));
+    for (RecordedEvent& event : page.events) out.push_back(std::move(event));
+    if (page.end_of_log || page.events.empty()) return out;
+    options.from_position = page.next_position;
+  }
+}
+
+// The journal events a failover store's replay parked (its journal's dead
+// letters under FailoverEventStore::kReplayName, not resolved).
+inline absl::StatusOr<std::vector<DeadLetter>> ReplayDeadLetters(
+    EventStore& journal) {
+  return journal.dead_letters().List(FailoverEventStore::kReplayName,
+                                     DeadLetterStatus::kParked, 1000000);
+}
+
+#ifdef EVENTSTORE_TEST_POSTGRES
+// A PostgreSQL store on `server` (2 s to connect: a stopped server refuses
+// at once anyway).
+inline absl::StatusOr<std::unique_ptr<EventStore>> OpenPostgresPrimary(
+    const PostgresServer& server) {
+  PostgresOptions options;
+  options.conninfo = server.url();
+  options.connect_timeout = absl::Seconds(2);
+  return PostgresEventStore::Open(options);
+}
+#endif
 
 }  // namespace eventstore::test
 

@@ -10,17 +10,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "backends/sqlite/sqlite_event_store.h"
+#include "eventstore/event_importer.h"
 #include "eventstore/forwarding_event_store.h"
+#include "eventstore/sql_transaction.h"
+#include "eventstore/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/recording_instrumentation.h"
@@ -114,6 +119,72 @@ void ExpectExactCopy(EventStore& primary, EventStore& replica,
                            component.TranslatePosition(a.position));
       EXPECT_EQ(translated, b.position) << i;
     }
+  }
+}
+
+// A second event type, for event_types filters.
+EventData Tock(std::string payload) {
+  EventData e = Tick(std::move(payload));
+  e.type = "eventstore.test.v1.Tock";
+  return e;
+}
+
+// Doubles the position of every event of a SQLite store: a log with gaps
+// (as PostgreSQL's may have), so that a replica's positions (1, 2, 3, ...)
+// differ from the primary's. Later appends continue after the last one.
+absl::Status SpreadPositions(EventStore& sqlite_store) {
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<SqlTransaction> tx,
+                      sqlite_store.BeginTransaction());
+  ES_RETURN_IF_ERROR(tx->Execute("UPDATE events SET position = -position"));
+  ES_RETURN_IF_ERROR(tx->Execute("UPDATE events SET position = -2 * position"));
+  return tx->Commit();
+}
+
+// `actual` holds the events of `expected`, in the same order, at the same
+// (primary) positions.
+void ExpectSameEvents(const std::vector<RecordedEvent>& actual,
+                      const std::vector<RecordedEvent>& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(actual[i].id, expected[i].id);
+    EXPECT_EQ(actual[i].stream, expected[i].stream);
+    EXPECT_EQ(actual[i].version, expected[i].version);
+    EXPECT_EQ(actual[i].type, expected[i].type);
+    EXPECT_EQ(actual[i].payload, expected[i].payload);
+    EXPECT_EQ(actual[i].position, expected[i].position);
+  }
+}
+
+// Reads `a` and `b` page by page with the same options from `from` until
+// `a` reaches the end of its log, and expects the same pages: events,
+// positions, next_position and end_of_log. `b`'s last page may move further
+// when it is empty (a replica passing over what it does not copy), not
+// beyond `head`. Returns the pages read.
+template <typename A, typename B>
+int ExpectSamePages(A& a, B& b, ReadAllOptions options, Position head) {
+  int pages = 0;
+  while (true) {
+    absl::StatusOr<ReadAllPage> expected = a.ReadAll(options);
+    absl::StatusOr<ReadAllPage> actual = b.ReadAll(options);
+    EXPECT_OK(expected.status());
+    EXPECT_OK(actual.status());
+    if (!expected.ok() || !actual.ok()) return pages;
+    SCOPED_TRACE(absl::StrCat("page ", pages, " from ",
+                              options.from_position.ToString()));
+    ++pages;
+    ExpectSameEvents(actual->events, expected->events);
+    EXPECT_EQ(actual->end_of_log, expected->end_of_log);
+    if (expected->events.empty()) {
+      EXPECT_GE(actual->next_position, expected->next_position);
+      EXPECT_LE(actual->next_position, std::max(head, options.from_position));
+    } else {
+      EXPECT_EQ(actual->next_position, expected->next_position);
+    }
+    if (expected->end_of_log || actual->end_of_log || pages > 10000) {
+      return pages;
+    }
+    options.from_position = expected->next_position;
   }
 }
 
@@ -552,6 +623,294 @@ TEST_F(StoreReplicaTest, ReportsBatchesAndErrorsToInstrumentation) {
   EXPECT_EQ(instrumentation->replica_errors(), 1);
 }
 
+TEST_F(StoreReplicaTest, ReadsCarryThePrimarysPositions) {
+  ASSERT_OK(Fill(*database_, "order-", 5, 50, 2));
+  ASSERT_OK(SpreadPositions(*database_));
+  ASSERT_OK(Fill(*database_, "customer-", 3, 30));
+  ASSERT_OK(Fill(*database_, "order-", 5, 20));
+  ReplicaOptions options;
+  options.batch_size = 9;
+  std::unique_ptr<StoreReplica> replica = Make(options);
+  ASSERT_OK(replica->SyncOnce().status());
+  ASSERT_OK_AND_ASSIGN(Position head, database_->HeadPosition());
+
+  // The copy's own positions differ from the primary's...
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> own,
+                       replica_->ReadStream("order-2"));
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> primary,
+                       database_->ReadStream("order-2"));
+  ASSERT_EQ(own.size(), 14u);
+  EXPECT_NE(own[0].position, primary[0].position);
+  // ...the replica's reads answer with the primary's.
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
+                       replica->ReadStream("order-2", {}));
+  ExpectSameEvents(read, primary);
+  ReadStreamOptions backward;
+  backward.direction = Direction::kBackward;
+  backward.from_version = 8;
+  backward.max_count = 5;
+  ASSERT_OK_AND_ASSIGN(read, replica->ReadStream("customer-1", backward));
+  ASSERT_OK_AND_ASSIGN(primary, database_->ReadStream("customer-1", backward));
+  ExpectSameEvents(read, primary);
+  ASSERT_OK_AND_ASSIGN(read, replica->ReadStream("order-9", {}));
+  EXPECT_TRUE(read.empty());
+
+  // The whole log, page by page, as the primary pages it.
+  ReadAllOptions all;
+  all.max_count = 7;
+  EXPECT_EQ(ExpectSamePages(*database_, *replica, all, head), 15);
+  ReadAllOptions customers;
+  customers.filter.stream_prefix = "customer-";
+  customers.max_count = 4;
+  EXPECT_EQ(ExpectSamePages(*database_, *replica, customers, head), 8);
+
+  ASSERT_OK_AND_ASSIGN(int64_t version, replica->StreamVersion("order-2"));
+  EXPECT_EQ(version, 14);
+  ASSERT_OK_AND_ASSIGN(version, replica->StreamVersion("order-9"));
+  EXPECT_EQ(version, 0);
+  ASSERT_OK_AND_ASSIGN(bool exists, replica->EventExists(primary[0].id));
+  EXPECT_TRUE(exists);
+  ASSERT_OK_AND_ASSIGN(exists, replica->EventExists(Uuid::Generate()));
+  EXPECT_FALSE(exists);
+}
+
+TEST_F(StoreReplicaTest, ReadsWithPrefixesCarryThePrimarysPositions) {
+  for (int round = 0; round < 4; ++round) {
+    ASSERT_OK(Fill(*database_, "order-", 3, 12, 3));
+    ASSERT_OK(Fill(*database_, "audit-", 3, 9));
+    ASSERT_OK(Fill(*database_, "customer-", 2, 4));
+  }
+  ReplicaOptions options;
+  options.stream_prefixes = {"order-", "customer-"};
+  options.batch_size = 5;
+  std::unique_ptr<StoreReplica> replica = Make(options);
+  ASSERT_OK(replica->SyncOnce().status());
+  ASSERT_OK_AND_ASSIGN(Position head, database_->HeadPosition());
+
+  for (const char* stream : {"order-0", "order-2", "customer-1"}) {
+    SCOPED_TRACE(stream);
+    ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
+                         replica->ReadStream(stream, {}));
+    ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> primary,
+                         database_->ReadStream(stream));
+    EXPECT_FALSE(read.empty());
+    ExpectSameEvents(read, primary);
+  }
+  // The copy's own positions differ from the primary's (audit- events are
+  // not copied).
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> own,
+                       replica_->ReadStream("customer-1"));
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> primary,
+                       database_->ReadStream("customer-1"));
+  EXPECT_NE(own.back().position, primary.back().position);
+
+  for (const char* prefix : {"order-", "customer-", "order-1"}) {
+    SCOPED_TRACE(prefix);
+    ReadAllOptions read;
+    read.filter.stream_prefix = prefix;
+    read.max_count = 5;
+    EXPECT_GT(ExpectSamePages(*database_, *replica, read, head), 1);
+  }
+}
+
+TEST_F(StoreReplicaTest, ReadAllFromAPrimaryPositionContinuesAsThePrimary) {
+  for (int round = 0; round < 5; ++round) {
+    ASSERT_OK(Fill(*database_, "order-", 4, 20, 2));
+    ASSERT_OK(Fill(*database_, "audit-", 2, 7));
+  }
+  ASSERT_OK(SpreadPositions(*database_));
+  ASSERT_OK(Fill(*database_, "order-", 4, 10));
+  ASSERT_OK(Fill(*database_, "audit-", 2, 6));  // trailing, not copied
+  // Two prefixes: the replica reads the whole log, passing over audit-.
+  ReplicaOptions options;
+  options.stream_prefixes = {"order-", "customer-"};
+  options.batch_size = 11;
+  std::unique_ptr<StoreReplica> replica = Make(options);
+  ASSERT_OK(replica->SyncOnce().status());
+  ASSERT_OK_AND_ASSIGN(Position head, database_->HeadPosition());
+
+  // From the start, from events copied and from events passed over, from
+  // between two positions (a gap), and from the head.
+  const std::vector<RecordedEvent> log = ReadEverything(*database_);
+  ASSERT_EQ(log.size(), 151u);
+  std::vector<Position> froms = {Position::Start(), head};
+  for (size_t i : {0, 1, 20, 21, 25, 77, 101, 134, 135, 144, 145, 150}) {
+    froms.push_back(log[i].position);
+  }
+  froms.push_back(Position::At(log[60].position.commit() - 1));
+  for (const Position& from : froms) {
+    for (int max_count : {1, 6, 1000}) {
+      SCOPED_TRACE(
+          absl::StrCat("from ", from.ToString(), ", max_count ", max_count));
+      ReadAllOptions read;
+      read.from_position = from;
+      read.max_count = max_count;
+      read.filter.stream_prefix = "order-";
+      ExpectSamePages(*database_, *replica, read, head);
+    }
+  }
+
+  // At the end of its copy, an empty page moves the reader past the
+  // trailing events the replica passed over, to where it read up to.
+  ReadAllOptions end;
+  end.filter.stream_prefix = "order-";
+  end.from_position = log[144].position;  // the last order- event
+  ASSERT_OK_AND_ASSIGN(ReadAllPage page, replica->ReadAll(end));
+  EXPECT_TRUE(page.events.empty());
+  EXPECT_TRUE(page.end_of_log);
+  EXPECT_EQ(page.next_position, head);
+  EXPECT_EQ(replica->Status().read_position, head);
+}
+
+TEST_F(StoreReplicaTest, ReadAllFiltersApplyAsOnAnyStore) {
+  for (int i = 0; i < 30; ++i) {
+    const std::string stream = absl::StrCat("order-", i % 3);
+    EventData e = i % 3 == 1 ? Tock(absl::StrCat(i)) : Tick(absl::StrCat(i));
+    e.metadata.set_tenant_id(i % 2 == 0 ? "tenant-a" : "tenant-b");
+    ASSERT_OK(database_->Append(stream, ExpectedVersion::Any(), {e}).status());
+    ASSERT_OK(Fill(*database_, "audit-", 1, 1));
+  }
+  ReplicaOptions options;
+  options.stream_prefixes = {"order-"};
+  std::unique_ptr<StoreReplica> replica = Make(options);
+  ASSERT_OK(replica->SyncOnce().status());
+  ASSERT_OK_AND_ASSIGN(Position head, database_->HeadPosition());
+
+  ReadAllOptions tocks;
+  tocks.filter.stream_prefix = "order-";
+  tocks.filter.event_types = {"eventstore.test.v1.Tock"};
+  tocks.max_count = 3;
+  EXPECT_EQ(ExpectSamePages(*database_, *replica, tocks, head), 4);
+  ASSERT_OK_AND_ASSIGN(ReadAllPage page, replica->ReadAll(tocks));
+  ASSERT_EQ(page.events.size(), 3u);
+  for (const RecordedEvent& e : page.events) {
+    EXPECT_EQ(e.type, "eventstore.test.v1.Tock");
+  }
+  ReadAllOptions tenant;
+  tenant.filter.stream_prefix = "order-2";
+  tenant.filter.tenant_id = "tenant-b";
+  tenant.filter.event_types = {kTickType};
+  tenant.max_count = 2;
+  EXPECT_EQ(ExpectSamePages(*database_, *replica, tenant, head), 3);
+}
+
+TEST_F(StoreReplicaTest, ReadsOutsideThePrefixesAreUnavailable) {
+  ASSERT_OK(Fill(*database_, "order-", 2, 6));
+  ASSERT_OK(Fill(*database_, "audit-", 2, 6));
+  ReplicaOptions options;
+  options.stream_prefixes = {"order-", "customer-"};
+  std::unique_ptr<StoreReplica> replica = Make(options);
+  ASSERT_OK(replica->SyncOnce().status());
+
+  const auto unavailable = [](const std::string& what) {
+    return StatusIs(
+        absl::StatusCode::kUnavailable,
+        AllOf(HasSubstr(what), HasSubstr("copies only streams starting with "
+                                         "order-, customer-")));
+  };
+  EXPECT_THAT(replica->ReadStream("audit-1", {}),
+              unavailable("stream 'audit-1'"));
+  EXPECT_THAT(replica->StreamVersion("audit-1"),
+              unavailable("stream 'audit-1'"));
+  EXPECT_THAT(replica->ReadStream("order", {}), unavailable("stream 'order'"));
+  ReadAllOptions whole;
+  EXPECT_THAT(replica->ReadAll(whole), unavailable("the whole log"));
+  ReadAllOptions ord;
+  ord.filter.stream_prefix = "ord";
+  EXPECT_THAT(replica->ReadAll(ord), unavailable("stream prefix 'ord'"));
+  ReadAllOptions audit;
+  audit.filter.stream_prefix = "audit-";
+  EXPECT_THAT(replica->ReadAll(audit), unavailable("stream prefix 'audit-'"));
+  // Narrower prefixes are covered; an event of a stream not copied is not
+  // in the copy.
+  ReadAllOptions one;
+  one.filter.stream_prefix = "order-1";
+  ASSERT_OK_AND_ASSIGN(ReadAllPage page, replica->ReadAll(one));
+  EXPECT_EQ(page.events.size(), 3u);
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> audit_events,
+                       database_->ReadStream("audit-0"));
+  ASSERT_OK_AND_ASSIGN(bool exists, replica->EventExists(audit_events[0].id));
+  EXPECT_FALSE(exists);
+}
+
+TEST_F(StoreReplicaTest, ReadsBeforeTheFirstSyncAreFailedPrecondition) {
+  ASSERT_OK(Fill(*database_, "order-", 2, 6));
+  std::unique_ptr<StoreReplica> replica = Make();
+  const auto not_yet = StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("not reached the primary yet"));
+  EXPECT_THAT(replica->ReadStream("order-1", {}), not_yet);
+  EXPECT_THAT(replica->ReadAll({}), not_yet);
+  EXPECT_THAT(replica->StreamVersion("order-1"), not_yet);
+  EXPECT_THAT(replica->EventExists(Uuid::Generate()), not_yet);
+  EXPECT_THAT(replica->TranslatePosition(Position::Start()), not_yet);
+
+  // Once a sync attached, the copy answers, also while the primary is
+  // down.
+  ASSERT_OK(replica->SyncOnce().status());
+  primary_->down = true;
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
+                       replica->ReadStream("order-1", {}));
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> primary,
+                       database_->ReadStream("order-1"));
+  ExpectSameEvents(read, primary);
+  ASSERT_OK_AND_ASSIGN(ReadAllPage page, replica->ReadAll({}));
+  EXPECT_EQ(page.events.size(), 6u);
+}
+
+TEST_F(StoreReplicaTest, ConcurrentReadsDuringSyncSkipNothing) {
+  // Two prefixes: the replica reads the whole log, passing over audit-, and
+  // empty pages move readers to where it read up to.
+  ReplicaOptions options;
+  options.stream_prefixes = {"order-", "customer-"};
+  options.batch_size = 13;
+  options.poll_interval = absl::Milliseconds(10);
+  std::unique_ptr<StoreReplica> replica = Make(options);
+  ASSERT_OK(Fill(*database_, "order-", 2, 4));
+  ASSERT_OK(replica->SyncOnce().status());
+  ASSERT_OK(replica->Start());
+
+  // A writer appends to copied and uncopied streams while a reader pages
+  // through the replica, following next_position.
+  std::atomic<bool> written{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 60; ++i) {
+      EXPECT_OK(Fill(*database_, "order-", 5, 7, 7));
+      EXPECT_OK(Fill(*database_, "audit-", 3, 5));
+    }
+    written = true;
+  });
+  ReadAllOptions primary_read;
+  primary_read.filter.stream_prefix = "order-";
+  primary_read.max_count = 100000;
+  std::vector<RecordedEvent> seen;
+  ReadAllOptions read;
+  read.filter.stream_prefix = "order-";
+  read.max_count = 17;
+  bool finished = false;
+  bool done = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!done && absl::Now() < deadline) {
+    if (!finished && written.load()) {
+      // Every event written is in the replica before the last pages.
+      finished = true;
+      ASSERT_OK_AND_ASSIGN(ReadAllPage all, database_->ReadAll(primary_read));
+      ASSERT_TRUE(replica->WaitForPosition(all.events.back().position,
+                                           absl::Seconds(30)));
+    }
+    ASSERT_OK_AND_ASSIGN(ReadAllPage page, replica->ReadAll(read));
+    for (RecordedEvent& e : page.events) seen.push_back(std::move(e));
+    EXPECT_GE(page.next_position, read.from_position);
+    read.from_position = page.next_position;
+    done = finished && page.end_of_log;
+  }
+  writer.join();
+  replica->Stop();
+  ASSERT_TRUE(done) << "the reader did not reach the end within 60 s";
+  ASSERT_OK_AND_ASSIGN(ReadAllPage expected, database_->ReadAll(primary_read));
+  ASSERT_EQ(expected.events.size(), 4u + 60 * 7);
+  ExpectSameEvents(seen, expected.events);
+}
+
 #ifdef EVENTSTORE_TEST_POSTGRES
 
 absl::StatusOr<std::unique_ptr<EventStore>> OpenPostgres(
@@ -606,7 +965,118 @@ TEST(ReplicaPostgresTest, CopiesAndFollowsThroughAnOutage) {
   ExpectExactCopy(*primary, *local, *replica);
 }
 
+TEST(ReplicaPostgresTest, ReadsCarryThePrimarysPositionsThroughAnOutage) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresServer> server,
+                       PostgresServer::Start({}));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> primary,
+                       OpenPostgres(*server));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempDir> dir, TempDir::Create());
+  std::unique_ptr<EventStore> local = OpenSqlite(dir->File("replica.db"));
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_OK(Fill(*primary, "order-", 10, 300, 3));
+    ASSERT_OK(Fill(*primary, "audit-", 4, 40));
+  }
+  ReplicaOptions options;
+  options.stream_prefixes = {"order-"};
+  options.batch_size = 250;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<StoreReplica> replica,
+                       StoreReplica::Create(*primary, *local, options));
+  ASSERT_OK(replica->SyncOnce().status());
+  ASSERT_OK_AND_ASSIGN(Position head, primary->HeadPosition());
+
+  // ReadAll from the start and from the middle of the log (an event copied,
+  // an event passed over), page by page as the primary pages it.
+  const std::vector<RecordedEvent> log = ReadEverything(*primary);
+  ASSERT_EQ(log.size(), 1020u);
+  ASSERT_EQ(log[500].stream.substr(0, 6), "order-");
+  ASSERT_EQ(log[650].stream.substr(0, 6), "audit-");
+  for (const Position& from :
+       {Position::Start(), log[500].position, log[650].position}) {
+    ReadAllOptions read;
+    read.from_position = from;
+    read.filter.stream_prefix = "order-";
+    read.max_count = 97;
+    EXPECT_GT(ExpectSamePages(*primary, *replica, read, head), 1);
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> expected,
+                       primary->ReadStream("order-3"));
+  ASSERT_EQ(expected.size(), 90u);
+
+  // During an outage the replica answers as the primary did.
+  ASSERT_OK(server->Stop());
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
+                       replica->ReadStream("order-3", {}));
+  ExpectSameEvents(read, expected);
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> own,
+                       local->ReadStream("order-3"));
+  EXPECT_NE(own[0].position, expected[0].position);
+  ReadAllOptions from_middle;
+  from_middle.from_position = log[500].position;
+  from_middle.filter.stream_prefix = "order-3";
+  from_middle.max_count = 1000;
+  ASSERT_OK_AND_ASSIGN(ReadAllPage page, replica->ReadAll(from_middle));
+  std::vector<RecordedEvent> later;
+  for (const RecordedEvent& e : expected) {
+    if (e.position > log[500].position) later.push_back(e);
+  }
+  EXPECT_FALSE(later.empty());
+  ExpectSameEvents(page.events, later);
+  EXPECT_TRUE(page.end_of_log);
+}
+
 #endif  // EVENTSTORE_TEST_POSTGRES
 
+}  // namespace
+}  // namespace eventstore::test
+
+namespace eventstore::test {
+namespace {
+TEST_F(StoreReplicaTest, ZZTimingReadStream) {
+  for (int per_append : {20, 1}) {
+  std::unique_ptr<EventStore> file = OpenSqlite(dir_->File(absl::StrCat("p", per_append, ".db")));
+  std::unique_ptr<EventStore> local = OpenSqlite(dir_->File(absl::StrCat("r", per_append, ".db")));
+  for (int r = 0; r < 5; ++r) {
+    ASSERT_OK(Fill(*file, "s-", 200, 4000, per_append));
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<StoreReplica> replica,
+                       StoreReplica::Create(*file, *local, {}));
+  ASSERT_OK(replica->SyncOnce().status());
+  std::vector<double> ratios;
+  std::vector<double> map_ratios;
+  ASSERT_OK_AND_ASSIGN(std::string mid, file->importer().StoreId());
+  std::vector<std::vector<Position>> pos(200);
+  for (int i = 0; i < 200; ++i) {
+    auto r = local->ReadStream(absl::StrCat("s-", i));
+    for (auto& e : *r) pos[i].push_back(e.position);
+  }
+  for (int round = 0; round < 9; ++round) {
+    double rate[3];
+    for (int which = 0; which < 3; ++which) {
+      const absl::Time start = absl::Now();
+      int64_t events = 0;
+      for (int i = 0; i < 1000; ++i) {
+        const std::string stream = absl::StrCat("s-", i % 200);
+        if (which == 2) {
+          auto r = local->importer().SourcePositions(mid, pos[i % 200]);
+          events += r->size();
+        } else if (which == 0) {
+          auto r = local->ReadStream(stream);
+          events += r->size();
+        } else {
+          auto r = replica->ReadStream(stream, {});
+          events += r->size();
+        }
+      }
+      rate[which] = events / absl::ToDoubleSeconds(absl::Now() - start);
+    }
+    ratios.push_back(rate[1] / rate[0]);
+    map_ratios.push_back(rate[2] / rate[0]);
+  }
+  std::sort(map_ratios.begin(), map_ratios.end());
+  std::cout << "map alone vs plain read: " << map_ratios[4] << "\n";
+  std::sort(ratios.begin(), ratios.end());
+  std::cout << "per_append " << per_append << " median ratio " << ratios[4] << " min " << ratios[0] << " max " << ratios[8] << "\n";
+  }
+}
 }  // namespace
 }  // namespace eventstore::test
