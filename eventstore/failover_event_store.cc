@@ -232,17 +232,36 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
     Mode mode = Mode::kPrimary;
-    {
-      MutexLock lock(&mu_);
-      mode = mode_;
-      // In kFallback everything is journaled; in kRecovering what must
-      // follow journaled appends of its stream. Decided and journaled
-      // under one hold of mu_ (see the header's "Locking").
-      if (mode_ == Mode::kFallback ||
-          (mode_ == Mode::kRecovering &&
-           pending_streams_.contains(std::string(request.stream)))) {
-        return Journal(request);
+    std::optional<int64_t> read_version;
+    absl::Status refusal;
+    for (int round = 0; round < 2; ++round) {
+      bool against_pending = false;
+      {
+        MutexLock lock(&mu_);
+        mode = mode_;
+        // In kFallback everything is journaled; in kRecovering what must
+        // follow journaled appends of its stream. Decided and journaled
+        // under one hold of mu_ (see the header's "Locking").
+        if (!(mode_ == Mode::kFallback ||
+              (mode_ == Mode::kRecovering &&
+               pending_streams_.contains(std::string(request.stream))))) {
+          break;
+        }
+        absl::StatusOr<AppendResult> journaled = Journal(
+            request, /*in_doubt=*/false, read_version, &against_pending);
+        if (journaled.ok() || !against_pending || round == 1) {
+          return journaled;
+        }
+        refusal = journaled.status();
       }
+      // Refused against the version the pending appends lead to as
+      // written; a read leaves out those that will be parked, and decides.
+      absl::StatusOr<std::optional<MergedStream>> merged =
+          Merged(request.stream);
+      if (!merged.ok()) return refusal;  // the read cannot tell better
+      read_version = merged->has_value()
+                         ? std::optional<int64_t>((*merged)->version)
+                         : std::nullopt;
     }
     absl::StatusOr<AppendResult> result = primary_->Append(request);
     if (result.ok() ||
@@ -256,7 +275,11 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       if (mode_ != Mode::kFallback) {
         line = EnterMode(Mode::kFallback, result.status());
       }
-      result = Journal(request);
+      // Its outcome is unknown (it may have committed, ahead of appends
+      // journaled meanwhile): not checked against the pending appends;
+      // its replay decides (a no-op if committed). The replica check
+      // stays: the primary was past the replica's copy before it.
+      result = Journal(request, /*in_doubt=*/true, std::nullopt, nullptr);
     }
     Log(line);
     return result;
@@ -635,7 +658,10 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     if (line.has_value()) log_->Log(line->level, kComponent, line->message);
   }
 
-  absl::StatusOr<AppendResult> Journal(const AppendRequest& request)
+  absl::StatusOr<AppendResult> Journal(const AppendRequest& request,
+                                       bool in_doubt,
+                                       std::optional<int64_t> read_version,
+                                       bool* against_pending)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ES_ASSIGN_OR_RETURN(std::vector<internal::PreparedEvent> prepared,
                         internal::PrepareAppend(options_.limits, request));
@@ -645,12 +671,20 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     // Refused at once: an expected version that contradicts the version
     // the stream's pending appends lead to (unless the append is a retry
     // of one of them).
-    if (pending != pending_streams_.end() && pending->second.version >= 0 &&
+    if (!in_doubt && pending != pending_streams_.end() &&
+        pending->second.version >= 0 &&
         !Holds(request.expected, pending->second.version) &&
         request.expected.kind() != ExpectedVersion::Kind::kStreamExists &&
         !pending_ids_.contains(prepared.front().id)) {
-      return WrongExpectedVersionError(request.stream, request.expected,
-                                       pending->second.version);
+      if (!read_version.has_value()) {
+        if (against_pending != nullptr) *against_pending = true;
+        return WrongExpectedVersionError(request.stream, request.expected,
+                                         pending->second.version);
+      }
+      if (!Holds(request.expected, *read_version)) {
+        return WrongExpectedVersionError(request.stream, request.expected,
+                                         *read_version);
+      }
     }
     // Refused at once too: an expected version the replica's copy already
     // contradicts (the primary holds at least that copy), unless the

@@ -43,8 +43,13 @@
 // append to a stream with no earlier pending append of known version). An
 // append whose expected version contradicts that version (Exactly(v) with
 // another v, NoStream) is refused at once with WrongExpectedVersionError
-// (kAborted, `actual` the version the pending appends lead to), since it
-// would be parked on replay; a retry of a pending append is no conflict.
+// (kAborted), since it would be parked on replay, unless it matches the
+// version a read of the stream gives (pending appends bound to be parked
+// left out: see below), which then decides; `actual` is the version read
+// (or, when the stream cannot be read, the one the pending appends lead
+// to). A retry of a pending append is no conflict, nor is an append sent
+// to the primary whose outcome is unknown (kUnavailable: it may have
+// committed), which is journaled as it is; its replay decides.
 // Replays are idempotent by event id: an append that committed on the
 // primary before the outage (its outcome unknown to the caller) replays as
 // a no-op, and replaying again after a crash writes nothing twice. An
