@@ -10,7 +10,8 @@
 // SqliteOptions::FromUrl for the query parameters. "postgresql://..." (see
 // PostgresOptions::FromUrl). "failover:PRIMARY_URL?journal=sqlite:PATH"
 // opens a FailoverEventStore (failover_event_store.h) over the primary and
-// a SQLite journal: see failover_url.h for its parameters; the primary must
+// a SQLite journal, and with "&replica=PREFIXES" a local SQLite replica
+// (store_replica.h): see failover_url.h for its parameters; the primary must
 // be reachable when it is opened. A URL of an unknown scheme, or of a
 // backend this build lacks, is kInvalidArgument.
 //

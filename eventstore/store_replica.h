@@ -183,8 +183,12 @@ class StoreReplica {
   // (Covers) is kUnavailable naming the replica's prefixes: the copy cannot
   // answer it exactly. ReadAll covers a filter whose stream_prefix starts
   // with one of the prefixes (any filter when there are none); its other
-  // filter fields apply as on any store. kFailedPrecondition before the
-  // first sync reached the primary (the copy's origin is not known yet).
+  // filter fields apply as on any store, so its pages are those the
+  // primary's ReadAll returned for the copied events; an empty page at the
+  // end of the copy moves next_position to Status().read_position when that
+  // is later (past the events the replica read and did not copy).
+  // kFailedPrecondition before the first sync reached the primary (the
+  // copy's origin is not known yet), for all four.
   // The replica store's own errors otherwise.
   virtual absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) = 0;

@@ -368,13 +368,16 @@ void RegisterInspectCommands(CLI::App& app, int& exit_code) {
     CLI::App* cmd = app.add_subcommand(
         "info",
         "What a store holds: backend, schema version, streams, events, head "
-        "position, size on disk");
+        "position, size on disk; of a failover URL or journal, the pending "
+        "and parked appends and the replica's lag");
     AddUrlArgument(*cmd, args->url);
     AddFormatOption(*cmd, args->format);
     SetExample(*cmd,
                "eventstore info sqlite:events.db\n"
                "EVENTSTORE_URL=postgresql://app@db:5432/shop eventstore info "
-               "--format json");
+               "--format json\n"
+               "eventstore info 'failover:postgresql://db.internal/shop"
+               "?journal=sqlite:journal.db&replica=order-'");
     cmd->callback([args, &exit_code] { exit_code = RunInfo(*args); });
   }
   {

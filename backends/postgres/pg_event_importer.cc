@@ -357,8 +357,7 @@ absl::StatusOr<std::optional<MigrationState>> PgEventImporter::GetMigration(
   return state;
 }
 
-absl::StatusOr<std::vector<MigrationState>>
-PgEventImporter::ListMigrations() {
+absl::StatusOr<std::vector<MigrationState>> PgEventImporter::ListMigrations() {
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(list_migrations_, PgParams());
   }));

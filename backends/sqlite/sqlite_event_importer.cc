@@ -74,15 +74,17 @@ constexpr char kTranslate[] =
     "SELECT position FROM migration_positions WHERE migration_id = ?1 "
     "AND (source_commit, source_prepare) <= (?2, ?3) "
     "ORDER BY source_commit DESC, source_prepare DESC LIMIT 1";
-// SourcePositions: the rows of runs of positions ($2: a JSON array of
-// [first, last] pairs), each run one range of the index of schema version
-// 5 (migration_positions_by_position). CROSS JOIN keeps the runs the outer
-// loop.
+// SourcePositions: the rows of runs of positions, each run one range of the
+// index of schema version 5 (migration_positions_by_position). ?2 is a JSON
+// object {"first": last, ...}: json_each parses it once and gives each
+// run's first position as its key (text) and its last as its value (an
+// integer parsed per pair would cost as much as the lookup). CROSS JOIN
+// keeps the runs the outer loop.
 constexpr char kSourcePositions[] =
     "SELECT m.position, m.source_commit, m.source_prepare "
     "FROM json_each(?2) AS r CROSS JOIN migration_positions AS m "
     "WHERE m.migration_id = ?1 "
-    "AND m.position BETWEEN r.value ->> 0 AND r.value ->> 1";
+    "AND m.position BETWEEN CAST(r.key AS INTEGER) AND r.value";
 // Positions at most this far apart share a run: reading the few rows
 // between costs less than a seek of their own.
 constexpr uint64_t kMaxGap = 4;
@@ -421,25 +423,25 @@ absl::StatusOr<std::vector<Position>> SqliteEventImporter::SourcePositions(
   if (!std::is_sorted(wanted.begin(), wanted.end())) {
     std::sort(wanted.begin(), wanted.end());
   }
-  // The runs of positions to read, as a JSON array of [first, last] pairs:
-  // positions closer than kMaxGap share a run (the rows between are read
+  // The runs of positions to read, as a JSON object {"first": last, ...}:
+  // positions at most kMaxGap apart share a run (the rows between are read
   // and passed over).
-  std::string runs = "[";
+  std::string runs = "{";
   uint64_t run_first = wanted.front().first;
   uint64_t run_last = run_first;
   auto close_run = [&] {
     if (runs.size() > 1) runs.push_back(',');
-    absl::StrAppend(&runs, "[", run_first, ",", run_last, "]");
+    absl::StrAppend(&runs, "\"", run_first, "\":", run_last);
   };
-  for (const auto& [position, index] : wanted) {
-    if (position - run_last > kMaxGap) {
+  for (const std::pair<uint64_t, size_t>& w : wanted) {
+    if (w.first - run_last > kMaxGap) {
       close_run();
-      run_first = position;
+      run_first = w.first;
     }
-    run_last = position;
+    run_last = w.first;
   }
   close_run();
-  runs.push_back(']');
+  runs.push_back('}');
   ES_RETURN_IF_ERROR(
       db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt,

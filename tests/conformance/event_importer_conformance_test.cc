@@ -244,7 +244,8 @@ TEST_P(EventImporterConformanceTest, ListMigrationsNewestFirst) {
   AppendToSource("order-2", 1);
   const std::vector<RecordedEvent> events = ReadAllOf(*source_);
   ASSERT_THAT(events, SizeIs(3));
-  ASSERT_OK(target_->importer().ImportEvents("m1", "src-1", {events.data(), 2}));
+  ASSERT_OK(
+      target_->importer().ImportEvents("m1", "src-1", {events.data(), 2}));
   ASSERT_OK_AND_ASSIGN(std::optional<MigrationState> first,
                        target_->importer().GetMigration("m1"));
   ASSERT_TRUE(first.has_value());

@@ -6,6 +6,12 @@
 // at an arbitrary moment). Each time, a later replay writes every journaled
 // append into the primary exactly once.
 //
+// Two faults of the at-once refusal of a journaled append (over a SQLite
+// primary behind a switch): an append at the version a read returned,
+// behind a pending append that will be parked; an append whose outcome is
+// unknown (committed, then the connection broke) while another writer of
+// its stream journaled one.
+//
 // The process killed during replication (a StoreReplica copying) is tested
 // in store_replica_test.cc.
 
@@ -22,11 +28,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "eventstore/checkpoint_store.h"
@@ -45,9 +53,142 @@
 namespace eventstore::test {
 namespace {
 
-#ifdef EVENTSTORE_TEST_POSTGRES
+using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using Mode = FailoverStatus::Mode;
+
+std::vector<std::string> Payloads(const std::vector<RecordedEvent>& events) {
+  std::vector<std::string> out;
+  for (const RecordedEvent& e : events) out.push_back(e.payload);
+  return out;
+}
+
+class FailoverFaultsTest : public FailoverFixture {};
+
+// A rival writer appended to the primary during the outage, so the
+// journaled append of a stream will be parked; reads leave it out, and an
+// append at the version read (which will replay, behind the parked one) is
+// taken, not refused as contradicting the pending appends.
+TEST_F(FailoverFaultsTest,
+       AnAppendAtTheVersionReadIsTakenWhenThePendingOneWillBeParked) {
+  FailoverOptions options;
+  options.allow_fallback = true;
+  options.health_check_interval = absl::ZeroDuration();
+  auto store = OpenFailover(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK(
+      store->Append("shared", ExpectedVersion::NoStream(), {Event("placed")}));
+  primary_->down = true;
+  ASSERT_OK_AND_ASSIGN(
+      AppendResult mine,
+      store->Append("shared", ExpectedVersion::Exactly(1), {Event("mine")}));
+  ASSERT_TRUE(mine.journaled);
+  primary_->down = false;
+  ASSERT_OK(database_->Append("shared", ExpectedVersion::Exactly(1),
+                              {Event("theirs-1"), Event("theirs-2")}));
+
+  // "mine" will be parked: the read leaves it out.
+  ASSERT_OK_AND_ASSIGN(int64_t version, store->StreamVersion("shared"));
+  EXPECT_EQ(version, 3);
+  absl::StatusOr<AppendResult> next = store->Append(
+      "shared", ExpectedVersion::Exactly(version), {Event("next")});
+  EXPECT_OK(next) << "the store read version " << version
+                  << " and refused an append at it";
+
+  ASSERT_OK(store->ReplayNow());
+  EXPECT_EQ(store->Status().parked, 1);
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
+                       database_->ReadStream("shared"));
+  EXPECT_THAT(Payloads(events),
+              ElementsAre("placed", "theirs-1", "theirs-2", "next"));
+}
+
+// A primary whose Append goes through `hook` (given the request and the
+// real store).
+class AppendHookPrimary final : public ForwardingEventStore {
+ public:
+  using Hook = std::function<absl::StatusOr<AppendResult>(const AppendRequest&,
+                                                          EventStore&)>;
+  AppendHookPrimary(EventStore* target, Hook hook)
+      : ForwardingEventStore(target), target_(target), hook_(std::move(hook)) {}
+
+  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
+    return hook_(request, *target_);
+  }
+
+ private:
+  EventStore* const target_;
+  const Hook hook_;
+};
+
+// An append whose outcome is unknown (the primary committed it, then the
+// connection broke: kUnavailable) while another writer of the same stream
+// journaled an append in between: the unknown one is journaled too (its
+// replay is a no-op, by id), never refused as a conflict, since it may
+// have committed (it did here).
+TEST_F(FailoverFaultsTest, AnAppendOfUnknownOutcomeIsJournaledNotRefused) {
+  ASSERT_OK(
+      database_->Append("s", ExpectedVersion::NoStream(), {Event("placed")}));
+  absl::Notification committed;
+  absl::Notification release;
+  std::atomic<bool> other_down{true};
+  std::atomic<bool> hold{true};  // the first "in-doubt" append only
+  auto primary = std::make_unique<AppendHookPrimary>(
+      database_.get(),
+      [&](const AppendRequest& request,
+          EventStore& target) -> absl::StatusOr<AppendResult> {
+        if (request.stream == "other" && other_down) {
+          return absl::UnavailableError("test primary: connection refused");
+        }
+        if (request.events.front().payload != "in-doubt" ||
+            !hold.exchange(false)) {
+          return target.Append(request);
+        }
+        absl::StatusOr<AppendResult> result = target.Append(request);
+        committed.Notify();
+        release.WaitForNotification();
+        if (!result.ok()) return result;
+        return absl::UnavailableError(
+            "test primary: connection lost after the commit");
+      });
+  FailoverOptions options;
+  options.allow_fallback = true;
+  options.health_check_interval = absl::ZeroDuration();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<FailoverEventStore> store,
+                       CreateFailoverOver(std::move(primary),
+                                          dir_->File("journal.db"), options));
+
+  absl::StatusOr<AppendResult> in_doubt;
+  std::thread writer([&] {
+    in_doubt =
+        store->Append("s", ExpectedVersion::Exactly(1), {Event("in-doubt")});
+  });
+  ASSERT_TRUE(committed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  // Meanwhile the primary fails for another append (kFallback), and a
+  // second writer of "s" journals its append at the version it knew.
+  ASSERT_OK_AND_ASSIGN(
+      AppendResult other,
+      store->Append("other", ExpectedVersion::NoStream(), {Event("other")}));
+  EXPECT_TRUE(other.journaled);
+  ASSERT_OK_AND_ASSIGN(
+      AppendResult rival,
+      store->Append("s", ExpectedVersion::Exactly(1), {Event("rival")}));
+  EXPECT_TRUE(rival.journaled);
+  release.Notify();
+  writer.join();
+  other_down = false;
+
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
+                       database_->ReadStream("s"));
+  ASSERT_THAT(Payloads(events), ElementsAre("placed", "in-doubt"));
+  EXPECT_OK(in_doubt) << "refused, yet committed in the primary";
+  ASSERT_OK(store->ReplayNow());
+  EXPECT_EQ(store->Status().parked, 1);  // "rival": "s" is at 2
+  ASSERT_OK_AND_ASSIGN(events, database_->ReadStream("s"));
+  EXPECT_THAT(Payloads(events), ElementsAre("placed", "in-doubt"));
+}
+
+#ifdef EVENTSTORE_TEST_POSTGRES
 
 // A primary that runs `hook` around its AppendEach calls (the replay's
 // batches): before(n) ahead of the n-th call (from 1), after(n) once it

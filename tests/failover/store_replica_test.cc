@@ -22,7 +22,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "backends/sqlite/sqlite_event_store.h"
-#include "eventstore/event_importer.h"
 #include "eventstore/forwarding_event_store.h"
 #include "eventstore/sql_transaction.h"
 #include "eventstore/status_macros.h"
@@ -645,6 +644,14 @@ TEST_F(StoreReplicaTest, ReadsCarryThePrimarysPositions) {
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
                        replica->ReadStream("order-2", {}));
   ExpectSameEvents(read, primary);
+  // Again (the positions are remembered now), and in part.
+  ASSERT_OK_AND_ASSIGN(read, replica->ReadStream("order-2", {}));
+  ExpectSameEvents(read, primary);
+  ReadStreamOptions part;
+  part.from_version = 4;
+  part.max_count = 3;
+  ASSERT_OK_AND_ASSIGN(read, replica->ReadStream("order-2", part));
+  ExpectSameEvents(read, {primary.begin() + 3, primary.begin() + 6});
   ReadStreamOptions backward;
   backward.direction = Direction::kBackward;
   backward.from_version = 8;
@@ -1026,57 +1033,5 @@ TEST(ReplicaPostgresTest, ReadsCarryThePrimarysPositionsThroughAnOutage) {
 
 #endif  // EVENTSTORE_TEST_POSTGRES
 
-}  // namespace
-}  // namespace eventstore::test
-
-namespace eventstore::test {
-namespace {
-TEST_F(StoreReplicaTest, ZZTimingReadStream) {
-  for (int per_append : {20, 1}) {
-  std::unique_ptr<EventStore> file = OpenSqlite(dir_->File(absl::StrCat("p", per_append, ".db")));
-  std::unique_ptr<EventStore> local = OpenSqlite(dir_->File(absl::StrCat("r", per_append, ".db")));
-  for (int r = 0; r < 5; ++r) {
-    ASSERT_OK(Fill(*file, "s-", 200, 4000, per_append));
-  }
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<StoreReplica> replica,
-                       StoreReplica::Create(*file, *local, {}));
-  ASSERT_OK(replica->SyncOnce().status());
-  std::vector<double> ratios;
-  std::vector<double> map_ratios;
-  ASSERT_OK_AND_ASSIGN(std::string mid, file->importer().StoreId());
-  std::vector<std::vector<Position>> pos(200);
-  for (int i = 0; i < 200; ++i) {
-    auto r = local->ReadStream(absl::StrCat("s-", i));
-    for (auto& e : *r) pos[i].push_back(e.position);
-  }
-  for (int round = 0; round < 9; ++round) {
-    double rate[3];
-    for (int which = 0; which < 3; ++which) {
-      const absl::Time start = absl::Now();
-      int64_t events = 0;
-      for (int i = 0; i < 1000; ++i) {
-        const std::string stream = absl::StrCat("s-", i % 200);
-        if (which == 2) {
-          auto r = local->importer().SourcePositions(mid, pos[i % 200]);
-          events += r->size();
-        } else if (which == 0) {
-          auto r = local->ReadStream(stream);
-          events += r->size();
-        } else {
-          auto r = replica->ReadStream(stream, {});
-          events += r->size();
-        }
-      }
-      rate[which] = events / absl::ToDoubleSeconds(absl::Now() - start);
-    }
-    ratios.push_back(rate[1] / rate[0]);
-    map_ratios.push_back(rate[2] / rate[0]);
-  }
-  std::sort(map_ratios.begin(), map_ratios.end());
-  std::cout << "map alone vs plain read: " << map_ratios[4] << "\n";
-  std::sort(ratios.begin(), ratios.end());
-  std::cout << "per_append " << per_append << " median ratio " << ratios[4] << " min " << ratios[0] << " max " << ratios[8] << "\n";
-  }
-}
 }  // namespace
 }  // namespace eventstore::test

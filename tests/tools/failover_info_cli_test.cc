@@ -203,6 +203,17 @@ TEST_F(CliFailoverInfoTest, AReplicaFileAndItsLagBehindTheFailoverPrimary) {
       HasSubstr(absl::StrCat(
           "replica of ", primary_url_, ": 3 events, last source position ",
           before[0].last_source_position.ToString(), ", updated at ")));
+  const CliResult file_json =
+      RunCli({"info", "sqlite://" + replica_path, "--format", "json"});
+  ASSERT_EQ(file_json.exit_code, 0) << file_json.err;
+  const Value file_info = Json(file_json.out);
+  const Value& copies = Field(file_info, "replica_of");
+  ASSERT_EQ(copies.list_value().values_size(), 1) << file_json.out;
+  const Value& copy = copies.list_value().values(0);
+  EXPECT_EQ(Field(copy, "source").string_value(), primary_url_);
+  EXPECT_EQ(Field(copy, "events").number_value(), 3);
+  EXPECT_EQ(Field(copy, "last_source_position").string_value(),
+            before[0].last_source_position.ToString());
 
   const CliResult table = RunCli({"info", url});
   ASSERT_EQ(table.exit_code, 0) << table.err;
