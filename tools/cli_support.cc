@@ -16,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "backends/sqlite/sqlite_event_store.h"
+#include "eventstore/failover_url.h"
 #include "eventstore/open_event_store.h"
 #include "tools/command.h"
 #ifdef EVENTSTORE_HAVE_POSTGRES
@@ -151,6 +152,14 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenStore(
     postgres->instrumentation = options.instrumentation;
     store = PostgresEventStore::Open(*postgres);
 #endif
+  } else if (absl::StartsWith(url, kFailoverScheme)) {
+    // Opening a FailoverEventStore would replay its journal into the
+    // primary and write its replica: not for a command-line tool.
+    return fail(absl::InvalidArgumentError(
+        "a failover URL is for applications (opening it would replay its "
+        "journal and write its replica); give this command the primary's "
+        "URL, or the journal's or replica's sqlite: file. `eventstore info "
+        "FAILOVER_URL` shows the failover state without changing it"));
   } else {
     store = OpenEventStore(url);
   }

@@ -181,6 +181,29 @@ TEST_F(CliFailoverInfoTest, AFailoverUrlShowsTheModeAndOnlyLooks) {
   EXPECT_EQ(RunCli({"info", url + "&replica_batch_size=0"}).exit_code, 2);
 }
 
+// Other commands refuse a failover URL (opening one would replay the
+// journal and write the replica) and say what to give them instead.
+TEST_F(CliFailoverInfoTest, OtherCommandsRefuseAFailoverUrlAndChangeNothing) {
+  MakeJournal();
+  const std::string url =
+      absl::StrCat("failover:", primary_url_, "?journal=", journal_url_,
+                   "&replica=order-");
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"streams", url},
+                                             {"read", url, "order-3"},
+                                             {"verify", url}}) {
+    const CliResult result = RunCli(args);
+    EXPECT_NE(result.exit_code, 0) << args[0];
+    EXPECT_THAT(result.err, HasSubstr("a failover URL is for applications"))
+        << args[0];
+  }
+  // Nothing was replayed, and no replica file was made.
+  ASSERT_OK_AND_ASSIGN(const int64_t version,
+                       primary_->StreamVersion("order-3"));
+  EXPECT_EQ(version, 0);
+  EXPECT_FALSE(FileExists(dir_->File("journal.db.replica")));
+}
+
 TEST_F(CliFailoverInfoTest, AReplicaFileAndItsLagBehindTheFailoverPrimary) {
   const std::string url =
       absl::StrCat("failover:", primary_url_, "?journal=", journal_url_,
