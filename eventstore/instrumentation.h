@@ -198,6 +198,9 @@ class Instrumentation {
                               absl::Duration lag_time) {}
   // When a sync fails (the primary unreachable, a refused primary).
   virtual void OnReplicaError() {}
+  // When a sync reached the end of the primary's log (caught up), at `at`
+  // (ReplicaStatus::last_sync).
+  virtual void OnReplicaCaughtUp(absl::Time at) {}
 };
 
 }  // namespace eventstore

@@ -464,6 +464,7 @@ absl::StatusOr<ReplicaSyncResult> StoreReplicaImpl::SyncLocked(
     if (options_.instrumentation != nullptr) {
       options_.instrumentation->OnReplicaBatch(
           static_cast<int64_t>(page.events.size()), lag_events, lag_time);
+      if (page.end_of_log) options_.instrumentation->OnReplicaCaughtUp(now);
     }
     if (page.end_of_log) {
       result.caught_up = true;

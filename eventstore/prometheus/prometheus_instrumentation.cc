@@ -309,7 +309,11 @@ struct PrometheusInstrumentation::Families {
                         "primary's head in time, as of its last batch.")),
         replica_errors(CounterFamily(
             r, "eventstore_replica_errors_total",
-            "Replica syncs that failed (primary unreachable or refused).")) {}
+            "Replica syncs that failed (primary unreachable or refused).")),
+        replica_last_sync(GaugeFamily(
+            r, "eventstore_replica_last_sync_timestamp_seconds",
+            "When a sync of the local replica last reached the end of the "
+            "primary's log (Unix time).")) {}
 
   Family<Counter>& appends;
   Family<Counter>& appended_events;
@@ -343,6 +347,7 @@ struct PrometheusInstrumentation::Families {
   Family<Gauge>& replica_lag_events;
   Family<Gauge>& replica_lag_seconds;
   Family<Counter>& replica_errors;
+  Family<Gauge>& replica_last_sync;
 
   // The series, by label value; the unlabelled ones once.
   ByLabel<BackendSeries> backends;
@@ -361,6 +366,7 @@ struct PrometheusInstrumentation::Families {
   SeriesSlot<Gauge> replica_lag_events_now;
   SeriesSlot<Gauge> replica_lag_seconds_now;
   SeriesSlot<Counter> replica_errors_count;
+  SeriesSlot<Gauge> replica_last_sync_now;
 
   internal::Mutex mutex;
   // The mode last reported to OnFailoverMode; empty before the first.
@@ -583,6 +589,12 @@ void PrometheusInstrumentation::OnReplicaBatch(int64_t events,
 void PrometheusInstrumentation::OnReplicaError() {
   Families& f = *families_;
   f.replica_errors_count.Get(f.replica_errors, {}).Increment();
+}
+
+void PrometheusInstrumentation::OnReplicaCaughtUp(absl::Time at) {
+  Families& f = *families_;
+  f.replica_last_sync_now.Get(f.replica_last_sync, {})
+      .Set(absl::ToDoubleSeconds(at - absl::UnixEpoch()));
 }
 
 }  // namespace eventstore

@@ -105,6 +105,7 @@ class PrometheusInstrumentation final : public Instrumentation {
   void OnReplicaBatch(int64_t events, int64_t lag_events,
                       absl::Duration lag_time) override;
   void OnReplicaError() override;
+  void OnReplicaCaughtUp(absl::Time at) override;
 
  private:
   struct Families;

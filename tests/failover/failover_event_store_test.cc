@@ -516,13 +516,20 @@ TEST_F(FailoverEventStoreTest, ConcurrentAppendsThroughOutagesLoseNothing) {
     }
     primary_->down = false;
   });
+  // Writers go on past kAppendsEach until an append was journaled (on a
+  // loaded machine they may finish before the flipper first runs), up to
+  // kMaxAppends each.
+  constexpr int kMaxAppends = 20000;
   std::vector<std::vector<std::string>> errors(kWriters);
+  std::vector<int> appended(kWriters, 0);
   std::vector<std::thread> writers;
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {
       const std::string stream = absl::StrCat("writer-", w);
       int64_t version = 0;
-      for (int i = 0; i < kAppendsEach; ++i) {
+      for (int i = 0; i < kMaxAppends &&
+                      (i < kAppendsEach || store->Status().journaled == 0);
+           ++i, appended[w] = i) {
         absl::StatusOr<AppendResult> r =
             store->Append(stream, ExpectedVersion::Exactly(version),
                           {Event(absl::StrCat(i))});
@@ -550,7 +557,7 @@ TEST_F(FailoverEventStoreTest, ConcurrentAppendsThroughOutagesLoseNothing) {
   for (int w = 0; w < kWriters; ++w) {
     EXPECT_THAT(errors[w], IsEmpty());
     std::vector<std::string> expected;
-    for (int i = 0; i < kAppendsEach; ++i) expected.push_back(absl::StrCat(i));
+    for (int i = 0; i < appended[w]; ++i) expected.push_back(absl::StrCat(i));
     EXPECT_EQ(PrimaryPayloads(absl::StrCat("writer-", w)), expected)
         << "writer " << w;
   }

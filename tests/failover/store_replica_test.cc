@@ -617,6 +617,9 @@ TEST_F(StoreReplicaTest, ReportsBatchesAndErrorsToInstrumentation) {
   EXPECT_EQ(batches[2].lag_events, 0);
   EXPECT_EQ(batches[2].lag_time, absl::ZeroDuration());
   EXPECT_EQ(instrumentation->replica_errors(), 0);
+  // Caught up once, at the status's last_sync.
+  EXPECT_THAT(instrumentation->replica_caught_up(),
+              ::testing::ElementsAre(replica->Status().last_sync));
   primary_->down = true;
   EXPECT_FALSE(replica->SyncOnce().ok());
   EXPECT_EQ(instrumentation->replica_errors(), 1);

@@ -163,6 +163,7 @@ TEST(PrometheusInstrumentationTest, EveryCallSetsItsMetric) {
       {"eventstore_replica_lag_events", 40},
       {"eventstore_replica_lag_seconds", 3},
       {"eventstore_replica_errors_total", 1},
+      {"eventstore_replica_last_sync_timestamp_seconds", 1700000000},
   };
   for (const auto& [series, value] : expected) {
     EXPECT_EQ(Sample(text, series), value) << series << "\n" << text;
@@ -232,7 +233,7 @@ TEST(PrometheusInstrumentationTest, EveryMetricIsNamedEventstoreWithHelp) {
       EXPECT_TRUE(absl::StartsWith(line, "# TYPE eventstore_")) << line;
     }
   }
-  EXPECT_EQ(families, 32);
+  EXPECT_EQ(families, 33);
 }
 
 TEST(PrometheusInstrumentationTest, SharesAnApplicationRegistry) {

@@ -155,6 +155,10 @@ class RecordingInstrumentation final : public Instrumentation {
     internal::MutexLock lock(&mutex_);
     ++replica_errors_;
   }
+  void OnReplicaCaughtUp(absl::Time at) override {
+    internal::MutexLock lock(&mutex_);
+    replica_caught_up_.push_back(at);
+  }
 
   // --- The projection runner and the outbox publisher --------------------
   void OnProjectionEvent(std::string_view projection, bool ok,
@@ -238,6 +242,11 @@ class RecordingInstrumentation final : public Instrumentation {
     internal::MutexLock lock(&mutex_);
     return replica_errors_;
   }
+  // Each OnReplicaCaughtUp's time, in order.
+  std::vector<absl::Time> replica_caught_up() const {
+    internal::MutexLock lock(&mutex_);
+    return replica_caught_up_;
+  }
 
   // Every projection runner and outbox publisher call, in the order
   // received; OnProjectionRetry and OnProjectionDeadLetter as the
@@ -312,6 +321,7 @@ class RecordingInstrumentation final : public Instrumentation {
   std::vector<RecordedOutboxBacklog> outbox_backlogs_ ABSL_GUARDED_BY(mutex_);
   // StoreReplica.
   std::vector<RecordedReplicaBatch> replica_batches_ ABSL_GUARDED_BY(mutex_);
+  std::vector<absl::Time> replica_caught_up_ ABSL_GUARDED_BY(mutex_);
   int64_t replica_errors_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 

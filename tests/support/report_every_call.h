@@ -38,6 +38,7 @@ inline void ReportEveryCall(Instrumentation& metrics) {
   metrics.OnFailoverPending(6);
   metrics.OnReplicaBatch(100, 40, absl::Seconds(3));
   metrics.OnReplicaError();
+  metrics.OnReplicaCaughtUp(absl::FromUnixSeconds(1700000000));
 }
 
 }  // namespace eventstore::test
