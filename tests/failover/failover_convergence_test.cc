@@ -25,9 +25,7 @@
 #include "gtest/gtest.h"
 #include "tests/failover/failover_fixture.h"
 #include "tests/support/status_matchers.h"
-#include "tests/support/temp_dir.h"
 #ifdef EVENTSTORE_TEST_POSTGRES
-#include "backends/postgres/postgres_event_store.h"
 #include "tests/support/postgres_server.h"
 #endif
 
@@ -39,39 +37,6 @@ using ::testing::IsEmpty;
 using ::testing::SizeIs;
 using Mode = FailoverStatus::Mode;
 
-// An OK StatusOr holding `value`.
-MATCHER_P(IsOkAndHolds, value, "") {
-  if (!arg.ok()) {
-    *result_listener << "status " << arg.status();
-    return false;
-  }
-  *result_listener << "holds " << ::testing::PrintToString(*arg);
-  return *arg == value;
-}
-
-std::vector<std::string> Payloads(const std::vector<RecordedEvent>& events) {
-  std::vector<std::string> out;
-  for (const RecordedEvent& e : events) out.push_back(e.payload);
-  return out;
-}
-
-std::vector<int64_t> Versions(const std::vector<RecordedEvent>& events) {
-  std::vector<int64_t> out;
-  for (const RecordedEvent& e : events) out.push_back(e.version);
-  return out;
-}
-
-// Polls `done` until it holds or `timeout` passes; whether it held.
-template <typename Condition>
-bool WaitUntil(Condition done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
-}
-
 class FailoverConvergenceTest : public FailoverFixture {
  protected:
   std::unique_ptr<FailoverEventStore> Open(
@@ -80,13 +45,6 @@ class FailoverConvergenceTest : public FailoverFixture {
     options.allow_fallback = true;
     options.health_check_interval = interval;
     return OpenFailover(options);
-  }
-
-  std::vector<std::string> PrimaryPayloads(const std::string& stream) {
-    absl::StatusOr<std::vector<RecordedEvent>> events =
-        database_->ReadStream(stream);
-    EXPECT_OK(events);
-    return events.ok() ? Payloads(*events) : std::vector<std::string>{};
   }
 };
 
@@ -153,32 +111,32 @@ TEST_F(FailoverConvergenceTest, ReadsIncludeTheStreamsPendingJournal) {
 
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
                        store->ReadStream("o"));
-  EXPECT_THAT(Payloads(events), ElementsAre("p", "q", "r1", "r2"));
-  EXPECT_THAT(Versions(events), ElementsAre(1, 2, 3, 4));
+  EXPECT_THAT(PayloadsOf(events), ElementsAre("p", "q", "r1", "r2"));
+  EXPECT_THAT(VersionsOf(events), ElementsAre(1, 2, 3, 4));
   EXPECT_NE(events[0].position, Position());
   EXPECT_EQ(events[1].position, Position());  // not in the primary yet
   EXPECT_EQ(events[1].id, q.id);
   EXPECT_EQ(events[1].stream, "o");
   EXPECT_TRUE(events[1].metadata.properties().empty());
-  EXPECT_THAT(store->StreamVersion("o"), IsOkAndHolds(4));
-  EXPECT_THAT(store->EventExists(q.id), IsOkAndHolds(true));
-  EXPECT_THAT(store->EventExists(Uuid::Generate()), IsOkAndHolds(false));
+  EXPECT_THAT(store->StreamVersion("o"), IsOkHolding(4));
+  EXPECT_THAT(store->EventExists(q.id), IsOkHolding(true));
+  EXPECT_THAT(store->EventExists(Uuid::Generate()), IsOkHolding(false));
 
   ReadStreamOptions backward;
   backward.direction = Direction::kBackward;
   backward.max_count = 2;
   ASSERT_OK_AND_ASSIGN(events, store->ReadStream("o", backward));
-  EXPECT_THAT(Payloads(events), ElementsAre("r2", "r1"));
+  EXPECT_THAT(PayloadsOf(events), ElementsAre("r2", "r1"));
   ReadStreamOptions from;
   from.from_version = 2;
   from.max_count = 2;
   ASSERT_OK_AND_ASSIGN(events, store->ReadStream("o", from));
-  EXPECT_THAT(Payloads(events), ElementsAre("q", "r1"));
+  EXPECT_THAT(PayloadsOf(events), ElementsAre("q", "r1"));
 
   ASSERT_OK(store->ReplayNow());
   EXPECT_EQ(store->Status().parked, 0);
   ASSERT_OK_AND_ASSIGN(events, store->ReadStream("o"));
-  EXPECT_THAT(Payloads(events), ElementsAre("p", "q", "r1", "r2"));
+  EXPECT_THAT(PayloadsOf(events), ElementsAre("p", "q", "r1", "r2"));
   EXPECT_NE(events[3].position, Position());
 }
 
@@ -196,11 +154,11 @@ TEST_F(FailoverConvergenceTest,
   // The whole stream is in the journal.
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
                        store->ReadStream("new"));
-  EXPECT_THAT(Payloads(events), ElementsAre("n1", "n2"));
-  EXPECT_THAT(Versions(events), ElementsAre(1, 2));
-  EXPECT_THAT(store->StreamVersion("new"), IsOkAndHolds(2));
+  EXPECT_THAT(PayloadsOf(events), ElementsAre("n1", "n2"));
+  EXPECT_THAT(VersionsOf(events), ElementsAre(1, 2));
+  EXPECT_THAT(store->StreamVersion("new"), IsOkHolding(2));
   // Its version is known, its first four events are not.
-  EXPECT_THAT(store->StreamVersion("old"), IsOkAndHolds(5));
+  EXPECT_THAT(store->StreamVersion("old"), IsOkHolding(5));
   EXPECT_THAT(store->ReadStream("old"),
               StatusIs(absl::StatusCode::kUnavailable));
   // Nothing known.
@@ -210,7 +168,7 @@ TEST_F(FailoverConvergenceTest,
               StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(store->ReadStream("untouched"),
               StatusIs(absl::StatusCode::kUnavailable));
-  EXPECT_THAT(store->EventExists(n1.id), IsOkAndHolds(true));
+  EXPECT_THAT(store->EventExists(n1.id), IsOkHolding(true));
   EXPECT_THAT(store->EventExists(Uuid::Generate()),
               StatusIs(absl::StatusCode::kUnavailable));
 }
@@ -292,12 +250,12 @@ TEST_F(FailoverConvergenceTest, ConcurrentOwnStreamWritersNeverPark) {
   std::thread flipper([&] {
     for (int outage = 0; outage < kOutages; ++outage) {
       const int64_t before = acknowledged;
-      EXPECT_TRUE(WaitUntil([&] { return acknowledged >= before + 100; },
+      EXPECT_TRUE(PollUntil([&] { return acknowledged >= before + 100; },
                             absl::Seconds(30)));
       const int64_t journaled = store->Status().journaled;
       primary_->down = true;
       EXPECT_TRUE(
-          WaitUntil([&] { return store->Status().journaled >= journaled + 20; },
+          PollUntil([&] { return store->Status().journaled >= journaled + 20; },
                     absl::Seconds(30)));
       primary_->down = false;
     }
@@ -347,7 +305,7 @@ TEST_F(FailoverConvergenceTest, ConcurrentOwnStreamWritersNeverPark) {
   }
   flipper.join();
   for (std::thread& t : writers) t.join();
-  EXPECT_TRUE(WaitUntil([&] { return store->Status().mode == Mode::kPrimary; },
+  EXPECT_TRUE(PollUntil([&] { return store->Status().mode == Mode::kPrimary; },
                         absl::Seconds(60)));
   const FailoverStatus status = store->Status();
   EXPECT_GT(status.journaled, 0) << "no outage was seen";
@@ -367,46 +325,14 @@ TEST_F(FailoverConvergenceTest, ConcurrentOwnStreamWritersNeverPark) {
 }
 
 #ifdef EVENTSTORE_TEST_POSTGRES
-class FailoverPostgresConvergenceTest : public ::testing::Test {
+class FailoverPostgresConvergenceTest : public FailoverPostgresFixture {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(server_, PostgresServer::Start({}));
-    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
-    ASSERT_OK_AND_ASSIGN(rival_, OpenPrimary());
-  }
-
-  absl::StatusOr<std::unique_ptr<EventStore>> OpenPrimary() {
-    PostgresOptions pg;
-    pg.conninfo = server_->url();
-    pg.connect_timeout = absl::Seconds(2);
-    return PostgresEventStore::Open(pg);
-  }
-
   std::unique_ptr<FailoverEventStore> OpenFailover(absl::Duration interval) {
-    absl::StatusOr<std::unique_ptr<EventStore>> primary = OpenPrimary();
-    EXPECT_OK(primary);
-    if (!primary.ok()) return nullptr;
     FailoverOptions options;
     options.allow_fallback = true;
     options.health_check_interval = interval;
-    absl::StatusOr<std::unique_ptr<FailoverEventStore>> store =
-        CreateFailoverOver(std::move(*primary), dir_->File("journal.db"),
-                           options);
-    EXPECT_OK(store);
-    return store.ok() ? std::move(*store) : nullptr;
+    return OpenFailoverOverServer(options);
   }
-
-  std::vector<std::string> PrimaryPayloads(const std::string& stream) {
-    absl::StatusOr<std::vector<RecordedEvent>> events =
-        rival_->ReadStream(stream);
-    EXPECT_OK(events);
-    return events.ok() ? Payloads(*events) : std::vector<std::string>{};
-  }
-
-  std::unique_ptr<PostgresServer> server_;
-  std::unique_ptr<TempDir> dir_;
-  // Another writer on the primary; also reads it directly.
-  std::unique_ptr<EventStore> rival_;
 };
 
 // Four writer threads, each loading and appending to its own streams at
@@ -450,10 +376,10 @@ TEST_F(FailoverPostgresConvergenceTest,
     });
   }
   ASSERT_TRUE(
-      WaitUntil([&] { return acknowledged >= 400; }, absl::Seconds(60)));
+      PollUntil([&] { return acknowledged >= 400; }, absl::Seconds(60)));
   ASSERT_OK(server_->Stop());
   const absl::Time outage_end = absl::Now() + absl::Seconds(5);
-  EXPECT_TRUE(WaitUntil(
+  EXPECT_TRUE(PollUntil(
       [&] {
         return absl::Now() >= outage_end && store->Status().journaled > 0;
       },
@@ -462,7 +388,7 @@ TEST_F(FailoverPostgresConvergenceTest,
   ASSERT_OK(server_->StartAgain());
   const absl::Time up = absl::Now();
   const bool converged =
-      WaitUntil([&] { return store->Status().mode == Mode::kPrimary; },
+      PollUntil([&] { return store->Status().mode == Mode::kPrimary; },
                 absl::Seconds(60));
   const absl::Duration recovery = absl::Now() - up;
   const int64_t during = acknowledged;
@@ -477,7 +403,7 @@ TEST_F(FailoverPostgresConvergenceTest,
   EXPECT_TRUE(converged) << "still " << FailoverModeName(store->Status().mode)
                          << " with " << store->Status().pending
                          << " pending after 60 s";
-  ASSERT_TRUE(WaitUntil([&] { return store->Status().mode == Mode::kPrimary; },
+  ASSERT_TRUE(PollUntil([&] { return store->Status().mode == Mode::kPrimary; },
                         absl::Seconds(60)));
 
   const FailoverStatus status = store->Status();
@@ -506,7 +432,7 @@ TEST_F(FailoverPostgresConvergenceTest, OwnJournaledWritesAreReadInRecovery) {
         store->Append("order-1", ExpectedVersion::Exactly(1), {Event("paid")}));
     EXPECT_TRUE(paid.journaled);
     // During the outage the version is known from the journal.
-    EXPECT_THAT(store->StreamVersion("order-1"), IsOkAndHolds(2));
+    EXPECT_THAT(store->StreamVersion("order-1"), IsOkHolding(2));
     EXPECT_THAT(store->ReadStream("order-1"),
                 StatusIs(absl::StatusCode::kUnavailable));
   }
@@ -516,8 +442,8 @@ TEST_F(FailoverPostgresConvergenceTest, OwnJournaledWritesAreReadInRecovery) {
   ASSERT_EQ(store->Status().mode, Mode::kRecovering);
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
                        store->ReadStream("order-1"));
-  EXPECT_THAT(Payloads(events), ElementsAre("placed", "paid"));
-  EXPECT_THAT(Versions(events), ElementsAre(1, 2));
+  EXPECT_THAT(PayloadsOf(events), ElementsAre("placed", "paid"));
+  EXPECT_THAT(VersionsOf(events), ElementsAre(1, 2));
   ASSERT_OK_AND_ASSIGN(AppendResult shipped,
                        store->Append("order-1", ExpectedVersion::Exactly(2),
                                      {Event("shipped")}));
@@ -553,7 +479,7 @@ TEST_F(FailoverPostgresConvergenceTest, ARivalWriterStillParksNotDrops) {
   // The read shows what replay will make of it: the rival's event, not mine.
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
                        store->ReadStream("shared"));
-  EXPECT_THAT(Payloads(events), ElementsAre("placed", "theirs"));
+  EXPECT_THAT(PayloadsOf(events), ElementsAre("placed", "theirs"));
 
   ASSERT_OK(store->ReplayNow());
   const FailoverStatus status = store->Status();

@@ -24,7 +24,6 @@
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #ifdef EVENTSTORE_TEST_POSTGRES
-#include "backends/postgres/postgres_event_store.h"
 #include "tests/support/postgres_server.h"
 #endif
 
@@ -47,12 +46,6 @@ std::vector<RecordedEvent> JournalEvents(FailoverEventStore& store) {
   return page.ok() ? std::move(page->events) : std::vector<RecordedEvent>{};
 }
 
-std::vector<std::string> Payloads(const std::vector<RecordedEvent>& events) {
-  std::vector<std::string> out;
-  for (const RecordedEvent& e : events) out.push_back(e.payload);
-  return out;
-}
-
 class FailoverEventStoreTest : public FailoverFixture {
  protected:
   // A failover store over database_ (through a switch, kept in primary_)
@@ -65,13 +58,6 @@ class FailoverEventStoreTest : public FailoverFixture {
     options.health_check_interval = interval;
     options.replay_page_size = page_size;
     return OpenFailover(options);
-  }
-
-  std::vector<std::string> PrimaryPayloads(const std::string& stream) {
-    absl::StatusOr<std::vector<RecordedEvent>> events =
-        database_->ReadStream(stream);
-    EXPECT_OK(events);
-    return events.ok() ? Payloads(*events) : std::vector<std::string>{};
   }
 };
 
@@ -258,7 +244,7 @@ TEST_F(FailoverEventStoreTest, OutageJournalsAppendsAndRecoveryReplaysThem) {
 
   // Global order follows the journal.
   ASSERT_OK_AND_ASSIGN(ReadAllPage all, store->ReadAll(ReadAllOptions()));
-  EXPECT_THAT(Payloads(all.events),
+  EXPECT_THAT(PayloadsOf(all.events),
               ElementsAre("placed", "paid", "shipped", "closed", "other"));
 
   // Back in primary mode.
@@ -570,11 +556,8 @@ TEST(FailoverPostgresTest, ServerStoppedAndStartedAgain) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresServer> server,
                        PostgresServer::Start({}));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempDir> dir, TempDir::Create());
-  PostgresOptions pg;
-  pg.conninfo = server->url();
-  pg.connect_timeout = absl::Seconds(2);
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> primary,
-                       PostgresEventStore::Open(pg));
+                       OpenPostgresPrimary(*server));
   FailoverOptions options;
   options.allow_fallback = true;
   options.health_check_interval = absl::ZeroDuration();
@@ -600,7 +583,7 @@ TEST(FailoverPostgresTest, ServerStoppedAndStartedAgain) {
   EXPECT_EQ(store->Status().replayed, 2);
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
                        store->ReadStream("order-1"));
-  EXPECT_THAT(Payloads(events), ElementsAre("placed", "paid", "shipped"));
+  EXPECT_THAT(PayloadsOf(events), ElementsAre("placed", "paid", "shipped"));
 }
 #endif
 

@@ -57,12 +57,6 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using Mode = FailoverStatus::Mode;
 
-std::vector<std::string> Payloads(const std::vector<RecordedEvent>& events) {
-  std::vector<std::string> out;
-  for (const RecordedEvent& e : events) out.push_back(e.payload);
-  return out;
-}
-
 class FailoverFaultsTest : public FailoverFixture {};
 
 // A rival writer appended to the primary during the outage, so the
@@ -99,7 +93,7 @@ TEST_F(FailoverFaultsTest,
   EXPECT_EQ(store->Status().parked, 1);
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
                        database_->ReadStream("shared"));
-  EXPECT_THAT(Payloads(events),
+  EXPECT_THAT(PayloadsOf(events),
               ElementsAre("placed", "theirs-1", "theirs-2", "next"));
 }
 
@@ -180,12 +174,12 @@ TEST_F(FailoverFaultsTest, AnAppendOfUnknownOutcomeIsJournaledNotRefused) {
 
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> events,
                        database_->ReadStream("s"));
-  ASSERT_THAT(Payloads(events), ElementsAre("placed", "in-doubt"));
+  ASSERT_THAT(PayloadsOf(events), ElementsAre("placed", "in-doubt"));
   EXPECT_OK(in_doubt) << "refused, yet committed in the primary";
   ASSERT_OK(store->ReplayNow());
   EXPECT_EQ(store->Status().parked, 1);  // "rival": "s" is at 2
   ASSERT_OK_AND_ASSIGN(events, database_->ReadStream("s"));
-  EXPECT_THAT(Payloads(events), ElementsAre("placed", "in-doubt"));
+  EXPECT_THAT(PayloadsOf(events), ElementsAre("placed", "in-doubt"));
 }
 
 #ifdef EVENTSTORE_TEST_POSTGRES

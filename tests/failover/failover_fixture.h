@@ -1,6 +1,8 @@
 // FailoverFixture: the fixture of the failover tests. A FailoverEventStore
 // over an in-memory SQLite primary reached through a SwitchablePrimary (a
-// switch that makes it unreachable) and a SQLite journal in a temp dir.
+// switch that makes it unreachable) and a SQLite journal in a temp dir;
+// (FailoverPostgresFixture) the same over a real PostgreSQL server; and the
+// helpers the failover tests share (events, payloads, polling).
 //
 //   class FailoverEventStoreTest : public test::FailoverFixture { ... };
 //   TEST_F(FailoverEventStoreTest, ...) {
@@ -13,6 +15,7 @@
 #define EVENTSTORE_TESTS_FAILOVER_FAILOVER_FIXTURE_H_
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,6 +33,7 @@
 #include "eventstore/forwarding_event_store.h"
 #include "eventstore/internal/mutex.h"
 #include "eventstore/status_macros.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
@@ -50,6 +54,40 @@ inline EventData Event(std::string payload) {
   e.type = kTickType;
   e.payload = std::move(payload);
   return e;
+}
+
+// An OK StatusOr holding `value`.
+MATCHER_P(IsOkHolding, value, "") {
+  if (!arg.ok()) {
+    *result_listener << "status " << arg.status();
+    return false;
+  }
+  *result_listener << "holds " << ::testing::PrintToString(*arg);
+  return *arg == value;
+}
+
+// The payloads of `events`, in order.
+inline std::vector<std::string> PayloadsOf(
+    const std::vector<RecordedEvent>& events) {
+  std::vector<std::string> out;
+  for (const RecordedEvent& e : events) out.push_back(e.payload);
+  return out;
+}
+
+// The versions of `events`, in order.
+inline std::vector<int64_t> VersionsOf(
+    const std::vector<RecordedEvent>& events) {
+  std::vector<int64_t> out;
+  for (const RecordedEvent& e : events) out.push_back(e.version);
+  return out;
+}
+
+// The payloads of `stream` as `store` reads them; a failure when it cannot.
+inline std::vector<std::string> ReadPayloads(EventStore& store,
+                                             const std::string& stream) {
+  absl::StatusOr<std::vector<RecordedEvent>> events = store.ReadStream(stream);
+  EXPECT_OK(events);
+  return events.ok() ? PayloadsOf(*events) : std::vector<std::string>{};
 }
 
 // A primary that can be made unreachable: while `down`, every call that
@@ -180,6 +218,11 @@ class FailoverFixture : public ::testing::Test {
     return store.ok() ? std::move(*store) : nullptr;
   }
 
+  // The payloads of `stream` in the primary, read directly.
+  std::vector<std::string> PrimaryPayloads(const std::string& stream) {
+    return ReadPayloads(*database_, stream);
+  }
+
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<EventStore> database_;
   SwitchablePrimary* primary_ = nullptr;
@@ -227,6 +270,44 @@ inline absl::StatusOr<std::unique_ptr<EventStore>> OpenPostgresPrimary(
   options.connect_timeout = absl::Seconds(2);
   return PostgresEventStore::Open(options);
 }
+
+// The fixture of the failover tests over a real PostgreSQL server (stopped
+// and started by the tests): the server, a temp dir for the journal, and
+// another writer on the server.
+class FailoverPostgresFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(server_, PostgresServer::Start({}));
+    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
+    ASSERT_OK_AND_ASSIGN(rival_, OpenPostgresPrimary(*server_));
+  }
+
+  // A failover store with `options` over a new connection to the server and
+  // the journal file journal.db in dir_; null, with a failure recorded, if
+  // it cannot be created.
+  std::unique_ptr<FailoverEventStore> OpenFailoverOverServer(
+      const FailoverOptions& options) {
+    absl::StatusOr<std::unique_ptr<EventStore>> primary =
+        OpenPostgresPrimary(*server_);
+    EXPECT_OK(primary);
+    if (!primary.ok()) return nullptr;
+    absl::StatusOr<std::unique_ptr<FailoverEventStore>> store =
+        CreateFailoverOver(std::move(*primary), dir_->File("journal.db"),
+                           options);
+    EXPECT_OK(store);
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  // The payloads of `stream` in the primary, read directly (by rival_).
+  std::vector<std::string> PrimaryPayloads(const std::string& stream) {
+    return ReadPayloads(*rival_, stream);
+  }
+
+  std::unique_ptr<PostgresServer> server_;
+  std::unique_ptr<TempDir> dir_;
+  // Another writer on the primary; also reads it directly.
+  std::unique_ptr<EventStore> rival_;
+};
 #endif
 
 }  // namespace eventstore::test

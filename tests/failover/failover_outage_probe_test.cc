@@ -30,9 +30,7 @@
 #include "gtest/gtest.h"
 #include "tests/failover/failover_fixture.h"
 #include "tests/support/status_matchers.h"
-#include "tests/support/temp_dir.h"
 #ifdef EVENTSTORE_TEST_POSTGRES
-#include "backends/postgres/postgres_event_store.h"
 #include "tests/support/postgres_server.h"
 #endif
 
@@ -95,20 +93,15 @@ Ack Acknowledged(std::string stream, const std::vector<EventData>& events,
   return ack;
 }
 
-class FailoverPostgresOutageProbeTest : public ::testing::Test {
+class FailoverPostgresOutageProbeTest : public FailoverPostgresFixture {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(server_, PostgresServer::Start({}));
-    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
-    ASSERT_OK_AND_ASSIGN(rival_, OpenPostgresPrimary(*server_));
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> primary,
-                         OpenPostgresPrimary(*server_));
+    ASSERT_NO_FATAL_FAILURE(FailoverPostgresFixture::SetUp());
     FailoverOptions options;
     options.allow_fallback = true;
     options.health_check_interval = absl::Milliseconds(50);
-    ASSERT_OK_AND_ASSIGN(
-        store_, CreateFailoverOver(std::move(primary), dir_->File("journal.db"),
-                                   options));
+    store_ = OpenFailoverOverServer(options);
+    ASSERT_NE(store_, nullptr);
   }
 
   // Writer `w`: appends at full speed with Exactly(version), the version
@@ -449,10 +442,8 @@ class FailoverPostgresOutageProbeTest : public ::testing::Test {
         << " rival appends in 60 s";
   }
 
-  std::unique_ptr<PostgresServer> server_;
-  std::unique_ptr<TempDir> dir_;
-  // Writes the shared streams directly on the primary; reads it at the end.
-  std::unique_ptr<EventStore> rival_;
+  // rival_ (of the fixture) writes the shared streams directly on the
+  // primary, and reads it at the end.
   std::unique_ptr<FailoverEventStore> store_;
   std::vector<WriterLog> logs_ = std::vector<WriterLog>(kWriters);
   WriterLog rival_log_;

@@ -34,47 +34,10 @@
 #include "gtest/gtest.h"
 #include "tests/failover/failover_fixture.h"
 #include "tests/support/status_matchers.h"
-#include "tests/support/temp_dir.h"
-#ifdef EVENTSTORE_TEST_POSTGRES
-#include "backends/postgres/postgres_event_store.h"
-#include "tests/support/postgres_server.h"
-#endif
 
 namespace eventstore::test {
 
 inline constexpr absl::Duration kCatchUpTimeout = absl::Seconds(30);
-
-// An OK StatusOr holding `value`.
-MATCHER_P(IsOkHolding, value, "") {
-  if (!arg.ok()) {
-    *result_listener << "status " << arg.status();
-    return false;
-  }
-  *result_listener << "holds " << ::testing::PrintToString(*arg);
-  return *arg == value;
-}
-
-inline std::vector<std::string> PayloadsOf(
-    const std::vector<RecordedEvent>& events) {
-  std::vector<std::string> out;
-  for (const RecordedEvent& e : events) out.push_back(e.payload);
-  return out;
-}
-
-// The payloads of `stream` as `store` reads them; a failure when it cannot.
-inline std::vector<std::string> ReadPayloads(EventStore& store,
-                                             const std::string& stream) {
-  absl::StatusOr<std::vector<RecordedEvent>> events = store.ReadStream(stream);
-  EXPECT_OK(events);
-  return events.ok() ? PayloadsOf(*events) : std::vector<std::string>{};
-}
-
-inline std::vector<int64_t> VersionsOf(
-    const std::vector<RecordedEvent>& events) {
-  std::vector<int64_t> out;
-  for (const RecordedEvent& e : events) out.push_back(e.version);
-  return out;
-}
 
 inline std::vector<Uuid> IdsOf(const std::vector<RecordedEvent>& events) {
   std::vector<Uuid> out;
@@ -160,6 +123,18 @@ inline FailoverOptions ReplicaFailoverOptions(
   return options;
 }
 
+// A SQLite store in the file `path`, for a replica; null, with a failure
+// recorded, if it cannot be opened.
+inline std::shared_ptr<EventStore> OpenSqliteReplica(const std::string& path) {
+  SqliteOptions sqlite;
+  sqlite.path = path;
+  absl::StatusOr<std::unique_ptr<EventStore>> replica =
+      SqliteEventStore::Open(sqlite);
+  EXPECT_OK(replica);
+  return replica.ok() ? std::shared_ptr<EventStore>(std::move(*replica))
+                      : nullptr;
+}
+
 class FailoverReplicaFixture : public FailoverFixture {
  protected:
   // A failover store over the fixture's primary with a SQLite replica
@@ -167,13 +142,8 @@ class FailoverReplicaFixture : public FailoverFixture {
   std::unique_ptr<FailoverEventStore> OpenWithReplica(
       std::vector<std::string> prefixes,
       absl::Duration staleness = absl::ZeroDuration()) {
-    SqliteOptions sqlite;
-    sqlite.path = dir_->File("replica.db");
-    absl::StatusOr<std::unique_ptr<EventStore>> replica =
-        SqliteEventStore::Open(sqlite);
-    EXPECT_OK(replica);
-    if (!replica.ok()) return nullptr;
-    replica_store_ = std::shared_ptr<EventStore>(std::move(*replica));
+    replica_store_ = OpenSqliteReplica(dir_->File("replica.db"));
+    if (replica_store_ == nullptr) return nullptr;
     FailoverOptions options =
         ReplicaFailoverOptions(replica_store_, std::move(prefixes));
     options.replica_read_staleness = staleness;
@@ -211,45 +181,16 @@ class FailoverReplicaFixture : public FailoverFixture {
 #ifdef EVENTSTORE_TEST_POSTGRES
 // A PostgreSQL server (stopped and started by the tests), a failover store
 // over it with a SQLite replica of the "account-" streams, and another
-// writer on it.
-class FailoverPostgresReplicaFixture : public ::testing::Test {
+// writer on it (rival_).
+class FailoverPostgresReplicaFixture : public FailoverPostgresFixture {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(server_, PostgresServer::Start({}));
-    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
-    ASSERT_OK_AND_ASSIGN(rival_, OpenPrimary());
-  }
-
-  absl::StatusOr<std::unique_ptr<EventStore>> OpenPrimary() {
-    PostgresOptions pg;
-    pg.conninfo = server_->url();
-    pg.connect_timeout = absl::Seconds(2);
-    return PostgresEventStore::Open(pg);
-  }
-
   std::unique_ptr<FailoverEventStore> OpenFailover() {
-    absl::StatusOr<std::unique_ptr<EventStore>> primary = OpenPrimary();
-    EXPECT_OK(primary);
-    if (!primary.ok()) return nullptr;
-    SqliteOptions sqlite;
-    sqlite.path = dir_->File("replica.db");
-    absl::StatusOr<std::unique_ptr<EventStore>> replica =
-        SqliteEventStore::Open(sqlite);
-    EXPECT_OK(replica);
-    if (!replica.ok()) return nullptr;
-    FailoverOptions options = ReplicaFailoverOptions(
-        std::shared_ptr<EventStore>(std::move(*replica)), {"account-"});
-    absl::StatusOr<std::unique_ptr<FailoverEventStore>> store =
-        CreateFailoverOver(std::move(*primary), dir_->File("journal.db"),
-                           options);
-    EXPECT_OK(store);
-    return store.ok() ? std::move(*store) : nullptr;
+    std::shared_ptr<EventStore> replica =
+        OpenSqliteReplica(dir_->File("replica.db"));
+    if (replica == nullptr) return nullptr;
+    return OpenFailoverOverServer(
+        ReplicaFailoverOptions(std::move(replica), {"account-"}));
   }
-
-  std::unique_ptr<PostgresServer> server_;
-  std::unique_ptr<TempDir> dir_;
-  // Another writer on the primary; also reads it directly.
-  std::unique_ptr<EventStore> rival_;
 };
 #endif  // EVENTSTORE_TEST_POSTGRES
 

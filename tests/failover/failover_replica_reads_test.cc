@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -29,7 +30,28 @@ using ::testing::HasSubstr;
 using ::testing::SizeIs;
 using Mode = FailoverStatus::Mode;
 
-class FailoverReplicaReadsTest : public FailoverReplicaFixture {};
+class FailoverReplicaReadsTest : public FailoverReplicaFixture {
+ protected:
+  // A store with a replica of the "order-" streams and `staleness`, whose
+  // replica copied "order-1" = {a1} and was stopped; then a2 was appended
+  // to the primary behind the store's back (the primary holds {a1, a2}).
+  std::unique_ptr<FailoverEventStore> OpenWithReplicaOneEventBehind(
+      absl::Duration staleness) {
+    auto store = OpenWithReplica({"order-"}, staleness);
+    if (store == nullptr) return nullptr;
+    absl::StatusOr<AppendResult> first =
+        store->Append("order-1", ExpectedVersion::NoStream(), {Event("a1")});
+    EXPECT_OK(first);
+    if (!first.ok()) return nullptr;
+    CatchUp(*store, first->last_position);
+    if (HasFatalFailure()) return nullptr;
+    store->replica()->Stop();
+    absl::StatusOr<AppendResult> behind = database_->Append(
+        "order-1", ExpectedVersion::Exactly(1), {Event("a2")});
+    EXPECT_OK(behind);
+    return behind.ok() ? std::move(store) : nullptr;
+  }
+};
 
 // 1. A covered stream during an outage: the replica's copy with the
 // primary's positions, then the journaled appends; EventExists for a
@@ -491,15 +513,8 @@ TEST_F(FailoverReplicaReadsTest, WithAStalenessBoundCoveredReadsUseTheReplica) {
 // 7. A replica that last caught up longer ago than the bound is not read.
 TEST_F(FailoverReplicaReadsTest, AReplicaStalerThanTheBoundIsNotRead) {
   const absl::Duration bound = absl::Milliseconds(200);
-  auto store = OpenWithReplica({"order-"}, bound);
+  auto store = OpenWithReplicaOneEventBehind(bound);
   ASSERT_NE(store, nullptr);
-  ASSERT_OK_AND_ASSIGN(
-      AppendResult first,
-      store->Append("order-1", ExpectedVersion::NoStream(), {Event("a1")}));
-  CatchUp(*store, first.last_position);
-  store->replica()->Stop();
-  ASSERT_OK(
-      database_->Append("order-1", ExpectedVersion::Exactly(1), {Event("a2")}));
   const absl::Time last_sync = store->Status().replica->last_sync;
   ASSERT_TRUE(PollUntil([&] { return absl::Now() > last_sync + bound; },
                         absl::Seconds(10)));
@@ -509,15 +524,8 @@ TEST_F(FailoverReplicaReadsTest, AReplicaStalerThanTheBoundIsNotRead) {
 
 // 7. Without a bound (the default), reads go to the primary while it is up.
 TEST_F(FailoverReplicaReadsTest, WithoutAStalenessBoundReadsUseThePrimary) {
-  auto store = OpenWithReplica({"order-"});
+  auto store = OpenWithReplicaOneEventBehind(absl::ZeroDuration());
   ASSERT_NE(store, nullptr);
-  ASSERT_OK_AND_ASSIGN(
-      AppendResult first,
-      store->Append("order-1", ExpectedVersion::NoStream(), {Event("a1")}));
-  CatchUp(*store, first.last_position);
-  store->replica()->Stop();
-  ASSERT_OK(
-      database_->Append("order-1", ExpectedVersion::Exactly(1), {Event("a2")}));
   EXPECT_THAT(ReadPayloads(*store, "order-1"), ElementsAre("a1", "a2"));
   EXPECT_THAT(store->StreamVersion("order-1"), IsOkHolding(2));
   ReadAllOptions orders;

@@ -923,23 +923,31 @@ TEST_F(StoreReplicaTest, ConcurrentReadsDuringSyncSkipNothing) {
 
 #ifdef EVENTSTORE_TEST_POSTGRES
 
-absl::StatusOr<std::unique_ptr<EventStore>> OpenPostgres(
-    const PostgresServer& server) {
-  PostgresOptions pg;
-  pg.conninfo = server.url();
-  pg.connect_timeout = absl::Seconds(2);
-  return PostgresEventStore::Open(pg);
-}
+// A real PostgreSQL server (stopped and started by the tests), a primary
+// store on it, and an empty SQLite store (replica.db in a temp dir) for the
+// replica.
+class ReplicaPostgresTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(server_, PostgresServer::Start({}));
+    PostgresOptions pg;
+    pg.conninfo = server_->url();
+    pg.connect_timeout = absl::Seconds(2);
+    ASSERT_OK_AND_ASSIGN(primary_, PostgresEventStore::Open(pg));
+    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
+    local_ = OpenSqlite(dir_->File("replica.db"));
+    ASSERT_NE(local_, nullptr);
+  }
 
-TEST(ReplicaPostgresTest, CopiesAndFollowsThroughAnOutage) {
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresServer> server,
-                       PostgresServer::Start({}));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> primary,
-                       OpenPostgres(*server));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempDir> dir, TempDir::Create());
-  std::unique_ptr<EventStore> local = OpenSqlite(dir->File("replica.db"));
-  ASSERT_OK(Fill(*primary, "order-", 100, 10000, 50));
-  ASSERT_OK(Fill(*primary, "audit-", 10, 500, 50));
+  std::unique_ptr<PostgresServer> server_;
+  std::unique_ptr<EventStore> primary_;
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<EventStore> local_;
+};
+
+TEST_F(ReplicaPostgresTest, CopiesAndFollowsThroughAnOutage) {
+  ASSERT_OK(Fill(*primary_, "order-", 100, 10000, 50));
+  ASSERT_OK(Fill(*primary_, "audit-", 10, 500, 50));
 
   auto log = std::make_shared<RecordingLogSink>();
   ReplicaOptions options;
@@ -948,55 +956,49 @@ TEST(ReplicaPostgresTest, CopiesAndFollowsThroughAnOutage) {
   options.max_backoff = absl::Milliseconds(300);
   options.log_sink = log;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<StoreReplica> replica,
-                       StoreReplica::Create(*primary, *local, options));
+                       StoreReplica::Create(*primary_, *local_, options));
   ASSERT_OK_AND_ASSIGN(ReplicaSyncResult r, replica->SyncOnce());
   EXPECT_EQ(r.events_copied, 10000);
-  ExpectExactCopy(*primary, *local, *replica);
+  ExpectExactCopy(*primary_, *local_, *replica);
 
   ASSERT_OK(replica->Start());
-  ASSERT_OK(server->Stop());
+  ASSERT_OK(server_->Stop());
   ASSERT_TRUE(
       log->WaitFor(LogLevel::kWarning, "replica", "failed", absl::Seconds(30)));
   EXPECT_EQ(replica->Status().last_error.code(),
             absl::StatusCode::kUnavailable);
   // Reads of the replica go on during the outage.
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> stream,
-                       local->ReadStream("order-3"));
+                       local_->ReadStream("order-3"));
   EXPECT_EQ(stream.size(), 100u);
 
-  ASSERT_OK(server->StartAgain());
-  ASSERT_OK(Fill(*primary, "order-", 10, 200, 20));
-  ASSERT_OK_AND_ASSIGN(Position head, primary->HeadPosition());
+  ASSERT_OK(server_->StartAgain());
+  ASSERT_OK(Fill(*primary_, "order-", 10, 200, 20));
+  ASSERT_OK_AND_ASSIGN(Position head, primary_->HeadPosition());
   ASSERT_TRUE(replica->WaitForPosition(head, absl::Seconds(30)));
   ASSERT_TRUE(log->WaitFor(LogLevel::kInfo, "replica", "works again",
                            absl::Seconds(5)));
   replica->Stop();
   EXPECT_EQ(replica->Status().events, 10200);
-  ExpectExactCopy(*primary, *local, *replica);
+  ExpectExactCopy(*primary_, *local_, *replica);
 }
 
-TEST(ReplicaPostgresTest, ReadsCarryThePrimarysPositionsThroughAnOutage) {
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresServer> server,
-                       PostgresServer::Start({}));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> primary,
-                       OpenPostgres(*server));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempDir> dir, TempDir::Create());
-  std::unique_ptr<EventStore> local = OpenSqlite(dir->File("replica.db"));
+TEST_F(ReplicaPostgresTest, ReadsCarryThePrimarysPositionsThroughAnOutage) {
   for (int round = 0; round < 3; ++round) {
-    ASSERT_OK(Fill(*primary, "order-", 10, 300, 3));
-    ASSERT_OK(Fill(*primary, "audit-", 4, 40));
+    ASSERT_OK(Fill(*primary_, "order-", 10, 300, 3));
+    ASSERT_OK(Fill(*primary_, "audit-", 4, 40));
   }
   ReplicaOptions options;
   options.stream_prefixes = {"order-"};
   options.batch_size = 250;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<StoreReplica> replica,
-                       StoreReplica::Create(*primary, *local, options));
+                       StoreReplica::Create(*primary_, *local_, options));
   ASSERT_OK(replica->SyncOnce().status());
-  ASSERT_OK_AND_ASSIGN(Position head, primary->HeadPosition());
+  ASSERT_OK_AND_ASSIGN(Position head, primary_->HeadPosition());
 
   // ReadAll from the start and from the middle of the log (an event copied,
   // an event passed over), page by page as the primary pages it.
-  const std::vector<RecordedEvent> log = ReadEverything(*primary);
+  const std::vector<RecordedEvent> log = ReadEverything(*primary_);
   ASSERT_EQ(log.size(), 1020u);
   ASSERT_EQ(log[500].stream.substr(0, 6), "order-");
   ASSERT_EQ(log[650].stream.substr(0, 6), "audit-");
@@ -1006,19 +1008,19 @@ TEST(ReplicaPostgresTest, ReadsCarryThePrimarysPositionsThroughAnOutage) {
     read.from_position = from;
     read.filter.stream_prefix = "order-";
     read.max_count = 97;
-    EXPECT_GT(ExpectSamePages(*primary, *replica, read, head), 1);
+    EXPECT_GT(ExpectSamePages(*primary_, *replica, read, head), 1);
   }
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> expected,
-                       primary->ReadStream("order-3"));
+                       primary_->ReadStream("order-3"));
   ASSERT_EQ(expected.size(), 90u);
 
   // During an outage the replica answers as the primary did.
-  ASSERT_OK(server->Stop());
+  ASSERT_OK(server_->Stop());
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
                        replica->ReadStream("order-3", {}));
   ExpectSameEvents(read, expected);
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> own,
-                       local->ReadStream("order-3"));
+                       local_->ReadStream("order-3"));
   EXPECT_NE(own[0].position, expected[0].position);
   ReadAllOptions from_middle;
   from_middle.from_position = log[500].position;
