@@ -357,10 +357,23 @@ TEST_F(FailoverPostgresConvergenceTest,
       for (int i = 0; !stop; ++i) {
         const std::string stream =
             absl::StrCat("own-", w, "-", i % kStreamsEach);
+        // Only this writer writes the stream: its version is the count of
+        // appends acknowledged. When the store can answer (the primary is
+        // up, or the stream's journal knows), it must say the same; when
+        // it cannot (kUnavailable: down, nothing pending for the stream),
+        // the writer goes on with its own count, so that appends reach the
+        // journal whatever each thread was doing when the server stopped.
+        const int64_t own = static_cast<int64_t>(written[w][stream].size());
         absl::StatusOr<int64_t> version = store->StreamVersion(stream);
-        if (absl::IsUnavailable(version.status())) continue;  // next stream
+        if (absl::IsUnavailable(version.status())) version = own;
         if (!version.ok()) {
           errors[w].push_back(version.status().ToString());
+          return;
+        }
+        if (*version != own) {
+          errors[w].push_back(absl::StrCat(stream, ": the store reads version ",
+                                           *version, ", ", own,
+                                           " appends were acknowledged"));
           return;
         }
         const std::string payload = absl::StrCat(i);
