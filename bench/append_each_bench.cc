@@ -38,16 +38,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "backends/sqlite/sqlite_event_store.h"
 #include "bench/bench_display.h"
+#include "bench/paired_rounds.h"
 #include "bench/ratio_reporter.h"
 #include "bench/workloads.h"
 #include "eventstore/event_store.h"
 #include "tests/support/temp_dir.h"
 #ifdef EVENTSTORE_BENCH_POSTGRES
 #include "backends/postgres/postgres_event_store.h"
+#include "bench/bench_postgres.h"
 #include "tests/support/postgres_server.h"
 #endif
 
@@ -94,21 +94,9 @@ std::vector<std::string> Setup() {
   env->stores["sqlite"] = *std::move(store);
   std::vector<std::string> names = {"sqlite"};
 #ifdef EVENTSTORE_BENCH_POSTGRES
-  PostgresOptions pg;
-  const char* url = std::getenv("EVENTSTORE_BENCH_PG_URL");
-  if (url != nullptr && *url != '\0') {
-    pg.conninfo = url;
-    pg.schema = absl::StrCat("f0_", absl::ToUnixMillis(absl::Now()));
-  } else {
-    test::PostgresServerOptions options;
-    options.durable = true;
-    absl::StatusOr<std::unique_ptr<test::PostgresServer>> server =
-        test::PostgresServer::Start(options);
-    if (!server.ok()) Die(server.status(), "starting PostgreSQL");
-    env->server = *std::move(server);
-    pg.conninfo = env->server->url();
-  }
-  store = PostgresEventStore::Open(pg);
+  absl::StatusOr<PostgresOptions> pg = BenchPostgresOptions("f0", &env->server);
+  if (!pg.ok()) Die(pg.status(), "starting PostgreSQL");
+  store = PostgresEventStore::Open(*pg);
   if (!store.ok()) Die(store.status(), "opening PostgreSQL");
   env->stores["postgres"] = *std::move(store);
   names.push_back("postgres");
@@ -172,23 +160,10 @@ void Appends(benchmark::State& state, EventStore& store, int batch) {
 void Register(const std::vector<std::string>& backends) {
   for (const std::string& backend : backends) {
     EventStore* store = env->stores[backend].get();
-    const std::string prefix = absl::StrCat(kF0.name, "/", backend);
-    std::vector<std::pair<std::string, int>> sides = {
-        {prefix, kBatch}, {absl::StrCat(prefix, kF0.baseline_suffix), 0}};
-    for (int round = 0; round < kRounds; ++round) {
-      for (const auto& [name, batch] : sides) {
-        benchmark::RegisterBenchmark(
-            name.c_str(),
-            [store, batch = batch, round](benchmark::State& state) {
-              state.SetLabel(absl::StrCat("round ", round + 1, "/", kRounds));
-              Appends(state, *store, batch);
-            })
-            ->Iterations(kF0.iterations)
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
-      }
-      std::swap(sides[0], sides[1]);
-    }
+    RegisterPairedRounds(
+        kF0, backend,
+        [store](benchmark::State& state) { Appends(state, *store, kBatch); },
+        [store](benchmark::State& state) { Appends(state, *store, 0); });
   }
 }
 

@@ -35,9 +35,15 @@ BenchDisplay MakeBenchDisplay(int argc, char** argv) {
   const bool use_color =
       color == "auto" ? isatty(STDOUT_FILENO) != 0
                       : (color == "true" || color == "yes" || color == "1");
+  const std::string_view tabular =
+      Flag(argc, argv, "benchmark_counters_tabular", "false");
+  int options = benchmark::ConsoleReporter::OO_None;
+  if (use_color) options |= benchmark::ConsoleReporter::OO_Color;
+  if (tabular == "true" || tabular == "yes" || tabular == "1") {
+    options |= benchmark::ConsoleReporter::OO_Tabular;
+  }
   display.reporter = std::make_unique<benchmark::ConsoleReporter>(
-      use_color ? benchmark::ConsoleReporter::OO_Color
-                : benchmark::ConsoleReporter::OO_None);
+      static_cast<benchmark::ConsoleReporter::OutputOptions>(options));
   display.table_out = &std::cout;
   return display;
 }

@@ -1,6 +1,6 @@
 // BenchDisplay: the reporter Google Benchmark would pick for a program's
-// flags, for programs that wrap it in a RatioReporter (replica_bench,
-// failover_bench, append_each_bench).
+// flags, for programs that wrap it in a RatioReporter (eventstore_bench,
+// instrumentation_bench, replica_bench, failover_bench, append_each_bench).
 //
 //   BenchDisplay display = MakeBenchDisplay(argc, argv);  // before Initialize
 //   RatioReporter reporter(std::move(display.reporter), workloads, backends,
@@ -18,7 +18,8 @@ namespace eventstore::bench {
 
 struct BenchDisplay {
   // A JSONReporter for --benchmark_format=json, else a ConsoleReporter
-  // coloured as --benchmark_color says (auto: when stdout is a terminal).
+  // coloured as --benchmark_color says (auto: when stdout is a terminal),
+  // with counters in columns when --benchmark_counters_tabular is true.
   std::unique_ptr<benchmark::BenchmarkReporter> reporter;
   // Where a table printed after the run goes: std::cerr when the results
   // are JSON on stdout, else std::cout.

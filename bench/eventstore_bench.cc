@@ -22,17 +22,16 @@
 // stdout and the ratio table to stderr.
 
 #include <benchmark/benchmark.h>
-#include <unistd.h>
 
 #include <iostream>
-#include <memory>
 #include <string>
-#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "backends/sqlite/sqlite_event_store.h"
 #include "bench/app_workloads.h"
+#include "bench/bench_display.h"
 #include "bench/ratio_reporter.h"
 #include "bench/sqlite_raw.h"
 #include "bench/workloads.h"
@@ -42,42 +41,6 @@
 
 namespace eventstore::bench {
 namespace {
-
-// The value of --name=value in argv, or `otherwise`.
-std::string_view Flag(int argc, char** argv, std::string_view name,
-                      std::string_view otherwise) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg.size() > name.size() + 3 && arg.substr(0, 2) == "--" &&
-        arg.substr(2, name.size()) == name && arg[name.size() + 2] == '=') {
-      otherwise = arg.substr(name.size() + 3);
-    }
-  }
-  return otherwise;
-}
-
-// The reporter Google Benchmark would pick for these flags (console or
-// json), as RatioReporter's inner one. Read before benchmark::Initialize
-// consumes the flags.
-std::unique_ptr<benchmark::BenchmarkReporter> DisplayReporter(int argc,
-                                                              char** argv) {
-  if (Flag(argc, argv, "benchmark_format", "console") == "json") {
-    return std::make_unique<benchmark::JSONReporter>();
-  }
-  const std::string_view color = Flag(argc, argv, "benchmark_color", "auto");
-  const bool use_color =
-      color == "auto" ? isatty(STDOUT_FILENO) != 0
-                      : (color == "true" || color == "yes" || color == "1");
-  const std::string_view tabular =
-      Flag(argc, argv, "benchmark_counters_tabular", "false");
-  int options = benchmark::ConsoleReporter::OO_None;
-  if (use_color) options |= benchmark::ConsoleReporter::OO_Color;
-  if (tabular == "true" || tabular == "yes" || tabular == "1") {
-    options |= benchmark::ConsoleReporter::OO_Tabular;
-  }
-  return std::make_unique<benchmark::ConsoleReporter>(
-      static_cast<benchmark::ConsoleReporter::OutputOptions>(options));
-}
 
 std::vector<Backend> Backends() {
   using Sync = SqliteOptions::Synchronous;
@@ -109,13 +72,13 @@ std::vector<Backend> Backends() {
 }
 
 int Main(int argc, char** argv) {
-  const bool json = Flag(argc, argv, "benchmark_format", "console") == "json";
+  BenchDisplay display = MakeBenchDisplay(argc, argv);
   const std::vector<Backend> backends = Backends();
   std::vector<Workload> workloads(Workloads().begin(), Workloads().end());
   workloads.insert(workloads.end(), AppWorkloads().begin(),
                    AppWorkloads().end());
-  RatioReporter reporter(DisplayReporter(argc, argv), workloads, backends,
-                         json ? &std::cerr : &std::cout);
+  RatioReporter reporter(std::move(display.reporter), workloads, backends,
+                         display.table_out);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 

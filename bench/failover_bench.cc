@@ -63,11 +63,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "backends/postgres/postgres_event_store.h"
 #include "backends/sqlite/sqlite_event_store.h"
 #include "bench/bench_display.h"
+#include "bench/bench_postgres.h"
+#include "bench/paired_rounds.h"
 #include "bench/ratio_reporter.h"
 #include "bench/workloads.h"
 #include "eventstore/failover_event_store.h"
@@ -227,22 +228,6 @@ void RemoveDatabase(const std::string& path) {
   }
 }
 
-// Reads every F2 stream from `read` (a ReadStream); the events read.
-template <typename Read>
-int64_t ReadStreams(Read read, benchmark::State& state) {
-  int64_t events = 0;
-  for (int i = 0; i < kReadStreams; ++i) {
-    absl::StatusOr<std::vector<RecordedEvent>> stream =
-        read(ReadStreamName(i), ReadStreamOptions());
-    if (!stream.ok()) {
-      state.SkipWithError(stream.status().ToString().c_str());
-      return -1;
-    }
-    events += static_cast<int64_t>(stream->size());
-  }
-  return events;
-}
-
 // Fills the primary and the plain store with the F2 streams (the same
 // events, with the same AppendEach calls), the F2 replica by SyncOnce(),
 // and brings the F2b failover store's replica up to date before switching
@@ -324,22 +309,10 @@ void Setup() {
   absl::StatusOr<std::unique_ptr<test::TempDir>> dir = test::TempDir::Create();
   if (!dir.ok()) Die(dir.status(), "temporary directory");
   env->dir = *std::move(dir);
-  PostgresOptions pg;
-  const char* url = std::getenv("EVENTSTORE_BENCH_PG_URL");
-  if (url != nullptr && *url != '\0') {
-    pg.conninfo = url;
-    pg.schema = absl::StrCat("f1_", absl::ToUnixMillis(absl::Now()));
-  } else {
-    test::PostgresServerOptions options;
-    options.durable = true;
-    absl::StatusOr<std::unique_ptr<test::PostgresServer>> server =
-        test::PostgresServer::Start(options);
-    if (!server.ok()) Die(server.status(), "starting PostgreSQL");
-    env->server = *std::move(server);
-    pg.conninfo = env->server->url();
-  }
+  absl::StatusOr<PostgresOptions> pg = BenchPostgresOptions("f1", &env->server);
+  if (!pg.ok()) Die(pg.status(), "starting PostgreSQL");
   absl::StatusOr<std::unique_ptr<EventStore>> primary =
-      PostgresEventStore::Open(pg);
+      PostgresEventStore::Open(*pg);
   if (!primary.ok()) Die(primary.status(), "opening PostgreSQL");
   env->primary = *std::move(primary);
   for (auto [store, file] : {std::pair{&env->replica_store, "f2-replica.db"},
@@ -457,69 +430,38 @@ void W1(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kReplayAppends);
 }
 
-void ReadReplica(benchmark::State& state) {
+// F2, F2b and their baseline: each iteration reads every F2 stream from
+// `store` (anything with ReadStream) and checks that all kReadEvents came
+// back; `what` names the side in errors.
+template <typename Store>
+void ReadEveryStream(benchmark::State& state, Store& store,
+                     std::string_view what) {
   for (auto _ : state) {
-    const int64_t events = ReadStreams(
-        [](std::string_view stream, const ReadStreamOptions& options) {
-          return env->replica->ReadStream(stream, options);
-        },
-        state);
-    if (events < 0) return;
-    if (events != kReadEvents) Die(absl::InternalError("short read"), "F2");
+    int64_t events = 0;
+    for (int i = 0; i < kReadStreams; ++i) {
+      absl::StatusOr<std::vector<RecordedEvent>> stream =
+          store.ReadStream(ReadStreamName(i), ReadStreamOptions());
+      if (!stream.ok()) {
+        state.SkipWithError(stream.status().ToString().c_str());
+        return;
+      }
+      events += static_cast<int64_t>(stream->size());
+    }
+    if (events != kReadEvents) Die(absl::InternalError("short read"), what);
   }
   state.SetItemsProcessed(state.iterations() * kReadEvents);
+}
+
+void ReadReplica(benchmark::State& state) {
+  ReadEveryStream(state, *env->replica, "F2");
 }
 
 void ReadFailover(benchmark::State& state) {
-  for (auto _ : state) {
-    const int64_t events = ReadStreams(
-        [](std::string_view stream, const ReadStreamOptions& options) {
-          return env->failover->ReadStream(stream, options);
-        },
-        state);
-    if (events < 0) return;
-    if (events != kReadEvents) Die(absl::InternalError("short read"), "F2b");
-  }
-  state.SetItemsProcessed(state.iterations() * kReadEvents);
+  ReadEveryStream(state, *env->failover, "F2b");
 }
 
 void ReadPlain(benchmark::State& state) {
-  for (auto _ : state) {
-    const int64_t events = ReadStreams(
-        [](std::string_view stream, const ReadStreamOptions& options) {
-          return env->plain->ReadStream(stream, options);
-        },
-        state);
-    if (events < 0) return;
-    if (events != kReadEvents) Die(absl::InternalError("short read"), "plain");
-  }
-  state.SetItemsProcessed(state.iterations() * kReadEvents);
-}
-
-using Fn = void (*)(benchmark::State&);
-
-// Round by round, `ours` and `baseline` back to back: ours first in odd
-// rounds, the baseline first in even ones.
-void RegisterPair(const Workload& w, const char* backend, Fn ours,
-                  Fn baseline) {
-  const std::string prefix = absl::StrCat(w.name, "/", backend);
-  std::vector<std::pair<std::string, Fn>> sides = {
-      {absl::StrCat(prefix, w.ours_suffix), ours},
-      {absl::StrCat(prefix, w.baseline_suffix), baseline}};
-  for (int round = 0; round < w.rounds; ++round) {
-    for (const auto& [name, fn] : sides) {
-      benchmark::RegisterBenchmark(
-          name.c_str(),
-          [fn = fn, round, rounds = w.rounds](benchmark::State& state) {
-            state.SetLabel(absl::StrCat("round ", round + 1, "/", rounds));
-            fn(state);
-          })
-          ->Iterations(w.iterations)
-          ->UseRealTime()
-          ->Unit(benchmark::kMillisecond);
-    }
-    std::swap(sides[0], sides[1]);
-  }
+  ReadEveryStream(state, *env->plain, "plain");
 }
 
 int Main(int argc, char** argv) {
@@ -547,9 +489,9 @@ int Main(int argc, char** argv) {
   benchmark::AddCustomContext("payload_bytes",
                               std::to_string(TypicalPayloadBytes()));
   Setup();
-  RegisterPair(kF1, kPostgres, Replay, W1);
-  RegisterPair(kF2, kSqlite, ReadReplica, ReadPlain);
-  RegisterPair(kF2b, kSqlite, ReadFailover, ReadPlain);
+  RegisterPairedRounds(kF1, kPostgres, Replay, W1);
+  RegisterPairedRounds(kF2, kSqlite, ReadReplica, ReadPlain);
+  RegisterPairedRounds(kF2b, kSqlite, ReadFailover, ReadPlain);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   Teardown();
   benchmark::Shutdown();

@@ -33,9 +33,11 @@
 //
 // PostgreSQL: as eventstore_bench, $EVENTSTORE_BENCH_PG_URL or a throwaway
 // durable server started on first use.
+//
+// Google Benchmark's own flags apply; --benchmark_format=json writes JSON to
+// stdout and the ratio tables to stderr.
 
 #include <benchmark/benchmark.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -51,6 +53,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "backends/sqlite/sqlite_event_store.h"
+#include "bench/bench_display.h"
 #include "bench/ratio_reporter.h"
 #include "bench/sqlite_raw.h"
 #include "bench/target.h"
@@ -308,6 +311,7 @@ void RegisterMicro() {
 }
 
 int Main(int argc, char** argv) {
+  BenchDisplay display = MakeBenchDisplay(argc, argv);
   std::vector<Backend> backends(1);
   backends[0].name = "sqlite";
   std::vector<StoreFactory> openers = {
@@ -319,20 +323,17 @@ int Main(int argc, char** argv) {
   backends.push_back(std::move(postgres));
   openers.push_back(PostgresStoreOpener());
 #endif
-  const benchmark::ConsoleReporter::OutputOptions color =
-      isatty(STDOUT_FILENO) != 0 ? benchmark::ConsoleReporter::OO_Color
-                                 : benchmark::ConsoleReporter::OO_None;
   std::vector<Workload> rows(std::begin(kOverheadWorkloads),
                              std::end(kOverheadWorkloads));
   if (WithControl()) {
     rows.insert(rows.end(), std::begin(kControlWorkloads),
                 std::end(kControlWorkloads));
   }
-  RatioReporter wall(std::make_unique<benchmark::ConsoleReporter>(color), rows,
-                     backends, &std::cout);
+  RatioReporter wall(std::move(display.reporter), rows, backends,
+                     display.table_out);
   wall.set_title(kWallTitle);
   RatioReporter cpu(std::make_unique<SilentReporter>(), rows, backends,
-                    &std::cout);
+                    display.table_out);
   cpu.set_title(kCpuTitle);
   WallAndCpuReporter reporter(&wall, &cpu);
   benchmark::Initialize(&argc, argv);

@@ -32,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "bench/bench_postgres.h"
 #include "benchmark/benchmark.h"
 #include "eventstore/event_importer.h"
 #include "eventstore/open_event_store.h"
@@ -112,18 +113,9 @@ void Setup() {
   char dir[] = "/tmp/migrate_bench-XXXXXX";
   if (mkdtemp(dir) == nullptr) Die(absl::InternalError("mkdtemp"), "tmp");
   env->dir = dir;
-  const char* url = std::getenv("EVENTSTORE_BENCH_PG_URL");
-  if (url != nullptr && *url != '\0') {
-    env->pg_url = url;
-  } else {
-    test::PostgresServerOptions options;
-    options.durable = true;
-    absl::StatusOr<std::unique_ptr<test::PostgresServer>> server =
-        test::PostgresServer::Start(options);
-    if (!server.ok()) Die(server.status(), "starting PostgreSQL");
-    env->server = *std::move(server);
-    env->pg_url = env->server->url();
-  }
+  absl::StatusOr<std::string> pg_url = StartBenchPostgres(&env->server);
+  if (!pg_url.ok()) Die(pg_url.status(), "starting PostgreSQL");
+  env->pg_url = *std::move(pg_url);
   // The SQLite source: 1,000 streams interleaved in the log.
   env->sqlite_source = NewSqliteUrl();
   {

@@ -24,13 +24,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "backends/postgres/postgres_event_store.h"
+#include "bench/bench_postgres.h"
 #include "eventstore/status_macros.h"
 #include "tests/support/postgres_server.h"
 
 namespace eventstore::bench {
 namespace {
 
-constexpr char kUrlEnv[] = "EVENTSTORE_BENCH_PG_URL";
 constexpr char kBatchMethodEnv[] = "EVENTSTORE_BENCH_PG_RAW_BATCH";
 // The fastest of the four on W2, measured on the machine of
 // docs/benchmarks.md.
@@ -701,16 +701,7 @@ BenchServer& Server() {
 }
 
 absl::StatusOr<std::string> StartServer(BenchServer& s) {
-  const char* env = std::getenv(kUrlEnv);
-  std::string url;
-  if (env != nullptr && env[0] != '\0') {
-    url = env;
-  } else {
-    test::PostgresServerOptions options;
-    options.durable = true;  // fsync and synchronous_commit on
-    ES_ASSIGN_OR_RETURN(s.server, test::PostgresServer::Start(options));
-    url = s.server->url();
-  }
+  ES_ASSIGN_OR_RETURN(std::string url, StartBenchPostgres(&s.server));
   ES_RETURN_IF_ERROR(CheckPostgresRawSchemaMatchesStore(url));
   return url;
 }

@@ -42,11 +42,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "backends/postgres/postgres_event_store.h"
 #include "backends/sqlite/sqlite_event_store.h"
 #include "bench/bench_display.h"
+#include "bench/bench_postgres.h"
+#include "bench/paired_rounds.h"
 #include "bench/ratio_reporter.h"
 #include "bench/workloads.h"
 #include "eventstore/store_replica.h"
@@ -104,22 +104,10 @@ void Setup() {
   absl::StatusOr<std::unique_ptr<test::TempDir>> dir = test::TempDir::Create();
   if (!dir.ok()) Die(dir.status(), "temporary directory");
   env->dir = *std::move(dir);
-  PostgresOptions pg;
-  const char* url = std::getenv("EVENTSTORE_BENCH_PG_URL");
-  if (url != nullptr && *url != '\0') {
-    pg.conninfo = url;
-    pg.schema = absl::StrCat("r1_", absl::ToUnixMillis(absl::Now()));
-  } else {
-    test::PostgresServerOptions options;
-    options.durable = true;
-    absl::StatusOr<std::unique_ptr<test::PostgresServer>> server =
-        test::PostgresServer::Start(options);
-    if (!server.ok()) Die(server.status(), "starting PostgreSQL");
-    env->server = *std::move(server);
-    pg.conninfo = env->server->url();
-  }
+  absl::StatusOr<PostgresOptions> pg = BenchPostgresOptions("r1", &env->server);
+  if (!pg.ok()) Die(pg.status(), "starting PostgreSQL");
   absl::StatusOr<std::unique_ptr<EventStore>> primary =
-      PostgresEventStore::Open(pg);
+      PostgresEventStore::Open(*pg);
   if (!primary.ok()) Die(primary.status(), "opening PostgreSQL");
   env->primary = *std::move(primary);
   for (int64_t n = 0; n < kEvents; n += kPerAppend) {
@@ -190,29 +178,6 @@ void ReadAll(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kEvents);
 }
 
-// Round by round, the two sides back to back: catch-up first in odd rounds,
-// ReadAll first in even ones.
-void Register() {
-  const std::string prefix = absl::StrCat(kWorkloadName, "/", kBackendName);
-  using Fn = void (*)(benchmark::State&);
-  std::vector<std::pair<std::string, Fn>> sides = {
-      {prefix, CatchUp}, {absl::StrCat(prefix, kR1.baseline_suffix), ReadAll}};
-  for (int round = 0; round < kRounds; ++round) {
-    for (const auto& [name, fn] : sides) {
-      benchmark::RegisterBenchmark(
-          name.c_str(),
-          [fn = fn, round](benchmark::State& state) {
-            state.SetLabel(absl::StrCat("round ", round + 1, "/", kRounds));
-            fn(state);
-          })
-          ->Iterations(kIterations)
-          ->UseRealTime()
-          ->Unit(benchmark::kMillisecond);
-    }
-    std::swap(sides[0], sides[1]);
-  }
-}
-
 int Main(int argc, char** argv) {
   BenchDisplay display = MakeBenchDisplay(argc, argv);
   Backend backend;
@@ -232,7 +197,8 @@ int Main(int argc, char** argv) {
   benchmark::AddCustomContext("payload_bytes",
                               std::to_string(TypicalPayloadBytes()));
   Setup();
-  Register();
+  // Catch-up first in odd rounds, ReadAll first in even ones.
+  RegisterPairedRounds(kR1, kBackendName, CatchUp, ReadAll);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   Teardown();
   benchmark::Shutdown();
