@@ -23,6 +23,13 @@
 //   F2_ReplicaReadStream/sqlite_plain
 //       the baseline: ReadStream of the same streams from a plain SQLite
 //       store holding the same events (appended with the same calls)
+//   F2c_ReplicaColdReadStream/sqlite
+//       as F2, each iteration through a new StoreReplica over the same
+//       replica store (made and attached outside the timed region), so
+//       that no primary position is cached: every one is looked up
+//       (StoreReplica::ReadStream keeps up to 65,536 it looked up)
+//   F2c_ReplicaColdReadStream/sqlite_plain
+//       the baseline, as for F2
 //   F2b_FailoverReadStream/sqlite
 //       the same reads through a FailoverEventStore whose primary is down
 //       (mode kFallback; FailoverOptions::replica set), which answers them
@@ -107,6 +114,17 @@ constexpr Workload kF2 = {"F2_ReplicaReadStream",
                           "",
                           "_plain",
                           "replica / plain SQLite"};
+// F2c: as F2, but each iteration reads through a new StoreReplica (over
+// the same replica store), whose cache of primary positions is empty.
+constexpr Workload kF2c = {"F2c_ReplicaColdReadStream",
+                           0.8,
+                           kReadIterations,
+                           kReadRounds,
+                           kReadRounds,
+                           false,
+                           "",
+                           "_plain",
+                           "replica, cold position cache / plain SQLite"};
 constexpr Workload kF2b = {"F2b_FailoverReadStream",
                            0.8,
                            kReadIterations,
@@ -196,6 +214,14 @@ Env* env = nullptr;
 
 std::string ReadStreamName(int i) { return absl::StrCat("f2-order-", i); }
 
+// The F2 and F2c replicas copy only the F2 streams (F1 appends to the same
+// primary while the benchmarks run).
+ReplicaOptions F2ReplicaOptions() {
+  ReplicaOptions options;
+  options.stream_prefixes = {"f2-order-"};
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<EventStore>> OpenSqlite(
     const std::string& path, SqliteOptions::Synchronous synchronous,
     const StoreLimits& limits) {
@@ -262,7 +288,7 @@ void SetupReads() {
     }
   }
   absl::StatusOr<std::unique_ptr<StoreReplica>> replica = StoreReplica::Create(
-      *env->primary, *env->replica_store, ReplicaOptions{});
+      *env->primary, *env->replica_store, F2ReplicaOptions());
   if (!replica.ok()) Die(replica.status(), "creating the F2 replica");
   env->replica = *std::move(replica);
   absl::StatusOr<ReplicaSyncResult> synced = env->replica->SyncOnce();
@@ -456,6 +482,36 @@ void ReadReplica(benchmark::State& state) {
   ReadEveryStream(state, *env->replica, "F2");
 }
 
+// F2c: each iteration reads every F2 stream once through a new
+// StoreReplica, made (and attached by a SyncOnce() that finds nothing to
+// copy) outside the timed region: every primary position is looked up.
+void ReadReplicaCold(benchmark::State& state) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    absl::StatusOr<std::unique_ptr<StoreReplica>> fresh = StoreReplica::Create(
+        *env->primary, *env->replica_store, F2ReplicaOptions());
+    if (!fresh.ok()) Die(fresh.status(), "F2c: creating a replica");
+    absl::StatusOr<ReplicaSyncResult> synced = (*fresh)->SyncOnce();
+    if (!synced.ok() || synced->events_copied != 0) {
+      Die(synced.ok() ? absl::InternalError("copied events") : synced.status(),
+          "F2c: attaching");
+    }
+    state.ResumeTiming();
+    int64_t events = 0;
+    for (int i = 0; i < kReadStreams; ++i) {
+      absl::StatusOr<std::vector<RecordedEvent>> stream =
+          (*fresh)->ReadStream(ReadStreamName(i), ReadStreamOptions());
+      if (!stream.ok()) {
+        state.SkipWithError(stream.status().ToString().c_str());
+        return;
+      }
+      events += static_cast<int64_t>(stream->size());
+    }
+    if (events != kReadEvents) Die(absl::InternalError("short read"), "F2c");
+  }
+  state.SetItemsProcessed(state.iterations() * kReadEvents);
+}
+
 void ReadFailover(benchmark::State& state) {
   ReadEveryStream(state, *env->failover, "F2b");
 }
@@ -470,7 +526,7 @@ int Main(int argc, char** argv) {
   postgres.name = kPostgres;
   Backend sqlite;
   sqlite.name = kSqlite;
-  const Workload workloads[] = {kF1, kF2, kF2b};
+  const Workload workloads[] = {kF1, kF2, kF2c, kF2b};
   const Backend backends[] = {postgres, sqlite};
   RatioReporter reporter(std::move(display.reporter), workloads, backends,
                          display.table_out);
@@ -491,6 +547,7 @@ int Main(int argc, char** argv) {
   Setup();
   RegisterPairedRounds(kF1, kPostgres, Replay, W1);
   RegisterPairedRounds(kF2, kSqlite, ReadReplica, ReadPlain);
+  RegisterPairedRounds(kF2c, kSqlite, ReadReplicaCold, ReadPlain);
   RegisterPairedRounds(kF2b, kSqlite, ReadFailover, ReadPlain);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   Teardown();
