@@ -185,13 +185,11 @@ TEST_F(CliFailoverInfoTest, AFailoverUrlShowsTheModeAndOnlyLooks) {
 // journal and write the replica) and say what to give them instead.
 TEST_F(CliFailoverInfoTest, OtherCommandsRefuseAFailoverUrlAndChangeNothing) {
   MakeJournal();
-  const std::string url =
-      absl::StrCat("failover:", primary_url_, "?journal=", journal_url_,
-                   "&replica=order-");
+  const std::string url = absl::StrCat(
+      "failover:", primary_url_, "?journal=", journal_url_, "&replica=order-");
   for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{{"streams", url},
-                                             {"read", url, "order-3"},
-                                             {"verify", url}}) {
+       std::vector<std::vector<std::string>>{
+           {"streams", url}, {"read", url, "order-3"}, {"verify", url}}) {
     const CliResult result = RunCli(args);
     EXPECT_NE(result.exit_code, 0) << args[0];
     EXPECT_THAT(result.err, HasSubstr("a failover URL is for applications"))
