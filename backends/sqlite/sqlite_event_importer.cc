@@ -517,6 +517,13 @@ SqliteEventImporter::ReadStreamAtSourcePositions(
         stmt->BindText(1, stream);
         stmt->BindInt64(2, from);
         stmt->BindInt64(3, options.max_count);
+        // Reserved up front, as the store's ReadStream does: the stream's
+        // version bounds the rows (one indexed lookup).
+        ES_ASSIGN_OR_RETURN(int64_t last,
+                            StreamVersion(conn, std::string(stream)));
+        const int64_t rows = forward ? last - from + 1 : std::min(from, last);
+        events.reserve(static_cast<size_t>(
+            std::max<int64_t>(0, std::min(options.max_count, rows))));
         const bool verify = db_->options().verify_checksums;
         while (true) {
           ES_ASSIGN_OR_RETURN(bool more, stmt->Step());
