@@ -27,7 +27,9 @@
 //       as F2, each iteration through a new StoreReplica over the same
 //       replica store (made and attached outside the timed region), so
 //       that no primary position is cached: every one is looked up
-//       (StoreReplica::ReadStream keeps up to 65,536 it looked up)
+//       (StoreReplica::ReadStream of a SQLite replica reads them from the
+//       copied events since schema version 5; of another store it keeps
+//       up to 65,536 it looked up)
 //   F2c_ReplicaColdReadStream/sqlite_plain
 //       the baseline, as for F2
 //   F2b_FailoverReadStream/sqlite

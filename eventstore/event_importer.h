@@ -41,6 +41,7 @@
 #include "absl/types/span.h"
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/dead_letter_store.h"
+#include "eventstore/event_store.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/position.h"
 #include "eventstore/recorded_event.h"
@@ -155,6 +156,19 @@ class EventImporter {
   // version 5 indexes migration_positions by this store's position).
   virtual absl::StatusOr<std::vector<Position>> SourcePositions(
       std::string_view migration_id, absl::Span<const Position> positions) = 0;
+  // EventStore::ReadStream of this store with every event at its source
+  // position under migration `migration_id`, when this store keeps source
+  // positions beside its events and holds events of that migration only
+  // (a replica): no lookup per event. kUnimplemented otherwise (the
+  // caller maps positions with SourcePositions); kFailedPrecondition
+  // naming an event read that is not a copy (appended here).
+  virtual absl::StatusOr<std::vector<RecordedEvent>>
+  ReadStreamAtSourcePositions(std::string_view migration_id,
+                              std::string_view stream,
+                              const ReadStreamOptions& options) {
+    return absl::UnimplementedError(
+        "ReadStreamAtSourcePositions: this store keeps no source positions");
+  }
 
   // Records type descriptors that are not recorded yet (a recorded type is
   // left as it is).

@@ -563,6 +563,11 @@ absl::StatusOr<std::vector<RecordedEvent>> StoreReplicaImpl::ReadStream(
   if (!Covers(stream)) {
     return NotCovered(absl::StrCat("stream '", std::string(stream), "'"));
   }
+  // A store that keeps source positions beside its events answers at
+  // once; another needs a lookup of the positions.
+  absl::StatusOr<std::vector<RecordedEvent>> at_source =
+      replica_.importer().ReadStreamAtSourcePositions(id, stream, options);
+  if (!absl::IsUnimplemented(at_source.status())) return at_source;
   ES_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events,
                       replica_.ReadStream(stream, options));
   ES_RETURN_IF_ERROR(ToPrimaryPositions(id, events, /*cache=*/true));

@@ -12,7 +12,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "backends/sqlite/sqlite_event_rows.h"
 #include "backends/sqlite/sqlite_rows.h"
+#include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/record_status.h"
 #include "eventstore/status_macros.h"
@@ -56,8 +58,8 @@ constexpr char kStreamVersion[] =
     "ORDER BY version DESC LIMIT 1";
 constexpr char kInsertEvent[] =
     "INSERT INTO events (id, stream, version, type, payload, metadata, "
-    "tenant_id, recorded_at, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-    "?8, ?9)";
+    "tenant_id, recorded_at, checksum, source_commit, source_prepare) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 constexpr char kInsertPosition[] =
     "INSERT INTO migration_positions (migration_id, source_commit, "
     "source_prepare, position) VALUES (?1, ?2, ?3, ?4)";
@@ -88,6 +90,19 @@ constexpr char kSourcePositions[] =
 // Positions at most this far apart share a run: reading the few rows
 // between costs less than a seek of their own.
 constexpr uint64_t kMaxGap = 4;
+// ReadStreamAtSourcePositions: the store's events with their source
+// positions (schema version 5), and whether the store holds copies of one
+// migration only.
+constexpr char kReadSourceForward[] =
+    "SELECT " ES_EVENT_COLUMNS
+    ", source_commit, source_prepare FROM events "
+    "WHERE stream = ?1 AND version >= ?2 ORDER BY version LIMIT ?3";
+constexpr char kReadSourceBackward[] =
+    "SELECT " ES_EVENT_COLUMNS
+    ", source_commit, source_prepare FROM events "
+    "WHERE stream = ?1 AND version <= ?2 ORDER BY version DESC LIMIT ?3";
+constexpr char kOnlyMigration[] =
+    "SELECT count(*), max(migration_id = ?1) FROM migrations";
 constexpr char kInsertType[] =
     "INSERT OR IGNORE INTO event_types (type, descriptor, recorded_at) "
     "VALUES (?1, ?2, ?3)";
@@ -351,6 +366,8 @@ absl::Status SqliteEventImporter::ImportEvents(
       BindTextOrNull(*insert, 7, e.metadata.tenant_id());
       insert->BindInt64(8, absl::ToUnixMicros(e.recorded_at));
       insert->BindInt64(9, static_cast<int64_t>(checksum));
+      insert->BindInt64(10, Signed(e.position.commit()));
+      insert->BindInt64(11, Signed(e.position.prepare()));
       absl::Status status = insert->Run();
       if (!status.ok()) {
         const int rc = insert->last_error();
@@ -464,6 +481,77 @@ absl::StatusOr<std::vector<Position>> SqliteEventImporter::SourcePositions(
         }
       }));
   return out;
+}
+
+absl::StatusOr<std::vector<RecordedEvent>>
+SqliteEventImporter::ReadStreamAtSourcePositions(
+    std::string_view migration_id, std::string_view stream,
+    const ReadStreamOptions& options) {
+  ES_RETURN_IF_ERROR(
+      internal::ValidateStreamName(db_->options().limits, stream));
+  if (options.max_count < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_count: ", options.max_count, " is negative"));
+  }
+  if (options.from_version.has_value() && *options.from_version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("from_version: ", *options.from_version, " is negative"));
+  }
+  const bool forward = options.direction == Direction::kForward;
+  const int64_t from = options.from_version.value_or(forward ? 1 : kUnlimited);
+  std::vector<RecordedEvent> events;
+  bool only_migration = false;
+  ES_RETURN_IF_ERROR(
+      db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
+        ES_ASSIGN_OR_RETURN(ScopedStatement only, conn.Cached(kOnlyMigration));
+        only->BindText(1, migration_id);
+        ES_ASSIGN_OR_RETURN(bool row, only->Step());
+        only_migration =
+            row && only->ColumnInt64(0) == 1 && only->ColumnInt64(1) == 1;
+        if (!only_migration || options.max_count == 0) {
+          return absl::OkStatus();
+        }
+        ES_ASSIGN_OR_RETURN(
+            ScopedStatement stmt,
+            conn.Cached(forward ? kReadSourceForward : kReadSourceBackward));
+        stmt->BindText(1, stream);
+        stmt->BindInt64(2, from);
+        stmt->BindInt64(3, options.max_count);
+        // Reserved up front, as the store's ReadStream does: the stream's
+        // version bounds the rows (one indexed lookup).
+        ES_ASSIGN_OR_RETURN(int64_t last,
+                            StreamVersion(conn, std::string(stream)));
+        const int64_t rows = forward ? last - from + 1 : std::min(from, last);
+        events.reserve(static_cast<size_t>(
+            std::max<int64_t>(0, std::min(options.max_count, rows))));
+        const bool verify = db_->options().verify_checksums;
+        while (true) {
+          ES_ASSIGN_OR_RETURN(bool more, stmt->Step());
+          if (!more) return absl::OkStatus();
+          RecordedEvent& event = events.emplace_back();
+          DecodeRowInto(*stmt, verify, event);
+          if (stmt->ColumnIsNull(kEventColumns)) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "the store holds event ", event.id.ToString(), " (",
+                event.stream, " version ", event.version, ") at position ",
+                event.position.ToString(), " that is not a copy of store ",
+                std::string(migration_id), " (appended here)"));
+          }
+          event.position = Position::FromParts(
+              static_cast<uint64_t>(stmt->ColumnInt64(kEventColumns)),
+              static_cast<uint64_t>(stmt->ColumnInt64(kEventColumns + 1)));
+        }
+      }));
+  if (!only_migration) {
+    return absl::UnimplementedError(absl::StrCat(
+        "ReadStreamAtSourcePositions: the store does not hold copies of "
+        "store ",
+        std::string(migration_id), " only"));
+  }
+  if (db_->options().type_registry != nullptr) {
+    ES_RETURN_IF_ERROR(db_->options().type_registry->UpcastAll(events));
+  }
+  return events;
 }
 
 absl::Status SqliteEventImporter::PutRecordedTypes(

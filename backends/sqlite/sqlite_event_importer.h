@@ -49,6 +49,9 @@ class SqliteEventImporter final : public EventImporter {
   absl::StatusOr<std::vector<Position>> SourcePositions(
       std::string_view migration_id,
       absl::Span<const Position> positions) override;
+  absl::StatusOr<std::vector<RecordedEvent>> ReadStreamAtSourcePositions(
+      std::string_view migration_id, std::string_view stream,
+      const ReadStreamOptions& options) override;
   absl::Status PutRecordedTypes(absl::Span<const RecordedType> types) override;
   absl::StatusOr<PutCounts> PutCheckpoints(
       absl::Span<const Checkpoint> checkpoints) override;

@@ -19,6 +19,7 @@
 #include "backends/sqlite/sqlite_dead_letter_store.h"
 #include "backends/sqlite/sqlite_event_filter.h"
 #include "backends/sqlite/sqlite_event_importer.h"
+#include "backends/sqlite/sqlite_event_rows.h"
 #include "backends/sqlite/sqlite_lease.h"
 #include "backends/sqlite/sqlite_outbox_store.h"
 #include "backends/sqlite/sqlite_snapshot_store.h"
@@ -51,10 +52,6 @@ constexpr char kSelectById[] =
 constexpr char kInsertType[] =
     "INSERT OR IGNORE INTO event_types (type, descriptor, recorded_at) "
     "VALUES (?1, ?2, ?3)";
-// Every event read has these columns, in this order (see DecodeRowInto).
-#define ES_EVENT_COLUMNS                                                  \
-  "position, id, stream, version, type, payload, metadata, recorded_at, " \
-  "checksum"
 constexpr char kReadForward[] =
     "SELECT " ES_EVENT_COLUMNS
     " FROM events WHERE stream = ?1 AND version >= ?2 "
@@ -70,66 +67,6 @@ constexpr char kSelectExists[] = "SELECT 1 FROM events WHERE id = ?1";
 
 // The most events reserved up front without knowing how many rows will come.
 constexpr int64_t kMaxReserve = 4096;
-
-// Copies `value` into `out`, reusing out's buffer.
-void AssignTo(std::string& out, std::string_view value) {
-  out.assign(value.data(), value.size());
-}
-
-// Decodes the current row into `event`, a default-constructed RecordedEvent,
-// in place: reads of many small events are dominated by allocation and
-// moves, so no temporary RecordedEvent is made. A row that cannot be read
-// intact (a corrupt id or metadata, a checksum mismatch) becomes a damaged
-// event (recorded_event.h) rather than an error, so that one bad row does
-// not make the rest of the log unreadable. The checksum is compared only
-// when `verify` (SqliteOptions::verify_checksums); `event.checksum` is set
-// either way.
-void DecodeRowInto(const SqliteStatement& row, bool verify,
-                   RecordedEvent& event) {
-  event.position = Position::At(static_cast<uint64_t>(row.ColumnInt64(0)));
-  AssignTo(event.stream, row.ColumnText(2));
-  event.version = row.ColumnInt64(3);
-  AssignTo(event.type, row.ColumnText(4));
-  AssignTo(event.payload, row.ColumnBlob(5));
-  event.recorded_at = absl::FromUnixMicros(row.ColumnInt64(7));
-  if (!row.ColumnIsNull(8)) {
-    event.checksum = static_cast<uint32_t>(row.ColumnInt64(8));
-  }
-  const std::string_view id_bytes = row.ColumnBlob(1);
-  absl::StatusOr<Uuid> id = Uuid::FromBytes(id_bytes);
-  if (!id.ok()) {
-    internal::MarkDamaged(
-        "sqlite", absl::StrCat("its id is corrupt: ", id.status().message()),
-        event);
-    return;
-  }
-  event.id = *id;
-  const std::string_view metadata = row.ColumnBlob(6);
-  if (!metadata.empty() &&
-      !event.metadata.ParseFromArray(metadata.data(),
-                                     static_cast<int>(metadata.size()))) {
-    event.metadata.Clear();
-    internal::MarkDamaged("sqlite",
-                          absl::StrCat("its metadata does not parse (",
-                                       metadata.size(), " bytes)"),
-                          event);
-    return;
-  }
-  if (verify) {
-    internal::VerifyStoredChecksum("sqlite", id_bytes, metadata, event);
-  }
-}
-
-// Steps `stmt` to the end, decoding each row in place at the end of `out`
-// (checksums compared when `verify`).
-absl::Status CollectRows(SqliteStatement& stmt, bool verify,
-                         std::vector<RecordedEvent>& out) {
-  while (true) {
-    ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return absl::OkStatus();
-    DecodeRowInto(stmt, verify, out.emplace_back());
-  }
-}
 
 absl::StatusOr<int64_t> QueryStreamVersion(SqliteConnection& conn,
                                            std::string_view stream) {

@@ -132,10 +132,14 @@ ALTER TABLE events ADD COLUMN checksum INTEGER;  -- CRC-32, 0 to 2^32-1
 )sql",
     // 5: migration_positions by this store's position, so that a position
     // here maps back to its source position with one index lookup (reads of
-    // a StoreReplica carry the primary's positions).
+    // a StoreReplica carry the primary's positions); and an imported event's
+    // source position beside it (NULL for an event appended here), so that
+    // a replica's stream reads at the primary's positions with no lookup.
     R"sql(
 CREATE INDEX migration_positions_by_position
   ON migration_positions (migration_id, position);
+ALTER TABLE events ADD COLUMN source_commit INTEGER;
+ALTER TABLE events ADD COLUMN source_prepare INTEGER;
 )sql",
 };
 

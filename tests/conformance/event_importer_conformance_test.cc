@@ -151,6 +151,81 @@ TEST_P(EventImporterConformanceTest, ImportKeepsEverythingButPositions) {
   EXPECT_TRUE(other.IsStart());
 }
 
+// A store holding copies of one migration only (a replica) reads a stream
+// at the source's positions: SQLite keeps them beside its events (schema
+// version 5); PostgreSQL does not (kUnimplemented: callers map positions
+// with SourcePositions). An event appended in the store itself is refused,
+// and a store holding copies of two migrations cannot say.
+TEST_P(EventImporterConformanceTest, ReadStreamAtSourcePositionsOfAReplica) {
+  AppendToSource("order-1", 12);
+  AppendToSource("order-2", 8);
+  AppendToSource("order-1", 4);
+  const std::vector<RecordedEvent> events = ReadAllOf(*source_);
+  ASSERT_OK(target_->importer().ImportEvents("m1", "src", events));
+  EventImporter& importer = target_->importer();
+  absl::StatusOr<std::vector<RecordedEvent>> read =
+      importer.ReadStreamAtSourcePositions("m1", "order-1",
+                                           ReadStreamOptions());
+  if (GetParam().name == "postgres") {
+    EXPECT_THAT(read, StatusIs(absl::StatusCode::kUnimplemented));
+    return;
+  }
+  ASSERT_OK(read);
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> on_source,
+                       source_->ReadStream("order-1"));
+  ASSERT_THAT(*read, SizeIs(16));
+  for (size_t i = 0; i < read->size(); ++i) {
+    EXPECT_EQ((*read)[i].id, on_source[i].id);
+    EXPECT_EQ((*read)[i].version, on_source[i].version);
+    EXPECT_EQ((*read)[i].position, on_source[i].position) << i;
+    EXPECT_EQ((*read)[i].payload, on_source[i].payload);
+    EXPECT_FALSE((*read)[i].damaged());
+  }
+  // The options apply as to ReadStream: backward from version 10, 3 events.
+  ReadStreamOptions backward;
+  backward.direction = Direction::kBackward;
+  backward.from_version = 10;
+  backward.max_count = 3;
+  ASSERT_OK_AND_ASSIGN(
+      std::vector<RecordedEvent> last,
+      importer.ReadStreamAtSourcePositions("m1", "order-1", backward));
+  ASSERT_THAT(last, SizeIs(3));
+  EXPECT_EQ(last[0].version, 10);
+  EXPECT_EQ(last[0].position, on_source[9].position);
+  EXPECT_EQ(last[2].position, on_source[7].position);
+  // Bad options and names are refused as ReadStream refuses them.
+  ReadStreamOptions negative;
+  negative.max_count = -1;
+  EXPECT_THAT(importer.ReadStreamAtSourcePositions("m1", "order-1", negative),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      importer.ReadStreamAtSourcePositions("m1", "", ReadStreamOptions()),
+      StatusIs(absl::StatusCode::kInvalidArgument));
+  // Another migration's id: the store holds no copies of it only.
+  EXPECT_THAT(importer.ReadStreamAtSourcePositions("m2", "order-1",
+                                                   ReadStreamOptions()),
+              StatusIs(absl::StatusCode::kUnimplemented));
+  // An event appended in the store itself is no copy.
+  test::v1::OrderPlaced placed;
+  placed.set_order_id("local");
+  ASSERT_OK(target_->Append("order-1", ExpectedVersion::Any(),
+                            {EventData::From(placed)}));
+  EXPECT_THAT(
+      importer.ReadStreamAtSourcePositions("m1", "order-1",
+                                           ReadStreamOptions()),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a copy")));
+  // Copies of a second migration: the store cannot say which positions
+  // belong to which.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> other,
+                       GetParam().open(nullptr));
+  ASSERT_OK(other->Append("order-9", ExpectedVersion::Any(),
+                          {EventData::From(placed)}));
+  ASSERT_OK(target_->importer().ImportEvents("m2", "other", ReadAllOf(*other)));
+  EXPECT_THAT(importer.ReadStreamAtSourcePositions("m1", "order-2",
+                                                   ReadStreamOptions()),
+              StatusIs(absl::StatusCode::kUnimplemented));
+}
+
 TEST_P(EventImporterConformanceTest, SourcePositionsMapTargetPositionsBack) {
   AppendToSource("order-1", 12);
   AppendToSource("order-2", 8);

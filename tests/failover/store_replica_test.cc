@@ -983,6 +983,38 @@ TEST_F(ReplicaPostgresTest, CopiesAndFollowsThroughAnOutage) {
   ExpectExactCopy(*primary_, *local_, *replica);
 }
 
+// A replica store that keeps no source positions beside its events (a
+// PostgreSQL schema) maps them with SourcePositions, and remembers them: a
+// second read of the stream gives the same positions.
+TEST_F(ReplicaPostgresTest, AReplicaStoreWithoutSourcePositionsLooksThemUp) {
+  ASSERT_OK(Fill(*primary_, "order-", 5, 100, 3));
+  ASSERT_OK(Fill(*primary_, "audit-", 2, 20));
+  PostgresOptions pg;
+  pg.conninfo = server_->url();
+  pg.schema = "replica";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> copy,
+                       PostgresEventStore::Open(pg));
+  ReplicaOptions options;
+  options.stream_prefixes = {"order-"};
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<StoreReplica> replica,
+                       StoreReplica::Create(*primary_, *copy, options));
+  ASSERT_OK(replica->SyncOnce().status());
+  for (int read = 0; read < 2; ++read) {
+    for (int s = 0; s < 5; ++s) {
+      const std::string stream = absl::StrCat("order-", s);
+      ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> want,
+                           primary_->ReadStream(stream));
+      ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> got,
+                           replica->ReadStream(stream, ReadStreamOptions()));
+      ASSERT_EQ(got.size(), want.size()) << stream;
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].id, want[i].id);
+        EXPECT_EQ(got[i].position, want[i].position) << stream << " " << i;
+      }
+    }
+  }
+}
+
 TEST_F(ReplicaPostgresTest, ReadsCarryThePrimarysPositionsThroughAnOutage) {
   for (int round = 0; round < 3; ++round) {
     ASSERT_OK(Fill(*primary_, "order-", 10, 300, 3));
