@@ -26,10 +26,9 @@
 //   F2c_ReplicaColdReadStream/sqlite
 //       as F2, each iteration through a new StoreReplica over the same
 //       replica store (made and attached outside the timed region), so
-//       that no primary position is cached: every one is looked up
-//       (StoreReplica::ReadStream of a SQLite replica reads them from the
-//       copied events since schema version 5; of another store it keeps
-//       up to 65,536 it looked up)
+//       that nothing it remembers is reused (a SQLite replica reads the
+//       primary positions from the copied rows since schema version 5;
+//       another store looks them up and keeps up to 65,536)
 //   F2c_ReplicaColdReadStream/sqlite_plain
 //       the baseline, as for F2
 //   F2b_FailoverReadStream/sqlite
@@ -126,7 +125,7 @@ constexpr Workload kF2c = {"F2c_ReplicaColdReadStream",
                            false,
                            "",
                            "_plain",
-                           "replica, cold position cache / plain SQLite"};
+                           "replica, new StoreReplica / plain SQLite"};
 constexpr Workload kF2b = {"F2b_FailoverReadStream",
                            0.8,
                            kReadIterations,
