@@ -781,14 +781,7 @@ const PgStatement& PostgresEventStoreImpl::BuildAppend(
 absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
   ES_RETURN_IF_ERROR(internal::ValidateStreamName(options_.limits, stream));
-  if (options.max_count < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_count: ", options.max_count, " is negative"));
-  }
-  if (options.from_version.has_value() && *options.from_version < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("from_version: ", *options.from_version, " is negative"));
-  }
+  ES_RETURN_IF_ERROR(internal::ValidateReadStreamOptions(options));
   const bool forward = options.direction == Direction::kForward;
   std::vector<RecordedEvent> events;
   if (options.max_count == 0) return events;

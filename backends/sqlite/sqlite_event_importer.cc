@@ -489,14 +489,7 @@ SqliteEventImporter::ReadStreamAtSourcePositions(
     const ReadStreamOptions& options) {
   ES_RETURN_IF_ERROR(
       internal::ValidateStreamName(db_->options().limits, stream));
-  if (options.max_count < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_count: ", options.max_count, " is negative"));
-  }
-  if (options.from_version.has_value() && *options.from_version < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("from_version: ", *options.from_version, " is negative"));
-  }
+  ES_RETURN_IF_ERROR(internal::ValidateReadStreamOptions(options));
   const bool forward = options.direction == Direction::kForward;
   const int64_t from = options.from_version.value_or(forward ? 1 : kUnlimited);
   std::vector<RecordedEvent> events;

@@ -84,6 +84,18 @@ absl::Status ValidateTraceContext(size_t index,
 
 }  // namespace
 
+absl::Status ValidateReadStreamOptions(const ReadStreamOptions& options) {
+  if (options.max_count < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_count: ", options.max_count, " is negative"));
+  }
+  if (options.from_version.has_value() && *options.from_version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("from_version: ", *options.from_version, " is negative"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateStreamName(const StoreLimits& limits,
                                 std::string_view stream) {
   if (stream.empty()) {

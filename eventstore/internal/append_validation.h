@@ -34,6 +34,10 @@ struct PreparedEvent {
 absl::Status ValidateStreamName(const StoreLimits& limits,
                                 std::string_view stream);
 
+// kInvalidArgument naming the field for ReadStreamOptions no store takes:
+// a negative max_count or from_version.
+absl::Status ValidateReadStreamOptions(const ReadStreamOptions& options);
+
 // kInvalidArgument naming the field ("<prefix>.correlation_id is not valid
 // UTF-8 (at byte 4)") when a string of `metadata` (correlation, causation
 // and tenant id, actor, property keys and values) is not valid UTF-8:

@@ -7,6 +7,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "eventstore/internal/append_validation.h"
+#include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
 namespace eventstore::internal {
@@ -142,14 +144,7 @@ bool Holds(ExpectedVersion expected, int64_t version) {
 // would apply them; kInvalidArgument for bad options.
 absl::StatusOr<std::vector<RecordedEvent>> Slice(
     std::vector<RecordedEvent> events, const ReadStreamOptions& options) {
-  if (options.max_count < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_count: ", options.max_count, " is negative"));
-  }
-  if (options.from_version.has_value() && *options.from_version < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("from_version: ", *options.from_version, " is negative"));
-  }
+  ES_RETURN_IF_ERROR(ValidateReadStreamOptions(options));
   const bool forward = options.direction == Direction::kForward;
   const int64_t from = options.from_version.value_or(forward ? 1 : kUnlimited);
   std::vector<RecordedEvent> out;
