@@ -106,35 +106,20 @@ constexpr int kReadRounds = 15;
 
 constexpr Workload kF1 = {"F1_Replay", 2.0, 1,     kRounds,      kRounds,
                           false,       "",  "_w1", "replay / W1"};
-constexpr Workload kF2 = {"F2_ReplicaReadStream",
-                          0.8,
-                          kReadIterations,
-                          kReadRounds,
-                          kReadRounds,
-                          false,
-                          "",
-                          "_plain",
-                          "replica / plain SQLite"};
+// F2, F2c and F2b: ReadStream of the F2 streams against the same reads of
+// a plain SQLite store, in kReadRounds rounds of kReadIterations.
+constexpr Workload ReadWorkload(const char* name, const char* versus) {
+  return {name,  0.8, kReadIterations, kReadRounds, kReadRounds,
+          false, "",  "_plain",        versus};
+}
+constexpr Workload kF2 =
+    ReadWorkload("F2_ReplicaReadStream", "replica / plain SQLite");
 // F2c: as F2, but each iteration reads through a new StoreReplica (over
-// the same replica store), whose cache of primary positions is empty.
-constexpr Workload kF2c = {"F2c_ReplicaColdReadStream",
-                           0.8,
-                           kReadIterations,
-                           kReadRounds,
-                           kReadRounds,
-                           false,
-                           "",
-                           "_plain",
-                           "replica, new StoreReplica / plain SQLite"};
-constexpr Workload kF2b = {"F2b_FailoverReadStream",
-                           0.8,
-                           kReadIterations,
-                           kReadRounds,
-                           kReadRounds,
-                           false,
-                           "",
-                           "_plain",
-                           "failover, primary down / plain SQLite"};
+// the same replica store), which remembers nothing of earlier reads.
+constexpr Workload kF2c = ReadWorkload(
+    "F2c_ReplicaColdReadStream", "replica, new StoreReplica / plain SQLite");
+constexpr Workload kF2b = ReadWorkload("F2b_FailoverReadStream",
+                                       "failover, primary down / plain SQLite");
 
 constexpr char kPostgres[] = "postgres";
 constexpr char kSqlite[] = "sqlite";
