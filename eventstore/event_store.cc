@@ -5,9 +5,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "eventstore/event_importer.h"
 #include "eventstore/store_inspector.h"
+#include "eventstore/subject_key_store.h"
 
 namespace eventstore {
 
@@ -142,6 +144,77 @@ class UnimplementedImporter final : public EventImporter {
 EventImporter& EventStore::importer() {
   static UnimplementedImporter* const importer = new UnimplementedImporter;
   return *importer;
+}
+
+namespace {
+
+absl::Status LifecycleUnimplemented(std::string_view what) {
+  return absl::UnimplementedError(
+      absl::StrCat(std::string(what), ": this store has no stream lifecycle"));
+}
+
+// The key table of a store that has none.
+class UnimplementedSubjectKeys final : public SubjectKeyStore {
+ public:
+  absl::StatusOr<std::optional<SubjectKeyRecord>> Find(
+      std::string_view) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<SubjectKeyRecord> Insert(std::string_view, std::string_view,
+                                          std::string_view) override {
+    return Unimplemented();
+  }
+  absl::Status AddStream(std::string_view, std::string_view) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<std::vector<std::string>> Streams(std::string_view) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<ForgetSubjectResult> Forget(std::string_view) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<std::vector<SubjectKeyRecord>> List(std::string_view,
+                                                     int64_t) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<bool> Rewrap(std::string_view, std::string_view,
+                              std::string_view, std::string_view) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<int64_t> Put(const std::vector<SubjectKeyRecord>&) override {
+    return Unimplemented();
+  }
+
+ private:
+  static absl::Status Unimplemented() {
+    return absl::UnimplementedError("this store has no subject key table");
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<DeleteResult> EventStore::DeleteStream(std::string_view,
+                                                      ExpectedVersion,
+                                                      DeleteMode) {
+  return LifecycleUnimplemented("DeleteStream");
+}
+
+absl::Status EventStore::SetStreamMetadata(std::string_view,
+                                           const StreamMetadata&) {
+  return LifecycleUnimplemented("SetStreamMetadata");
+}
+
+absl::StatusOr<StreamInfo> EventStore::GetStreamInfo(std::string_view) {
+  return LifecycleUnimplemented("GetStreamInfo");
+}
+
+absl::StatusOr<ScavengeResult> EventStore::Scavenge(const ScavengeOptions&) {
+  return LifecycleUnimplemented("Scavenge");
+}
+
+SubjectKeyStore& EventStore::subject_keys() {
+  static UnimplementedSubjectKeys* const keys = new UnimplementedSubjectKeys;
+  return *keys;
 }
 
 }  // namespace eventstore

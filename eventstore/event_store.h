@@ -33,6 +33,7 @@
 #include "eventstore/outbox_message.h"
 #include "eventstore/position.h"
 #include "eventstore/recorded_event.h"
+#include "eventstore/stream_lifecycle.h"
 #include "eventstore/uuid.h"
 
 namespace eventstore {
@@ -45,6 +46,7 @@ class OutboxStore;
 class SnapshotStore;
 class SqlTransaction;
 class StoreInspector;
+class SubjectKeyStore;
 
 inline constexpr int64_t kUnlimited = std::numeric_limits<int64_t>::max();
 
@@ -189,11 +191,38 @@ class EventStore {
   virtual absl::StatusOr<bool> WaitForEvents(Position after,
                                              absl::Duration timeout);
 
+  // The stream lifecycle (stream_lifecycle.h, docs/lifecycle.md). These
+  // defaults answer kUnimplemented.
+  //
+  // Deletes the stream under an expected version (checked against what
+  // StreamVersion returns) and records a StreamDeleted event in it; removes
+  // its snapshots. kNotFound for an absent stream, kAborted for a wrong
+  // expected version, HardDeletedStreamError once hard-deleted.
+  virtual absl::StatusOr<DeleteResult> DeleteStream(std::string_view stream,
+                                                    ExpectedVersion expected,
+                                                    DeleteMode mode);
+  // Replaces the stream's retention metadata (the stream may be absent).
+  // Reads honour it at once. kInvalidArgument naming a value out of range;
+  // HardDeletedStreamError for a hard-deleted stream.
+  virtual absl::Status SetStreamMetadata(std::string_view stream,
+                                         const StreamMetadata& metadata);
+  // The stream's state, versions and metadata (an absent stream is live,
+  // at version 0, with no metadata).
+  virtual absl::StatusOr<StreamInfo> GetStreamInfo(std::string_view stream);
+  // Removes the events that deletions and retention hide, in batches of
+  // options.batch_size rows, each in its own transaction; safe while
+  // appends and reads run. Never removes a StreamDeleted event.
+  virtual absl::StatusOr<ScavengeResult> Scavenge(
+      const ScavengeOptions& options);
+
   // Repositories over the same database. They live as long as the store.
   virtual CheckpointStore& checkpoints() = 0;
   virtual DeadLetterStore& dead_letters() = 0;
   virtual OutboxStore& outbox() = 0;
   virtual SnapshotStore& snapshots() = 0;
+  // The key table of crypto-shredding (subject_key_store.h). This default
+  // answers kUnimplemented to every call.
+  virtual SubjectKeyStore& subject_keys();
 
   // What the store holds, for tools (see store_inspector.h). This default
   // answers kUnimplemented to every call.

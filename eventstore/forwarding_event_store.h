@@ -65,10 +65,27 @@ class ForwardingEventStore : public EventStore {
                                      absl::Duration timeout) override {
     return target_->WaitForEvents(after, timeout);
   }
+  absl::StatusOr<DeleteResult> DeleteStream(std::string_view stream,
+                                            ExpectedVersion expected,
+                                            DeleteMode mode) override {
+    return target_->DeleteStream(stream, expected, mode);
+  }
+  absl::Status SetStreamMetadata(std::string_view stream,
+                                 const StreamMetadata& metadata) override {
+    return target_->SetStreamMetadata(stream, metadata);
+  }
+  absl::StatusOr<StreamInfo> GetStreamInfo(std::string_view stream) override {
+    return target_->GetStreamInfo(stream);
+  }
+  absl::StatusOr<ScavengeResult> Scavenge(
+      const ScavengeOptions& options) override {
+    return target_->Scavenge(options);
+  }
   CheckpointStore& checkpoints() override { return target_->checkpoints(); }
   DeadLetterStore& dead_letters() override { return target_->dead_letters(); }
   OutboxStore& outbox() override { return target_->outbox(); }
   SnapshotStore& snapshots() override { return target_->snapshots(); }
+  SubjectKeyStore& subject_keys() override { return target_->subject_keys(); }
   EventImporter& importer() override { return target_->importer(); }
   StoreInspector& inspector() override { return target_->inspector(); }
   StoreLimits limits() const override { return target_->limits(); }

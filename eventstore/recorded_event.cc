@@ -7,6 +7,20 @@ namespace eventstore {
 absl::Status RecordedEvent::DecodeInto(
     google::protobuf::Message& message) const {
   if (damaged()) return damage;
+  if (forgotten()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "event ", id.ToString(), " in stream '", stream,
+        "': its payload was forgotten (data subject '",
+        metadata.subject_id(), "' was forgotten); it can never be read"));
+  }
+  if (sealed()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "event ", id.ToString(), " in stream '", stream,
+        "': its payload is encrypted for data subject '",
+        metadata.subject_id(),
+        "'; read it through an EncryptedEventStore opened with the master "
+        "key"));
+  }
   const std::string& want = message.GetDescriptor()->full_name();
   if (type != want) {
     return absl::InvalidArgumentError(

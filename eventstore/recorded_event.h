@@ -17,6 +17,18 @@
 // with kDataLoss.
 //
 //   if (e.damaged()) { log(e.damage); continue; }
+//
+// An encrypted event (crypto-shredding, eventstore/crypto/): its payload is
+// stored encrypted with its data subject's key (metadata.subject_id,
+// metadata.payload_encryption). Read through an EncryptedEventStore, the
+// payload comes back decrypted (payload_state kDecrypted), or, once the
+// subject was forgotten, empty with payload_state kForgotten: the event
+// keeps its id, stream, version, position, type and metadata, and says so
+// explicitly. Read through a store without the master key, the payload is
+// the ciphertext (sealed()). DecodeInto and As<M> refuse a forgotten or
+// sealed event with kFailedPrecondition, never with a decode error.
+//
+//   if (e.forgotten()) { drop_personal_data(e.stream); continue; }
 
 #ifndef EVENTSTORE_RECORDED_EVENT_H_
 #define EVENTSTORE_RECORDED_EVENT_H_
@@ -24,6 +36,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -34,6 +47,24 @@
 #include "google/protobuf/message.h"
 
 namespace eventstore {
+
+// metadata.payload_encryption of a payload encrypted with its subject's key
+// by XChaCha20-Poly1305 (IETF): a 24-byte nonce, then the ciphertext and
+// its 16-byte tag; the event id and subject id are authenticated with it.
+inline constexpr std::string_view kPayloadEncryptionXChaCha20 =
+    "xchacha20poly1305-subject-v1";
+
+// What RecordedEvent::payload holds.
+enum class PayloadState {
+  // The payload as stored: plain bytes, or the ciphertext of an encrypted
+  // event read without its key (RecordedEvent::sealed()).
+  kAsStored,
+  // An encrypted event's payload, decrypted.
+  kDecrypted,
+  // An encrypted event whose subject was forgotten: the payload is empty
+  // and can never be read again.
+  kForgotten,
+};
 
 struct RecordedEvent {
   Uuid id;
@@ -58,11 +89,23 @@ struct RecordedEvent {
   // left empty.
   absl::Status damage;
 
+  // Set by EncryptedEventStore (crypto-shredding); kAsStored otherwise.
+  PayloadState payload_state = PayloadState::kAsStored;
+
   // True when the stored row could not be read intact (see `damage`).
   bool damaged() const { return !damage.ok(); }
+  // True when the event's data subject was forgotten: its payload is gone.
+  bool forgotten() const { return payload_state == PayloadState::kForgotten; }
+  // True when the payload is still encrypted: an encrypted event read
+  // without the master key.
+  bool sealed() const {
+    return payload_state == PayloadState::kAsStored &&
+           !metadata.payload_encryption().empty();
+  }
 
   // Parses the payload into `message`. `damage` when the event is damaged;
-  // kDataLoss when the payload does not parse; kInvalidArgument when the
+  // kFailedPrecondition when it is forgotten() or sealed(); kDataLoss when
+  // the payload does not parse; kInvalidArgument when the
   // event's type is not the message's type.
   absl::Status DecodeInto(google::protobuf::Message& message) const;
 

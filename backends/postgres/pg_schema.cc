@@ -128,6 +128,35 @@ ALTER TABLE $S.events ADD COLUMN checksum bigint;  -- CRC-32, 0 to 2^32-1
 CREATE INDEX migration_positions_by_target
   ON $S.migration_positions (migration_id, target_commit, target_prepare);
 )sql",
+    // 6: the stream lifecycle and crypto-shredding. A row per stream with
+    // retention metadata or a deletion (eventstore/internal/stream_rules.h
+    // says what each column means); each data subject's key, wrapped with
+    // the application's master key (eventstore/subject_key_store.h), and the
+    // streams holding the subject's events.
+    R"sql(
+CREATE TABLE $S.streams (
+  stream          text    PRIMARY KEY,
+  state           integer NOT NULL DEFAULT 0,  -- 0 live, 1 soft-, 2 hard-deleted
+  truncate_before bigint,
+  max_count       bigint,
+  max_age_us      bigint,
+  version_floor   bigint  NOT NULL DEFAULT 0,
+  deleted_at      timestamptz,
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE $S.subject_keys (
+  subject       text PRIMARY KEY,
+  wrapped_key   bytea,                         -- NULL once forgotten
+  master_key_id text,                          -- NULL once forgotten
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  forgotten_at  timestamptz
+);
+CREATE TABLE $S.subject_streams (
+  subject text NOT NULL,
+  stream  text NOT NULL,
+  PRIMARY KEY (subject, stream)
+);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

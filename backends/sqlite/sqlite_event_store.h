@@ -119,7 +119,7 @@ class SqliteEventStore {
       const SqliteOptions& options);
 
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 };
 
 }  // namespace eventstore

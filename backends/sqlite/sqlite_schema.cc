@@ -141,6 +141,35 @@ CREATE INDEX migration_positions_by_position
 ALTER TABLE events ADD COLUMN source_commit INTEGER;
 ALTER TABLE events ADD COLUMN source_prepare INTEGER;
 )sql",
+    // 6: the stream lifecycle and crypto-shredding. A row per stream with
+    // retention metadata or a deletion (eventstore/internal/stream_rules.h
+    // says what each column means); each data subject's key, wrapped with
+    // the application's master key (eventstore/subject_key_store.h), and the
+    // streams holding the subject's events.
+    R"sql(
+CREATE TABLE streams (
+  stream          TEXT    PRIMARY KEY,
+  state           INTEGER NOT NULL DEFAULT 0,  -- 0 live, 1 soft-, 2 hard-deleted
+  truncate_before INTEGER,
+  max_count       INTEGER,
+  max_age_us      INTEGER,
+  version_floor   INTEGER NOT NULL DEFAULT 0,
+  deleted_at      INTEGER,                     -- microseconds since the epoch
+  updated_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE subject_keys (
+  subject       TEXT    PRIMARY KEY,
+  wrapped_key   BLOB,                          -- NULL once forgotten
+  master_key_id TEXT,                          -- NULL once forgotten
+  created_at    INTEGER NOT NULL,
+  forgotten_at  INTEGER
+) WITHOUT ROWID;
+CREATE TABLE subject_streams (
+  subject TEXT NOT NULL,
+  stream  TEXT NOT NULL,
+  PRIMARY KEY (subject, stream)
+) WITHOUT ROWID;
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

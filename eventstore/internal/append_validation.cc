@@ -139,8 +139,39 @@ absl::Status ValidateMetadataText(std::string_view prefix,
   return absl::OkStatus();
 }
 
+namespace {
+
+// The rules of crypto-shredding's metadata (see PrepareAppend).
+absl::Status ValidatePayloadEncryption(size_t i, const EventData& event) {
+  const v1::EventMetadata& m = event.metadata;
+  if (m.subject_id().empty() && m.payload_encryption().empty()) {
+    return absl::OkStatus();
+  }
+  if (m.subject_id().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "events[", i, "].metadata.payload_encryption: set without a "
+        "subject_id; an encrypted payload belongs to a data subject"));
+  }
+  if (m.payload_encryption().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "events[", i, "]: it has a data subject (metadata.subject_id) but "
+        "this store does not encrypt; open it as an EncryptedEventStore with "
+        "the master key (eventstore/crypto/encrypted_event_store.h). Nothing "
+        "was written: a subject's payload is never stored in the clear"));
+  }
+  if (m.payload_encryption() != kPayloadEncryptionXChaCha20) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "events[", i, "].metadata.payload_encryption: '",
+        Shown(m.payload_encryption()), "' is not a known encryption (",
+        std::string(kPayloadEncryptionXChaCha20), ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
-    const StoreLimits& limits, const AppendRequest& request) {
+    const StoreLimits& limits, const AppendRequest& request, bool system) {
   absl::Status status = ValidateStreamName(limits, request.stream);
   if (!status.ok()) return status;
   if (request.events.empty()) {
@@ -169,6 +200,14 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     PreparedEvent& out = prepared[i];
     out.source = &event;
     status = ValidateEventType(limits, i, event.type);
+    if (!status.ok()) return status;
+    if (!system && event.type == kStreamDeletedType) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "events[", i, "].type: '", event.type,
+          "' is reserved for the store's own deletion markers "
+          "(DeleteStream writes them)"));
+    }
+    status = ValidatePayloadEncryption(i, event);
     if (!status.ok()) return status;
     if (event.payload.size() > limits.max_payload_bytes) {
       return absl::InvalidArgumentError(

@@ -53,8 +53,16 @@ absl::Status ValidateMetadataText(std::string_view prefix,
 // in the batch, a negative exact version),
 // serializes the metadata and computes each event's checksum. Nothing here
 // touches a database.
+//
+// Also refuses what only the library may write: an event of a reserved type
+// (kStreamDeletedType) unless `system` (a deletion's own marker), and an
+// event with a data subject (metadata.subject_id) whose payload is not
+// encrypted (kFailedPrecondition: the store was not opened to encrypt, and
+// never stores such a payload in the clear), or marked encrypted in a way
+// this code does not know (kInvalidArgument).
 absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
-    const StoreLimits& limits, const AppendRequest& request);
+    const StoreLimits& limits, const AppendRequest& request,
+    bool system = false);
 
 // The outbox messages an append enqueues: request.outbox, except that each
 // message without a `traceparent` header (kTraceparentHeader) gets the first
