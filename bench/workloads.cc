@@ -215,7 +215,17 @@ struct Run {
   // This run's round (0-based) of `rounds`.
   int round;
   int rounds;
+  // Side::adjust (may be empty).
+  BatchAdjuster adjust = {};
 };
+
+// `batches` as `run`'s side writes them (Side::adjust).
+std::vector<Batch> Adjusted(const Run& run, std::vector<Batch> batches) {
+  if (run.adjust) {
+    for (Batch& batch : batches) run.adjust(batch);
+  }
+  return batches;
+}
 
 // The databases of the read workloads, by benchmark name: written in the
 // first round that needs one, read in every round, closed after the last.
@@ -233,7 +243,7 @@ absl::StatusOr<Target*> ReadFixture(const Run& run,
     absl::StatusOr<std::unique_ptr<Target>> opened = run.factory();
     if (!opened.ok()) return opened.status();
     int64_t next = 0;
-    absl::Status status = AppendAll(**opened, setup(next));
+    absl::Status status = AppendAll(**opened, Adjusted(run, setup(next)));
     if (!status.ok()) return status;
     target = *std::move(opened);
   }
@@ -273,12 +283,12 @@ void RunAppends(benchmark::State& state, const Run& run,
 
 void SingleAppendWorkload(benchmark::State& state, const Run& run) {
   int64_t next = 0;
-  RunAppends(state, run, SingleAppends(next));
+  RunAppends(state, run, Adjusted(run, SingleAppends(next)));
 }
 
 void BatchAppendWorkload(benchmark::State& state, const Run& run) {
   int64_t next = 0;
-  RunAppends(state, run, BatchAppends(next));
+  RunAppends(state, run, Adjusted(run, BatchAppends(next)));
 }
 
 // W3: each iteration reads the 10,000-event stream start to end.
@@ -542,8 +552,8 @@ void RegisterSides(const Workload& workload, int rounds,
     for (int round = 0; round < rounds; ++round) {
       for (size_t i = 0; i < sides.size(); ++i) {
         const Side& side = sides[(i + round) % sides.size()];
-        Register(kWorkloadFns[w],
-                 Run{side.name, &kWorkloads[w], side.factory, round, rounds});
+        Register(kWorkloadFns[w], Run{side.name, &kWorkloads[w], side.factory,
+                                      round, rounds, side.adjust});
       }
     }
   }

@@ -28,6 +28,7 @@
 #define EVENTSTORE_BENCH_WORKLOADS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -116,11 +117,19 @@ std::string WritersBenchmarkName(const std::string& name, int writers);
 // ones), so that each ratio compares neighbouring runs.
 void RegisterWorkloads(absl::Span<const Backend> backends);
 
+// Changes a side's batches before its runs, outside the timed region (e.g.
+// naming a data subject in each event's metadata: lifecycle_bench.cc);
+// applied to a read workload's setup batches too. It must keep
+// Batch::encoded_metadata in step with the events' metadata.
+using BatchAdjuster = std::function<void(Batch&)>;
+
 // One side of a comparison of W1..W4 on one backend (RegisterSides): the
 // benchmark name its results are reported under, and its targets.
 struct Side {
   std::string name;
   TargetFactory factory;
+  // Empty: the workload's batches as they are.
+  BatchAdjuster adjust = {};
 };
 
 // Registers `rounds` rounds of `workload` (one of W1..W4 of Workloads(),

@@ -76,10 +76,17 @@ absl::Status Aggregate::ApplyStored(const RecordedEvent& event) {
                      event.version, "): register one with On<", event.type,
                      ">() or call IgnoreUnknownEventTypes()"));
   }
-  std::unique_ptr<google::protobuf::Message> message(handler->prototype->New());
-  absl::Status decoded = event.DecodeInto(*message);
-  if (!decoded.ok()) return decoded;
-  absl::Status applied = handler->apply(*message);
+  absl::Status applied;
+  if (event.forgotten()) {
+    applied = OnForgotten(event);
+    if (applied.ok()) ++forgotten_events_;
+  } else {
+    std::unique_ptr<google::protobuf::Message> message(
+        handler->prototype->New());
+    absl::Status decoded = event.DecodeInto(*message);
+    if (!decoded.ok()) return decoded;
+    applied = handler->apply(*message);
+  }
   if (!applied.ok()) {
     return absl::Status(applied.code(),
                         absl::StrCat("applying event version ", event.version,
@@ -87,6 +94,10 @@ absl::Status Aggregate::ApplyStored(const RecordedEvent& event) {
                                      event.type, "'): ", applied.message()));
   }
   version_ = event.version;
+  return absl::OkStatus();
+}
+
+absl::Status Aggregate::OnForgotten(const RecordedEvent&) {
   return absl::OkStatus();
 }
 

@@ -35,6 +35,20 @@
 // state plus the events after it. Bump snapshot_schema_version() whenever
 // the state's meaning or shape changes: older snapshots are then ignored.
 //
+// Deleted streams (stream_lifecycle.h): a soft-deleted stream reads as
+// absent, so AggregateRepository::LoadOrCreate() gives a new aggregate at
+// version 0, and saving it writes the stream again (the store numbers its
+// events on after the deletion marker: version() then jumps past the old
+// versions). A hard-deleted stream refuses the save with
+// HardDeletedStreamError.
+//
+// Forgotten events (crypto-shredding, recorded_event.h): a stored event
+// whose data subject was forgotten has no payload left, so its handler
+// cannot run. ApplyStored() passes it to OnForgotten() instead, which by
+// default skips it (version() moves past it, forgotten_events() counts it),
+// so loading never fails on a forgotten event. Override OnForgotten() to
+// mark the state ("personal data erased") or to refuse the load.
+//
 // Thread safety: none; an aggregate belongs to one thread at a time. It can
 // be neither copied nor moved (handlers capture `this`).
 
@@ -108,8 +122,16 @@ class Aggregate {
   // kDataLoss when the event is damaged (RecordedEvent::damage, whatever
   // its type) or the payload does not parse; a handler's error as it is,
   // its message prefixed with the stream and version. kFailedPrecondition
-  // when there are uncommitted events or event.version is below version().
+  // when there are uncommitted events or event.version is below version(),
+  // and for a sealed event (encrypted, read without the master key). A
+  // forgotten event (RecordedEvent::forgotten()) of a handled type goes to
+  // OnForgotten() instead of its handler: when that returns OK, version()
+  // moves to event.version and forgotten_events() counts it; its error is
+  // returned as a handler's.
   ABSL_MUST_USE_RESULT absl::Status ApplyStored(const RecordedEvent& event);
+
+  // How many forgotten events ApplyStored() skipped since construction.
+  int64_t forgotten_events() const { return forgotten_events_; }
 
   // The context whose fields Raise() writes into each new event's metadata
   // (see command_context.h). Empty by default.
@@ -162,6 +184,15 @@ class Aggregate {
     uncommitted_outbox_.push_back(std::move(message));
   }
 
+  // Called by ApplyStored() for a stored event whose payload was forgotten
+  // (crypto-shredding: its data subject's key was deleted), in place of the
+  // event type's handler. `event` has its id, stream, version, type and
+  // metadata (metadata.subject_id() names the subject), but no payload.
+  // Return OK to go on without it (the default, which changes no state), or
+  // an error to fail the replay, and with it Load(). It may change the
+  // state, as a handler does.
+  virtual absl::Status OnForgotten(const RecordedEvent& event);
+
   // Replaying a stored event whose type has no handler skips it instead of
   // failing with kNotFound. For aggregates that deliberately react to only
   // some of the events in their stream. Raise() still refuses such types.
@@ -185,6 +216,7 @@ class Aggregate {
   std::vector<OutboxMessage> uncommitted_outbox_;
   CommandContext context_;
   bool ignore_unknown_types_ = false;
+  int64_t forgotten_events_ = 0;
   // By protobuf full name.
   absl::flat_hash_map<std::string, Handler> handlers_;
 };

@@ -11,6 +11,11 @@ absl::StatusOr<int64_t> FoldStream(
     absl::FunctionRef<void(const google::protobuf::Message&)> apply) {
   int64_t version = 0;
   auto decode_and_apply = [&](const RecordedEvent& event) -> absl::Status {
+    // A forgotten event has no payload to evolve by (decider.h).
+    if (event.forgotten()) {
+      version = event.version;
+      return absl::OkStatus();
+    }
     ES_ASSIGN_OR_RETURN(std::unique_ptr<google::protobuf::Message> message,
                         registry.Decode(event));
     apply(*message);

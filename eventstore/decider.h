@@ -148,7 +148,9 @@ absl::StatusOr<std::vector<EventData>> AppendDecided(
 }  // namespace decider_internal
 
 // The state of `stream`: decider.initial_state evolved by each of its
-// events. kNotFound naming the type for an event not in `registry`;
+// events. An event whose payload was forgotten (RecordedEvent::forgotten(),
+// crypto-shredding) is skipped: evolve never sees it, the version counts
+// it. kNotFound naming the type for an event not in `registry`;
 // kInvalidArgument when decider.evolve is unset; the store's errors.
 template <typename State, typename Command>
 absl::StatusOr<StreamState<State>> LoadState(

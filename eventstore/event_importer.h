@@ -47,6 +47,7 @@
 #include "eventstore/recorded_event.h"
 #include "eventstore/snapshot_store.h"
 #include "eventstore/store_inspector.h"
+#include "eventstore/stream_lifecycle.h"
 #include "eventstore/uuid.h"
 
 namespace eventstore {
@@ -74,6 +75,22 @@ struct DeadLetterCursor {
 struct SnapshotCursor {
   std::string stream;
   int32_t schema_version = std::numeric_limits<int32_t>::min();
+};
+
+// A stream's row in the streams table (stream_lifecycle.h; the columns are
+// listed in eventstore/internal/stream_rules.h): its deletion state,
+// retention metadata and version floor, copied as they are so that a copy
+// hides and refuses exactly what its source does.
+struct StreamRowRecord {
+  std::string stream;
+  StreamStatus state = StreamStatus::kLive;
+  StreamMetadata metadata;
+  // The stream's version is at least this (a deletion's marker, or rows
+  // Scavenge removed).
+  int64_t version_floor = 0;
+  std::optional<absl::Time> deleted_at;
+  // When the row last changed (in its store's clock).
+  absl::Time updated_at = absl::UnixEpoch();
 };
 
 // What PutCheckpoints, PutDeadLetters or PutOutboxEntries did with the rows
@@ -105,6 +122,12 @@ class EventImporter {
     int64_t dead_letters = 0;
     int64_t outbox = 0;
     int64_t snapshots = 0;
+    // Rows of the streams table (schema version 6; 0 before).
+    int64_t stream_rows = 0;
+    // Records of the key table (EventStore::subject_keys()), and those of
+    // them that are forgotten (they hold no key).
+    int64_t subject_keys = 0;
+    int64_t forgotten_subjects = 0;
   };
   virtual absl::StatusOr<TableCounts> CountTables() = 0;
   // Pages of the other tables in key order, after the cursor (the start when
@@ -115,6 +138,11 @@ class EventImporter {
                                                               int limit) = 0;
   virtual absl::StatusOr<std::vector<Snapshot>> ListSnapshots(
       const SnapshotCursor& after, int limit) = 0;
+  // Rows of the streams table with stream > `after`, in stream name order
+  // (byte order), at most `limit` (1 or more); fewer means the end. This
+  // default answers kUnimplemented (a store without a stream lifecycle).
+  virtual absl::StatusOr<std::vector<StreamRowRecord>> ListStreamRows(
+      std::string_view after, int limit);
 
   // --- writing the store as a target ----------------------------------------
 
@@ -131,8 +159,16 @@ class EventImporter {
   // they get new positions in the order given. Records each event's source
   // position (event.position) against its new one under `migration_id`, and
   // the migration's progress, in the same transaction. Each event's version
-  // must be its stream's next version in this store (kFailedPrecondition
-  // naming the event otherwise); an id already stored is kAlreadyExists.
+  // must be above its stream's highest version in this store and in the
+  // batch (kFailedPrecondition naming the event otherwise); gaps are
+  // allowed, since a source leaves out what its deletions and retention
+  // hide (and Scavenge removed). The streams table is neither read nor
+  // written: PutStreamRows carries it. Events of reserved types (a
+  // StreamDeleted marker) and encrypted payloads (metadata
+  // .payload_encryption) are written as given, byte for byte; an event
+  // whose payload was decrypted or dropped by a reader
+  // (RecordedEvent::payload_state not kAsStored) is kInvalidArgument
+  // naming it. An id already stored is kAlreadyExists.
   // Each event's checksum is recomputed and stored; an event that is
   // damaged (RecordedEvent::damaged()) or carries a checksum its fields do
   // not match is kDataLoss naming it, and a metadata string that is not
@@ -202,6 +238,17 @@ class EventImporter {
   // fields are kept either way.
   virtual absl::StatusOr<PutCounts> PutOutboxEntries(
       absl::Span<const OutboxEntry> entries, bool keep_ids) = 0;
+  // Writes stream rows as given (a row this store does not hold is added),
+  // atomically; the rows say nothing of events, which ImportEvents copies.
+  // A held row never moves backwards: it is replaced only when the given
+  // one changed later (updated_at) and the held one is not hard-deleted (a
+  // hard deletion is final); the version floor never goes down. So a
+  // re-run migration resends nothing and undoes no deletion made on the
+  // target meanwhile. kInvalidArgument naming the row (rows[i]) for a bad
+  // stream name, metadata out of range or a negative floor, writing
+  // nothing. This default answers kUnimplemented.
+  virtual absl::StatusOr<PutCounts> PutStreamRows(
+      absl::Span<const StreamRowRecord> rows);
 };
 
 }  // namespace eventstore

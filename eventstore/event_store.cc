@@ -212,6 +212,16 @@ absl::StatusOr<ScavengeResult> EventStore::Scavenge(const ScavengeOptions&) {
   return LifecycleUnimplemented("Scavenge");
 }
 
+absl::StatusOr<std::vector<StreamRowRecord>> EventImporter::ListStreamRows(
+    std::string_view, int) {
+  return LifecycleUnimplemented("ListStreamRows");
+}
+
+absl::StatusOr<PutCounts> EventImporter::PutStreamRows(
+    absl::Span<const StreamRowRecord>) {
+  return LifecycleUnimplemented("PutStreamRows");
+}
+
 SubjectKeyStore& EventStore::subject_keys() {
   static UnimplementedSubjectKeys* const keys = new UnimplementedSubjectKeys;
   return *keys;

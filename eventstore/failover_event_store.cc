@@ -138,6 +138,28 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     if (health_thread_.joinable()) health_thread_.join();
   }
 
+  // Lifecycle changes go to the primary, and only while nothing is
+  // journaled: a deletion, retention change or scavenge must not overtake
+  // appends waiting in the journal (they would replay into a stream deleted
+  // after them). GetStreamInfo goes to the primary, as every read of
+  // stream state does.
+  absl::StatusOr<DeleteResult> DeleteStream(std::string_view stream,
+                                            ExpectedVersion expected,
+                                            DeleteMode mode) override {
+    ES_RETURN_IF_ERROR(RequireDrainedJournal("DeleteStream"));
+    return primary_->DeleteStream(stream, expected, mode);
+  }
+  absl::Status SetStreamMetadata(std::string_view stream,
+                                 const StreamMetadata& metadata) override {
+    ES_RETURN_IF_ERROR(RequireDrainedJournal("SetStreamMetadata"));
+    return primary_->SetStreamMetadata(stream, metadata);
+  }
+  absl::StatusOr<ScavengeResult> Scavenge(
+      const ScavengeOptions& options) override {
+    ES_RETURN_IF_ERROR(RequireDrainedJournal("Scavenge"));
+    return primary_->Scavenge(options);
+  }
+
   // Reads the journal's state; starts the health check.
   absl::Status Init() {
     ES_ASSIGN_OR_RETURN(Position head, journal_->HeadPosition());
@@ -1012,6 +1034,18 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   }
 
   const std::unique_ptr<EventStore> primary_;
+  // kUnavailable naming `what` unless the store is in kPrimary (nothing
+  // journaled is waiting).
+  absl::Status RequireDrainedJournal(std::string_view what) const {
+    MutexLock lock(&mu_);
+    if (mode_ == Mode::kPrimary) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat(
+        "failover: ", std::string(what), " needs the primary with the journal "
+        "replayed; ", pending_, " journaled append(s) are waiting (",
+        mode_ == Mode::kFallback ? "the primary is unreachable" : "replaying",
+        "); retry once Status() is primary"));
+  }
+
   const std::unique_ptr<EventStore> journal_;
   const FailoverOptions options_;
   // Follows the primary into options_.replica; null without one.

@@ -1,6 +1,7 @@
 #include "eventstore/stream_lifecycle.h"
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -61,6 +62,13 @@ absl::Status HardDeletedStreamError(std::string_view stream) {
 bool IsHardDeletedStream(const absl::Status& status) {
   return status.code() == absl::StatusCode::kFailedPrecondition &&
          status.GetPayload(kHardDeletedPayload).has_value();
+}
+
+std::optional<v1::StreamDeleted> AsStreamDeleted(const RecordedEvent& event) {
+  if (event.type != kStreamDeletedType) return std::nullopt;
+  absl::StatusOr<v1::StreamDeleted> deleted = event.As<v1::StreamDeleted>();
+  if (!deleted.ok()) return std::nullopt;
+  return *std::move(deleted);
 }
 
 }  // namespace eventstore

@@ -51,6 +51,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "eventstore/position.h"
+#include "eventstore/recorded_event.h"
+#include "eventstore/v1/lifecycle.pb.h"
 
 namespace eventstore {
 
@@ -165,6 +167,15 @@ absl::Status HardDeletedStreamError(std::string_view stream);
 
 // True for a status made by HardDeletedStreamError.
 bool IsHardDeletedStream(const absl::Status& status);
+
+// The StreamDeleted payload of a deletion marker as a projection or a log
+// reader receives it (ReadAll); nullopt for any other event, and for a
+// marker that is damaged or does not parse.
+//
+//   if (std::optional<v1::StreamDeleted> d = AsStreamDeleted(event)) {
+//     DropReadModelOf(d->stream());
+//   }
+std::optional<v1::StreamDeleted> AsStreamDeleted(const RecordedEvent& event);
 
 }  // namespace eventstore
 

@@ -83,7 +83,9 @@ class SubjectKeyStore {
   // In one transaction: deletes the subject's wrapped key (keeping the
   // record as forgotten) and the snapshots of its streams. A subject that
   // never had a key gets a forgotten record too, so that it can never get
-  // one. Forgetting again changes nothing (forgotten_now false).
+  // one. Forgetting again changes no record (forgotten_now false) but
+  // still removes the snapshots of the subject's streams, should any have
+  // been saved since.
   virtual absl::StatusOr<ForgetSubjectResult> Forget(
       std::string_view subject) = 0;
 

@@ -47,6 +47,31 @@
 // in the dead-letter store (see projection_runner.h). A runner never calls
 // one projection's handler from two threads at once, nor with a damaged
 // event (those are parked without a call).
+//
+// Deleted streams (stream_lifecycle.h): deleting a stream records a
+// StreamDeleted event in it (type kStreamDeletedType, payload
+// eventstore.v1.StreamDeleted), and the runner delivers it like any other
+// event, also to a projection whose event_types() leave it out (the runner
+// adds the type to its filter). The events the deletion hides were
+// delivered earlier and are not delivered again; a projection drops what it
+// keeps of the stream:
+//
+//   if (std::optional<v1::StreamDeleted> deleted = AsStreamDeleted(event)) {
+//     return tx.Execute("DELETE FROM order_totals WHERE stream = $1",
+//                       {eventstore::SqlValue::Text(deleted->stream())});
+//   }
+//
+// A soft-deleted stream may be written again: its new events follow the
+// marker, numbered on from it. Retention (max_count, max_age) hides events
+// without a marker: a read model keeps what it already built from them.
+//
+// Forgotten events (crypto-shredding, recorded_event.h): an event whose data
+// subject was forgotten arrives with event.forgotten() true and an empty
+// payload; As<M>() refuses it with kFailedPrecondition, which the runner
+// would retry and then park. A projection skips it (returns OK), or drops
+// what it holds of the subject (event.metadata.subject_id()):
+//
+//   if (event.forgotten()) return absl::OkStatus();
 
 #ifndef EVENTSTORE_PROJECTIONS_PROJECTION_H_
 #define EVENTSTORE_PROJECTIONS_PROJECTION_H_

@@ -19,6 +19,7 @@
 #include "eventstore/lease.h"
 #include "eventstore/sql_transaction.h"
 #include "eventstore/status_macros.h"
+#include "eventstore/stream_lifecycle.h"
 #include "projections/internal/backoff.h"
 #include "projections/internal/projection_observer.h"
 #include "projections/internal/worker_thread.h"
@@ -89,6 +90,13 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
         name_(std::move(name)),
         observer_(name_, options_.instrumentation, options_.log_sink,
                   options_.tracer) {
+    // A projection that filters by type still learns of deletions: the
+    // StreamDeleted markers are read with its types (projection.h).
+    if (!event_types.empty() &&
+        std::find(event_types.begin(), event_types.end(),
+                  kStreamDeletedType) == event_types.end()) {
+      event_types.emplace_back(kStreamDeletedType);
+    }
     filter_.event_types = std::move(event_types);
     if (options_.lease_name.empty()) {
       options_.lease_name = absl::StrCat("projection:", name_);

@@ -29,6 +29,11 @@ void RegisterMigrateCommand(CLI::App& app, int& exit_code);
 void RegisterTransferCommands(CLI::App& app, int& exit_code);
 // upgrade (tools/upgrade_command.cc).
 void RegisterUpgradeCommand(CLI::App& app, int& exit_code);
+// delete, stream-metadata, scavenge, forget (tools/lifecycle_commands.cc).
+void RegisterLifecycleCommands(CLI::App& app, int& exit_code);
+// keygen, rotate-master-key (tools/crypto_commands.cc; they say they were
+// not built in without EVENTSTORE_WITH_CRYPTO).
+void RegisterCryptoCommands(CLI::App& app, int& exit_code);
 // serve (tools/serve/serve_command.cc; tools/serve/serve_not_built.cc in a
 // build without EVENTSTORE_WITH_SERVE).
 void RegisterServeCommand(CLI::App& app, int& exit_code);

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   eventstore::tools::RegisterMigrateCommand(app, exit_code);
   eventstore::tools::RegisterTransferCommands(app, exit_code);
   eventstore::tools::RegisterUpgradeCommand(app, exit_code);
+  eventstore::tools::RegisterLifecycleCommands(app, exit_code);
+  eventstore::tools::RegisterCryptoCommands(app, exit_code);
   eventstore::tools::RegisterServeCommand(app, exit_code);
   try {
     app.parse(argc, argv);

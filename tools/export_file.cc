@@ -50,18 +50,22 @@ int Rank(Case c) {
       return 0;
     case v1::ExportRecord::kEvent:
       return 1;
-    case v1::ExportRecord::kType:
+    case v1::ExportRecord::kStreamRow:
       return 2;
-    case v1::ExportRecord::kCheckpoint:
+    case v1::ExportRecord::kSubjectKey:
       return 3;
-    case v1::ExportRecord::kDeadLetter:
+    case v1::ExportRecord::kType:
       return 4;
-    case v1::ExportRecord::kOutboxEntry:
+    case v1::ExportRecord::kCheckpoint:
       return 5;
-    case v1::ExportRecord::kSnapshot:
+    case v1::ExportRecord::kDeadLetter:
       return 6;
-    case v1::ExportRecord::kTrailer:
+    case v1::ExportRecord::kOutboxEntry:
       return 7;
+    case v1::ExportRecord::kSnapshot:
+      return 8;
+    case v1::ExportRecord::kTrailer:
+      return 9;
     case v1::ExportRecord::RECORD_NOT_SET:
       break;
   }
@@ -88,6 +92,12 @@ void Count(Case c, v1::ExportCounts& counts) {
     case v1::ExportRecord::kSnapshot:
       counts.set_snapshots(counts.snapshots() + 1);
       break;
+    case v1::ExportRecord::kStreamRow:
+      counts.set_stream_rows(counts.stream_rows() + 1);
+      break;
+    case v1::ExportRecord::kSubjectKey:
+      counts.set_subject_keys(counts.subject_keys() + 1);
+      break;
     default:
       break;
   }
@@ -97,11 +107,40 @@ bool SameCounts(const v1::ExportCounts& a, const v1::ExportCounts& b) {
   return a.SerializeAsString() == b.SerializeAsString();
 }
 
+// Whether `held` matches what `announced` says of a file of
+// `format_version`: the same counts, except that from version 2 on the
+// announced events are an upper bound (the rows stored; the file leaves
+// out what deletions and retention hide).
+bool CountsMatch(uint32_t format_version, const v1::ExportCounts& announced,
+                 const v1::ExportCounts& held) {
+  if (format_version < 2) return SameCounts(announced, held);
+  if (held.events() > announced.events()) return false;
+  v1::ExportCounts a = announced;
+  a.set_events(held.events());
+  return SameCounts(a, held);
+}
+
 std::string Describe(const v1::ExportCounts& c) {
-  return absl::StrCat(c.events(), " events, ", c.types(), " types, ",
-                      c.checkpoints(), " checkpoints, ", c.dead_letters(),
-                      " dead letters, ", c.outbox_entries(),
-                      " outbox entries, ", c.snapshots(), " snapshots");
+  std::string out = absl::StrCat(
+      c.events(), " events, ", c.types(), " types, ", c.checkpoints(),
+      " checkpoints, ", c.dead_letters(), " dead letters, ", c.outbox_entries(),
+      " outbox entries, ", c.snapshots(), " snapshots");
+  if (c.stream_rows() != 0 || c.subject_keys() != 0) {
+    absl::StrAppend(&out, ", ", c.stream_rows(), " stream rows, ",
+                    c.subject_keys(), " subject keys");
+  }
+  return out;
+}
+
+constexpr char kLive[] = "live";
+constexpr char kSoftDeleted[] = "soft-deleted";
+constexpr char kHardDeleted[] = "hard-deleted";
+
+std::optional<StreamStatus> ParseStreamStatus(const std::string& name) {
+  if (name == kLive) return StreamStatus::kLive;
+  if (name == kSoftDeleted) return StreamStatus::kSoftDeleted;
+  if (name == kHardDeleted) return StreamStatus::kHardDeleted;
+  return std::nullopt;
 }
 
 // Writes records with their length prefixes, keeping the checksum.
@@ -156,7 +195,8 @@ class ExportWriter {
 absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
                                              const std::string& source,
                                              std::ostream& out,
-                                             ProgressReporter* progress) {
+                                             ProgressReporter* progress,
+                                             bool with_keys) {
   EventImporter& importer = store.importer();
   ES_ASSIGN_OR_RETURN(Position head, store.HeadPosition());
   ES_ASSIGN_OR_RETURN(std::string store_id, importer.StoreId());
@@ -167,9 +207,18 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
   ES_ASSIGN_OR_RETURN(std::vector<RecordedType> types,
                       store.inspector().RecordedTypes());
 
+  const int64_t subject_keys =
+      with_keys ? tables.subject_keys : tables.forgotten_subjects;
+  // Version 1 when there is nothing of version 2's to write, so that older
+  // tools read the file.
+  const uint32_t format_version =
+      tables.stream_rows == 0 && subject_keys == 0 ? kExportFormatVersionPlain
+                                                   : kExportFormatVersion;
+
   v1::ExportRecord record;
   v1::ExportHeader* header = record.mutable_header();
-  header->set_format_version(kExportFormatVersion);
+  header->set_format_version(format_version);
+  header->set_with_keys(with_keys && subject_keys > 0);
   header->set_source(source);
   header->set_source_store_id(store_id);
   header->set_created_at_micros(Micros(absl::Now()));
@@ -181,6 +230,8 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
   counts->set_dead_letters(tables.dead_letters);
   counts->set_outbox_entries(tables.outbox);
   counts->set_snapshots(tables.snapshots);
+  counts->set_stream_rows(tables.stream_rows);
+  counts->set_subject_keys(subject_keys);
   const v1::ExportCounts expected = *counts;
   ExportWriter writer(out);
   ES_RETURN_IF_ERROR(writer.Write(record));
@@ -214,6 +265,51 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
     if (progress != nullptr) progress->Update(written);
   }
   if (progress != nullptr) progress->Finish(written);
+  ES_RETURN_IF_ERROR(reader.StreamRows(
+      [&](absl::Span<const StreamRowRecord> page) -> absl::Status {
+        for (const StreamRowRecord& r : page) {
+          v1::ExportStreamRow* x = record.mutable_stream_row();
+          x->Clear();
+          x->set_stream(r.stream);
+          x->set_state(std::string(StreamStatusName(r.state)));
+          if (r.metadata.truncate_before.has_value()) {
+            x->set_truncate_before(*r.metadata.truncate_before);
+          }
+          if (r.metadata.max_count.has_value()) {
+            x->set_max_count(*r.metadata.max_count);
+          }
+          if (r.metadata.max_age.has_value()) {
+            x->set_max_age_micros(
+                absl::ToInt64Microseconds(*r.metadata.max_age));
+          }
+          x->set_version_floor(r.version_floor);
+          if (r.deleted_at.has_value()) {
+            x->set_deleted_at_micros(Micros(*r.deleted_at));
+          }
+          x->set_updated_at_micros(Micros(r.updated_at));
+          ES_RETURN_IF_ERROR(writer.Write(record));
+        }
+        return absl::OkStatus();
+      }));
+  int64_t live_left_out = 0;
+  ES_RETURN_IF_ERROR(reader.SubjectKeys(
+      with_keys,
+      [&](const std::vector<SubjectKeyRecord>& page) -> absl::Status {
+        for (const SubjectKeyRecord& k : page) {
+          v1::ExportSubjectKey* x = record.mutable_subject_key();
+          x->Clear();
+          x->set_subject(k.subject);
+          x->set_wrapped_key(k.wrapped_key);
+          x->set_master_key_id(k.master_key_id);
+          x->set_created_at_micros(Micros(k.created_at));
+          if (k.forgotten_at.has_value()) {
+            x->set_forgotten_at_micros(Micros(*k.forgotten_at));
+          }
+          ES_RETURN_IF_ERROR(writer.Write(record));
+        }
+        return absl::OkStatus();
+      },
+      live_left_out));
   for (const RecordedType& t : types) {
     v1::ExportType* x = record.mutable_type();
     x->set_type(t.type);
@@ -295,7 +391,7 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
         }
         return absl::OkStatus();
       }));
-  if (!SameCounts(writer.counts(), expected)) {
+  if (!CountsMatch(format_version, expected, writer.counts())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the store changed while it was exported (counted ", Describe(expected),
         "; wrote ", Describe(writer.counts()), "); export again"));
@@ -369,10 +465,12 @@ absl::StatusOr<v1::ExportHeader> VerifyExportFile(const std::string& path,
         ")"));
   }
   const v1::ExportHeader header = first->header();
-  if (header.format_version() != kExportFormatVersion) {
+  if (header.format_version() < kExportFormatVersionPlain ||
+      header.format_version() > kExportFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "'", name, "' has export format version ", header.format_version(),
-        "; this eventstore reads version ", kExportFormatVersion));
+        "; this eventstore reads versions ", kExportFormatVersionPlain, " to ",
+        kExportFormatVersion));
   }
   v1::ExportCounts seen;
   int rank = 0;
@@ -384,7 +482,9 @@ absl::StatusOr<v1::ExportHeader> VerifyExportFile(const std::string& path,
                        reader.records(), " records without its trailer"));
     }
     const int r = Rank(record->record_case());
-    if (r < rank || r == 0) {
+    const bool newer_kind = record->has_stream_row() || record->has_subject_key();
+    if (r < rank || r == 0 ||
+        (newer_kind && header.format_version() < kExportFormatVersion)) {
       return absl::DataLossError(
           absl::StrCat("'", name, "' is corrupt: record ", reader.records(),
                        " is out of order"));
@@ -400,7 +500,7 @@ absl::StatusOr<v1::ExportHeader> VerifyExportFile(const std::string& path,
           "'", name, "' is corrupt: its checksum does not match its content"));
     }
     if (!SameCounts(seen, trailer.counts()) ||
-        !SameCounts(seen, header.counts())) {
+        !CountsMatch(header.format_version(), header.counts(), seen)) {
       return absl::DataLossError(absl::StrCat(
           "'", name, "' is inconsistent: its header announces ",
           Describe(header.counts()), " but it holds ", Describe(seen)));
@@ -497,13 +597,101 @@ absl::StatusOr<std::vector<RecordedEvent>> ExportFileSource::NextEvents(
   return out;
 }
 
+absl::Status ExportFileSource::SkipTo(Case kind) {
+  while (true) {
+    if (!pending_.has_value()) {
+      ES_ASSIGN_OR_RETURN(pending_, reader_->Next());
+      if (!pending_.has_value()) {
+        return absl::DataLossError(
+            absl::StrCat("'", name_, "' ended before its trailer"));
+      }
+    }
+    if (Rank(pending_->record_case()) >= Rank(kind)) return absl::OkStatus();
+    pending_.reset();
+  }
+}
+
+absl::Status ExportFileSource::StreamRows(
+    const std::function<absl::Status(absl::Span<const StreamRowRecord>)>&
+        page) {
+  // Events left unread (the migrator stopped early) are skipped.
+  ES_RETURN_IF_ERROR(SkipTo(v1::ExportRecord::kStreamRow));
+  std::vector<StreamRowRecord> rows;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record,
+                        Take(v1::ExportRecord::kStreamRow));
+    if (record.has_value()) {
+      const v1::ExportStreamRow& x = record->stream_row();
+      std::optional<StreamStatus> state = ParseStreamStatus(x.state());
+      if (!state.has_value()) {
+        return absl::DataLossError(
+            absl::StrCat("'", name_, "': the row of stream '", x.stream(),
+                         "' has an unknown state '", x.state(), "'"));
+      }
+      StreamRowRecord& r = rows.emplace_back();
+      r.stream = x.stream();
+      r.state = *state;
+      if (x.has_truncate_before()) {
+        r.metadata.truncate_before = x.truncate_before();
+      }
+      if (x.has_max_count()) r.metadata.max_count = x.max_count();
+      if (x.has_max_age_micros()) {
+        r.metadata.max_age = absl::Microseconds(x.max_age_micros());
+      }
+      r.version_floor = x.version_floor();
+      if (x.has_deleted_at_micros()) {
+        r.deleted_at = FromMicros(x.deleted_at_micros());
+      }
+      r.updated_at = FromMicros(x.updated_at_micros());
+    }
+    if (!rows.empty() &&
+        (!record.has_value() || static_cast<int>(rows.size()) == kPageSize)) {
+      ES_RETURN_IF_ERROR(page(rows));
+      rows.clear();
+    }
+    if (!record.has_value()) return absl::OkStatus();
+  }
+}
+
+absl::Status ExportFileSource::SubjectKeys(
+    bool with_keys,
+    const std::function<absl::Status(const std::vector<SubjectKeyRecord>&)>&
+        page,
+    int64_t& live_left_out) {
+  ES_RETURN_IF_ERROR(SkipTo(v1::ExportRecord::kSubjectKey));
+  std::vector<SubjectKeyRecord> records;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record,
+                        Take(v1::ExportRecord::kSubjectKey));
+    if (record.has_value()) {
+      const v1::ExportSubjectKey& x = record->subject_key();
+      if (!with_keys && !x.has_forgotten_at_micros()) {
+        ++live_left_out;
+      } else {
+        SubjectKeyRecord& k = records.emplace_back();
+        k.subject = x.subject();
+        k.wrapped_key = x.wrapped_key();
+        k.master_key_id = x.master_key_id();
+        k.created_at = FromMicros(x.created_at_micros());
+        if (x.has_forgotten_at_micros()) {
+          k.forgotten_at = FromMicros(x.forgotten_at_micros());
+        }
+      }
+    }
+    if (!records.empty() && (!record.has_value() ||
+                             static_cast<int>(records.size()) == kPageSize)) {
+      ES_RETURN_IF_ERROR(page(records));
+      records.clear();
+    }
+    if (!record.has_value()) return absl::OkStatus();
+  }
+}
+
 absl::StatusOr<std::vector<RecordedType>> ExportFileSource::Types() {
   std::vector<RecordedType> out;
+  // Records left unread (the migrator stopped early) are skipped.
+  ES_RETURN_IF_ERROR(SkipTo(v1::ExportRecord::kType));
   while (true) {
-    // Events left unread (the migrator stopped early) are skipped.
-    ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> skipped,
-                        Take(v1::ExportRecord::kEvent));
-    if (skipped.has_value()) continue;
     ES_ASSIGN_OR_RETURN(std::optional<v1::ExportRecord> record,
                         Take(v1::ExportRecord::kType));
     if (!record.has_value()) return out;

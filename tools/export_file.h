@@ -34,19 +34,25 @@
 
 namespace eventstore::tools {
 
-// The layout this code writes and reads.
-inline constexpr uint32_t kExportFormatVersion = 1;
+// The newest layout this code writes and reads (export.proto): version 2
+// has stream rows and subject keys, and is written only when the store has
+// some; otherwise the file is version 1, readable by older tools.
+inline constexpr uint32_t kExportFormatVersion = 2;
+inline constexpr uint32_t kExportFormatVersionPlain = 1;
 
 // Writes the whole of `store` to `out`: the events up to the head when the
-// export starts, the recorded types, checkpoints, dead letters, outbox
-// entries and snapshots. `source` (no password) goes into the header.
-// kFailedPrecondition when the store's other tables changed while they were
-// written (the file's counts would not match: export again). Returns what
-// was written. `progress`, when given, is told the number of events to
-// write and hears of those written.
+// export starts (as ReadAll returns them: deleted and retention-hidden
+// events left out, deletion markers and encrypted payloads as stored), the
+// streams table's rows, the key table's forgotten subjects (every record,
+// wrapped keys included, when `with_keys`), the recorded types,
+// checkpoints, dead letters, outbox entries and snapshots. `source` (no
+// password) goes into the header. kFailedPrecondition when the store
+// changed while it was written (the file's counts would not match: export
+// again). Returns what was written. `progress`, when given, is told the
+// number of events to write and hears of those written.
 absl::StatusOr<v1::ExportCounts> ExportStore(
     EventStore& store, const std::string& source, std::ostream& out,
-    ProgressReporter* progress = nullptr);
+    ProgressReporter* progress = nullptr, bool with_keys = false);
 
 // Reads an export file record by record, keeping the checksum of what it
 // read. `name` is for messages.
@@ -96,6 +102,14 @@ class ExportFileSource final : public MigrationSource {
   absl::StatusOr<std::optional<int64_t>> EventsAfter(Position after) override;
   absl::StatusOr<std::vector<RecordedEvent>> NextEvents(Position after,
                                                         int max) override;
+  absl::Status StreamRows(
+      const std::function<absl::Status(absl::Span<const StreamRowRecord>)>&
+          page) override;
+  absl::Status SubjectKeys(
+      bool with_keys,
+      const std::function<absl::Status(const std::vector<SubjectKeyRecord>&)>&
+          page,
+      int64_t& live_left_out) override;
   absl::StatusOr<std::vector<RecordedType>> Types() override;
   absl::StatusOr<std::vector<Checkpoint>> Checkpoints() override;
   absl::Status DeadLetters(
@@ -114,6 +128,8 @@ class ExportFileSource final : public MigrationSource {
   // The next record if it is of `kind` (consumed), else nullopt (kept).
   absl::StatusOr<std::optional<v1::ExportRecord>> Take(
       v1::ExportRecord::RecordCase kind);
+  // Consumes the records of the kinds before `kind` that were left unread.
+  absl::Status SkipTo(v1::ExportRecord::RecordCase kind);
 
   const std::string name_;
   const v1::ExportHeader header_;

@@ -24,6 +24,7 @@
 #include "tools/command.h"
 #include "tools/info_command.h"
 #include "tools/json_renderer.h"
+#include "tools/master_key_option.h"
 #include "tools/output_format.h"
 #include "tools/record_json.h"
 
@@ -102,9 +103,7 @@ std::vector<std::string> EventColumns(bool with_stream) {
 
 void AddEvent(RecordWriter& out, JsonRenderer& renderer, const RecordedEvent& e,
               bool with_stream) {
-  std::string data =
-      e.damaged() ? absl::StrCat("DAMAGED: ", std::string(e.damage.message()))
-                  : renderer.RenderPayloadCell(e.type, e.payload);
+  std::string data = renderer.RenderEventCell(e);
   std::vector<std::string> cells;
   if (with_stream) {
     cells = {e.position.ToString(),   e.stream,
@@ -123,6 +122,7 @@ struct ReadArgs {
   int64_t from = 0;
   int64_t count = 0;
   bool backward = false;
+  std::string master_key_file;
   OutputFormat format = OutputFormat::kTable;
 };
 
@@ -141,7 +141,11 @@ int RunRead(ReadArgs args) {
   }
   return RunWithStore(
       "read", args.url, ReadOnlyStore(),
-      [&](EventStore& store, const std::string& url) {
+      [&](EventStore& opened, const std::string& url) {
+        absl::StatusOr<std::unique_ptr<EventStore>> view =
+            DecryptingView(opened, args.master_key_file);
+        if (!view.ok()) return PrintError("read", view.status(), url);
+        EventStore& store = *view != nullptr ? **view : opened;
         absl::StatusOr<int64_t> version = store.StreamVersion(args.stream);
         if (!version.ok()) return PrintError("read", version.status(), url);
         if (*version == 0) {
@@ -151,7 +155,7 @@ int RunRead(ReadArgs args) {
           return static_cast<int>(kExitProblem);
         }
         absl::StatusOr<std::unique_ptr<JsonRenderer>> renderer =
-            JsonRenderer::ForStore(store.inspector());
+            JsonRenderer::ForStore(store);
         if (!renderer.ok()) return PrintError("read", renderer.status(), url);
         RecordWriter out(std::cout, args.format, EventColumns(false));
         ReadStreamOptions options;
@@ -204,6 +208,7 @@ struct TailArgs {
   std::string from;
   bool follow = false;
   bool quiet = false;
+  std::string master_key_file;
   OutputFormat format = OutputFormat::kTable;
 };
 
@@ -256,9 +261,13 @@ int RunTail(const TailArgs& args) {
   if (args.follow) InstallStopHandlers();
   return RunWithStore(
       "tail", args.url, ReadOnlyStore(),
-      [&](EventStore& store, const std::string& url) {
+      [&](EventStore& opened, const std::string& url) {
+        absl::StatusOr<std::unique_ptr<EventStore>> view =
+            DecryptingView(opened, args.master_key_file);
+        if (!view.ok()) return PrintError("tail", view.status(), url);
+        EventStore& store = *view != nullptr ? **view : opened;
         absl::StatusOr<std::unique_ptr<JsonRenderer>> renderer =
-            JsonRenderer::ForStore(store.inspector());
+            JsonRenderer::ForStore(store);
         if (!renderer.ok()) return PrintError("tail", renderer.status(), url);
         RecordWriter out(std::cout, args.format, EventColumns(true),
                          /*streaming=*/args.follow);
@@ -347,7 +356,7 @@ int RunTail(const TailArgs& args) {
                   !(*renderer)->RenderPayload(e.type, e.payload).decoded) {
                 reloaded_for.insert(e.type);
                 absl::StatusOr<std::unique_ptr<JsonRenderer>> fresh =
-                    JsonRenderer::ForStore(store.inspector());
+                    JsonRenderer::ForStore(store);
                 if (fresh.ok()) *renderer = *std::move(fresh);
               }
               AddEvent(out, **renderer, e, /*with_stream=*/true);
@@ -409,6 +418,7 @@ void RegisterInspectCommands(CLI::App& app, int& exit_code) {
     cmd->add_option("--count", args->count, "Most events (0: all)")
         ->check(NonNegative());
     cmd->add_flag("--backward", args->backward, "Newest first");
+    AddMasterKeyFileOption(*cmd, args->master_key_file);
     AddFormatOption(*cmd, args->format);
     SetExample(*cmd,
                "eventstore read sqlite:events.db order-42\n"
@@ -442,6 +452,7 @@ void RegisterInspectCommands(CLI::App& app, int& exit_code) {
     cmd->add_option("--from", args->from,
                     "Print every event after this position instead of the "
                     "last --count");
+    AddMasterKeyFileOption(*cmd, args->master_key_file);
     AddFormatOption(*cmd, args->format);
     SetExample(*cmd,
                "eventstore tail sqlite:events.db --count 20\n"

@@ -1,5 +1,6 @@
 #include "tools/json_renderer.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,14 @@ absl::StatusOr<std::unique_ptr<JsonRenderer>> JsonRenderer::ForStore(
   ES_ASSIGN_OR_RETURN(std::vector<RecordedType> types,
                       inspector.RecordedTypes());
   return std::make_unique<JsonRenderer>(std::move(types));
+}
+
+absl::StatusOr<std::unique_ptr<JsonRenderer>> JsonRenderer::ForStore(
+    EventStore& store) {
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<JsonRenderer> renderer,
+                      ForStore(store.inspector()));
+  renderer->SetSubjectKeys(&store.subject_keys());
+  return renderer;
 }
 
 JsonRenderer::JsonRenderer(std::vector<RecordedType> types) {
@@ -110,6 +119,29 @@ std::string JsonRenderer::RenderMetadata(const v1::EventMetadata& metadata) {
   return json;
 }
 
+JsonRenderer::Shown JsonRenderer::ShownPayload(const RecordedEvent& event) {
+  switch (event.payload_state) {
+    case PayloadState::kForgotten:
+      return Shown::kForgotten;
+    case PayloadState::kDecrypted:
+      return Shown::kDecrypted;
+    case PayloadState::kAsStored:
+      break;
+  }
+  if (!event.sealed()) return Shown::kPlain;
+  const std::string& subject = event.metadata.subject_id();
+  if (subject_keys_ == nullptr || subject.empty()) return Shown::kEncrypted;
+  auto it = forgotten_subjects_.find(subject);
+  if (it == forgotten_subjects_.end()) {
+    absl::StatusOr<std::optional<SubjectKeyRecord>> record =
+        subject_keys_->Find(subject);
+    const bool forgotten =
+        record.ok() && record->has_value() && (*record)->forgotten();
+    it = forgotten_subjects_.emplace(subject, forgotten).first;
+  }
+  return it->second ? Shown::kForgotten : Shown::kEncrypted;
+}
+
 std::string JsonRenderer::RenderEvent(const RecordedEvent& event) {
   JsonObject json;
   json.Str("position", event.position.ToString())
@@ -124,6 +156,15 @@ std::string JsonRenderer::RenderEvent(const RecordedEvent& event) {
         .Str("data_base64", absl::Base64Escape(event.payload));
     return json.Build();
   }
+  const Shown shown = ShownPayload(event);
+  if (shown == Shown::kForgotten || shown == Shown::kEncrypted) {
+    // Nothing of the payload: it is gone, or ciphertext.
+    json.Str("payload_state",
+             shown == Shown::kForgotten ? "forgotten" : "encrypted")
+        .Raw("metadata", RenderMetadata(event.metadata));
+    return json.Build();
+  }
+  if (shown == Shown::kDecrypted) json.Str("payload_state", "decrypted");
   const RenderedPayload payload = RenderPayload(event.type, event.payload);
   if (payload.decoded) {
     json.Raw("data", payload.json);
@@ -133,6 +174,22 @@ std::string JsonRenderer::RenderEvent(const RecordedEvent& event) {
   }
   json.Raw("metadata", RenderMetadata(event.metadata));
   return json.Build();
+}
+
+std::string JsonRenderer::RenderEventCell(const RecordedEvent& event) {
+  if (event.damaged()) {
+    return absl::StrCat("DAMAGED: ", std::string(event.damage.message()));
+  }
+  switch (ShownPayload(event)) {
+    case Shown::kForgotten:
+      return "[forgotten]";
+    case Shown::kEncrypted:
+      return "[encrypted]";
+    case Shown::kPlain:
+    case Shown::kDecrypted:
+      break;
+  }
+  return RenderPayloadCell(event.type, event.payload);
 }
 
 std::string JsonRenderer::RenderPayloadCell(const std::string& type,

@@ -17,6 +17,14 @@
 // names are the .proto names (preserve_proto_field_names); metadata is
 // eventstore.v1.EventMetadata, compiled in.
 //
+// Encrypted events (crypto-shredding, eventstore/recorded_event.h) show no
+// payload unless it was decrypted: "payload_state" is "forgotten" when the
+// event's data subject was forgotten (RecordedEvent::forgotten(), or, for a
+// sealed event, the subject's record in the key table says so), else
+// "encrypted" for a sealed event (read without the master key); a decrypted
+// one shows "data" with "payload_state": "decrypted". Plain events have no
+// "payload_state".
+//
 // Not thread-safe (it caches decoders); one per command.
 
 #ifndef EVENTSTORE_TOOLS_JSON_RENDERER_H_
@@ -29,7 +37,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "eventstore/recorded_event.h"
+#include "eventstore/event_store.h"
 #include "eventstore/store_inspector.h"
+#include "eventstore/subject_key_store.h"
 #include "eventstore/v1/metadata.pb.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
@@ -50,6 +60,10 @@ class JsonRenderer {
   // A renderer for the types the store recorded.
   static absl::StatusOr<std::unique_ptr<JsonRenderer>> ForStore(
       StoreInspector& inspector);
+  // A renderer for the types `store` recorded, that looks up in its key
+  // table whether the subject of a sealed event was forgotten.
+  static absl::StatusOr<std::unique_ptr<JsonRenderer>> ForStore(
+      EventStore& store);
 
   // A renderer for `types`. A descriptor set that does not parse or build
   // makes its type render as base64, with the reason.
@@ -58,14 +72,23 @@ class JsonRenderer {
   JsonRenderer& operator=(const JsonRenderer&) = delete;
   ~JsonRenderer();
 
+  // Where sealed events' subjects are looked up (once each; a lookup that
+  // fails counts as not forgotten). Null (the default): sealed events show
+  // as encrypted. `keys` must outlive the renderer.
+  void SetSubjectKeys(SubjectKeyStore* keys) { subject_keys_ = keys; }
+
   RenderedPayload RenderPayload(const std::string& type,
                                 const std::string& payload);
   // The metadata as a JSON object ("{}" when empty).
   static std::string RenderMetadata(const v1::EventMetadata& metadata);
   // The whole event as one JSON object (the example above): "data" when
   // decoded, else "data_base64" and "data_error"; a damaged event has
-  // "damage" (what is wrong) and "data_base64", and no metadata.
+  // "damage" (what is wrong) and "data_base64", and no metadata; a
+  // forgotten or sealed one "payload_state" and no payload.
   std::string RenderEvent(const RecordedEvent& event);
+  // The event's payload for a table cell: "[forgotten]", "[encrypted]",
+  // "DAMAGED: <what>", else RenderPayloadCell.
+  std::string RenderEventCell(const RecordedEvent& event);
   // The payload alone for a table cell: compact JSON, or
   // "base64:<...>" when not decoded.
   std::string RenderPayloadCell(const std::string& type,
@@ -83,9 +106,15 @@ class JsonRenderer {
   };
 
   const Decoder& DecoderFor(const std::string& type);
+  // What the event's payload is, for display.
+  enum class Shown { kPlain, kDecrypted, kEncrypted, kForgotten };
+  Shown ShownPayload(const RecordedEvent& event);
 
   absl::flat_hash_map<std::string, std::string> descriptor_sets_;
   absl::flat_hash_map<std::string, std::unique_ptr<Decoder>> decoders_;
+  SubjectKeyStore* subject_keys_ = nullptr;
+  // Subjects looked up: whether each was forgotten.
+  absl::flat_hash_map<std::string, bool> forgotten_subjects_;
 };
 
 }  // namespace eventstore::tools

@@ -83,6 +83,10 @@ void RegisterMigrateCommand(CLI::App& app, int& exit_code) {
          "store's database, which is not copied), all (their read models "
          "live elsewhere, or were copied), or NAME[,NAME...]")
       ->capture_default_str();
+  cmd->add_flag("--with-keys", args->options.with_keys,
+                "Also copy the key table's live records (data keys, wrapped "
+                "with the master key) so that the target can decrypt; without "
+                "it only forgotten subjects are copied");
   cmd->add_flag("--force", args->options.force,
                 "Copy into a target that already holds events of its own");
   cmd->add_flag("-q,--quiet", args->options.quiet,

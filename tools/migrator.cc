@@ -70,6 +70,76 @@ absl::StatusOr<std::map<std::string, StreamDigest>> DigestLog(
   return out;
 }
 
+// Every row of the store's streams table by stream; none for a store
+// without a stream lifecycle.
+absl::StatusOr<std::map<std::string, StreamRowRecord>> AllStreamRows(
+    EventStore& store) {
+  std::map<std::string, StreamRowRecord> out;
+  std::string after;
+  constexpr int kPage = 1000;
+  while (true) {
+    absl::StatusOr<std::vector<StreamRowRecord>> rows =
+        store.importer().ListStreamRows(after, kPage);
+    if (!rows.ok() &&
+        rows.status().code() == absl::StatusCode::kUnimplemented) {
+      return out;
+    }
+    if (!rows.ok()) return rows.status();
+    for (StreamRowRecord& r : *rows) {
+      after = r.stream;
+      out.emplace(r.stream, std::move(r));
+    }
+    if (rows->size() < static_cast<size_t>(kPage)) return out;
+  }
+}
+
+// The subjects the store's key table holds as forgotten; none for a store
+// without a key table.
+absl::StatusOr<std::vector<std::string>> ForgottenSubjects(EventStore& store) {
+  std::vector<std::string> out;
+  std::string after;
+  constexpr int kPage = 1000;
+  while (true) {
+    absl::StatusOr<std::vector<SubjectKeyRecord>> records =
+        store.subject_keys().List(after, kPage);
+    if (!records.ok() &&
+        records.status().code() == absl::StatusCode::kUnimplemented) {
+      return out;
+    }
+    if (!records.ok()) return records.status();
+    for (const SubjectKeyRecord& r : *records) {
+      after = r.subject;
+      if (r.forgotten()) out.push_back(r.subject);
+    }
+    if (records->size() < static_cast<size_t>(kPage)) return out;
+  }
+}
+
+std::string DescribeRow(const StreamRowRecord& r) {
+  std::string out(StreamStatusName(r.state));
+  if (r.metadata.truncate_before.has_value()) {
+    absl::StrAppend(&out, ", truncate_before ", *r.metadata.truncate_before);
+  }
+  if (r.metadata.max_count.has_value()) {
+    absl::StrAppend(&out, ", max_count ", *r.metadata.max_count);
+  }
+  if (r.metadata.max_age.has_value()) {
+    absl::StrAppend(&out, ", max_age ",
+                    absl::FormatDuration(*r.metadata.max_age));
+  }
+  absl::StrAppend(&out, ", version floor ", r.version_floor);
+  if (r.deleted_at.has_value()) {
+    absl::StrAppend(&out, ", deleted at ",
+                    absl::FormatTime(*r.deleted_at, absl::UTCTimeZone()));
+  }
+  return out;
+}
+
+bool SameRow(const StreamRowRecord& a, const StreamRowRecord& b) {
+  return a.state == b.state && a.metadata == b.metadata &&
+         a.version_floor == b.version_floor && a.deleted_at == b.deleted_at;
+}
+
 // "1 checkpoint", "2 checkpoints" (the tool's one CountOf).
 std::string Counted(int64_t n, const char* singular, const char* plural) {
   return CountOf(n, singular, plural);
@@ -156,6 +226,50 @@ absl::StatusOr<std::vector<RecordedEvent>> StoreSource::NextEvents(
     }
   }
   return std::move(page.events);
+}
+
+absl::Status StoreSource::StreamRows(
+    const std::function<absl::Status(absl::Span<const StreamRowRecord>)>&
+        page) {
+  std::string after;
+  while (true) {
+    ES_ASSIGN_OR_RETURN(std::vector<StreamRowRecord> rows,
+                        store_.importer().ListStreamRows(after, kPageSize));
+    if (!rows.empty()) ES_RETURN_IF_ERROR(page(rows));
+    if (rows.size() < static_cast<size_t>(kPageSize)) return absl::OkStatus();
+    after = rows.back().stream;
+  }
+}
+
+absl::Status StoreSource::SubjectKeys(
+    bool with_keys,
+    const std::function<absl::Status(const std::vector<SubjectKeyRecord>&)>&
+        page,
+    int64_t& live_left_out) {
+  std::string after;
+  while (true) {
+    absl::StatusOr<std::vector<SubjectKeyRecord>> records =
+        store_.subject_keys().List(after, kPageSize);
+    // A store without a key table has no subject to carry.
+    if (!records.ok() &&
+        records.status().code() == absl::StatusCode::kUnimplemented &&
+        after.empty()) {
+      return absl::OkStatus();
+    }
+    if (!records.ok()) return records.status();
+    const bool last = records->size() < static_cast<size_t>(kPageSize);
+    if (!records->empty()) after = records->back().subject;
+    std::vector<SubjectKeyRecord> carried;
+    for (SubjectKeyRecord& r : *records) {
+      if (with_keys || r.forgotten()) {
+        carried.push_back(std::move(r));
+      } else {
+        ++live_left_out;
+      }
+    }
+    if (!carried.empty()) ES_RETURN_IF_ERROR(page(carried));
+    if (last) return absl::OkStatus();
+  }
 }
 
 absl::StatusOr<std::vector<RecordedType>> StoreSource::Types() {
@@ -272,6 +386,7 @@ absl::StatusOr<MigrationReport> Migrator::Run(
     progress.Update(report.events_copied);
   }
   progress.Finish(report.events_copied);
+  ES_RETURN_IF_ERROR(CopyLifecycle(source, target, report));
 
   absl::StatusOr<std::vector<RecordedType>> types = source.Types();
   if (types.ok()) {
@@ -308,6 +423,17 @@ absl::StatusOr<MigrationReport> Migrator::Run(
                 << Counted(report.outbox_entries, "outbox entry",
                            "outbox entries")
                 << ", " << Counted(report.snapshots, "snapshot", "snapshots");
+    }
+    if (report.stream_rows + report.stream_rows_kept > 0) {
+      progress_ << ", "
+                << Counted(report.stream_rows, "stream row", "stream rows");
+    }
+    if (report.subject_keys > 0) {
+      progress_ << ", "
+                << Counted(report.subject_keys, "subject key record",
+                           "subject key records")
+                << " (" << Grouped(report.forgotten_subjects)
+                << " forgotten)";
     }
     progress_ << " in " << absl::StrFormat("%.1f", seconds) << " s";
     if (seconds > 0 && report.events_copied > 0) {
@@ -360,6 +486,14 @@ void Migrator::PrintNotes(const MigrationReport& report) {
     }
   }
   // Warnings: printed even when quiet.
+  if (report.subject_keys_left_out > 0) {
+    progress_ << prefix << "warning: "
+              << Counted(report.subject_keys_left_out, "subject's key",
+                         "subjects' keys")
+              << " not copied (no --with-keys): the target cannot decrypt "
+                 "their events; forgotten subjects were carried"
+              << std::endl;
+  }
   if (!report.unknown_projections.empty()) {
     progress_ << prefix << "warning: --checkpoints names "
               << absl::StrJoin(report.unknown_projections, ", ")
@@ -379,6 +513,33 @@ void Migrator::PrintNotes(const MigrationReport& report) {
                  "store's database (or were copied)"
               << std::endl;
   }
+}
+
+absl::Status Migrator::CopyLifecycle(MigrationSource& source,
+                                     EventStore& target,
+                                     MigrationReport& report) {
+  EventImporter& importer = target.importer();
+  ES_RETURN_IF_ERROR(source.StreamRows(
+      [&](absl::Span<const StreamRowRecord> page) -> absl::Status {
+        ES_ASSIGN_OR_RETURN(PutCounts counts, importer.PutStreamRows(page));
+        report.stream_rows += counts.added + counts.updated;
+        report.stream_rows_kept += counts.kept;
+        return absl::OkStatus();
+      }));
+  return source.SubjectKeys(
+      options_.with_keys,
+      [&](const std::vector<SubjectKeyRecord>& page) -> absl::Status {
+        // A forgotten subject must stay forgotten on the target: a target
+        // without a key table is refused rather than given the events.
+        ES_ASSIGN_OR_RETURN(int64_t changed, target.subject_keys().Put(page));
+        (void)changed;
+        report.subject_keys += static_cast<int64_t>(page.size());
+        for (const SubjectKeyRecord& r : page) {
+          if (r.forgotten()) ++report.forgotten_subjects;
+        }
+        return absl::OkStatus();
+      },
+      report.subject_keys_left_out);
 }
 
 absl::Status Migrator::CopyCheckpoints(MigrationSource& source,
@@ -487,6 +648,49 @@ absl::StatusOr<bool> VerifyCopy(EventStore& source, EventStore& target,
       ++t;
     }
   }
+  // The streams table decides what reads show and which appends are
+  // refused: the rows must match too.
+  ES_ASSIGN_OR_RETURN(auto source_rows, AllStreamRows(source));
+  ES_ASSIGN_OR_RETURN(auto target_rows, AllStreamRows(target));
+  auto sr = source_rows.begin();
+  auto tr = target_rows.begin();
+  while (sr != source_rows.end() || tr != target_rows.end()) {
+    if (tr == target_rows.end() ||
+        (sr != source_rows.end() && sr->first < tr->first)) {
+      report(absl::StrCat("stream '", sr->first,
+                          "': stream row only in the source (",
+                          DescribeRow(sr->second), ")"));
+      ++sr;
+    } else if (sr == source_rows.end() || tr->first < sr->first) {
+      report(absl::StrCat("stream '", tr->first,
+                          "': stream row only in the target (",
+                          DescribeRow(tr->second), ")"));
+      ++tr;
+    } else {
+      if (!SameRow(sr->second, tr->second)) {
+        report(absl::StrCat("stream '", sr->first, "': source row ",
+                            DescribeRow(sr->second), "; target row ",
+                            DescribeRow(tr->second)));
+      }
+      ++sr;
+      ++tr;
+    }
+  }
+  // A subject forgotten in the source must be forgotten in the target.
+  ES_ASSIGN_OR_RETURN(std::vector<std::string> forgotten,
+                      ForgottenSubjects(source));
+  if (!forgotten.empty()) {
+    ES_ASSIGN_OR_RETURN(std::vector<std::string> target_forgotten,
+                        ForgottenSubjects(target));
+    for (const std::string& subject : forgotten) {
+      if (!std::binary_search(target_forgotten.begin(),
+                              target_forgotten.end(), subject)) {
+        report(absl::StrCat("subject '", subject,
+                            "': forgotten in the source but not in the "
+                            "target"));
+      }
+    }
+  }
   if (differences > max_reported) {
     out << "... and "
         << Counted(differences - max_reported, "more stream differs",
@@ -499,8 +703,18 @@ absl::StatusOr<bool> VerifyCopy(EventStore& source, EventStore& target,
     out << "verified: "
         << Counted(static_cast<int64_t>(source_streams.size()), "stream",
                    "streams")
-        << ", " << Counted(events, "event", "events")
-        << ", identical on both sides\n";
+        << ", " << Counted(events, "event", "events");
+    if (!source_rows.empty()) {
+      out << ", "
+          << Counted(static_cast<int64_t>(source_rows.size()), "stream row",
+                     "stream rows");
+    }
+    if (!forgotten.empty()) {
+      out << ", "
+          << Counted(static_cast<int64_t>(forgotten.size()),
+                     "forgotten subject", "forgotten subjects");
+    }
+    out << ", identical on both sides\n";
   } else {
     out << "verify: " << Grouped(differences) << " of "
         << Counted(static_cast<int64_t>(

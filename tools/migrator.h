@@ -41,13 +41,14 @@
 #include "absl/types/span.h"
 #include "eventstore/event_importer.h"
 #include "eventstore/event_store.h"
+#include "eventstore/subject_key_store.h"
 
 namespace eventstore::tools {
 
 // Where a migration reads from. Callers read the parts in this order:
-// events (NextEvents until it returns none), types, checkpoints, dead
-// letters, outbox entries, snapshots (a file source can only go forward);
-// any part after the events may be left out.
+// events (NextEvents until it returns none), stream rows, subject keys,
+// types, checkpoints, dead letters, outbox entries, snapshots (a file source
+// can only go forward); any part after the events may be left out.
 class MigrationSource {
  public:
   virtual ~MigrationSource() = default;
@@ -64,6 +65,20 @@ class MigrationSource {
   // the events before it are, then kDataLoss naming it.
   virtual absl::StatusOr<std::vector<RecordedEvent>> NextEvents(Position after,
                                                                 int max) = 0;
+  // The rows of the streams table (deletions, retention, version floors),
+  // calling `page` with consecutive pages until the end.
+  virtual absl::Status StreamRows(
+      const std::function<absl::Status(absl::Span<const StreamRowRecord>)>&
+          page) = 0;
+  // The records of the key table (subject_key_store.h) in subject order,
+  // calling `page` with consecutive pages: every record when `with_keys`,
+  // else only the forgotten ones (they hold no key). `live_left_out` counts
+  // the live records left out. A source without a key table has none.
+  virtual absl::Status SubjectKeys(
+      bool with_keys,
+      const std::function<absl::Status(const std::vector<SubjectKeyRecord>&)>&
+          page,
+      int64_t& live_left_out) = 0;
   virtual absl::StatusOr<std::vector<RecordedType>> Types() = 0;
   virtual absl::StatusOr<std::vector<Checkpoint>> Checkpoints() = 0;
   // Each calls `page` with consecutive pages until the end.
@@ -94,6 +109,14 @@ class StoreSource final : public MigrationSource {
                                                         int max) override;
   // Empty, with a warning on `warnings`, when the store cannot list its
   // types.
+  absl::Status StreamRows(
+      const std::function<absl::Status(absl::Span<const StreamRowRecord>)>&
+          page) override;
+  absl::Status SubjectKeys(
+      bool with_keys,
+      const std::function<absl::Status(const std::vector<SubjectKeyRecord>&)>&
+          page,
+      int64_t& live_left_out) override;
   absl::StatusOr<std::vector<RecordedType>> Types() override;
   absl::StatusOr<std::vector<Checkpoint>> Checkpoints() override;
   absl::Status DeadLetters(
@@ -146,6 +169,12 @@ struct MigrateOptions {
   // Copy into a target that holds events of its own. Default false: such a
   // target is refused (kFailedPrecondition).
   bool force = false;
+  // Copy the key table's live records (wrapped data keys) too
+  // (--with-keys). Default false: only forgotten subjects' records are
+  // copied (they hold no key, and keep the subjects forgotten on the
+  // target); the target cannot decrypt the other subjects' events, and a
+  // warning says how many subjects' keys were left out.
+  bool with_keys = false;
   // No progress and no summary (warnings still print). Default false.
   bool quiet = false;
   // Progress as a bar redrawn in place (a terminal) rather than a line
@@ -167,6 +196,15 @@ struct MigrationReport {
   int64_t dead_letters = 0;
   int64_t outbox_entries = 0;
   int64_t snapshots = 0;
+  // Stream rows written (added, or moved forward) and left as they were
+  // (the target's is as recent, or hard-deleted).
+  int64_t stream_rows = 0;
+  int64_t stream_rows_kept = 0;
+  // Key-table records written (forgotten ones included), the forgotten
+  // ones among those copied, and live ones left out (no --with-keys).
+  int64_t subject_keys = 0;
+  int64_t forgotten_subjects = 0;
+  int64_t subject_keys_left_out = 0;
   // Rows the target holds at or ahead of the source's, left as they were.
   int64_t checkpoints_kept = 0;
   int64_t dead_letters_kept = 0;
@@ -196,6 +234,10 @@ class Migrator {
                                       const std::string& target_description);
 
  private:
+  // The streams table and the key table, after the events (always, even
+  // with events_only: they decide what the events' readers see).
+  absl::Status CopyLifecycle(MigrationSource& source, EventStore& target,
+                             MigrationReport& report);
   absl::Status CopyRest(MigrationSource& source, EventStore& target,
                         const std::string& migration_id, bool keep_outbox_ids,
                         MigrationReport& report);
@@ -218,9 +260,11 @@ struct StreamDigest {
 };
 
 // Compares `source` and `target` stream by stream (event counts and
-// checksums) reading both logs once; writes each difference to `out` (at
-// most `max_reported` lines, then a count). True when they hold the same
-// streams with the same events.
+// checksums of what ReadAll returns: deleted and retention-hidden events
+// left out, deletion markers in) reading both logs once, and their stream
+// rows (state, metadata, version floor); writes each difference to `out`
+// (at most `max_reported` lines, then a count). True when they hold the
+// same streams with the same events and rows.
 absl::StatusOr<bool> VerifyCopy(EventStore& source, EventStore& target,
                                 std::ostream& out, int max_reported = 20);
 

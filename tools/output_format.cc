@@ -137,7 +137,9 @@ std::string DurationText(absl::Duration d) {
   }
   const absl::Duration unit =
       d >= absl::Minutes(1) ? absl::Seconds(1) : absl::Milliseconds(1);
-  return absl::FormatDuration(absl::Trunc(d, unit));
+  const absl::Duration shown = absl::Trunc(d, unit);
+  // Under a millisecond: "0s", not absl's "0".
+  return shown == absl::ZeroDuration() ? "0s" : absl::FormatDuration(shown);
 }
 
 std::string FormatBytes(int64_t bytes) {

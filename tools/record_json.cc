@@ -1,7 +1,14 @@
 #include "tools/record_json.h"
 
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "eventstore/internal/record_status.h"
 #include "tools/output_format.h"
 
@@ -113,6 +120,76 @@ std::string OutboxEntryJson(const OutboxEntry& entry) {
       .Time("published_at", entry.published_at)
       .Raw("headers", headers.Build())
       .Str("payload_base64", absl::Base64Escape(entry.message.payload))
+      .Build();
+}
+
+namespace {
+
+std::string OptionalInt(const std::optional<int64_t>& n) {
+  return n.has_value() ? absl::StrCat(*n) : "null";
+}
+
+std::string Number(double d) { return absl::StrFormat("%.3f", d); }
+
+}  // namespace
+
+std::string DeleteResultJson(const std::string& stream, DeleteMode mode,
+                             const DeleteResult& result) {
+  return JsonObject()
+      .Str("stream", stream)
+      .Str("mode", mode == DeleteMode::kHard ? "hard" : "soft")
+      .Int("marker_version", result.marker_version)
+      .Str("position", result.position.ToString())
+      .Int("snapshots_removed", result.snapshots_removed)
+      .Build();
+}
+
+std::string StreamInfoJson(const StreamInfo& info) {
+  const StreamMetadata& m = info.metadata;
+  return JsonObject()
+      .Str("stream", info.stream)
+      .Str("state", StreamStatusName(info.state))
+      .Int("version", info.version)
+      .Int("last_version", info.last_version)
+      .Raw("max_count", OptionalInt(m.max_count))
+      .Raw("max_age_seconds",
+           m.max_age.has_value()
+               ? absl::StrCat(absl::ToInt64Seconds(*m.max_age))
+               : std::string("null"))
+      .Raw("truncate_before", OptionalInt(m.truncate_before))
+      .Time("deleted_at", info.deleted_at.value_or(absl::InfinitePast()))
+      .Build();
+}
+
+double ScavengeRate(const ScavengeResult& result) {
+  const double seconds = absl::ToDoubleSeconds(result.elapsed);
+  return seconds > 0 ? static_cast<double>(result.events_removed) / seconds
+                     : 0.0;
+}
+
+std::string ScavengeResultJson(const ScavengeResult& result) {
+  return JsonObject()
+      .Int("events_removed", result.events_removed)
+      .Int("streams_scavenged", result.streams_scavenged)
+      .Int("streams_examined", result.streams_examined)
+      .Int("batches", result.batches)
+      .Bool("complete", result.complete)
+      .Bool("compacted", result.compacted)
+      .Raw("elapsed_seconds", Number(absl::ToDoubleSeconds(result.elapsed)))
+      .Raw("events_per_second", Number(ScavengeRate(result)))
+      .Build();
+}
+
+std::string ForgetResultJson(const std::string& subject,
+                             const ForgetSubjectResult& result) {
+  std::vector<std::string> streams;
+  streams.reserve(result.streams.size());
+  for (const std::string& s : result.streams) streams.push_back(JsonQuote(s));
+  return JsonObject()
+      .Str("subject", subject)
+      .Bool("forgotten_now", result.forgotten_now)
+      .Raw("streams", absl::StrCat("[", absl::StrJoin(streams, ","), "]"))
+      .Int("snapshots_removed", result.snapshots_removed)
       .Build();
 }
 

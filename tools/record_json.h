@@ -20,6 +20,8 @@
 #include "eventstore/dead_letter_store.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/store_inspector.h"
+#include "eventstore/stream_lifecycle.h"
+#include "eventstore/subject_key_store.h"
 #include "tools/output_format.h"
 
 namespace eventstore::tools {
@@ -61,6 +63,29 @@ std::string OutboxStatsJson(const OutboxStats& stats, absl::Time now);
 // "created_at","claimed_by","lease_until","last_error","published_at",
 // "headers":{...},"payload_base64"}
 std::string OutboxEntryJson(const OutboxEntry& entry);
+
+// `eventstore delete`: {"stream","mode","marker_version","position",
+// "snapshots_removed"}
+std::string DeleteResultJson(const std::string& stream, DeleteMode mode,
+                             const DeleteResult& result);
+
+// `eventstore stream-metadata`: {"stream","state","version","last_version",
+// "max_count","max_age_seconds","truncate_before","deleted_at"}, the unset
+// ones null.
+std::string StreamInfoJson(const StreamInfo& info);
+
+// `eventstore scavenge`: {"events_removed","streams_scavenged",
+// "streams_examined","batches","complete","compacted","elapsed_seconds",
+// "events_per_second"}
+std::string ScavengeResultJson(const ScavengeResult& result);
+
+// Events removed per second of `result` (0 when no time passed).
+double ScavengeRate(const ScavengeResult& result);
+
+// `eventstore forget`: {"subject","forgotten_now","streams":[...],
+// "snapshots_removed"}
+std::string ForgetResultJson(const std::string& subject,
+                             const ForgetSubjectResult& result);
 
 }  // namespace eventstore::tools
 

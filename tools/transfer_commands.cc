@@ -30,6 +30,7 @@ struct ExportArgs {
   std::string url;
   std::string file;
   bool quiet = false;
+  bool with_keys = false;
 };
 
 struct ImportArgs {
@@ -50,7 +51,8 @@ int RunExport(const ExportArgs& args, EventStore& store,
   if (to_stdout) {
     // The file's bytes, checksummed: not through the masking of stdout.
     std::ostream raw(RawStdout());
-    counts = ExportStore(store, MaskUrl(url), raw, &progress);
+    counts =
+        ExportStore(store, MaskUrl(url), raw, &progress, args.with_keys);
     raw.flush();
   } else {
     // Written beside the file and renamed when whole, so that FILE is
@@ -63,7 +65,8 @@ int RunExport(const ExportArgs& args, EventStore& store,
                                                  "': ", std::strerror(errno)));
         return kExitProblem;
       }
-      counts = ExportStore(store, MaskUrl(url), out, &progress);
+      counts =
+          ExportStore(store, MaskUrl(url), out, &progress, args.with_keys);
       out.close();
       if (counts.ok() && !out) {
         counts = absl::UnavailableError(
@@ -91,8 +94,17 @@ int RunExport(const ExportArgs& args, EventStore& store,
               << CountOf(counts->dead_letters(), "dead letter") << ", "
               << CountOf(counts->outbox_entries(), "outbox entry",
                          "outbox entries")
-              << ", " << CountOf(counts->snapshots(), "snapshot") << " to "
-              << name << std::endl;
+              << ", " << CountOf(counts->snapshots(), "snapshot");
+    if (counts->stream_rows() > 0) {
+      std::cerr << ", " << CountOf(counts->stream_rows(), "stream row");
+    }
+    if (counts->subject_keys() > 0) {
+      std::cerr << ", "
+                << CountOf(counts->subject_keys(), "subject key record")
+                << (args.with_keys ? " (wrapped keys included)"
+                                   : " (forgotten subjects)");
+    }
+    std::cerr << " to " << name << std::endl;
   }
   return kExitOk;
 }
@@ -176,6 +188,11 @@ void RegisterTransferCommands(CLI::App& app, int& exit_code) {
   export_cmd->add_option("file", exp->file, "The file to write; - for stdout");
   export_cmd->add_flag("-q,--quiet", exp->quiet,
                        "No progress and no summary on stderr");
+  export_cmd->add_flag(
+      "--with-keys", exp->with_keys,
+      "Also write the key table's live records (data keys, wrapped with the "
+      "master key) so that the copy can decrypt; without it only forgotten "
+      "subjects are written");
   SetExample(*export_cmd,
              "eventstore export sqlite:events.db events.esx\n"
              "eventstore export sqlite:events.db - | "
@@ -228,6 +245,10 @@ void RegisterTransferCommands(CLI::App& app, int& exit_code) {
                        "own");
   import_cmd->add_flag("-q,--quiet", imp->options.quiet,
                        "No progress and no summary");
+  import_cmd->add_flag(
+      "--with-keys", imp->options.with_keys,
+      "Also import the file's live subject keys (wrapped data keys); "
+      "without it only forgotten subjects are imported");
   import_cmd
       ->add_option("--batch-size", imp->options.batch_size,
                    "Events per target transaction")

@@ -11,6 +11,8 @@
 #include "backends/postgres/pg_rows.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/record_status.h"
+#include "eventstore/internal/stream_row_copy.h"
+#include "eventstore/internal/stream_rules.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
@@ -29,7 +31,29 @@ constexpr char kCountEventsSql[] =
 constexpr char kCountTablesSql[] =
     "SELECT (SELECT count(*) FROM $S.checkpoints),"
     " (SELECT count(*) FROM $S.dead_letters),"
-    " (SELECT count(*) FROM $S.outbox), (SELECT count(*) FROM $S.snapshots)";
+    " (SELECT count(*) FROM $S.outbox), (SELECT count(*) FROM $S.snapshots),"
+    " (SELECT count(*) FROM $S.streams),"
+    " (SELECT count(*) FROM $S.subject_keys),"
+    " (SELECT count(*) FROM $S.subject_keys WHERE forgotten_at IS NOT NULL)";
+constexpr char kListStreamRowsSql[] =
+    "SELECT stream, state::bigint, truncate_before, max_count, max_age_us,"
+    " version_floor, deleted_at, updated_at FROM $S.streams"
+    " WHERE stream COLLATE \"C\" > $1::text"
+    " ORDER BY stream COLLATE \"C\" LIMIT $2::bigint";
+// A held row moves on only to a later change, never out of a hard
+// deletion, and its floor never goes down (EventImporter::PutStreamRows).
+constexpr char kPutStreamRowSql[] =
+    "INSERT INTO $S.streams AS s (stream, state, truncate_before, max_count,"
+    " max_age_us, version_floor, deleted_at, updated_at)"
+    " VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint,"
+    " $6::bigint, $7::timestamptz, $8::timestamptz)"
+    " ON CONFLICT (stream) DO UPDATE SET state = EXCLUDED.state,"
+    "   truncate_before = EXCLUDED.truncate_before,"
+    "   max_count = EXCLUDED.max_count, max_age_us = EXCLUDED.max_age_us,"
+    "   version_floor = greatest(s.version_floor, EXCLUDED.version_floor),"
+    "   deleted_at = EXCLUDED.deleted_at, updated_at = EXCLUDED.updated_at"
+    " WHERE s.state <> 2 AND EXCLUDED.updated_at > s.updated_at"
+    " RETURNING (s.xmax = 0) AS inserted";
 constexpr char kListDeadLettersSql[] =
     "SELECT projection, event_id, stream, version, position_commit,"
     " position_prepare, event_type, status, error, failure_count::bigint,"
@@ -250,7 +274,11 @@ PgEventImporter::PgEventImporter(PgDatabase* db)
       put_outbox_new_id_(
           db->Statement("es_imp_put_outbox_new_id", kPutOutboxNewIdSql)),
       bump_outbox_ids_(
-          db->Statement("es_imp_bump_outbox_ids", kBumpOutboxIdsSql)) {}
+          db->Statement("es_imp_bump_outbox_ids", kBumpOutboxIdsSql)),
+      list_stream_rows_(
+          db->Statement("es_imp_list_stream_rows", kListStreamRowsSql)),
+      put_stream_row_(
+          db->Statement("es_imp_put_stream_row", kPutStreamRowSql)) {}
 
 template <typename F>
 absl::Status PgEventImporter::InTransaction(F&& f) {
@@ -293,6 +321,9 @@ absl::StatusOr<EventImporter::TableCounts> PgEventImporter::CountTables() {
   counts.dead_letters = r.Int64(0, 1);
   counts.outbox = r.Int64(0, 2);
   counts.snapshots = r.Int64(0, 3);
+  counts.stream_rows = r.Int64(0, 4);
+  counts.subject_keys = r.Int64(0, 5);
+  counts.forgotten_subjects = r.Int64(0, 6);
   return counts;
 }
 
@@ -379,8 +410,8 @@ absl::Status PgEventImporter::ImportEvents(
     std::string_view migration_id, std::string_view source,
     absl::Span<const RecordedEvent> events) {
   if (events.empty()) return absl::OkStatus();
-  // Each stream's first version in the batch, and the batch's own
-  // continuity.
+  // Each stream's first and last version in the batch; versions increase,
+  // with gaps where the source hides or removed events.
   absl::flat_hash_map<std::string, std::pair<int64_t, int64_t>> streams;
   std::vector<std::string> order;
   for (const RecordedEvent& e : events) {
@@ -389,7 +420,7 @@ absl::Status PgEventImporter::ImportEvents(
       order.push_back(e.stream);
       continue;
     }
-    if (e.version != it->second.second + 1) {
+    if (e.version <= it->second.second) {
       return absl::FailedPreconditionError(
           absl::StrCat("import: event ", e.id.ToString(), " of stream '",
                        e.stream, "' has version ", e.version,
@@ -469,13 +500,13 @@ absl::Status PgEventImporter::ImportEvents(
       const std::string stream(current.Bytes(row, 0));
       const int64_t version = current.Int64(row, 1);
       const auto it = streams.find(stream);
-      if (it == streams.end() || it->second.first == version + 1) continue;
+      if (it == streams.end() || it->second.first > version) continue;
       return absl::FailedPreconditionError(
           absl::StrCat("import: stream '", stream, "' continues at version ",
                        it->second.first,
-                       " in the batch but the stream's next version in "
-                       "the target is ",
-                       version + 1, "; nothing of this batch was written"));
+                       " in the batch but the stream already reaches version ",
+                       version, " in the target; nothing of this batch was "
+                       "written"));
     }
     absl::StatusOr<PgResult> inserted = conn.Execute(import_events_, insert);
     if (!inserted.ok()) {
@@ -664,6 +695,70 @@ absl::StatusOr<PutCounts> PgEventImporter::PutOutboxEntries(
     }
     if (!keep_ids) return absl::OkStatus();
     return conn.Execute(bump_outbox_ids_, PgParams()).status();
+  }));
+  return counts;
+}
+
+namespace {
+
+PgParams& Int64OrNull(PgParams& params, const std::optional<int64_t>& v) {
+  if (!v.has_value()) return params.Null();
+  return params.Int64(*v);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<StreamRowRecord>> PgEventImporter::ListStreamRows(
+    std::string_view after, int limit) {
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
+  PgParams params;
+  params.Bytes(after).Int64(limit);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(list_stream_rows_, params);
+  }));
+  std::vector<StreamRowRecord> out;
+  for (int row = 0; row < r.rows(); ++row) {
+    StreamRowRecord& s = out.emplace_back();
+    s.stream = std::string(r.Bytes(row, 0));
+    ES_ASSIGN_OR_RETURN(s.state, internal::StreamStatusFromCode(
+                                     s.stream, r.Int64(row, 1)));
+    if (!r.IsNull(row, 2)) s.metadata.truncate_before = r.Int64(row, 2);
+    if (!r.IsNull(row, 3)) s.metadata.max_count = r.Int64(row, 3);
+    if (!r.IsNull(row, 4)) {
+      s.metadata.max_age = absl::Microseconds(r.Int64(row, 4));
+    }
+    s.version_floor = r.Int64(row, 5);
+    if (!r.IsNull(row, 6)) s.deleted_at = r.Timestamp(row, 6);
+    s.updated_at = r.Timestamp(row, 7);
+  }
+  return out;
+}
+
+absl::StatusOr<PutCounts> PgEventImporter::PutStreamRows(
+    absl::Span<const StreamRowRecord> rows) {
+  PutCounts counts;
+  if (rows.empty()) return counts;
+  ES_RETURN_IF_ERROR(
+      internal::ValidateStreamRows(db_->options().limits, rows));
+  ES_RETURN_IF_ERROR(InTransaction([&](PgConnection& conn) -> absl::Status {
+    counts = PutCounts();
+    for (const StreamRowRecord& s : rows) {
+      PgParams params;
+      params.Bytes(s.stream).Int64(internal::StreamStatusCode(s.state));
+      Int64OrNull(params, s.metadata.truncate_before);
+      Int64OrNull(params, s.metadata.max_count);
+      if (s.metadata.max_age.has_value()) {
+        params.Int64(absl::ToInt64Microseconds(*s.metadata.max_age));
+      } else {
+        params.Null();
+      }
+      params.Int64(s.version_floor);
+      TimeOrNull(params, s.deleted_at.value_or(absl::InfinitePast()));
+      params.Bytes(EncodeTimestamp(s.updated_at));
+      ES_ASSIGN_OR_RETURN(PgResult r, conn.Execute(put_stream_row_, params));
+      CountPut(r, counts);
+    }
+    return absl::OkStatus();
   }));
   return counts;
 }

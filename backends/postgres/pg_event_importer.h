@@ -41,6 +41,8 @@ class PgEventImporter final : public EventImporter {
                                                       int limit) override;
   absl::StatusOr<std::vector<Snapshot>> ListSnapshots(
       const SnapshotCursor& after, int limit) override;
+  absl::StatusOr<std::vector<StreamRowRecord>> ListStreamRows(
+      std::string_view after, int limit) override;
 
   absl::StatusOr<std::optional<MigrationState>> GetMigration(
       std::string_view migration_id) override;
@@ -61,6 +63,8 @@ class PgEventImporter final : public EventImporter {
   absl::Status PutSnapshots(absl::Span<const Snapshot> snapshots) override;
   absl::StatusOr<PutCounts> PutOutboxEntries(
       absl::Span<const OutboxEntry> entries, bool keep_ids) override;
+  absl::StatusOr<PutCounts> PutStreamRows(
+      absl::Span<const StreamRowRecord> rows) override;
 
  private:
   // Runs `f(PgConnection&)` inside BEGIN ... COMMIT on one pooled
@@ -89,6 +93,8 @@ class PgEventImporter final : public EventImporter {
   const PgStatement put_outbox_keep_id_;
   const PgStatement put_outbox_new_id_;
   const PgStatement bump_outbox_ids_;
+  const PgStatement list_stream_rows_;
+  const PgStatement put_stream_row_;
 };
 
 }  // namespace eventstore::postgres

@@ -1,5 +1,6 @@
 #include "backends/postgres/postgres_event_store.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,11 +23,14 @@
 #include "backends/postgres/pg_snapshot_store.h"
 #include "backends/postgres/pg_sql_transaction.h"
 #include "backends/postgres/pg_store_inspector.h"
+#include "backends/postgres/pg_stream_lifecycle.h"
+#include "backends/postgres/pg_subject_key_store.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/descriptor_set.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/mutex.h"
+#include "eventstore/internal/stream_rules.h"
 #include "eventstore/status_macros.h"
 
 namespace eventstore {
@@ -54,29 +58,46 @@ constexpr char kRollbackToSavepoint[] = "ROLLBACK TO SAVEPOINT es_append_each";
   "metadata, recorded_at, checksum"
 
 // The version check and the insert in one statement: one round trip, and
-// the statement is its own transaction. Returns the stream's version before
-// the append, then the transaction id, first and last position and count of
-// the inserted rows (count 0: the expected version did not hold). Built
+// the statement is its own transaction. The stream's streams row is read in
+// the same statement and applied as internal::AppendBaseOf does: nothing is
+// inserted for a hard-deleted stream (state 2); a soft-deleted one (state 1)
+// is checked as version 0, continues after its last version (the stored
+// maximum or the row's floor, whichever is higher) and is set back to live
+// (`rev`). Returns the version the expected version was checked against,
+// then the transaction id, first and last position and count of the
+// inserted rows (count 0: the expected version did not hold, or the stream
+// is hard-deleted), then the highest stored version and the row's state and
+// floor (NULL without a row), which AppendOnce hands to AppendBaseOf. Built
 // from the parts below: the CTEs, optionally the outbox insert, the final
 // SELECT, optionally a NOTIFY column, then "FROM cur".
 constexpr char kAppendCtes[] = R"sql(
 WITH cur AS (
-  SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text
-                   ORDER BY version DESC LIMIT 1), 0) AS v
+  SELECT m.stored, r.state, r.floor,
+         greatest(m.stored, coalesce(r.floor, 0)) AS last,
+         CASE WHEN r.state = 1 THEN 0
+              ELSE greatest(m.stored, coalesce(r.floor, 0)) END AS v
+  FROM (SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text
+                         ORDER BY version DESC LIMIT 1), 0) AS stored) AS m
+  LEFT JOIN (SELECT state::bigint AS state, version_floor AS floor
+             FROM $S.streams WHERE stream = $1::text) AS r ON true
 ), ins AS (
   INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id,
                          checksum)
-  SELECT e.id, $1::text, cur.v + e.n, e.type, e.payload, e.metadata, e.tenant_id,
+  SELECT e.id, $1::text, cur.last + e.n, e.type, e.payload, e.metadata, e.tenant_id,
          e.checksum
   FROM cur, unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[], $7::text[],
                    $8::int8[])
        WITH ORDINALITY AS e(id, type, payload, metadata, tenant_id, checksum, n)
-  WHERE CASE $2::bigint WHEN -1 THEN true
+  WHERE cur.state IS DISTINCT FROM 2
+    AND CASE $2::bigint WHEN -1 THEN true
                         WHEN -2 THEN cur.v = 0
                         WHEN -3 THEN cur.v > 0
                         ELSE cur.v = $2::bigint END
   ORDER BY e.n
   RETURNING transaction_id, position
+), rev AS (
+  UPDATE $S.streams SET state = 0, updated_at = now()
+  WHERE stream = $1::text AND state = 1 AND EXISTS (SELECT 1 FROM ins)
 ))sql";
 // The outbox messages ($9..$12, as PgOutboxStore's Enqueue), inserted only
 // when the events were: nothing is enqueued when the expected version does
@@ -93,7 +114,7 @@ constexpr char kAppendOutboxCte[] = R"sql(, obx AS (
 constexpr char kAppendSelect[] = R"sql(
 SELECT cur.v, (SELECT transaction_id FROM ins LIMIT 1),
        (SELECT min(position) FROM ins), (SELECT max(position) FROM ins),
-       (SELECT count(*) FROM ins))sql";
+       (SELECT count(*) FROM ins), cur.stored, cur.state, cur.floor)sql";
 constexpr char kAppendFrom[] = "\nFROM cur";
 
 // The same for one event without outbox messages (most appends): plain
@@ -103,50 +124,81 @@ constexpr char kAppendFrom[] = "\nFROM cur";
 // (count 0 or 1), optionally the same NOTIFY column, then kAppendOneFrom.
 constexpr char kAppendOneSql[] = R"sql(
 WITH cur AS (
-  SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text
-                   ORDER BY version DESC LIMIT 1), 0) AS v
+  SELECT m.stored, r.state, r.floor,
+         greatest(m.stored, coalesce(r.floor, 0)) AS last,
+         CASE WHEN r.state = 1 THEN 0
+              ELSE greatest(m.stored, coalesce(r.floor, 0)) END AS v
+  FROM (SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text
+                         ORDER BY version DESC LIMIT 1), 0) AS stored) AS m
+  LEFT JOIN (SELECT state::bigint AS state, version_floor AS floor
+             FROM $S.streams WHERE stream = $1::text) AS r ON true
 ), ins AS (
   INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id,
                          checksum)
-  SELECT $3::uuid, $1::text, cur.v + 1, $4::text, $5::bytea, $6::bytea, $7::text,
+  SELECT $3::uuid, $1::text, cur.last + 1, $4::text, $5::bytea, $6::bytea, $7::text,
          $8::bigint
   FROM cur
-  WHERE CASE $2::bigint WHEN -1 THEN true
+  WHERE cur.state IS DISTINCT FROM 2
+    AND CASE $2::bigint WHEN -1 THEN true
                         WHEN -2 THEN cur.v = 0
                         WHEN -3 THEN cur.v > 0
                         ELSE cur.v = $2::bigint END
   RETURNING transaction_id, position
+), rev AS (
+  UPDATE $S.streams SET state = 0, updated_at = now()
+  WHERE stream = $1::text AND state = 1 AND EXISTS (SELECT 1 FROM ins)
 )
 SELECT cur.v, ins.transaction_id, ins.position, ins.position,
-       CASE WHEN ins.position IS NULL THEN 0::bigint ELSE 1::bigint END)sql";
+       CASE WHEN ins.position IS NULL THEN 0::bigint ELSE 1::bigint END,
+       cur.stored, cur.state, cur.floor)sql";
 constexpr char kAppendOneFrom[] = "\nFROM cur LEFT JOIN ins ON true";
 
 // The same for one event appended with Exactly(n) or NoStream (n = 0), in
 // the form the raw baseline of W1 uses: $2 is n, and the event is inserted
-// as version n + 1 when version n exists (or n is 0). When the stream is
-// beyond n, the unique (stream, version) index refuses the insert, which
-// AppendOnce turns into the wrong-expected-version error as for a lost
-// race; when it is short of n, nothing is inserted and the first column
-// holds its version. Then kAppendExactOneFrom.
+// as version n + 1 when version n exists and is not a StreamDeleted marker
+// (or n is 0 and the stream has no streams row). When the stream is beyond
+// n, the unique (stream, version) index refuses the insert, which AppendOnce
+// turns into the wrong-expected-version error (or HardDeletedStreamError) as
+// for a lost race; when nothing is inserted, the first column holds the
+// highest stored version, and the streams row's state and floor follow
+// (columns 6 and 7): with a row, AppendOnce runs the general statement.
+// Why n + 1 is right whenever a non-marker version n exists: deletions
+// write their marker at the top, and Scavenge removes only a prefix of a
+// stream's non-marker rows (pg_stream_lifecycle.cc), so a stored non-marker
+// version n with n + 1 free is the stream's last version. Then
+// kAppendExactOneFrom.
 constexpr char kAppendExactOneSql[] = R"sql(
 WITH ins AS (
   INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id,
                          checksum)
   SELECT $3::uuid, $1::text, $2::bigint + 1, $4::text, $5::bytea, $6::bytea,
          $7::text, $8::bigint
-  WHERE $2::bigint = 0 OR EXISTS (SELECT 1 FROM $S.events
-                                  WHERE stream = $1::text
-                                    AND version = $2::bigint)
+  WHERE CASE WHEN $2::bigint = 0
+             THEN NOT EXISTS (SELECT 1 FROM $S.streams WHERE stream = $1::text)
+             ELSE EXISTS (SELECT 1 FROM $S.events
+                          WHERE stream = $1::text AND version = $2::bigint
+                            AND type <> 'eventstore.v1.StreamDeleted') END
   RETURNING transaction_id, position
+), cur AS (
+  SELECT CASE WHEN ins.position IS NULL
+              THEN coalesce((SELECT version FROM $S.events
+                             WHERE stream = $1::text
+                             ORDER BY version DESC LIMIT 1), 0)
+              ELSE $2::bigint END AS v
+  FROM (SELECT 1) AS one LEFT JOIN ins ON true
 )
-SELECT CASE WHEN ins.position IS NULL
-            THEN coalesce((SELECT version FROM $S.events WHERE stream = $1::text
-                           ORDER BY version DESC LIMIT 1), 0)
-            ELSE $2::bigint END,
-       ins.transaction_id, ins.position, ins.position,
-       CASE WHEN ins.position IS NULL THEN 0::bigint ELSE 1::bigint END)sql";
+SELECT cur.v, ins.transaction_id, ins.position, ins.position,
+       CASE WHEN ins.position IS NULL THEN 0::bigint ELSE 1::bigint END,
+       cur.v,
+       CASE WHEN ins.position IS NULL
+            THEN (SELECT state::bigint FROM $S.streams WHERE stream = $1::text)
+       END,
+       CASE WHEN ins.position IS NULL
+            THEN (SELECT version_floor FROM $S.streams
+                  WHERE stream = $1::text)
+       END)sql";
 constexpr char kAppendExactOneFrom[] =
-    "\nFROM (SELECT 1) AS one LEFT JOIN ins ON true";
+    "\nFROM cur, (SELECT 1) AS one LEFT JOIN ins ON true";
 
 constexpr char kSelectByIdsSql[] =
     "SELECT id, stream, version, transaction_id, position FROM $S.events "
@@ -154,28 +206,54 @@ constexpr char kSelectByIdsSql[] =
 constexpr char kInsertTypeSql[] =
     "INSERT INTO $S.event_types (type, descriptor) VALUES ($1::text, "
     "$2::bytea) ON CONFLICT (type) DO NOTHING";
+// A stream's events when it has no streams row; column 10 says whether it
+// has one (then no event is returned, and ReadStream reads its window with
+// the statements below). Without events, one row of NULL event columns.
+#define ES_PG_READ_STREAM(cond, order)                                     \
+  "SELECT e.*, h.has_row FROM (SELECT EXISTS (SELECT 1 FROM $S.streams"    \
+  " WHERE stream = $1::text) AS has_row) AS h LEFT JOIN LATERAL (SELECT " \
+  ES_PG_EVENT_COLUMNS " FROM $S.events WHERE stream = $1::text AND " cond \
+  " AND NOT h.has_row ORDER BY version " order                            \
+  " LIMIT $3::bigint) AS e ON true ORDER BY e.version " order
 constexpr char kReadForwardSql[] =
-    "SELECT " ES_PG_EVENT_COLUMNS
-    " FROM $S.events WHERE stream = $1::text AND version >= $2::bigint "
-    "ORDER BY version LIMIT $3::bigint";
+    ES_PG_READ_STREAM("version >= $2::bigint", "");
 constexpr char kReadBackwardSql[] =
-    "SELECT " ES_PG_EVENT_COLUMNS
-    " FROM $S.events WHERE stream = $1::text AND version <= $2::bigint "
-    "ORDER BY version DESC LIMIT $3::bigint";
+    ES_PG_READ_STREAM("version <= $2::bigint", "DESC");
+// The window of a stream with a row (internal::WindowOf): versions from $4,
+// recorded at or after $5 (NULL: any), never a StreamDeleted event ($6).
+#define ES_PG_READ_WINDOW(cond, order)                                     \
+  "SELECT " ES_PG_EVENT_COLUMNS                                            \
+  " FROM $S.events WHERE stream = $1::text AND " cond                      \
+  " AND version >= $4::bigint AND ($5::timestamptz IS NULL OR"             \
+  " recorded_at >= $5::timestamptz) AND type <> $6::text ORDER BY version " \
+  order " LIMIT $3::bigint"
+constexpr char kReadWindowForwardSql[] =
+    ES_PG_READ_WINDOW("version >= $2::bigint", "");
+constexpr char kReadWindowBackwardSql[] =
+    ES_PG_READ_WINDOW("version <= $2::bigint", "DESC");
 // Only transactions older than every running one: nothing can commit below
-// the returned positions afterwards (docs/postgres.md).
-constexpr char kReadAllSql[] =
-    "SELECT " ES_PG_EVENT_COLUMNS
-    " FROM $S.events"
-    " WHERE (transaction_id, position) > ($1::xid8, $2::bigint)"
-    "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
-    "   AND ($3::text IS NULL OR starts_with(stream, $3::text))"
-    "   AND ($4::text[] IS NULL OR type = ANY($4::text[]))"
-    "   AND ($5::text IS NULL OR tenant_id = $5::text)"
-    " ORDER BY transaction_id, position LIMIT $6::bigint";
-constexpr char kStreamVersionSql[] =
-    "SELECT version FROM $S.events WHERE stream = $1::text "
-    "ORDER BY version DESC LIMIT 1";
+// the returned positions afterwards (docs/postgres.md). Events the stream
+// lifecycle hides are left out (not StreamDeleted events), before the
+// LIMIT; the test whether any streams row hides anything is evaluated once
+// per statement, and when none does the rows are filtered as before.
+std::string ReadAllSql() {
+  return absl::StrCat(
+      "SELECT " ES_PG_EVENT_COLUMNS
+      " FROM $S.events AS e"
+      " WHERE (transaction_id, position) > ($1::xid8, $2::bigint)"
+      "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+      "   AND ($3::text IS NULL OR starts_with(stream, $3::text))"
+      "   AND ($4::text[] IS NULL OR type = ANY($4::text[]))"
+      "   AND ($5::text IS NULL OR tenant_id = $5::text)"
+      "   AND (NOT (SELECT EXISTS (SELECT 1 FROM $S.streams"
+      "               WHERE state <> 0 OR truncate_before IS NOT NULL"
+      "                  OR max_count IS NOT NULL OR max_age_us IS NOT NULL))"
+      "        OR e.type = '",
+      std::string(kStreamDeletedType), "' OR NOT ",
+      PgStreamLifecycle::kHiddenInReadAllSql,
+      ")"
+      " ORDER BY transaction_id, position LIMIT $6::bigint");
+}
 constexpr char kHeadSql[] =
     "SELECT transaction_id, position FROM $S.events"
     " WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
@@ -266,11 +344,28 @@ class PostgresEventStoreImpl final : public EventStore {
   absl::StatusOr<bool> EventExists(const Uuid& id) override;
   absl::StatusOr<bool> WaitForEvents(Position after,
                                      absl::Duration timeout) override;
+  absl::StatusOr<DeleteResult> DeleteStream(std::string_view stream,
+                                            ExpectedVersion expected,
+                                            DeleteMode mode) override {
+    return lifecycle_.DeleteStream(stream, expected, mode);
+  }
+  absl::Status SetStreamMetadata(std::string_view stream,
+                                 const StreamMetadata& metadata) override {
+    return lifecycle_.SetStreamMetadata(stream, metadata);
+  }
+  absl::StatusOr<StreamInfo> GetStreamInfo(std::string_view stream) override {
+    return lifecycle_.GetStreamInfo(stream);
+  }
+  absl::StatusOr<ScavengeResult> Scavenge(
+      const ScavengeOptions& options) override {
+    return lifecycle_.Scavenge(options);
+  }
 
   CheckpointStore& checkpoints() override { return checkpoints_; }
   DeadLetterStore& dead_letters() override { return dead_letters_; }
   OutboxStore& outbox() override { return outbox_; }
   SnapshotStore& snapshots() override { return snapshots_; }
+  SubjectKeyStore& subject_keys() override { return subject_keys_; }
   EventImporter& importer() override { return importer_; }
   StoreInspector& inspector() override { return inspector_; }
 
@@ -320,20 +415,28 @@ class PostgresEventStoreImpl final : public EventStore {
   LookUpIds(const std::vector<internal::PreparedEvent>& events,
             PgConnection* conn);
   // The statement that makes the append, with its parameters in `params`.
+  // With `allow_exact_one` false, never the exact-one statement (its
+  // fallback for a stream with a streams row).
   const PgStatement& BuildAppend(
       const AppendRequest& request,
-      const std::vector<internal::PreparedEvent>& events,
-      PgParams& params) const;
+      const std::vector<internal::PreparedEvent>& events, PgParams& params,
+      bool allow_exact_one = true) const;
   // The append, retried when it lost a version race (Any, StreamExists).
   absl::StatusOr<AppendResult> AppendPrepared(
       const AppendRequest& request,
       const std::vector<internal::PreparedEvent>& events,
       const PgStatement& statement, const PgParams& params, InBatch* batch);
+  // `*needs_general`: the exact-one statement inserted nothing and the
+  // stream has a streams row; run the general statement instead.
   absl::StatusOr<AppendResult> AppendOnce(
       const AppendRequest& request,
       const std::vector<internal::PreparedEvent>& events,
       const PgStatement& statement, const PgParams& params, bool* lost_race,
-      InBatch* batch);
+      bool* needs_general, InBatch* batch);
+  // What an append's expected version is checked against
+  // (internal::AppendBase::current), or HardDeletedStreamError.
+  absl::StatusOr<int64_t> AppendCurrent(std::string_view stream,
+                                        PgConnection* conn);
   absl::Status Upcast(std::vector<RecordedEvent>& events) const;
 
   // Declared first: everything below uses it.
@@ -347,8 +450,9 @@ class PostgresEventStoreImpl final : public EventStore {
   const PgStatement insert_type_;
   const PgStatement read_forward_;
   const PgStatement read_backward_;
+  const PgStatement read_window_forward_;
+  const PgStatement read_window_backward_;
   const PgStatement read_all_;
-  const PgStatement stream_version_;
   const PgStatement head_;
   const PgStatement exists_;
 
@@ -356,9 +460,11 @@ class PostgresEventStoreImpl final : public EventStore {
   PgDeadLetterStore dead_letters_;
   PgOutboxStore outbox_;
   PgSnapshotStore snapshots_;
+  PgSubjectKeyStore subject_keys_;
   PgEventWaiter waiter_;
   PgEventImporter importer_;
   PgStoreInspector inspector_;
+  PgStreamLifecycle lifecycle_;
 
   Mutex types_mu_;
   absl::flat_hash_set<std::string> recorded_types_ ABSL_GUARDED_BY(types_mu_);
@@ -380,17 +486,27 @@ PostgresEventStoreImpl::PostgresEventStoreImpl(std::unique_ptr<PgDatabase> db)
       insert_type_(db_->Statement("es_insert_type", kInsertTypeSql)),
       read_forward_(db_->Statement("es_read_forward", kReadForwardSql)),
       read_backward_(db_->Statement("es_read_backward", kReadBackwardSql)),
-      read_all_(db_->Statement("es_read_all", kReadAllSql)),
-      stream_version_(db_->Statement("es_stream_version", kStreamVersionSql)),
+      read_window_forward_(
+          db_->Statement("es_read_window_forward", kReadWindowForwardSql)),
+      read_window_backward_(
+          db_->Statement("es_read_window_backward", kReadWindowBackwardSql)),
+      read_all_(db_->Statement("es_read_all", ReadAllSql())),
       head_(db_->Statement("es_head", kHeadSql)),
       exists_(db_->Statement("es_exists", kExistsSql)),
       checkpoints_(db_.get()),
       dead_letters_(db_.get()),
       outbox_(db_.get()),
       snapshots_(db_.get()),
+      subject_keys_(db_.get()),
       waiter_(db_.get()),
       importer_(db_.get()),
-      inspector_(db_.get()) {}
+      inspector_(db_.get()),
+      lifecycle_(
+          db_.get(),
+          [this](const std::vector<internal::PreparedEvent>& events) {
+            return RecordTypes(events);
+          },
+          [this] { waiter_.Notify(); }) {}
 
 absl::StatusOr<std::unique_ptr<EventStore>> PostgresEventStoreImpl::Open(
     const PostgresOptions& options) {
@@ -482,8 +598,9 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
     const AppendRequest& request,
     const std::vector<internal::PreparedEvent>& events,
     const PgStatement& statement, const PgParams& params, bool* lost_race,
-    InBatch* batch) {
+    bool* needs_general, InBatch* batch) {
   *lost_race = false;
+  *needs_general = false;
   std::string constraint;
   auto execute = [&](PgConnection& conn) {
     absl::StatusOr<PgResult> result = conn.Execute(statement, params);
@@ -525,16 +642,8 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
         *lost_race = true;
         return r.status();
       }
-      int64_t actual = 0;
-      if (conn != nullptr) {
-        PgParams version_params;
-        version_params.Bytes(request.stream);
-        ES_ASSIGN_OR_RETURN(PgResult v,
-                            conn->Execute(stream_version_, version_params));
-        actual = v.rows() == 0 ? 0 : v.Int64(0, 0);
-      } else {
-        ES_ASSIGN_OR_RETURN(actual, StreamVersion(request.stream));
-      }
+      ES_ASSIGN_OR_RETURN(const int64_t actual,
+                          AppendCurrent(request.stream, conn));
       return WrongExpectedVersionError(request.stream, request.expected,
                                        actual);
     }
@@ -542,20 +651,38 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
                                             std::string(request.stream),
                                             "': ", r.status().message()));
   }
-  const int64_t current = r->Int64(0, 0);
   const int64_t inserted = r->Int64(0, 4);
+  std::optional<internal::StreamRow> row;
+  if (!r->IsNull(0, 6)) {
+    row.emplace();
+    ES_ASSIGN_OR_RETURN(row->state, internal::StreamStatusFromCode(
+                                        request.stream, r->Int64(0, 6)));
+    row->version_floor = r->Int64(0, 7);
+  }
+  if (inserted == 0 && row.has_value() && &statement == &append_exact_one_) {
+    *needs_general = true;
+    return absl::AbortedError("the exact-one append needs the general one");
+  }
   if (inserted == 0) {
-    // The expected version did not hold; an exact retry of a committed
-    // append usually looks like this, so recognise it by its ids first.
+    // The expected version did not hold, or the stream is hard-deleted; an
+    // exact retry of a committed append usually looks like this, so
+    // recognise it by its ids first.
     ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(events, conn));
     if (any_stored(stored)) {
       return internal::ResolveStoredIds(request, events, stored);
     }
-    return WrongExpectedVersionError(request.stream, request.expected, current);
+    ES_ASSIGN_OR_RETURN(
+        internal::AppendBase base,
+        internal::AppendBaseOf(request.stream, r->Int64(0, 5), row));
+    return WrongExpectedVersionError(request.stream, request.expected,
+                                     base.current);
   }
+  ES_ASSIGN_OR_RETURN(
+      internal::AppendBase base,
+      internal::AppendBaseOf(request.stream, r->Int64(0, 5), row));
   const uint64_t xid = r->Uint64(0, 1);
   AppendResult result;
-  result.next_expected_version = current + inserted;
+  result.next_expected_version = base.last + inserted;
   result.first_position = Position::FromParts(xid, r->Uint64(0, 2));
   result.last_position = Position::FromParts(xid, r->Uint64(0, 3));
   return result;
@@ -578,12 +705,35 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendPrepared(
     const AppendRequest& request,
     const std::vector<internal::PreparedEvent>& events,
     const PgStatement& statement, const PgParams& params, InBatch* batch) {
+  const PgStatement* current = &statement;
+  const PgParams* current_params = &params;
+  PgParams general_params;
   for (int attempt = 0;; ++attempt) {
     bool lost_race = false;
+    bool needs_general = false;
     absl::StatusOr<AppendResult> result =
-        AppendOnce(request, events, statement, params, &lost_race, batch);
+        AppendOnce(request, events, *current, *current_params, &lost_race,
+                   &needs_general, batch);
+    if (needs_general) {
+      current = &BuildAppend(request, events, general_params,
+                             /*allow_exact_one=*/false);
+      current_params = &general_params;
+      continue;
+    }
     if (!lost_race || attempt == kMaxVersionRaceRetries) return result;
   }
+}
+
+absl::StatusOr<int64_t> PostgresEventStoreImpl::AppendCurrent(
+    std::string_view stream, PgConnection* conn) {
+  absl::StatusOr<PgStreamState> state =
+      conn != nullptr ? lifecycle_.ReadState(*conn, stream)
+                      : lifecycle_.ReadState(stream);
+  ES_RETURN_IF_ERROR(state.status());
+  ES_ASSIGN_OR_RETURN(
+      internal::AppendBase base,
+      internal::AppendBaseOf(stream, state->max_stored, state->row));
+  return base.current;
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
@@ -699,12 +849,13 @@ PostgresEventStoreImpl::AppendEach(absl::Span<const AppendRequest> requests) {
 
 const PgStatement& PostgresEventStoreImpl::BuildAppend(
     const AppendRequest& request,
-    const std::vector<internal::PreparedEvent>& events,
-    PgParams& params) const {
+    const std::vector<internal::PreparedEvent>& events, PgParams& params,
+    bool allow_exact_one) const {
   const bool one = events.size() == 1 && request.outbox.empty();
   const ExpectedVersion::Kind kind = request.expected.kind();
-  const bool exact_one = one && (kind == ExpectedVersion::Kind::kExactly ||
-                                 kind == ExpectedVersion::Kind::kNoStream);
+  const bool exact_one = allow_exact_one && one &&
+                         (kind == ExpectedVersion::Kind::kExactly ||
+                          kind == ExpectedVersion::Kind::kNoStream);
   params.Bytes(request.stream)
       .Int64(exact_one ? request.expected.version()
                        : request.expected.ToWire());
@@ -772,6 +923,8 @@ const PgStatement& PostgresEventStoreImpl::BuildAppend(
         .Bytes(outbox.payloads)
         .Bytes(outbox.headers);
   }
+  static_assert(kStreamDeletedType == "eventstore.v1.StreamDeleted",
+                "kAppendExactOneSql names the marker's type");
   return exact_one                ? append_exact_one_
          : one                    ? append_one_
          : request.outbox.empty() ? append_
@@ -792,6 +945,31 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
     return conn.Execute(forward ? read_forward_ : read_backward_, params);
   }));
+  if (r.rows() > 0 && r.Bool(0, 10)) {
+    // The stream has a streams row: read its window (max_age from the
+    // server's now()).
+    ES_ASSIGN_OR_RETURN(PgStreamState state, lifecycle_.ReadState(stream));
+    const int64_t last =
+        std::max(state.max_stored,
+                 state.row.has_value() ? state.row->version_floor : 0);
+    const internal::StreamWindow window =
+        internal::WindowOf(state.row, last, state.now);
+    if (window.empty) return events;
+    params.Int64(window.min_version);
+    if (window.min_recorded_at.has_value()) {
+      params.Bytes(EncodeTimestamp(*window.min_recorded_at));
+    } else {
+      params.Null();
+    }
+    params.Bytes(std::string(kStreamDeletedType));
+    ES_ASSIGN_OR_RETURN(r, db_->WithConnection([&](PgConnection& conn) {
+      return conn.Execute(forward ? read_window_forward_
+                                  : read_window_backward_,
+                          params);
+    }));
+  } else if (r.rows() == 1 && r.IsNull(0, 2)) {
+    return events;  // No events.
+  }
   DecodeRows(r, options_.verify_checksums, events);
   ES_RETURN_IF_ERROR(Upcast(events));
   return events;
@@ -825,12 +1003,8 @@ absl::StatusOr<ReadAllPage> PostgresEventStoreImpl::ReadAll(
 absl::StatusOr<int64_t> PostgresEventStoreImpl::StreamVersion(
     std::string_view stream) {
   ES_RETURN_IF_ERROR(internal::ValidateStreamName(options_.limits, stream));
-  PgParams params;
-  params.Bytes(stream);
-  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
-    return conn.Execute(stream_version_, params);
-  }));
-  return r.rows() == 0 ? 0 : r.Int64(0, 0);
+  ES_ASSIGN_OR_RETURN(PgStreamState state, lifecycle_.ReadState(stream));
+  return internal::VisibleVersionOf(state.max_stored, state.row);
 }
 
 absl::StatusOr<Position> PostgresEventStoreImpl::HeadPosition() {

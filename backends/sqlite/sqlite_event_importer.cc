@@ -17,6 +17,8 @@
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/record_status.h"
+#include "eventstore/internal/stream_row_copy.h"
+#include "eventstore/internal/stream_rules.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/v1/outbox.pb.h"
 
@@ -30,7 +32,26 @@ constexpr char kCountEvents[] =
 constexpr char kCountTables[] =
     "SELECT (SELECT count(*) FROM checkpoints), "
     "(SELECT count(*) FROM dead_letters), (SELECT count(*) FROM outbox), "
-    "(SELECT count(*) FROM snapshots)";
+    "(SELECT count(*) FROM snapshots), (SELECT count(*) FROM streams), "
+    "(SELECT count(*) FROM subject_keys), "
+    "(SELECT count(*) FROM subject_keys WHERE forgotten_at IS NOT NULL)";
+constexpr char kListStreamRows[] =
+    "SELECT stream, state, truncate_before, max_count, max_age_us, "
+    "version_floor, deleted_at, updated_at FROM streams WHERE stream > ?1 "
+    "ORDER BY stream LIMIT ?2";
+constexpr char kHasStreamRow[] = "SELECT 1 FROM streams WHERE stream = ?1";
+// A held row moves on only to a later change, never out of a hard
+// deletion, and its floor never goes down (EventImporter::PutStreamRows).
+constexpr char kPutStreamRow[] =
+    "INSERT INTO streams (stream, state, truncate_before, max_count, "
+    "max_age_us, version_floor, deleted_at, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+    "ON CONFLICT (stream) DO UPDATE SET state = excluded.state, "
+    "truncate_before = excluded.truncate_before, "
+    "max_count = excluded.max_count, max_age_us = excluded.max_age_us, "
+    "version_floor = max(streams.version_floor, excluded.version_floor), "
+    "deleted_at = excluded.deleted_at, updated_at = excluded.updated_at "
+    "WHERE streams.state <> 2 AND excluded.updated_at > streams.updated_at";
 constexpr char kListDeadLetters[] =
     "SELECT projection, event_id, stream, version, position_commit, "
     "position_prepare, event_type, status, error, failure_count, "
@@ -165,6 +186,15 @@ constexpr char kPutOutbox[] =
 
 int64_t Signed(uint64_t v) { return static_cast<int64_t>(v); }
 
+void BindInt64OrNull(SqliteStatement& stmt, int index,
+                     const std::optional<int64_t>& v) {
+  if (v.has_value()) {
+    stmt.BindInt64(index, *v);
+  } else {
+    stmt.BindNull(index);
+  }
+}
+
 // Runs `put` (bound) after `has` (bound) told whether the row was held, and
 // counts the outcome.
 absl::Status RunPut(SqliteConnection& conn, SqliteStatement& has,
@@ -227,6 +257,9 @@ absl::StatusOr<EventImporter::TableCounts> SqliteEventImporter::CountTables() {
         counts.dead_letters = stmt->ColumnInt64(1);
         counts.outbox = stmt->ColumnInt64(2);
         counts.snapshots = stmt->ColumnInt64(3);
+        counts.stream_rows = stmt->ColumnInt64(4);
+        counts.subject_keys = stmt->ColumnInt64(5);
+        counts.forgotten_subjects = stmt->ColumnInt64(6);
         return counts;
       });
 }
@@ -333,24 +366,27 @@ absl::Status SqliteEventImporter::ImportEvents(
   const int64_t now = absl::ToUnixMicros(absl::Now());
   ES_RETURN_IF_ERROR(db_->WithWriteTransaction([&](SqliteConnection& conn)
                                                    -> absl::Status {
-    absl::flat_hash_map<std::string, int64_t> next_version;
+    // Each stream's highest version in the target and the batch so far:
+    // versions increase, with gaps where the source hides or removed
+    // events.
+    absl::flat_hash_map<std::string, int64_t> last_version;
     ES_ASSIGN_OR_RETURN(ScopedStatement insert, conn.Cached(kInsertEvent));
     ES_ASSIGN_OR_RETURN(ScopedStatement map, conn.Cached(kInsertPosition));
     std::string metadata;
     for (const RecordedEvent& e : events) {
-      auto it = next_version.find(e.stream);
-      if (it == next_version.end()) {
+      auto it = last_version.find(e.stream);
+      if (it == last_version.end()) {
         ES_ASSIGN_OR_RETURN(int64_t current, StreamVersion(conn, e.stream));
-        it = next_version.emplace(e.stream, current + 1).first;
+        it = last_version.emplace(e.stream, current).first;
       }
-      if (e.version != it->second) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("import: event ", e.id.ToString(), " of stream '",
-                         e.stream, "' has version ", e.version,
-                         " but the stream's next version in the target is ",
-                         it->second, "; nothing of this batch was written"));
+      if (e.version <= it->second) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "import: event ", e.id.ToString(), " of stream '", e.stream,
+            "' has version ", e.version,
+            " but the stream already reaches version ", it->second,
+            " in the target; nothing of this batch was written"));
       }
-      ++it->second;
+      it->second = e.version;
       ES_ASSIGN_OR_RETURN(uint32_t checksum,
                           internal::CheckImportedEvent(e, metadata));
       insert->BindBlob(1, e.id.bytes());
@@ -675,6 +711,76 @@ absl::StatusOr<PutCounts> SqliteEventImporter::PutOutboxEntries(
           BindTimeOrNull(*stmt, 10, e.published_at);
           BindTextOrNull(*stmt, 11, e.claimed_by);
           BindTimeOrNull(*stmt, 12, e.lease_until);
+          ES_RETURN_IF_ERROR(RunPut(conn, *has, *stmt, counts));
+        }
+        return absl::OkStatus();
+      }));
+  return counts;
+}
+
+absl::StatusOr<std::vector<StreamRowRecord>>
+SqliteEventImporter::ListStreamRows(std::string_view after, int limit) {
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
+  return db_->WithReader([&](SqliteConnection& conn)
+                             -> absl::StatusOr<std::vector<StreamRowRecord>> {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kListStreamRows));
+    stmt->BindText(1, after);
+    stmt->BindInt64(2, limit);
+    std::vector<StreamRowRecord> rows;
+    while (true) {
+      ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+      if (!row) break;
+      StreamRowRecord& r = rows.emplace_back();
+      r.stream = std::string(stmt->ColumnText(0));
+      ES_ASSIGN_OR_RETURN(
+          r.state, internal::StreamStatusFromCode(r.stream,
+                                                  stmt->ColumnInt64(1)));
+      if (!stmt->ColumnIsNull(2)) {
+        r.metadata.truncate_before = stmt->ColumnInt64(2);
+      }
+      if (!stmt->ColumnIsNull(3)) r.metadata.max_count = stmt->ColumnInt64(3);
+      if (!stmt->ColumnIsNull(4)) {
+        r.metadata.max_age = absl::Microseconds(stmt->ColumnInt64(4));
+      }
+      r.version_floor = stmt->ColumnInt64(5);
+      if (!stmt->ColumnIsNull(6)) {
+        r.deleted_at = absl::FromUnixMicros(stmt->ColumnInt64(6));
+      }
+      r.updated_at = absl::FromUnixMicros(stmt->ColumnInt64(7));
+    }
+    return rows;
+  });
+}
+
+absl::StatusOr<PutCounts> SqliteEventImporter::PutStreamRows(
+    absl::Span<const StreamRowRecord> rows) {
+  PutCounts counts;
+  if (rows.empty()) return counts;
+  ES_RETURN_IF_ERROR(
+      internal::ValidateStreamRows(db_->options().limits, rows));
+  ES_RETURN_IF_ERROR(
+      db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+        counts = PutCounts();
+        ES_ASSIGN_OR_RETURN(ScopedStatement has, conn.Cached(kHasStreamRow));
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kPutStreamRow));
+        for (const StreamRowRecord& r : rows) {
+          has->BindText(1, r.stream);
+          stmt->BindText(1, r.stream);
+          stmt->BindInt64(2, internal::StreamStatusCode(r.state));
+          BindInt64OrNull(*stmt, 3, r.metadata.truncate_before);
+          BindInt64OrNull(*stmt, 4, r.metadata.max_count);
+          if (r.metadata.max_age.has_value()) {
+            stmt->BindInt64(5, absl::ToInt64Microseconds(*r.metadata.max_age));
+          } else {
+            stmt->BindNull(5);
+          }
+          stmt->BindInt64(6, r.version_floor);
+          if (r.deleted_at.has_value()) {
+            stmt->BindInt64(7, absl::ToUnixMicros(*r.deleted_at));
+          } else {
+            stmt->BindNull(7);
+          }
+          stmt->BindInt64(8, absl::ToUnixMicros(r.updated_at));
           ES_RETURN_IF_ERROR(RunPut(conn, *has, *stmt, counts));
         }
         return absl::OkStatus();

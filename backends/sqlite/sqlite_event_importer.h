@@ -37,6 +37,8 @@ class SqliteEventImporter final : public EventImporter {
                                                       int limit) override;
   absl::StatusOr<std::vector<Snapshot>> ListSnapshots(
       const SnapshotCursor& after, int limit) override;
+  absl::StatusOr<std::vector<StreamRowRecord>> ListStreamRows(
+      std::string_view after, int limit) override;
 
   absl::StatusOr<std::optional<MigrationState>> GetMigration(
       std::string_view migration_id) override;
@@ -60,6 +62,8 @@ class SqliteEventImporter final : public EventImporter {
   absl::Status PutSnapshots(absl::Span<const Snapshot> snapshots) override;
   absl::StatusOr<PutCounts> PutOutboxEntries(
       absl::Span<const OutboxEntry> entries, bool keep_ids) override;
+  absl::StatusOr<PutCounts> PutStreamRows(
+      absl::Span<const StreamRowRecord> rows) override;
 
  private:
   SqliteDatabase* const db_;

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,10 +26,13 @@
 #include "backends/sqlite/sqlite_snapshot_store.h"
 #include "backends/sqlite/sqlite_sql_transaction.h"
 #include "backends/sqlite/sqlite_store_inspector.h"
+#include "backends/sqlite/sqlite_stream_lifecycle.h"
+#include "backends/sqlite/sqlite_subject_key_store.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/descriptor_set.h"
 #include "eventstore/internal/event_checksum.h"
+#include "eventstore/internal/stream_rules.h"
 #include "eventstore/status_macros.h"
 
 namespace eventstore {
@@ -40,9 +44,6 @@ namespace {
 // same file) are noticed within this.
 constexpr absl::Duration kWaitPollInterval = absl::Milliseconds(100);
 
-constexpr char kSelectStreamVersion[] =
-    "SELECT version FROM events WHERE stream = ?1 "
-    "ORDER BY version DESC LIMIT 1";
 constexpr char kInsertEvent[] =
     "INSERT INTO events (id, stream, version, type, payload, metadata, "
     "tenant_id, recorded_at, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
@@ -60,6 +61,18 @@ constexpr char kReadBackward[] =
     "SELECT " ES_EVENT_COLUMNS
     " FROM events WHERE stream = ?1 AND version <= ?2 "
     "ORDER BY version DESC LIMIT ?3";
+// ReadStream within a stream's window (internal::WindowOf): ?4 the lowest
+// version, ?5 the earliest recorded_at; never the StreamDeleted event.
+constexpr char kReadForwardWindow[] =
+    "SELECT " ES_EVENT_COLUMNS
+    " FROM events WHERE stream = ?1 AND version >= ?2 AND version >= ?4 "
+    "AND recorded_at >= ?5 AND type <> 'eventstore.v1.StreamDeleted' "
+    "ORDER BY version LIMIT ?3";
+constexpr char kReadBackwardWindow[] =
+    "SELECT " ES_EVENT_COLUMNS
+    " FROM events WHERE stream = ?1 AND version <= ?2 AND version >= ?4 "
+    "AND recorded_at >= ?5 AND type <> 'eventstore.v1.StreamDeleted' "
+    "ORDER BY version DESC LIMIT ?3";
 constexpr char kReadAllBase[] =
     "SELECT " ES_EVENT_COLUMNS " FROM events WHERE position > ?";
 constexpr char kSelectHead[] = "SELECT max(position) FROM events";
@@ -67,14 +80,6 @@ constexpr char kSelectExists[] = "SELECT 1 FROM events WHERE id = ?1";
 
 // The most events reserved up front without knowing how many rows will come.
 constexpr int64_t kMaxReserve = 4096;
-
-absl::StatusOr<int64_t> QueryStreamVersion(SqliteConnection& conn,
-                                           std::string_view stream) {
-  ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSelectStreamVersion));
-  stmt->BindText(1, stream);
-  ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
-  return row ? stmt->ColumnInt64(0) : 0;
-}
 
 // Where each prepared event's id is already stored, if anywhere.
 absl::StatusOr<std::vector<std::optional<internal::StoredEventRef>>> LookUpIds(
@@ -192,10 +197,26 @@ class SqliteEventStoreImpl final : public EventStore {
   absl::StatusOr<bool> WaitForEvents(Position after,
                                      absl::Duration timeout) override;
 
+  absl::StatusOr<DeleteResult> DeleteStream(std::string_view stream,
+                                            ExpectedVersion expected,
+                                            DeleteMode mode) override;
+  absl::Status SetStreamMetadata(std::string_view stream,
+                                 const StreamMetadata& metadata) override {
+    return lifecycle_.SetStreamMetadata(stream, metadata);
+  }
+  absl::StatusOr<StreamInfo> GetStreamInfo(std::string_view stream) override {
+    return lifecycle_.GetStreamInfo(stream);
+  }
+  absl::StatusOr<ScavengeResult> Scavenge(
+      const ScavengeOptions& options) override {
+    return lifecycle_.Scavenge(options);
+  }
+
   CheckpointStore& checkpoints() override { return checkpoints_; }
   DeadLetterStore& dead_letters() override { return dead_letters_; }
   OutboxStore& outbox() override { return outbox_; }
   SnapshotStore& snapshots() override { return snapshots_; }
+  SubjectKeyStore& subject_keys() override { return subject_keys_; }
   EventImporter& importer() override { return importer_; }
   StoreInspector& inspector() override { return inspector_; }
   StoreLimits limits() const override { return db_->options().limits; }
@@ -211,9 +232,11 @@ class SqliteEventStoreImpl final : public EventStore {
         dead_letters_(db_.get()),
         outbox_(db_.get()),
         snapshots_(db_.get()),
+        subject_keys_(db_.get()),
         leases_(db_->options().path),
         importer_(db_.get()),
-        inspector_(db_.get()) {}
+        inspector_(db_.get()),
+        lifecycle_(db_.get()) {}
 
   // The append on the writer connection `conn`, in its own transaction.
   // REQUIRES: the writer lock is held.
@@ -228,10 +251,11 @@ class SqliteEventStoreImpl final : public EventStore {
       SqliteConnection& conn, AppendScope& scope, const AppendRequest& request,
       const std::vector<internal::PreparedEvent>& events,
       std::vector<std::string>& committed_types);
-  // Writes the batch inside the open transaction. REQUIRES: the writer lock.
+  // Writes the batch inside the open transaction at versions last + 1
+  // onwards. REQUIRES: the writer lock.
   absl::StatusOr<AppendResult> InsertBatch(
       SqliteConnection& conn, const AppendRequest& request,
-      const std::vector<internal::PreparedEvent>& events, int64_t current,
+      const std::vector<internal::PreparedEvent>& events, int64_t last,
       int64_t now_micros, std::vector<std::string>& new_types);
   // Records descriptors of types not recorded yet. REQUIRES: the writer
   // lock.
@@ -252,9 +276,11 @@ class SqliteEventStoreImpl final : public EventStore {
   SqliteDeadLetterStore dead_letters_;
   SqliteOutboxStore outbox_;
   SqliteSnapshotStore snapshots_;
+  SqliteSubjectKeyStore subject_keys_;
   SqliteLeases leases_;
   SqliteEventImporter importer_;
   SqliteStoreInspector inspector_;
+  SqliteStreamLifecycle lifecycle_;
 };
 
 absl::StatusOr<std::unique_ptr<EventStore>> SqliteEventStoreImpl::Open(
@@ -372,8 +398,13 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendInScope(
     SqliteConnection& conn, AppendScope& scope, const AppendRequest& request,
     const std::vector<internal::PreparedEvent>& events,
     std::vector<std::string>& committed_types) {
-  ES_ASSIGN_OR_RETURN(int64_t current,
-                      QueryStreamVersion(conn, request.stream));
+  // The highest version and the stream's row in one indexed lookup each.
+  ES_ASSIGN_OR_RETURN(SqliteStreamLifecycle::StreamState state,
+                      SqliteStreamLifecycle::ReadState(conn, request.stream));
+  ES_ASSIGN_OR_RETURN(
+      internal::AppendBase base,
+      internal::AppendBaseOf(request.stream, state.max_stored, state.row));
+  const int64_t current = base.current;
   if (!request.expected.Matches(current)) {
     // An exact retry of a committed append usually arrives with an expected
     // version that no longer holds: recognise it by its ids first. A retry
@@ -385,9 +416,13 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendInScope(
     return WrongExpectedVersionError(request.stream, request.expected, current);
   }
   const int64_t now = absl::ToUnixMicros(absl::Now());
+  if (base.revives) {
+    ES_RETURN_IF_ERROR(
+        SqliteStreamLifecycle::Revive(conn, request.stream, now));
+  }
   std::vector<std::string> new_types;
   absl::StatusOr<AppendResult> result =
-      InsertBatch(conn, request, events, current, now, new_types);
+      InsertBatch(conn, request, events, base.last, now, new_types);
   if (!result.ok()) {
     if (result.status().code() != absl::StatusCode::kAlreadyExists) {
       return result.status();
@@ -415,7 +450,7 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendInScope(
 
 absl::StatusOr<AppendResult> SqliteEventStoreImpl::InsertBatch(
     SqliteConnection& conn, const AppendRequest& request,
-    const std::vector<internal::PreparedEvent>& events, int64_t current,
+    const std::vector<internal::PreparedEvent>& events, int64_t last,
     int64_t now_micros, std::vector<std::string>& new_types) {
   AppendResult result;
   {
@@ -425,7 +460,7 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::InsertBatch(
       const std::string& tenant = event.source->metadata.tenant_id();
       insert->BindBlob(1, event.id.bytes());
       insert->BindText(2, request.stream);
-      insert->BindInt64(3, current + static_cast<int64_t>(i) + 1);
+      insert->BindInt64(3, last + static_cast<int64_t>(i) + 1);
       insert->BindText(4, event.source->type);
       insert->BindBlob(5, event.source->payload);
       if (event.metadata.empty()) {
@@ -460,7 +495,7 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::InsertBatch(
       result.last_position = position;
     }
   }
-  result.next_expected_version = current + static_cast<int64_t>(events.size());
+  result.next_expected_version = last + static_cast<int64_t>(events.size());
   ES_RETURN_IF_ERROR(RecordTypes(conn, events, now_micros, new_types));
   return result;
 }
@@ -506,18 +541,43 @@ absl::StatusOr<std::vector<RecordedEvent>> SqliteEventStoreImpl::ReadStream(
   if (options.max_count == 0) return events;
   ES_RETURN_IF_ERROR(
       db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
-        ES_ASSIGN_OR_RETURN(
-            ScopedStatement stmt,
-            conn.Cached(forward ? kReadForward : kReadBackward));
+        // The stream's row and its events from one snapshot (a pooled
+        // reader is in no transaction; the writer of an in-memory database
+        // is held exclusively or already in one).
+        std::optional<SqliteTransaction> snapshot;
+        if (!db_->in_memory() && !conn.InTransaction()) {
+          absl::StatusOr<SqliteTransaction> begun = SqliteTransaction::Begin(
+              conn, SqliteTransaction::Mode::kDeferred);
+          if (!begun.ok()) return begun.status();
+          snapshot.emplace(*std::move(begun));
+        }
+        ES_ASSIGN_OR_RETURN(SqliteStreamLifecycle::StreamState state,
+                            SqliteStreamLifecycle::ReadState(conn, stream));
+        const bool windowed = state.row.has_value();
+        internal::StreamWindow window;
+        if (windowed) {
+          window = internal::WindowOf(state.row, state.last(), absl::Now());
+          if (window.empty) return absl::OkStatus();
+        }
+        const char* sql =
+            forward ? (windowed ? kReadForwardWindow : kReadForward)
+                    : (windowed ? kReadBackwardWindow : kReadBackward);
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
         stmt->BindText(1, stream);
         stmt->BindInt64(2, from);
         stmt->BindInt64(3, options.max_count);
+        if (windowed) {
+          stmt->BindInt64(4, window.min_version);
+          stmt->BindInt64(5, window.min_recorded_at.has_value()
+                                 ? absl::ToUnixMicros(*window.min_recorded_at)
+                                 : std::numeric_limits<int64_t>::min());
+        }
         int64_t expected = std::min(options.max_count, kMaxReserve);
         if (forward && options.max_count > kMaxReserve) {
-          // The stream's length bounds the rows: one indexed lookup.
-          ES_ASSIGN_OR_RETURN(int64_t last, QueryStreamVersion(conn, stream));
-          expected = std::min<int64_t>(options.max_count,
-                                       std::max<int64_t>(0, last - from + 1));
+          // The stream's length bounds the rows.
+          expected = std::min<int64_t>(
+              options.max_count,
+              std::max<int64_t>(0, state.max_stored - from + 1));
         }
         events.reserve(static_cast<size_t>(expected));
         return CollectRows(*stmt, db_->options().verify_checksums, events);
@@ -538,19 +598,27 @@ absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
   // The statement text depends only on which filters are set and how many
   // types there are; values are bound.
   const SqliteEventFilter where(options.filter);
-  const std::string sql =
-      absl::StrCat(kReadAllBase, where.sql(), " ORDER BY position LIMIT ?");
-  ES_RETURN_IF_ERROR(
-      db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
-        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
-        stmt->BindInt64(1,
-                        static_cast<int64_t>(options.from_position.commit()));
-        const int next = where.Bind(*stmt, 2);
-        stmt->BindInt64(next, options.max_count);
-        page.events.reserve(
-            static_cast<size_t>(std::min(options.max_count, kMaxReserve)));
-        return CollectRows(*stmt, db_->options().verify_checksums, page.events);
-      }));
+  ES_RETURN_IF_ERROR(db_->WithReader([&](SqliteConnection& conn)
+                                         -> absl::Status {
+    // Without a row that hides anything, today's statement exactly; with
+    // one, the events the streams table hides are left out before LIMIT
+    // (pages stay full), StreamDeleted events always kept.
+    ES_ASSIGN_OR_RETURN(bool hiding, SqliteStreamLifecycle::AnyHidingRow(conn));
+    const std::string sql = absl::StrCat(
+        kReadAllBase, where.sql(),
+        hiding ? SqliteStreamLifecycle::ReadAllHidingCondition() : "",
+        " ORDER BY position LIMIT ?");
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
+    stmt->BindInt64(1, static_cast<int64_t>(options.from_position.commit()));
+    int next = where.Bind(*stmt, 2);
+    if (hiding) {
+      stmt->BindInt64(next++, absl::ToUnixMicros(absl::Now()));
+    }
+    stmt->BindInt64(next, options.max_count);
+    page.events.reserve(
+        static_cast<size_t>(std::min(options.max_count, kMaxReserve)));
+    return CollectRows(*stmt, db_->options().verify_checksums, page.events);
+  }));
   page.end_of_log =
       static_cast<int64_t>(page.events.size()) < options.max_count;
   if (!page.events.empty()) page.next_position = page.events.back().position;
@@ -562,8 +630,40 @@ absl::StatusOr<int64_t> SqliteEventStoreImpl::StreamVersion(
     std::string_view stream) {
   ES_RETURN_IF_ERROR(
       internal::ValidateStreamName(db_->options().limits, stream));
-  return db_->WithReader(
-      [&](SqliteConnection& conn) { return QueryStreamVersion(conn, stream); });
+  ES_ASSIGN_OR_RETURN(SqliteStreamLifecycle::StreamState state,
+                      db_->WithReader([&](SqliteConnection& conn) {
+                        return SqliteStreamLifecycle::ReadState(conn, stream);
+                      }));
+  return internal::VisibleVersionOf(state.max_stored, state.row);
+}
+
+absl::StatusOr<DeleteResult> SqliteEventStoreImpl::DeleteStream(
+    std::string_view stream, ExpectedVersion expected, DeleteMode mode) {
+  ES_RETURN_IF_ERROR(
+      internal::ValidateStreamName(db_->options().limits, stream));
+  absl::StatusOr<DeleteResult> result;
+  {
+    absl::StatusOr<SqliteDatabase::WriterLock> lock = db_->LockWriter();
+    if (!lock.ok()) return lock.status();
+    std::vector<std::string> new_types;
+    // The marker goes through the append's own insert path.
+    result = lifecycle_.DeleteLocked(
+        lock->connection(), stream, expected, mode,
+        [&](SqliteConnection& conn, const AppendRequest& request,
+            const std::vector<internal::PreparedEvent>& events,
+            int64_t last) -> absl::StatusOr<AppendResult> {
+          return InsertBatch(conn, request, events, last,
+                             absl::ToUnixMicros(absl::Now()), new_types);
+        });
+    if (result.ok()) {
+      for (std::string& type : new_types) {
+        recorded_types_.insert(std::move(type));
+      }
+    }
+  }
+  // As an append: the marker is a new event in the log.
+  if (result.ok()) db_->NotifyAppend();
+  return result;
 }
 
 absl::StatusOr<Position> SqliteEventStoreImpl::HeadPosition() {

@@ -30,7 +30,9 @@
 //   (SubjectKeyStore::Insert refuses it), so its old events can never be
 //   read, and new events of the subject are refused (kFailedPrecondition).
 // - Snapshots of the streams holding a subject's events are removed when
-//   the subject is forgotten.
+//   the subject is forgotten (each stream a subject's event is appended to
+//   is recorded in the key table first). Until then a snapshot's state is
+//   stored as the application saved it: snapshots are not encrypted.
 // - Keys unwrapped once are cached in memory (options.key_cache_size); a
 //   subject forgotten through another store object or process may still be
 //   readable here until its key leaves the cache: call ForgetSubject on
@@ -75,9 +77,22 @@ class EncryptedEventStore : public ForwardingEventStore {
 
   using EventStore::Append;
   using EventStore::ReadStream;
+  // Encrypts the payload of each event with a subject_id (giving a nil id
+  // a generated one first: the id is authenticated with the payload), then
+  // appends. kFailedPrecondition naming the subject when it was forgotten,
+  // or when its key is wrapped by a master key this store was not given;
+  // kInvalidArgument for an event whose payload_encryption is already set.
+  // Nothing is written when the call fails.
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override;
+  // As Append for each request (a request refused here fails alone).
   absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
       absl::Span<const AppendRequest> requests) override;
+  // Read, then decrypted in place: payload_state kDecrypted (checksum
+  // cleared: it covers the stored ciphertext), or kForgotten with an empty
+  // payload, or a damaged event (kDataLoss) when the ciphertext does not
+  // authenticate. kFailedPrecondition, failing the read, when a subject's
+  // key is wrapped by a master key this store was not given (naming both
+  // key ids) or is missing from the key table. Plain events pass untouched.
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;

@@ -328,6 +328,8 @@ absl::StatusOr<AppendResult> ResolveStoredIds(
 }
 
 bool FailsAloneInBatch(const absl::Status& status) {
+  // The stream's fault, not the database's.
+  if (IsHardDeletedStream(status)) return true;
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kAborted:

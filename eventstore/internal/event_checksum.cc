@@ -111,6 +111,18 @@ absl::StatusOr<uint32_t> CheckImportedEvent(const RecordedEvent& event,
     return absl::DataLossError(absl::StrCat(
         "import: refusing a damaged event: ", event.damage.message()));
   }
+  if (event.payload_state != PayloadState::kAsStored) {
+    // A copy carries encrypted payloads as stored, never decrypted: a
+    // decrypted (or forgotten, emptied) payload under payload_encryption
+    // metadata would be stored in the clear, or lost.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "import: event ", event.id.ToString(), " (stream '", event.stream,
+        "', version ", event.version, ") holds a ",
+        event.payload_state == PayloadState::kDecrypted ? "decrypted"
+                                                        : "forgotten",
+        " payload; copies carry encrypted payloads as stored: read the "
+        "source without its master key"));
+  }
   absl::Status text = ValidateMetadataText(
       absl::StrCat("import: event ", event.id.ToString(), " (stream '",
                    event.stream, "', version ", event.version, ") metadata"),

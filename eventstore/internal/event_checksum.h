@@ -54,7 +54,9 @@ void VerifyStoredChecksum(std::string_view backend, std::string_view id,
 // store: sets `metadata` to the stored form of event.metadata and returns
 // the checksum to store. kDataLoss naming the event when it is damaged or
 // carries a checksum that does not match its fields; kInvalidArgument
-// naming the field when a metadata string is not valid UTF-8.
+// naming the field when a metadata string is not valid UTF-8, or naming
+// the event when its payload is not as stored (decrypted or forgotten by an
+// EncryptedEventStore: a copy carries ciphertext only).
 absl::StatusOr<uint32_t> CheckImportedEvent(const RecordedEvent& event,
                                             std::string& metadata);
 

@@ -36,8 +36,9 @@ absl::Status ValidateWrappedKey(std::string_view prefix,
                                 std::string_view wrapped_key,
                                 std::string_view master_key_id);
 
-// kInvalidArgument for a List limit that is not positive.
-absl::Status ValidateListLimit(int64_t limit);
+// kInvalidArgument naming the field for a List cursor `after` that is not
+// valid UTF-8, or a limit that is not positive.
+absl::Status ValidateList(std::string_view after, int64_t limit);
 
 // The records of a Put, checked (kInvalidArgument naming "records[i]...":
 // a bad subject, a live record with a bad key, a forgotten one that still

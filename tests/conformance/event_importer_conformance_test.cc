@@ -20,6 +20,7 @@
 #include "eventstore/event_store.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/snapshot_store.h"
+#include "eventstore/stream_lifecycle.h"
 #include "eventstore/test/v1/events.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -350,23 +351,175 @@ TEST_P(EventImporterConformanceTest, ListMigrationsNewestFirst) {
   EXPECT_EQ(listed[1].last_source_position, events[1].position);
 }
 
-TEST_P(EventImporterConformanceTest, AVersionGapFailsTheWholeBatch) {
-  AppendToSource("order-1", 3);
+// A source leaves out what its deletions and retention hide (and what
+// Scavenge removed): versions may skip, but never repeat or go back.
+TEST_P(EventImporterConformanceTest, VersionsMaySkipButNeverGoBack) {
+  AppendToSource("order-1", 4);
   std::vector<RecordedEvent> events = ReadAllOf(*source_);
   ASSERT_OK(target_->importer().ImportEvents("m1", "src", {events.data(), 1}));
   // Skips version 2.
   const std::vector<RecordedEvent> gap = {events[2]};
+  ASSERT_OK(target_->importer().ImportEvents("m1", "src", gap));
+  // Version 2 now comes after version 3 in the target: refused.
+  const std::vector<RecordedEvent> back = {events[1]};
   EXPECT_THAT(
-      target_->importer().ImportEvents("m1", "src", gap),
+      target_->importer().ImportEvents("m1", "src", back),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("order-1")));
-  // A batch whose second event repeats a version.
-  const std::vector<RecordedEvent> repeat = {events[1], events[1]};
+  // A batch whose second event repeats a version, or goes back.
+  const std::vector<RecordedEvent> repeat = {events[3], events[3]};
   EXPECT_FALSE(target_->importer().ImportEvents("m1", "src", repeat).ok());
-  EXPECT_THAT(ReadAllOf(*target_), SizeIs(1));
+  EXPECT_THAT(ReadAllOf(*target_), SizeIs(2));
   ASSERT_OK_AND_ASSIGN(std::optional<MigrationState> state,
                        target_->importer().GetMigration("m1"));
   ASSERT_TRUE(state.has_value());
-  EXPECT_EQ(state->events, 1);
+  EXPECT_EQ(state->events, 2);
+  const std::vector<RecordedEvent> copied = ReadAllOf(*target_);
+  EXPECT_EQ(copied[0].version, 1);
+  EXPECT_EQ(copied[1].version, 3);
+  EXPECT_FALSE(copied[1].damaged()) << copied[1].damage;
+}
+
+// Encrypted payloads and the store's own deletion markers are copied byte
+// for byte (PrepareAppend's rules are for applications, not copies); a
+// payload a reader decrypted or dropped is never written.
+TEST_P(EventImporterConformanceTest, EncryptedEventsAndMarkersAreCopiedAsStored) {
+  std::string ciphertext(48, '\0');
+  for (size_t i = 0; i < ciphertext.size(); ++i) {
+    ciphertext[i] = static_cast<char>((i * 37 + 11) & 0xff);
+  }
+  EventData sealed;
+  sealed.type = "eventstore.test.v1.OrderPlaced";
+  sealed.payload = ciphertext;
+  sealed.metadata.set_subject_id("user-7");
+  sealed.metadata.set_payload_encryption(
+      std::string(kPayloadEncryptionXChaCha20));
+  ASSERT_OK(source_->Append("customer-7", ExpectedVersion::NoStream(),
+                            {sealed}));
+  std::vector<RecordedEvent> events = ReadAllOf(*source_);
+  ASSERT_THAT(events, SizeIs(1));
+  RecordedEvent marker;
+  marker.id = Uuid::Generate();
+  marker.stream = "customer-7";
+  marker.version = 2;
+  marker.type = std::string(kStreamDeletedType);
+  marker.recorded_at = absl::FromUnixMicros(1700000000000000);
+  marker.position = Position::FromParts(events[0].position.commit() + 1, 0);
+  events.push_back(marker);
+
+  std::vector<RecordedEvent> decrypted = events;
+  decrypted[0].payload_state = PayloadState::kDecrypted;
+  EXPECT_THAT(target_->importer().ImportEvents("m1", "src", decrypted),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(events[0].id.ToString())));
+  std::vector<RecordedEvent> forgotten = events;
+  forgotten[0].payload_state = PayloadState::kForgotten;
+  forgotten[0].payload.clear();
+  EXPECT_THAT(target_->importer().ImportEvents("m1", "src", forgotten),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ReadAllOf(*target_), SizeIs(0));
+
+  ASSERT_OK(target_->importer().ImportEvents("m1", "src", events));
+  const std::vector<RecordedEvent> copied = ReadAllOf(*target_);
+  ASSERT_THAT(copied, SizeIs(2));
+  EXPECT_EQ(copied[0].payload, ciphertext);
+  EXPECT_EQ(copied[0].metadata.subject_id(), "user-7");
+  EXPECT_EQ(copied[0].metadata.payload_encryption(),
+            kPayloadEncryptionXChaCha20);
+  EXPECT_TRUE(copied[0].sealed());
+  EXPECT_EQ(copied[0].checksum, events[0].checksum);
+  EXPECT_FALSE(copied[0].damaged()) << copied[0].damage;
+  EXPECT_EQ(copied[1].type, kStreamDeletedType);
+  EXPECT_EQ(copied[1].version, 2);
+  EXPECT_FALSE(copied[1].damaged()) << copied[1].damage;
+}
+
+// Stream rows are listed in name order, a page at a time, and written as
+// given; a held row moves only forward: a later change replaces it, an
+// older one does not, a hard deletion is final and a floor never drops.
+TEST_P(EventImporterConformanceTest, StreamRowsRoundTripAndNeverMoveBack) {
+  EventImporter& importer = target_->importer();
+  StreamRowRecord capped;
+  capped.stream = "sensor-1";
+  capped.metadata.max_count = 3;
+  capped.metadata.max_age = absl::Hours(24);
+  capped.updated_at = absl::FromUnixMicros(1700000000000000);
+  StreamRowRecord soft;
+  soft.stream = "order-1";
+  soft.state = StreamStatus::kSoftDeleted;
+  soft.metadata.truncate_before = 7;
+  soft.version_floor = 6;
+  soft.deleted_at = absl::FromUnixMicros(1700000001000000);
+  soft.updated_at = absl::FromUnixMicros(1700000001000000);
+  StreamRowRecord hard;
+  hard.stream = "order-2";
+  hard.state = StreamStatus::kHardDeleted;
+  hard.version_floor = 4;
+  hard.deleted_at = absl::FromUnixMicros(1700000002000000);
+  hard.updated_at = absl::FromUnixMicros(1700000002000000);
+  std::vector<StreamRowRecord> rows = {capped, soft, hard};
+  ASSERT_OK_AND_ASSIGN(PutCounts counts, importer.PutStreamRows(rows));
+  EXPECT_EQ(counts.added, 3);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<StreamRowRecord> first,
+                       importer.ListStreamRows("", 2));
+  ASSERT_THAT(first, SizeIs(2));
+  EXPECT_EQ(first[0].stream, "order-1");
+  EXPECT_EQ(first[1].stream, "order-2");
+  ASSERT_OK_AND_ASSIGN(std::vector<StreamRowRecord> rest,
+                       importer.ListStreamRows(first.back().stream, 2));
+  ASSERT_THAT(rest, SizeIs(1));
+  const StreamRowRecord& got_soft = first[0];
+  EXPECT_EQ(got_soft.state, StreamStatus::kSoftDeleted);
+  EXPECT_EQ(got_soft.metadata, soft.metadata);
+  EXPECT_EQ(got_soft.version_floor, 6);
+  EXPECT_EQ(got_soft.deleted_at, soft.deleted_at);
+  EXPECT_EQ(got_soft.updated_at, soft.updated_at);
+  EXPECT_EQ(first[1].state, StreamStatus::kHardDeleted);
+  EXPECT_EQ(rest[0].stream, "sensor-1");
+  EXPECT_EQ(rest[0].metadata, capped.metadata);
+  EXPECT_FALSE(rest[0].deleted_at.has_value());
+
+  // The same rows again: kept. A revival of order-1 (later, live, lower
+  // floor given), an older change of sensor-1 and a live order-2: only
+  // order-1 moves, and keeps its floor.
+  ASSERT_OK_AND_ASSIGN(counts, importer.PutStreamRows(rows));
+  EXPECT_EQ(counts.kept, 3);
+  rows[1].state = StreamStatus::kLive;
+  rows[1].version_floor = 2;
+  rows[1].updated_at += absl::Seconds(5);
+  rows[0].metadata.max_count = 10;
+  rows[0].updated_at -= absl::Seconds(5);
+  rows[2].state = StreamStatus::kLive;
+  rows[2].updated_at += absl::Seconds(5);
+  ASSERT_OK_AND_ASSIGN(counts, importer.PutStreamRows(rows));
+  EXPECT_EQ(counts.updated, 1);
+  EXPECT_EQ(counts.kept, 2);
+  ASSERT_OK_AND_ASSIGN(std::vector<StreamRowRecord> now,
+                       importer.ListStreamRows("", 10));
+  ASSERT_THAT(now, SizeIs(3));
+  EXPECT_EQ(now[0].state, StreamStatus::kLive);
+  EXPECT_EQ(now[0].version_floor, 6);
+  EXPECT_EQ(now[1].state, StreamStatus::kHardDeleted);
+  EXPECT_EQ(now[2].metadata.max_count, 3);
+
+  // Bad rows: refused, naming the row, nothing written.
+  StreamRowRecord bad = capped;
+  bad.stream = "sensor-2";
+  bad.metadata.max_count = 0;
+  std::vector<StreamRowRecord> with_bad = {rows[0], bad};
+  EXPECT_THAT(importer.PutStreamRows(with_bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("rows[1]")));
+  bad.metadata.max_count = 3;
+  bad.version_floor = -1;
+  EXPECT_THAT(importer.PutStreamRows({&bad, 1}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("version_floor")));
+  ASSERT_OK_AND_ASSIGN(now, importer.ListStreamRows("", 10));
+  EXPECT_THAT(now, SizeIs(3));
+  ASSERT_OK_AND_ASSIGN(EventImporter::TableCounts tables,
+                       importer.CountTables());
+  EXPECT_EQ(tables.stream_rows, 3);
 }
 
 TEST_P(EventImporterConformanceTest, AnExistingIdFailsTheWholeBatch) {

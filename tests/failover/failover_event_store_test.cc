@@ -255,6 +255,37 @@ TEST_F(FailoverEventStoreTest, OutageJournalsAppendsAndRecoveryReplaysThem) {
   EXPECT_EQ(after.next_expected_version, 5);
 }
 
+TEST_F(FailoverEventStoreTest, LifecycleChangesWaitUntilTheJournalIsReplayed) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK(
+      store->Append("order-1", ExpectedVersion::NoStream(), {Event("placed")}));
+  primary_->down = true;
+  ASSERT_OK(store->Append("order-1", ExpectedVersion::Exactly(1),
+                          {Event("paid")}));
+  primary_->down = false;
+  // Reachable again, but the journaled append has not been replayed: a
+  // deletion now would overtake it.
+  ASSERT_EQ(store->Status().mode, Mode::kFallback);
+  EXPECT_THAT(
+      store->DeleteStream("order-1", ExpectedVersion::Any(), DeleteMode::kSoft),
+      StatusIs(absl::StatusCode::kUnavailable,
+               HasSubstr("1 journaled append(s) are waiting")));
+  EXPECT_THAT(store->SetStreamMetadata("order-1", StreamMetadata()),
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(store->Scavenge(ScavengeOptions()),
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(PrimaryPayloads("order-1"), ElementsAre("placed"));
+
+  ASSERT_OK(store->ReplayNow());
+  ASSERT_OK_AND_ASSIGN(
+      DeleteResult deleted,
+      store->DeleteStream("order-1", ExpectedVersion::Exactly(2),
+                          DeleteMode::kSoft));
+  EXPECT_EQ(deleted.marker_version, 3);
+  EXPECT_THAT(PrimaryPayloads("order-1"), IsEmpty());
+}
+
 TEST_F(FailoverEventStoreTest, ConflictIsParkedWithItsReasonAndReplayGoesOn) {
   auto store = Open();
   ASSERT_NE(store, nullptr);

@@ -3,6 +3,7 @@
 // UpgradeSchema. Every refusal leaves the schema as it was.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "eventstore/outbox_store.h"
 #include "eventstore/sql_transaction.h"
 #include "eventstore/store_inspector.h"
+#include "eventstore/subject_key_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/postgres_server.h"
@@ -196,6 +198,37 @@ TEST_F(PostgresOpenServerTest, ReadOnlyReadsAndRefusesEveryWrite) {
                                                 options_.schema, "\".events")));
   EXPECT_EQ(count[0][0], "1");
   EXPECT_EQ(Shape(), shape);
+}
+
+TEST_F(PostgresOpenServerTest, ReadOnlyRefusesSubjectKeyWrites) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, PostgresEventStore::Open(options_));
+    ASSERT_OK(store->subject_keys().Insert("user-1", "wrapped", "mk-1"));
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, PostgresEventStore::Open(ReadOnly()));
+  SubjectKeyStore& keys = store->subject_keys();
+  ASSERT_OK_AND_ASSIGN(std::optional<SubjectKeyRecord> found,
+                       keys.Find("user-1"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->wrapped_key, "wrapped");
+  const auto refused = StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("opened read-only"));
+  EXPECT_THAT(keys.Insert("user-2", "wrapped", "mk-1"), refused);
+  EXPECT_THAT(keys.AddStream("user-1", "order-1"), refused);
+  EXPECT_THAT(keys.Forget("user-1"), refused);
+  EXPECT_THAT(keys.Rewrap("user-1", "mk-1", "other", "mk-2"), refused);
+  SubjectKeyRecord record;
+  record.subject = "user-3";
+  record.wrapped_key = "wrapped";
+  record.master_key_id = "mk-1";
+  EXPECT_THAT(keys.Put({record}), refused);
+  ASSERT_OK_AND_ASSIGN(
+      auto rows,
+      raw_->Query(absl::StrCat("SELECT subject, master_key_id FROM \"",
+                               options_.schema, "\".subject_keys")));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], "user-1");
+  EXPECT_EQ(rows[0][1], "mk-1");
 }
 
 TEST_F(PostgresOpenServerTest, ReadOnlyCreatesNothing) {

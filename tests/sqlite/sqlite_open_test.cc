@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "eventstore/snapshot_store.h"
 #include "eventstore/sql_transaction.h"
 #include "eventstore/store_inspector.h"
+#include "eventstore/subject_key_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/status_matchers.h"
@@ -183,6 +185,38 @@ TEST_F(SqliteOpenTest, ReadOnlyRefusesEveryWriteUntouched) {
     EXPECT_THAT(store->snapshots().Delete("order-1"), refused);
     EXPECT_THAT(store->BeginTransaction(), refused);
     EXPECT_THAT(store->TryAcquireLease("totals"), refused);
+  }
+  EXPECT_TRUE(ReadFileBytes(path_) == bytes) << "the file was modified";
+}
+
+TEST_F(SqliteOpenTest, ReadOnlyRefusesSubjectKeyWritesUntouched) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> store,
+                         SqliteEventStore::Open(Options()));
+    ASSERT_OK(store->subject_keys().Insert("user-1", "wrapped", "mk-1"));
+  }
+  const std::string bytes = ReadFileBytes(path_);
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> store,
+                         SqliteEventStore::Open(ReadOnly()));
+    SubjectKeyStore& keys = store->subject_keys();
+    ASSERT_OK_AND_ASSIGN(std::optional<SubjectKeyRecord> found,
+                         keys.Find("user-1"));
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->wrapped_key, "wrapped");
+    ASSERT_OK(keys.List("", 10));
+    ASSERT_OK(keys.Streams("user-1"));
+    const auto refused = StatusIs(absl::StatusCode::kFailedPrecondition,
+                                  HasSubstr("opened read-only"));
+    EXPECT_THAT(keys.Insert("user-2", "wrapped", "mk-1"), refused);
+    EXPECT_THAT(keys.AddStream("user-1", "order-1"), refused);
+    EXPECT_THAT(keys.Forget("user-1"), refused);
+    EXPECT_THAT(keys.Rewrap("user-1", "mk-1", "other", "mk-2"), refused);
+    SubjectKeyRecord record;
+    record.subject = "user-3";
+    record.wrapped_key = "wrapped";
+    record.master_key_id = "mk-1";
+    EXPECT_THAT(keys.Put({record}), refused);
   }
   EXPECT_TRUE(ReadFileBytes(path_) == bytes) << "the file was modified";
 }

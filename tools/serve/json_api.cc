@@ -130,7 +130,7 @@ absl::StatusOr<std::string> EventsJson(
   items.reserve(events.size());
   if (!events.empty()) {
     absl::StatusOr<std::unique_ptr<JsonRenderer>> renderer =
-        JsonRenderer::ForStore(store.inspector());
+        JsonRenderer::ForStore(store);
     if (!renderer.ok()) return renderer.status();
     for (const RecordedEvent& e : events) {
       items.push_back((*renderer)->RenderEvent(e));

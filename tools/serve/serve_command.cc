@@ -20,6 +20,7 @@
 #include "eventstore/prometheus/prometheus_instrumentation.h"
 #include "tools/cli_support.h"
 #include "tools/command.h"
+#include "tools/master_key_option.h"
 #include "tools/serve/bearer_token.h"
 #include "tools/serve/listen_address.h"
 #include "tools/serve/serve_server.h"
@@ -35,6 +36,7 @@ struct ServeArgs {
   std::string token_file;
   bool insecure = false;
   int threads = 8;
+  std::string master_key_file;
 };
 
 // The `backend` label of the process's metrics.
@@ -125,9 +127,14 @@ int RunServe(const ServeArgs& args) {
   if (!opened.ok()) return PrintError(kCommand, opened.status(), *url);
   std::unique_ptr<EventStore> store =
       Instrument(*std::move(opened), *metrics, BackendLabel(*url));
+  // With a master key, the JSON API shows encrypted payloads decrypted.
+  absl::StatusOr<std::unique_ptr<EventStore>> view =
+      DecryptingView(*store, args.master_key_file);
+  if (!view.ok()) return PrintError(kCommand, view.status(), *url);
+  EventStore& served_store = *view != nullptr ? **view : *store;
 
   absl::StatusOr<std::unique_ptr<ServeServer>> server =
-      ServeServer::Create(*store, *metrics, std::move(options));
+      ServeServer::Create(served_store, *metrics, std::move(options));
   if (!server.ok()) return PrintError(kCommand, server.status(), *url);
   absl::StatusOr<int> port = (*server)->Bind();
   if (!port.ok()) return PrintError(kCommand, port.status(), *url);
@@ -165,6 +172,7 @@ void RegisterServeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", args->threads,
                   "Worker threads: requests served at once. Default 8")
       ->check(AtLeastOne(1024));
+  AddMasterKeyFileOption(*cmd, args->master_key_file);
   SetExample(*cmd,
              "eventstore serve sqlite:events.db\n"
              "eventstore serve 'postgresql://app@db/shop' --listen "

@@ -1,0 +1,372 @@
+#include "eventstore/crypto/encrypted_event_store.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "eventstore/crypto/key_cache.h"
+#include "eventstore/crypto/subject_cipher.h"
+#include "eventstore/internal/event_checksum.h"
+#include "eventstore/status_macros.h"
+
+namespace eventstore::crypto {
+namespace {
+
+using internal::CachedSubject;
+using internal::KeyCache;
+using internal::SubjectKey;
+
+absl::Status ForgottenSubjectError(std::string_view subject) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "data subject '", std::string(subject),
+      "' was forgotten (crypto-shredded): no event of it can be appended "
+      "any more"));
+}
+
+bool HasSubjectOrEncryption(absl::Span<const EventData> events) {
+  for (const EventData& e : events) {
+    if (!e.metadata.subject_id().empty() ||
+        !e.metadata.payload_encryption().empty()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool HasEncrypted(const std::vector<RecordedEvent>& events) {
+  for (const RecordedEvent& e : events) {
+    if (!e.metadata.payload_encryption().empty()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+class EncryptedEventStore::Impl {
+ public:
+  // REQUIRES: options.master_key is set.
+  Impl(EventStore* target, const EncryptionOptions& options)
+      : target_(target),
+        master_(*options.master_key),
+        previous_(options.previous_keys),
+        cache_(options.key_cache_size) {}
+
+  // `in` with its subjects' payloads encrypted: `out` refers to `in`'s
+  // events when none has a subject, else to `storage`.
+  absl::Status Prepare(const AppendRequest& in, std::vector<EventData>& storage,
+                       AppendRequest& out);
+
+  // Decrypts `events` in place (see the header for each outcome).
+  absl::Status Decrypt(std::vector<RecordedEvent>& events);
+
+  absl::StatusOr<ForgetSubjectResult> Forget(std::string_view subject) {
+    ES_ASSIGN_OR_RETURN(ForgetSubjectResult result,
+                        target_->subject_keys().Forget(subject));
+    cache_.Put(subject, nullptr);
+    return result;
+  }
+
+ private:
+  // How a subject's events read.
+  struct ReadKey {
+    std::shared_ptr<const SubjectKey> key;  // null: forgotten or damaged
+    absl::Status damage;                    // the wrapped key is damaged
+  };
+
+  const MasterKey* MasterById(std::string_view id) const;
+  absl::Status WrongMasterKeyError(std::string_view subject,
+                                   std::string_view needed) const;
+  // The key `record` wraps (not forgotten).
+  absl::StatusOr<std::shared_ptr<const SubjectKey>> Unwrap(
+      const SubjectKeyRecord& record) const;
+  // The subject's key, made and stored when it has none.
+  absl::StatusOr<std::shared_ptr<const SubjectKey>> KeyForWrite(
+      std::string_view subject);
+  absl::StatusOr<ReadKey> KeyForRead(std::string_view subject);
+  absl::Status RecordStream(std::string_view subject, std::string_view stream);
+
+  EventStore* const target_;
+  const MasterKey master_;
+  const std::vector<MasterKey> previous_;
+  KeyCache cache_;
+};
+
+const MasterKey* EncryptedEventStore::Impl::MasterById(
+    std::string_view id) const {
+  if (master_.id() == id) return &master_;
+  for (const MasterKey& key : previous_) {
+    if (key.id() == id) return &key;
+  }
+  return nullptr;
+}
+
+absl::Status EncryptedEventStore::Impl::WrongMasterKeyError(
+    std::string_view subject, std::string_view needed) const {
+  std::string have = master_.id();
+  for (const MasterKey& key : previous_) absl::StrAppend(&have, ", ", key.id());
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the key of data subject '", std::string(subject),
+      "' is wrapped by master key ", std::string(needed),
+      ", which this store was not given (it has master key ", have,
+      "): open it with that master key, or pass it in previous_keys while "
+      "rotating (RotateMasterKey)"));
+}
+
+absl::StatusOr<std::shared_ptr<const SubjectKey>>
+EncryptedEventStore::Impl::Unwrap(const SubjectKeyRecord& record) const {
+  const MasterKey* master = MasterById(record.master_key_id);
+  if (master == nullptr) {
+    return WrongMasterKeyError(record.subject, record.master_key_id);
+  }
+  return internal::UnwrapSubjectKey(*master, record.subject,
+                                    record.wrapped_key);
+}
+
+absl::StatusOr<std::shared_ptr<const SubjectKey>>
+EncryptedEventStore::Impl::KeyForWrite(std::string_view subject) {
+  if (std::optional<CachedSubject> cached = cache_.Find(subject)) {
+    if (cached->forgotten()) return ForgottenSubjectError(subject);
+    return cached->key;
+  }
+  SubjectKeyStore& keys = target_->subject_keys();
+  ES_ASSIGN_OR_RETURN(std::optional<SubjectKeyRecord> record,
+                      keys.Find(subject));
+  std::shared_ptr<const SubjectKey> key;
+  if (!record.has_value()) {
+    key = SubjectKey::Generate();
+    const std::string wrapped =
+        internal::WrapSubjectKey(master_, subject, *key);
+    ES_ASSIGN_OR_RETURN(record, keys.Insert(subject, wrapped, master_.id()));
+    // Another writer may have stored the subject's key first: use that.
+    if (!record->forgotten() && record->wrapped_key != wrapped) key = nullptr;
+  }
+  if (record->forgotten()) {
+    cache_.Put(subject, nullptr);
+    return ForgottenSubjectError(subject);
+  }
+  if (key == nullptr) {
+    ES_ASSIGN_OR_RETURN(key, Unwrap(*record));
+  }
+  cache_.Put(subject, key);
+  return key;
+}
+
+absl::StatusOr<EncryptedEventStore::Impl::ReadKey>
+EncryptedEventStore::Impl::KeyForRead(std::string_view subject) {
+  if (std::optional<CachedSubject> cached = cache_.Find(subject)) {
+    return ReadKey{cached->key, absl::OkStatus()};
+  }
+  ES_ASSIGN_OR_RETURN(std::optional<SubjectKeyRecord> record,
+                      target_->subject_keys().Find(subject));
+  if (!record.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data subject '", std::string(subject),
+        "' has encrypted events but no key in this store's key table (were "
+        "the events copied without their keys?)"));
+  }
+  if (record->forgotten()) {
+    cache_.Put(subject, nullptr);
+    return ReadKey{nullptr, absl::OkStatus()};
+  }
+  absl::StatusOr<std::shared_ptr<const SubjectKey>> key = Unwrap(*record);
+  if (absl::IsDataLoss(key.status())) {
+    return ReadKey{nullptr, key.status()};
+  }
+  if (!key.ok()) return key.status();
+  cache_.Put(subject, *key);
+  return ReadKey{*std::move(key), absl::OkStatus()};
+}
+
+absl::Status EncryptedEventStore::Impl::RecordStream(std::string_view subject,
+                                                     std::string_view stream) {
+  if (cache_.StreamRecorded(subject, stream)) return absl::OkStatus();
+  ES_RETURN_IF_ERROR(target_->subject_keys().AddStream(subject, stream));
+  cache_.NoteStreamRecorded(subject, stream);
+  return absl::OkStatus();
+}
+
+absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
+                                                std::vector<EventData>& storage,
+                                                AppendRequest& out) {
+  out = in;
+  if (!HasSubjectOrEncryption(in.events)) return absl::OkStatus();
+  storage.assign(in.events.begin(), in.events.end());
+  for (size_t i = 0; i < storage.size(); ++i) {
+    EventData& e = storage[i];
+    if (!e.metadata.payload_encryption().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "events[", i,
+          "].metadata.payload_encryption: set by the EncryptedEventStore "
+          "itself; append the plain payload with only subject_id set"));
+    }
+    const std::string& subject = e.metadata.subject_id();
+    if (subject.empty()) continue;
+    ES_ASSIGN_OR_RETURN(std::shared_ptr<const SubjectKey> key,
+                        KeyForWrite(subject));
+    // Recorded before the append, so that a stream holding the subject's
+    // events is always known when the subject is forgotten.
+    ES_RETURN_IF_ERROR(RecordStream(subject, in.stream));
+    // The id is part of the associated data: it must be the stored one.
+    if (e.id.IsNil()) e.id = Uuid::Generate();
+    e.payload = internal::EncryptPayload(*key, e.id, subject, e.payload);
+    e.metadata.set_payload_encryption(std::string(kPayloadEncryptionXChaCha20));
+  }
+  out.events = storage;
+  return absl::OkStatus();
+}
+
+absl::Status EncryptedEventStore::Impl::Decrypt(
+    std::vector<RecordedEvent>& events) {
+  if (!HasEncrypted(events)) return absl::OkStatus();
+  // Resolved once per subject per call.
+  absl::flat_hash_map<std::string, ReadKey> keys;
+  std::string plain;
+  for (RecordedEvent& e : events) {
+    const std::string& encryption = e.metadata.payload_encryption();
+    if (encryption.empty() || e.damaged()) continue;
+    if (encryption != kPayloadEncryptionXChaCha20) {
+      eventstore::internal::MarkDamaged(
+          "crypto",
+          absl::StrCat("unknown payload encryption '", encryption, "'"), e);
+      continue;
+    }
+    const std::string& subject = e.metadata.subject_id();
+    if (subject.empty()) {
+      eventstore::internal::MarkDamaged(
+          "crypto", "an encrypted payload without a data subject", e);
+      continue;
+    }
+    auto it = keys.find(subject);
+    if (it == keys.end()) {
+      ES_ASSIGN_OR_RETURN(ReadKey key, KeyForRead(subject));
+      it = keys.emplace(subject, std::move(key)).first;
+    }
+    const ReadKey& key = it->second;
+    if (!key.damage.ok()) {
+      eventstore::internal::MarkDamaged("crypto",
+                                        std::string(key.damage.message()), e);
+      continue;
+    }
+    if (key.key == nullptr) {
+      e.payload.clear();
+      e.payload.shrink_to_fit();
+      e.payload_state = PayloadState::kForgotten;
+      e.checksum.reset();
+      continue;
+    }
+    if (!internal::DecryptPayload(*key.key, e.id, subject, e.payload, &plain)) {
+      eventstore::internal::MarkDamaged(
+          "crypto",
+          absl::StrCat("its encrypted payload does not authenticate with the "
+                       "key of data subject '",
+                       subject, "' (altered, or not this event's own payload)"),
+          e);
+      continue;
+    }
+    e.payload.swap(plain);
+    e.payload_state = PayloadState::kDecrypted;
+    // The stored checksum covers the ciphertext, not what is returned.
+    e.checksum.reset();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<EncryptedEventStore>>
+EncryptedEventStore::Create(EventStore* target, EncryptionOptions options) {
+  if (target == nullptr) {
+    return absl::InvalidArgumentError("EncryptedEventStore: no target store");
+  }
+  if (!options.master_key.has_value()) {
+    return absl::InvalidArgumentError(
+        "EncryptedEventStore: EncryptionOptions.master_key is required");
+  }
+  absl::StatusOr<std::vector<SubjectKeyRecord>> probe =
+      target->subject_keys().List("", 1);
+  if (absl::IsUnimplemented(probe.status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("EncryptedEventStore: the store has no subject key "
+                     "table (",
+                     probe.status().message(), ")"));
+  }
+  if (!probe.ok()) return probe.status();
+  auto impl = std::make_unique<Impl>(target, options);
+  return std::unique_ptr<EncryptedEventStore>(
+      new EncryptedEventStore(target, nullptr, std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<EncryptedEventStore>> EncryptedEventStore::Open(
+    std::unique_ptr<EventStore> target, EncryptionOptions options) {
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<EncryptedEventStore> store,
+                      Create(target.get(), options));
+  store->owned_ = std::move(target);
+  return store;
+}
+
+EncryptedEventStore::EncryptedEventStore(EventStore* target,
+                                         std::unique_ptr<EventStore> owned,
+                                         std::unique_ptr<Impl> impl)
+    : ForwardingEventStore(target),
+      owned_(std::move(owned)),
+      impl_(std::move(impl)) {}
+
+EncryptedEventStore::~EncryptedEventStore() = default;
+
+absl::StatusOr<AppendResult> EncryptedEventStore::Append(
+    const AppendRequest& request) {
+  std::vector<EventData> storage;
+  AppendRequest prepared;
+  ES_RETURN_IF_ERROR(impl_->Prepare(request, storage, prepared));
+  return target()->Append(prepared);
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
+EncryptedEventStore::AppendEach(absl::Span<const AppendRequest> requests) {
+  if (requests.empty()) return target()->AppendEach(requests);
+  std::vector<absl::StatusOr<AppendResult>> results(requests.size());
+  std::vector<std::vector<EventData>> storage(requests.size());
+  std::vector<AppendRequest> prepared;
+  std::vector<size_t> index;
+  prepared.reserve(requests.size());
+  index.reserve(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    AppendRequest out;
+    absl::Status status = impl_->Prepare(requests[i], storage[i], out);
+    if (!status.ok()) {
+      results[i] = std::move(status);
+      continue;
+    }
+    prepared.push_back(out);
+    index.push_back(i);
+  }
+  if (prepared.empty()) return results;
+  ES_ASSIGN_OR_RETURN(std::vector<absl::StatusOr<AppendResult>> inner,
+                      target()->AppendEach(prepared));
+  for (size_t j = 0; j < inner.size() && j < index.size(); ++j) {
+    results[index[j]] = std::move(inner[j]);
+  }
+  return results;
+}
+
+absl::StatusOr<std::vector<RecordedEvent>> EncryptedEventStore::ReadStream(
+    std::string_view stream, const ReadStreamOptions& options) {
+  ES_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events,
+                      target()->ReadStream(stream, options));
+  ES_RETURN_IF_ERROR(impl_->Decrypt(events));
+  return events;
+}
+
+absl::StatusOr<ReadAllPage> EncryptedEventStore::ReadAll(
+    const ReadAllOptions& options) {
+  ES_ASSIGN_OR_RETURN(ReadAllPage page, target()->ReadAll(options));
+  ES_RETURN_IF_ERROR(impl_->Decrypt(page.events));
+  return page;
+}
+
+absl::StatusOr<ForgetSubjectResult> EncryptedEventStore::ForgetSubject(
+    std::string_view subject) {
+  return impl_->Forget(subject);
+}
+
+}  // namespace eventstore::crypto
