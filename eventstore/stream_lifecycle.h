@@ -142,8 +142,11 @@ struct ScavengeOptions {
   // The time max_age is measured from. Default: now.
   std::optional<absl::Time> now;
   // Give the freed space back afterwards: SQLite runs VACUUM and truncates
-  // its write-ahead log; PostgreSQL runs VACUUM on the events table. Slow on
-  // a large store, and SQLite's VACUUM holds the write lock throughout.
+  // its write-ahead log; PostgreSQL runs VACUUM FULL on the events table
+  // (plain VACUUM leaves removed payloads in the table's files). Slow on a
+  // large store; SQLite's VACUUM holds the write lock throughout, and
+  // PostgreSQL's VACUUM FULL an ACCESS EXCLUSIVE lock on the events table
+  // (appends and reads wait).
   bool compact = false;
   // Called after each batch (from the calling thread).
   std::function<void(const ScavengeProgress&)> progress;

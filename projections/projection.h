@@ -82,6 +82,7 @@
 #include "absl/status/status.h"
 #include "eventstore/recorded_event.h"
 #include "eventstore/sql_transaction.h"
+#include "eventstore/stream_lifecycle.h"
 
 namespace eventstore {
 
@@ -96,7 +97,9 @@ class ProjectionBase {
   virtual std::string name() const = 0;
 
   // The event types (protobuf full names) the projection handles; empty, the
-  // default, for every event. Events of other types are not read at all.
+  // default, for every event. Events of other types are not read at all,
+  // but for deletions: a non-empty list always gets the StreamDeleted
+  // events (kStreamDeletedType) too.
   virtual std::vector<std::string> event_types() const { return {}; }
 };
 

@@ -93,8 +93,8 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
     // A projection that filters by type still learns of deletions: the
     // StreamDeleted markers are read with its types (projection.h).
     if (!event_types.empty() &&
-        std::find(event_types.begin(), event_types.end(),
-                  kStreamDeletedType) == event_types.end()) {
+        std::find(event_types.begin(), event_types.end(), kStreamDeletedType) ==
+            event_types.end()) {
       event_types.emplace_back(kStreamDeletedType);
     }
     filter_.event_types = std::move(event_types);

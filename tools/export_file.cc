@@ -211,9 +211,9 @@ absl::StatusOr<v1::ExportCounts> ExportStore(EventStore& store,
       with_keys ? tables.subject_keys : tables.forgotten_subjects;
   // Version 1 when there is nothing of version 2's to write, so that older
   // tools read the file.
-  const uint32_t format_version =
-      tables.stream_rows == 0 && subject_keys == 0 ? kExportFormatVersionPlain
-                                                   : kExportFormatVersion;
+  const uint32_t format_version = tables.stream_rows == 0 && subject_keys == 0
+                                      ? kExportFormatVersionPlain
+                                      : kExportFormatVersion;
 
   v1::ExportRecord record;
   v1::ExportHeader* header = record.mutable_header();
@@ -482,7 +482,8 @@ absl::StatusOr<v1::ExportHeader> VerifyExportFile(const std::string& path,
                        reader.records(), " records without its trailer"));
     }
     const int r = Rank(record->record_case());
-    const bool newer_kind = record->has_stream_row() || record->has_subject_key();
+    const bool newer_kind =
+        record->has_stream_row() || record->has_subject_key();
     if (r < rank || r == 0 ||
         (newer_kind && header.format_version() < kExportFormatVersion)) {
       return absl::DataLossError(

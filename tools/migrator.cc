@@ -432,8 +432,7 @@ absl::StatusOr<MigrationReport> Migrator::Run(
       progress_ << ", "
                 << Counted(report.subject_keys, "subject key record",
                            "subject key records")
-                << " (" << Grouped(report.forgotten_subjects)
-                << " forgotten)";
+                << " (" << Grouped(report.forgotten_subjects) << " forgotten)";
     }
     progress_ << " in " << absl::StrFormat("%.1f", seconds) << " s";
     if (seconds > 0 && report.events_copied > 0) {
@@ -683,8 +682,8 @@ absl::StatusOr<bool> VerifyCopy(EventStore& source, EventStore& target,
     ES_ASSIGN_OR_RETURN(std::vector<std::string> target_forgotten,
                         ForgottenSubjects(target));
     for (const std::string& subject : forgotten) {
-      if (!std::binary_search(target_forgotten.begin(),
-                              target_forgotten.end(), subject)) {
+      if (!std::binary_search(target_forgotten.begin(), target_forgotten.end(),
+                              subject)) {
         report(absl::StrCat("subject '", subject,
                             "': forgotten in the source but not in the "
                             "target"));

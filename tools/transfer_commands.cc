@@ -51,8 +51,7 @@ int RunExport(const ExportArgs& args, EventStore& store,
   if (to_stdout) {
     // The file's bytes, checksummed: not through the masking of stdout.
     std::ostream raw(RawStdout());
-    counts =
-        ExportStore(store, MaskUrl(url), raw, &progress, args.with_keys);
+    counts = ExportStore(store, MaskUrl(url), raw, &progress, args.with_keys);
     raw.flush();
   } else {
     // Written beside the file and renamed when whole, so that FILE is
@@ -65,8 +64,7 @@ int RunExport(const ExportArgs& args, EventStore& store,
                                                  "': ", std::strerror(errno)));
         return kExitProblem;
       }
-      counts =
-          ExportStore(store, MaskUrl(url), out, &progress, args.with_keys);
+      counts = ExportStore(store, MaskUrl(url), out, &progress, args.with_keys);
       out.close();
       if (counts.ok() && !out) {
         counts = absl::UnavailableError(

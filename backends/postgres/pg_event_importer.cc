@@ -501,12 +501,12 @@ absl::Status PgEventImporter::ImportEvents(
       const int64_t version = current.Int64(row, 1);
       const auto it = streams.find(stream);
       if (it == streams.end() || it->second.first > version) continue;
-      return absl::FailedPreconditionError(
-          absl::StrCat("import: stream '", stream, "' continues at version ",
-                       it->second.first,
-                       " in the batch but the stream already reaches version ",
-                       version, " in the target; nothing of this batch was "
-                       "written"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "import: stream '", stream, "' continues at version ",
+          it->second.first,
+          " in the batch but the stream already reaches version ", version,
+          " in the target; nothing of this batch was "
+          "written"));
     }
     absl::StatusOr<PgResult> inserted = conn.Execute(import_events_, insert);
     if (!inserted.ok()) {
@@ -720,8 +720,8 @@ absl::StatusOr<std::vector<StreamRowRecord>> PgEventImporter::ListStreamRows(
   for (int row = 0; row < r.rows(); ++row) {
     StreamRowRecord& s = out.emplace_back();
     s.stream = std::string(r.Bytes(row, 0));
-    ES_ASSIGN_OR_RETURN(s.state, internal::StreamStatusFromCode(
-                                     s.stream, r.Int64(row, 1)));
+    ES_ASSIGN_OR_RETURN(
+        s.state, internal::StreamStatusFromCode(s.stream, r.Int64(row, 1)));
     if (!r.IsNull(row, 2)) s.metadata.truncate_before = r.Int64(row, 2);
     if (!r.IsNull(row, 3)) s.metadata.max_count = r.Int64(row, 3);
     if (!r.IsNull(row, 4)) {
@@ -738,8 +738,7 @@ absl::StatusOr<PutCounts> PgEventImporter::PutStreamRows(
     absl::Span<const StreamRowRecord> rows) {
   PutCounts counts;
   if (rows.empty()) return counts;
-  ES_RETURN_IF_ERROR(
-      internal::ValidateStreamRows(db_->options().limits, rows));
+  ES_RETURN_IF_ERROR(internal::ValidateStreamRows(db_->options().limits, rows));
   ES_RETURN_IF_ERROR(InTransaction([&](PgConnection& conn) -> absl::Status {
     counts = PutCounts();
     for (const StreamRowRecord& s : rows) {

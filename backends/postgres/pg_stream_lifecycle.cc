@@ -26,13 +26,16 @@ constexpr int64_t kMaxScavengeBatch = 100000;
 #define ES_PG_STREAM_ROW_COLUMNS                                    \
   "s.state::bigint, s.truncate_before, s.max_count, s.max_age_us, " \
   "s.version_floor, s.deleted_at, now()"
-constexpr char kReadStateSql[] =
-    "SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text"
-    "                 ORDER BY version DESC LIMIT 1), "
-    "0), " ES_PG_STREAM_ROW_COLUMNS
-    ", (SELECT tenant_id FROM $S.events WHERE stream = $1::text"
-    "   ORDER BY version DESC LIMIT 1)"
-    " FROM (SELECT 1) AS one LEFT JOIN $S.streams s ON s.stream = $1::text";
+#define ES_PG_READ_STATE(tenant)                                           \
+  "SELECT coalesce((SELECT version FROM $S.events WHERE stream = $1::text" \
+  "                 ORDER BY version DESC LIMIT 1), "                      \
+  "0), " ES_PG_STREAM_ROW_COLUMNS ", " tenant                              \
+  " FROM (SELECT 1) AS one LEFT JOIN $S.streams s ON s.stream = $1::text"
+constexpr char kReadStateSql[] = ES_PG_READ_STATE("NULL::text");
+// With the tenant of the stream's last event, for its deletion marker.
+constexpr char kDeleteStateSql[] = ES_PG_READ_STATE(
+    "(SELECT tenant_id FROM $S.events WHERE stream = $1::text"
+    " ORDER BY version DESC LIMIT 1)");
 // Deletions of a stream run one at a time: a transaction-scoped advisory
 // lock on the schema and stream. (Not the streams row's lock: an append that
 // revives a soft-deleted stream takes the row lock after inserting its
@@ -97,7 +100,10 @@ constexpr char kScavengeLockSql[] =
 // visible one go (max_age may hide a row above a visible one, when
 // recorded_at does not grow with the version): the rows removed are always
 // the lowest non-marker versions, which the exact-one append relies on
-// (postgres_event_store.cc).
+// (postgres_event_store.cc). The removed events' rows in
+// migration_positions go with them (by the migration_positions_by_target
+// index): a source position then translates to an earlier event, which a
+// reader resuming from it reads again.
 constexpr char kScavengeDeleteSql[] = R"sql(
 WITH d AS (
   DELETE FROM $S.events WHERE (transaction_id, position) IN (
@@ -112,7 +118,14 @@ WITH d AS (
                AND ($5::timestamptz IS NULL OR v.recorded_at >= $5::timestamptz)),
             9223372036854775807))
     ORDER BY version LIMIT $6::bigint)
-  RETURNING version
+  RETURNING version, transaction_id, position
+), mp AS (
+  DELETE FROM $S.migration_positions AS m
+  USING (SELECT g.migration_id, d.transaction_id::text::bigint AS c,
+                d.position AS p
+         FROM $S.migrations AS g, d) AS x
+  WHERE m.migration_id = x.migration_id AND m.target_commit = x.c
+    AND m.target_prepare = x.p
 ), u AS (
   UPDATE $S.streams
   SET version_floor = greatest(version_floor, (SELECT max(version) FROM d)),
@@ -193,6 +206,7 @@ PgStreamLifecycle::PgStreamLifecycle(
       record_types_(std::move(record_types)),
       notify_(std::move(notify)),
       read_state_(db->Statement("es_lc_read_state", kReadStateSql)),
+      delete_state_(db->Statement("es_lc_delete_state", kDeleteStateSql)),
       lock_stream_(db->Statement("es_lc_lock_stream", kLockStreamSql)),
       delete_write_(db->Statement(
           "es_lc_delete_write",
@@ -270,7 +284,7 @@ absl::StatusOr<DeleteResult> PgStreamLifecycle::DeleteOnce(
   ES_ASSIGN_OR_RETURN(PgResult r, [&]() -> absl::StatusOr<PgResult> {
     PgParams params;
     params.Bytes(stream);
-    return conn.Execute(read_state_, params);
+    return conn.Execute(delete_state_, params);
   }());
   ES_ASSIGN_OR_RETURN(PgStreamState state, ParseState(stream, r));
   ES_RETURN_IF_ERROR(internal::CheckDelete(stream, expected, mode,

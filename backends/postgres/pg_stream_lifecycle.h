@@ -101,6 +101,7 @@ class PgStreamLifecycle {
       record_types_;
   const std::function<void()> notify_;
   const PgStatement read_state_;
+  const PgStatement delete_state_;
   const PgStatement lock_stream_;
   const PgStatement delete_write_;
   const PgStatement set_metadata_;

@@ -380,11 +380,11 @@ absl::Status SqliteEventImporter::ImportEvents(
         it = last_version.emplace(e.stream, current).first;
       }
       if (e.version <= it->second) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "import: event ", e.id.ToString(), " of stream '", e.stream,
-            "' has version ", e.version,
-            " but the stream already reaches version ", it->second,
-            " in the target; nothing of this batch was written"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("import: event ", e.id.ToString(), " of stream '",
+                         e.stream, "' has version ", e.version,
+                         " but the stream already reaches version ", it->second,
+                         " in the target; nothing of this batch was written"));
       }
       it->second = e.version;
       ES_ASSIGN_OR_RETURN(uint32_t checksum,
@@ -732,9 +732,8 @@ SqliteEventImporter::ListStreamRows(std::string_view after, int limit) {
       if (!row) break;
       StreamRowRecord& r = rows.emplace_back();
       r.stream = std::string(stmt->ColumnText(0));
-      ES_ASSIGN_OR_RETURN(
-          r.state, internal::StreamStatusFromCode(r.stream,
-                                                  stmt->ColumnInt64(1)));
+      ES_ASSIGN_OR_RETURN(r.state, internal::StreamStatusFromCode(
+                                       r.stream, stmt->ColumnInt64(1)));
       if (!stmt->ColumnIsNull(2)) {
         r.metadata.truncate_before = stmt->ColumnInt64(2);
       }
@@ -756,8 +755,7 @@ absl::StatusOr<PutCounts> SqliteEventImporter::PutStreamRows(
     absl::Span<const StreamRowRecord> rows) {
   PutCounts counts;
   if (rows.empty()) return counts;
-  ES_RETURN_IF_ERROR(
-      internal::ValidateStreamRows(db_->options().limits, rows));
+  ES_RETURN_IF_ERROR(internal::ValidateStreamRows(db_->options().limits, rows));
   ES_RETURN_IF_ERROR(
       db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
         counts = PutCounts();

@@ -65,6 +65,12 @@ constexpr char kSelectHidden[] =
     "SELECT position, version FROM events WHERE stream = ?1 "
     "AND type <> " ES_MARKER_TYPE_SQL
     " AND (version < ?2 OR recorded_at < ?3) ORDER BY version LIMIT ?4";
+// The same without max_age: a range of the (stream, version) index, so the
+// last batch does not read the visible rows after it.
+constexpr char kSelectHiddenBelow[] =
+    "SELECT position, version FROM events WHERE stream = ?1 "
+    "AND type <> " ES_MARKER_TYPE_SQL
+    " AND version < ?2 ORDER BY version LIMIT ?4";
 constexpr char kDeleteEvent[] = "DELETE FROM events WHERE position = ?1";
 constexpr char kListMigrations[] = "SELECT migration_id FROM migrations";
 constexpr char kDeleteMigrationPosition[] =
@@ -308,6 +314,9 @@ absl::StatusOr<ScavengeResult> SqliteStreamLifecycle::Scavenge(
         }
         if (batch.done) {
           ++progress.streams_done;
+          // Streams given a row since the count was taken.
+          progress.streams_total =
+              std::max(progress.streams_total, progress.streams_done);
         }
         if (batch.removed > 0 && options.progress) {
           progress.events_removed = result.events_removed;
@@ -352,12 +361,15 @@ SqliteStreamLifecycle::ScavengeBatch(std::string_view stream, int64_t limit,
         std::vector<int64_t> positions;
         int64_t newest = 0;
         {
-          ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSelectHidden));
+          const bool by_age = window.min_recorded_at.has_value();
+          ES_ASSIGN_OR_RETURN(
+              ScopedStatement stmt,
+              conn.Cached(by_age ? kSelectHidden : kSelectHiddenBelow));
           stmt->BindText(1, stream);
           stmt->BindInt64(2, window.min_version);
-          stmt->BindInt64(3, window.min_recorded_at.has_value()
-                                 ? absl::ToUnixMicros(*window.min_recorded_at)
-                                 : std::numeric_limits<int64_t>::min());
+          if (by_age) {
+            stmt->BindInt64(3, absl::ToUnixMicros(*window.min_recorded_at));
+          }
           stmt->BindInt64(4, limit + 1);
           // One row more than the limit: the stream is done when it does
           // not come.

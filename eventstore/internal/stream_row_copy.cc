@@ -26,9 +26,8 @@ absl::Status ValidateStreamRows(const StoreLimits& limits,
                        " is negative (stream '", row.stream, "')"));
     }
     if (!seen.insert(row.stream).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(prefix, ": stream '", row.stream,
-                       "' is given twice in the batch"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          prefix, ": stream '", row.stream, "' is given twice in the batch"));
     }
   }
   return absl::OkStatus();

@@ -382,7 +382,8 @@ TEST_P(EventImporterConformanceTest, VersionsMaySkipButNeverGoBack) {
 // Encrypted payloads and the store's own deletion markers are copied byte
 // for byte (PrepareAppend's rules are for applications, not copies); a
 // payload a reader decrypted or dropped is never written.
-TEST_P(EventImporterConformanceTest, EncryptedEventsAndMarkersAreCopiedAsStored) {
+TEST_P(EventImporterConformanceTest,
+       EncryptedEventsAndMarkersAreCopiedAsStored) {
   std::string ciphertext(48, '\0');
   for (size_t i = 0; i < ciphertext.size(); ++i) {
     ciphertext[i] = static_cast<char>((i * 37 + 11) & 0xff);
@@ -393,8 +394,8 @@ TEST_P(EventImporterConformanceTest, EncryptedEventsAndMarkersAreCopiedAsStored)
   sealed.metadata.set_subject_id("user-7");
   sealed.metadata.set_payload_encryption(
       std::string(kPayloadEncryptionXChaCha20));
-  ASSERT_OK(source_->Append("customer-7", ExpectedVersion::NoStream(),
-                            {sealed}));
+  ASSERT_OK(
+      source_->Append("customer-7", ExpectedVersion::NoStream(), {sealed}));
   std::vector<RecordedEvent> events = ReadAllOf(*source_);
   ASSERT_THAT(events, SizeIs(1));
   RecordedEvent marker;
@@ -507,14 +508,14 @@ TEST_P(EventImporterConformanceTest, StreamRowsRoundTripAndNeverMoveBack) {
   bad.stream = "sensor-2";
   bad.metadata.max_count = 0;
   std::vector<StreamRowRecord> with_bad = {rows[0], bad};
-  EXPECT_THAT(importer.PutStreamRows(with_bad),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("rows[1]")));
+  EXPECT_THAT(
+      importer.PutStreamRows(with_bad),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rows[1]")));
   bad.metadata.max_count = 3;
   bad.version_floor = -1;
-  EXPECT_THAT(importer.PutStreamRows({&bad, 1}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("version_floor")));
+  EXPECT_THAT(
+      importer.PutStreamRows({&bad, 1}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("version_floor")));
   ASSERT_OK_AND_ASSIGN(now, importer.ListStreamRows("", 10));
   EXPECT_THAT(now, SizeIs(3));
   ASSERT_OK_AND_ASSIGN(EventImporter::TableCounts tables,

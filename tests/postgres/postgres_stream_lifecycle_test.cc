@@ -581,6 +581,36 @@ TEST_F(PgLifecycleTest, ScavengedHardDeletedStreamRefusesEveryAppend) {
   EXPECT_EQ(Count(*raw_, options_.schema, "stream = 'h'"), 1);
 }
 
+TEST_F(PgLifecycleTest, ScavengeRemovesTheMigrationPositionsOfRemovedEvents) {
+  std::vector<EventData> batch;
+  for (int i = 0; i < 6; ++i) batch.push_back(Tick("m"));
+  ASSERT_OK(store_->Append("migrated", ExpectedVersion::NoStream(), batch));
+  // As an import would have recorded them: each event's source position.
+  const std::string q = absl::StrCat("\"", options_.schema, "\".");
+  ASSERT_OK(raw_->Exec(absl::StrCat(
+      "INSERT INTO ", q,
+      "migrations (migration_id, source, last_source_commit,"
+      " last_source_prepare, events) VALUES ('src', 'file', 1, 6, 6);"
+      "INSERT INTO ",
+      q,
+      "migration_positions (migration_id, source_commit, source_prepare,"
+      " target_commit, target_prepare)"
+      " SELECT 'src', 1, version, transaction_id::text::bigint, position"
+      " FROM ",
+      q, "events WHERE stream = 'migrated'")));
+  StreamMetadata m;
+  m.truncate_before = 5;
+  ASSERT_OK(store_->SetStreamMetadata("migrated", m));
+  ASSERT_OK_AND_ASSIGN(ScavengeResult r, store_->Scavenge({}));
+  EXPECT_EQ(r.events_removed, 4);
+  ASSERT_OK_AND_ASSIGN(
+      auto rows, raw_->Query(absl::StrCat("SELECT source_prepare FROM ", q,
+                                          "migration_positions ORDER BY 1")));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0][0], "5");
+  EXPECT_EQ(rows[1][0], "6");
+}
+
 TEST_F(PgLifecycleTest, BadInputIsInvalidArgumentAndChangesNothing) {
   ASSERT_OK(store_->Append("s", ExpectedVersion::NoStream(), {Tick("a")}));
   for (int64_t bad : {int64_t{0}, int64_t{100001}}) {

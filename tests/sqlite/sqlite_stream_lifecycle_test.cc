@@ -8,7 +8,6 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -451,44 +450,6 @@ TEST_F(SqliteStreamLifecycleTest, ScavengeOptionsOutOfRangeAreRefused) {
   EXPECT_THAT(
       store->Scavenge(options),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_events")));
-}
-
-
-TEST_F(SqliteStreamLifecycleTest, TmpMeasure) {
-  SqliteOptions o = Options();
-  o.synchronous = SqliteOptions::Synchronous::kNormal;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> store, SqliteEventStore::Open(o));
-  for (int s = 0; s < 1000; ++s) {
-    ASSERT_OK(AppendTo(*store, absl::StrCat("order-", s), Batch(1000, "p"),
-                       ExpectedVersion::NoStream()));
-  }
-  auto read_all = [&](const char* label) {
-    absl::Time t = absl::Now();
-    std::vector<RecordedEvent> all = ReadAllFrom(*store, Position::Start(), 1000);
-    absl::Duration d = absl::Now() - t;
-    std::fprintf(stderr, "%s: %zu events in %s (%.0f events/s)\n", label, all.size(),
-                 absl::FormatDuration(d).c_str(), all.size() / absl::ToDoubleSeconds(d));
-  };
-  read_all("ReadAll no rows");
-  read_all("ReadAll no rows");
-  StreamMetadata m; m.max_count = 100000;
-  ASSERT_OK(store->SetStreamMetadata("unrelated", m));
-  read_all("ReadAll one row");
-  read_all("ReadAll one row");
-  for (int s = 0; s < 1000; s += 2) {
-    ASSERT_OK(store->DeleteStream(absl::StrCat("order-", s), ExpectedVersion::Any(), DeleteMode::kHard));
-  }
-  read_all("ReadAll 500 deleted");
-  absl::Time t = absl::Now();
-  ASSERT_OK_AND_ASSIGN(ScavengeResult r, store->Scavenge(ScavengeOptions()));
-  absl::Duration d = absl::Now() - t;
-  std::fprintf(stderr, "scavenge: %lld removed, %lld batches in %s (%.0f events/s)\n",
-               (long long)r.events_removed, (long long)r.batches, absl::FormatDuration(d).c_str(),
-               r.events_removed / absl::ToDoubleSeconds(d));
-  ScavengeOptions c; c.compact = true;
-  t = absl::Now();
-  ASSERT_OK(store->Scavenge(c).status());
-  std::fprintf(stderr, "compact: %s\n", absl::FormatDuration(absl::Now() - t).c_str());
 }
 
 }  // namespace

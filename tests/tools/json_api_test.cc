@@ -28,6 +28,8 @@
 #include "eventstore/forwarding_event_store.h"
 #include "eventstore/open_event_store.h"
 #include "eventstore/outbox_store.h"
+#include "eventstore/recorded_event.h"
+#include "eventstore/subject_key_store.h"
 #include "eventstore/test/v1/events.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
@@ -45,6 +47,7 @@ using ::google::protobuf::Struct;
 using ::google::protobuf::Value;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr int kMaxPage = 5;
 
@@ -533,6 +536,45 @@ TEST_P(JsonApiTest, DamagedAndUndescribedEventsAreShownNotFailed) {
   ASSERT_EQ(List(all.json, "events").values_size(), 5);
   EXPECT_THAT(Str(List(all.json, "events").values(1), "damage"),
               HasSubstr("version 2"));
+}
+
+TEST_P(JsonApiTest, SealedAndForgottenEventsShowNoPayload) {
+  AppendOrders();
+  // As EncryptedEventStore stores them: the subject and the cipher in the
+  // metadata, an opaque payload.
+  const std::string ciphertext(48, '\xA7');
+  EventData sealed = Placed("o-secret", "c-9");
+  sealed.metadata.set_subject_id("u-1");
+  sealed.metadata.set_payload_encryption(
+      std::string(kPayloadEncryptionXChaCha20));
+  sealed.payload = ciphertext;
+  ASSERT_OK(store().Append("user-1", ExpectedVersion::NoStream(), {sealed}));
+
+  Reply r = Get("/api/streams/user-1/events");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(List(r.json, "events").values_size(), 1);
+  const Value encrypted = List(r.json, "events").values(0);
+  EXPECT_EQ(Str(encrypted, "payload_state"), "encrypted");
+  EXPECT_EQ(Field(encrypted, "data").kind_case(), Value::KIND_NOT_SET);
+  EXPECT_EQ(Str(encrypted, "data_base64"), "");
+  EXPECT_EQ(Str(Field(encrypted, "metadata"), "subject_id"), "u-1");
+  EXPECT_THAT(r.body, Not(HasSubstr(absl::Base64Escape(ciphertext))));
+
+  ASSERT_OK(store().subject_keys().Forget("u-1").status());
+  r = Get("/api/streams/user-1/events");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Value forgotten = List(r.json, "events").values(0);
+  EXPECT_EQ(Str(forgotten, "payload_state"), "forgotten");
+  EXPECT_EQ(Field(forgotten, "data").kind_case(), Value::KIND_NOT_SET);
+  EXPECT_EQ(Str(forgotten, "data_error"), "");
+  // The global log shows it the same way; plain events are unchanged.
+  r = Get("/api/events?limit=10");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const ListValue& all = List(r.json, "events");
+  ASSERT_EQ(all.values_size(), 5);
+  EXPECT_EQ(Str(all.values(4), "payload_state"), "forgotten");
+  EXPECT_EQ(Str(all.values(0), "payload_state"), "");
+  EXPECT_EQ(Str(Field(all.values(0), "data"), "order_id"), "o-1");
 }
 
 TEST_P(JsonApiTest, CheckpointsShowPositionAndLag) {

@@ -208,8 +208,8 @@ class LifecycleTransferTest : public test::CliStoreTest {
 
 TEST_F(LifecycleTransferTest, MigrateCarriesForgottenSubjectsButNoKeys) {
   const std::string target = SqliteUrl("target.db");
-  CliResult r = Run({"migrate", "--from", source_url_, "--to", target,
-                     "--verify"});
+  CliResult r =
+      Run({"migrate", "--from", source_url_, "--to", target, "--verify"});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_THAT(r.out, HasSubstr("identical on both sides"));
   EXPECT_THAT(r.err, HasSubstr("1 subject's key not copied"));
@@ -330,9 +330,9 @@ TEST_F(LifecycleTransferTest, StreamRowsInAVersion1FileAreRefused) {
   records[1].mutable_stream_row()->set_state("hard-deleted");
   const std::string v1_file = dir_->File("v1.esx");
   WriteExportFile(v1_file, records);
-  EXPECT_THAT(tools::VerifyExportFile(v1_file, "v1.esx"),
-              test::StatusIs(absl::StatusCode::kDataLoss,
-                             HasSubstr("out of order")));
+  EXPECT_THAT(
+      tools::VerifyExportFile(v1_file, "v1.esx"),
+      test::StatusIs(absl::StatusCode::kDataLoss, HasSubstr("out of order")));
   // The same records as version 2 are whole.
   records[0].mutable_header()->set_format_version(2);
   const std::string v2_file = dir_->File("v2.esx");
@@ -373,9 +373,8 @@ test::PostgresServer* LifecycleTransferPgTest::server_ = nullptr;
 
 TEST_F(LifecycleTransferPgTest, postgres_SqliteToPostgresToSqlite) {
   const std::string pg = PgUrl();
-  CliResult r =
-      Run({"migrate", "--from", source_url_, "--to", pg, "--with-keys",
-           "--verify"});
+  CliResult r = Run({"migrate", "--from", source_url_, "--to", pg,
+                     "--with-keys", "--verify"});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_THAT(r.out, HasSubstr("identical on both sides"));
   const std::string back = SqliteUrl("back.db");
@@ -388,8 +387,8 @@ TEST_F(LifecycleTransferPgTest, postgres_SqliteToPostgresToSqlite) {
 
 TEST_F(LifecycleTransferPgTest, postgres_ExportFromPostgresImportsAnywhere) {
   const std::string pg = PgUrl();
-  CliResult r = Run({"migrate", "--from", source_url_, "--to", pg,
-                     "--with-keys"});
+  CliResult r =
+      Run({"migrate", "--from", source_url_, "--to", pg, "--with-keys"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string file = dir_->File("pg.esx");
   r = Run({"export", "--with-keys", pg, file});
