@@ -27,6 +27,10 @@
 namespace eventstore {
 namespace {
 
+// How often a sync copies the primary's streams-table rows when no deletion
+// was copied (retention changes are recorded by no event).
+constexpr absl::Duration kStreamRowsInterval = absl::Seconds(10);
+
 using internal::Mutex;
 using internal::MutexLock;
 
@@ -195,6 +199,12 @@ class StoreReplicaImpl final : public StoreReplica {
   absl::StatusOr<ReplicaSyncResult> SyncLocked(int64_t max_events,
                                                bool background)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
+  // Copies the primary's streams-table rows (deletions, retention) that the
+  // replica covers into the replica (EventImporter::PutStreamRows: a held
+  // row never moves backwards), so that it hides and refuses what the
+  // primary does. A primary or replica without a stream lifecycle
+  // (kUnimplemented) has nothing to copy. REQUIRES: sync_mu_ held.
+  absl::Status CopyStreamRows() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
   // One page of the primary's log after `from`, filtered by prefix. Runs
   // on a second thread while the previous page is imported.
   absl::StatusOr<ReadAllPage> ReadBatch(Position from, int64_t max_count);
@@ -229,6 +239,9 @@ class StoreReplicaImpl final : public StoreReplica {
   Mutex sync_mu_;
   bool attached_ ABSL_GUARDED_BY(sync_mu_) = false;
   bool verified_ ABSL_GUARDED_BY(sync_mu_) = false;
+  // When the stream rows were last copied (CopyStreamRows); InfinitePast
+  // until the first sync after attaching.
+  absl::Time rows_copied_at_ ABSL_GUARDED_BY(sync_mu_) = absl::InfinitePast();
   bool warned_empty_ ABSL_GUARDED_BY(sync_mu_) = false;
   Position read_position_ ABSL_GUARDED_BY(sync_mu_);
   std::optional<LastEvent> last_event_ ABSL_GUARDED_BY(sync_mu_);
@@ -300,6 +313,7 @@ absl::Status StoreReplicaImpl::Attach() {
   }
   read_position_ = position;
   attached_ = true;
+  rows_copied_at_ = absl::InfinitePast();
   MutexLock lock(&mu_);
   migration_id_ = id;
   status_.replica_position = position;
@@ -427,6 +441,14 @@ absl::StatusOr<ReplicaSyncResult> StoreReplicaImpl::SyncLocked(
       ES_RETURN_IF_ERROR(EnsureTypes(page.events));
       ES_RETURN_IF_ERROR(replica_.importer().ImportEvents(
           migration_id, options_.primary_description, page.events));
+      // A deletion copied: its row follows at once, so that the replica
+      // stops showing the stream's events.
+      for (const RecordedEvent& event : page.events) {
+        if (event.type == kStreamDeletedType) {
+          rows_copied_at_ = absl::InfinitePast();
+          break;
+        }
+      }
       const RecordedEvent& last = page.events.back();
       last_event_ =
           LastEvent{last.id, last.stream, last.version, last.position};
@@ -473,7 +495,42 @@ absl::StatusOr<ReplicaSyncResult> StoreReplicaImpl::SyncLocked(
     if (!next.valid()) break;
     current = next.get();
   }
+  // Deletions copied in this sync, or retention changed on the primary
+  // (which no event records): the rows follow, at most every
+  // kStreamRowsInterval when nothing was deleted.
+  if (absl::Now() - rows_copied_at_ >= kStreamRowsInterval) {
+    ES_RETURN_IF_ERROR(CopyStreamRows());
+  }
   return result;
+}
+
+absl::Status StoreReplicaImpl::CopyStreamRows() {
+  constexpr int kPage = 1000;
+  std::string after;
+  while (true) {
+    absl::StatusOr<std::vector<StreamRowRecord>> rows =
+        primary_.importer().ListStreamRows(after, kPage);
+    if (absl::IsUnimplemented(rows.status())) break;
+    ES_RETURN_IF_ERROR(rows.status());
+    if (rows->empty()) break;
+    after = rows->back().stream;
+    const bool last_page = static_cast<int>(rows->size()) < kPage;
+    if (!options_.stream_prefixes.empty()) {
+      rows->erase(std::remove_if(rows->begin(), rows->end(),
+                                 [this](const StreamRowRecord& row) {
+                                   return !Covers(row.stream);
+                                 }),
+                  rows->end());
+    }
+    if (!rows->empty()) {
+      absl::StatusOr<PutCounts> put = replica_.importer().PutStreamRows(*rows);
+      if (absl::IsUnimplemented(put.status())) break;
+      ES_RETURN_IF_ERROR(put.status());
+    }
+    if (last_page) break;
+  }
+  rows_copied_at_ = absl::Now();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> StoreReplicaImpl::MigrationId(

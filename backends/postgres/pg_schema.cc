@@ -156,6 +156,7 @@ CREATE TABLE $S.subject_streams (
   stream  text NOT NULL,
   PRIMARY KEY (subject, stream)
 );
+CREATE INDEX subject_streams_by_stream ON $S.subject_streams (stream);
 )sql",
 };
 

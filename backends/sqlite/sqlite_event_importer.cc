@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "backends/sqlite/sqlite_event_rows.h"
 #include "backends/sqlite/sqlite_rows.h"
+#include "backends/sqlite/sqlite_stream_lifecycle.h"
 #include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/record_status.h"
@@ -122,6 +124,21 @@ constexpr char kReadSourceBackward[] =
     "SELECT " ES_EVENT_COLUMNS
     ", source_commit, source_prepare FROM events "
     "WHERE stream = ?1 AND version <= ?2 ORDER BY version DESC LIMIT ?3";
+// The same within the stream's window (internal::WindowOf), as the store's
+// ReadStream reads a stream with a streams-table row: ?4 the lowest
+// version, ?5 the earliest recorded_at; never a StreamDeleted event.
+constexpr char kReadSourceForwardWindow[] =
+    "SELECT " ES_EVENT_COLUMNS
+    ", source_commit, source_prepare FROM events "
+    "WHERE stream = ?1 AND version >= ?2 AND version >= ?4 "
+    "AND recorded_at >= ?5 AND type <> 'eventstore.v1.StreamDeleted' "
+    "ORDER BY version LIMIT ?3";
+constexpr char kReadSourceBackwardWindow[] =
+    "SELECT " ES_EVENT_COLUMNS
+    ", source_commit, source_prepare FROM events "
+    "WHERE stream = ?1 AND version <= ?2 AND version >= ?4 "
+    "AND recorded_at >= ?5 AND type <> 'eventstore.v1.StreamDeleted' "
+    "ORDER BY version DESC LIMIT ?3";
 constexpr char kOnlyMigration[] =
     "SELECT count(*), max(migration_id = ?1) FROM migrations";
 constexpr char kInsertType[] =
@@ -540,16 +557,33 @@ SqliteEventImporter::ReadStreamAtSourcePositions(
         if (!only_migration || options.max_count == 0) {
           return absl::OkStatus();
         }
-        ES_ASSIGN_OR_RETURN(
-            ScopedStatement stmt,
-            conn.Cached(forward ? kReadSourceForward : kReadSourceBackward));
+        // The stream's highest version and streams-table row, in this read
+        // transaction: deletions and retention hide here as in ReadStream.
+        ES_ASSIGN_OR_RETURN(SqliteStreamLifecycle::StreamState state,
+                            SqliteStreamLifecycle::ReadState(conn, stream));
+        const bool windowed = state.row.has_value();
+        internal::StreamWindow window;
+        if (windowed) {
+          window = internal::WindowOf(state.row, state.last(), absl::Now());
+          if (window.empty) return absl::OkStatus();
+        }
+        const char* sql =
+            forward ? (windowed ? kReadSourceForwardWindow : kReadSourceForward)
+                    : (windowed ? kReadSourceBackwardWindow
+                                : kReadSourceBackward);
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
         stmt->BindText(1, stream);
         stmt->BindInt64(2, from);
         stmt->BindInt64(3, options.max_count);
+        if (windowed) {
+          stmt->BindInt64(4, window.min_version);
+          stmt->BindInt64(5, window.min_recorded_at.has_value()
+                                 ? absl::ToUnixMicros(*window.min_recorded_at)
+                                 : std::numeric_limits<int64_t>::min());
+        }
         // Reserved up front, as the store's ReadStream does: the stream's
-        // version bounds the rows (one indexed lookup).
-        ES_ASSIGN_OR_RETURN(int64_t last,
-                            StreamVersion(conn, std::string(stream)));
+        // version bounds the rows.
+        const int64_t last = state.max_stored;
         const int64_t rows = forward ? last - from + 1 : std::min(from, last);
         events.reserve(static_cast<size_t>(
             std::max<int64_t>(0, std::min(options.max_count, rows))));

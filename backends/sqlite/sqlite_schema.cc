@@ -169,6 +169,7 @@ CREATE TABLE subject_streams (
   stream  TEXT NOT NULL,
   PRIMARY KEY (subject, stream)
 ) WITHOUT ROWID;
+CREATE INDEX subject_streams_by_stream ON subject_streams (stream);
 )sql",
 };
 

@@ -40,6 +40,7 @@ namespace eventstore::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 constexpr char kTickType[] = "eventstore.test.v1.Tick";
 
@@ -292,6 +293,63 @@ TEST_F(StoreReplicaTest, CopiesTenThousandEventsWithEveryField) {
   // A second sync copies nothing.
   ASSERT_OK_AND_ASSIGN(ReplicaSyncResult again, replica->SyncOnce());
   EXPECT_EQ(again.events_copied, 0);
+}
+
+TEST_F(StoreReplicaTest, FollowsDeletionsAndRetention) {
+  ASSERT_OK(Fill(*database_, "order-", 3, 30));
+  StreamMetadata keep_two;
+  keep_two.max_count = 2;
+  ASSERT_OK(database_->SetStreamMetadata("order-2", keep_two));
+  std::unique_ptr<StoreReplica> replica = Make();
+  ASSERT_OK(replica->SyncOnce().status());
+  // Retention set before the first sync holds on the replica at once.
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> kept,
+                       replica->ReadStream("order-2", {}));
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].version, 9);
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> before,
+                       replica->ReadStream("order-1", {}));
+  EXPECT_EQ(before.size(), 10u);
+
+  ASSERT_OK(database_->DeleteStream("order-1", ExpectedVersion::Exactly(10),
+                                    DeleteMode::kSoft));
+  ASSERT_OK(database_->DeleteStream("order-0", ExpectedVersion::Any(),
+                                    DeleteMode::kHard));
+  ASSERT_OK_AND_ASSIGN(ReplicaSyncResult synced, replica->SyncOnce());
+  EXPECT_EQ(synced.events_copied, 2);  // the two markers
+  // The replica reads as the primary does: deleted streams are absent, on
+  // the replica's own store and through the StoreReplica.
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> deleted,
+                       replica->ReadStream("order-1", {}));
+  EXPECT_THAT(deleted, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(deleted, replica_->ReadStream("order-1"));
+  EXPECT_THAT(deleted, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(int64_t hard_version, replica->StreamVersion("order-0"));
+  EXPECT_EQ(hard_version, 0);
+  ASSERT_OK_AND_ASSIGN(StreamInfo info, replica_->GetStreamInfo("order-0"));
+  EXPECT_EQ(info.state, StreamStatus::kHardDeleted);
+  ASSERT_OK_AND_ASSIGN(info, replica_->GetStreamInfo("order-1"));
+  EXPECT_EQ(info.state, StreamStatus::kSoftDeleted);
+  // ReadAll through the replica shows what the primary's shows: the
+  // markers, and no event of the deleted streams.
+  std::vector<std::string> primary_ids;
+  for (const RecordedEvent& e : ReadEverything(*database_)) {
+    primary_ids.push_back(absl::StrCat(e.id.ToString(), "@",
+                                       e.position.ToString()));
+  }
+  std::vector<std::string> replica_ids;
+  ReadAllOptions page_options;
+  while (true) {
+    ASSERT_OK_AND_ASSIGN(ReadAllPage page, replica->ReadAll(page_options));
+    for (const RecordedEvent& e : page.events) {
+      replica_ids.push_back(absl::StrCat(e.id.ToString(), "@",
+                                         e.position.ToString()));
+    }
+    page_options.from_position = page.next_position;
+    if (page.end_of_log) break;
+  }
+  EXPECT_EQ(replica_ids, primary_ids);
+  EXPECT_EQ(primary_ids.size(), 2u + 2u);  // two markers; order-2 keeps 2
 }
 
 TEST_F(StoreReplicaTest, CopiesOnlyStreamsWithThePrefixes) {
