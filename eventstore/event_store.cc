@@ -170,6 +170,10 @@ class UnimplementedSubjectKeys final : public SubjectKeyStore {
   absl::StatusOr<std::vector<std::string>> Streams(std::string_view) override {
     return Unimplemented();
   }
+  absl::StatusOr<std::optional<std::string>> SubjectOfStream(
+      std::string_view) override {
+    return Unimplemented();
+  }
   absl::StatusOr<ForgetSubjectResult> Forget(std::string_view) override {
     return Unimplemented();
   }

@@ -80,6 +80,12 @@ class SubjectKeyStore {
   virtual absl::StatusOr<std::vector<std::string>> Streams(
       std::string_view subject) = 0;
 
+  // The subject recorded for `stream` (AddStream), nullopt when none. When
+  // several subjects were recorded for one stream, the first in byte order
+  // of their ids. kInvalidArgument for an invalid stream name.
+  virtual absl::StatusOr<std::optional<std::string>> SubjectOfStream(
+      std::string_view stream) = 0;
+
   // In one transaction: deletes the subject's wrapped key (keeping the
   // record as forgotten) and the snapshots of its streams. A subject that
   // never had a key gets a forgotten record too, so that it can never get

@@ -38,6 +38,11 @@ constexpr char kAddStreamSql[] =
 constexpr char kStreamsSql[] =
     "SELECT stream FROM $S.subject_streams WHERE subject = $1::text"
     " ORDER BY stream COLLATE \"C\"";
+// The first subject in byte order (COLLATE "C"), through
+// subject_streams_by_stream.
+constexpr char kSubjectOfStreamSql[] =
+    "SELECT subject FROM $S.subject_streams WHERE stream = $1::text"
+    " ORDER BY subject COLLATE \"C\" LIMIT 1";
 // Forgets a live record, or stores a forgotten one for a subject that never
 // had a key; changes nothing for a forgotten one. $2 is the time (NULL:
 // the server's now()).
@@ -110,6 +115,8 @@ PgSubjectKeyStore::PgSubjectKeyStore(PgDatabase* db)
       put_(db->Statement("es_sk_put", kPutSql)),
       add_stream_(db->Statement("es_sk_add_stream", kAddStreamSql)),
       streams_(db->Statement("es_sk_streams", kStreamsSql)),
+      subject_of_stream_(
+          db->Statement("es_sk_subject_of_stream", kSubjectOfStreamSql)),
       forget_(db->Statement("es_sk_forget", kForgetSql)),
       delete_snapshots_(
           db->Statement("es_sk_delete_snapshots", kDeleteSnapshotsSql)),
@@ -183,6 +190,19 @@ absl::StatusOr<std::vector<std::string>> PgSubjectKeyStore::Streams(
   streams.reserve(r.rows());
   for (int i = 0; i < r.rows(); ++i) streams.emplace_back(r.Bytes(i, 0));
   return streams;
+}
+
+absl::StatusOr<std::optional<std::string>> PgSubjectKeyStore::SubjectOfStream(
+    std::string_view stream) {
+  ES_RETURN_IF_ERROR(
+      internal::ValidateStreamName(db_->options().limits, stream));
+  PgParams params;
+  params.Bytes(stream);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(subject_of_stream_, params);
+  }));
+  if (r.rows() == 0) return std::nullopt;
+  return std::string(r.Bytes(0, 0));
 }
 
 absl::StatusOr<ForgetSubjectResult> PgSubjectKeyStore::Forget(

@@ -42,6 +42,8 @@ class PgSubjectKeyStore final : public SubjectKeyStore {
                          std::string_view stream) override;
   absl::StatusOr<std::vector<std::string>> Streams(
       std::string_view subject) override;
+  absl::StatusOr<std::optional<std::string>> SubjectOfStream(
+      std::string_view stream) override;
   absl::StatusOr<ForgetSubjectResult> Forget(std::string_view subject) override;
   absl::StatusOr<std::vector<SubjectKeyRecord>> List(std::string_view after,
                                                      int64_t limit) override;
@@ -60,6 +62,7 @@ class PgSubjectKeyStore final : public SubjectKeyStore {
   const PgStatement put_;
   const PgStatement add_stream_;
   const PgStatement streams_;
+  const PgStatement subject_of_stream_;
   const PgStatement forget_;
   const PgStatement delete_snapshots_;
   const PgStatement list_;

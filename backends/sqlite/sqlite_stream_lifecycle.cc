@@ -229,11 +229,12 @@ absl::Status SqliteStreamLifecycle::SetStreamMetadata(
   ES_RETURN_IF_ERROR(ValidateStreamMetadata(metadata));
   return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
     ES_ASSIGN_OR_RETURN(StreamState state, ReadState(conn, stream));
-    internal::StreamRow row = state.row.value_or(internal::StreamRow());
-    if (row.state == StreamStatus::kHardDeleted) {
+    if (state.row.has_value() &&
+        state.row->state == StreamStatus::kHardDeleted) {
       return HardDeletedStreamError(stream);
     }
-    row.metadata = metadata;
+    const internal::StreamRow row =
+        internal::RowAfterSetMetadata(state.row, metadata);
     return WriteRow(conn, stream, row, absl::ToUnixMicros(absl::Now()));
   });
 }

@@ -27,6 +27,11 @@ constexpr char kAddStream[] =
     "ON CONFLICT (subject, stream) DO NOTHING";
 constexpr char kStreams[] =
     "SELECT stream FROM subject_streams WHERE subject = ?1 ORDER BY stream";
+// The first subject in byte order (BINARY collation), through
+// subject_streams_by_stream.
+constexpr char kSubjectOfStream[] =
+    "SELECT subject FROM subject_streams WHERE stream = ?1 "
+    "ORDER BY subject LIMIT 1";
 // Forgets a live record, or stores a forgotten one for a subject that never
 // had a key; changes nothing for a forgotten one.
 constexpr char kForget[] =
@@ -170,6 +175,20 @@ absl::StatusOr<std::vector<std::string>> SqliteSubjectKeyStore::Streams(
       [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<std::string>> {
         return StreamsOn(conn, subject);
       });
+}
+
+absl::StatusOr<std::optional<std::string>>
+SqliteSubjectKeyStore::SubjectOfStream(std::string_view stream) {
+  ES_RETURN_IF_ERROR(
+      internal::ValidateStreamName(db_->options().limits, stream));
+  return db_->WithReader([&](SqliteConnection& conn)
+                             -> absl::StatusOr<std::optional<std::string>> {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kSubjectOfStream));
+    stmt->BindText(1, stream);
+    ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) return std::nullopt;
+    return std::string(stmt->ColumnText(0));
+  });
 }
 
 absl::StatusOr<ForgetSubjectResult> SqliteSubjectKeyStore::Forget(

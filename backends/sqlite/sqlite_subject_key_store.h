@@ -41,6 +41,8 @@ class SqliteSubjectKeyStore final : public SubjectKeyStore {
                          std::string_view stream) override;
   absl::StatusOr<std::vector<std::string>> Streams(
       std::string_view subject) override;
+  absl::StatusOr<std::optional<std::string>> SubjectOfStream(
+      std::string_view stream) override;
   absl::StatusOr<ForgetSubjectResult> Forget(std::string_view subject) override;
   absl::StatusOr<std::vector<SubjectKeyRecord>> List(std::string_view after,
                                                      int64_t limit) override;

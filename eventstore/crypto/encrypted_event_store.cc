@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "eventstore/crypto/encrypted_snapshot_store.h"
 #include "eventstore/crypto/key_cache.h"
 #include "eventstore/crypto/subject_cipher.h"
 #include "eventstore/internal/event_checksum.h"
@@ -44,7 +45,7 @@ bool HasEncrypted(const std::vector<RecordedEvent>& events) {
 
 }  // namespace
 
-class EncryptedEventStore::Impl {
+class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
  public:
   // REQUIRES: options.master_key is set.
   Impl(EventStore* target, const EncryptionOptions& options)
@@ -66,6 +67,16 @@ class EncryptedEventStore::Impl {
                         target_->subject_keys().Forget(subject));
     cache_.Put(subject, nullptr);
     return result;
+  }
+
+  // SnapshotKeySource:
+  absl::StatusOr<std::shared_ptr<const SubjectKey>> KeyUnlessForgotten(
+      std::string_view subject) override;
+  absl::StatusOr<std::shared_ptr<const SubjectKey>> KeyToRead(
+      std::string_view subject) override {
+    ES_ASSIGN_OR_RETURN(ReadKey key, KeyForRead(subject));
+    if (!key.damage.ok()) return key.damage;
+    return key.key;
   }
 
  private:
@@ -126,8 +137,15 @@ EncryptedEventStore::Impl::Unwrap(const SubjectKeyRecord& record) const {
 
 absl::StatusOr<std::shared_ptr<const SubjectKey>>
 EncryptedEventStore::Impl::KeyForWrite(std::string_view subject) {
+  ES_ASSIGN_OR_RETURN(std::shared_ptr<const SubjectKey> key,
+                      KeyUnlessForgotten(subject));
+  if (key == nullptr) return ForgottenSubjectError(subject);
+  return key;
+}
+
+absl::StatusOr<std::shared_ptr<const SubjectKey>>
+EncryptedEventStore::Impl::KeyUnlessForgotten(std::string_view subject) {
   if (std::optional<CachedSubject> cached = cache_.Find(subject)) {
-    if (cached->forgotten()) return ForgottenSubjectError(subject);
     return cached->key;
   }
   SubjectKeyStore& keys = target_->subject_keys();
@@ -144,7 +162,7 @@ EncryptedEventStore::Impl::KeyForWrite(std::string_view subject) {
   }
   if (record->forgotten()) {
     cache_.Put(subject, nullptr);
-    return ForgottenSubjectError(subject);
+    return nullptr;
   }
   if (key == nullptr) {
     ES_ASSIGN_OR_RETURN(key, Unwrap(*record));
@@ -309,7 +327,9 @@ EncryptedEventStore::EncryptedEventStore(EventStore* target,
                                          std::unique_ptr<Impl> impl)
     : ForwardingEventStore(target),
       owned_(std::move(owned)),
-      impl_(std::move(impl)) {}
+      impl_(std::move(impl)),
+      snapshots_(std::make_unique<internal::EncryptedSnapshotStore>(
+          target, impl_.get())) {}
 
 EncryptedEventStore::~EncryptedEventStore() = default;
 
@@ -363,6 +383,8 @@ absl::StatusOr<ReadAllPage> EncryptedEventStore::ReadAll(
   ES_RETURN_IF_ERROR(impl_->Decrypt(page.events));
   return page;
 }
+
+SnapshotStore& EncryptedEventStore::snapshots() { return *snapshots_; }
 
 absl::StatusOr<ForgetSubjectResult> EncryptedEventStore::ForgetSubject(
     std::string_view subject) {

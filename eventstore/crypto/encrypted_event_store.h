@@ -29,10 +29,15 @@
 // - ForgetSubject is final: the subject can never get a key again
 //   (SubjectKeyStore::Insert refuses it), so its old events can never be
 //   read, and new events of the subject are refused (kFailedPrecondition).
-// - Snapshots of the streams holding a subject's events are removed when
-//   the subject is forgotten (each stream a subject's event is appended to
-//   is recorded in the key table first). Until then a snapshot's state is
-//   stored as the application saved it: snapshots are not encrypted.
+// - Each stream a subject's event is appended to is recorded in the key
+//   table first (SubjectKeyStore::AddStream). snapshots() encrypts the
+//   state of a snapshot of such a stream with the subject's key
+//   (encrypted_snapshot_store.h has the format), so that the state's
+//   plaintext never reaches the database either; snapshots of other streams
+//   are stored as saved. After ForgetSubject the subject's snapshots are
+//   removed, and one saved meanwhile loads as absent (nullopt), so loading
+//   the aggregate replays its (forgotten) events; saving a snapshot of a
+//   forgotten subject's stream stores nothing.
 // - Keys unwrapped once are cached in memory (options.key_cache_size); a
 //   subject forgotten through another store object or process may still be
 //   readable here until its key leaves the cache: call ForgetSubject on
@@ -53,6 +58,9 @@
 #include "eventstore/subject_key_store.h"
 
 namespace eventstore::crypto {
+namespace internal {
+class EncryptedSnapshotStore;
+}  // namespace internal
 
 struct EncryptionOptions {
   // Wraps new subject keys, and unwraps those it wrapped. Required.
@@ -97,6 +105,10 @@ class EncryptedEventStore : public ForwardingEventStore {
       std::string_view stream, const ReadStreamOptions& options) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;
 
+  // Snapshots encrypted as the header says; Save and Load look up the
+  // stream's subject in the key table (SubjectOfStream) once per call.
+  SnapshotStore& snapshots() override;
+
   // Forgets the subject for good (SubjectKeyStore::Forget) and drops its key
   // from this object's cache.
   absl::StatusOr<ForgetSubjectResult> ForgetSubject(std::string_view subject);
@@ -108,6 +120,7 @@ class EncryptedEventStore : public ForwardingEventStore {
 
   std::unique_ptr<EventStore> owned_;
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<internal::EncryptedSnapshotStore> snapshots_;
 };
 
 struct MasterKeyRotation {

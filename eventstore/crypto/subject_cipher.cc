@@ -17,6 +17,7 @@ static_assert(SubjectKey::kSize == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
 static_assert(MasterKey::kSize == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
 
 constexpr std::string_view kWrapContext = "eventstore-subject-key-v1";
+constexpr std::string_view kSnapshotContext = "eventstore-snapshot-v1";
 
 const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
@@ -59,6 +60,18 @@ bool Open(const uint8_t* key, std::string_view aad, std::string_view sealed,
              out, &written, nullptr, nonce + kNonceSize,
              sealed.size() - kNonceSize, Bytes(aad), aad.size(), nonce,
              key) == 0;
+}
+
+// `value`'s `bytes` lowest bytes, big endian.
+void AppendBigEndian(uint64_t value, int bytes, std::string& out) {
+  for (int i = bytes - 1; i >= 0; --i) {
+    out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+  }
+}
+
+void AppendSized(std::string_view s, std::string& out) {
+  AppendBigEndian(s.size(), 4, out);
+  out.append(s);
 }
 
 }  // namespace
@@ -111,6 +124,34 @@ bool DecryptPayload(const SubjectKey& key, const Uuid& id,
   if (ciphertext.size() < kNonceSize + kTagSize) return false;
   plaintext->resize(ciphertext.size() - kNonceSize - kTagSize);
   return Open(key.data(), PayloadAad(id, subject), ciphertext,
+              reinterpret_cast<unsigned char*>(plaintext->data()));
+}
+
+std::string SnapshotAad(std::string_view stream, int32_t schema_version,
+                        int64_t version, std::string_view subject,
+                        std::string_view type) {
+  std::string aad;
+  aad.reserve(kSnapshotContext.size() + 24 + stream.size() + subject.size() +
+              type.size());
+  aad.append(kSnapshotContext);
+  AppendSized(stream, aad);
+  AppendSized(subject, aad);
+  AppendSized(type, aad);
+  AppendBigEndian(static_cast<uint32_t>(schema_version), 4, aad);
+  AppendBigEndian(static_cast<uint64_t>(version), 8, aad);
+  return aad;
+}
+
+std::string EncryptSnapshotState(const SubjectKey& key, std::string_view aad,
+                                 std::string_view plaintext) {
+  return Seal(key.data(), aad, Bytes(plaintext), plaintext.size());
+}
+
+bool DecryptSnapshotState(const SubjectKey& key, std::string_view aad,
+                          std::string_view ciphertext, std::string* plaintext) {
+  if (ciphertext.size() < kNonceSize + kTagSize) return false;
+  plaintext->resize(ciphertext.size() - kNonceSize - kTagSize);
+  return Open(key.data(), aad, ciphertext,
               reinterpret_cast<unsigned char*>(plaintext->data()));
 }
 

@@ -11,6 +11,11 @@
 //   || ciphertext and its 16-byte tag, encrypted with the subject's key; the
 //   associated data is the event id (16 bytes) || subject id, so that a
 //   payload cannot be moved to another event or subject.
+// - An encrypted snapshot state (eventstore/crypto/encrypted_snapshot_store.h)
+//   is nonce (24 bytes) || ciphertext and its 16-byte tag, encrypted with
+//   the subject's key; the associated data is SnapshotAad's, so that a state
+//   cannot be moved to another stream, schema version, version, subject or
+//   type, nor mistaken for a payload.
 // Nonces are random (XChaCha20's 192-bit nonces make collisions
 // negligible).
 
@@ -75,6 +80,22 @@ std::string EncryptPayload(const SubjectKey& key, const Uuid& id,
 bool DecryptPayload(const SubjectKey& key, const Uuid& id,
                     std::string_view subject, std::string_view ciphertext,
                     std::string* plaintext);
+
+// The associated data of a snapshot state: "eventstore-snapshot-v1" ||
+// each of stream, subject and type preceded by its length (4 bytes, big
+// endian) || schema_version (4 bytes) || version (8 bytes), big endian.
+std::string SnapshotAad(std::string_view stream, int32_t schema_version,
+                        int64_t version, std::string_view subject,
+                        std::string_view type);
+
+// `plaintext` encrypted with `key` for `aad` (SnapshotAad's).
+std::string EncryptSnapshotState(const SubjectKey& key, std::string_view aad,
+                                 std::string_view plaintext);
+
+// Decrypts what EncryptSnapshotState made into `*plaintext`. False, leaving
+// `*plaintext` unspecified, when it does not authenticate.
+bool DecryptSnapshotState(const SubjectKey& key, std::string_view aad,
+                          std::string_view ciphertext, std::string* plaintext);
 
 }  // namespace eventstore::crypto::internal
 

@@ -135,4 +135,18 @@ StreamRow RowAfterDelete(const std::optional<StreamRow>& row, DeleteMode mode,
   return after;
 }
 
+StreamRow RowAfterSetMetadata(const std::optional<StreamRow>& row,
+                              const StreamMetadata& metadata) {
+  StreamRow after = row.value_or(StreamRow());
+  const std::optional<int64_t> floor = after.deleted_at.has_value()
+                                           ? after.metadata.truncate_before
+                                           : std::nullopt;
+  after.metadata = metadata;
+  if (floor.has_value()) {
+    after.metadata.truncate_before =
+        std::max(*floor, metadata.truncate_before.value_or(0));
+  }
+  return after;
+}
+
 }  // namespace eventstore::internal

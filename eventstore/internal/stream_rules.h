@@ -101,6 +101,12 @@ absl::Status CheckDelete(std::string_view stream, ExpectedVersion expected,
 StreamRow RowAfterDelete(const std::optional<StreamRow>& row, DeleteMode mode,
                          int64_t marker_version, absl::Time now);
 
+// The row after SetStreamMetadata(metadata): the metadata replaced, except
+// that once the stream was deleted its truncate_before never goes down (a
+// metadata change cannot bring back events a deletion hid).
+StreamRow RowAfterSetMetadata(const std::optional<StreamRow>& row,
+                              const StreamMetadata& metadata);
+
 }  // namespace eventstore::internal
 
 #endif  // EVENTSTORE_INTERNAL_STREAM_RULES_H_

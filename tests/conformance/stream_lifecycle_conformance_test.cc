@@ -654,6 +654,30 @@ TEST_P(StreamLifecycleConformanceTest, MetadataRoundTripsAndCanBeCleared) {
   EXPECT_THAT(Versions(Stream("later")), ElementsAre(1, 2, 3));
 }
 
+TEST_P(StreamLifecycleConformanceTest, MetadataCannotBringBackDeletedEvents) {
+  MustAppend("gone", ExpectedVersion::NoStream(), Batch(5));
+  MustDelete("gone", ExpectedVersion::Exactly(5), DeleteMode::kSoft);
+  // Marker at 6: everything below 7 stays hidden, whatever the metadata.
+  MustSetMetadata("gone", StreamMetadata());
+  EXPECT_EQ(Info("gone").metadata.truncate_before, 7);
+  StreamMetadata lower;
+  lower.truncate_before = 1;
+  lower.max_count = 10;
+  MustSetMetadata("gone", lower);
+  StreamInfo info = Info("gone");
+  EXPECT_EQ(info.metadata.truncate_before, 7);
+  EXPECT_EQ(info.metadata.max_count, 10);
+  EXPECT_EQ(MustAppend("gone", ExpectedVersion::NoStream(), Batch(1))
+                .next_expected_version,
+            7);
+  EXPECT_THAT(Versions(Stream("gone")), ElementsAre(7));
+  // Raising it still works.
+  StreamMetadata higher;
+  higher.truncate_before = 8;
+  MustSetMetadata("gone", higher);
+  EXPECT_THAT(Versions(Stream("gone")), IsEmpty());
+}
+
 // --- retention
 // -----------------------------------------------------------------
 

@@ -259,6 +259,31 @@ TEST_P(SubjectKeyStoreConformanceTest, AddStreamIsIdempotentAndListedInOrder) {
 }
 
 TEST_P(SubjectKeyStoreConformanceTest,
+       SubjectOfStreamIsTheRecordedSubjectFirstInByteOrder) {
+  EXPECT_THAT(keys().SubjectOfStream("order-1"),
+              IsOkAndHolds(std::optional<std::string>()));
+  ASSERT_OK(keys().AddStream("user-b", "order-1"));
+  ASSERT_OK(keys().AddStream("user-c", "order-2"));
+  EXPECT_THAT(keys().SubjectOfStream("order-1"),
+              IsOkAndHolds(std::optional<std::string>("user-b")));
+  // Several subjects for one stream: the first in byte order (upper case
+  // before lower case), whatever the order they were recorded in.
+  ASSERT_OK(keys().AddStream("user-a", "order-1"));
+  ASSERT_OK(keys().AddStream("User-z", "order-1"));
+  EXPECT_THAT(keys().SubjectOfStream("order-1"),
+              IsOkAndHolds(std::optional<std::string>("User-z")));
+  EXPECT_THAT(keys().SubjectOfStream("order-2"),
+              IsOkAndHolds(std::optional<std::string>("user-c")));
+  // Only the exact stream name.
+  EXPECT_THAT(keys().SubjectOfStream("Order-1"),
+              IsOkAndHolds(std::optional<std::string>()));
+  // A forgotten subject stays recorded for its streams.
+  ASSERT_OK(keys().Forget("user-c").status());
+  EXPECT_THAT(keys().SubjectOfStream("order-2"),
+              IsOkAndHolds(std::optional<std::string>("user-c")));
+}
+
+TEST_P(SubjectKeyStoreConformanceTest,
        ForgetRemovesTheSnapshotsOfTheSubjectsStreamsOnly) {
   ASSERT_OK(keys().Insert("user-1", kKeyA, kMk1));
   ASSERT_OK(keys().Insert("user-2", kKeyB, kMk1));
@@ -426,6 +451,7 @@ TEST_P(SubjectKeyStoreConformanceTest, BadInputIsRefusedNamingTheField) {
   EXPECT_THAT(keys().AddStream("", "order-1"), invalid("subject"));
   EXPECT_THAT(keys().AddStream("user-1", ""), invalid("stream"));
   EXPECT_THAT(keys().Streams(""), invalid("subject"));
+  EXPECT_THAT(keys().SubjectOfStream(""), invalid("stream"));
   EXPECT_THAT(keys().Forget(""), invalid("subject"));
   EXPECT_THAT(keys().List("", 0), invalid("limit"));
   EXPECT_THAT(keys().List("", -1), invalid("limit"));

@@ -41,13 +41,15 @@ inline EncryptionOptions Options(const MasterKey& key,
   return options;
 }
 
-// A SubjectKeyStore that forwards to another and counts Find and AddStream.
+// A SubjectKeyStore that forwards to another and counts Find, AddStream and
+// SubjectOfStream.
 class CountingKeyStore : public SubjectKeyStore {
  public:
   explicit CountingKeyStore(SubjectKeyStore* target) : target_(target) {}
 
   std::atomic<int64_t> finds{0};
   std::atomic<int64_t> add_streams{0};
+  std::atomic<int64_t> subject_of_streams{0};
 
   absl::StatusOr<std::optional<SubjectKeyRecord>> Find(
       std::string_view subject) override {
@@ -67,6 +69,11 @@ class CountingKeyStore : public SubjectKeyStore {
   absl::StatusOr<std::vector<std::string>> Streams(
       std::string_view subject) override {
     return target_->Streams(subject);
+  }
+  absl::StatusOr<std::optional<std::string>> SubjectOfStream(
+      std::string_view stream) override {
+    ++subject_of_streams;
+    return target_->SubjectOfStream(stream);
   }
   absl::StatusOr<ForgetSubjectResult> Forget(
       std::string_view subject) override {

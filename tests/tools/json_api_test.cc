@@ -568,7 +568,7 @@ TEST_P(JsonApiTest, SealedAndForgottenEventsShowNoPayload) {
   EXPECT_EQ(Field(forgotten, "data").kind_case(), Value::KIND_NOT_SET);
   EXPECT_EQ(Str(forgotten, "data_error"), "");
   // The global log shows it the same way; plain events are unchanged.
-  r = Get("/api/events?limit=10");
+  r = Get("/api/events?limit=5");
   ASSERT_EQ(r.status, 200) << r.body;
   const ListValue& all = List(r.json, "events");
   ASSERT_EQ(all.values_size(), 5);
