@@ -16,8 +16,8 @@ constexpr char kHardDeletedPayload[] = "eventstore.v1/stream-hard-deleted";
 
 absl::Status ValidateStreamMetadata(const StreamMetadata& metadata) {
   if (metadata.max_count.has_value() && *metadata.max_count < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_count: ", *metadata.max_count, " is not 1 or more"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_count: ", *metadata.max_count, " is not 1 or more"));
   }
   if (metadata.max_age.has_value() &&
       (*metadata.max_age <= absl::ZeroDuration() ||

@@ -9,9 +9,7 @@
 #include "eventstore/tracing.h"
 
 namespace eventstore::internal {
-namespace {
 
-// Printable for messages: the first 64 bytes, control characters escaped.
 std::string Shown(std::string_view s) {
   std::string out;
   for (char c : s.substr(0, 64)) {
@@ -25,6 +23,8 @@ std::string Shown(std::string_view s) {
   if (s.size() > 64) out += "...";
   return out;
 }
+
+namespace {
 
 // kInvalidArgument naming the field when `value` is not valid UTF-8.
 absl::Status CheckUtf8(std::string_view prefix, std::string_view field,
@@ -149,12 +149,14 @@ absl::Status ValidatePayloadEncryption(size_t i, const EventData& event) {
   }
   if (m.subject_id().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "events[", i, "].metadata.payload_encryption: set without a "
+        "events[", i,
+        "].metadata.payload_encryption: set without a "
         "subject_id; an encrypted payload belongs to a data subject"));
   }
   if (m.payload_encryption().empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "events[", i, "]: it has a data subject (metadata.subject_id) but "
+        "events[", i,
+        "]: it has a data subject (metadata.subject_id) but "
         "this store does not encrypt; open it as an EncryptedEventStore with "
         "the master key (eventstore/crypto/encrypted_event_store.h). Nothing "
         "was written: a subject's payload is never stored in the clear"));
@@ -202,10 +204,10 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     status = ValidateEventType(limits, i, event.type);
     if (!status.ok()) return status;
     if (!system && event.type == kStreamDeletedType) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "events[", i, "].type: '", event.type,
-          "' is reserved for the store's own deletion markers "
-          "(DeleteStream writes them)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("events[", i, "].type: '", event.type,
+                       "' is reserved for the store's own deletion markers "
+                       "(DeleteStream writes them)"));
     }
     status = ValidatePayloadEncryption(i, event);
     if (!status.ok()) return status;

@@ -30,6 +30,10 @@ struct PreparedEvent {
   uint32_t checksum = 0;
 };
 
+// `s` made printable for an error message: its first 64 bytes, control
+// characters escaped, "..." when cut.
+std::string Shown(std::string_view s);
+
 // kInvalidArgument naming the field when the stream name breaks `limits`.
 absl::Status ValidateStreamName(const StoreLimits& limits,
                                 std::string_view stream);

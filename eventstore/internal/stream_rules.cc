@@ -23,7 +23,7 @@ int64_t StreamStatusCode(StreamStatus state) {
 }
 
 absl::StatusOr<StreamStatus> StreamStatusFromCode(std::string_view stream,
-                                                int64_t code) {
+                                                  int64_t code) {
   switch (code) {
     case 0:
       return StreamStatus::kLive;
@@ -32,9 +32,9 @@ absl::StatusOr<StreamStatus> StreamStatusFromCode(std::string_view stream,
     case 2:
       return StreamStatus::kHardDeleted;
     default:
-      return absl::DataLossError(absl::StrCat(
-          "stream '", std::string(stream), "' has an unknown state ", code,
-          " in the streams table"));
+      return absl::DataLossError(absl::StrCat("stream '", std::string(stream),
+                                              "' has an unknown state ", code,
+                                              " in the streams table"));
   }
 }
 
@@ -113,10 +113,10 @@ absl::Status CheckDelete(std::string_view stream, ExpectedVersion expected,
   const int64_t current = VisibleVersionOf(max_stored, row);
   const bool absent = current == 0;
   if (absent && !(mode == DeleteMode::kHard && soft_deleted)) {
-    return absl::NotFoundError(absl::StrCat(
-        "stream '", std::string(stream), "' ",
-        soft_deleted ? "is already deleted" : "does not exist",
-        ": nothing to delete"));
+    return absl::NotFoundError(
+        absl::StrCat("stream '", std::string(stream), "' ",
+                     soft_deleted ? "is already deleted" : "does not exist",
+                     ": nothing to delete"));
   }
   if (!expected.Matches(current)) {
     return WrongExpectedVersionError(stream, expected, current);

@@ -4,26 +4,12 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "eventstore/internal/append_validation.h"
 #include "eventstore/internal/utf8.h"
 #include "eventstore/status_macros.h"
 
 namespace eventstore::internal {
 namespace {
-
-// Printable for messages: the first 64 bytes, control characters escaped.
-std::string Shown(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 64)) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
-    } else {
-      out.push_back(c);
-    }
-  }
-  if (s.size() > 64) out += "...";
-  return out;
-}
 
 // kInvalidArgument naming `field` when `text` is not valid UTF-8 or holds a
 // control character.

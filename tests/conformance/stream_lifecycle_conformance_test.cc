@@ -33,6 +33,7 @@
 #include "eventstore/v1/lifecycle.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/conformance_events.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
@@ -41,8 +42,17 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::AllTestBackends;
+using ::eventstore::test::Batch;
+using ::eventstore::test::Ids;
+using ::eventstore::test::Placed;
+using ::eventstore::test::Range;
+using ::eventstore::test::Shipped;
 using ::eventstore::test::StatusIs;
+using ::eventstore::test::Tenant;
 using ::eventstore::test::TestBackendName;
+using ::eventstore::test::Tick;
+using ::eventstore::test::Types;
+using ::eventstore::test::Versions;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
@@ -56,72 +66,6 @@ const std::string kDeletedType(kStreamDeletedType);
 // A wait that should end at once or on an append may take this long on a
 // loaded machine.
 constexpr absl::Duration kPrompt = absl::Seconds(2);
-
-// --- events ------------------------------------------------------------------
-
-v1::EventMetadata Tenant(const std::string& tenant_id) {
-  v1::EventMetadata metadata;
-  metadata.set_tenant_id(tenant_id);
-  return metadata;
-}
-
-EventData Placed(const std::string& order_id, v1::EventMetadata metadata = {}) {
-  test::v1::OrderPlaced placed;
-  placed.set_order_id(order_id);
-  placed.add_items("book");
-  return EventData::From(placed, std::move(metadata));
-}
-
-EventData Shipped(const std::string& order_id,
-                  v1::EventMetadata metadata = {}) {
-  test::v1::OrderShipped shipped;
-  shipped.set_order_id(order_id);
-  shipped.set_carrier("post");
-  return EventData::From(shipped, std::move(metadata));
-}
-
-EventData Tick(int64_t writer, int64_t sequence) {
-  test::v1::Tick tick;
-  tick.set_writer(writer);
-  tick.set_sequence(sequence);
-  return EventData::From(tick);
-}
-
-std::vector<EventData> Batch(int n, const std::string& tag = "o") {
-  std::vector<EventData> events;
-  for (int i = 0; i < n; ++i) events.push_back(Placed(absl::StrCat(tag, i)));
-  return events;
-}
-
-std::vector<Uuid> Ids(const std::vector<EventData>& events) {
-  std::vector<Uuid> ids;
-  for (const EventData& e : events) ids.push_back(e.id);
-  return ids;
-}
-
-std::vector<Uuid> Ids(const std::vector<RecordedEvent>& events) {
-  std::vector<Uuid> ids;
-  for (const RecordedEvent& e : events) ids.push_back(e.id);
-  return ids;
-}
-
-std::vector<int64_t> Versions(const std::vector<RecordedEvent>& events) {
-  std::vector<int64_t> versions;
-  for (const RecordedEvent& e : events) versions.push_back(e.version);
-  return versions;
-}
-
-std::vector<std::string> Types(const std::vector<RecordedEvent>& events) {
-  std::vector<std::string> types;
-  for (const RecordedEvent& e : events) types.push_back(e.type);
-  return types;
-}
-
-std::vector<int64_t> Range(int64_t first, int64_t last) {
-  std::vector<int64_t> out;
-  for (int64_t v = first; v <= last; ++v) out.push_back(v);
-  return out;
-}
 
 // The events of `events` in `stream`.
 std::vector<RecordedEvent> Of(const std::vector<RecordedEvent>& events,
