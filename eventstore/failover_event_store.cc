@@ -1040,8 +1040,10 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     MutexLock lock(&mu_);
     if (mode_ == Mode::kPrimary) return absl::OkStatus();
     return absl::UnavailableError(absl::StrCat(
-        "failover: ", std::string(what), " needs the primary with the journal "
-        "replayed; ", pending_, " journaled append(s) are waiting (",
+        "failover: ", std::string(what),
+        " needs the primary with the journal "
+        "replayed; ",
+        pending_, " journaled append(s) are waiting (",
         mode_ == Mode::kFallback ? "the primary is unreachable" : "replaying",
         "); retry once Status() is primary"));
   }

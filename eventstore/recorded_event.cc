@@ -10,14 +10,13 @@ absl::Status RecordedEvent::DecodeInto(
   if (forgotten()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "event ", id.ToString(), " in stream '", stream,
-        "': its payload was forgotten (data subject '",
-        metadata.subject_id(), "' was forgotten); it can never be read"));
+        "': its payload was forgotten (data subject '", metadata.subject_id(),
+        "' was forgotten); it can never be read"));
   }
   if (sealed()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "event ", id.ToString(), " in stream '", stream,
-        "': its payload is encrypted for data subject '",
-        metadata.subject_id(),
+        "': its payload is encrypted for data subject '", metadata.subject_id(),
         "'; read it through an EncryptedEventStore opened with the master "
         "key"));
   }

@@ -36,8 +36,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "eventstore/recorded_event.h"
 #include "eventstore/event_store.h"
+#include "eventstore/recorded_event.h"
 #include "eventstore/store_inspector.h"
 #include "eventstore/subject_key_store.h"
 #include "eventstore/v1/metadata.pb.h"

@@ -97,8 +97,7 @@ int RunExport(const ExportArgs& args, EventStore& store,
       std::cerr << ", " << CountOf(counts->stream_rows(), "stream row");
     }
     if (counts->subject_keys() > 0) {
-      std::cerr << ", "
-                << CountOf(counts->subject_keys(), "subject key record")
+      std::cerr << ", " << CountOf(counts->subject_keys(), "subject key record")
                 << (args.with_keys ? " (wrapped keys included)"
                                    : " (forgotten subjects)");
     }

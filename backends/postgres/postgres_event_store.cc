@@ -209,11 +209,12 @@ constexpr char kInsertTypeSql[] =
 // A stream's events when it has no streams row; column 10 says whether it
 // has one (then no event is returned, and ReadStream reads its window with
 // the statements below). Without events, one row of NULL event columns.
-#define ES_PG_READ_STREAM(cond, order)                                     \
-  "SELECT e.*, h.has_row FROM (SELECT EXISTS (SELECT 1 FROM $S.streams"    \
-  " WHERE stream = $1::text) AS has_row) AS h LEFT JOIN LATERAL (SELECT " \
-  ES_PG_EVENT_COLUMNS " FROM $S.events WHERE stream = $1::text AND " cond \
-  " AND NOT h.has_row ORDER BY version " order                            \
+#define ES_PG_READ_STREAM(cond, order)                                  \
+  "SELECT e.*, h.has_row FROM (SELECT EXISTS (SELECT 1 FROM $S.streams" \
+  " WHERE stream = $1::text) AS has_row) AS h LEFT JOIN LATERAL "       \
+  "(SELECT " ES_PG_EVENT_COLUMNS                                        \
+  " FROM $S.events WHERE stream = $1::text AND " cond                   \
+  " AND NOT h.has_row ORDER BY version " order                          \
   " LIMIT $3::bigint) AS e ON true ORDER BY e.version " order
 constexpr char kReadForwardSql[] =
     ES_PG_READ_STREAM("version >= $2::bigint", "");
@@ -221,12 +222,12 @@ constexpr char kReadBackwardSql[] =
     ES_PG_READ_STREAM("version <= $2::bigint", "DESC");
 // The window of a stream with a row (internal::WindowOf): versions from $4,
 // recorded at or after $5 (NULL: any), never a StreamDeleted event ($6).
-#define ES_PG_READ_WINDOW(cond, order)                                     \
-  "SELECT " ES_PG_EVENT_COLUMNS                                            \
-  " FROM $S.events WHERE stream = $1::text AND " cond                      \
-  " AND version >= $4::bigint AND ($5::timestamptz IS NULL OR"             \
-  " recorded_at >= $5::timestamptz) AND type <> $6::text ORDER BY version " \
-  order " LIMIT $3::bigint"
+#define ES_PG_READ_WINDOW(cond, order)                              \
+  "SELECT " ES_PG_EVENT_COLUMNS                                     \
+  " FROM $S.events WHERE stream = $1::text AND " cond               \
+  " AND version >= $4::bigint AND ($5::timestamptz IS NULL OR"      \
+  " recorded_at >= $5::timestamptz) AND type <> $6::text ORDER BY " \
+  "version " order " LIMIT $3::bigint"
 constexpr char kReadWindowForwardSql[] =
     ES_PG_READ_WINDOW("version >= $2::bigint", "");
 constexpr char kReadWindowBackwardSql[] =
@@ -949,9 +950,8 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
     // The stream has a streams row: read its window (max_age from the
     // server's now()).
     ES_ASSIGN_OR_RETURN(PgStreamState state, lifecycle_.ReadState(stream));
-    const int64_t last =
-        std::max(state.max_stored,
-                 state.row.has_value() ? state.row->version_floor : 0);
+    const int64_t last = std::max(
+        state.max_stored, state.row.has_value() ? state.row->version_floor : 0);
     const internal::StreamWindow window =
         internal::WindowOf(state.row, last, state.now);
     if (window.empty) return events;
@@ -963,9 +963,8 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
     }
     params.Bytes(std::string(kStreamDeletedType));
     ES_ASSIGN_OR_RETURN(r, db_->WithConnection([&](PgConnection& conn) {
-      return conn.Execute(forward ? read_window_forward_
-                                  : read_window_backward_,
-                          params);
+      return conn.Execute(
+          forward ? read_window_forward_ : read_window_backward_, params);
     }));
   } else if (r.rows() == 1 && r.IsNull(0, 2)) {
     return events;  // No events.

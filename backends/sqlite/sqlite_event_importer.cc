@@ -568,9 +568,9 @@ SqliteEventImporter::ReadStreamAtSourcePositions(
           if (window.empty) return absl::OkStatus();
         }
         const char* sql =
-            forward ? (windowed ? kReadSourceForwardWindow : kReadSourceForward)
-                    : (windowed ? kReadSourceBackwardWindow
-                                : kReadSourceBackward);
+            forward
+                ? (windowed ? kReadSourceForwardWindow : kReadSourceForward)
+                : (windowed ? kReadSourceBackwardWindow : kReadSourceBackward);
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
         stmt->BindText(1, stream);
         stmt->BindInt64(2, from);

@@ -106,7 +106,8 @@ absl::StatusOr<AppendResult> ResolveStoredIds(
 // Whether an append that failed with `status` fails alone in an AppendEach
 // batch (its input, expected version or ids are at fault: kInvalidArgument,
 // kAborted, kAlreadyExists, and HardDeletedStreamError: the stream was
-// hard-deleted); any other failure is the database's and ends the batch. The backends' AppendEach share this rule.
+// hard-deleted); any other failure is the database's and ends the batch. The
+// backends' AppendEach share this rule.
 bool FailsAloneInBatch(const absl::Status& status);
 
 }  // namespace eventstore::internal

@@ -45,7 +45,7 @@ struct StreamRow {
 // stream for a value that is not 0, 1 or 2).
 int64_t StreamStatusCode(StreamStatus state);
 absl::StatusOr<StreamStatus> StreamStatusFromCode(std::string_view stream,
-                                                int64_t code);
+                                                  int64_t code);
 
 // How an append sees a stream.
 struct AppendBase {

@@ -261,8 +261,8 @@ TEST_F(FailoverEventStoreTest, LifecycleChangesWaitUntilTheJournalIsReplayed) {
   ASSERT_OK(
       store->Append("order-1", ExpectedVersion::NoStream(), {Event("placed")}));
   primary_->down = true;
-  ASSERT_OK(store->Append("order-1", ExpectedVersion::Exactly(1),
-                          {Event("paid")}));
+  ASSERT_OK(
+      store->Append("order-1", ExpectedVersion::Exactly(1), {Event("paid")}));
   primary_->down = false;
   // Reachable again, but the journaled append has not been replayed: a
   // deletion now would overtake it.

@@ -334,16 +334,16 @@ TEST_F(StoreReplicaTest, FollowsDeletionsAndRetention) {
   // markers, and no event of the deleted streams.
   std::vector<std::string> primary_ids;
   for (const RecordedEvent& e : ReadEverything(*database_)) {
-    primary_ids.push_back(absl::StrCat(e.id.ToString(), "@",
-                                       e.position.ToString()));
+    primary_ids.push_back(
+        absl::StrCat(e.id.ToString(), "@", e.position.ToString()));
   }
   std::vector<std::string> replica_ids;
   ReadAllOptions page_options;
   while (true) {
     ASSERT_OK_AND_ASSIGN(ReadAllPage page, replica->ReadAll(page_options));
     for (const RecordedEvent& e : page.events) {
-      replica_ids.push_back(absl::StrCat(e.id.ToString(), "@",
-                                         e.position.ToString()));
+      replica_ids.push_back(
+          absl::StrCat(e.id.ToString(), "@", e.position.ToString()));
     }
     page_options.from_position = page.next_position;
     if (page.end_of_log) break;

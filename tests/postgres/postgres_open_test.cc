@@ -222,10 +222,9 @@ TEST_F(PostgresOpenServerTest, ReadOnlyRefusesSubjectKeyWrites) {
   record.wrapped_key = "wrapped";
   record.master_key_id = "mk-1";
   EXPECT_THAT(keys.Put({record}), refused);
-  ASSERT_OK_AND_ASSIGN(
-      auto rows,
-      raw_->Query(absl::StrCat("SELECT subject, master_key_id FROM \"",
-                               options_.schema, "\".subject_keys")));
+  ASSERT_OK_AND_ASSIGN(auto rows, raw_->Query(absl::StrCat(
+                                      "SELECT subject, master_key_id FROM \"",
+                                      options_.schema, "\".subject_keys")));
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0][0], "user-1");
   EXPECT_EQ(rows[0][1], "mk-1");
