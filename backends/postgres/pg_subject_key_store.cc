@@ -13,6 +13,28 @@
 namespace eventstore::postgres {
 namespace {
 
+// Runs `statement` (one write) in a transaction that commits without
+// waiting for its WAL record to reach the disk (synchronous_commit off for
+// it alone). Insert and AddStream run before the append whose events use
+// the key: that append's own commit flushes the WAL up to its record, and
+// so every record before it, this one included (the WAL is written and
+// flushed in order). A key is thus durable before any event it encrypts is,
+// and a new subject costs its append no extra fsync. A crash before that
+// append commits may lose the key, which then encrypted nothing.
+template <typename F>
+absl::StatusOr<PgResult> WithoutWaitingForFlush(PgConnection& conn,
+                                               F statement) {
+  ES_RETURN_IF_ERROR(
+      conn.Exec("BEGIN; SET LOCAL synchronous_commit TO off").status());
+  absl::StatusOr<PgResult> result = statement();
+  if (!result.ok()) {
+    if (!conn.broken()) conn.Exec("ROLLBACK").status().IgnoreError();
+    return result;
+  }
+  ES_RETURN_IF_ERROR(conn.Exec("COMMIT").status());
+  return result;
+}
+
 #define ES_SK_COLUMNS \
   " subject, wrapped_key, master_key_id, created_at, forgotten_at"
 
@@ -147,7 +169,10 @@ absl::StatusOr<SubjectKeyRecord> PgSubjectKeyStore::Insert(
   // Safe to repeat: a second run finds the key the first one stored.
   return db_->WithConnection(
       [&](PgConnection& conn) -> absl::StatusOr<SubjectKeyRecord> {
-        ES_ASSIGN_OR_RETURN(PgResult inserted, conn.Execute(insert_, insert));
+        ES_ASSIGN_OR_RETURN(
+            PgResult inserted,
+            WithoutWaitingForFlush(
+                conn, [&] { return conn.Execute(insert_, insert); }));
         if (inserted.rows() == 1) return RecordOf(inserted, 0);
         // Another writer's record: committed (ON CONFLICT waited for it),
         // so this next statement sees it.
@@ -173,8 +198,10 @@ absl::Status PgSubjectKeyStore::AddStream(std::string_view subject,
   PgParams params;
   params.Bytes(subject).Bytes(stream);
   return db_
-      ->WithConnection(
-          [&](PgConnection& conn) { return conn.Execute(add_stream_, params); })
+      ->WithConnection([&](PgConnection& conn) {
+        return WithoutWaitingForFlush(
+            conn, [&] { return conn.Execute(add_stream_, params); });
+      })
       .status();
 }
 
