@@ -30,6 +30,9 @@
 //   change or deletion with HardDeletedStreamError (kFailedPrecondition naming
 //   the stream). Scavenge removes the hidden rows; snapshots of the stream
 //   are removed by the deletion itself.
+// - SetStreamMetadata replaces the metadata, but once a stream was deleted
+//   its truncate_before never goes down: no metadata change brings back
+//   events a deletion hid.
 // - Retention (max_count, max_age, truncate_before) hides at once, in
 //   ReadStream and ReadAll alike; Scavenge removes the hidden rows later.
 //   A stream's version never goes back: an append after its events were
