@@ -151,7 +151,9 @@ struct ScavengeOptions {
   // PostgreSQL's VACUUM FULL an ACCESS EXCLUSIVE lock on the events table
   // (appends and reads wait).
   bool compact = false;
-  // Called after each batch (from the calling thread).
+  // Called (from the calling thread) after each batch that removed rows,
+  // and once more when the scavenge is complete (streams_done ==
+  // streams_total).
   std::function<void(const ScavengeProgress&)> progress;
 };
 

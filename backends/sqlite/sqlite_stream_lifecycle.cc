@@ -337,6 +337,13 @@ absl::StatusOr<ScavengeResult> SqliteStreamLifecycle::Scavenge(
     }
     if (static_cast<int64_t>(page.size()) < kStreamPage) break;
   }
+  if (result.complete && options.progress) {
+    progress.events_removed = result.events_removed;
+    progress.streams_total =
+        std::max(progress.streams_total, progress.streams_done);
+    progress.streams_done = progress.streams_total;
+    options.progress(progress);
+  }
   if (options.compact) {
     ES_RETURN_IF_ERROR(Compact());
     result.compacted = true;
