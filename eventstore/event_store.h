@@ -203,8 +203,9 @@ class EventStore {
                                                     DeleteMode mode);
   // Replaces the stream's retention metadata (the stream may be absent),
   // except that after a deletion truncate_before never goes down (it cannot
-  // bring back deleted events). Reads honour it at once. kInvalidArgument naming a value out of range;
-  // HardDeletedStreamError for a hard-deleted stream.
+  // bring back deleted events). Reads honour it at once. kInvalidArgument
+  // naming a value out of range; HardDeletedStreamError for a hard-deleted
+  // stream.
   virtual absl::Status SetStreamMetadata(std::string_view stream,
                                          const StreamMetadata& metadata);
   // The stream's state, versions and metadata (an absent stream is live,

@@ -23,7 +23,7 @@ namespace {
 // append commits may lose the key, which then encrypted nothing.
 template <typename F>
 absl::StatusOr<PgResult> WithoutWaitingForFlush(PgConnection& conn,
-                                               F statement) {
+                                                F statement) {
   ES_RETURN_IF_ERROR(
       conn.Exec("BEGIN; SET LOCAL synchronous_commit TO off").status());
   absl::StatusOr<PgResult> result = statement();
@@ -169,10 +169,10 @@ absl::StatusOr<SubjectKeyRecord> PgSubjectKeyStore::Insert(
   // Safe to repeat: a second run finds the key the first one stored.
   return db_->WithConnection(
       [&](PgConnection& conn) -> absl::StatusOr<SubjectKeyRecord> {
-        ES_ASSIGN_OR_RETURN(
-            PgResult inserted,
-            WithoutWaitingForFlush(
-                conn, [&] { return conn.Execute(insert_, insert); }));
+        ES_ASSIGN_OR_RETURN(PgResult inserted,
+                            WithoutWaitingForFlush(conn, [&] {
+                              return conn.Execute(insert_, insert);
+                            }));
         if (inserted.rows() == 1) return RecordOf(inserted, 0);
         // Another writer's record: committed (ON CONFLICT waited for it),
         // so this next statement sees it.
