@@ -13,6 +13,28 @@
 
 namespace eventstore {
 
+absl::Status EventStore::ReadStreamPages(std::string_view stream,
+                                        const ReadStreamOptions& options,
+                                        int64_t page_size, PageVisitor page) {
+  if (page_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: ", page_size, " is not 1 or more"));
+  }
+  absl::StatusOr<std::vector<RecordedEvent>> events =
+      ReadStream(stream, options);
+  if (!events.ok()) return events.status();
+  const size_t size = static_cast<size_t>(page_size);
+  for (size_t begin = 0; begin < events->size(); begin += size) {
+    const size_t end = std::min(events->size(), begin + size);
+    std::vector<RecordedEvent> part(
+        std::make_move_iterator(events->begin() + begin),
+        std::make_move_iterator(events->begin() + end));
+    absl::Status status = page(std::move(part));
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
 EventStore::AppendEach(absl::Span<const AppendRequest> requests) {
   if (requests.empty()) {

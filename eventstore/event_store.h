@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "eventstore/event_data.h"
@@ -34,6 +35,7 @@
 #include "eventstore/position.h"
 #include "eventstore/recorded_event.h"
 #include "eventstore/stream_lifecycle.h"
+#include "eventstore/subject_key_store.h"
 #include "eventstore/uuid.h"
 
 namespace eventstore {
@@ -84,6 +86,13 @@ struct AppendRequest {
   // Enqueued in the outbox in the same transaction (see outbox_store.h). An
   // idempotent retry of a committed append enqueues nothing again.
   absl::Span<const OutboxMessage> outbox = {};
+  // Key table rows of the events' data subjects, written in the same
+  // transaction (see SubjectKeyWrite): each subject recorded as holding
+  // events of `stream` (SubjectKeyStore::AddStream), and its key stored
+  // when one is given. Set by crypto::EncryptedEventStore; a subject at
+  // most once. A store without a key table refuses a request that sets it
+  // (kUnimplemented).
+  absl::Span<const SubjectKeyWrite> subject_keys = {};
 };
 
 enum class Direction { kForward, kBackward };
@@ -168,6 +177,21 @@ class EventStore {
       std::string_view stream) {
     return ReadStream(stream, ReadStreamOptions());
   }
+
+  // The events ReadStream(stream, options) returns, in the same order and
+  // from one snapshot of the stream, handed to `page` as they are read, at
+  // most `page_size` (> 0) events at a time: a backend holds one page in
+  // memory, not the stream. A status other than OK from `page` stops the
+  // read and is returned. `page` is not called for an absent or empty
+  // stream. kInvalidArgument for a page_size below 1 or invalid options.
+  // This default calls ReadStream and hands its result over in pages (so
+  // it holds the whole stream); the backends read page by page.
+  // ForwardingEventStore keeps this default, so that a decorator's
+  // ReadStream sees the read.
+  using PageVisitor = absl::FunctionRef<absl::Status(std::vector<RecordedEvent>)>;
+  virtual absl::Status ReadStreamPages(std::string_view stream,
+                                       const ReadStreamOptions& options,
+                                       int64_t page_size, PageVisitor page);
 
   // One page of the global log after options.from_position. A reader that
   // resumes from each page's next_position sees every committed event once.

@@ -689,6 +689,14 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
                         internal::PrepareAppend(options_.limits, request));
     ES_RETURN_IF_ERROR(
         internal::ValidateOutboxMessages(options_.limits, request.outbox));
+    if (!request.subject_keys.empty()) {
+      // The journal replays events, not key table rows: a data subject's
+      // events wait for the primary (whose key table they need).
+      return absl::UnavailableError(absl::StrCat(
+          "append to stream '", internal::Shown(request.stream),
+          "': it writes key table rows of data subjects, which only the "
+          "primary holds, and the primary is unavailable"));
+    }
     auto pending = pending_streams_.find(std::string(request.stream));
     // Refused at once: an expected version that contradicts the version
     // the stream's pending appends lead to (unless the append is a retry

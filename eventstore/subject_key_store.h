@@ -53,6 +53,29 @@ struct ForgetSubjectResult {
   std::vector<std::string> streams;
 };
 
+// A data subject's key table rows that an append writes in its own
+// transaction (AppendRequest::subject_keys), so that a new subject's key,
+// the record of its stream and the events it encrypts commit together.
+// Written by crypto::EncryptedEventStore; applications do not set it.
+struct SubjectKeyWrite {
+  std::string_view subject;
+  // The subject's new key (wrapped) and the master key that wrapped it, to
+  // be stored as Insert would. The append then commits only if this key is
+  // the subject's stored one afterwards: when the subject already has
+  // another record (another writer stored a key first, or it was
+  // forgotten), nothing is written and the append fails with
+  // SubjectKeyConflictError. Empty: the subject's key is known to be stored
+  // already; only its stream is recorded.
+  std::string_view wrapped_key;
+  std::string_view master_key_id;
+};
+
+// The refusal of an append whose SubjectKeyWrite carried a key that is not
+// the subject's stored one (kAborted naming the subject): the caller reads
+// the stored record (Find) and tries again with it.
+absl::Status SubjectKeyConflictError(std::string_view subject);
+bool IsSubjectKeyConflict(const absl::Status& status);
+
 class SubjectKeyStore {
  public:
   virtual ~SubjectKeyStore() = default;

@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "eventstore/internal/event_checksum.h"
+#include "eventstore/internal/subject_key_rules.h"
 #include "eventstore/internal/utf8.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/tracing.h"
@@ -172,6 +173,37 @@ absl::Status ValidatePayloadEncryption(size_t i, const EventData& event) {
 
 }  // namespace
 
+absl::Status ValidateSubjectKeyWrites(const StoreLimits& limits,
+                                      absl::Span<const SubjectKeyWrite> writes) {
+  absl::flat_hash_set<std::string_view> seen;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const SubjectKeyWrite& w = writes[i];
+    absl::Status status = ValidateSubject(limits, w.subject);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("subject_keys[", i, "].", status.message()));
+    }
+    if (!seen.insert(w.subject).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("subject_keys[", i, "].subject: '", Shown(w.subject),
+                       "' is given twice in one append"));
+    }
+    if (w.wrapped_key.empty()) {
+      if (!w.master_key_id.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "subject_keys[", i,
+            "].master_key_id: set without a wrapped_key (a write without a "
+            "key only records the subject's stream)"));
+      }
+      continue;
+    }
+    status = ValidateWrappedKey(absl::StrCat("subject_keys[", i, "]."),
+                                w.wrapped_key, w.master_key_id);
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     const StoreLimits& limits, const AppendRequest& request, bool system) {
   absl::Status status = ValidateStreamName(limits, request.stream);
@@ -193,6 +225,8 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
         ") is negative; versions start at 1 and an absent stream is 0"));
   }
   status = ValidateOutboxMessages(limits, request.outbox);
+  if (!status.ok()) return status;
+  status = ValidateSubjectKeyWrites(limits, request.subject_keys);
   if (!status.ok()) return status;
   std::vector<PreparedEvent> prepared(request.events.size());
   absl::flat_hash_set<Uuid> seen;

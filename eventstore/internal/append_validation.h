@@ -84,6 +84,13 @@ absl::Span<const OutboxMessage> OutboxWithTraceContext(
 absl::Status ValidateOutboxMessages(const StoreLimits& limits,
                                     absl::Span<const OutboxMessage> messages);
 
+// Checks an append's key table rows (AppendRequest::subject_keys, part of
+// PrepareAppend): valid subjects, none twice, and a valid wrapped key and
+// master key id where a key is given (none without one). kInvalidArgument
+// naming "subject_keys[i]...".
+absl::Status ValidateSubjectKeyWrites(const StoreLimits& limits,
+                                      absl::Span<const SubjectKeyWrite> writes);
+
 // Where an already stored event with a batch's id stands.
 struct StoredEventRef {
   std::string stream;
