@@ -184,6 +184,8 @@ class EventStore {
   // memory, not the stream. A status other than OK from `page` stops the
   // read and is returned. `page` is not called for an absent or empty
   // stream. kInvalidArgument for a page_size below 1 or invalid options.
+  // `page` runs while the read holds a database connection and snapshot:
+  // it must not call into the same store (it could wait on itself).
   // This default calls ReadStream and hands its result over in pages (so
   // it holds the whole stream); the backends read page by page.
   // ForwardingEventStore keeps this default, so that a decorator's

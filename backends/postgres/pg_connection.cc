@@ -246,16 +246,71 @@ absl::Status PgConnection::Check(pg_result* result, int expected_status,
   return PgError(last_sqlstate_, broken(), message);
 }
 
+absl::Status PgConnection::Prepare(const PgStatement& stmt) {
+  if (prepared_.contains(stmt.name)) return absl::OkStatus();
+  PgResult prepared(PQprepare(conn_, stmt.name, stmt.sql.c_str(), 0, nullptr));
+  absl::Status status = Check(prepared.result_.get(), PGRES_COMMAND_OK,
+                              absl::StrCat("preparing ", stmt.name));
+  if (!status.ok()) return status;
+  prepared_.insert(stmt.name);
+  return absl::OkStatus();
+}
+
+absl::Status PgConnection::ExecuteRows(
+    const PgStatement& stmt, const PgParams& params,
+    absl::FunctionRef<absl::Status(const PgResult&, int)> row) {
+  absl::Status status = Prepare(stmt);
+  if (!status.ok()) return status;
+  const size_t n = params.values_.size();
+  std::vector<const char*> values(n);
+  std::vector<int> lengths(n);
+  for (size_t i = 0; i < n; ++i) {
+    values[i] = params.null_[i] ? nullptr : params.values_[i].data();
+    lengths[i] = static_cast<int>(params.values_[i].size());
+  }
+  if (PQsendQueryPrepared(conn_, stmt.name, static_cast<int>(n), values.data(),
+                          lengths.data(), params.formats_.data(),
+                          /*resultFormat=*/1) == 0) {
+    return Check(nullptr, PGRES_COMMAND_OK, stmt.name);
+  }
+  // Without single-row mode the rows come in one result, handed over the
+  // same way.
+  PQsetSingleRowMode(conn_);
+  // The first failure (the server's, or `row`'s); the results that follow
+  // it are read and dropped, until libpq says the statement is done.
+  bool cancelled = false;
+  while (pg_result* r = PQgetResult(conn_)) {
+    PgResult result(r);
+    if (!status.ok()) continue;
+    const int code = PQresultStatus(r);
+    if (code != PGRES_SINGLE_TUPLE && code != PGRES_TUPLES_OK) {
+      status = Check(r, PGRES_TUPLES_OK, stmt.name);
+      continue;
+    }
+    for (int i = 0; i < result.rows() && status.ok(); ++i) {
+      status = row(result, i);
+    }
+    if (!status.ok() && !cancelled && code == PGRES_SINGLE_TUPLE) {
+      // Stop the server sending the rest (a cancel that arrives after the
+      // statement finished is ignored by the server).
+      cancelled = true;
+      if (PGcancel* cancel = PQgetCancel(conn_)) {
+        char error[256];
+        PQcancel(cancel, error, sizeof(error));
+        PQfreeCancel(cancel);
+      }
+    }
+  }
+  if (status.ok() && broken()) {
+    return Check(nullptr, PGRES_TUPLES_OK, stmt.name);
+  }
+  return status;
+}
+
 absl::StatusOr<PgResult> PgConnection::Execute(const PgStatement& stmt,
                                                const PgParams& params) {
-  if (!prepared_.contains(stmt.name)) {
-    PgResult prepared(
-        PQprepare(conn_, stmt.name, stmt.sql.c_str(), 0, nullptr));
-    absl::Status status = Check(prepared.result_.get(), PGRES_COMMAND_OK,
-                                absl::StrCat("preparing ", stmt.name));
-    if (!status.ok()) return status;
-    prepared_.insert(stmt.name);
-  }
+  absl::Status prepared = Prepare(stmt);
+  if (!prepared.ok()) return prepared;
   const size_t n = params.values_.size();
   std::vector<const char*> values(n);
   std::vector<int> lengths(n);

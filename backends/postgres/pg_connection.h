@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -112,6 +113,16 @@ class PgConnection {
   // Runs `stmt` (preparing it on first use) with binary results.
   absl::StatusOr<PgResult> Execute(const PgStatement& stmt,
                                    const PgParams& params);
+  // Runs `stmt` as Execute does, but in libpq's single-row mode: `row(r, i)`
+  // is called for each row as it arrives (row i of result r), so that the
+  // rows never have to fit in memory together. When `row` fails, the
+  // statement is cancelled (PQcancel) and the rest of its output discarded,
+  // and that status is returned; the connection is then ready for the next
+  // command (its transaction, if one is open, aborted). Time spent in `row`
+  // counts toward the statement's statement_timeout.
+  absl::Status ExecuteRows(
+      const PgStatement& stmt, const PgParams& params,
+      absl::FunctionRef<absl::Status(const PgResult&, int)> row);
   // Runs SQL text with no parameters (DDL, BEGIN/COMMIT); text results.
   absl::StatusOr<PgResult> Exec(std::string_view sql);
   // Runs one statement of SQL text with $1..$N `params`, unprepared; text
@@ -147,6 +158,8 @@ class PgConnection {
 
  private:
   explicit PgConnection(pg_conn* conn) : conn_(conn) {}
+  // Prepares `stmt` on this connection unless it was already.
+  absl::Status Prepare(const PgStatement& stmt);
   absl::Status Check(pg_result* result, int expected_status,
                      std::string_view context);
 

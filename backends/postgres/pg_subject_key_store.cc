@@ -20,7 +20,9 @@ namespace {
 // so every record before it, this one included (the WAL is written and
 // flushed in order). A key is thus durable before any event it encrypts is,
 // and a new subject costs its append no extra fsync. A crash before that
-// append commits may lose the key, which then encrypted nothing.
+// append commits may lose the key, which then encrypted nothing. (An append
+// that carries AppendRequest::subject_keys writes these rows in its own
+// statement instead, committed with its events: postgres_event_store.cc.)
 template <typename F>
 absl::StatusOr<PgResult> WithoutWaitingForFlush(PgConnection& conn,
                                                 F statement) {

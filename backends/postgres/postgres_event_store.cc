@@ -10,7 +10,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "backends/postgres/pg_binary.h"
 #include "backends/postgres/pg_checkpoint_store.h"
 #include "backends/postgres/pg_connection.h"
@@ -69,8 +72,9 @@ constexpr char kRollbackToSavepoint[] = "ROLLBACK TO SAVEPOINT es_append_each";
 // is hard-deleted), then the highest stored version and the row's state and
 // floor (NULL without a row), which AppendOnce hands to AppendBaseOf. Built
 // from the parts below: the CTEs, optionally the outbox insert, the final
-// SELECT, optionally a NOTIFY column, then "FROM cur".
-constexpr char kAppendCtes[] = R"sql(
+// SELECT, optionally a NOTIFY column, then "FROM cur". The first CTE, `cur`,
+// is shared with the statement that writes key table rows too.
+constexpr char kAppendCurCte[] = R"sql(
 WITH cur AS (
   SELECT m.stored, r.state, r.floor,
          greatest(m.stored, coalesce(r.floor, 0)) AS last,
@@ -80,7 +84,8 @@ WITH cur AS (
                          ORDER BY version DESC LIMIT 1), 0) AS stored) AS m
   LEFT JOIN (SELECT state::bigint AS state, version_floor AS floor
              FROM $S.streams WHERE stream = $1::text) AS r ON true
-), ins AS (
+))sql";
+constexpr char kAppendInsCtes[] = R"sql(, ins AS (
   INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id,
                          checksum)
   SELECT e.id, $1::text, cur.last + e.n, e.type, e.payload, e.metadata, e.tenant_id,
@@ -116,6 +121,90 @@ SELECT cur.v, (SELECT transaction_id FROM ins LIMIT 1),
        (SELECT min(position) FROM ins), (SELECT max(position) FROM ins),
        (SELECT count(*) FROM ins), cur.stored, cur.state, cur.floor)sql";
 constexpr char kAppendFrom[] = "\nFROM cur";
+
+// An append that writes key table rows (AppendRequest::subject_keys), in the
+// same statement: kAppendCurCte, these CTEs, optionally the outbox insert,
+// kAppendSelect, kAppendKeysSelect, optionally a NOTIFY column, then
+// kAppendFrom. "$K1".."$K3" (replaced when the statement is built) are the
+// writes' subjects (text[]), wrapped keys and master key ids (bytea[] and
+// text[], NULL where the write carries no key), in request order.
+//   ok:   one row when the append may insert (as the other statements'
+//         WHERE: not hard-deleted, the expected version holds), else none;
+//   kins: each given key, when the append may insert, unless the subject
+//         has a record (ON CONFLICT DO NOTHING, which waits for a concurrent
+//         inserter of the same subject to finish);
+//   kbad: the writes (their ordinal) whose key was neither inserted by kins
+//         nor stored already with the same wrapped key and master key id, as
+//         this statement's snapshot sees the table: another writer's key, a
+//         forgotten subject, or a key a concurrent transaction committed
+//         after the snapshot was taken (which cannot be compared, so it is a
+//         conflict too: never accepted unseen);
+//   ins:  the events, only when `ok` and no write is in kbad;
+//   kst:  each subject's (subject, stream) row, only when the events were
+//         inserted.
+// A conflict thus writes nothing when no key was inserted (kAppendKeysSelect's
+// column 8 names the first conflicting write); when the append inserted
+// another subject's key besides, column 9 makes the statement fail (a cast
+// error naming kKeyConflictTrap and the write's ordinal), which undoes it.
+// Every write is also undone when the statement fails otherwise (an id
+// stored already, a lost version race): it is one transaction.
+constexpr char kAppendKeysCtes[] = R"sql(, ok AS (
+  SELECT cur.last FROM cur
+  WHERE cur.state IS DISTINCT FROM 2
+    AND CASE $2::bigint WHEN -1 THEN true
+                        WHEN -2 THEN cur.v = 0
+                        WHEN -3 THEN cur.v > 0
+                        ELSE cur.v = $2::bigint END
+), kw AS (
+  SELECT w.subject, w.wrapped_key, w.master_key_id, w.n
+  FROM unnest($K1::text[], $K2::bytea[], $K3::text[])
+       WITH ORDINALITY AS w(subject, wrapped_key, master_key_id, n)
+), kins AS (
+  INSERT INTO $S.subject_keys (subject, wrapped_key, master_key_id)
+  SELECT kw.subject, kw.wrapped_key, kw.master_key_id
+  FROM ok, kw
+  WHERE kw.wrapped_key IS NOT NULL
+  ORDER BY kw.subject
+  ON CONFLICT (subject) DO NOTHING
+  RETURNING subject
+), kbad AS (
+  SELECT kw.n
+  FROM ok, kw
+  WHERE kw.wrapped_key IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM kins WHERE kins.subject = kw.subject)
+    AND NOT EXISTS (SELECT 1 FROM $S.subject_keys AS k
+                    WHERE k.subject = kw.subject AND k.forgotten_at IS NULL
+                      AND k.wrapped_key = kw.wrapped_key
+                      AND k.master_key_id = kw.master_key_id)
+), ins AS (
+  INSERT INTO $S.events (id, stream, version, type, payload, metadata, tenant_id,
+                         checksum)
+  SELECT e.id, $1::text, ok.last + e.n, e.type, e.payload, e.metadata, e.tenant_id,
+         e.checksum
+  FROM ok, unnest($3::uuid[], $4::text[], $5::bytea[], $6::bytea[], $7::text[],
+                  $8::int8[])
+       WITH ORDINALITY AS e(id, type, payload, metadata, tenant_id, checksum, n)
+  WHERE NOT EXISTS (SELECT 1 FROM kbad)
+  ORDER BY e.n
+  RETURNING transaction_id, position
+), rev AS (
+  UPDATE $S.streams SET state = 0, updated_at = now()
+  WHERE stream = $1::text AND state = 1 AND EXISTS (SELECT 1 FROM ins)
+), kst AS (
+  INSERT INTO $S.subject_streams (subject, stream)
+  SELECT kw.subject, $1::text FROM kw
+  WHERE EXISTS (SELECT 1 FROM ins)
+  ORDER BY kw.subject
+  ON CONFLICT (subject, stream) DO NOTHING
+))sql";
+// The marker of kAppendKeysSelect's deliberate failure.
+constexpr char kKeyConflictTrap[] = "es_subject_key_conflict ";
+constexpr char kAppendKeysSelect[] = R"sql(,
+       (SELECT min(n) FROM kbad),
+       (SELECT ('es_subject_key_conflict ' || min(n))::integer FROM kbad
+        WHERE EXISTS (SELECT 1 FROM kins)))sql";
+// kAppendKeysSelect's columns.
+constexpr int kKeyConflictColumn = 8;
 
 // The same for one event without outbox messages (most appends): plain
 // values ($3 id, $4 type, $5 payload, $6 metadata, $7 tenant, the last two
@@ -232,6 +321,11 @@ constexpr char kReadWindowForwardSql[] =
     ES_PG_READ_WINDOW("version >= $2::bigint", "");
 constexpr char kReadWindowBackwardSql[] =
     ES_PG_READ_WINDOW("version <= $2::bigint", "DESC");
+// ReadStreamPages reads a stream with a streams row in one REPEATABLE READ
+// transaction, so that the row and the events come from one snapshot.
+constexpr char kBeginPagesSql[] =
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
 // Only transactions older than every running one: nothing can commit below
 // the returned positions afterwards (docs/postgres.md). Events the stream
 // lifecycle hides are left out (not StreamDeleted events), before the
@@ -315,6 +409,69 @@ void DecodeRows(const PgResult& r, bool verify,
   }
 }
 
+// The subject of the write that kAppendKeysSelect's deliberate failure names
+// in `status` (the cast error of column 9), or nullopt when `status` is not
+// that failure.
+std::optional<std::string_view> KeyConflictOfTrap(const AppendRequest& request,
+                                                  const absl::Status& status) {
+  if (request.subject_keys.empty() ||
+      status.code() != absl::StatusCode::kInvalidArgument) {
+    return std::nullopt;
+  }
+  const std::string_view message(status.message().data(),
+                                 status.message().size());
+  const size_t at = message.find(kKeyConflictTrap);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view digits = message.substr(at + sizeof(kKeyConflictTrap) - 1);
+  size_t end = 0;
+  while (end < digits.size() && digits[end] >= '0' && digits[end] <= '9') {
+    ++end;
+  }
+  size_t n = 0;
+  if (!absl::SimpleAtoi(std::string(digits.substr(0, end)), &n) || n < 1 ||
+      n > request.subject_keys.size()) {
+    return std::nullopt;
+  }
+  return request.subject_keys[n - 1].subject;
+}
+
+// The window read's parameters ($4 the first version, $5 the earliest
+// recorded_at or NULL, $6 the marker's type) of a stream with a streams row
+// (internal::WindowOf, max_age from the server's now()); false when the
+// window is empty.
+bool AddWindowParams(const PgStreamState& state, PgParams& params) {
+  const int64_t last = std::max(
+      state.max_stored, state.row.has_value() ? state.row->version_floor : 0);
+  const internal::StreamWindow window =
+      internal::WindowOf(state.row, last, state.now);
+  if (window.empty) return false;
+  params.Int64(window.min_version);
+  if (window.min_recorded_at.has_value()) {
+    params.Bytes(EncodeTimestamp(*window.min_recorded_at));
+  } else {
+    params.Null();
+  }
+  params.Bytes(std::string(kStreamDeletedType));
+  return true;
+}
+
+// Hands `events` (one page as read, upcast) to `page`: in pages of at most
+// `page_size` events (an upcaster may have made one event several), none
+// when it holds none (an upcaster may have dropped them all).
+absl::Status HandOver(std::vector<RecordedEvent> events, int64_t page_size,
+                      EventStore::PageVisitor page) {
+  const size_t size = static_cast<size_t>(page_size);
+  if (events.empty()) return absl::OkStatus();
+  if (events.size() <= size) return page(std::move(events));
+  for (size_t begin = 0; begin < events.size(); begin += size) {
+    const size_t end = std::min(events.size(), begin + size);
+    ES_RETURN_IF_ERROR(page(std::vector<RecordedEvent>(
+        std::make_move_iterator(events.begin() + begin),
+        std::make_move_iterator(events.begin() + end))));
+  }
+  return absl::OkStatus();
+}
+
 // The NOTIFY column of the append statement (notify_on_append): one
 // notification when the events were inserted. `schema` is validated
 // ([a-z0-9_]), so it is safe inside a literal.
@@ -339,6 +496,15 @@ class PostgresEventStoreImpl final : public EventStore {
       absl::Span<const AppendRequest> requests) override;
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override;
+  // The statements of ReadStream on one pooled connection, in single-row
+  // mode (PgConnection::ExecuteRows): a page is handed over as soon as its
+  // rows arrived, and the read holds one page. A stream without a streams
+  // row is one statement (one snapshot); one with a row is read in a
+  // REPEATABLE READ transaction. Time spent in `page` counts toward
+  // statement_timeout: the read is one statement.
+  absl::Status ReadStreamPages(std::string_view stream,
+                               const ReadStreamOptions& options,
+                               int64_t page_size, PageVisitor page) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;
   absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override;
   absl::StatusOr<Position> HeadPosition() override;
@@ -386,9 +552,27 @@ class PostgresEventStoreImpl final : public EventStore {
     return db_->Statement(
         name,
         absl::StrCat(
-            kAppendCtes, with_outbox ? kAppendOutboxCte : "", kAppendSelect,
+            kAppendCurCte, kAppendInsCtes, with_outbox ? kAppendOutboxCte : "",
+            kAppendSelect,
             db_->options().notify_on_append ? NotifyColumn(db_->schema()) : "",
             kAppendFrom));
+  }
+
+  // The append that writes key table rows (kAppendKeysCtes).
+  PgStatement AppendKeysStatement(const char* name, bool with_outbox) const {
+    const int k = with_outbox ? 13 : 9;
+    return db_->Statement(
+        name,
+        absl::StrReplaceAll(absl::StrCat(kAppendCurCte, kAppendKeysCtes,
+                                         with_outbox ? kAppendOutboxCte : "",
+                                         kAppendSelect, kAppendKeysSelect,
+                                         db_->options().notify_on_append
+                                             ? NotifyColumn(db_->schema())
+                                             : "",
+                                         kAppendFrom),
+                            {{"$K1", absl::StrCat("$", k)},
+                             {"$K2", absl::StrCat("$", k + 1)},
+                             {"$K3", absl::StrCat("$", k + 2)}}));
   }
 
   PgStatement AppendOneStatement(const char* name, const char* sql,
@@ -439,6 +623,11 @@ class PostgresEventStoreImpl final : public EventStore {
   absl::StatusOr<int64_t> AppendCurrent(std::string_view stream,
                                         PgConnection* conn);
   absl::Status Upcast(std::vector<RecordedEvent>& events) const;
+  // ReadStreamPages on `conn`; `*delivered` once `page` was called. On
+  // failure a transaction may be left open.
+  absl::Status ReadPagesOn(PgConnection& conn, std::string_view stream,
+                           const ReadStreamOptions& options, int64_t page_size,
+                           PageVisitor page, bool* delivered);
 
   // Declared first: everything below uses it.
   const std::unique_ptr<PgDatabase> db_;
@@ -447,6 +636,8 @@ class PostgresEventStoreImpl final : public EventStore {
   const PgStatement append_one_;
   const PgStatement append_exact_one_;
   const PgStatement append_with_outbox_;
+  const PgStatement append_keys_;
+  const PgStatement append_keys_with_outbox_;
   const PgStatement select_by_ids_;
   const PgStatement insert_type_;
   const PgStatement read_forward_;
@@ -483,6 +674,10 @@ PostgresEventStoreImpl::PostgresEventStoreImpl(std::unique_ptr<PgDatabase> db)
           "es_append_exact_one", kAppendExactOneSql, kAppendExactOneFrom)),
       append_with_outbox_(
           AppendStatement("es_append_outbox", /*with_outbox=*/true)),
+      append_keys_(
+          AppendKeysStatement("es_append_keys", /*with_outbox=*/false)),
+      append_keys_with_outbox_(
+          AppendKeysStatement("es_append_keys_outbox", /*with_outbox=*/true)),
       select_by_ids_(db_->Statement("es_select_by_ids", kSelectByIdsSql)),
       insert_type_(db_->Statement("es_insert_type", kInsertTypeSql)),
       read_forward_(db_->Statement("es_read_forward", kReadForwardSql)),
@@ -627,6 +822,10 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
     return false;
   };
   if (!r.ok()) {
+    if (std::optional<std::string_view> subject =
+            KeyConflictOfTrap(request, r.status())) {
+      return SubjectKeyConflictError(*subject);
+    }
     if (r.status().code() != absl::StatusCode::kAlreadyExists) {
       return r.status();
     }
@@ -671,6 +870,12 @@ absl::StatusOr<AppendResult> PostgresEventStoreImpl::AppendOnce(
     ES_ASSIGN_OR_RETURN(auto stored, LookUpIds(events, conn));
     if (any_stored(stored)) {
       return internal::ResolveStoredIds(request, events, stored);
+    }
+    if (!request.subject_keys.empty() && !r->IsNull(0, kKeyConflictColumn)) {
+      const int64_t n = r->Int64(0, kKeyConflictColumn);
+      if (n >= 1 && n <= static_cast<int64_t>(request.subject_keys.size())) {
+        return SubjectKeyConflictError(request.subject_keys[n - 1].subject);
+      }
     }
     ES_ASSIGN_OR_RETURN(
         internal::AppendBase base,
@@ -852,7 +1057,8 @@ const PgStatement& PostgresEventStoreImpl::BuildAppend(
     const AppendRequest& request,
     const std::vector<internal::PreparedEvent>& events, PgParams& params,
     bool allow_exact_one) const {
-  const bool one = events.size() == 1 && request.outbox.empty();
+  const bool keys = !request.subject_keys.empty();
+  const bool one = events.size() == 1 && request.outbox.empty() && !keys;
   const ExpectedVersion::Kind kind = request.expected.kind();
   const bool exact_one = allow_exact_one && one &&
                          (kind == ExpectedVersion::Kind::kExactly ||
@@ -924,6 +1130,25 @@ const PgStatement& PostgresEventStoreImpl::BuildAppend(
         .Bytes(outbox.payloads)
         .Bytes(outbox.headers);
   }
+  if (keys) {
+    ArrayBuilder subjects(kTextOid, request.subject_keys.size());
+    ArrayBuilder wrapped(kByteaOid, request.subject_keys.size());
+    ArrayBuilder master_ids(kTextOid, request.subject_keys.size());
+    for (const SubjectKeyWrite& write : request.subject_keys) {
+      subjects.Add(write.subject);
+      if (write.wrapped_key.empty()) {
+        wrapped.AddNull();
+        master_ids.AddNull();
+      } else {
+        wrapped.Add(write.wrapped_key);
+        master_ids.Add(write.master_key_id);
+      }
+    }
+    params.Bytes(subjects.Finish())
+        .Bytes(wrapped.Finish())
+        .Bytes(master_ids.Finish());
+    return request.outbox.empty() ? append_keys_ : append_keys_with_outbox_;
+  }
   static_assert(kStreamDeletedType == "eventstore.v1.StreamDeleted",
                 "kAppendExactOneSql names the marker's type");
   return exact_one                ? append_exact_one_
@@ -950,18 +1175,7 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
     // The stream has a streams row: read its window (max_age from the
     // server's now()).
     ES_ASSIGN_OR_RETURN(PgStreamState state, lifecycle_.ReadState(stream));
-    const int64_t last = std::max(
-        state.max_stored, state.row.has_value() ? state.row->version_floor : 0);
-    const internal::StreamWindow window =
-        internal::WindowOf(state.row, last, state.now);
-    if (window.empty) return events;
-    params.Int64(window.min_version);
-    if (window.min_recorded_at.has_value()) {
-      params.Bytes(EncodeTimestamp(*window.min_recorded_at));
-    } else {
-      params.Null();
-    }
-    params.Bytes(std::string(kStreamDeletedType));
+    if (!AddWindowParams(state, params)) return events;
     ES_ASSIGN_OR_RETURN(r, db_->WithConnection([&](PgConnection& conn) {
       return conn.Execute(
           forward ? read_window_forward_ : read_window_backward_, params);
@@ -972,6 +1186,90 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
   DecodeRows(r, options_.verify_checksums, events);
   ES_RETURN_IF_ERROR(Upcast(events));
   return events;
+}
+
+absl::Status PostgresEventStoreImpl::ReadStreamPages(
+    std::string_view stream, const ReadStreamOptions& options,
+    int64_t page_size, PageVisitor page) {
+  if (page_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: ", page_size, " is not 1 or more"));
+  }
+  ES_RETURN_IF_ERROR(internal::ValidateStreamName(options_.limits, stream));
+  ES_RETURN_IF_ERROR(internal::ValidateReadStreamOptions(options));
+  if (options.max_count == 0) return absl::OkStatus();
+  bool delivered = false;
+  for (int attempt = 0;; ++attempt) {
+    ES_ASSIGN_OR_RETURN(PgPool::Lease conn, db_->Acquire());
+    absl::Status status =
+        ReadPagesOn(*conn, stream, options, page_size, page, &delivered);
+    if (status.ok()) return status;
+    // Ends a transaction left open (the window read's) unless the
+    // connection is lost; the pool closes a connection that is lost or still
+    // in a transaction instead of lending it again.
+    if (!conn->broken() && conn->InTransaction()) {
+      conn->Exec("ROLLBACK").status().IgnoreError();
+    }
+    // A lost connection is tried once more while no page was handed over
+    // (after one, a second read would hand pages over twice).
+    if (!conn->broken() || delivered || attempt == 1) return status;
+  }
+}
+
+absl::Status PostgresEventStoreImpl::ReadPagesOn(
+    PgConnection& conn, std::string_view stream,
+    const ReadStreamOptions& options, int64_t page_size, PageVisitor page,
+    bool* delivered) {
+  const bool forward = options.direction == Direction::kForward;
+  PgParams params;
+  params.Bytes(stream)
+      .Int64(options.from_version.value_or(forward ? 1 : kUnlimited))
+      .Int64(options.max_count);
+  const size_t reserve =
+      static_cast<size_t>(std::min<int64_t>(page_size, 1024));
+  std::vector<RecordedEvent> events;
+  events.reserve(reserve);
+  auto flush = [&]() -> absl::Status {
+    if (events.empty()) return absl::OkStatus();
+    std::vector<RecordedEvent> full = std::move(events);
+    events.clear();
+    events.reserve(reserve);
+    ES_RETURN_IF_ERROR(Upcast(full));
+    *delivered = true;
+    return HandOver(std::move(full), page_size, page);
+  };
+  auto add = [&](const PgResult& r, int row) -> absl::Status {
+    DecodeRowInto(r, row, options_.verify_checksums, events.emplace_back());
+    if (static_cast<int64_t>(events.size()) < page_size) {
+      return absl::OkStatus();
+    }
+    return flush();
+  };
+  // The first statement: the events when the stream has no streams row,
+  // else one row saying it has one (column 10); one row of NULL events
+  // when there are none.
+  bool has_row = false;
+  ES_RETURN_IF_ERROR(
+      conn.ExecuteRows(forward ? read_forward_ : read_backward_, params,
+                       [&](const PgResult& r, int row) -> absl::Status {
+                         if (r.Bool(row, 10)) {
+                           has_row = true;
+                           return absl::OkStatus();
+                         }
+                         if (r.IsNull(row, 2))
+                           return absl::OkStatus();  // No events.
+                         return add(r, row);
+                       }));
+  if (!has_row) return flush();
+  // Its window (as ReadStream), the row and the events from one snapshot.
+  ES_RETURN_IF_ERROR(conn.Exec(kBeginPagesSql).status());
+  ES_ASSIGN_OR_RETURN(PgStreamState state, lifecycle_.ReadState(conn, stream));
+  if (AddWindowParams(state, params)) {
+    ES_RETURN_IF_ERROR(conn.ExecuteRows(
+        forward ? read_window_forward_ : read_window_backward_, params, add));
+    ES_RETURN_IF_ERROR(flush());
+  }
+  return conn.Exec("COMMIT").status();
 }
 
 absl::StatusOr<ReadAllPage> PostgresEventStoreImpl::ReadAll(

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -190,6 +191,11 @@ class SqliteEventStoreImpl final : public EventStore {
       absl::Span<const AppendRequest> requests) override;
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override;
+  // One deferred read transaction on one reader, stepping ReadStream's
+  // statement; a page is handed over as soon as it is full.
+  absl::Status ReadStreamPages(std::string_view stream,
+                               const ReadStreamOptions& options,
+                               int64_t page_size, PageVisitor page) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;
   absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override;
   absl::StatusOr<Position> HeadPosition() override;
@@ -264,6 +270,19 @@ class SqliteEventStoreImpl final : public EventStore {
                            int64_t now_micros,
                            std::vector<std::string>& new_types);
   absl::Status Upcast(std::vector<RecordedEvent>& events) const;
+  // Upcasts `events` (rows read for ReadStreamPages) and hands them to
+  // `page`, split into pages of page_size when upcasting made more.
+  absl::Status HandOver(std::vector<RecordedEvent> events, int64_t page_size,
+                        PageVisitor page) const;
+  // Runs ReadStream's statement for (stream, options) on a reader, in one
+  // snapshot with the stream's row, and calls `rows(SqliteStatement&,
+  // int64_t expected)` with it bound and not yet stepped (`expected`: how
+  // many rows to reserve room for), returning what `rows` returns; `rows`
+  // is not called when the stream's window is empty. REQUIRES: the stream
+  // name and options are valid and options.max_count > 0.
+  template <typename Rows>
+  absl::Status ReadStreamRows(std::string_view stream,
+                              const ReadStreamOptions& options, Rows&& rows);
 
   // Declared first: the repositories use it until they are destroyed.
   const std::unique_ptr<SqliteDatabase> db_;
@@ -441,6 +460,12 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendInScope(
     ES_RETURN_IF_ERROR(SqliteOutboxStore::Insert(
         conn, internal::OutboxWithTraceContext(request, traced), now));
   }
+  // The data subjects' key table rows, after the events: a key that is not
+  // the subject's stored one fails the append (the scope rolls back).
+  if (!request.subject_keys.empty()) {
+    ES_RETURN_IF_ERROR(SqliteSubjectKeyStore::WriteForAppend(
+        conn, request.stream, request.subject_keys, now));
+  }
   ES_RETURN_IF_ERROR(scope.Commit());
   for (std::string& type : new_types) {
     committed_types.push_back(std::move(type));
@@ -530,60 +555,121 @@ absl::Status SqliteEventStoreImpl::RecordTypes(
   return absl::OkStatus();
 }
 
+template <typename Rows>
+absl::Status SqliteEventStoreImpl::ReadStreamRows(
+    std::string_view stream, const ReadStreamOptions& options, Rows&& rows) {
+  const bool forward = options.direction == Direction::kForward;
+  const int64_t from = options.from_version.value_or(forward ? 1 : kUnlimited);
+  return db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
+    // The stream's row and its events from one snapshot (a pooled reader is
+    // in no transaction; the writer of an in-memory database is held
+    // exclusively or already in one).
+    std::optional<SqliteTransaction> snapshot;
+    if (!db_->in_memory() && !conn.InTransaction()) {
+      absl::StatusOr<SqliteTransaction> begun =
+          SqliteTransaction::Begin(conn, SqliteTransaction::Mode::kDeferred);
+      if (!begun.ok()) return begun.status();
+      snapshot.emplace(*std::move(begun));
+    }
+    ES_ASSIGN_OR_RETURN(SqliteStreamLifecycle::StreamState state,
+                        SqliteStreamLifecycle::ReadState(conn, stream));
+    const bool windowed = state.row.has_value();
+    internal::StreamWindow window;
+    if (windowed) {
+      window = internal::WindowOf(state.row, state.last(), absl::Now());
+      if (window.empty) return absl::OkStatus();
+    }
+    const char* sql = forward
+                          ? (windowed ? kReadForwardWindow : kReadForward)
+                          : (windowed ? kReadBackwardWindow : kReadBackward);
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
+    stmt->BindText(1, stream);
+    stmt->BindInt64(2, from);
+    stmt->BindInt64(3, options.max_count);
+    if (windowed) {
+      stmt->BindInt64(4, window.min_version);
+      stmt->BindInt64(5, window.min_recorded_at.has_value()
+                             ? absl::ToUnixMicros(*window.min_recorded_at)
+                             : std::numeric_limits<int64_t>::min());
+    }
+    int64_t expected = std::min(options.max_count, kMaxReserve);
+    if (forward && options.max_count > kMaxReserve) {
+      // The stream's length bounds the rows.
+      expected = std::min<int64_t>(
+          options.max_count, std::max<int64_t>(0, state.max_stored - from + 1));
+    }
+    return rows(*stmt, expected);
+  });
+}
+
 absl::StatusOr<std::vector<RecordedEvent>> SqliteEventStoreImpl::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
   ES_RETURN_IF_ERROR(
       internal::ValidateStreamName(db_->options().limits, stream));
   ES_RETURN_IF_ERROR(internal::ValidateReadStreamOptions(options));
-  const bool forward = options.direction == Direction::kForward;
-  const int64_t from = options.from_version.value_or(forward ? 1 : kUnlimited);
   std::vector<RecordedEvent> events;
   if (options.max_count == 0) return events;
-  ES_RETURN_IF_ERROR(
-      db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
-        // The stream's row and its events from one snapshot (a pooled
-        // reader is in no transaction; the writer of an in-memory database
-        // is held exclusively or already in one).
-        std::optional<SqliteTransaction> snapshot;
-        if (!db_->in_memory() && !conn.InTransaction()) {
-          absl::StatusOr<SqliteTransaction> begun = SqliteTransaction::Begin(
-              conn, SqliteTransaction::Mode::kDeferred);
-          if (!begun.ok()) return begun.status();
-          snapshot.emplace(*std::move(begun));
-        }
-        ES_ASSIGN_OR_RETURN(SqliteStreamLifecycle::StreamState state,
-                            SqliteStreamLifecycle::ReadState(conn, stream));
-        const bool windowed = state.row.has_value();
-        internal::StreamWindow window;
-        if (windowed) {
-          window = internal::WindowOf(state.row, state.last(), absl::Now());
-          if (window.empty) return absl::OkStatus();
-        }
-        const char* sql =
-            forward ? (windowed ? kReadForwardWindow : kReadForward)
-                    : (windowed ? kReadBackwardWindow : kReadBackward);
-        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
-        stmt->BindText(1, stream);
-        stmt->BindInt64(2, from);
-        stmt->BindInt64(3, options.max_count);
-        if (windowed) {
-          stmt->BindInt64(4, window.min_version);
-          stmt->BindInt64(5, window.min_recorded_at.has_value()
-                                 ? absl::ToUnixMicros(*window.min_recorded_at)
-                                 : std::numeric_limits<int64_t>::min());
-        }
-        int64_t expected = std::min(options.max_count, kMaxReserve);
-        if (forward && options.max_count > kMaxReserve) {
-          // The stream's length bounds the rows.
-          expected = std::min<int64_t>(
-              options.max_count,
-              std::max<int64_t>(0, state.max_stored - from + 1));
-        }
+  ES_RETURN_IF_ERROR(ReadStreamRows(
+      stream, options,
+      [&](SqliteStatement& stmt, int64_t expected) -> absl::Status {
         events.reserve(static_cast<size_t>(expected));
-        return CollectRows(*stmt, db_->options().verify_checksums, events);
+        return CollectRows(stmt, db_->options().verify_checksums, events);
       }));
   ES_RETURN_IF_ERROR(Upcast(events));
   return events;
+}
+
+absl::Status SqliteEventStoreImpl::ReadStreamPages(
+    std::string_view stream, const ReadStreamOptions& options,
+    int64_t page_size, PageVisitor page) {
+  if (page_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: ", page_size, " is not 1 or more"));
+  }
+  ES_RETURN_IF_ERROR(
+      internal::ValidateStreamName(db_->options().limits, stream));
+  ES_RETURN_IF_ERROR(internal::ValidateReadStreamOptions(options));
+  if (options.max_count == 0) return absl::OkStatus();
+  const bool verify = db_->options().verify_checksums;
+  return ReadStreamRows(
+      stream, options,
+      [&](SqliteStatement& stmt, int64_t expected) -> absl::Status {
+        // Rows still to come, at most (a guess once it drops below 1): a
+        // page is reserved for it, up to page_size, at its first row.
+        int64_t left = expected;
+        std::vector<RecordedEvent> events;
+        while (true) {
+          ES_ASSIGN_OR_RETURN(bool row, stmt.Step());
+          if (!row) break;
+          if (events.empty()) {
+            events.reserve(static_cast<size_t>(
+                std::min(page_size, left > 0 ? left : kMaxReserve)));
+          }
+          DecodeRowInto(stmt, verify, events.emplace_back());
+          if (static_cast<int64_t>(events.size()) < page_size) continue;
+          ES_RETURN_IF_ERROR(HandOver(std::move(events), page_size, page));
+          left -= page_size;
+          events = std::vector<RecordedEvent>();
+        }
+        if (events.empty()) return absl::OkStatus();
+        return HandOver(std::move(events), page_size, page);
+      });
+}
+
+absl::Status SqliteEventStoreImpl::HandOver(std::vector<RecordedEvent> events,
+                                            int64_t page_size,
+                                            PageVisitor page) const {
+  ES_RETURN_IF_ERROR(Upcast(events));
+  const size_t size = static_cast<size_t>(page_size);
+  if (events.size() <= size) return page(std::move(events));
+  // An upcaster made more events than the rows read: pages of page_size.
+  for (size_t begin = 0; begin < events.size(); begin += size) {
+    const size_t end = std::min(events.size(), begin + size);
+    ES_RETURN_IF_ERROR(page(std::vector<RecordedEvent>(
+        std::make_move_iterator(events.begin() + begin),
+        std::make_move_iterator(events.begin() + end))));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(

@@ -10,12 +10,14 @@
 // mutex), so in-process contention never surfaces as SQLITE_BUSY; readers of
 // a file database use their own connections and run concurrently with the
 // writer (WAL). Another process writing the same file is waited for up to
-// busy_timeout. The schema is created when opened, and an older schema is
-// upgraded unless upgrade_schema is off; a file that is not an eventstore
-// database (or a damaged one), or whose schema is newer than this code, is
-// refused with kFailedPrecondition and left untouched. With read_only, the
-// file is opened SQLITE_OPEN_READONLY and nothing is ever written to it
-// (docs/sqlite.md).
+// busy_timeout. ReadStreamPages holds one reader connection and its read
+// transaction while `page` runs (for ":memory:" the writer: other threads'
+// reads and writes wait until the read ends). The schema is created when
+// opened, and an older schema is upgraded unless upgrade_schema is off; a
+// file that is not an eventstore database (or a damaged one), or whose
+// schema is newer than this code, is refused with kFailedPrecondition and
+// left untouched. With read_only, the file is opened SQLITE_OPEN_READONLY
+// and nothing is ever written to it (docs/sqlite.md).
 //
 // The repositories (checkpoints(), dead_letters(), outbox(), snapshots())
 // and BeginTransaction() use the same database and the same writer lock; a

@@ -1,5 +1,8 @@
 #include "backends/sqlite/sqlite_subject_key_store.h"
 
+#include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +25,11 @@ constexpr char kList[] =
 constexpr char kInsert[] =
     "INSERT INTO subject_keys (subject, wrapped_key, master_key_id, "
     "created_at, forgotten_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+// Insert's write, in an append: nothing when the subject has a record.
+constexpr char kInsertIfAbsent[] =
+    "INSERT INTO subject_keys (subject, wrapped_key, master_key_id, "
+    "created_at, forgotten_at) VALUES (?1, ?2, ?3, ?4, NULL) "
+    "ON CONFLICT (subject) DO NOTHING";
 constexpr char kAddStream[] =
     "INSERT INTO subject_streams (subject, stream) VALUES (?1, ?2) "
     "ON CONFLICT (subject, stream) DO NOTHING";
@@ -117,7 +125,47 @@ absl::StatusOr<std::vector<std::string>> StreamsOn(SqliteConnection& conn,
   return streams;
 }
 
+absl::Status AddStreamOn(SqliteConnection& conn, std::string_view subject,
+                         std::string_view stream) {
+  ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kAddStream));
+  stmt->BindText(1, subject);
+  stmt->BindText(2, stream);
+  return stmt->Run();
+}
+
 }  // namespace
+
+absl::Status SqliteSubjectKeyStore::WriteForAppend(
+    SqliteConnection& conn, std::string_view stream,
+    absl::Span<const SubjectKeyWrite> writes, int64_t now_micros) {
+  for (const SubjectKeyWrite& w : writes) {
+    if (!w.wrapped_key.empty()) {
+      bool inserted = false;
+      {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kInsertIfAbsent));
+        stmt->BindText(1, w.subject);
+        stmt->BindBlob(2, w.wrapped_key);
+        stmt->BindText(3, w.master_key_id);
+        stmt->BindInt64(4, now_micros);
+        ES_RETURN_IF_ERROR(stmt->Run());
+        inserted = conn.Changes() == 1;
+      }
+      if (!inserted) {
+        // A record is there: only our own key (a retry of this insert, or
+        // an earlier append of the same batch) lets the append commit.
+        ES_ASSIGN_OR_RETURN(std::optional<SubjectKeyRecord> stored,
+                            FindOn(conn, w.subject));
+        if (!stored.has_value() || stored->forgotten() ||
+            stored->wrapped_key != w.wrapped_key ||
+            stored->master_key_id != w.master_key_id) {
+          return SubjectKeyConflictError(w.subject);
+        }
+      }
+    }
+    ES_RETURN_IF_ERROR(AddStreamOn(conn, w.subject, stream));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::optional<SubjectKeyRecord>> SqliteSubjectKeyStore::Find(
     std::string_view subject) {
@@ -161,10 +209,7 @@ absl::Status SqliteSubjectKeyStore::AddStream(std::string_view subject,
   ES_RETURN_IF_ERROR(
       internal::ValidateStreamName(db_->options().limits, stream));
   return db_->WithWriter([&](SqliteConnection& conn) -> absl::Status {
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kAddStream));
-    stmt->BindText(1, subject);
-    stmt->BindText(2, stream);
-    return stmt->Run();
+    return AddStreamOn(conn, subject, stream);
   });
 }
 

@@ -22,6 +22,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "backends/sqlite/sqlite_connection.h"
 #include "backends/sqlite/sqlite_database.h"
 #include "eventstore/subject_key_store.h"
 
@@ -31,6 +33,22 @@ class SqliteSubjectKeyStore final : public SubjectKeyStore {
  public:
   // `db` must outlive this object.
   explicit SqliteSubjectKeyStore(SqliteDatabase* db) : db_(db) {}
+
+  // An append's key table rows (AppendRequest::subject_keys), on `conn`
+  // inside the caller's transaction (the append's, after its events): each
+  // write's key stored as Insert stores it (created at `now_micros`) unless
+  // the subject has a record, and each subject recorded as holding events
+  // of `stream`. SubjectKeyConflictError(subject) when a write's key is not
+  // the subject's stored one (another key, or a forgotten record): the
+  // caller then rolls back. A write of our own earlier insert again (same
+  // key and master key id) is no conflict. Per write: one statement to
+  // insert a key when absent (a second one only when a record is there),
+  // one to record the stream. REQUIRES: the writer lock is held, `conn` is
+  // the writer, and the writes passed internal::ValidateSubjectKeyWrites.
+  static absl::Status WriteForAppend(SqliteConnection& conn,
+                                     std::string_view stream,
+                                     absl::Span<const SubjectKeyWrite> writes,
+                                     int64_t now_micros);
 
   absl::StatusOr<std::optional<SubjectKeyRecord>> Find(
       std::string_view subject) override;

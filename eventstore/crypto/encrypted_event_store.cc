@@ -1,5 +1,6 @@
 #include "eventstore/crypto/encrypted_event_store.h"
 
+#include <deque>
 #include <string>
 #include <utility>
 
@@ -8,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "eventstore/crypto/encrypted_snapshot_store.h"
 #include "eventstore/crypto/key_cache.h"
+#include "eventstore/crypto/payload_cipher.h"
+#include "eventstore/crypto/pipelined_decryption.h"
 #include "eventstore/crypto/subject_cipher.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/status_macros.h"
@@ -54,13 +57,52 @@ class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
         previous_(options.previous_keys),
         cache_(options.key_cache_size) {}
 
-  // `in` with its subjects' payloads encrypted: `out` refers to `in`'s
-  // events when none has a subject, else to `storage`.
-  absl::Status Prepare(const AppendRequest& in, std::vector<EventData>& storage,
-                       AppendRequest& out);
+  // How a subject's events read.
+  struct ReadKey {
+    std::shared_ptr<const SubjectKey> key;  // null: forgotten or damaged
+    absl::Status damage;                    // the wrapped key is damaged
+  };
 
+  // What one append writes into the key table (AppendRequest::subject_keys)
+  // and, once it committed, what this store caches.
+  class KeyWrites {
+   public:
+    absl::Span<const SubjectKeyWrite> writes() const { return writes_; }
+
+   private:
+    friend class Impl;
+    struct Entry {
+      std::string subject;
+      std::string wrapped;                    // empty: the key is stored
+      std::shared_ptr<const SubjectKey> key;  // set with `wrapped`
+    };
+    std::deque<Entry> entries_;  // stable addresses: writes_ views them
+    std::vector<SubjectKeyWrite> writes_;
+  };
+
+  // `in` with its subjects' payloads encrypted: `out` refers to `in`'s
+  // events when none has a subject, else to `storage`, and to `keys`'
+  // writes.
+  absl::Status Prepare(const AppendRequest& in, std::vector<EventData>& storage,
+                       KeyWrites& keys, AppendRequest& out);
+  // Caches what `keys` wrote, once their append (to `stream`) committed.
+  void Committed(const KeyWrites& keys, std::string_view stream);
+
+  // How one read decrypts: the keys it resolved and its buffers. One per
+  // read, used by one thread at a time.
+  struct DecryptState {
+    absl::flat_hash_map<std::string, ReadKey> keys;
+    internal::PayloadOpener opener;
+    std::string plain;
+  };
   // Decrypts `events` in place (see the header for each outcome).
-  absl::Status Decrypt(std::vector<RecordedEvent>& events);
+  absl::Status Decrypt(std::vector<RecordedEvent>& events,
+                       DecryptState& state);
+  absl::Status Decrypt(std::vector<RecordedEvent>& events) {
+    if (!HasEncrypted(events)) return absl::OkStatus();
+    DecryptState state;
+    return Decrypt(events, state);
+  }
 
   absl::StatusOr<ForgetSubjectResult> Forget(std::string_view subject) {
     ES_ASSIGN_OR_RETURN(ForgetSubjectResult result,
@@ -80,23 +122,18 @@ class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
   }
 
  private:
-  // How a subject's events read.
-  struct ReadKey {
-    std::shared_ptr<const SubjectKey> key;  // null: forgotten or damaged
-    absl::Status damage;                    // the wrapped key is damaged
-  };
-
   const MasterKey* MasterById(std::string_view id) const;
   absl::Status WrongMasterKeyError(std::string_view subject,
                                    std::string_view needed) const;
   // The key `record` wraps (not forgotten).
   absl::StatusOr<std::shared_ptr<const SubjectKey>> Unwrap(
       const SubjectKeyRecord& record) const;
-  // The subject's key, made and stored when it has none.
-  absl::StatusOr<std::shared_ptr<const SubjectKey>> KeyForWrite(
-      std::string_view subject);
+  // The key to encrypt the subject's events of `stream` with: the stored
+  // one, or a new one that `keys` stores with the append. Adds to `keys`
+  // the stream's record unless this store knows it is written.
+  absl::StatusOr<std::shared_ptr<const SubjectKey>> KeyForAppend(
+      const std::string& subject, std::string_view stream, KeyWrites& keys);
   absl::StatusOr<ReadKey> KeyForRead(std::string_view subject);
-  absl::Status RecordStream(std::string_view subject, std::string_view stream);
 
   EventStore* const target_;
   const MasterKey master_;
@@ -136,11 +173,45 @@ EncryptedEventStore::Impl::Unwrap(const SubjectKeyRecord& record) const {
 }
 
 absl::StatusOr<std::shared_ptr<const SubjectKey>>
-EncryptedEventStore::Impl::KeyForWrite(std::string_view subject) {
-  ES_ASSIGN_OR_RETURN(std::shared_ptr<const SubjectKey> key,
-                      KeyUnlessForgotten(subject));
-  if (key == nullptr) return ForgottenSubjectError(subject);
+EncryptedEventStore::Impl::KeyForAppend(const std::string& subject,
+                                        std::string_view stream,
+                                        KeyWrites& keys) {
+  std::shared_ptr<const SubjectKey> key;
+  if (std::optional<CachedSubject> cached = cache_.Find(subject)) {
+    if (cached->forgotten()) return ForgottenSubjectError(subject);
+    key = std::move(cached->key);
+  } else {
+    ES_ASSIGN_OR_RETURN(std::optional<SubjectKeyRecord> record,
+                        target_->subject_keys().Find(subject));
+    if (!record.has_value()) {
+      // A new subject: its key is stored with the append, which fails with
+      // SubjectKeyConflictError should another writer store one first.
+      key = SubjectKey::Generate();
+      keys.entries_.push_back(
+          {subject, internal::WrapSubjectKey(master_, subject, *key), key});
+      return key;
+    }
+    if (record->forgotten()) {
+      cache_.Put(subject, nullptr);
+      return ForgottenSubjectError(subject);
+    }
+    ES_ASSIGN_OR_RETURN(key, Unwrap(*record));
+    cache_.Put(subject, key);
+  }
+  // Recorded with the append, so that a stream holding the subject's
+  // events is always known when the subject is forgotten.
+  if (!cache_.StreamRecorded(subject, stream)) {
+    keys.entries_.push_back({subject, std::string(), nullptr});
+  }
   return key;
+}
+
+void EncryptedEventStore::Impl::Committed(const KeyWrites& keys,
+                                          std::string_view stream) {
+  for (const KeyWrites::Entry& entry : keys.entries_) {
+    if (entry.key != nullptr) cache_.Put(entry.subject, entry.key);
+    cache_.NoteStreamRecorded(entry.subject, stream);
+  }
 }
 
 absl::StatusOr<std::shared_ptr<const SubjectKey>>
@@ -197,20 +268,21 @@ EncryptedEventStore::Impl::KeyForRead(std::string_view subject) {
   return ReadKey{*std::move(key), absl::OkStatus()};
 }
 
-absl::Status EncryptedEventStore::Impl::RecordStream(std::string_view subject,
-                                                     std::string_view stream) {
-  if (cache_.StreamRecorded(subject, stream)) return absl::OkStatus();
-  ES_RETURN_IF_ERROR(target_->subject_keys().AddStream(subject, stream));
-  cache_.NoteStreamRecorded(subject, stream);
-  return absl::OkStatus();
-}
-
 absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
                                                 std::vector<EventData>& storage,
+                                                KeyWrites& keys,
                                                 AppendRequest& out) {
   out = in;
   if (!HasSubjectOrEncryption(in.events)) return absl::OkStatus();
+  if (!in.subject_keys.empty()) {
+    return absl::InvalidArgumentError(
+        "subject_keys: set by the EncryptedEventStore itself; append the "
+        "events with their subject_id only");
+  }
   storage.assign(in.events.begin(), in.events.end());
+  // The keys resolved in this call, by subject.
+  absl::flat_hash_map<std::string, std::shared_ptr<const SubjectKey>> resolved;
+  internal::PayloadSealer sealer;
   for (size_t i = 0; i < storage.size(); ++i) {
     EventData& e = storage[i];
     if (!e.metadata.payload_encryption().empty()) {
@@ -221,26 +293,34 @@ absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
     }
     const std::string& subject = e.metadata.subject_id();
     if (subject.empty()) continue;
-    ES_ASSIGN_OR_RETURN(std::shared_ptr<const SubjectKey> key,
-                        KeyForWrite(subject));
-    // Recorded before the append, so that a stream holding the subject's
-    // events is always known when the subject is forgotten.
-    ES_RETURN_IF_ERROR(RecordStream(subject, in.stream));
+    auto it = resolved.find(subject);
+    if (it == resolved.end()) {
+      ES_ASSIGN_OR_RETURN(std::shared_ptr<const SubjectKey> key,
+                          KeyForAppend(subject, in.stream, keys));
+      it = resolved.emplace(subject, std::move(key)).first;
+    }
     // The id is part of the associated data: it must be the stored one.
     if (e.id.IsNil()) e.id = Uuid::Generate();
-    e.payload = internal::EncryptPayload(*key, e.id, subject, e.payload);
+    e.payload = sealer.Seal(*it->second, e.id, subject, e.payload);
     e.metadata.set_payload_encryption(std::string(kPayloadEncryptionXChaCha20));
   }
+  keys.writes_.clear();
+  for (const KeyWrites::Entry& entry : keys.entries_) {
+    keys.writes_.push_back(
+        {entry.subject, entry.wrapped,
+         entry.wrapped.empty() ? std::string_view() : master_.id()});
+  }
   out.events = storage;
+  out.subject_keys = keys.writes_;
   return absl::OkStatus();
 }
 
 absl::Status EncryptedEventStore::Impl::Decrypt(
-    std::vector<RecordedEvent>& events) {
-  if (!HasEncrypted(events)) return absl::OkStatus();
-  // Resolved once per subject per call.
-  absl::flat_hash_map<std::string, ReadKey> keys;
-  std::string plain;
+    std::vector<RecordedEvent>& events, DecryptState& state) {
+  // The last subject's entry, so that a run of one subject's events (the
+  // usual stream) looks it up once.
+  const std::string* last_subject = nullptr;
+  const ReadKey* last_key = nullptr;
   for (RecordedEvent& e : events) {
     const std::string& encryption = e.metadata.payload_encryption();
     if (encryption.empty() || e.damaged()) continue;
@@ -256,12 +336,16 @@ absl::Status EncryptedEventStore::Impl::Decrypt(
           "crypto", "an encrypted payload without a data subject", e);
       continue;
     }
-    auto it = keys.find(subject);
-    if (it == keys.end()) {
-      ES_ASSIGN_OR_RETURN(ReadKey key, KeyForRead(subject));
-      it = keys.emplace(subject, std::move(key)).first;
+    if (last_subject == nullptr || *last_subject != subject) {
+      auto it = state.keys.find(subject);
+      if (it == state.keys.end()) {
+        ES_ASSIGN_OR_RETURN(ReadKey key, KeyForRead(subject));
+        it = state.keys.emplace(subject, std::move(key)).first;
+      }
+      last_subject = &it->first;
+      last_key = &it->second;
     }
-    const ReadKey& key = it->second;
+    const ReadKey& key = *last_key;
     if (!key.damage.ok()) {
       eventstore::internal::MarkDamaged("crypto",
                                         std::string(key.damage.message()), e);
@@ -274,7 +358,7 @@ absl::Status EncryptedEventStore::Impl::Decrypt(
       e.checksum.reset();
       continue;
     }
-    if (!internal::DecryptPayload(*key.key, e.id, subject, e.payload, &plain)) {
+    if (!state.opener.Open(*key.key, e.id, subject, e.payload, &state.plain)) {
       eventstore::internal::MarkDamaged(
           "crypto",
           absl::StrCat("its encrypted payload does not authenticate with the "
@@ -283,7 +367,7 @@ absl::Status EncryptedEventStore::Impl::Decrypt(
           e);
       continue;
     }
-    e.payload.swap(plain);
+    e.payload.swap(state.plain);
     e.payload_state = PayloadState::kDecrypted;
     // The stored checksum covers the ciphertext, not what is returned.
     e.checksum.reset();
@@ -335,10 +419,23 @@ EncryptedEventStore::~EncryptedEventStore() = default;
 
 absl::StatusOr<AppendResult> EncryptedEventStore::Append(
     const AppendRequest& request) {
-  std::vector<EventData> storage;
-  AppendRequest prepared;
-  ES_RETURN_IF_ERROR(impl_->Prepare(request, storage, prepared));
-  return target()->Append(prepared);
+  // A new subject's key is stored with the append; when another writer
+  // stored one first, the next attempt finds and uses that one.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    std::vector<EventData> storage;
+    Impl::KeyWrites keys;
+    AppendRequest prepared;
+    ES_RETURN_IF_ERROR(impl_->Prepare(request, storage, keys, prepared));
+    absl::StatusOr<AppendResult> result = target()->Append(prepared);
+    if (result.ok()) {
+      impl_->Committed(keys, request.stream);
+      return result;
+    }
+    if (!IsSubjectKeyConflict(result.status()) || attempt == kAttempts) {
+      return result;
+    }
+  }
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
@@ -346,13 +443,14 @@ EncryptedEventStore::AppendEach(absl::Span<const AppendRequest> requests) {
   if (requests.empty()) return target()->AppendEach(requests);
   std::vector<absl::StatusOr<AppendResult>> results(requests.size());
   std::vector<std::vector<EventData>> storage(requests.size());
+  std::deque<Impl::KeyWrites> keys(requests.size());
   std::vector<AppendRequest> prepared;
   std::vector<size_t> index;
   prepared.reserve(requests.size());
   index.reserve(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     AppendRequest out;
-    absl::Status status = impl_->Prepare(requests[i], storage[i], out);
+    absl::Status status = impl_->Prepare(requests[i], storage[i], keys[i], out);
     if (!status.ok()) {
       results[i] = std::move(status);
       continue;
@@ -364,17 +462,36 @@ EncryptedEventStore::AppendEach(absl::Span<const AppendRequest> requests) {
   ES_ASSIGN_OR_RETURN(std::vector<absl::StatusOr<AppendResult>> inner,
                       target()->AppendEach(prepared));
   for (size_t j = 0; j < inner.size() && j < index.size(); ++j) {
-    results[index[j]] = std::move(inner[j]);
+    const size_t i = index[j];
+    if (inner[j].ok()) {
+      impl_->Committed(keys[i], requests[i].stream);
+    } else if (IsSubjectKeyConflict(inner[j].status())) {
+      // Alone, with the key another writer stored.
+      results[i] = Append(requests[i]);
+      continue;
+    }
+    results[i] = std::move(inner[j]);
   }
   return results;
 }
 
 absl::StatusOr<std::vector<RecordedEvent>> EncryptedEventStore::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
-  ES_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events,
-                      target()->ReadStream(stream, options));
-  ES_RETURN_IF_ERROR(impl_->Decrypt(events));
-  return events;
+  // Read in pages, each decrypted on a second thread while the next is
+  // read (PipelinedDecryption).
+  constexpr int64_t kPageSize = 256;
+  Impl::DecryptState state;
+  internal::PipelinedDecryption pipeline(
+      [this, &state](std::vector<RecordedEvent>& page) {
+        if (!HasEncrypted(page)) return absl::OkStatus();
+        return impl_->Decrypt(page, state);
+      });
+  absl::Status read = target()->ReadStreamPages(
+      stream, options, kPageSize, [&](std::vector<RecordedEvent> page) {
+        pipeline.Add(std::move(page));
+        return absl::OkStatus();
+      });
+  return pipeline.Finish(std::move(read));
 }
 
 absl::StatusOr<ReadAllPage> EncryptedEventStore::ReadAll(

@@ -29,8 +29,12 @@
 // - ForgetSubject is final: the subject can never get a key again
 //   (SubjectKeyStore::Insert refuses it), so its old events can never be
 //   read, and new events of the subject are refused (kFailedPrecondition).
-// - Each stream a subject's event is appended to is recorded in the key
-//   table first (SubjectKeyStore::AddStream). snapshots() encrypts the
+// - A new subject's key, and each stream a subject's event is appended to,
+//   are written to the key table in the append's own transaction
+//   (AppendRequest::subject_keys): a new subject costs no extra round trip,
+//   and no key is stored for an append that fails. When two writers give a
+//   new subject a key at once, one append stores its key and the other is
+//   encrypted again with that key and retried. snapshots() encrypts the
 //   state of a snapshot of such a stream with the subject's key
 //   (encrypted_snapshot_store.h has the format), so that the state's
 //   plaintext never reaches the database either; snapshots of other streams
@@ -101,6 +105,9 @@ class EncryptedEventStore : public ForwardingEventStore {
   // authenticate. kFailedPrecondition, failing the read, when a subject's
   // key is wrapped by a master key this store was not given (naming both
   // key ids) or is missing from the key table. Plain events pass untouched.
+  // ReadStream reads the stream in pages (ReadStreamPages) and decrypts each
+  // on a second thread while the next is read; ReadStreamPages is the
+  // default over it (it holds the whole stream).
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;

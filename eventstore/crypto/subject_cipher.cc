@@ -30,13 +30,6 @@ std::string WrapAad(std::string_view subject, std::string_view master_id) {
   return aad;
 }
 
-std::string PayloadAad(const Uuid& id, std::string_view subject) {
-  std::string aad;
-  aad.reserve(id.bytes().size() + subject.size());
-  aad.append(id.bytes()).append(subject);
-  return aad;
-}
-
 // nonce || AEAD(plaintext), the nonce random.
 std::string Seal(const uint8_t* key, std::string_view aad,
                  const unsigned char* plaintext, size_t size) {
@@ -109,22 +102,6 @@ absl::StatusOr<std::shared_ptr<const SubjectKey>> UnwrapSubjectKey(
         master.id()));
   }
   return std::shared_ptr<const SubjectKey>(std::move(key));
-}
-
-std::string EncryptPayload(const SubjectKey& key, const Uuid& id,
-                           std::string_view subject,
-                           std::string_view plaintext) {
-  return Seal(key.data(), PayloadAad(id, subject), Bytes(plaintext),
-              plaintext.size());
-}
-
-bool DecryptPayload(const SubjectKey& key, const Uuid& id,
-                    std::string_view subject, std::string_view ciphertext,
-                    std::string* plaintext) {
-  if (ciphertext.size() < kNonceSize + kTagSize) return false;
-  plaintext->resize(ciphertext.size() - kNonceSize - kTagSize);
-  return Open(key.data(), PayloadAad(id, subject), ciphertext,
-              reinterpret_cast<unsigned char*>(plaintext->data()));
 }
 
 std::string SnapshotAad(std::string_view stream, int32_t schema_version,

@@ -17,7 +17,8 @@
 //   cannot be moved to another stream, schema version, version, subject or
 //   type, nor mistaken for a payload.
 // Nonces are random (XChaCha20's 192-bit nonces make collisions
-// negligible).
+// negligible); payloads' nonces are a random 16-byte prefix per append and
+// a counter (payload_cipher.h, which encrypts and decrypts them).
 
 #ifndef EVENTSTORE_CRYPTO_SUBJECT_CIPHER_H_
 #define EVENTSTORE_CRYPTO_SUBJECT_CIPHER_H_
@@ -69,17 +70,6 @@ std::string WrapSubjectKey(const MasterKey& master, std::string_view subject,
 absl::StatusOr<std::shared_ptr<const SubjectKey>> UnwrapSubjectKey(
     const MasterKey& master, std::string_view subject,
     std::string_view wrapped);
-
-// `plaintext` encrypted with `key` for (event `id`, `subject`).
-std::string EncryptPayload(const SubjectKey& key, const Uuid& id,
-                           std::string_view subject,
-                           std::string_view plaintext);
-
-// Decrypts what EncryptPayload made into `*plaintext`. False, leaving
-// `*plaintext` unspecified, when it does not authenticate.
-bool DecryptPayload(const SubjectKey& key, const Uuid& id,
-                    std::string_view subject, std::string_view ciphertext,
-                    std::string* plaintext);
 
 // The associated data of a snapshot state: "eventstore-snapshot-v1" ||
 // each of stream, subject and type preceded by its length (4 bytes, big

@@ -107,6 +107,18 @@ class CountingStore : public ForwardingEventStore {
   SubjectKeyStore& subject_keys() override { return keys_; }
   CountingKeyStore& keys() { return keys_; }
 
+  // Counts the key table rows appends carry (AppendRequest::subject_keys):
+  // each records a subject's stream, and some store a new key.
+  absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
+    for (const SubjectKeyWrite& write : request.subject_keys) {
+      ++stream_records;
+      if (!write.wrapped_key.empty()) ++key_writes;
+    }
+    return ForwardingEventStore::Append(request);
+  }
+  std::atomic<int64_t> stream_records{0};
+  std::atomic<int64_t> key_writes{0};
+
  private:
   CountingKeyStore keys_;
 };

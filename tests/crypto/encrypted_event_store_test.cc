@@ -4,8 +4,10 @@
 
 #include "eventstore/crypto/encrypted_event_store.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -307,12 +309,17 @@ TEST_P(EncryptedEventStoreTest, ReadsResolveEachSubjectOnceNotPerEvent) {
         std::unique_ptr<EncryptedEventStore> encrypted,
         EncryptedEventStore::Create(&counting, Options(key_, {}, cache_size)));
     const std::string stream = absl::StrCat("s-", cache_size);
-    counting.keys().add_streams = 0;
+    counting.stream_records = 0;
+    counting.key_writes = 0;
     for (int i = 0; i < 5; ++i) {
       ASSERT_OK(encrypted->Append(stream, ExpectedVersion::Any(), events()));
     }
-    // Each (subject, stream) recorded once, not once per append.
-    EXPECT_EQ(counting.keys().add_streams.load(), 2);
+    // Each (subject, stream) recorded once, with the first append, not once
+    // per append; each new key stored once, by the append, not apart.
+    EXPECT_EQ(counting.stream_records.load(), 2);
+    // alice and bob get their keys in the first round (cache size 0).
+    EXPECT_EQ(counting.key_writes.load(), cache_size == 0 ? 2 : 0);
+    EXPECT_EQ(counting.keys().add_streams.load(), 0);
     counting.keys().finds = 0;
     ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
                          encrypted->ReadStream(stream));
@@ -333,6 +340,126 @@ TEST_P(EncryptedEventStoreTest, OpenOwnsTheTarget) {
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
                        owned->ReadStream("user-1"));
   EXPECT_EQ(OrderOf(read[0]), "a-1");
+}
+
+TEST_P(EncryptedEventStoreTest, AFailedAppendStoresNoKeyAndNoStreamRecord) {
+  ASSERT_OK(encrypted_->Append("order-1", ExpectedVersion::NoStream(),
+                               {SubjectEvent("", "plain")}));
+  EXPECT_THAT(encrypted_->Append("order-1", ExpectedVersion::NoStream(),
+                                 {SubjectEvent("carol", "o-1")}),
+              StatusIs(absl::StatusCode::kAborted));
+  ASSERT_OK_AND_ASSIGN(std::optional<SubjectKeyRecord> record,
+                       store_->subject_keys().Find("carol"));
+  EXPECT_FALSE(record.has_value());
+  // The next append gives carol a key, stored with it.
+  ASSERT_OK(encrypted_->Append("order-1", ExpectedVersion::Exactly(1),
+                               {SubjectEvent("carol", "o-2")}));
+  ASSERT_OK_AND_ASSIGN(record, store_->subject_keys().Find("carol"));
+  ASSERT_TRUE(record.has_value());
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> streams,
+                       store_->subject_keys().Streams("carol"));
+  EXPECT_EQ(streams, std::vector<std::string>{"order-1"});
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
+                       encrypted_->ReadStream("order-1"));
+  ASSERT_THAT(read, SizeIs(2));
+  EXPECT_EQ(OrderOf(read[1]), "o-2");
+}
+
+TEST_P(EncryptedEventStoreTest, ConcurrentWritersOfANewSubjectShareOneKey) {
+  // Four store objects (each its own key cache, as four processes would
+  // have), each appending the same new subject's events to its own streams
+  // at once: one key wins, the others encrypt again with it.
+  constexpr int kWriters = 4;
+  constexpr int kAppends = 5;
+  std::vector<std::unique_ptr<EncryptedEventStore>> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.push_back(Another(Options(key_)));
+    ASSERT_NE(writers.back(), nullptr);
+  }
+  std::atomic<int> ready{0};
+  std::vector<absl::Status> results(kWriters);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      ++ready;
+      while (ready.load() < kWriters) std::this_thread::yield();
+      for (int a = 0; a < kAppends && results[w].ok(); ++a) {
+        results[w] =
+            writers[w]
+                ->Append(absl::StrCat("user-", w), ExpectedVersion::Any(),
+                         {SubjectEvent("dave", absl::StrCat(w, "-", a))})
+                .status();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int w = 0; w < kWriters; ++w) EXPECT_OK(results[w]) << w;
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> streams,
+                       store_->subject_keys().Streams("dave"));
+  EXPECT_THAT(streams, SizeIs(kWriters));
+  // Every event reads with the one stored key, through a fresh object.
+  std::unique_ptr<EncryptedEventStore> reader = Another(Options(key_));
+  ASSERT_NE(reader, nullptr);
+  for (int w = 0; w < kWriters; ++w) {
+    ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
+                         reader->ReadStream(absl::StrCat("user-", w)));
+    ASSERT_THAT(read, SizeIs(kAppends));
+    for (int a = 0; a < kAppends; ++a) {
+      EXPECT_EQ(read[a].payload_state, PayloadState::kDecrypted);
+      EXPECT_EQ(OrderOf(read[a]), absl::StrCat(w, "-", a));
+    }
+  }
+}
+
+TEST_P(EncryptedEventStoreTest, LongStreamsReadInPagesDecryptEveryEvent) {
+  // More than one read page (256 events), with two subjects, plain events
+  // and a forgotten subject, read forward, backward and from a version.
+  std::vector<EventData> batch;
+  for (int i = 0; i < 700; ++i) {
+    const char* subject = i % 5 == 0 ? "" : i % 5 < 3 ? "erin" : "frank";
+    batch.push_back(SubjectEvent(subject, absl::StrCat("o-", i)));
+    if (batch.size() == 100) {
+      ASSERT_OK(encrypted_->Append("ledger", ExpectedVersion::Any(), batch));
+      batch.clear();
+    }
+  }
+  ASSERT_OK(encrypted_->ForgetSubject("frank"));
+  auto check = [](const RecordedEvent& e) {
+    const int i = static_cast<int>(e.version) - 1;
+    if (i % 5 >= 3) {
+      EXPECT_TRUE(e.forgotten()) << i;
+    } else {
+      EXPECT_EQ(OrderOf(e), absl::StrCat("o-", i));
+    }
+  };
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> read,
+                       encrypted_->ReadStream("ledger"));
+  ASSERT_THAT(read, SizeIs(700));
+  for (size_t i = 0; i < read.size(); ++i) {
+    EXPECT_EQ(read[i].version, static_cast<int64_t>(i) + 1);
+    check(read[i]);
+  }
+  ReadStreamOptions backward;
+  backward.direction = Direction::kBackward;
+  backward.from_version = 650;
+  backward.max_count = 600;
+  ASSERT_OK_AND_ASSIGN(read, encrypted_->ReadStream("ledger", backward));
+  ASSERT_THAT(read, SizeIs(600));
+  EXPECT_EQ(read.front().version, 650);
+  EXPECT_EQ(read.back().version, 51);
+  for (const RecordedEvent& e : read) check(e);
+  // ReadStreamPages (the default over ReadStream) hands the same events.
+  int64_t seen = 0;
+  ASSERT_OK(encrypted_->ReadStreamPages(
+      "ledger", ReadStreamOptions(), 300,
+      [&](std::vector<RecordedEvent> page) {
+        for (const RecordedEvent& e : page) {
+          EXPECT_EQ(e.version, ++seen);
+          check(e);
+        }
+        return absl::OkStatus();
+      }));
+  EXPECT_EQ(seen, 700);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, EncryptedEventStoreTest,
