@@ -51,9 +51,11 @@
 //   --scale_pg_query=Q       appended to the PostgreSQL URL
 //   --scale_pg_auto_explain=PATH
 //                            start the throwaway server with auto_explain
-//                            (plans of statements over 1 s, with ANALYZE
-//                            and BUFFERS, timing off) and copy its log to
-//                            PATH at the end
+//                            and, once the stores are filled, have it log
+//                            the plan of every statement (ANALYZE, BUFFERS,
+//                            timing off; slows every statement: use with
+//                            --benchmark_filter); copy its log to PATH at
+//                            the end
 //
 // The databases live in a new temporary directory (SQLite) or new schemas
 // (PostgreSQL: $EVENTSTORE_BENCH_PG_URL, else a throwaway durable server),
@@ -244,7 +246,7 @@ const std::string& PgUrl() {
       options.durable = true;
       options.extra_settings = {
           "shared_preload_libraries=auto_explain",
-          "auto_explain.log_min_duration=1000",
+          "auto_explain.log_min_duration=-1",
           "auto_explain.log_analyze=on",
           "auto_explain.log_buffers=on",
           "auto_explain.log_timing=off",
@@ -385,12 +387,28 @@ std::unique_ptr<ScaleStore> FillStore(const std::string& backend,
   return *std::move(store);
 }
 
+// With --scale_pg_auto_explain, once the stores are filled: every
+// statement's plan to the server log from now on.
+void StartExplaining(const std::string& backend) {
+#ifdef EVENTSTORE_BENCH_POSTGRES
+  if (backend != "postgres" || TheFlags().pg_auto_explain.empty()) return;
+  for (const char* sql : {"ALTER SYSTEM SET auto_explain.log_min_duration = 0",
+                          "SELECT pg_reload_conf()"}) {
+    absl::StatusOr<std::string> done = PgQuery(sql);
+    if (!done.ok()) Die(done.status(), "auto_explain");
+  }
+#else
+  (void)backend;
+#endif
+}
+
 // `backend`'s fixture, its stores filled on first use (the small one first).
 Fixture& FixtureFor(const std::string& backend) {
   Fixture& f = Fixtures()[backend];
   if (f.big == nullptr) {
     f.small = FillStore(backend, "small", TheFlags().small_events);
     f.big = FillStore(backend, "big", TheFlags().events);
+    StartExplaining(backend);
   }
   return f;
 }

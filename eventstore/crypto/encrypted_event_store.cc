@@ -11,6 +11,7 @@
 #include "eventstore/crypto/key_cache.h"
 #include "eventstore/crypto/payload_cipher.h"
 #include "eventstore/crypto/pipelined_decryption.h"
+#include "eventstore/crypto/second_thread.h"
 #include "eventstore/crypto/subject_cipher.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/status_macros.h"
@@ -47,6 +48,10 @@ bool HasEncrypted(const std::vector<RecordedEvent>& events) {
 }
 
 }  // namespace
+
+// Batches and pages of at least this many events are encrypted or
+// decrypted in two halves, one on a second thread.
+constexpr size_t kParallelEvents = 64;
 
 class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
  public:
@@ -97,11 +102,33 @@ class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
   };
   // Decrypts `events` in place (see the header for each outcome).
   absl::Status Decrypt(std::vector<RecordedEvent>& events,
-                       DecryptState& state);
+                       DecryptState& state) {
+    return DecryptRange(events, 0, events.size(), state);
+  }
+  // Decrypts events[begin, end).
+  absl::Status DecryptRange(std::vector<RecordedEvent>& events, size_t begin,
+                            size_t end, DecryptState& state);
+  // The same for one page: in two halves, one on the second thread, when
+  // it is large.
   absl::Status Decrypt(std::vector<RecordedEvent>& events) {
     if (!HasEncrypted(events)) return absl::OkStatus();
-    DecryptState state;
-    return Decrypt(events, state);
+    if (events.size() < kParallelEvents) {
+      DecryptState state;
+      return Decrypt(events, state);
+    }
+    const size_t half = events.size() / 2;
+    absl::Status first;
+    absl::Status second;
+    second_.RunBoth(
+        [&] {
+          DecryptState state;
+          first = DecryptRange(events, 0, half, state);
+        },
+        [&] {
+          DecryptState state;
+          second = DecryptRange(events, half, events.size(), state);
+        });
+    return first.ok() ? second : first;
   }
 
   absl::StatusOr<ForgetSubjectResult> Forget(std::string_view subject) {
@@ -139,6 +166,8 @@ class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
   const MasterKey master_;
   const std::vector<MasterKey> previous_;
   KeyCache cache_;
+  // Seals a large batch's second half, and decrypts a large page's.
+  internal::SecondThread second_;
 };
 
 const MasterKey* EncryptedEventStore::Impl::MasterById(
@@ -279,30 +308,54 @@ absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
         "subject_keys: set by the EncryptedEventStore itself; append the "
         "events with their subject_id only");
   }
-  storage.assign(in.events.begin(), in.events.end());
-  // The keys resolved in this call, by subject.
+  // First the copies (all but the subjects' payloads) and each subject's
+  // key, resolved once per call; then the payloads, sealed in parallel
+  // halves for a large batch.
+  const size_t n = in.events.size();
+  storage.resize(n);
+  std::vector<const SubjectKey*> key_of(n, nullptr);
   absl::flat_hash_map<std::string, std::shared_ptr<const SubjectKey>> resolved;
-  internal::PayloadSealer sealer;
-  for (size_t i = 0; i < storage.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
+    const EventData& src = in.events[i];
     EventData& e = storage[i];
-    if (!e.metadata.payload_encryption().empty()) {
+    if (!src.metadata.payload_encryption().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "events[", i,
           "].metadata.payload_encryption: set by the EncryptedEventStore "
           "itself; append the plain payload with only subject_id set"));
     }
-    const std::string& subject = e.metadata.subject_id();
-    if (subject.empty()) continue;
+    // The id is part of the associated data: it must be the stored one.
+    e.id = src.id.IsNil() ? Uuid::Generate() : src.id;
+    e.type = src.type;
+    e.metadata = src.metadata;
+    e.descriptor = src.descriptor;
+    const std::string& subject = src.metadata.subject_id();
+    if (subject.empty()) {
+      e.payload = src.payload;
+      continue;
+    }
     auto it = resolved.find(subject);
     if (it == resolved.end()) {
       ES_ASSIGN_OR_RETURN(std::shared_ptr<const SubjectKey> key,
                           KeyForAppend(subject, in.stream, keys));
       it = resolved.emplace(subject, std::move(key)).first;
     }
-    // The id is part of the associated data: it must be the stored one.
-    if (e.id.IsNil()) e.id = Uuid::Generate();
-    e.payload = sealer.Seal(*it->second, e.id, subject, e.payload);
+    key_of[i] = it->second.get();
     e.metadata.set_payload_encryption(std::string(kPayloadEncryptionXChaCha20));
+  }
+  auto seal = [&](size_t begin, size_t end) {
+    internal::PayloadSealer sealer;  // a nonce prefix of its own
+    for (size_t i = begin; i < end; ++i) {
+      if (key_of[i] == nullptr) continue;
+      storage[i].payload =
+          sealer.Seal(*key_of[i], storage[i].id,
+                      in.events[i].metadata.subject_id(), in.events[i].payload);
+    }
+  };
+  if (n >= kParallelEvents) {
+    second_.RunBoth([&] { seal(0, n / 2); }, [&] { seal(n / 2, n); });
+  } else {
+    seal(0, n);
   }
   keys.writes_.clear();
   for (const KeyWrites::Entry& entry : keys.entries_) {
@@ -315,13 +368,15 @@ absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
   return absl::OkStatus();
 }
 
-absl::Status EncryptedEventStore::Impl::Decrypt(
-    std::vector<RecordedEvent>& events, DecryptState& state) {
+absl::Status EncryptedEventStore::Impl::DecryptRange(
+    std::vector<RecordedEvent>& events, size_t begin, size_t end,
+    DecryptState& state) {
   // The last subject's entry, so that a run of one subject's events (the
   // usual stream) looks it up once.
   const std::string* last_subject = nullptr;
   const ReadKey* last_key = nullptr;
-  for (RecordedEvent& e : events) {
+  for (size_t i = begin; i < end; ++i) {
+    RecordedEvent& e = events[i];
     const std::string& encryption = e.metadata.payload_encryption();
     if (encryption.empty() || e.damaged()) continue;
     if (encryption != kPayloadEncryptionXChaCha20) {

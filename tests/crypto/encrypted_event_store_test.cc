@@ -460,6 +460,12 @@ TEST_P(EncryptedEventStoreTest, LongStreamsReadInPagesDecryptEveryEvent) {
         return absl::OkStatus();
       }));
   EXPECT_EQ(seen, 700);
+  // ReadAll decrypts a large page in two halves, one on a second thread.
+  ReadAllOptions all;
+  all.max_count = 700;
+  ASSERT_OK_AND_ASSIGN(ReadAllPage page, encrypted_->ReadAll(all));
+  ASSERT_THAT(page.events, SizeIs(700));
+  for (const RecordedEvent& e : page.events) check(e);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, EncryptedEventStoreTest,
