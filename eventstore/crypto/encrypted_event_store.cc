@@ -308,16 +308,18 @@ absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
         "subject_keys: set by the EncryptedEventStore itself; append the "
         "events with their subject_id only");
   }
-  // First the copies (all but the subjects' payloads) and each subject's
-  // key, resolved once per call; then the payloads, sealed in parallel
-  // halves for a large batch.
+  // First each event's id and its subject's key (resolved once per call,
+  // on this thread: it may read the key table); then the copies, with the
+  // subjects' payloads sealed, in two halves on two threads for a large
+  // batch.
   const size_t n = in.events.size();
   storage.resize(n);
   std::vector<const SubjectKey*> key_of(n, nullptr);
   absl::flat_hash_map<std::string, std::shared_ptr<const SubjectKey>> resolved;
+  const std::string* last_subject = nullptr;
+  const SubjectKey* last_key = nullptr;
   for (size_t i = 0; i < n; ++i) {
     const EventData& src = in.events[i];
-    EventData& e = storage[i];
     if (!src.metadata.payload_encryption().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "events[", i,
@@ -325,37 +327,43 @@ absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
           "itself; append the plain payload with only subject_id set"));
     }
     // The id is part of the associated data: it must be the stored one.
-    e.id = src.id.IsNil() ? Uuid::Generate() : src.id;
-    e.type = src.type;
-    e.metadata = src.metadata;
-    e.descriptor = src.descriptor;
+    storage[i].id = src.id.IsNil() ? Uuid::Generate() : src.id;
     const std::string& subject = src.metadata.subject_id();
-    if (subject.empty()) {
-      e.payload = src.payload;
-      continue;
+    if (subject.empty()) continue;
+    if (last_subject == nullptr || *last_subject != subject) {
+      auto it = resolved.find(subject);
+      if (it == resolved.end()) {
+        ES_ASSIGN_OR_RETURN(std::shared_ptr<const SubjectKey> key,
+                            KeyForAppend(subject, in.stream, keys));
+        it = resolved.emplace(subject, std::move(key)).first;
+      }
+      last_subject = &it->first;
+      last_key = it->second.get();
     }
-    auto it = resolved.find(subject);
-    if (it == resolved.end()) {
-      ES_ASSIGN_OR_RETURN(std::shared_ptr<const SubjectKey> key,
-                          KeyForAppend(subject, in.stream, keys));
-      it = resolved.emplace(subject, std::move(key)).first;
-    }
-    key_of[i] = it->second.get();
-    e.metadata.set_payload_encryption(std::string(kPayloadEncryptionXChaCha20));
+    key_of[i] = last_key;
   }
-  auto seal = [&](size_t begin, size_t end) {
+  auto copy = [&](size_t begin, size_t end) {
     internal::PayloadSealer sealer;  // a nonce prefix of its own
     for (size_t i = begin; i < end; ++i) {
-      if (key_of[i] == nullptr) continue;
-      storage[i].payload =
-          sealer.Seal(*key_of[i], storage[i].id,
-                      in.events[i].metadata.subject_id(), in.events[i].payload);
+      const EventData& src = in.events[i];
+      EventData& e = storage[i];
+      e.type = src.type;
+      e.metadata = src.metadata;
+      e.descriptor = src.descriptor;
+      if (key_of[i] == nullptr) {
+        e.payload = src.payload;
+        continue;
+      }
+      e.metadata.set_payload_encryption(
+          std::string(kPayloadEncryptionXChaCha20));
+      e.payload = sealer.Seal(*key_of[i], e.id, src.metadata.subject_id(),
+                              src.payload);
     }
   };
   if (n >= kParallelEvents) {
-    second_.RunBoth([&] { seal(0, n / 2); }, [&] { seal(n / 2, n); });
+    second_.RunBoth([&] { copy(0, n / 2); }, [&] { copy(n / 2, n); });
   } else {
-    seal(0, n);
+    copy(0, n);
   }
   keys.writes_.clear();
   for (const KeyWrites::Entry& entry : keys.entries_) {
