@@ -28,7 +28,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "backends/postgres/postgres_event_store.h"
+#include "eventstore/errors.h"
 #include "eventstore/event_store.h"
+#include "eventstore/outbox_message.h"
 #include "eventstore/sql_transaction.h"
 #include "eventstore/subject_key_store.h"
 #include "gmock/gmock.h"
@@ -73,18 +75,19 @@ std::string One(RawPostgres& raw, const std::string& sql) {
   return (*rows)[0][0];
 }
 
-// Waits (up to 30 s) until a session other than `raw`'s waits on a lock.
-bool WaitForALockWaiter(RawPostgres& raw) {
+// Waits (up to 30 s) until a session other than `raw`'s waits on a lock;
+// its pid, or "" when none did.
+std::string WaitForALockWaiter(RawPostgres& raw) {
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (absl::Now() < deadline) {
-    if (One(raw,
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
-            "'Lock' AND pid <> pg_backend_pid()") != "0") {
-      return true;
-    }
+    absl::StatusOr<std::vector<std::vector<std::string>>> rows = raw.Query(
+        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+        "pid <> pg_backend_pid()");
+    if (!rows.ok()) return "";
+    if (!rows->empty()) return (*rows)[0][0];
     absl::SleepFor(absl::Milliseconds(10));
   }
-  return false;
+  return "";
 }
 
 // The pid of the store's session, through a SqlTransaction (with a pool of
@@ -171,7 +174,7 @@ TEST_F(PgSubjectAppendTest, ConcurrentDifferentKeyIsAConflictNeverAccepted) {
       result = AppendWithKeys(stream, ExpectedVersion::NoStream(), events,
                               {{subject, kKeyA, kMk}});
     });
-    const bool waited = WaitForALockWaiter(*raw_);
+    const bool waited = !WaitForALockWaiter(*raw_).empty();
     ASSERT_OK(raw_->Exec(commit ? "COMMIT" : "ROLLBACK"));
     writer.join();
     ASSERT_TRUE(waited) << "the append never waited for the other session";
@@ -285,6 +288,33 @@ TEST_F(PgSubjectAppendTest,
   EXPECT_EQ(Count("events", "stream = 'order-b'"), "0");
 }
 
+// Keys and outbox messages in one append (the statement with both): both
+// written with the events; on a conflict neither.
+TEST_F(PgSubjectAppendTest, KeysWithOutboxMessages) {
+  OutboxMessage message;
+  message.destination = "orders";
+  message.payload = "placed";
+  const std::vector<OutboxMessage> outbox = {message};
+  const std::vector<EventData> events = Events(2, "o");
+  const std::vector<SubjectKeyWrite> keys = {{"user-o", kKeyA, kMk}};
+  AppendRequest request{"order-o", ExpectedVersion::NoStream(), events, outbox,
+                        keys};
+  ASSERT_OK_AND_ASSIGN(AppendResult r, store_->Append(request));
+  EXPECT_EQ(r.next_expected_version, 2);
+  EXPECT_EQ(Count("outbox", "true"), "1");
+  EXPECT_EQ(Count("subject_keys", "subject = 'user-o'"), "1");
+  EXPECT_EQ(Count("subject_streams", "stream = 'order-o'"), "1");
+
+  const std::vector<EventData> more = Events(1, "p");
+  const std::vector<SubjectKeyWrite> other = {{"user-o", kKeyB, kMk}};
+  AppendRequest conflicting{"order-o", ExpectedVersion::Exactly(2), more,
+                            outbox, other};
+  absl::StatusOr<AppendResult> refused = store_->Append(conflicting);
+  EXPECT_TRUE(IsSubjectKeyConflict(refused.status())) << refused.status();
+  EXPECT_EQ(Count("outbox", "true"), "1");
+  EXPECT_EQ(Count("events", "stream = 'order-o'"), "2");
+}
+
 // A hard-deleted stream and a soft-deleted one: the first refuses the append
 // and writes no key row; the second revives with its key.
 TEST_F(PgSubjectAppendTest, DeletedStreamsAsWithoutKeys) {
@@ -315,10 +345,44 @@ TEST_F(PgSubjectAppendTest, DeletedStreamsAsWithoutKeys) {
   EXPECT_EQ(read[0].version, 4);
 }
 
+// The append's session is terminated while its statement waits (its key
+// inserted, its event blocked on another session's uncommitted row at the
+// same version): nothing of it stays. The store runs it once more on a new
+// connection; the other session's row then commits, so that run fails on
+// the version (kAborted) and writes no key row either.
+TEST_F(PgSubjectAppendTest, SessionGoneMidAppendLeavesNoKeyWithoutEvents) {
+  ASSERT_OK(raw_->Exec(
+      absl::StrCat("BEGIN; INSERT INTO ", schema_,
+                   ".events (id, stream, version, type, payload) VALUES "
+                   "(gen_random_uuid(), 'order-x', 1, 'x', '\\x00'::bytea)")));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RawPostgres> killer,
+                       RawPostgres::Connect(url_));
+  const std::vector<EventData> events = Events(1, "x");
+  absl::StatusOr<AppendResult> result;
+  std::thread writer([&] {
+    result = AppendWithKeys("order-x", ExpectedVersion::NoStream(), events,
+                            {{"user-x", kKeyA, kMk}});
+  });
+  const std::string pid = WaitForALockWaiter(*raw_);
+  if (!pid.empty()) {
+    EXPECT_EQ(One(*killer,
+                  absl::StrCat("SELECT pg_terminate_backend(", pid, ")::text")),
+              "true");
+  }
+  ASSERT_OK(raw_->Exec("COMMIT"));
+  writer.join();
+  ASSERT_FALSE(pid.empty()) << "the append never waited for the other session";
+  EXPECT_TRUE(IsWrongExpectedVersion(result.status())) << result.status();
+  EXPECT_EQ(Count("subject_keys", "true"), "0");
+  EXPECT_EQ(Count("subject_streams", "true"), "0");
+  EXPECT_EQ(Count("events", "true"), "1");
+}
+
 // The server stops while an append with a new key waits inside its
-// statement (its key inserted, its event blocked on another session's row
-// at the same version): after the restart neither the key nor the stream's
-// record is there, and the append, repeated, goes through.
+// statement, as above. Whatever the append's outcome (the shutdown may end
+// the other session first and let the append commit), its key row, its
+// stream's record and its event are all there after the restart, or none
+// is; repeated, the append goes through once.
 TEST(PgSubjectAppendOutageTest, ServerGoneMidAppendLeavesNoKeyWithoutEvents) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresServer> server,
                        PostgresServer::Start(PostgresServerOptions()));
@@ -330,32 +394,33 @@ TEST(PgSubjectAppendOutageTest, ServerGoneMidAppendLeavesNoKeyWithoutEvents) {
       "BEGIN; INSERT INTO outage.events (id, stream, version, type, payload)"
       " VALUES (gen_random_uuid(), 'order-x', 1, 'x', '\\x00'::bytea)"));
   const std::vector<EventData> events = Events(1, "x");
+  const std::vector<SubjectKeyWrite> keys = {{"user-x", kKeyA, kMk}};
+  AppendRequest request{"order-x", ExpectedVersion::NoStream(), events};
+  request.subject_keys = keys;
   absl::StatusOr<AppendResult> during;
-  std::thread writer([&] {
-    AppendRequest request{"order-x", ExpectedVersion::NoStream(), events};
-    const std::vector<SubjectKeyWrite> keys = {{"user-x", kKeyA, kMk}};
-    request.subject_keys = keys;
-    during = store->Append(request);
-  });
-  const bool waited = WaitForALockWaiter(*raw);
+  std::thread writer([&] { during = store->Append(request); });
+  const bool waited = !WaitForALockWaiter(*raw).empty();
   ASSERT_OK(server->Stop());
   writer.join();
   ASSERT_TRUE(waited) << "the append never waited for the other session";
-  EXPECT_EQ(during.status().code(), absl::StatusCode::kUnavailable)
-      << during.status();
+  if (!during.ok()) {
+    EXPECT_EQ(during.status().code(), absl::StatusCode::kUnavailable)
+        << during.status();
+  }
   ASSERT_OK(server->StartAgain());
   ASSERT_OK_AND_ASSIGN(raw, RawPostgres::Connect(server->url()));
-  EXPECT_EQ(One(*raw, "SELECT count(*) FROM outage.subject_keys"), "0");
-  EXPECT_EQ(One(*raw, "SELECT count(*) FROM outage.subject_streams"), "0");
-  EXPECT_EQ(One(*raw, "SELECT count(*) FROM outage.events"), "0");
+  const std::string keys_stored =
+      One(*raw, "SELECT count(*) FROM outage.subject_keys");
+  EXPECT_EQ(keys_stored, during.ok() ? "1" : keys_stored);
+  EXPECT_EQ(One(*raw, "SELECT count(*) FROM outage.subject_streams"),
+            keys_stored);
+  EXPECT_EQ(One(*raw, "SELECT count(*) FROM outage.events"), keys_stored);
 
-  AppendRequest again{"order-x", ExpectedVersion::NoStream(), events};
-  const std::vector<SubjectKeyWrite> keys = {{"user-x", kKeyA, kMk}};
-  again.subject_keys = keys;
-  ASSERT_OK_AND_ASSIGN(AppendResult r, store->Append(again));
+  ASSERT_OK_AND_ASSIGN(AppendResult r, store->Append(request));
   EXPECT_EQ(r.next_expected_version, 1);
   EXPECT_EQ(One(*raw, "SELECT count(*) FROM outage.subject_keys"), "1");
   EXPECT_EQ(One(*raw, "SELECT stream FROM outage.subject_streams"), "order-x");
+  EXPECT_EQ(One(*raw, "SELECT count(*) FROM outage.events"), "1");
 }
 
 // A page's error stops the read and is returned; the connection goes back
