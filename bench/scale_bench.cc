@@ -37,10 +37,11 @@
 // events/s at 40k, target 0.8 (issue 13).
 //
 //   scale_bench                              # 10M events, both backends
-//   scale_bench --scale_events=200000        # a smoke run, about a minute
+//   scale_bench --scale_events=200000        # a smoke run, about 20 s
 //   scale_bench --scale_backends=postgres --scale_events=1000000
 //
-// Flags (before Google Benchmark's own; also EVENTSTORE_BENCH_SCALE_EVENTS):
+// Flags (anywhere among Google Benchmark's own; --scale_events may also be
+// given as $EVENTSTORE_BENCH_SCALE_EVENTS):
 //   --scale_events=N         events in the big store (default 10,000,000)
 //   --scale_small_events=N   events in the small store (default 40,000)
 //   --scale_backends=LIST    sqlite,postgres (default both)
@@ -49,6 +50,8 @@
 //   --scale_log_events=N     S2_LogPaging's events, 0 for the whole log
 //   --scale_sqlite_query=Q   appended to the SQLite URL ("synchronous=normal")
 //   --scale_pg_query=Q       appended to the PostgreSQL URL
+//   --scale_pg_settings=LIST start the throwaway server with these
+//                            settings, "name=value,..." (e.g. jit=off)
 //   --scale_pg_auto_explain=PATH
 //                            start the throwaway server with auto_explain
 //                            and, once the stores are filled, have it log
@@ -120,6 +123,7 @@ struct Flags {
   std::string sqlite_query;
   std::string pg_query;
   std::string pg_auto_explain;
+  std::vector<std::string> pg_settings;
 };
 
 Flags& TheFlags() {
@@ -162,6 +166,11 @@ void ParseFlags(int& argc, char** argv) {
       f.sqlite_query = value;
     } else if (name == "--scale_pg_query") {
       f.pg_query = value;
+    } else if (name == "--scale_pg_settings") {
+      f.pg_settings = absl::StrSplit(value, ',', absl::SkipEmpty());
+      for (const std::string& setting : f.pg_settings) {
+        ok = ok && absl::StrContains(setting, "=");
+      }
     } else if (name == "--scale_pg_auto_explain") {
       f.pg_auto_explain = value;
       ok = !value.empty();
@@ -230,7 +239,8 @@ class SqliteScaleDatabase final : public ScaleDatabase {
 #ifdef EVENTSTORE_BENCH_POSTGRES
 
 // The server: $EVENTSTORE_BENCH_PG_URL, else a throwaway durable one
-// (StartBenchPostgres), with auto_explain when --scale_pg_auto_explain.
+// (StartBenchPostgres); our own throwaway one, with auto_explain and the
+// settings, when --scale_pg_auto_explain or --scale_pg_settings is given.
 std::unique_ptr<test::PostgresServer>& PgServer() {
   static auto* server = new std::unique_ptr<test::PostgresServer>;
   return *server;
@@ -239,18 +249,24 @@ std::unique_ptr<test::PostgresServer>& PgServer() {
 const std::string& PgUrl() {
   static const auto* url = [] {
     absl::StatusOr<std::string> started;
-    if (TheFlags().pg_auto_explain.empty()) {
+    const Flags& flags = TheFlags();
+    if (flags.pg_auto_explain.empty() && flags.pg_settings.empty()) {
       started = StartBenchPostgres(&PgServer());
     } else {
       test::PostgresServerOptions options;
       options.durable = true;
-      options.extra_settings = {
-          "shared_preload_libraries=auto_explain",
-          "auto_explain.log_min_duration=-1",
-          "auto_explain.log_analyze=on",
-          "auto_explain.log_buffers=on",
-          "auto_explain.log_timing=off",
-      };
+      if (!flags.pg_auto_explain.empty()) {
+        options.extra_settings = {
+            "shared_preload_libraries=auto_explain",
+            "auto_explain.log_min_duration=-1",
+            "auto_explain.log_analyze=on",
+            "auto_explain.log_buffers=on",
+            "auto_explain.log_timing=off",
+        };
+      }
+      for (const std::string& setting : flags.pg_settings) {
+        options.extra_settings.push_back(setting);
+      }
       absl::StatusOr<std::unique_ptr<test::PostgresServer>> server =
           test::PostgresServer::Start(options);
       if (server.ok()) {

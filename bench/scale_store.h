@@ -102,7 +102,8 @@ class ScaleStore {
   absl::Status AppendToStream(int64_t i, const std::vector<EventData>& events);
 
   // The next batch of the shape, round robin as the fill goes on (stream
-  // index and events); NextBatch builds it, AppendNextBatch appends it.
+  // index and events): NextBatch builds it, AppendBatch appends it (a new
+  // stream when its index is streams()).
   struct Batch {
     int64_t stream_index;
     std::vector<EventData> events;

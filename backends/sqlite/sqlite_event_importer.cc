@@ -572,15 +572,8 @@ SqliteEventImporter::ReadStreamAtSourcePositions(
                 ? (windowed ? kReadSourceForwardWindow : kReadSourceForward)
                 : (windowed ? kReadSourceBackwardWindow : kReadSourceBackward);
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
-        stmt->BindText(1, stream);
-        stmt->BindInt64(2, from);
-        stmt->BindInt64(3, options.max_count);
-        if (windowed) {
-          stmt->BindInt64(4, window.min_version);
-          stmt->BindInt64(5, window.min_recorded_at.has_value()
-                                 ? absl::ToUnixMicros(*window.min_recorded_at)
-                                 : std::numeric_limits<int64_t>::min());
-        }
+        SqliteStreamLifecycle::BindStreamRead(*stmt, stream, from, options.max_count,
+                                              windowed ? &window : nullptr);
         // Reserved up front, as the store's ReadStream does: the stream's
         // version bounds the rows.
         const int64_t last = state.max_stored;

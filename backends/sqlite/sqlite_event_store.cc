@@ -583,15 +583,8 @@ absl::Status SqliteEventStoreImpl::ReadStreamRows(
                           ? (windowed ? kReadForwardWindow : kReadForward)
                           : (windowed ? kReadBackwardWindow : kReadBackward);
     ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
-    stmt->BindText(1, stream);
-    stmt->BindInt64(2, from);
-    stmt->BindInt64(3, options.max_count);
-    if (windowed) {
-      stmt->BindInt64(4, window.min_version);
-      stmt->BindInt64(5, window.min_recorded_at.has_value()
-                             ? absl::ToUnixMicros(*window.min_recorded_at)
-                             : std::numeric_limits<int64_t>::min());
-    }
+    SqliteStreamLifecycle::BindStreamRead(*stmt, stream, from, options.max_count,
+                                          windowed ? &window : nullptr);
     int64_t expected = std::min(options.max_count, kMaxReserve);
     if (forward && options.max_count > kMaxReserve) {
       // The stream's length bounds the rows.

@@ -166,6 +166,19 @@ absl::Status SqliteStreamLifecycle::Revive(SqliteConnection& conn,
   return stmt->Run();
 }
 
+void SqliteStreamLifecycle::BindStreamRead(
+    SqliteStatement& stmt, std::string_view stream, int64_t from,
+    int64_t max_count, const internal::StreamWindow* window) {
+  stmt.BindText(1, stream);
+  stmt.BindInt64(2, from);
+  stmt.BindInt64(3, max_count);
+  if (window == nullptr) return;
+  stmt.BindInt64(4, window->min_version);
+  stmt.BindInt64(5, window->min_recorded_at.has_value()
+                        ? absl::ToUnixMicros(*window->min_recorded_at)
+                        : std::numeric_limits<int64_t>::min());
+}
+
 absl::StatusOr<bool> SqliteStreamLifecycle::AnyHidingRow(
     SqliteConnection& conn) {
   ES_ASSIGN_OR_RETURN(int64_t any, conn.QueryInt64(kAnyHidingRow, 0));

@@ -69,6 +69,13 @@ class SqliteStreamLifecycle {
   // REQUIRES: inside the append's write transaction.
   static absl::Status Revive(SqliteConnection& conn, std::string_view stream,
                              int64_t now_micros);
+  // Binds a stream read's parameters: ?1 the stream, ?2 the first version,
+  // ?3 the most rows, and with a window (`window` not null) ?4 its lowest
+  // version and ?5 its earliest recorded_at in microseconds (the smallest
+  // int64 without max_age). For the store's and the importer's reads.
+  static void BindStreamRead(SqliteStatement& stmt, std::string_view stream,
+                             int64_t from, int64_t max_count,
+                             const internal::StreamWindow* window);
   // Whether the streams table holds a row that can hide an event (a
   // deletion or retention metadata). One small query.
   static absl::StatusOr<bool> AnyHidingRow(SqliteConnection& conn);

@@ -33,6 +33,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/conformance_events.h"
+#include "tests/support/split_moved_upcaster.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
@@ -236,22 +237,7 @@ TEST_P(ReadStreamPagesConformanceTest, UpcastersApplyAsToReadStream) {
   registry->AddRename("eventstore.test.v1.OldName",
                       "eventstore.test.v1.NewName");
   // One stored event becomes two.
-  registry->AddUpcaster(
-      "eventstore.test.v1.CustomerMovedV1",
-      [](const RecordedEvent& event)
-          -> absl::StatusOr<std::vector<TypeRegistry::Upcasted>> {
-        test::v1::CustomerMovedV1 moved;
-        if (!moved.ParseFromString(event.payload)) {
-          return absl::DataLossError("CustomerMovedV1 does not parse");
-        }
-        test::v1::StreetChanged street;
-        street.set_street(moved.street());
-        test::v1::CityChanged city;
-        city.set_city(moved.city());
-        return std::vector<TypeRegistry::Upcasted>{
-            {"eventstore.test.v1.StreetChanged", street.SerializeAsString()},
-            {"eventstore.test.v1.CityChanged", city.SerializeAsString()}};
-      });
+  registry->AddUpcaster(test::kCustomerMovedV1Type, test::SplitMovedUpcaster());
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> store,
                        GetParam().open(registry));
   std::vector<EventData> batch;

@@ -10,6 +10,7 @@
 #include "eventstore/test/v1/legacy.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/split_moved_upcaster.h"
 #include "tests/support/status_matchers.h"
 
 namespace eventstore {
@@ -42,22 +43,7 @@ RecordedEvent Recorded(const google::protobuf::Message& message,
 }
 
 // The split of CustomerMovedV1 into StreetChanged then CityChanged.
-TypeRegistry::Upcaster SplitMoved() {
-  return [](const RecordedEvent& event)
-             -> absl::StatusOr<std::vector<TypeRegistry::Upcasted>> {
-    test::v1::CustomerMovedV1 moved;
-    if (!moved.ParseFromString(event.payload)) {
-      return absl::DataLossError("CustomerMovedV1 does not parse");
-    }
-    test::v1::StreetChanged street;
-    street.set_street(moved.street());
-    test::v1::CityChanged city;
-    city.set_city(moved.city());
-    return std::vector<TypeRegistry::Upcasted>{
-        {kStreet, street.SerializeAsString()},
-        {kCity, city.SerializeAsString()}};
-  };
-}
+TypeRegistry::Upcaster SplitMoved() { return test::SplitMovedUpcaster(); }
 
 test::v1::OldName Old(const std::string& value) {
   test::v1::OldName old;
