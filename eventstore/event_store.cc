@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "eventstore/event_importer.h"
+#include "eventstore/internal/read_pages.h"
 #include "eventstore/store_inspector.h"
 #include "eventstore/subject_key_store.h"
 
@@ -23,16 +24,7 @@ absl::Status EventStore::ReadStreamPages(std::string_view stream,
   absl::StatusOr<std::vector<RecordedEvent>> events =
       ReadStream(stream, options);
   if (!events.ok()) return events.status();
-  const size_t size = static_cast<size_t>(page_size);
-  for (size_t begin = 0; begin < events->size(); begin += size) {
-    const size_t end = std::min(events->size(), begin + size);
-    std::vector<RecordedEvent> part(
-        std::make_move_iterator(events->begin() + begin),
-        std::make_move_iterator(events->begin() + end));
-    absl::Status status = page(std::move(part));
-    if (!status.ok()) return status;
-  }
-  return absl::OkStatus();
+  return internal::HandOverInPages(*std::move(events), page_size, page);
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>

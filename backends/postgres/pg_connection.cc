@@ -141,6 +141,22 @@ PgParams& PgParams::Add(std::string_view v, bool null, int format,
   return *this;
 }
 
+std::vector<const char*> PgParams::ValuePointers() const {
+  std::vector<const char*> values(values_.size());
+  for (size_t i = 0; i < values_.size(); ++i) {
+    values[i] = null_[i] ? nullptr : values_[i].data();
+  }
+  return values;
+}
+
+std::vector<int> PgParams::Lengths() const {
+  std::vector<int> lengths(values_.size());
+  for (size_t i = 0; i < values_.size(); ++i) {
+    lengths[i] = static_cast<int>(values_[i].size());
+  }
+  return lengths;
+}
+
 PgParams& PgParams::Int64(int64_t v) {
   return Add(EncodeInt64(v), false, 1, kInt8Oid);
 }
@@ -262,12 +278,8 @@ absl::Status PgConnection::ExecuteRows(
   absl::Status status = Prepare(stmt);
   if (!status.ok()) return status;
   const size_t n = params.values_.size();
-  std::vector<const char*> values(n);
-  std::vector<int> lengths(n);
-  for (size_t i = 0; i < n; ++i) {
-    values[i] = params.null_[i] ? nullptr : params.values_[i].data();
-    lengths[i] = static_cast<int>(params.values_[i].size());
-  }
+  const std::vector<const char*> values = params.ValuePointers();
+  const std::vector<int> lengths = params.Lengths();
   if (PQsendQueryPrepared(conn_, stmt.name, static_cast<int>(n), values.data(),
                           lengths.data(), params.formats_.data(),
                           /*resultFormat=*/1) == 0) {
@@ -312,12 +324,8 @@ absl::StatusOr<PgResult> PgConnection::Execute(const PgStatement& stmt,
   absl::Status prepared = Prepare(stmt);
   if (!prepared.ok()) return prepared;
   const size_t n = params.values_.size();
-  std::vector<const char*> values(n);
-  std::vector<int> lengths(n);
-  for (size_t i = 0; i < n; ++i) {
-    values[i] = params.null_[i] ? nullptr : params.values_[i].data();
-    lengths[i] = static_cast<int>(params.values_[i].size());
-  }
+  const std::vector<const char*> values = params.ValuePointers();
+  const std::vector<int> lengths = params.Lengths();
   PgResult result(PQexecPrepared(conn_, stmt.name, static_cast<int>(n),
                                  values.data(), lengths.data(),
                                  params.formats_.data(),

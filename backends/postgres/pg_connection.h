@@ -81,6 +81,9 @@ class PgParams {
  private:
   friend class PgConnection;
   PgParams& Add(std::string_view v, bool null, int format, uint32_t type);
+  // The values and lengths as libpq takes them (a null value is nullptr).
+  std::vector<const char*> ValuePointers() const;
+  std::vector<int> Lengths() const;
 
   std::vector<std::string> values_;
   std::vector<bool> null_;

@@ -30,6 +30,7 @@
 #include "backends/postgres/pg_subject_key_store.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
+#include "eventstore/internal/read_pages.h"
 #include "eventstore/internal/descriptor_set.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/mutex.h"
@@ -453,23 +454,6 @@ bool AddWindowParams(const PgStreamState& state, PgParams& params) {
   }
   params.Bytes(std::string(kStreamDeletedType));
   return true;
-}
-
-// Hands `events` (one page as read, upcast) to `page`: in pages of at most
-// `page_size` events (an upcaster may have made one event several), none
-// when it holds none (an upcaster may have dropped them all).
-absl::Status HandOver(std::vector<RecordedEvent> events, int64_t page_size,
-                      EventStore::PageVisitor page) {
-  const size_t size = static_cast<size_t>(page_size);
-  if (events.empty()) return absl::OkStatus();
-  if (events.size() <= size) return page(std::move(events));
-  for (size_t begin = 0; begin < events.size(); begin += size) {
-    const size_t end = std::min(events.size(), begin + size);
-    ES_RETURN_IF_ERROR(page(std::vector<RecordedEvent>(
-        std::make_move_iterator(events.begin() + begin),
-        std::make_move_iterator(events.begin() + end))));
-  }
-  return absl::OkStatus();
 }
 
 // The NOTIFY column of the append statement (notify_on_append): one
@@ -1236,7 +1220,7 @@ absl::Status PostgresEventStoreImpl::ReadPagesOn(
     events.reserve(reserve);
     ES_RETURN_IF_ERROR(Upcast(full));
     *delivered = true;
-    return HandOver(std::move(full), page_size, page);
+    return internal::HandOverInPages(std::move(full), page_size, page);
   };
   auto add = [&](const PgResult& r, int row) -> absl::Status {
     DecodeRowInto(r, row, options_.verify_checksums, events.emplace_back());

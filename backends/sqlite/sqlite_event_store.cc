@@ -31,6 +31,7 @@
 #include "backends/sqlite/sqlite_subject_key_store.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
+#include "eventstore/internal/read_pages.h"
 #include "eventstore/internal/descriptor_set.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/stream_rules.h"
@@ -653,16 +654,8 @@ absl::Status SqliteEventStoreImpl::HandOver(std::vector<RecordedEvent> events,
                                             int64_t page_size,
                                             PageVisitor page) const {
   ES_RETURN_IF_ERROR(Upcast(events));
-  const size_t size = static_cast<size_t>(page_size);
-  if (events.size() <= size) return page(std::move(events));
-  // An upcaster made more events than the rows read: pages of page_size.
-  for (size_t begin = 0; begin < events.size(); begin += size) {
-    const size_t end = std::min(events.size(), begin + size);
-    ES_RETURN_IF_ERROR(page(std::vector<RecordedEvent>(
-        std::make_move_iterator(events.begin() + begin),
-        std::make_move_iterator(events.begin() + end))));
-  }
-  return absl::OkStatus();
+  // An upcaster may have made more events than the rows read.
+  return internal::HandOverInPages(std::move(events), page_size, page);
 }
 
 absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
