@@ -11,7 +11,6 @@
 #include "eventstore/crypto/key_cache.h"
 #include "eventstore/crypto/payload_cipher.h"
 #include "eventstore/crypto/pipelined_decryption.h"
-#include "eventstore/crypto/second_thread.h"
 #include "eventstore/crypto/subject_cipher.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/status_macros.h"
@@ -48,10 +47,6 @@ bool HasEncrypted(const std::vector<RecordedEvent>& events) {
 }
 
 }  // namespace
-
-// Batches and pages of at least this many events are encrypted or
-// decrypted in two halves, one on a second thread.
-constexpr size_t kParallelEvents = 64;
 
 class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
  public:
@@ -102,33 +97,11 @@ class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
   };
   // Decrypts `events` in place (see the header for each outcome).
   absl::Status Decrypt(std::vector<RecordedEvent>& events,
-                       DecryptState& state) {
-    return DecryptRange(events, 0, events.size(), state);
-  }
-  // Decrypts events[begin, end).
-  absl::Status DecryptRange(std::vector<RecordedEvent>& events, size_t begin,
-                            size_t end, DecryptState& state);
-  // The same for one page: in two halves, one on the second thread, when
-  // it is large.
+                       DecryptState& state);
   absl::Status Decrypt(std::vector<RecordedEvent>& events) {
     if (!HasEncrypted(events)) return absl::OkStatus();
-    if (events.size() < kParallelEvents) {
-      DecryptState state;
-      return Decrypt(events, state);
-    }
-    const size_t half = events.size() / 2;
-    absl::Status first;
-    absl::Status second;
-    second_.RunBoth(
-        [&] {
-          DecryptState state;
-          first = DecryptRange(events, 0, half, state);
-        },
-        [&] {
-          DecryptState state;
-          second = DecryptRange(events, half, events.size(), state);
-        });
-    return first.ok() ? second : first;
+    DecryptState state;
+    return Decrypt(events, state);
   }
 
   absl::StatusOr<ForgetSubjectResult> Forget(std::string_view subject) {
@@ -166,8 +139,6 @@ class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
   const MasterKey master_;
   const std::vector<MasterKey> previous_;
   KeyCache cache_;
-  // Seals a large batch's second half, and decrypts a large page's.
-  internal::SecondThread second_;
 };
 
 const MasterKey* EncryptedEventStore::Impl::MasterById(
@@ -308,18 +279,17 @@ absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
         "subject_keys: set by the EncryptedEventStore itself; append the "
         "events with their subject_id only");
   }
-  // First each event's id and its subject's key (resolved once per call,
-  // on this thread: it may read the key table); then the copies, with the
-  // subjects' payloads sealed, in two halves on two threads for a large
-  // batch.
+  // Copies of the events, each subject's payload sealed with its key
+  // (resolved once per run of one subject's events).
   const size_t n = in.events.size();
   storage.resize(n);
-  std::vector<const SubjectKey*> key_of(n, nullptr);
   absl::flat_hash_map<std::string, std::shared_ptr<const SubjectKey>> resolved;
   const std::string* last_subject = nullptr;
   const SubjectKey* last_key = nullptr;
+  internal::PayloadSealer sealer;  // one nonce prefix for the append
   for (size_t i = 0; i < n; ++i) {
     const EventData& src = in.events[i];
+    EventData& e = storage[i];
     if (!src.metadata.payload_encryption().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "events[", i,
@@ -327,9 +297,15 @@ absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
           "itself; append the plain payload with only subject_id set"));
     }
     // The id is part of the associated data: it must be the stored one.
-    storage[i].id = src.id.IsNil() ? Uuid::Generate() : src.id;
+    e.id = src.id.IsNil() ? Uuid::Generate() : src.id;
+    e.type = src.type;
+    e.metadata = src.metadata;
+    e.descriptor = src.descriptor;
     const std::string& subject = src.metadata.subject_id();
-    if (subject.empty()) continue;
+    if (subject.empty()) {
+      e.payload = src.payload;
+      continue;
+    }
     if (last_subject == nullptr || *last_subject != subject) {
       auto it = resolved.find(subject);
       if (it == resolved.end()) {
@@ -340,30 +316,8 @@ absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
       last_subject = &it->first;
       last_key = it->second.get();
     }
-    key_of[i] = last_key;
-  }
-  auto copy = [&](size_t begin, size_t end) {
-    internal::PayloadSealer sealer;  // a nonce prefix of its own
-    for (size_t i = begin; i < end; ++i) {
-      const EventData& src = in.events[i];
-      EventData& e = storage[i];
-      e.type = src.type;
-      e.metadata = src.metadata;
-      e.descriptor = src.descriptor;
-      if (key_of[i] == nullptr) {
-        e.payload = src.payload;
-        continue;
-      }
-      e.metadata.set_payload_encryption(
-          std::string(kPayloadEncryptionXChaCha20));
-      e.payload = sealer.Seal(*key_of[i], e.id, src.metadata.subject_id(),
-                              src.payload);
-    }
-  };
-  if (n >= kParallelEvents) {
-    second_.RunBoth([&] { copy(0, n / 2); }, [&] { copy(n / 2, n); });
-  } else {
-    copy(0, n);
+    e.metadata.set_payload_encryption(std::string(kPayloadEncryptionXChaCha20));
+    e.payload = sealer.Seal(*last_key, e.id, subject, src.payload);
   }
   keys.writes_.clear();
   for (const KeyWrites::Entry& entry : keys.entries_) {
@@ -376,15 +330,13 @@ absl::Status EncryptedEventStore::Impl::Prepare(const AppendRequest& in,
   return absl::OkStatus();
 }
 
-absl::Status EncryptedEventStore::Impl::DecryptRange(
-    std::vector<RecordedEvent>& events, size_t begin, size_t end,
-    DecryptState& state) {
+absl::Status EncryptedEventStore::Impl::Decrypt(
+    std::vector<RecordedEvent>& events, DecryptState& state) {
   // The last subject's entry, so that a run of one subject's events (the
   // usual stream) looks it up once.
   const std::string* last_subject = nullptr;
   const ReadKey* last_key = nullptr;
-  for (size_t i = begin; i < end; ++i) {
-    RecordedEvent& e = events[i];
+  for (RecordedEvent& e : events) {
     const std::string& encryption = e.metadata.payload_encryption();
     if (encryption.empty() || e.damaged()) continue;
     if (encryption != kPayloadEncryptionXChaCha20) {

@@ -460,7 +460,7 @@ TEST_P(EncryptedEventStoreTest, LongStreamsReadInPagesDecryptEveryEvent) {
         return absl::OkStatus();
       }));
   EXPECT_EQ(seen, 700);
-  // ReadAll decrypts a large page in two halves, one on a second thread.
+  // ReadAll decrypts the same.
   ReadAllOptions all;
   all.max_count = 700;
   ASSERT_OK_AND_ASSIGN(ReadAllPage page, encrypted_->ReadAll(all));
