@@ -131,6 +131,24 @@ TEST(PostgresEventStoreTest, OpenEventStoreTakesPostgresUrls) {
   EXPECT_EQ(rows[0][0], "1");
 }
 
+TEST(PostgresEventStoreTest, SessionsRunWithoutJitAndWithTheStatementTimeout) {
+  ASSERT_OK_AND_ASSIGN(std::string url, SharedPostgresUrl());
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<EventStore> store,
+      OpenEventStore(absl::StrCat(url, "?schema=", UniqueSchemaName(),
+                                  "&statement_timeout_ms=4321")));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqlTransaction> tx,
+                       store->BeginTransaction());
+  ASSERT_OK_AND_ASSIGN(
+      SqlRows rows,
+      tx->Query("SELECT current_setting('jit'), "
+                "current_setting('statement_timeout')"));
+  ASSERT_OK(tx->Commit());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], "off");
+  EXPECT_EQ(rows[0][1], "4321ms");
+}
+
 TEST(PostgresEventStoreTest, SchemasIsolateStoresInOneDatabase) {
   ASSERT_OK_AND_ASSIGN(std::string url, SharedPostgresUrl());
   PostgresOptions a;
