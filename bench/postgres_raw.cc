@@ -38,7 +38,7 @@ constexpr PostgresRawBatchMethod kFastestBatchMethod =
     PostgresRawBatchMethod::kUnnest;
 
 // The event log's tables as backends/postgres/pg_schema.cc creates them
-// (migrations 1 and 4); "$S" is the quoted schema.
+// (migrations 1, 4 and 7); "$S" is the quoted schema.
 // CheckPostgresRawSchemaMatchesStore compares the two.
 constexpr char kSchemaSql[] = R"sql(
 CREATE SCHEMA $S;
@@ -58,6 +58,8 @@ CREATE TABLE $S.events (
   CONSTRAINT events_id_key UNIQUE (id),
   CONSTRAINT events_stream_version_key UNIQUE (stream, version)
 );
+CREATE INDEX events_by_category  -- added by migration 7
+  ON $S.events (split_part(stream, '-', 1), transaction_id, position);
 CREATE TABLE $S.event_types (
   type        text PRIMARY KEY,
   descriptor  bytea NOT NULL,

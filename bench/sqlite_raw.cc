@@ -43,6 +43,8 @@ CREATE TABLE events (
   tenant_id   TEXT,
   recorded_at INTEGER NOT NULL,
   checksum    INTEGER,  -- added by migration 4; the raw side leaves it NULL
+  source_commit  INTEGER,  -- added by migration 5 (an imported event's
+  source_prepare INTEGER,  -- source position); NULL for an append
   UNIQUE (stream, version)
 );
 CREATE TABLE event_types (

@@ -158,6 +158,16 @@ CREATE TABLE $S.subject_streams (
 );
 CREATE INDEX subject_streams_by_stream ON $S.subject_streams (stream);
 )sql",
+    // 7: events by category (the stream name up to its first '-', "order"
+    // for "order-17") in log order, so that ReadAll with a stream prefix
+    // "<category>-" walks one category from a position instead of scanning
+    // the log (postgres_event_store.cc, CategoryOfPrefix). split_part is
+    // IMMUTABLE, as an index expression must be; a name without '-' is its
+    // own category.
+    R"sql(
+CREATE INDEX events_by_category
+  ON $S.events (split_part(stream, '-', 1), transaction_id, position);
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

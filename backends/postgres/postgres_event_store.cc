@@ -23,6 +23,7 @@
 #include "backends/postgres/pg_event_waiter.h"
 #include "backends/postgres/pg_lease.h"
 #include "backends/postgres/pg_outbox_store.h"
+#include "backends/postgres/pg_read_all_sql.h"
 #include "backends/postgres/pg_snapshot_store.h"
 #include "backends/postgres/pg_sql_transaction.h"
 #include "backends/postgres/pg_store_inspector.h"
@@ -327,18 +328,30 @@ constexpr char kReadWindowBackwardSql[] =
 constexpr char kBeginPagesSql[] =
     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
+}  // namespace
+
 // Only transactions older than every running one: nothing can commit below
 // the returned positions afterwards (docs/postgres.md). Events the stream
 // lifecycle hides are left out (not StreamDeleted events), before the
 // LIMIT; the test whether any streams row hides anything is evaluated once
-// per statement, and when none does the rows are filtered as before.
-std::string ReadAllSql() {
+// per statement, and when none does the rows are filtered as before. The
+// category form replaces starts_with(stream, 'c-') by its equivalent
+// split_part(stream, '-', 1) = 'c' AND stream <> 'c' (CategoryOfPrefix):
+// the same rows, but the planner estimates the pair from the index's
+// statistics and walks events_by_category in log order, where with
+// starts_with beside the equality it multiplied two correlated
+// selectivities, expected a few rows and fetched and sorted the whole
+// category every page (docs/postgres.md).
+std::string ReadAllSql(bool by_category) {
   return absl::StrCat(
       "SELECT " ES_PG_EVENT_COLUMNS
       " FROM $S.events AS e"
       " WHERE (transaction_id, position) > ($1::xid8, $2::bigint)"
-      "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
-      "   AND ($3::text IS NULL OR starts_with(stream, $3::text))"
+      "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+      by_category
+          ? "   AND split_part(stream, '-', 1) = $7::text"
+            "   AND stream <> $7::text AND $3::text IS NOT NULL"
+          : "   AND ($3::text IS NULL OR starts_with(stream, $3::text))",
       "   AND ($4::text[] IS NULL OR type = ANY($4::text[]))"
       "   AND ($5::text IS NULL OR tenant_id = $5::text)"
       "   AND (NOT (SELECT EXISTS (SELECT 1 FROM $S.streams"
@@ -350,6 +363,16 @@ std::string ReadAllSql() {
       ")"
       " ORDER BY transaction_id, position LIMIT $6::bigint");
 }
+
+std::optional<std::string> CategoryOfPrefix(std::string_view prefix) {
+  if (prefix.size() < 2 || prefix.find('-') != prefix.size() - 1) {
+    return std::nullopt;
+  }
+  return std::string(prefix.substr(0, prefix.size() - 1));
+}
+
+namespace {
+
 constexpr char kHeadSql[] =
     "SELECT transaction_id, position FROM $S.events"
     " WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
@@ -629,6 +652,7 @@ class PostgresEventStoreImpl final : public EventStore {
   const PgStatement read_window_forward_;
   const PgStatement read_window_backward_;
   const PgStatement read_all_;
+  const PgStatement read_all_category_;  // a prefix "<category>-"
   const PgStatement head_;
   const PgStatement exists_;
 
@@ -670,7 +694,9 @@ PostgresEventStoreImpl::PostgresEventStoreImpl(std::unique_ptr<PgDatabase> db)
           db_->Statement("es_read_window_forward", kReadWindowForwardSql)),
       read_window_backward_(
           db_->Statement("es_read_window_backward", kReadWindowBackwardSql)),
-      read_all_(db_->Statement("es_read_all", ReadAllSql())),
+      read_all_(db_->Statement("es_read_all", ReadAllSql(false))),
+      read_all_category_(
+          db_->Statement("es_read_all_category", ReadAllSql(true))),
       head_(db_->Statement("es_head", kHeadSql)),
       exists_(db_->Statement("es_exists", kExistsSql)),
       checkpoints_(db_.get()),
@@ -1270,8 +1296,12 @@ absl::StatusOr<ReadAllPage> PostgresEventStoreImpl::ReadAll(
       .Int64(static_cast<int64_t>(options.from_position.prepare()));
   AddFilterParams(options.filter, params);
   params.Int64(options.max_count);
+  const std::optional<std::string> category =
+      CategoryOfPrefix(options.filter.stream_prefix);
+  if (category.has_value()) params.Bytes(*category);
   ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
-    return conn.Execute(read_all_, params);
+    return conn.Execute(category.has_value() ? read_all_category_ : read_all_,
+                        params);
   }));
   DecodeRows(r, options_.verify_checksums, page.events);
   page.end_of_log =

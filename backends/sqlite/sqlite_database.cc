@@ -83,11 +83,33 @@ absl::Status ValidateOptions(const SqliteOptions& options) {
         "busy_timeout: ", absl::FormatDuration(options.busy_timeout),
         " is not from 0 to ", SqliteOptions::kMaxBusyTimeoutMs, " ms"));
   }
+  if (options.cache_size_mb < 1 ||
+      options.cache_size_mb > SqliteOptions::kMaxCacheSizeMb) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache_size_mb: ", options.cache_size_mb,
+                     " is not from 1 to ", SqliteOptions::kMaxCacheSizeMb));
+  }
+  if (options.mmap_size_mb < 0 ||
+      options.mmap_size_mb > SqliteOptions::kMaxMmapSizeMb) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mmap_size_mb: ", options.mmap_size_mb,
+                     " is not from 0 to ", SqliteOptions::kMaxMmapSizeMb));
+  }
   if (options.read_only && options.path == ":memory:") {
     return absl::InvalidArgumentError(
         "read_only: a private in-memory database cannot be opened read-only");
   }
   return absl::OkStatus();
+}
+
+// Sets the page cache and the memory map of `conn` (each connection has
+// its own): run on the writer and on every reader when it is opened.
+absl::Status ApplyCacheOptions(SqliteConnection& conn,
+                               const SqliteOptions& options) {
+  // A negative cache_size is in KiB rather than pages.
+  return conn.Exec(absl::StrCat(
+      "PRAGMA cache_size = ", -int64_t{options.cache_size_mb} * 1024,
+      "; PRAGMA mmap_size = ", int64_t{options.mmap_size_mb} * 1024 * 1024));
 }
 
 // Opens `path` in `mode`. A file that does not exist, when `mode` may not
@@ -121,6 +143,9 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
   policy.create = !options.read_only;
   policy.upgrade = !options.read_only && options.upgrade_schema;
   ES_RETURN_IF_ERROR(EnsureSchema(*writer, options.path, policy).status());
+  // After EnsureSchema: the pragmas read the file's header, and a file that
+  // is not a store must be refused by EnsureSchema's own message.
+  ES_RETURN_IF_ERROR(ApplyCacheOptions(*writer, options));
   if (options.read_only) {
     // The journal mode is the file's, and synchronous matters only to
     // writes: nothing to set.
@@ -201,6 +226,7 @@ SqliteDatabase::AcquireReader() {
                                  : SqliteConnection::Mode::kReadWrite,
                              options_.busy_timeout));
   ES_RETURN_IF_ERROR(conn->Exec("PRAGMA query_only = 1"));
+  ES_RETURN_IF_ERROR(ApplyCacheOptions(*conn, options_));
   return conn;
 }
 

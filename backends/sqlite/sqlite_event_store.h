@@ -66,6 +66,30 @@ struct SqliteOptions {
   // kMaxReaders. Default 4.
   int max_readers = 4;
   static constexpr int kMaxReaders = 1024;
+  // PRAGMA cache_size of every connection (the writer and each pooled
+  // reader), in MiB: the most page cache one connection keeps. It is a
+  // bound, not an allocation: a connection holds only the pages it has
+  // read. 1 to kMaxCacheSizeMb. Default 16, 8x SQLite's own 2 MB: room
+  // for the interior pages of a 10M-event store's indexes; larger helps
+  // only reads that come back to the same pages (docs/benchmarks.md,
+  // "SQLite page cache and memory map"). Each idle pooled reader keeps its
+  // cache, so a store holds up to (1 + max_readers) x cache_size_mb (80 MiB
+  // with the defaults), more while extra readers are open.
+  int cache_size_mb = 16;
+  static constexpr int kMaxCacheSizeMb = 65536;
+  // PRAGMA mmap_size of every connection, in MiB: how much of the file
+  // reads map into memory instead of copying through read(). The mapping
+  // is the OS page cache, shared by all connections and processes: it
+  // costs address space, not private memory. 0 turns it off. 0 to
+  // kMaxMmapSizeMb; SQLite caps it at its build's SQLITE_MAX_MMAP_SIZE
+  // (2047 MiB for Debian's libsqlite3), and ignores it for ":memory:".
+  // An I/O error on a mapped page kills the process with SIGBUS instead
+  // of failing the read: set 0 on storage that can fail under a running
+  // process (network mounts). Default 256: at 10M events it took
+  // StreamVersion from about 0.3 to 0.5 of its 40k rate, where a map of
+  // most of the file (2047) was slower than none (docs/benchmarks.md).
+  int mmap_size_mb = 256;
+  static constexpr int kMaxMmapSizeMb = 1048576;
   // Create the file when absent. Default true.
   bool create_if_missing = true;
   // Open the file read-only (SQLITE_OPEN_READONLY): no file is created, the
@@ -97,8 +121,9 @@ struct SqliteOptions {
   // Options from a URL: "sqlite::memory:", "sqlite:///abs/path.db",
   // "sqlite:relative.db", with optional query parameters synchronous=
   // off|normal|full|extra, wal=true|false, busy_timeout_ms=N, max_readers=N,
-  // read_only=true|false, upgrade_schema=true|false,
-  // verify_checksums=true|false. kInvalidArgument naming
+  // cache_size_mb=N, mmap_size_mb=N, read_only=true|false,
+  // upgrade_schema=true|false, verify_checksums=true|false.
+  // kInvalidArgument naming
   // the part that is wrong (a number out of range names the range; a NUL
   // byte in the path is refused).
   static absl::StatusOr<SqliteOptions> FromUrl(std::string_view url);

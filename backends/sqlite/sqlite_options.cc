@@ -74,10 +74,23 @@ absl::Status ApplyParameter(const std::string& key, const std::string& value,
                                  SqliteOptions::kMaxReaders));
     }
     options.max_readers = n;
+  } else if (key == "cache_size_mb" || key == "mmap_size_mb") {
+    const bool cache = key == "cache_size_mb";
+    const int low = cache ? 1 : 0;
+    const int high =
+        cache ? SqliteOptions::kMaxCacheSizeMb : SqliteOptions::kMaxMmapSizeMb;
+    int mb;
+    if (!absl::SimpleAtoi(value, &mb) || mb < low || mb > high) {
+      return BadUrl(absl::StrCat(key, "='", value,
+                                 "' is not a whole number of MiB from ", low,
+                                 " to ", high));
+    }
+    (cache ? options.cache_size_mb : options.mmap_size_mb) = mb;
   } else {
     return BadUrl(absl::StrCat("unknown parameter '", key,
                                "' (known: synchronous, wal, busy_timeout_ms, "
-                               "max_readers, read_only, upgrade_schema, "
+                               "max_readers, cache_size_mb, mmap_size_mb, "
+                               "read_only, upgrade_schema, "
                                "verify_checksums)"));
   }
   return absl::OkStatus();
