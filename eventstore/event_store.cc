@@ -15,8 +15,8 @@
 namespace eventstore {
 
 absl::Status EventStore::ReadStreamPages(std::string_view stream,
-                                        const ReadStreamOptions& options,
-                                        int64_t page_size, PageVisitor page) {
+                                         const ReadStreamOptions& options,
+                                         int64_t page_size, PageVisitor page) {
   if (page_size < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_size: ", page_size, " is not 1 or more"));

@@ -23,9 +23,9 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "eventstore/event_data.h"
@@ -190,7 +190,8 @@ class EventStore {
   // it holds the whole stream); the backends read page by page.
   // ForwardingEventStore keeps this default, so that a decorator's
   // ReadStream sees the read.
-  using PageVisitor = absl::FunctionRef<absl::Status(std::vector<RecordedEvent>)>;
+  using PageVisitor =
+      absl::FunctionRef<absl::Status(std::vector<RecordedEvent>)>;
   virtual absl::Status ReadStreamPages(std::string_view stream,
                                        const ReadStreamOptions& options,
                                        int64_t page_size, PageVisitor page);

@@ -31,10 +31,10 @@
 #include "backends/postgres/pg_subject_key_store.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
-#include "eventstore/internal/read_pages.h"
 #include "eventstore/internal/descriptor_set.h"
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/mutex.h"
+#include "eventstore/internal/read_pages.h"
 #include "eventstore/internal/stream_rules.h"
 #include "eventstore/status_macros.h"
 

@@ -572,7 +572,8 @@ SqliteEventImporter::ReadStreamAtSourcePositions(
                 ? (windowed ? kReadSourceForwardWindow : kReadSourceForward)
                 : (windowed ? kReadSourceBackwardWindow : kReadSourceBackward);
         ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
-        SqliteStreamLifecycle::BindStreamRead(*stmt, stream, from, options.max_count,
+        SqliteStreamLifecycle::BindStreamRead(*stmt, stream, from,
+                                              options.max_count,
                                               windowed ? &window : nullptr);
         // Reserved up front, as the store's ReadStream does: the stream's
         // version bounds the rows.

@@ -31,9 +31,9 @@
 #include "backends/sqlite/sqlite_subject_key_store.h"
 #include "eventstore/errors.h"
 #include "eventstore/internal/append_validation.h"
-#include "eventstore/internal/read_pages.h"
 #include "eventstore/internal/descriptor_set.h"
 #include "eventstore/internal/event_checksum.h"
+#include "eventstore/internal/read_pages.h"
 #include "eventstore/internal/stream_rules.h"
 #include "eventstore/status_macros.h"
 
@@ -584,8 +584,8 @@ absl::Status SqliteEventStoreImpl::ReadStreamRows(
                           ? (windowed ? kReadForwardWindow : kReadForward)
                           : (windowed ? kReadBackwardWindow : kReadBackward);
     ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
-    SqliteStreamLifecycle::BindStreamRead(*stmt, stream, from, options.max_count,
-                                          windowed ? &window : nullptr);
+    SqliteStreamLifecycle::BindStreamRead(
+        *stmt, stream, from, options.max_count, windowed ? &window : nullptr);
     int64_t expected = std::min(options.max_count, kMaxReserve);
     if (forward && options.max_count > kMaxReserve) {
       // The stream's length bounds the rows.

@@ -96,8 +96,7 @@ class EncryptedEventStore::Impl final : public internal::SnapshotKeySource {
     std::string plain;
   };
   // Decrypts `events` in place (see the header for each outcome).
-  absl::Status Decrypt(std::vector<RecordedEvent>& events,
-                       DecryptState& state);
+  absl::Status Decrypt(std::vector<RecordedEvent>& events, DecryptState& state);
   absl::Status Decrypt(std::vector<RecordedEvent>& events) {
     if (!HasEncrypted(events)) return absl::OkStatus();
     DecryptState state;

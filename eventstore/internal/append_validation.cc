@@ -173,8 +173,8 @@ absl::Status ValidatePayloadEncryption(size_t i, const EventData& event) {
 
 }  // namespace
 
-absl::Status ValidateSubjectKeyWrites(const StoreLimits& limits,
-                                      absl::Span<const SubjectKeyWrite> writes) {
+absl::Status ValidateSubjectKeyWrites(
+    const StoreLimits& limits, absl::Span<const SubjectKeyWrite> writes) {
   absl::flat_hash_set<std::string_view> seen;
   for (size_t i = 0; i < writes.size(); ++i) {
     const SubjectKeyWrite& w = writes[i];

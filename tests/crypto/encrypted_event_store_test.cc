@@ -450,15 +450,14 @@ TEST_P(EncryptedEventStoreTest, LongStreamsReadInPagesDecryptEveryEvent) {
   for (const RecordedEvent& e : read) check(e);
   // ReadStreamPages (the default over ReadStream) hands the same events.
   int64_t seen = 0;
-  ASSERT_OK(encrypted_->ReadStreamPages(
-      "ledger", ReadStreamOptions(), 300,
-      [&](std::vector<RecordedEvent> page) {
-        for (const RecordedEvent& e : page) {
-          EXPECT_EQ(e.version, ++seen);
-          check(e);
-        }
-        return absl::OkStatus();
-      }));
+  ASSERT_OK(encrypted_->ReadStreamPages("ledger", ReadStreamOptions(), 300,
+                                        [&](std::vector<RecordedEvent> page) {
+                                          for (const RecordedEvent& e : page) {
+                                            EXPECT_EQ(e.version, ++seen);
+                                            check(e);
+                                          }
+                                          return absl::OkStatus();
+                                        }));
   EXPECT_EQ(seen, 700);
   // ReadAll decrypts the same.
   ReadAllOptions all;

@@ -95,8 +95,8 @@ TEST(PayloadCipherTest, OpenerOpensLibsodiumsPayloadsAndRefusesAlteredOnes) {
     ASSERT_TRUE(opener.Open(key, id, "s", sealed, &plain)) << i;
     EXPECT_EQ(plain, text);
     // The other subject's key, another id, a flipped bit: refused.
-    EXPECT_FALSE(opener.Open(i % 2 == 0 ? *bob : *alice, id, "s", sealed,
-                             &plain));
+    EXPECT_FALSE(
+        opener.Open(i % 2 == 0 ? *bob : *alice, id, "s", sealed, &plain));
     EXPECT_FALSE(opener.Open(key, Uuid::Generate(), "s", sealed, &plain));
     for (size_t at : {size_t{0}, size_t{17}, kNonceSize, sealed.size() - 1}) {
       std::string altered = sealed;

@@ -22,7 +22,8 @@ std::vector<RecordedEvent> Page(int first, int count) {
   return page;
 }
 
-TEST(PipelinedDecryptionConcurrentTest, EveryPageDecryptedInOrderOnASecondThread) {
+TEST(PipelinedDecryptionConcurrentTest,
+     EveryPageDecryptedInOrderOnASecondThread) {
   std::vector<std::thread::id> threads;
   PipelinedDecryption pipeline([&](std::vector<RecordedEvent>& page) {
     threads.push_back(std::this_thread::get_id());

@@ -139,10 +139,9 @@ TEST(PostgresEventStoreTest, SessionsRunWithoutJitAndWithTheStatementTimeout) {
                                   "&statement_timeout_ms=4321")));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqlTransaction> tx,
                        store->BeginTransaction());
-  ASSERT_OK_AND_ASSIGN(
-      SqlRows rows,
-      tx->Query("SELECT current_setting('jit'), "
-                "current_setting('statement_timeout')"));
+  ASSERT_OK_AND_ASSIGN(SqlRows rows,
+                       tx->Query("SELECT current_setting('jit'), "
+                                 "current_setting('statement_timeout')"));
   ASSERT_OK(tx->Commit());
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0][0], "off");
