@@ -27,6 +27,9 @@
 //   S2_TenantFilter        ReadAll of tenant "tenant-0" (1%), likewise
 //   S2_StreamVersion       1,000 StreamVersion calls on random streams
 //                          (lookups/s)
+//   S2_RawStreamVersion    the same lookups by the database's own client
+//                          (raw sqlite3 with the store's cache and map, raw
+//                          libpq): the baseline of S2_StreamVersion
 //   S2_LogPaging           the global log from the start in pages of 1,000:
 //                          all of it on SQLite, the first 1,000,000 events
 //                          on PostgreSQL (--scale_log_events changes both)
@@ -66,6 +69,7 @@
 // 3 GB on SQLite and 4 GB on PostgreSQL.
 
 #include <benchmark/benchmark.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -213,6 +217,40 @@ class SqliteScaleDatabase final : public ScaleDatabase {
 
   EventStore& store() override { return *store_; }
 
+  ~SqliteScaleDatabase() override {
+    if (raw_ != nullptr) {
+      sqlite3_finalize(raw_version_);
+      sqlite3_close(raw_);
+    }
+  }
+
+  absl::StatusOr<int64_t> RawStreamVersion(const std::string& stream) override {
+    if (raw_ == nullptr) {
+      if (sqlite3_open_v2(path_.c_str(), &raw_, SQLITE_OPEN_READONLY,
+                          nullptr) != SQLITE_OK) {
+        return absl::InternalError(sqlite3_errmsg(raw_));
+      }
+      // The store's defaults (docs/sqlite.md): 16 MiB of cache, 256 MiB
+      // of map.
+      if (sqlite3_exec(raw_,
+                       "PRAGMA cache_size = -16384; "
+                       "PRAGMA mmap_size = 268435456;",
+                       nullptr, nullptr, nullptr) != SQLITE_OK ||
+          sqlite3_prepare_v2(raw_,
+                             "SELECT max(version) FROM events WHERE stream = ?",
+                             -1, &raw_version_, nullptr) != SQLITE_OK) {
+        return absl::InternalError(sqlite3_errmsg(raw_));
+      }
+    }
+    sqlite3_reset(raw_version_);
+    sqlite3_bind_text(raw_version_, 1, stream.data(),
+                      static_cast<int>(stream.size()), SQLITE_STATIC);
+    if (sqlite3_step(raw_version_) != SQLITE_ROW) {
+      return absl::InternalError(sqlite3_errmsg(raw_));
+    }
+    return sqlite3_column_int64(raw_version_, 0);
+  }
+
   absl::StatusOr<int64_t> Bytes() override {
     int64_t bytes = 0;
     for (const char* suffix : {"", "-wal"}) {
@@ -234,6 +272,8 @@ class SqliteScaleDatabase final : public ScaleDatabase {
   std::unique_ptr<test::TempDir> dir_;
   std::string path_;
   std::unique_ptr<EventStore> store_;
+  sqlite3* raw_ = nullptr;
+  sqlite3_stmt* raw_version_ = nullptr;
 };
 
 #ifdef EVENTSTORE_BENCH_POSTGRES
@@ -316,6 +356,7 @@ class PostgresScaleDatabase final : public ScaleDatabase {
   }
 
   ~PostgresScaleDatabase() override {
+    raw_.reset();
     store_.reset();
     absl::StatusOr<std::string> dropped =
         PgQuery(absl::StrCat("DROP SCHEMA ", schema_, " CASCADE"));
@@ -323,6 +364,40 @@ class PostgresScaleDatabase final : public ScaleDatabase {
   }
 
   EventStore& store() override { return *store_; }
+
+  absl::StatusOr<int64_t> RawStreamVersion(const std::string& stream) override {
+    if (raw_ == nullptr) {
+      raw_.reset(PQconnectdb(PgUrl().c_str()));
+      std::unique_ptr<PGresult, void (*)(PGresult*)> prepared(
+          PQstatus(raw_.get()) == CONNECTION_OK
+              ? PQprepare(raw_.get(), "raw_version",
+                          absl::StrCat("SELECT max(version) FROM ", schema_,
+                                       ".events WHERE stream = $1::text")
+                              .c_str(),
+                          1, nullptr)
+              : nullptr,
+          PQclear);
+      if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+        const std::string error = PQerrorMessage(raw_.get());
+        raw_.reset();
+        return absl::InternalError(error);
+      }
+    }
+    const char* values[] = {stream.c_str()};
+    std::unique_ptr<PGresult, void (*)(PGresult*)> result(
+        PQexecPrepared(raw_.get(), "raw_version", 1, values, nullptr, nullptr,
+                       0),
+        PQclear);
+    if (PQresultStatus(result.get()) != PGRES_TUPLES_OK ||
+        PQntuples(result.get()) != 1) {
+      return absl::InternalError(PQerrorMessage(raw_.get()));
+    }
+    int64_t version = 0;
+    if (!absl::SimpleAtoi(PQgetvalue(result.get(), 0, 0), &version)) {
+      return absl::InternalError("raw version: not a number");
+    }
+    return version;
+  }
 
   absl::StatusOr<int64_t> Bytes() override {
     ES_ASSIGN_OR_RETURN(
@@ -345,6 +420,7 @@ class PostgresScaleDatabase final : public ScaleDatabase {
 
   std::string schema_;
   std::unique_ptr<EventStore> store_;
+  std::unique_ptr<PGconn, void (*)(PGconn*)> raw_{nullptr, PQfinish};
 };
 
 #endif  // EVENTSTORE_BENCH_POSTGRES
@@ -584,6 +660,16 @@ void RegisterBackend(const std::string& backend,
          for (int64_t r = 0; r < kLookups; ++r) {
            ES_ASSIGN_OR_RETURN(int64_t version,
                                s.store().StreamVersion(
+                                   ScaleStreamName(RandomBelow(s.streams()))));
+           if (version <= 0) return absl::InternalError("no such stream");
+         }
+         return kLookups;
+       }},
+      {"S2_RawStreamVersion", 5, 1000,
+       [](ScaleStore& s) -> absl::StatusOr<int64_t> {
+         for (int64_t r = 0; r < kLookups; ++r) {
+           ES_ASSIGN_OR_RETURN(int64_t version,
+                               s.database().RawStreamVersion(
                                    ScaleStreamName(RandomBelow(s.streams()))));
            if (version <= 0) return absl::InternalError("no such stream");
          }

@@ -56,6 +56,12 @@ class ScaleDatabase {
   // The bytes the database takes: SQLite the file and its WAL, PostgreSQL
   // the total relation size (heap, indexes, TOAST) of the schema's tables.
   virtual absl::StatusOr<int64_t> Bytes() = 0;
+  // The stream's last version read by the database's own client, outside
+  // the store: raw sqlite3 with the store's default page cache and memory
+  // map, raw libpq with a prepared statement. The baseline of
+  // S2_StreamVersion: what the database itself does at each size.
+  virtual absl::StatusOr<int64_t> RawStreamVersion(
+      const std::string& stream) = 0;
 };
 
 // What a fill measured.

@@ -60,7 +60,9 @@ namespace {
 // The inspector of a store that has none.
 class UnimplementedInspector final : public StoreInspector {
  public:
-  absl::StatusOr<StoreInfo> Info() override { return Unimplemented(); }
+  absl::StatusOr<StoreInfo> Info(const InfoOptions&) override {
+    return Unimplemented();
+  }
   absl::StatusOr<Position> PositionBeforeLast(int64_t,
                                               const ReadAllFilter&) override {
     return Unimplemented();

@@ -20,6 +20,16 @@
 
 namespace eventstore {
 
+// Headers an append sets on the outbox messages it enqueues, from its first
+// event (a header the message already has is kept): the metadata's
+// correlation and causation ids, the event's protobuf type, and the W3C
+// trace context (kTraceparentHeader, kTracestateHeader in tracing.h). A
+// broker sink passes every header on in the broker's conventions
+// (docs/outbox.md).
+inline constexpr char kCorrelationIdHeader[] = "correlation-id";
+inline constexpr char kCausationIdHeader[] = "causation-id";
+inline constexpr char kEventTypeHeader[] = "event-type";
+
 struct OutboxMessage {
   // Where the publisher sends it (a topic, a queue, a URL): the sink decides
   // what it means. Required, at most 255 bytes.

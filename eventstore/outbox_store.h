@@ -94,11 +94,27 @@ class OutboxStore {
   virtual absl::StatusOr<std::vector<OutboxEntry>> Claim(
       std::string_view worker, int limit, absl::Duration lease) = 0;
   virtual absl::Status MarkPublished(int64_t id) = 0;
+  // Marks every message of `ids` published, atomically: one statement on
+  // the backends (a publisher marks a whole sent batch at once). A message
+  // already published stays as it is; an id that names no message is
+  // kNotFound and nothing is marked. This default calls MarkPublished for
+  // each id (not atomically).
+  virtual absl::Status MarkAllPublished(absl::Span<const int64_t> ids);
   // Records a failed send: counts the attempt, keeps the error, frees the
   // lease. After `max_attempts` attempts the message becomes kFailed and is
   // no longer claimed; before, it stays pending for a later retry.
   virtual absl::Status MarkFailed(int64_t id, std::string_view error,
                                   int32_t max_attempts) = 0;
+  // Gives claimed messages back without counting an attempt: frees their
+  // leases and keeps `error` as their last error; they stay pending and may
+  // be claimed again at once. For sends that failed because the receiver
+  // could not be reached (a broker down or restarting), which say nothing
+  // about the messages: an outage of any length gives none of them up. A
+  // message that is not pending is left as it is. This default answers
+  // kUnimplemented (the publisher then records a failed attempt); the
+  // backends override it.
+  virtual absl::Status Release(absl::Span<const int64_t> ids,
+                               std::string_view error);
   // Deletes published messages published more than `age` ago; returns how
   // many.
   virtual absl::StatusOr<int64_t> DeletePublishedOlderThan(
@@ -127,6 +143,21 @@ inline absl::StatusOr<OutboxBacklog> OutboxStore::Backlog() {
         std::max(absl::ZeroDuration(), absl::Now() - stats->oldest_pending);
   }
   return backlog;
+}
+
+inline absl::Status OutboxStore::MarkAllPublished(
+    absl::Span<const int64_t> ids) {
+  for (const int64_t id : ids) {
+    absl::Status marked = MarkPublished(id);
+    if (!marked.ok()) return marked;
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status OutboxStore::Release(absl::Span<const int64_t>,
+                                         std::string_view) {
+  return absl::UnimplementedError(
+      "this outbox store cannot release messages");
 }
 
 inline absl::StatusOr<std::vector<OutboxEntry>> OutboxStore::List(

@@ -3,6 +3,8 @@
 //
 //   eventstore::StoreInspector& inspector = store->inspector();
 //   absl::StatusOr<eventstore::StoreInfo> info = inspector.Info();
+//   // info->events: exact below a million events, else estimated
+//   // (info->counts_estimated); InfoOptions::exact_count_limit says.
 //   eventstore::ListStreamsOptions options;
 //   options.prefix = "order-";
 //   absl::StatusOr<std::vector<eventstore::StreamSummary>> streams =
@@ -34,11 +36,28 @@ struct StoreInfo {
   int code_schema_version = 0;
   int64_t streams = 0;
   int64_t events = 0;
+  // True when `events` and `streams` are estimates (InfoOptions): SQLite
+  // counts the positions between the first and the last event (an upper
+  // bound once events were deleted or scavenged), and streams exactly, one
+  // index seek per stream; PostgreSQL takes both from the planner's
+  // statistics (pg_class.reltuples, pg_stats.n_distinct), as of the last
+  // ANALYZE.
+  bool counts_estimated = false;
   // The last event's position; Position::Start() when the log is empty.
   Position head;
   // Bytes the store takes on disk (SQLite: the file, WAL included;
   // PostgreSQL: the schema's tables and indexes).
   int64_t size_bytes = 0;
+};
+
+struct InfoOptions {
+  // Events and streams are counted exactly when the store holds fewer than
+  // this many events (by a bound the database gives at once: SQLite's first
+  // and last positions, PostgreSQL's statistics), and estimated above it,
+  // where counting takes seconds (StoreInfo::counts_estimated). 0: estimate
+  // whenever the database can; INT64_MAX: always count. PostgreSQL counts
+  // a table it has no statistics of yet (never analyzed).
+  int64_t exact_count_limit = 1000000;
 };
 
 struct StreamSummary {
@@ -73,7 +92,8 @@ class StoreInspector {
  public:
   virtual ~StoreInspector() = default;
 
-  virtual absl::StatusOr<StoreInfo> Info() = 0;
+  virtual absl::StatusOr<StoreInfo> Info(const InfoOptions& options) = 0;
+  absl::StatusOr<StoreInfo> Info() { return Info(InfoOptions()); }
 
   // Streams sorted by name.
   virtual absl::StatusOr<std::vector<StreamSummary>> ListStreams(

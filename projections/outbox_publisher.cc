@@ -20,6 +20,15 @@
 #include "projections/internal/worker_thread.h"
 
 namespace eventstore {
+
+std::vector<absl::Status> OutboxSink::SendBatch(
+    absl::Span<const OutboxEntry> entries) {
+  std::vector<absl::Status> results;
+  results.reserve(entries.size());
+  for (const OutboxEntry& entry : entries) results.push_back(Send(entry));
+  return results;
+}
+
 namespace {
 
 // The longest one WaitForEvents call lasts while idle, so that Stop() is
@@ -167,11 +176,7 @@ class OutboxPublisherImpl final : public OutboxPublisher {
 absl::Status OutboxPublisherImpl::Publish(bool background,
                                           OutboxPublishResult* result) {
   OutboxStore& outbox = store_.outbox();
-  // Sends stop this long before the claim expires: after it, another
-  // publisher may claim the rest of the batch.
-  const absl::Duration send_window = options_.lease * 4 / 5;
   while (!(background && worker_.stopping())) {
-    const absl::Time claimed_at = absl::Now();
     ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> batch,
                         outbox.Claim(options_.worker_name, options_.batch_size,
                                      options_.lease));
@@ -180,25 +185,62 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
       break;
     }
     ReportBacklog(/*round_over=*/false);
+    // Stopping now leaves the batch to its lease.
+    if (background && worker_.stopping()) return absl::OkStatus();
+    std::vector<absl::Status> sent =
+        observer_.SendBatch(batch, options_.max_attempts,
+                            [&] { return sink_.SendBatch(batch); });
+    if (sent.size() != batch.size()) {
+      // A sink's bug: what it did not answer for counts as a failed send.
+      sent.resize(batch.size(),
+                   absl::InternalError(
+                       "the outbox sink returned no status for this message"));
+    }
+    std::vector<int64_t> published;
+    published.reserve(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (sent[i].ok()) published.push_back(batch[i].id);
+    }
+    ES_RETURN_IF_ERROR(outbox.MarkAllPublished(published));
+    Count(result, static_cast<int64_t>(published.size()), 0, 0);
     bool failed = false;
-    for (const OutboxEntry& entry : batch) {
-      if (background && worker_.stopping()) return absl::OkStatus();
-      if (absl::Now() - claimed_at > send_window) break;
-      const absl::Status sent = observer_.Send(
-          entry, options_.max_attempts, [&] { return sink_.Send(entry); });
-      if (sent.ok()) {
-        ES_RETURN_IF_ERROR(outbox.MarkPublished(entry.id));
-        Count(result, 1, 0, 0);
-      } else {
-        ES_RETURN_IF_ERROR(outbox.MarkFailed(entry.id, sent.ToString(),
-                                             options_.max_attempts));
-        Count(result, 0, 1,
-              entry.attempts + 1 >= options_.max_attempts ? 1 : 0);
+    // Released together, with the first one's error: the receiver could
+    // not be reached for any of them.
+    std::vector<int64_t> unreachable;
+    std::string unreachable_error;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (sent[i].ok()) continue;
+      const OutboxEntry& entry = batch[i];
+      if (internal::ReceiverUnreachable(sent[i])) {
+        if (unreachable.empty()) unreachable_error = sent[i].ToString();
+        unreachable.push_back(entry.id);
+        Count(result, 0, 1, 0);
         failed = true;
+        continue;
       }
+      const bool at_once = internal::GivesUpAtOnce(sent[i]);
+      ES_RETURN_IF_ERROR(outbox.MarkFailed(entry.id, sent[i].ToString(),
+                                           at_once ? 1 : options_.max_attempts));
+      const bool given_up =
+          at_once || entry.attempts + 1 >= options_.max_attempts;
+      Count(result, 0, 1, given_up ? 1 : 0);
+      if (!given_up) failed = true;
+    }
+    if (!unreachable.empty()) {
+      absl::Status released = outbox.Release(unreachable, unreachable_error);
+      if (absl::IsUnimplemented(released)) {
+        // An outbox that cannot release: record failed attempts instead.
+        released = absl::OkStatus();
+        for (const int64_t id : unreachable) {
+          ES_RETURN_IF_ERROR(outbox.MarkFailed(id, unreachable_error,
+                                               options_.max_attempts));
+        }
+      }
+      ES_RETURN_IF_ERROR(released);
     }
     // What failed is retried by the next call (after a backoff in the
-    // background), not at once.
+    // background), not at once; a message given up does not stop the
+    // round.
     if (failed) {
       ReportBacklog(/*round_over=*/true);
       break;
@@ -239,7 +281,8 @@ void OutboxPublisherImpl::SetError(absl::Status status) {
 }
 
 void OutboxPublisherImpl::Loop() {
-  // Rounds in a row that failed (a store error or a failed send).
+  // Rounds in a row that failed (a store error or a failed send to be
+  // retried).
   int failures = 0;
   while (!worker_.stopping()) {
     // Read before publishing, so that an event appended meanwhile (with
@@ -249,7 +292,7 @@ void OutboxPublisherImpl::Loop() {
     absl::Status status =
         head.ok() ? Publish(/*background=*/true, &round) : head.status();
     if (!status.ok()) SetError(status);
-    if (!status.ok() || round.failed_sends > 0) {
+    if (!status.ok() || round.failed_sends > round.given_up) {
       ++failures;
       const absl::Duration backoff = internal::JitteredBackoffDelay(
           options_.initial_backoff, options_.max_backoff, failures);

@@ -18,9 +18,12 @@
 //   publisher->Stop();
 //
 // The publisher claims a batch (OutboxStore::Claim, under a lease of
-// options.lease), sends each message, and marks it published, or failed
+// options.lease), hands it to the sink (OutboxSink::SendBatch: broker sinks
+// keep the whole batch in flight), marks what was delivered published with
+// one statement (OutboxStore::MarkAllPublished), and each failure failed
 // (OutboxStore::MarkFailed: retried later, given up as kFailed after
-// max_attempts failed sends). Any number of publishers, in any processes,
+// max_attempts failed sends, or at once when the sink says the receiver
+// will never take the message). Any number of publishers, in any processes,
 // may run on one store: a claimed message is not claimed by another one
 // until its lease expires.
 //
@@ -30,7 +33,9 @@
 // within a batch, not across retries or publishers (docs/outbox.md).
 //
 // Thread safety: every method may be called from any thread. The sink is
-// called by one thread at a time.
+// called by one thread at a time. Order: a batch reaches the sink in
+// enqueue order; a message whose send failed is retried after the later
+// messages of its batch went out (docs/outbox.md, "Order").
 
 #ifndef EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
 #define EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
@@ -38,10 +43,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "eventstore/event_store.h"
 #include "eventstore/instrumentation.h"
 #include "eventstore/log_sink.h"
@@ -58,6 +65,21 @@ class OutboxSink {
   // and not sent again, barring a crash before that). An error is recorded
   // as a failed attempt; the message is retried later.
   virtual absl::Status Send(const OutboxEntry& entry) = 0;
+
+  // Delivers one claimed batch, in enqueue (id) order, and returns one
+  // status per entry, in the same order: OK means the receiver
+  // acknowledged it. A sink whose receiver acknowledges asynchronously
+  // (JetStream, RabbitMQ publisher confirms) overrides this to keep the
+  // whole batch in flight and collect the acknowledgements, rather than pay
+  // a round trip per message; it hands the messages over in batch order on
+  // one connection, so that messages of one destination and key reach the
+  // receiver in enqueue order. kInvalidArgument for a message the receiver
+  // will never take (larger than its limit, say): the publisher gives it
+  // up at once (kFailed) with the status's message as its error. Any other
+  // error is a failed attempt, retried later.
+  // This default calls Send for each entry, in order.
+  virtual std::vector<absl::Status> SendBatch(
+      absl::Span<const OutboxEntry> entries);
 };
 
 struct OutboxPublisherOptions {
@@ -69,9 +91,9 @@ struct OutboxPublisherOptions {
   int batch_size = 100;
 
   // How long a claim lasts. A publisher that dies holds its batch this long
-  // before another one may claim it; one that takes longer to send a batch
-  // stops when less than a fifth of it is left and leaves the rest to be
-  // claimed again. Default 30 s: longer than a batch takes to send.
+  // before another one may claim it. Default 30 s: longer than a sink takes
+  // to settle a batch (the broker sinks give up waiting for
+  // acknowledgements after a few seconds).
   absl::Duration lease = absl::Seconds(30);
 
   // Failed sends of one message before it is given up (kFailed). Default
@@ -145,8 +167,8 @@ class OutboxPublisher {
   virtual const std::string& worker_name() const = 0;
 
   // Claims and sends batches until nothing is left to claim, or until a
-  // batch has a failed send (whose retry is left for the next call, so that
-  // one call sends each message at most once). kFailedPrecondition while
+  // batch has a failed send to retry (whose retry is left for the next
+  // call, so that one call sends each message at most once). kFailedPrecondition while
   // started; else the first store error.
   virtual absl::StatusOr<OutboxPublishResult> RunOnce() = 0;
 
@@ -155,9 +177,9 @@ class OutboxPublisher {
   // kFailedPrecondition when already started.
   virtual absl::Status Start() = 0;
 
-  // Stops the background thread after the send in progress; messages of its
-  // batch not sent yet are claimed again once their lease expires. Does
-  // nothing when not started.
+  // Stops the background thread after the batch in progress is settled
+  // (sent and marked); a batch claimed but not yet handed to the sink is
+  // claimed again once its lease expires. Does nothing when not started.
   virtual void Stop() = 0;
 
   virtual OutboxPublisherStats stats() const = 0;

@@ -1,6 +1,7 @@
 #include "tools/info_command.h"
 
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,9 +50,10 @@ struct StoreSummary {
   int64_t recorded_types = 0;
 };
 
-absl::StatusOr<StoreSummary> Summarize(EventStore& store) {
+absl::StatusOr<StoreSummary> Summarize(EventStore& store,
+                                       const InfoOptions& options) {
   StoreSummary summary;
-  absl::StatusOr<StoreInfo> info = store.inspector().Info();
+  absl::StatusOr<StoreInfo> info = store.inspector().Info(options);
   if (!info.ok()) return info.status();
   summary.info = *std::move(info);
   absl::StatusOr<std::vector<RecordedType>> types =
@@ -63,6 +65,11 @@ absl::StatusOr<StoreSummary> Summarize(EventStore& store) {
 
 Rows SummaryRows(const StoreSummary& summary) {
   const StoreInfo& info = summary.info;
+  auto Count = [&](int64_t n) {
+    return info.counts_estimated
+               ? absl::StrCat("~", Grouped(n), " (estimated; --exact counts)")
+               : Grouped(n);
+  };
   std::string schema = absl::StrCat(info.schema_version);
   if (info.schema_version != info.code_schema_version) {
     absl::StrAppend(&schema, " (this tool writes ", info.code_schema_version,
@@ -72,8 +79,8 @@ Rows SummaryRows(const StoreSummary& summary) {
       {"backend", info.backend},
       {"location", info.location},
       {"schema version", schema},
-      {"streams", Grouped(info.streams)},
-      {"events", Grouped(info.events)},
+      {"streams", Count(info.streams)},
+      {"events", Count(info.events)},
       {"head position", info.head.ToString()},
       {"size", absl::StrCat(FormatBytes(info.size_bytes), " (",
                             CountOf(info.size_bytes, "byte"), ")")},
@@ -129,8 +136,9 @@ std::string CopyJson(const MigrationState& copy) {
       .Build();
 }
 
-int PrintStore(EventStore& store, const std::string& url, OutputFormat format) {
-  absl::StatusOr<StoreSummary> summary = Summarize(store);
+int PrintStore(EventStore& store, const std::string& url, OutputFormat format,
+               const InfoOptions& options) {
+  absl::StatusOr<StoreSummary> summary = Summarize(store, options);
   if (!summary.ok()) return PrintError("info", summary.status(), url);
   absl::StatusOr<StoreCopies> copies = ReadStoreCopies(store);
   if (!copies.ok()) return PrintError("info", copies.status(), url);
@@ -271,7 +279,8 @@ std::string ReplicaJson(const ReplicaInfo& replica) {
   return json.Build();
 }
 
-int RunFailoverInfo(const std::string& url, OutputFormat format) {
+int RunFailoverInfo(const std::string& url, OutputFormat format,
+                    const InfoOptions& options) {
   absl::StatusOr<FailoverUrl> parsed = ParseFailoverUrl(url);
   if (!parsed.ok()) return PrintError("info", parsed.status(), url);
   absl::StatusOr<std::unique_ptr<EventStore>> primary =
@@ -279,7 +288,7 @@ int RunFailoverInfo(const std::string& url, OutputFormat format) {
   absl::Status primary_error;
   std::optional<StoreSummary> summary;
   if (primary.ok()) {
-    absl::StatusOr<StoreSummary> read = Summarize(**primary);
+    absl::StatusOr<StoreSummary> read = Summarize(**primary, options);
     if (read.ok()) {
       summary = *std::move(read);
     } else if (absl::IsUnavailable(read.status())) {
@@ -325,15 +334,17 @@ int RunFailoverInfo(const std::string& url, OutputFormat format) {
 
 }  // namespace
 
-int RunInfoCommand(const std::string& given, OutputFormat format) {
+int RunInfoCommand(const std::string& given, OutputFormat format, bool exact) {
+  InfoOptions options;
+  if (exact) options.exact_count_limit = std::numeric_limits<int64_t>::max();
   absl::StatusOr<std::string> url = ResolveUrl(given);
   if (!url.ok()) return PrintError("info", url.status());
   if (absl::StartsWith(*url, kFailoverScheme)) {
-    return RunFailoverInfo(*url, format);
+    return RunFailoverInfo(*url, format, options);
   }
   return RunWithStore("info", *url, ReadOnlyStore(),
                       [&](EventStore& store, const std::string& resolved) {
-                        return PrintStore(store, resolved, format);
+                        return PrintStore(store, resolved, format, options);
                       });
 }
 

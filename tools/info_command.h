@@ -21,7 +21,10 @@ namespace eventstore::tools {
 //   replica=, the replica's (prefixes, position, primary head, lag, last
 //   sync, events copied). Exit code 1 when the primary cannot be reached
 //   (the sections are printed all the same).
-int RunInfoCommand(const std::string& url, OutputFormat format);
+// Counts of events and streams are estimates on a store of a million
+// events or more (StoreInfo::counts_estimated, shown as such) unless
+// `exact`.
+int RunInfoCommand(const std::string& url, OutputFormat format, bool exact);
 
 }  // namespace eventstore::tools
 

@@ -42,10 +42,11 @@ constexpr absl::Duration kFollowWait = absl::Milliseconds(250);
 struct InfoArgs {
   std::string url;
   OutputFormat format = OutputFormat::kTable;
+  bool exact = false;
 };
 
 int RunInfo(const InfoArgs& args) {
-  return RunInfoCommand(args.url, args.format);
+  return RunInfoCommand(args.url, args.format, args.exact);
 }
 
 // --- streams -----------------------------------------------------------------
@@ -381,6 +382,9 @@ void RegisterInspectCommands(CLI::App& app, int& exit_code) {
         "and parked appends and the replica's lag");
     AddUrlArgument(*cmd, args->url);
     AddFormatOption(*cmd, args->format);
+    cmd->add_flag("--exact", args->exact,
+                  "Count events and streams exactly; without it a store of "
+                  "a million events or more shows estimates, marked as such");
     SetExample(*cmd,
                "eventstore info sqlite:events.db\n"
                "EVENTSTORE_URL=postgresql://app@db:5432/shop eventstore info "

@@ -32,6 +32,7 @@
 #include "tools/cli_support.h"
 #include "tools/command.h"
 #include "tools/json_renderer.h"
+#include "tools/outbox_publish_command.h"
 #include "tools/output_format.h"
 #include "tools/record_json.h"
 
@@ -747,7 +748,9 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code) {
     outbox->require_subcommand(1);
     SetExample(*outbox,
                "eventstore outbox sqlite:events.db stats\n"
-               "eventstore outbox sqlite:events.db list --limit 20");
+               "eventstore outbox sqlite:events.db list --limit 20\n"
+               "eventstore outbox publish sqlite:events.db --to "
+               "nats://127.0.0.1:4222");
     CLI::App* stats = outbox->add_subcommand(
         "stats", "Pending, published and failed messages; the oldest pending");
     AddFormatOption(*stats, args->format);
@@ -761,6 +764,7 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code) {
     AddFormatOption(*list, args->format);
     SetExample(*list, "eventstore outbox sqlite:events.db list --format jsonl");
     list->callback([args, &exit_code] { exit_code = RunOutboxList(*args); });
+    RegisterOutboxPublish(*outbox, args->url, exit_code);
   }
 }
 

@@ -22,6 +22,7 @@ JsonObject StoreInfoJson(const StoreInfo& info, int64_t recorded_types) {
       .Int("code_schema_version", info.code_schema_version)
       .Int("streams", info.streams)
       .Int("events", info.events)
+      .Bool("counts_estimated", info.counts_estimated)
       .Str("head", info.head.ToString())
       .Int("size_bytes", info.size_bytes)
       .Int("recorded_types", recorded_types);

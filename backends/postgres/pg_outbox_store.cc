@@ -41,6 +41,22 @@ constexpr char kMarkPublishedSql[] =
     "UPDATE $S.outbox SET status = 'published', published_at = now(),"
     " claimed_by = NULL, lease_until = NULL"
     " WHERE id = $1::bigint AND status <> 'published'";
+// $1 the ids (bigint[]). Marks nothing when one names no message, and
+// returns the smallest such id (NULL when all exist).
+constexpr char kMarkAllPublishedSql[] =
+    "WITH ids AS (SELECT DISTINCT unnest($1::bigint[]) AS id),"
+    " missing AS (SELECT min(ids.id) AS id FROM ids WHERE NOT EXISTS"
+    "   (SELECT 1 FROM $S.outbox o WHERE o.id = ids.id)),"
+    " marked AS (UPDATE $S.outbox o SET status = 'published',"
+    "   published_at = now(), claimed_by = NULL, lease_until = NULL"
+    "   FROM ids WHERE o.id = ids.id AND o.status <> 'published'"
+    "   AND (SELECT id FROM missing) IS NULL RETURNING 1)"
+    " SELECT (SELECT id FROM missing), (SELECT count(*) FROM marked)";
+// $1 the ids (bigint[]), $2 the error.
+constexpr char kReleaseSql[] =
+    "UPDATE $S.outbox SET last_error = $2::text, claimed_by = NULL,"
+    " lease_until = NULL"
+    " WHERE id = ANY($1::bigint[]) AND status = 'pending'";
 constexpr char kMarkFailedSql[] =
     "UPDATE $S.outbox SET attempts = attempts + 1, last_error = $2::text,"
     " claimed_by = NULL, lease_until = NULL,"
@@ -102,6 +118,9 @@ PgOutboxStore::PgOutboxStore(PgDatabase* db)
       pending_(db->Statement("es_ob_pending", kPendingSql)),
       claim_(db->Statement("es_ob_claim", kClaimSql)),
       mark_published_(db->Statement("es_ob_mark_published", kMarkPublishedSql)),
+      mark_all_published_(
+          db->Statement("es_ob_mark_all_published", kMarkAllPublishedSql)),
+      release_(db->Statement("es_ob_release", kReleaseSql)),
       mark_failed_(db->Statement("es_ob_mark_failed", kMarkFailedSql)),
       status_of_(db->Statement("es_ob_status_of", kStatusOfSql)),
       delete_published_(
@@ -173,6 +192,40 @@ absl::Status PgOutboxStore::MarkPublished(int64_t id) {
     return absl::NotFoundError(absl::StrCat("no outbox message ", id));
   }
   return absl::OkStatus();
+}
+
+absl::Status PgOutboxStore::MarkAllPublished(absl::Span<const int64_t> ids) {
+  if (ids.empty()) return absl::OkStatus();
+  ArrayBuilder array(kInt8Oid, ids.size());
+  for (const int64_t id : ids) array.Add(EncodeInt64(id));
+  PgParams params;
+  params.Bytes(array.Finish());
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& conn) {
+    return conn.Execute(mark_all_published_, params);
+  }));
+  if (r.rows() != 1) {
+    return absl::InternalError("postgres: marking outbox messages: no row");
+  }
+  if (!r.IsNull(0, 0)) {
+    return absl::NotFoundError(
+        absl::StrCat("no outbox message ", r.Int64(0, 0),
+                     "; none of the batch of ", ids.size(), " was marked"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgOutboxStore::Release(absl::Span<const int64_t> ids,
+                                    std::string_view error) {
+  if (ids.empty()) return absl::OkStatus();
+  ArrayBuilder array(kInt8Oid, ids.size());
+  for (const int64_t id : ids) array.Add(EncodeInt64(id));
+  PgParams params;
+  params.Bytes(array.Finish()).Bytes(error);
+  return db_
+      ->WithConnection([&](PgConnection& conn) {
+        return conn.Execute(release_, params);
+      })
+      .status();
 }
 
 absl::Status PgOutboxStore::MarkFailed(int64_t id, std::string_view error,

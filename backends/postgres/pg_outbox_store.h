@@ -55,6 +55,9 @@ class PgOutboxStore final : public OutboxStore {
                                                  absl::Duration lease) override;
   // kNotFound when there is no message `id`.
   absl::Status MarkPublished(int64_t id) override;
+  absl::Status MarkAllPublished(absl::Span<const int64_t> ids) override;
+  absl::Status Release(absl::Span<const int64_t> ids,
+                       std::string_view error) override;
   // kNotFound when there is no message `id`; kFailedPrecondition when it is
   // no longer pending (published, or failed for good).
   absl::Status MarkFailed(int64_t id, std::string_view error,
@@ -72,6 +75,8 @@ class PgOutboxStore final : public OutboxStore {
   const PgStatement pending_;
   const PgStatement claim_;
   const PgStatement mark_published_;
+  const PgStatement mark_all_published_;
+  const PgStatement release_;
   const PgStatement mark_failed_;
   const PgStatement status_of_;
   const PgStatement delete_published_;

@@ -19,6 +19,22 @@ constexpr char kInfoSql[] =
     " (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint"
     "    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
     "   WHERE n.nspname = $1::text AND c.relkind IN ('r', 'p', 'm'))";
+// As kInfoSql, with the planner's statistics for the counts, as of the
+// last ANALYZE (autovacuum's or a user's): the events table's reltuples
+// (-1 before the first ANALYZE) and its stream column's n_distinct (below
+// zero: minus a fraction of the rows; NULL before the first ANALYZE).
+constexpr char kInfoEstimatesSql[] =
+    "SELECT (SELECT max(version) FROM $S.eventstore_schema)::bigint,"
+    " c.reltuples::bigint,"
+    " (SELECT (CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples"
+    "               ELSE s.n_distinct END)::bigint"
+    "    FROM pg_stats s WHERE s.schemaname = $1::text"
+    "     AND s.tablename = 'events' AND s.attname = 'stream'),"
+    " (SELECT coalesce(sum(pg_total_relation_size(c2.oid)), 0)::bigint"
+    "    FROM pg_class c2 JOIN pg_namespace n2 ON n2.oid = c2.relnamespace"
+    "   WHERE n2.nspname = $1::text AND c2.relkind IN ('r', 'p', 'm'))"
+    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = $1::text AND c.relname = 'events'";
 // The same as the store's HeadPosition.
 constexpr char kHeadSql[] =
     "SELECT transaction_id, position FROM $S.events"
@@ -56,27 +72,46 @@ std::string Location(const PostgresOptions& options) {
 PgStoreInspector::PgStoreInspector(PgDatabase* db)
     : db_(db),
       info_(db->Statement("es_in_info", kInfoSql)),
+      info_estimates_(db->Statement("es_in_info_estimates", kInfoEstimatesSql)),
       head_(db->Statement("es_in_head", kHeadSql)),
       list_streams_(db->Statement("es_in_streams", kListStreamsSql)),
       recorded_types_(db->Statement("es_in_types", kRecordedTypesSql)),
       position_before_last_(
           db->Statement("es_in_before_last", kPositionBeforeLastSql)) {}
 
-absl::StatusOr<StoreInfo> PgStoreInspector::Info() {
+absl::StatusOr<StoreInfo> PgStoreInspector::Info(const InfoOptions& options) {
   StoreInfo info;
   info.backend = "postgres";
   info.location = Location(db_->options());
   info.code_schema_version = PostgresEventStore::kSchemaVersion;
   PgParams params;
   params.Bytes(db_->schema());
-  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& c) {
-    return c.Execute(info_, params);
-  }));
-  if (r.rows() != 1) return absl::InternalError("postgres: info: no row");
-  info.schema_version = r.IsNull(0, 0) ? 0 : static_cast<int>(r.Int64(0, 0));
-  info.events = r.Int64(0, 1);
-  info.streams = r.Int64(0, 2);
-  info.size_bytes = r.Int64(0, 3);
+  ES_ASSIGN_OR_RETURN(PgResult estimates,
+                      db_->WithConnection([&](PgConnection& c) {
+                        return c.Execute(info_estimates_, params);
+                      }));
+  if (estimates.rows() != 1) {
+    return absl::InternalError("postgres: info: no events table");
+  }
+  const int64_t rows = estimates.Int64(0, 1);
+  info.counts_estimated = rows > 0 && rows >= options.exact_count_limit &&
+                          !estimates.IsNull(0, 2);
+  if (info.counts_estimated) {
+    info.schema_version =
+        estimates.IsNull(0, 0) ? 0 : static_cast<int>(estimates.Int64(0, 0));
+    info.events = rows;
+    info.streams = estimates.Int64(0, 2);
+    info.size_bytes = estimates.Int64(0, 3);
+  } else {
+    ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& c) {
+      return c.Execute(info_, params);
+    }));
+    if (r.rows() != 1) return absl::InternalError("postgres: info: no row");
+    info.schema_version = r.IsNull(0, 0) ? 0 : static_cast<int>(r.Int64(0, 0));
+    info.events = r.Int64(0, 1);
+    info.streams = r.Int64(0, 2);
+    info.size_bytes = r.Int64(0, 3);
+  }
   PgParams none;
   ES_ASSIGN_OR_RETURN(PgResult head, db_->WithConnection([&](PgConnection& c) {
     return c.Execute(head_, none);

@@ -28,7 +28,7 @@ class PgStoreInspector final : public StoreInspector {
   // `db` must outlive this object.
   explicit PgStoreInspector(PgDatabase* db);
 
-  absl::StatusOr<StoreInfo> Info() override;
+  absl::StatusOr<StoreInfo> Info(const InfoOptions& options) override;
   // kInvalidArgument for a negative limit.
   absl::StatusOr<std::vector<StreamSummary>> ListStreams(
       const ListStreamsOptions& options) override;
@@ -39,6 +39,7 @@ class PgStoreInspector final : public StoreInspector {
  private:
   PgDatabase* const db_;
   const PgStatement info_;
+  const PgStatement info_estimates_;
   const PgStatement head_;
   const PgStatement list_streams_;
   const PgStatement recorded_types_;

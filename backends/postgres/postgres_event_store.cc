@@ -1131,10 +1131,10 @@ const PgStatement& PostgresEventStoreImpl::BuildAppend(
         .Bytes(checksums.Finish());
   }
   if (!request.outbox.empty()) {
-    // With the first event's trace context.
-    std::vector<OutboxMessage> traced;
+    // With the first event's metadata as headers.
+    std::vector<OutboxMessage> with_headers;
     const OutboxArrays outbox =
-        EncodeOutboxMessages(internal::OutboxWithTraceContext(request, traced));
+        EncodeOutboxMessages(internal::OutboxWithEventHeaders(request, with_headers));
     params.Bytes(outbox.destinations)
         .Bytes(outbox.keys)
         .Bytes(outbox.payloads)

@@ -457,9 +457,9 @@ absl::StatusOr<AppendResult> SqliteEventStoreImpl::AppendInScope(
   // The outbox messages, after the events, in the same transaction, with
   // the first event's trace context.
   if (!request.outbox.empty()) {
-    std::vector<OutboxMessage> traced;
+    std::vector<OutboxMessage> with_headers;
     ES_RETURN_IF_ERROR(SqliteOutboxStore::Insert(
-        conn, internal::OutboxWithTraceContext(request, traced), now));
+        conn, internal::OutboxWithEventHeaders(request, with_headers), now));
   }
   // The data subjects' key table rows, after the events: a key that is not
   // the subject's stored one fails the append (the scope rolls back).

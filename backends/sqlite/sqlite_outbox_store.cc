@@ -45,6 +45,9 @@ constexpr char kMarkFailed[] =
     "claimed_by = NULL, lease_until = NULL, "
     "status = CASE WHEN attempts + 1 >= ?3 THEN 'failed' ELSE 'pending' END "
     "WHERE id = ?1";
+constexpr char kRelease[] =
+    "UPDATE outbox SET last_error = ?2, claimed_by = NULL, lease_until = NULL "
+    "WHERE id = ?1 AND status = 'pending'";
 constexpr char kDeletePublished[] =
     "DELETE FROM outbox WHERE status = 'published' AND published_at <= ?1";
 constexpr char kStats[] =
@@ -164,6 +167,40 @@ absl::Status SqliteOutboxStore::MarkPublished(int64_t id) {
     stmt->BindInt64(2, now);
     ES_RETURN_IF_ERROR(stmt->Run());
     return conn.Changes() == 0 ? NoSuchMessage(id) : absl::OkStatus();
+  });
+}
+
+absl::Status SqliteOutboxStore::MarkAllPublished(
+    absl::Span<const int64_t> ids) {
+  if (ids.empty()) return absl::OkStatus();
+  const int64_t now = NowMicros();
+  // One transaction: one commit (one fsync) for the batch, and nothing
+  // marked when an id names no message.
+  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kMarkPublished));
+    for (const int64_t id : ids) {
+      stmt->Reset();
+      stmt->BindInt64(1, id);
+      stmt->BindInt64(2, now);
+      ES_RETURN_IF_ERROR(stmt->Run());
+      if (conn.Changes() == 0) return NoSuchMessage(id);
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteOutboxStore::Release(absl::Span<const int64_t> ids,
+                                        std::string_view error) {
+  if (ids.empty()) return absl::OkStatus();
+  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kRelease));
+    for (const int64_t id : ids) {
+      stmt->Reset();
+      stmt->BindInt64(1, id);
+      stmt->BindText(2, error);
+      ES_RETURN_IF_ERROR(stmt->Run());
+    }
+    return absl::OkStatus();
   });
 }
 

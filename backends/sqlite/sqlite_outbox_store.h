@@ -42,6 +42,9 @@ class SqliteOutboxStore final : public OutboxStore {
                                                  int limit,
                                                  absl::Duration lease) override;
   absl::Status MarkPublished(int64_t id) override;
+  absl::Status MarkAllPublished(absl::Span<const int64_t> ids) override;
+  absl::Status Release(absl::Span<const int64_t> ids,
+                       std::string_view error) override;
   absl::Status MarkFailed(int64_t id, std::string_view error,
                           int32_t max_attempts) override;
   absl::StatusOr<int64_t> DeletePublishedOlderThan(absl::Duration age) override;

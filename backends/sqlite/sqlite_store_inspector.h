@@ -25,7 +25,7 @@ class SqliteStoreInspector final : public StoreInspector {
   // `db` must outlive this object.
   explicit SqliteStoreInspector(SqliteDatabase* db) : db_(db) {}
 
-  absl::StatusOr<StoreInfo> Info() override;
+  absl::StatusOr<StoreInfo> Info(const InfoOptions& options) override;
   // kInvalidArgument for a negative limit.
   absl::StatusOr<std::vector<StreamSummary>> ListStreams(
       const ListStreamsOptions& options) override;

@@ -7,6 +7,7 @@
 #include "eventstore/internal/subject_key_rules.h"
 #include "eventstore/internal/utf8.h"
 #include "eventstore/status_macros.h"
+#include "eventstore/outbox_message.h"
 #include "eventstore/tracing.h"
 
 namespace eventstore::internal {
@@ -273,19 +274,13 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
   return prepared;
 }
 
-absl::Span<const OutboxMessage> OutboxWithTraceContext(
-    const AppendRequest& request, std::vector<OutboxMessage>& copies) {
-  if (request.outbox.empty() || request.events.empty()) return request.outbox;
-  const v1::EventMetadata& metadata = request.events.front().metadata;
-  if (metadata.traceparent().empty()) return request.outbox;
-  bool any_without = false;
-  for (const OutboxMessage& message : request.outbox) {
-    if (message.headers.count(kTraceparentHeader) == 0) any_without = true;
-  }
-  if (!any_without) return request.outbox;
-  copies.assign(request.outbox.begin(), request.outbox.end());
-  for (OutboxMessage& message : copies) {
-    if (message.headers.count(kTraceparentHeader) != 0) continue;
+namespace {
+
+// Adds to `message` the headers OutboxWithEventHeaders takes from `first`.
+void AddEventHeaders(const EventData& first, OutboxMessage& message) {
+  const v1::EventMetadata& metadata = first.metadata;
+  if (!metadata.traceparent().empty() &&
+      message.headers.count(kTraceparentHeader) == 0) {
     message.headers[kTraceparentHeader] = metadata.traceparent();
     if (metadata.tracestate().empty()) {
       message.headers.erase(kTracestateHeader);
@@ -293,6 +288,40 @@ absl::Span<const OutboxMessage> OutboxWithTraceContext(
       message.headers[kTracestateHeader] = metadata.tracestate();
     }
   }
+  // emplace keeps a header the message has.
+  auto add = [&](const char* name, const std::string& value) {
+    if (!value.empty()) message.headers.emplace(name, value);
+  };
+  add(kCorrelationIdHeader, metadata.correlation_id());
+  add(kCausationIdHeader, metadata.causation_id());
+  add(kEventTypeHeader, first.type);
+}
+
+// Whether AddEventHeaders would change `message`.
+bool LacksEventHeaders(const EventData& first, const OutboxMessage& message) {
+  const v1::EventMetadata& metadata = first.metadata;
+  auto lacks = [&](const char* name, const std::string& value) {
+    return !value.empty() && message.headers.count(name) == 0;
+  };
+  return lacks(kTraceparentHeader, metadata.traceparent()) ||
+         lacks(kCorrelationIdHeader, metadata.correlation_id()) ||
+         lacks(kCausationIdHeader, metadata.causation_id()) ||
+         lacks(kEventTypeHeader, first.type);
+}
+
+}  // namespace
+
+absl::Span<const OutboxMessage> OutboxWithEventHeaders(
+    const AppendRequest& request, std::vector<OutboxMessage>& copies) {
+  if (request.outbox.empty() || request.events.empty()) return request.outbox;
+  const EventData& first = request.events.front();
+  bool any = false;
+  for (const OutboxMessage& message : request.outbox) {
+    if (LacksEventHeaders(first, message)) any = true;
+  }
+  if (!any) return request.outbox;
+  copies.assign(request.outbox.begin(), request.outbox.end());
+  for (OutboxMessage& message : copies) AddEventHeaders(first, message);
   return copies;
 }
 

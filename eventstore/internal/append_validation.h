@@ -68,15 +68,19 @@ absl::StatusOr<std::vector<PreparedEvent>> PrepareAppend(
     const StoreLimits& limits, const AppendRequest& request,
     bool system = false);
 
-// The outbox messages an append enqueues: request.outbox, except that each
-// message without a `traceparent` header (kTraceparentHeader) gets the first
-// event's metadata.traceparent, and its tracestate as the `tracestate`
-// header (a tracestate header of such a message is removed when the event
-// has none: it belongs to another traceparent). request.outbox itself when
-// nothing changes (no trace context on the first event, or every message
-// has a traceparent); else a view of `copies`, which it fills.
+// The outbox messages an append enqueues: request.outbox, with headers
+// from the first event that a message does not already have (outbox_message.h):
+// - its metadata's correlation_id and causation_id (kCorrelationIdHeader,
+//   kCausationIdHeader), when set;
+// - its type (kEventTypeHeader);
+// - its metadata.traceparent (kTraceparentHeader), and its tracestate as
+//   the `tracestate` header; a tracestate header of a message without a
+//   traceparent is removed when the event has none (it belongs to another
+//   traceparent).
+// request.outbox itself when nothing changes (every message already has
+// every such header); else a view of `copies`, which it fills.
 // REQUIRES: PrepareAppend(request) succeeded (the trace context is valid).
-absl::Span<const OutboxMessage> OutboxWithTraceContext(
+absl::Span<const OutboxMessage> OutboxWithEventHeaders(
     const AppendRequest& request, std::vector<OutboxMessage>& copies);
 
 // Checks outbox messages: a destination of 1 to 255 bytes, a payload

@@ -1,6 +1,7 @@
 #include "projections/internal/outbox_observer.h"
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <string>
 #include <utility>
@@ -35,38 +36,61 @@ OutboxObserver::OutboxObserver(std::shared_ptr<Instrumentation> instrumentation,
       log_sink_(std::move(log_sink)),
       tracer_(std::move(tracer)) {}
 
-absl::Status OutboxObserver::Send(const OutboxEntry& entry, int max_attempts,
-                                  absl::FunctionRef<absl::Status()> send) {
+std::vector<absl::Status> OutboxObserver::SendBatch(
+    absl::Span<const OutboxEntry> batch, int max_attempts,
+    absl::FunctionRef<std::vector<absl::Status>()> send) {
   if (instrumentation_ == nullptr && log_sink_ == nullptr &&
       tracer_ == nullptr) {
     return send();
   }
-  ScopedSpan span(tracer_.get(), "eventstore.outbox.send", SpanKind::kProducer,
-                  tracer_ == nullptr ? TraceContext{}
-                                     : HeaderContext(entry.message.headers));
-  if (span) {
-    span.SetAttribute("messaging.destination.name", entry.message.destination);
-    span.SetAttribute("eventstore.outbox.id", entry.id);
+  // A deque: spans are neither copied nor moved.
+  std::deque<ScopedSpan> spans;
+  if (tracer_ != nullptr) {
+    for (const OutboxEntry& entry : batch) {
+      ScopedSpan& span =
+          spans.emplace_back(tracer_.get(), "eventstore.outbox.send",
+                             SpanKind::kProducer,
+                             HeaderContext(entry.message.headers));
+      if (span) {
+        span.SetAttribute("messaging.destination.name",
+                          entry.message.destination);
+        span.SetAttribute("eventstore.outbox.id", entry.id);
+      }
+    }
   }
   const Clock::time_point start =
       instrumentation_ != nullptr ? Clock::now() : Clock::time_point();
-  absl::Status status = send();
-  const bool gave_up = !status.ok() && entry.attempts + 1 >= max_attempts;
-  if (instrumentation_ != nullptr) {
-    const OutboxSendOutcome outcome =
-        status.ok() ? OutboxSendOutcome::kPublished
-                    : (gave_up ? OutboxSendOutcome::kGaveUp
-                               : OutboxSendOutcome::kFailed);
-    instrumentation_->OnOutboxSend(outcome,
-                                   absl::FromChrono(Clock::now() - start));
-  }
-  span.SetStatus(status);
-  if (!status.ok() && log_sink_ != nullptr) {
+  std::vector<absl::Status> results = send();
+  const absl::Duration latency = instrumentation_ != nullptr
+                                     ? absl::FromChrono(Clock::now() - start)
+                                     : absl::ZeroDuration();
+  for (size_t i = 0; i < batch.size() && i < results.size(); ++i) {
+    const OutboxEntry& entry = batch[i];
+    const absl::Status& status = results[i];
+    const bool gave_up =
+        !status.ok() && !ReceiverUnreachable(status) &&
+        (GivesUpAtOnce(status) || entry.attempts + 1 >= max_attempts);
+    if (instrumentation_ != nullptr) {
+      const OutboxSendOutcome outcome =
+          status.ok() ? OutboxSendOutcome::kPublished
+                      : (gave_up ? OutboxSendOutcome::kGaveUp
+                                 : OutboxSendOutcome::kFailed);
+      instrumentation_->OnOutboxSend(outcome, latency);
+    }
+    if (!spans.empty()) spans[i].SetStatus(status);
+    if (status.ok() || log_sink_ == nullptr) continue;
     if (gave_up) {
       log_sink_->Log(
           LogLevel::kError, kComponent,
           absl::StrCat("outbox message ", entry.id, " given up after ",
                        entry.attempts + 1, " failed sends: ", OneLine(status)));
+    } else if (ReceiverUnreachable(status)) {
+      log_sink_->Log(
+          LogLevel::kWarning, kComponent,
+          absl::StrCat("outbox message ", entry.id,
+                       ": send failed, receiver unreachable (not counted as "
+                       "an attempt), retried later: ",
+                       OneLine(status)));
     } else {
       log_sink_->Log(
           LogLevel::kWarning, kComponent,
@@ -75,7 +99,7 @@ absl::Status OutboxObserver::Send(const OutboxEntry& entry, int max_attempts,
                        "), retried later: ", OneLine(status)));
     }
   }
-  return status;
+  return results;
 }
 
 void OutboxObserver::Backlog(const OutboxBacklog& backlog) {

@@ -3,9 +3,8 @@
 //
 //   OutboxObserver observer(options.instrumentation, options.log_sink,
 //                           options.tracer);
-//   absl::Status sent = observer.Send(entry, max_attempts, [&] {
-//     return sink.Send(entry);
-//   });
+//   std::vector<absl::Status> sent = observer.SendBatch(
+//       batch, max_attempts, [&] { return sink.SendBatch(batch); });
 //
 // Without an instrumentation, a log sink or a tracer, each report costs a
 // null check: no clock is read, nothing is allocated, no text is built.
@@ -20,16 +19,33 @@
 
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "eventstore/instrumentation.h"
 #include "eventstore/log_sink.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/tracing.h"
 
 namespace eventstore::internal {
+
+// Whether a failed send gives its message up at once, whatever its
+// attempts: kInvalidArgument, a message the receiver will never take
+// (OutboxSink::SendBatch).
+inline bool GivesUpAtOnce(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kInvalidArgument;
+}
+
+// Whether a failed send says only that the receiver could not be reached
+// (kUnavailable: a broker down or restarting, no acknowledgement in time):
+// the message is given back without counting an attempt
+// (OutboxStore::Release), so an outage gives nothing up.
+inline bool ReceiverUnreachable(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable;
+}
 
 class OutboxObserver {
  public:
@@ -40,14 +56,17 @@ class OutboxObserver {
   // Whether an instrumentation is attached (the backlog is worth reading).
   bool measuring() const { return instrumentation_ != nullptr; }
 
-  // Calls `send` for `entry` inside an "eventstore.outbox.send" span (a
-  // child of the message's traceparent / tracestate headers), and reports
-  // the attempt (OnOutboxSend: kGaveUp when it fails for the
-  // `max_attempts`th time, else kFailed or kPublished) with a log message
-  // for a failure (a warning, or an error when given up). Returns the
-  // status of `send`.
-  absl::Status Send(const OutboxEntry& entry, int max_attempts,
-                    absl::FunctionRef<absl::Status()> send);
+  // Calls `send` for `batch` (which returns one status per entry, in
+  // order) inside an "eventstore.outbox.send" span per entry (a child of
+  // the message's traceparent / tracestate headers), and reports each
+  // attempt (OnOutboxSend with the batch's latency: kGaveUp when it failed
+  // for the `max_attempts`th time or for good (GivesUpAtOnce), else
+  // kFailed or kPublished; a ReceiverUnreachable failure is never given
+  // up) with a log message for a failure (a warning, or
+  // an error when given up). Returns what `send` returned.
+  std::vector<absl::Status> SendBatch(
+      absl::Span<const OutboxEntry> batch, int max_attempts,
+      absl::FunctionRef<std::vector<absl::Status>()> send);
 
   // OnOutboxBacklog.
   void Backlog(const OutboxBacklog& backlog);

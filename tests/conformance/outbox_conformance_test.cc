@@ -42,6 +42,7 @@ using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -156,7 +157,10 @@ TEST_P(OutboxConformanceTest, AppendEnqueuesItsMessages) {
   EXPECT_LT(pending[0].id, pending[1].id);
   for (size_t i = 0; i < pending.size(); ++i) {
     SCOPED_TRACE(absl::StrCat("message ", i));
-    ExpectSameMessage(pending[i].message, messages[i]);
+    // The append adds its first event's type as a header.
+    OutboxMessage expected = messages[i];
+    expected.headers[kEventTypeHeader] = "eventstore.test.v1.OrderPlaced";
+    ExpectSameMessage(pending[i].message, expected);
     EXPECT_EQ(pending[i].status, OutboxStatus::kPending);
     EXPECT_EQ(pending[i].attempts, 0);
     EXPECT_EQ(pending[i].last_error, "");
@@ -169,6 +173,30 @@ TEST_P(OutboxConformanceTest, AppendEnqueuesItsMessages) {
   // The events went in too.
   ASSERT_OK_AND_ASSIGN(int64_t version, store().StreamVersion("order-1"));
   EXPECT_EQ(version, 2);
+}
+
+TEST_P(OutboxConformanceTest, AppendCopiesItsFirstEventsMetadataIntoHeaders) {
+  std::vector<EventData> events = Batch(2, "o");
+  events[0].metadata.set_correlation_id("workflow-1");
+  events[0].metadata.set_causation_id("command-1");
+  events[1].metadata.set_correlation_id("not-the-first");
+  const std::vector<OutboxMessage> messages = {
+      Message("billing", "order-1", "a"),
+      Message("billing", "order-1", "b", {{kCorrelationIdHeader, "own"}})};
+  ASSERT_OK(AppendWith("order-1", ExpectedVersion::NoStream(), events,
+                       messages));
+  const std::vector<OutboxEntry> pending = MustPending();
+  ASSERT_THAT(pending, SizeIs(2));
+  EXPECT_EQ(pending[0].message.headers,
+            (std::map<std::string, std::string>{
+                {kCausationIdHeader, "command-1"},
+                {kCorrelationIdHeader, "workflow-1"},
+                {kEventTypeHeader, "eventstore.test.v1.OrderPlaced"}}));
+  // A header the message has is kept.
+  EXPECT_EQ(pending[1].message.headers.at(kCorrelationIdHeader), "own");
+  // Enqueued without an append: the message's headers as they are.
+  ASSERT_OK(outbox().Enqueue(Messages(1, "alone")));
+  EXPECT_TRUE(MustPending().back().message.headers.empty());
 }
 
 TEST_P(OutboxConformanceTest, PendingIsOldestFirstAcrossAppends) {
@@ -382,6 +410,53 @@ TEST_P(OutboxConformanceTest, MarkPublishedRemovesFromPending) {
   stats = MustStats();
   EXPECT_EQ(stats.pending, 1);
   EXPECT_EQ(stats.published, 2);
+}
+
+TEST_P(OutboxConformanceTest, MarkAllPublishedMarksTheBatchAtOnce) {
+  ASSERT_OK(outbox().Enqueue(Messages(5, "m")));
+  const std::vector<OutboxEntry> claimed = MustClaim("w", 4, kLongLease);
+  ASSERT_THAT(claimed, SizeIs(4));
+  ASSERT_OK(outbox().MarkPublished(claimed[0].id));
+  // Already published (claimed[0]) stays so; an empty batch does nothing.
+  ASSERT_OK(outbox().MarkAllPublished({}));
+  const std::vector<int64_t> ids = {claimed[0].id, claimed[1].id,
+                                    claimed[2].id};
+  ASSERT_OK(outbox().MarkAllPublished(ids));
+  EXPECT_THAT(Keys(MustPending()), ElementsAre("m-3", "m-4"));
+  EXPECT_EQ(MustStats().published, 3);
+
+  // An id that names no message: kNotFound naming it, and nothing marked.
+  const int64_t missing = claimed.back().id + 1000;
+  const std::vector<int64_t> with_missing = {claimed[3].id, missing};
+  EXPECT_THAT(outbox().MarkAllPublished(with_missing),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(absl::StrCat(missing))));
+  EXPECT_THAT(Keys(MustPending()), ElementsAre("m-3", "m-4"));
+  EXPECT_EQ(MustStats().published, 3);
+}
+
+TEST_P(OutboxConformanceTest, ReleaseGivesMessagesBackWithoutAnAttempt) {
+  ASSERT_OK(outbox().Enqueue(Messages(3, "m")));
+  const std::vector<OutboxEntry> claimed = MustClaim("w", 3, kLongLease);
+  ASSERT_THAT(claimed, SizeIs(3));
+  ASSERT_OK(outbox().MarkPublished(claimed[2].id));
+  ASSERT_OK(outbox().Release({}, "nothing"));
+  const std::vector<int64_t> ids = {claimed[0].id, claimed[1].id,
+                                    claimed[2].id};
+  ASSERT_OK(outbox().Release(ids, "UNAVAILABLE: broker down"));
+
+  // Claimable again at once (the lease was long), attempts unchanged.
+  const std::vector<OutboxEntry> again = MustClaim("other", 10, kLongLease);
+  EXPECT_THAT(Keys(again), ElementsAre("m-0", "m-1"));
+  for (const OutboxEntry& e : again) {
+    EXPECT_EQ(e.attempts, 0);
+    EXPECT_EQ(e.status, OutboxStatus::kPending);
+    EXPECT_EQ(e.last_error, "UNAVAILABLE: broker down");
+  }
+  // The published one stays published.
+  OutboxStats stats = MustStats();
+  EXPECT_EQ(stats.published, 1);
+  EXPECT_EQ(stats.pending, 2);
 }
 
 TEST_P(OutboxConformanceTest, MarkFailedRetriesUntilMaxAttempts) {

@@ -48,6 +48,7 @@ constexpr char kTraceparent[] =
     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 constexpr char kOtherTraceparent[] =
     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+constexpr char kPlacedType[] = "eventstore.test.v1.OrderPlaced";
 
 using Headers = std::map<std::string, std::string>;
 
@@ -160,17 +161,22 @@ TEST_P(TraceContextConformanceTest, OutboxMessagesGetTheFirstEventsContext) {
                        store().outbox().Pending(10));
   ASSERT_THAT(pending, SizeIs(3));
   EXPECT_EQ(pending[0].message.key, "bare");
-  EXPECT_EQ(pending[0].message.headers, (Headers{{"traceparent", kTraceparent},
+  // Each also gets the first event's type (OutboxWithEventHeaders).
+  EXPECT_EQ(pending[0].message.headers, (Headers{{"event-type", kPlacedType},
+                                                 {"traceparent", kTraceparent},
                                                  {"tracestate", "rojo=1"},
                                                  {"x", "1"}}));
   EXPECT_EQ(pending[1].message.headers,
-            (Headers{{"traceparent", kOtherTraceparent}}));
+            (Headers{{"event-type", kPlacedType},
+                     {"traceparent", kOtherTraceparent}}));
   EXPECT_EQ(pending[2].message.headers,
-            (Headers{{"traceparent", kTraceparent}, {"tracestate", "rojo=1"}}));
+            (Headers{{"event-type", kPlacedType},
+                     {"traceparent", kTraceparent},
+                     {"tracestate", "rojo=1"}}));
   EXPECT_EQ(pending[0].message.payload, "payload bare");
 }
 
-TEST_P(TraceContextConformanceTest, OutboxIsUnchangedWithoutTraceContext) {
+TEST_P(TraceContextConformanceTest, OutboxGetsNoTraceContextWithoutOne) {
   const std::vector<OutboxMessage> messages = {Message("a", {{"x", "1"}}),
                                                Message("b")};
   // The second event's context does not count: only the first event's.
@@ -179,8 +185,9 @@ TEST_P(TraceContextConformanceTest, OutboxIsUnchangedWithoutTraceContext) {
   ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> pending,
                        store().outbox().Pending(10));
   ASSERT_THAT(pending, SizeIs(2));
-  EXPECT_EQ(pending[0].message.headers, (Headers{{"x", "1"}}));
-  EXPECT_THAT(pending[1].message.headers, IsEmpty());
+  EXPECT_EQ(pending[0].message.headers,
+            (Headers{{"event-type", kPlacedType}, {"x", "1"}}));
+  EXPECT_EQ(pending[1].message.headers, (Headers{{"event-type", kPlacedType}}));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, TraceContextConformanceTest,
@@ -246,7 +253,9 @@ TEST_P(TraceContextFailoverJournalTest, ReplayedOutboxMessagesGetTheContext) {
                        store().outbox().Pending(10));
   ASSERT_THAT(pending, SizeIs(1));
   EXPECT_EQ(pending[0].message.headers,
-            (Headers{{"traceparent", kTraceparent}, {"tracestate", "s=1"}}));
+            (Headers{{"event-type", kPlacedType},
+                     {"traceparent", kTraceparent},
+                     {"tracestate", "s=1"}}));
   failover.reset();  // before the primary it wraps
 }
 

@@ -315,7 +315,9 @@ TEST(PrepareAppendTest, TracestateWithoutTraceparentIsInvalid) {
                HasSubstr("events[0].metadata.tracestate: set without")));
 }
 
-// --- OutboxWithTraceContext --------------------------------------------------
+// --- OutboxWithEventHeaders --------------------------------------------------
+
+constexpr char kOrderPlaced[] = "eventstore.test.v1.OrderPlaced";
 
 OutboxMessage Message(std::map<std::string, std::string> headers = {}) {
   OutboxMessage message;
@@ -325,7 +327,7 @@ OutboxMessage Message(std::map<std::string, std::string> headers = {}) {
   return message;
 }
 
-TEST(OutboxWithTraceContextTest, CopiesFirstEventsContextIntoBareMessages) {
+TEST(OutboxWithEventHeadersTest, CopiesFirstEventsContextIntoBareMessages) {
   std::vector<EventData> events = {Event("a"), Event("b")};
   events[0].metadata.set_traceparent(kTraceparent);
   events[0].metadata.set_tracestate("rojo=1");
@@ -337,54 +339,83 @@ TEST(OutboxWithTraceContextTest, CopiesFirstEventsContextIntoBareMessages) {
                 "00-33333333333333333333333333333333-4444444444444444-01"}}),
       Message({{"tracestate", "stale=1"}})};
   std::vector<OutboxMessage> copies;
-  absl::Span<const OutboxMessage> out = OutboxWithTraceContext(
+  absl::Span<const OutboxMessage> out = OutboxWithEventHeaders(
       AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out.data(), copies.data());
   EXPECT_EQ(out[0].headers,
-            (std::map<std::string, std::string>{{"traceparent", kTraceparent},
+            (std::map<std::string, std::string>{{"event-type", kOrderPlaced},
+                                                {"traceparent", kTraceparent},
                                                 {"tracestate", "rojo=1"},
                                                 {"x", "1"}}));
-  EXPECT_EQ(out[1].headers, outbox[1].headers);
+  std::map<std::string, std::string> own = outbox[1].headers;
+  own["event-type"] = kOrderPlaced;
+  EXPECT_EQ(out[1].headers, own);
   EXPECT_EQ(out[2].headers,
-            (std::map<std::string, std::string>{{"traceparent", kTraceparent},
+            (std::map<std::string, std::string>{{"event-type", kOrderPlaced},
+                                                {"traceparent", kTraceparent},
                                                 {"tracestate", "rojo=1"}}));
   EXPECT_EQ(out[0].payload, "p");
   EXPECT_EQ(out[0].destination, "billing");
 }
 
-TEST(OutboxWithTraceContextTest, RemovesStaleTracestateWhenEventHasNone) {
+TEST(OutboxWithEventHeadersTest, RemovesStaleTracestateWhenEventHasNone) {
   std::vector<EventData> events = {Event()};
   events[0].metadata.set_traceparent(kTraceparent);
   const std::vector<OutboxMessage> outbox = {
       Message({{"tracestate", "stale=1"}})};
   std::vector<OutboxMessage> copies;
-  absl::Span<const OutboxMessage> out = OutboxWithTraceContext(
+  absl::Span<const OutboxMessage> out = OutboxWithEventHeaders(
       AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(
-      out[0].headers,
-      (std::map<std::string, std::string>{{"traceparent", kTraceparent}}));
+  EXPECT_EQ(out[0].headers,
+            (std::map<std::string, std::string>{{"event-type", kOrderPlaced},
+                                                {"traceparent", kTraceparent}}));
 }
 
-TEST(OutboxWithTraceContextTest, CopiesNothingWhenNothingChanges) {
+TEST(OutboxWithEventHeadersTest, CopiesCorrelationAndCausationKeepingOwnOnes) {
   std::vector<EventData> events = {Event()};
-  const std::vector<OutboxMessage> outbox = {Message()};
+  events[0].metadata.set_correlation_id("workflow-7");
+  events[0].metadata.set_causation_id("command-9");
+  const std::vector<OutboxMessage> outbox = {
+      Message(), Message({{"correlation-id", "mine"}, {"event-type", "T"}})};
   std::vector<OutboxMessage> copies;
-  // No trace context on the first event.
+  absl::Span<const OutboxMessage> out = OutboxWithEventHeaders(
+      AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].headers,
+            (std::map<std::string, std::string>{
+                {"causation-id", "command-9"},
+                {"correlation-id", "workflow-7"},
+                {"event-type", kOrderPlaced}}));
+  EXPECT_EQ(out[1].headers,
+            (std::map<std::string, std::string>{{"causation-id", "command-9"},
+                                                {"correlation-id", "mine"},
+                                                {"event-type", "T"}}));
+}
+
+TEST(OutboxWithEventHeadersTest, CopiesNothingWhenNothingChanges) {
+  std::vector<EventData> events = {Event()};
+  std::vector<OutboxMessage> copies;
+  // Every message has the event's type, and the event has no other
+  // metadata to copy.
   events[0].metadata.set_actor("a");
+  const std::vector<OutboxMessage> typed = {Message({{"event-type", "T"}})};
   EXPECT_EQ(
-      OutboxWithTraceContext(
-          AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies)
+      OutboxWithEventHeaders(
+          AppendRequest{"s", ExpectedVersion::Any(), events, typed}, copies)
           .data(),
-      outbox.data());
-  // Every message has its own traceparent.
+      typed.data());
+  // Every message has its own traceparent and correlation id.
   events[0].metadata.set_traceparent(kTraceparent);
-  const std::vector<OutboxMessage> traced = {
-      Message({{"traceparent",
-                "00-33333333333333333333333333333333-4444444444444444-01"}})};
+  events[0].metadata.set_correlation_id("c");
+  const std::vector<OutboxMessage> traced = {Message(
+      {{"traceparent",
+        "00-33333333333333333333333333333333-4444444444444444-01"},
+       {"correlation-id", "mine"},
+       {"event-type", "T"}})};
   EXPECT_EQ(
-      OutboxWithTraceContext(
+      OutboxWithEventHeaders(
           AppendRequest{"s", ExpectedVersion::Any(), events, traced}, copies)
           .data(),
       traced.data());

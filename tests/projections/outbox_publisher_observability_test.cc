@@ -72,7 +72,7 @@ class Sink : public OutboxSink {
     std::lock_guard<std::mutex> lock(mu_);
     ++sends_;
     if (failing_.count(entry.message.payload) != 0) {
-      return absl::UnavailableError("broker down\n");
+      return absl::InternalError("broker down\n");
     }
     return absl::OkStatus();
   }
@@ -111,9 +111,16 @@ class FailingOutbox final : public OutboxStore {
   absl::Status MarkPublished(int64_t id) override {
     return real_->MarkPublished(id);
   }
+  absl::Status MarkAllPublished(absl::Span<const int64_t> ids) override {
+    return real_->MarkAllPublished(ids);
+  }
   absl::Status MarkFailed(int64_t id, std::string_view error,
                           int32_t max_attempts) override {
     return real_->MarkFailed(id, error, max_attempts);
+  }
+  absl::Status Release(absl::Span<const int64_t> ids,
+                       std::string_view error) override {
+    return real_->Release(ids, error);
   }
   absl::StatusOr<int64_t> DeletePublishedOlderThan(
       absl::Duration age) override {
@@ -289,7 +296,7 @@ TEST_P(OutboxObservabilityTest, FailedAndGivenUpSendsAreCountedAndLogged) {
   EXPECT_EQ(warnings[0].message,
             absl::StrCat("outbox message ", bad_id,
                          ": send failed (attempt 1 of 2), retried later: "
-                         "UNAVAILABLE: broker down"));
+                         "INTERNAL: broker down"));
 
   ASSERT_OK_AND_ASSIGN(OutboxPublishResult second, publisher->RunOnce());
   EXPECT_EQ(second.given_up, 1);
@@ -300,7 +307,7 @@ TEST_P(OutboxObservabilityTest, FailedAndGivenUpSendsAreCountedAndLogged) {
   ASSERT_THAT(errors, SizeIs(1));
   EXPECT_EQ(errors[0].message, absl::StrCat("outbox message ", bad_id,
                                             " given up after 2 failed sends: "
-                                            "UNAVAILABLE: broker down"));
+                                            "INTERNAL: broker down"));
   // Given up: no longer pending.
   EXPECT_EQ(metrics_->outbox_backlogs().back().pending, 0);
 }

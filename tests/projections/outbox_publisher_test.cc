@@ -223,11 +223,80 @@ TEST_P(OutboxPublisherTest, ConcurrentPublishersPublishEachMessageOnce) {
   EXPECT_EQ(Stats().pending, 0);
 }
 
+// Answers whole batches, as the broker sinks do; records each batch.
+class BatchSink : public OutboxSink {
+ public:
+  absl::Status Send(const OutboxEntry&) override {
+    return absl::InternalError("the publisher should call SendBatch");
+  }
+  std::vector<absl::Status> SendBatch(
+      absl::Span<const OutboxEntry> entries) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string>& batch = batches_.emplace_back();
+    std::vector<absl::Status> results;
+    for (const OutboxEntry& entry : entries) {
+      batch.push_back(entry.message.payload);
+      results.push_back(entry.message.payload.size() > 10
+                            ? absl::InvalidArgumentError("over 10 bytes")
+                            : absl::OkStatus());
+    }
+    return results;
+  }
+  std::vector<std::vector<std::string>> batches() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return batches_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::vector<std::string>> batches_;
+};
+
+TEST_P(OutboxPublisherTest, HandsTheSinkWholeBatchesInEnqueueOrder) {
+  Enqueue(25, "m");
+  BatchSink sink;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink);
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 25);
+  const std::vector<std::vector<std::string>> batches = sink.batches();
+  ASSERT_EQ(batches.size(), 3u);  // batch_size 10
+  EXPECT_EQ(batches[0].size(), 10u);
+  EXPECT_EQ(batches[1].size(), 10u);
+  EXPECT_THAT(batches[2], ElementsAre("m-20", "m-21", "m-22", "m-23", "m-24"));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(batches[1][i], absl::StrCat("m-1", i));
+  EXPECT_EQ(Stats().published, 25);
+  EXPECT_EQ(Stats().pending, 0);
+}
+
+TEST_P(OutboxPublisherTest, GivesUpAtOnceWhatTheReceiverWillNeverTake) {
+  Enqueue(3, "m");
+  Enqueue(1, "much-too-long");
+  Enqueue(12, "n");
+  BatchSink sink;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink);
+  // One call goes on past the message given up: no retry is pending.
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 15);
+  EXPECT_EQ(result.failed_sends, 1);
+  EXPECT_EQ(result.given_up, 1);
+  EXPECT_EQ(Stats().failed, 1);
+  EXPECT_EQ(Stats().pending, 0);
+  OutboxListOptions failed;
+  failed.status = OutboxStatus::kFailed;
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> parked,
+                       store().outbox().List(failed));
+  ASSERT_EQ(parked.size(), 1u);
+  EXPECT_EQ(parked[0].message.payload, "much-too-long-0");
+  EXPECT_EQ(parked[0].attempts, 1);
+  EXPECT_THAT(parked[0].last_error, ::testing::HasSubstr("over 10 bytes"));
+}
+
 TEST_P(OutboxPublisherTest, RetriesFailedSendsUntilTheyGoThrough) {
   Enqueue(3, "flaky");
   RecordingSink sink;
   sink.FailWith([](const OutboxEntry&, int call) {
-    return call <= 2 ? absl::UnavailableError("broker down") : absl::OkStatus();
+    return call <= 2 ? absl::InternalError("broker refused")
+                     : absl::OkStatus();
   });
   std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink);
 
@@ -242,7 +311,7 @@ TEST_P(OutboxPublisherTest, RetriesFailedSendsUntilTheyGoThrough) {
   ASSERT_EQ(pending.size(), 3u);
   for (const OutboxEntry& entry : pending) {
     EXPECT_EQ(entry.attempts, 2);
-    EXPECT_THAT(entry.last_error, ::testing::HasSubstr("broker down"));
+    EXPECT_THAT(entry.last_error, ::testing::HasSubstr("broker refused"));
   }
 
   ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
@@ -250,6 +319,37 @@ TEST_P(OutboxPublisherTest, RetriesFailedSendsUntilTheyGoThrough) {
   EXPECT_THAT(sink.delivered(), ElementsAre("flaky-0", "flaky-1", "flaky-2"));
   EXPECT_EQ(Stats().published, 3);
   EXPECT_EQ(Stats().failed, 0);
+}
+
+TEST_P(OutboxPublisherTest, AnUnreachableReceiverUsesUpNoAttempts) {
+  Enqueue(3, "m");
+  RecordingSink sink;
+  sink.FailWith([](const OutboxEntry&, int call) {
+    return call <= 5 ? absl::UnavailableError("broker down") : absl::OkStatus();
+  });
+  OutboxPublisherOptions options = FastOptions();
+  options.max_attempts = 2;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+
+  // Five rounds of an outage, more than max_attempts: nothing given up.
+  for (int round = 1; round <= 5; ++round) {
+    ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+    EXPECT_EQ(result.failed_sends, 3) << "round " << round;
+    EXPECT_EQ(result.given_up, 0) << "round " << round;
+    // Given back at once: claimable again without waiting for the lease.
+    ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> pending,
+                         store().outbox().Pending(10));
+    ASSERT_EQ(pending.size(), 3u);
+    for (const OutboxEntry& entry : pending) {
+      EXPECT_EQ(entry.attempts, 0);
+      EXPECT_EQ(entry.claimed_by, "");
+      EXPECT_THAT(entry.last_error, ::testing::HasSubstr("broker down"));
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 3);
+  EXPECT_EQ(Stats().failed, 0);
+  EXPECT_EQ(Stats().published, 3);
 }
 
 TEST_P(OutboxPublisherTest, GivesUpAfterMaxAttempts) {
