@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -74,9 +75,16 @@ class StopSignals {
   sigset_t old_mask_;
 };
 
+// A connected broker and its own counters for the progress lines.
+struct BrokerSink {
+  std::unique_ptr<OutboxSink> sink;
+  // ", duplicates 3, reconnects 1": what only the broker client counts
+  // (resends the broker dropped, reconnections).
+  std::function<std::string()> counters;
+};
+
 // Connects to the broker of `args.to` once.
-absl::StatusOr<std::unique_ptr<OutboxSink>> ConnectSink(
-    const OutboxPublishArgs& args) {
+absl::StatusOr<BrokerSink> ConnectSink(const OutboxPublishArgs& args) {
   if (absl::StartsWith(args.to, "nats://")) {
 #ifdef EVENTSTORE_HAVE_NATS
     NatsOutboxSinkOptions options;
@@ -87,7 +95,15 @@ absl::StatusOr<std::unique_ptr<OutboxSink>> ConnectSink(
     absl::StatusOr<std::unique_ptr<NatsOutboxSink>> sink =
         NatsOutboxSink::Connect(std::move(options));
     if (!sink.ok()) return sink.status();
-    return std::unique_ptr<OutboxSink>(std::move(*sink));
+    NatsOutboxSink* nats = sink->get();
+    return BrokerSink{std::move(*sink), [nats] {
+                        const NatsOutboxSinkStats stats = nats->stats();
+                        // Duplicates: resends JetStream had stored already
+                        // (after a publisher crash) and dropped.
+                        return absl::StrFormat(", duplicates %d, reconnects %d",
+                                               stats.duplicates,
+                                               stats.reconnects);
+                      }};
 #else
     return absl::UnimplementedError(
         "--to nats://: this eventstore was built without the NATS sink "
@@ -106,54 +122,64 @@ absl::StatusOr<std::unique_ptr<OutboxSink>> ConnectSink(
     absl::StatusOr<std::unique_ptr<RabbitMqOutboxSink>> sink =
         RabbitMqOutboxSink::Connect(std::move(options));
     if (!sink.ok()) return sink.status();
-    return std::unique_ptr<OutboxSink>(std::move(*sink));
+    RabbitMqOutboxSink* rabbitmq = sink->get();
+    return BrokerSink{std::move(*sink), [rabbitmq] {
+                        const RabbitMqOutboxSinkStats stats = rabbitmq->stats();
+                        // RabbitMQ does not drop resends: its consumers
+                        // deduplicate by message_id.
+                        return absl::StrFormat(", returned %d, reconnects %d",
+                                               stats.returned,
+                                               stats.connections - 1);
+                      }};
 #else
     return absl::UnimplementedError(
         "--to amqp://: this eventstore was built without the RabbitMQ sink "
         "(EVENTSTORE_WITH_RABBITMQ; Debian: librabbitmq-dev)");
 #endif
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--to: '", MaskUrl(args.to),
-      "' is not a broker URL: give nats://HOST:PORT or "
-      "amqp://USER:PASSWORD@HOST:PORT/VHOST"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--to: '", MaskUrl(args.to),
+                   "' is not a broker URL: give nats://HOST:PORT or "
+                   "amqp://USER:PASSWORD@HOST:PORT/VHOST"));
 }
 
 // Connects, retrying an unreachable broker with a doubling wait until it
-// answers or a signal comes (nullptr then).
-absl::StatusOr<std::unique_ptr<OutboxSink>> ConnectWithRetry(
-    const OutboxPublishArgs& args, StopSignals& signals) {
+// answers or a signal comes (a null sink then).
+absl::StatusOr<BrokerSink> ConnectWithRetry(const OutboxPublishArgs& args,
+                                            StopSignals& signals) {
   absl::Duration wait = kFirstRetryWait;
   while (true) {
-    absl::StatusOr<std::unique_ptr<OutboxSink>> sink = ConnectSink(args);
+    absl::StatusOr<BrokerSink> sink = ConnectSink(args);
     if (sink.ok() || !absl::IsUnavailable(sink.status())) return sink;
     PrintErrorMessage(
         kCommand,
         absl::StrCat(sink.status().message(), "; trying again in ",
                      absl::FormatDuration(wait)),
         args.to);
-    if (signals.Wait(wait)) return std::unique_ptr<OutboxSink>();
+    if (signals.Wait(wait)) return BrokerSink();
     wait = std::min(wait * 2, kMaxRetryWait);
   }
 }
 
 // One progress line: the publisher's counters, the rate since the last
-// line, the pending messages.
-void PrintProgress(EventStore& store, const OutboxPublisherStats& stats,
-                   int64_t published_before, absl::Duration since) {
+// line, the pending messages, the broker client's counters.
+void PrintProgress(EventStore& store, const BrokerSink& sink,
+                   const OutboxPublisherStats& stats, int64_t published_before,
+                   absl::Duration since) {
   std::string pending = "?";
   absl::StatusOr<OutboxBacklog> backlog = store.outbox().Backlog();
   if (backlog.ok()) pending = absl::StrCat(backlog->pending);
   const double seconds = absl::ToDoubleSeconds(since);
   const double rate =
-      seconds > 0 ? static_cast<double>(stats.published - published_before) /
-                        seconds
-                  : 0;
+      seconds > 0
+          ? static_cast<double>(stats.published - published_before) / seconds
+          : 0;
   std::cerr << absl::StrFormat(
                    "eventstore %s: published %d (%.0f/s), failed sends %d, "
                    "given up %d, pending %s",
                    kCommand, stats.published, rate, stats.failed_sends,
                    stats.given_up, pending)
+            << sink.counters()
             << (stats.last_error.ok()
                     ? std::string()
                     : absl::StrCat(", last error: ",
@@ -163,21 +189,21 @@ void PrintProgress(EventStore& store, const OutboxPublisherStats& stats,
 
 int Publish(const OutboxPublishArgs& args, EventStore& store,
             const std::string& url, StopSignals& signals) {
-  absl::StatusOr<std::unique_ptr<OutboxSink>> sink =
-      ConnectWithRetry(args, signals);
+  absl::StatusOr<BrokerSink> sink = ConnectWithRetry(args, signals);
   if (!sink.ok()) return PrintError(kCommand, sink.status(), args.to);
-  if (*sink == nullptr) return static_cast<int>(kExitOk);  // stopped
+  if (sink->sink == nullptr) return static_cast<int>(kExitOk);  // stopped
   OutboxPublisherOptions options;
   options.worker_name = args.worker;
   options.batch_size = args.batch_size;
+  options.lease = absl::Seconds(args.lease);
   absl::StatusOr<std::unique_ptr<OutboxPublisher>> publisher =
-      OutboxPublisher::Create(store, **sink, options);
+      OutboxPublisher::Create(store, *sink->sink, options);
   if (!publisher.ok()) return PrintError(kCommand, publisher.status(), url);
 
   if (args.once) {
     absl::StatusOr<OutboxPublishResult> result = (*publisher)->RunOnce();
     if (!result.ok()) return PrintError(kCommand, result.status(), url);
-    PrintProgress(store, (*publisher)->stats(), 0, absl::ZeroDuration());
+    PrintProgress(store, *sink, (*publisher)->stats(), 0, absl::ZeroDuration());
     return static_cast<int>(kExitOk);
   }
   absl::Status started = (*publisher)->Start();
@@ -193,7 +219,7 @@ int Publish(const OutboxPublishArgs& args, EventStore& store,
   while (!signals.Wait(every)) {
     const OutboxPublisherStats stats = (*publisher)->stats();
     const absl::Time now = absl::Now();
-    PrintProgress(store, stats, published_before, now - last);
+    PrintProgress(store, *sink, stats, published_before, now - last);
     published_before = stats.published;
     last = now;
   }
@@ -201,7 +227,7 @@ int Publish(const OutboxPublishArgs& args, EventStore& store,
   // returns; a batch claimed and not sent goes back when its lease ends.
   (*publisher)->Stop();
   const OutboxPublisherStats stats = (*publisher)->stats();
-  PrintProgress(store, stats, published_before, absl::Now() - last);
+  PrintProgress(store, *sink, stats, published_before, absl::Now() - last);
   return static_cast<int>(kExitOk);
 }
 
@@ -244,6 +270,12 @@ void RegisterOutboxPublish(CLI::App& outbox, const std::string& outbox_url,
   cmd->add_option("--batch-size", args->batch_size,
                   "Messages claimed and sent at once")
       ->check(AtLeastOne(100000))
+      ->capture_default_str();
+  cmd->add_option("--lease", args->lease,
+                  "Seconds a claimed batch stays this publisher's: a "
+                  "publisher killed in the middle of a batch holds it this "
+                  "long before another one sends it again")
+      ->check(AtLeastOne(86400))
       ->capture_default_str();
   cmd->add_option("--stats-every", args->stats_every,
                   "Seconds between two progress lines on stderr (0: none)")

@@ -28,6 +28,9 @@ struct OutboxPublishArgs {
   std::string message_id_prefix;
   std::string worker;
   int batch_size = 100;
+  // Seconds a claimed batch stays this publisher's; a publisher killed in
+  // the middle of a batch holds it this long before another one sends it.
+  int64_t lease = 30;
   // Seconds between two progress lines on stderr; 0: none.
   int64_t stats_every = 10;
   // Publish what is pending, then exit (no background loop).

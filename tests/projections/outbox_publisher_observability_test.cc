@@ -360,7 +360,7 @@ TEST_P(OutboxObservabilityTest, SendSpansContinueTheMessagesTrace) {
   EXPECT_TRUE(spans[1].parent.empty());
   EXPECT_TRUE(spans[1].error.ok());
   EXPECT_EQ(spans[2].trace_id(), kTraceId);
-  EXPECT_EQ(spans[2].error.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(spans[2].error.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(tracer_->started(), 3);
 }
 
