@@ -78,6 +78,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -93,6 +94,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "bench/bench_display.h"
 #include "bench/paired_rounds.h"
 #include "bench/ratio_reporter.h"
@@ -100,6 +103,7 @@
 #include "bench/workloads.h"
 #include "eventstore/open_event_store.h"
 #include "eventstore/status_macros.h"
+#include "eventstore/store_inspector.h"
 #include "tests/support/temp_dir.h"
 
 #ifdef EVENTSTORE_BENCH_POSTGRES
@@ -427,11 +431,39 @@ class PostgresScaleDatabase final : public ScaleDatabase {
 
 // --- The fixtures: a big and a small store per backend ----------------------
 
+// What StoreInspector::Info took on a filled store, with the default
+// options (estimates from a million events on) and counting exactly.
+struct InfoTiming {
+  double seconds = 0;
+  StoreInfo info;
+  double exact_seconds = 0;
+  StoreInfo exact;
+};
+
 struct FillRecord {
   std::string backend;
   std::string store;
   FillReport report;
+  InfoTiming info;
 };
+
+InfoTiming TimeInfo(EventStore& store, const std::string& label) {
+  InfoTiming timing;
+  InfoOptions exact;
+  exact.exact_count_limit = std::numeric_limits<int64_t>::max();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<StoreInfo> info = store.inspector().Info();
+  const absl::Time middle = absl::Now();
+  absl::StatusOr<StoreInfo> counted = store.inspector().Info(exact);
+  const absl::Time end = absl::Now();
+  if (!info.ok()) Die(info.status(), absl::StrCat(label, ": info"));
+  if (!counted.ok()) Die(counted.status(), absl::StrCat(label, ": info"));
+  timing.seconds = absl::ToDoubleSeconds(middle - start);
+  timing.info = *std::move(info);
+  timing.exact_seconds = absl::ToDoubleSeconds(end - middle);
+  timing.exact = *std::move(counted);
+  return timing;
+}
 
 std::vector<FillRecord>& FillRecords() {
   static auto* records = new std::vector<FillRecord>;
@@ -475,7 +507,9 @@ std::unique_ptr<ScaleStore> FillStore(const std::string& backend,
       ScaleStore::Fill(*std::move(db), events, chunk,
                        absl::StrCat(backend, " ", Short(events)), &std::cerr);
   if (!store.ok()) Die(store.status(), absl::StrCat(backend, ": filling"));
-  FillRecords().push_back({backend, Short(events), (*store)->fill()});
+  FillRecords().push_back(
+      {backend, Short(events), (*store)->fill(),
+       TimeInfo((*store)->store(), absl::StrCat(backend, " ", Short(events)))});
   return *std::move(store);
 }
 
@@ -776,6 +810,20 @@ void PrintFills(std::ostream& out) {
         "| %s | %s | all %s | %.0f | %.0f |\n", r.backend, r.store,
         Short(r.report.events), r.report.events / r.report.seconds,
         static_cast<double>(r.report.bytes) / r.report.events);
+  }
+  out << "\nStoreInspector::Info (`eventstore info`) on the filled stores, "
+         "right after the fill: default options, and counting exactly\n\n"
+         "| backend | store | Info (ms) | estimated | events | streams | "
+         "exact Info (ms) | events | streams |\n"
+         "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n";
+  for (const FillRecord& r : FillRecords()) {
+    const InfoTiming& t = r.info;
+    out << absl::StrFormat("| %s | %s | %.0f | %s | %d | %d | %.0f | %d | %d |\n",
+                           r.backend, r.store, t.seconds * 1000,
+                           t.info.counts_estimated ? "yes" : "no",
+                           t.info.events, t.info.streams,
+                           t.exact_seconds * 1000, t.exact.events,
+                           t.exact.streams);
   }
   out << std::flush;
 }

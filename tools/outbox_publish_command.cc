@@ -137,10 +137,13 @@ absl::StatusOr<BrokerSink> ConnectSink(const OutboxPublishArgs& args) {
         "(EVENTSTORE_WITH_RABBITMQ; Debian: librabbitmq-dev)");
 #endif
   }
+  // No "USER:PASSWORD@" in the hint: the output masking would print it
+  // as "USER:***@" (it masks anything credential-shaped).
   return absl::InvalidArgumentError(
       absl::StrCat("--to: '", MaskUrl(args.to),
                    "' is not a broker URL: give nats://HOST:PORT or "
-                   "amqp://USER:PASSWORD@HOST:PORT/VHOST"));
+                   "amqp://HOST:PORT/VHOST (a login, if any, before the "
+                   "host)"));
 }
 
 // Connects, retrying an unreachable broker with a doubling wait until it
@@ -251,9 +254,9 @@ void RegisterOutboxPublish(CLI::App& outbox, const std::string& outbox_url,
       "JetStream (nats://) or RabbitMQ with publisher confirms (amqp://)");
   AddUrlArgument(*cmd, args->url);
   cmd->add_option("--to", args->to,
-                  "The broker: nats://HOST:PORT or "
-                  "amqp://USER:PASSWORD@HOST:PORT/VHOST (credentials are "
-                  "masked in every message)")
+                  "The broker: nats://HOST:PORT or amqp://HOST:PORT/VHOST, "
+                  "with a login before the host when it needs one "
+                  "(credentials are masked in every message)")
       ->required();
   cmd->add_option("--subject-prefix", args->subject_prefix,
                   "NATS: the subject is this followed by the message's "

@@ -40,6 +40,7 @@ class PgStoreInspector final : public StoreInspector {
   PgDatabase* const db_;
   const PgStatement info_;
   const PgStatement info_estimates_;
+  const PgStatement streams_sample_;
   const PgStatement head_;
   const PgStatement list_streams_;
   const PgStatement recorded_types_;

@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,8 +38,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "eventstore/event_data.h"
 #include "eventstore/event_store.h"
 #include "eventstore/open_event_store.h"
@@ -676,7 +679,7 @@ TEST_P(RabbitMqPublishCliTest, NatsOptionsAndOtherSchemesAreUsageErrors) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_THAT(r.err, HasSubstr("is not a broker URL"));
   EXPECT_THAT(r.err, HasSubstr("nats://HOST:PORT"));
-  EXPECT_THAT(r.err, HasSubstr("amqp://USER:PASSWORD@HOST:PORT/VHOST"));
+  EXPECT_THAT(r.err, HasSubstr("amqp://HOST:PORT/VHOST"));
   ExpectNoPassword(r.out, r.err);
 
   EXPECT_EQ(Stats().pending, 3);
