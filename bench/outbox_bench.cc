@@ -127,7 +127,7 @@ constexpr absl::Duration kRunTimeout = absl::Minutes(20);
   std::exit(1);
 }
 
-[[noreturn]] void Die(std::string_view what) {
+[[noreturn, maybe_unused]] void Die(std::string_view what) {
   Die(absl::InternalError("failed"), what);
 }
 

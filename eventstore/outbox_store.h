@@ -94,8 +94,9 @@ class OutboxStore {
   virtual absl::StatusOr<std::vector<OutboxEntry>> Claim(
       std::string_view worker, int limit, absl::Duration lease) = 0;
   virtual absl::Status MarkPublished(int64_t id) = 0;
-  // Marks every message of `ids` published, atomically: one statement on
-  // the backends (a publisher marks a whole sent batch at once). A message
+  // Marks every message of `ids` published, atomically (a publisher marks a
+  // whole sent batch at once): one statement on PostgreSQL, one
+  // transaction (one commit) on SQLite. A message
   // already published stays as it is; an id that names no message is
   // kNotFound and nothing is marked. This default calls MarkPublished for
   // each id (not atomically).

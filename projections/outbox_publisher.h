@@ -19,8 +19,8 @@
 //
 // The publisher claims a batch (OutboxStore::Claim, under a lease of
 // options.lease), hands it to the sink (OutboxSink::SendBatch: broker sinks
-// keep the whole batch in flight), marks what was delivered published with
-// one statement (OutboxStore::MarkAllPublished), and each failure failed
+// keep the whole batch in flight), marks what was delivered published in
+// one transaction (OutboxStore::MarkAllPublished), and each failure failed
 // (OutboxStore::MarkFailed: retried later, given up as kFailed after
 // max_attempts failed sends, or at once when the sink says the receiver
 // will never take the message). Any number of publishers, in any processes,

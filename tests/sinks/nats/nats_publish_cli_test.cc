@@ -8,7 +8,9 @@
 //
 // The consumer side reads the JetStream stream the command creates
 // (--stream) through its own connection (nats_test_helpers.h). Every test
-// checks that the broker's password never reaches stdout or stderr.
+// checks that the broker's password never reaches stdout or stderr. The
+// store, messages and progress lines are as for amqp://
+// (publish_cli_support.h).
 
 #include <signal.h>
 
@@ -17,53 +19,41 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
-#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "absl/types/span.h"
-#include "eventstore/event_data.h"
-#include "eventstore/event_store.h"
-#include "eventstore/open_event_store.h"
 #include "eventstore/outbox_message.h"
 #include "eventstore/outbox_store.h"
-#include "eventstore/test/v1/events.pb.h"
-#include "eventstore/tracing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/sinks/nats/nats_test_helpers.h"
+#include "tests/sinks/publish_cli_support.h"
 #include "tests/support/nats_server.h"
 #include "tests/support/status_matchers.h"
-#include "tests/support/temp_dir.h"
 #include "tests/tools/cli_process.h"
-#ifdef EVENTSTORE_TEST_POSTGRES
-#include "tests/support/postgres_server.h"
-#include "tests/support/raw_postgres.h"
-#endif
 
 namespace eventstore {
 namespace {
 
+using ::eventstore::test::BackendParamName;
 using ::eventstore::test::CliProcess;
 using ::eventstore::test::CliResult;
+using ::eventstore::test::Counter;
 using ::eventstore::test::EntryId;
+using ::eventstore::test::LastProgressLine;
 using ::eventstore::test::NatsServer;
 using ::eventstore::test::NatsServerOptions;
+using ::eventstore::test::ProcessBackends;
+using ::eventstore::test::PublishCliTest;
 using ::eventstore::test::RunCli;
 using ::eventstore::test::StoredMessage;
 using ::eventstore::test::StreamReader;
-using ::eventstore::test::TempDir;
 using ::eventstore::test::WaitUntil;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -99,45 +89,14 @@ std::string MaskedUrl(const NatsServer& server) {
   return absl::StrCat("nats://", kUser, ":***@127.0.0.1:", server.port());
 }
 
-// The last progress line on stderr ("... published N (R/s), ...").
-std::string LastProgressLine(const std::string& err) {
-  std::string last;
-  for (absl::string_view line : absl::StrSplit(err, '\n')) {
-    if (absl::StrContains(line, ": published ")) last = std::string(line);
-  }
-  return last;
-}
-
-// The number after `name` in a progress line ("duplicates 3"); -1 when
-// absent.
-int64_t Counter(const std::string& line, const std::string& name) {
-  std::smatch match;
-  const std::regex pattern(name + " ([0-9]+)");
-  int64_t value = -1;
-  if (std::regex_search(line, match, pattern)) {
-    (void)absl::SimpleAtoi(match[1].str(), &value);
-  }
-  return value;
-}
-
 // The store is a database that the test and the command's processes open
 // together: a SQLite file or a PostgreSQL schema.
-class NatsPublishCliTest : public ::testing::TestWithParam<std::string> {
+class NatsPublishCliTest : public PublishCliTest {
  protected:
+  NatsPublishCliTest() : PublishCliTest(kPassword) {}
+
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
-    if (GetParam() == "postgres") {
-#ifdef EVENTSTORE_TEST_POSTGRES
-      ASSERT_OK_AND_ASSIGN(const std::string postgres,
-                           test::SharedPostgresUrl());
-      url_ =
-          absl::StrCat(postgres, absl::StrContains(postgres, "?") ? "&" : "?",
-                       "schema=", test::UniqueSchemaName());
-#endif
-    } else {
-      url_ = absl::StrCat("sqlite://", dir_->File("events.db"));
-    }
-    ASSERT_OK_AND_ASSIGN(store_, OpenEventStore(url_));
+    ASSERT_NO_FATAL_FAILURE(PublishCliTest::SetUp());
     // Names no other test of the process uses (the broker is shared).
     static int counter = 0;
     const std::string name = absl::StrCat("cli", ++counter);
@@ -165,42 +124,10 @@ class NatsPublishCliTest : public ::testing::TestWithParam<std::string> {
     return args;
   }
 
-  // `count` messages to "orders" and "billing.eu" with metadata headers.
-  std::vector<OutboxMessage> Messages(int count, const std::string& tag,
-                                      size_t padding = 0) {
-    std::vector<OutboxMessage> messages;
-    for (int i = 0; i < count; ++i) {
-      OutboxMessage m;
-      m.destination = i % 3 == 0 ? "orders" : "billing.eu";
-      m.key = absl::StrCat("order-", i % 7);
-      m.payload = absl::StrCat(tag, "-", i, std::string(padding, '.'));
-      m.headers[kCorrelationIdHeader] = absl::StrCat("corr-", tag, "-", i);
-      m.headers[kCausationIdHeader] = absl::StrCat("cause-", tag, "-", i);
-      m.headers[kEventTypeHeader] = "eventstore.test.v1.Tick";
-      m.headers[kTraceparentHeader] =
-          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-      messages.push_back(std::move(m));
-    }
-    return messages;
-  }
-
-  // Every outbox entry, by id.
-  std::map<int64_t, OutboxEntry> Outbox() {
-    std::map<int64_t, OutboxEntry> all;
-    OutboxListOptions list;
-    list.limit = 100000;
-    absl::StatusOr<std::vector<OutboxEntry>> entries =
-        store_->outbox().List(list);
-    EXPECT_OK(entries.status());
-    if (!entries.ok()) return all;
-    for (OutboxEntry& entry : *entries) all[entry.id] = std::move(entry);
-    return all;
-  }
-
-  OutboxStats Stats() {
-    absl::StatusOr<OutboxStats> stats = store_->outbox().Stats();
-    EXPECT_OK(stats.status());
-    return stats.ok() ? *stats : OutboxStats();
+  // Messages() go to "orders" and "billing.eu".
+  void Route(int i, OutboxMessage* message) const override {
+    message->destination = i % 3 == 0 ? "orders" : "billing.eu";
+    message->key = absl::StrCat("order-", i % 7);
   }
 
   // Messages in this test's stream; 0 while it does not exist.
@@ -243,14 +170,6 @@ class NatsPublishCliTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(seen.size(), outbox.size()) << "a message was lost";
   }
 
-  static void ExpectNoPassword(const std::string& out, const std::string& err) {
-    EXPECT_THAT(out, Not(HasSubstr(kPassword)));
-    EXPECT_THAT(err, Not(HasSubstr(kPassword)));
-  }
-
-  std::unique_ptr<TempDir> dir_;
-  std::string url_;
-  std::unique_ptr<EventStore> store_;
   std::string subject_prefix_;
   std::string stream_;
   std::string id_prefix_;
@@ -305,22 +224,9 @@ TEST_P(NatsPublishCliTest, RunsUntilSigtermPublishingWhatArrives) {
 
   uint64_t expected = 0;
   for (int round = 0; round < 3; ++round) {
-    // Enqueued alone...
-    const std::vector<OutboxMessage> alone =
-        Messages(100, absl::StrCat("alone", round));
-    ASSERT_OK(store_->outbox().Enqueue(alone));
-    // ...and with an append.
-    const std::vector<OutboxMessage> with_event =
-        Messages(10, absl::StrCat("append", round));
-    test::v1::Tick tick;
-    tick.set_sequence(round);
-    const EventData event = EventData::From(tick);
-    AppendRequest request;
-    request.stream = absl::StrCat("order-", round);
-    request.events = absl::MakeConstSpan(&event, 1);
-    request.outbox = with_event;
-    ASSERT_OK(store_->Append(request).status());
-    expected += alone.size() + with_event.size();
+    ASSERT_OK_AND_ASSIGN(const uint64_t enqueued,
+                         EnqueueAloneAndWithAnAppend(round));
+    expected += enqueued;
     ASSERT_TRUE(
         WaitUntil([&] { return StreamCount(*reader) >= expected; }, kLong))
         << "round " << round << ": " << StreamCount(*reader) << " of "
@@ -439,13 +345,7 @@ TEST_P(NatsPublishCliTest, KilledMidBatchAnotherCommandLosesNothing) {
   const uint64_t stored_at_kill = StreamCount(*reader);
   const OutboxStats at_kill = Stats();
   ASSERT_GT(at_kill.pending, 0) << "it finished before it was killed";
-  int64_t claimed = 0;
-  for (const auto& [id, entry] : Outbox()) {
-    if (entry.status == OutboxStatus::kPending &&
-        entry.claimed_by == "killed-cli") {
-      ++claimed;
-    }
-  }
+  const int64_t claimed = ClaimedBy("killed-cli");
   EXPECT_GT(claimed, 0) << "it was not in the middle of a batch";
 
   const absl::Time started = absl::Now();
@@ -508,20 +408,9 @@ TEST_P(NatsPublishCliTest, BrokerUrlOfAnotherSchemeIsAUsageError) {
   EXPECT_EQ(Stats().pending, 3);
 }
 
-std::vector<std::string> ProcessBackends() {
-  return {
-      "sqlite_file",
-#ifdef EVENTSTORE_TEST_POSTGRES
-      "postgres",
-#endif
-  };
-}
-
 INSTANTIATE_TEST_SUITE_P(Stores, NatsPublishCliTest,
                          ::testing::ValuesIn(ProcessBackends()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param;
-                         });
+                         BackendParamName);
 
 }  // namespace
 }  // namespace eventstore

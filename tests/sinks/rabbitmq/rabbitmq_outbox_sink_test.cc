@@ -4,18 +4,15 @@
 // oversize messages, per-message statuses and order, a broker killed with
 // -9 in the middle of a batch and restarted, unreachable brokers.
 //
-// The consumer side uses librabbitmq directly (AmqpClient below), and
-// deduplicates by message_id as the sink's users are told to.
+// The consumer side uses librabbitmq directly (AmqpClient,
+// rabbitmq_test_helpers.h), and deduplicates by message_id as the sink's users
+// are told to.
 
 #include "projections/sinks/rabbitmq/rabbitmq_outbox_sink.h"
 
-#include <amqp.h>
-#include <amqp_framing.h>
-#include <amqp_tcp_socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +40,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "projections/outbox_publisher.h"
+#include "tests/sinks/rabbitmq/rabbitmq_test_helpers.h"
 #include "tests/support/rabbitmq_server.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_backends.h"
@@ -51,8 +49,10 @@ namespace eventstore {
 namespace {
 
 using ::eventstore::test::AllTestBackends;
+using ::eventstore::test::AmqpClient;
 using ::eventstore::test::RabbitMqServer;
 using ::eventstore::test::RabbitMqServerOptions;
+using ::eventstore::test::Received;
 using ::eventstore::test::StatusIs;
 using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
@@ -143,150 +143,6 @@ absl::StatusOr<std::string> CrashSafeQueue(const std::string& test) {
 }
 
 // --- a consumer -------------------------------------------------------------
-
-// A message as a consumer received it.
-struct Received {
-  std::string exchange;
-  std::string routing_key;
-  std::string body;
-  bool has_message_id = false;
-  std::string message_id;
-  std::string correlation_id;
-  std::string type;
-  std::string content_type;
-  int delivery_mode = 0;
-  uint64_t timestamp = 0;
-  std::map<std::string, std::string> headers;
-};
-
-std::string FromBytes(amqp_bytes_t bytes) {
-  if (bytes.len == 0) return "";
-  return std::string(static_cast<const char*>(bytes.bytes), bytes.len);
-}
-
-amqp_bytes_t Bytes(const std::string& s) {
-  amqp_bytes_t bytes;
-  bytes.len = s.size();
-  bytes.bytes = const_cast<char*>(s.data());
-  return bytes;
-}
-
-// A plain librabbitmq client: declares the topology, takes messages.
-class AmqpClient {
- public:
-  static absl::StatusOr<std::unique_ptr<AmqpClient>> Connect(int port) {
-    std::unique_ptr<AmqpClient> client(new AmqpClient());
-    amqp_socket_t* socket = amqp_tcp_socket_new(client->conn_);
-    struct timeval timeout = {10, 0};
-    if (socket == nullptr ||
-        amqp_socket_open_noblock(socket, "127.0.0.1", port, &timeout) !=
-            AMQP_STATUS_OK) {
-      return absl::UnavailableError(
-          absl::StrCat("consumer: cannot connect to port ", port));
-    }
-    amqp_set_rpc_timeout(client->conn_, &timeout);
-    amqp_rpc_reply_t login =
-        amqp_login(client->conn_, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
-                   "guest", "guest");
-    if (login.reply_type != AMQP_RESPONSE_NORMAL) {
-      return absl::UnavailableError("consumer: login failed");
-    }
-    amqp_channel_open(client->conn_, 1);
-    if (absl::Status s = client->Check("channel.open"); !s.ok()) return s;
-    return client;
-  }
-
-  ~AmqpClient() {
-    amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
-    amqp_destroy_connection(conn_);
-  }
-
-  absl::Status DeclareExchange(const std::string& name) {
-    amqp_exchange_declare(conn_, 1, Bytes(name), amqp_cstring_bytes("direct"),
-                          /*passive=*/0, /*durable=*/1, /*auto_delete=*/0,
-                          /*internal=*/0, amqp_empty_table);
-    return Check("exchange.declare");
-  }
-
-  absl::Status DeclareQueue(const std::string& name) {
-    amqp_queue_declare(conn_, 1, Bytes(name), /*passive=*/0, /*durable=*/1,
-                       /*exclusive=*/0, /*auto_delete=*/0, amqp_empty_table);
-    return Check("queue.declare");
-  }
-
-  absl::Status Bind(const std::string& queue, const std::string& exchange,
-                    const std::string& key) {
-    amqp_queue_bind(conn_, 1, Bytes(queue), Bytes(exchange), Bytes(key),
-                    amqp_empty_table);
-    return Check("queue.bind");
-  }
-
-  // Takes every message in `queue` (basic.get without ack: they are
-  // removed), in queue order. Every message a publisher got a confirm for
-  // is in its queue already.
-  absl::StatusOr<std::vector<Received>> Drain(const std::string& queue) {
-    std::vector<Received> received;
-    while (true) {
-      amqp_rpc_reply_t reply = amqp_basic_get(conn_, 1, Bytes(queue), 1);
-      if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
-        return absl::InternalError(absl::StrCat("basic.get on ", queue));
-      }
-      if (reply.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) break;
-      const auto* ok =
-          static_cast<const amqp_basic_get_ok_t*>(reply.reply.decoded);
-      Received r;
-      r.exchange = FromBytes(ok->exchange);
-      r.routing_key = FromBytes(ok->routing_key);
-      amqp_message_t message;
-      if (amqp_read_message(conn_, 1, &message, 0).reply_type !=
-          AMQP_RESPONSE_NORMAL) {
-        return absl::InternalError("reading a message");
-      }
-      const amqp_basic_properties_t& p = message.properties;
-      r.body = FromBytes(message.body);
-      if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
-        r.has_message_id = true;
-        r.message_id = FromBytes(p.message_id);
-      }
-      if (p._flags & AMQP_BASIC_CORRELATION_ID_FLAG) {
-        r.correlation_id = FromBytes(p.correlation_id);
-      }
-      if (p._flags & AMQP_BASIC_TYPE_FLAG) r.type = FromBytes(p.type);
-      if (p._flags & AMQP_BASIC_CONTENT_TYPE_FLAG) {
-        r.content_type = FromBytes(p.content_type);
-      }
-      if (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG) {
-        r.delivery_mode = p.delivery_mode;
-      }
-      if (p._flags & AMQP_BASIC_TIMESTAMP_FLAG) r.timestamp = p.timestamp;
-      if (p._flags & AMQP_BASIC_HEADERS_FLAG) {
-        for (int i = 0; i < p.headers.num_entries; ++i) {
-          const amqp_table_entry_t& entry = p.headers.entries[i];
-          r.headers[FromBytes(entry.key)] =
-              entry.value.kind == AMQP_FIELD_KIND_UTF8 ||
-                      entry.value.kind == AMQP_FIELD_KIND_BYTES
-                  ? FromBytes(entry.value.value.bytes)
-                  : "(not a string)";
-        }
-      }
-      amqp_destroy_message(&message);
-      amqp_maybe_release_buffers(conn_);
-      received.push_back(std::move(r));
-    }
-    return received;
-  }
-
- private:
-  AmqpClient() : conn_(amqp_new_connection()) {}
-
-  absl::Status Check(const char* what) {
-    amqp_rpc_reply_t reply = amqp_get_rpc_reply(conn_);
-    if (reply.reply_type == AMQP_RESPONSE_NORMAL) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat("consumer: ", what, " failed"));
-  }
-
-  amqp_connection_state_t conn_;
-};
 
 absl::Status DeclareQueue(RabbitMqServer& broker, const std::string& queue) {
   absl::StatusOr<std::unique_ptr<AmqpClient>> client =

@@ -7,16 +7,14 @@
 // the middle of a batch and another one finishing it, and options that are
 // not for amqp://.
 //
-// The consumer side is a plain librabbitmq client that takes what the
-// queues hold and drops duplicates by message_id, as the sink's users are
-// told to. Every test checks that the broker's password never reaches
-// stdout or stderr.
+// The consumer side is a plain librabbitmq client (AmqpClient,
+// rabbitmq_test_helpers.h) that takes what the queues hold and drops
+// duplicates by message_id, as the sink's users are told to. Every test
+// checks that the broker's password never reaches stdout or stderr. The
+// store, messages and progress lines are as for nats://
+// (publish_cli_support.h).
 
-#include <amqp.h>
-#include <amqp_framing.h>
-#include <amqp_tcp_socket.h>
 #include <signal.h>
-#include <sys/time.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -26,10 +24,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -38,35 +34,34 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "absl/types/span.h"
-#include "eventstore/event_data.h"
-#include "eventstore/event_store.h"
-#include "eventstore/open_event_store.h"
 #include "eventstore/outbox_message.h"
 #include "eventstore/outbox_store.h"
-#include "eventstore/test/v1/events.pb.h"
 #include "eventstore/tracing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/sinks/publish_cli_support.h"
+#include "tests/sinks/rabbitmq/rabbitmq_test_helpers.h"
 #include "tests/support/rabbitmq_server.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #include "tests/tools/cli_process.h"
-#ifdef EVENTSTORE_TEST_POSTGRES
-#include "tests/support/postgres_server.h"
-#include "tests/support/raw_postgres.h"
-#endif
 
 namespace eventstore {
 namespace {
 
+using ::eventstore::test::AmqpClient;
+using ::eventstore::test::BackendParamName;
 using ::eventstore::test::CliProcess;
 using ::eventstore::test::CliResult;
+using ::eventstore::test::Counter;
+using ::eventstore::test::LastProgressLine;
+using ::eventstore::test::ProcessBackends;
+using ::eventstore::test::PublishCliTest;
 using ::eventstore::test::RabbitMqServer;
 using ::eventstore::test::RabbitMqServerOptions;
+using ::eventstore::test::Received;
 using ::eventstore::test::RunCli;
 using ::eventstore::test::TempDir;
 using ::testing::HasSubstr;
@@ -143,198 +138,17 @@ std::string MaskedUrl(const RabbitMqServer& server) {
   return absl::StrCat("amqp://", kUser, ":***@127.0.0.1:", server.port());
 }
 
-// --- a consumer -------------------------------------------------------------
-
-// A message as a consumer received it.
-struct Received {
-  std::string exchange;
-  std::string routing_key;
-  std::string body;
-  std::string message_id;
-  std::string correlation_id;
-  std::string type;
-  int delivery_mode = 0;
-  std::map<std::string, std::string> headers;
-};
-
-std::string FromBytes(amqp_bytes_t bytes) {
-  if (bytes.len == 0) return "";
-  return std::string(static_cast<const char*>(bytes.bytes), bytes.len);
-}
-
-amqp_bytes_t Bytes(const std::string& s) {
-  amqp_bytes_t bytes;
-  bytes.len = s.size();
-  bytes.bytes = const_cast<char*>(s.data());
-  return bytes;
-}
-
-// A plain librabbitmq client, logged in as guest: declares the topology,
-// counts and takes messages.
-class AmqpConsumer {
- public:
-  static absl::StatusOr<std::unique_ptr<AmqpConsumer>> Connect(int port) {
-    std::unique_ptr<AmqpConsumer> client(new AmqpConsumer());
-    amqp_socket_t* socket = amqp_tcp_socket_new(client->conn_);
-    struct timeval timeout = {10, 0};
-    if (socket == nullptr ||
-        amqp_socket_open_noblock(socket, "127.0.0.1", port, &timeout) !=
-            AMQP_STATUS_OK) {
-      return absl::UnavailableError(
-          absl::StrCat("consumer: cannot connect to port ", port));
-    }
-    amqp_set_rpc_timeout(client->conn_, &timeout);
-    amqp_rpc_reply_t login =
-        amqp_login(client->conn_, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
-                   "guest", "guest");
-    if (login.reply_type != AMQP_RESPONSE_NORMAL) {
-      return absl::UnavailableError("consumer: login failed");
-    }
-    amqp_channel_open(client->conn_, 1);
-    if (absl::Status s = client->Check("channel.open"); !s.ok()) return s;
-    return client;
-  }
-
-  AmqpConsumer(const AmqpConsumer&) = delete;
-  AmqpConsumer& operator=(const AmqpConsumer&) = delete;
-  ~AmqpConsumer() {
-    amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
-    amqp_destroy_connection(conn_);
-  }
-
-  absl::Status DeclareExchange(const std::string& name) {
-    amqp_exchange_declare(conn_, 1, Bytes(name), amqp_cstring_bytes("direct"),
-                          /*passive=*/0, /*durable=*/1, /*auto_delete=*/0,
-                          /*internal=*/0, amqp_empty_table);
-    return Check("exchange.declare");
-  }
-
-  absl::Status DeclareQueue(const std::string& name) {
-    amqp_queue_declare(conn_, 1, Bytes(name), /*passive=*/0, /*durable=*/1,
-                       /*exclusive=*/0, /*auto_delete=*/0, amqp_empty_table);
-    return Check("queue.declare");
-  }
-
-  absl::Status Bind(const std::string& queue, const std::string& exchange,
-                    const std::string& key) {
-    amqp_queue_bind(conn_, 1, Bytes(queue), Bytes(exchange), Bytes(key),
-                    amqp_empty_table);
-    return Check("queue.bind");
-  }
-
-  // Messages ready in `queue` (a passive queue.declare).
-  absl::StatusOr<uint32_t> Depth(const std::string& queue) {
-    amqp_queue_declare_ok_t* ok = amqp_queue_declare(
-        conn_, 1, Bytes(queue), /*passive=*/1,
-        /*durable=*/1, /*exclusive=*/0, /*auto_delete=*/0, amqp_empty_table);
-    if (absl::Status s = Check("queue.declare (passive)"); !s.ok()) return s;
-    return ok->message_count;
-  }
-
-  // Takes every message in `queue` (basic.get without ack: they are
-  // removed), in queue order.
-  absl::StatusOr<std::vector<Received>> Drain(const std::string& queue) {
-    std::vector<Received> received;
-    while (true) {
-      amqp_rpc_reply_t reply = amqp_basic_get(conn_, 1, Bytes(queue), 1);
-      if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
-        return absl::InternalError(absl::StrCat("basic.get on ", queue));
-      }
-      if (reply.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) break;
-      const auto* ok =
-          static_cast<const amqp_basic_get_ok_t*>(reply.reply.decoded);
-      Received r;
-      r.exchange = FromBytes(ok->exchange);
-      r.routing_key = FromBytes(ok->routing_key);
-      amqp_message_t message;
-      if (amqp_read_message(conn_, 1, &message, 0).reply_type !=
-          AMQP_RESPONSE_NORMAL) {
-        return absl::InternalError("reading a message");
-      }
-      const amqp_basic_properties_t& p = message.properties;
-      r.body = FromBytes(message.body);
-      if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
-        r.message_id = FromBytes(p.message_id);
-      }
-      if (p._flags & AMQP_BASIC_CORRELATION_ID_FLAG) {
-        r.correlation_id = FromBytes(p.correlation_id);
-      }
-      if (p._flags & AMQP_BASIC_TYPE_FLAG) r.type = FromBytes(p.type);
-      if (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG) {
-        r.delivery_mode = p.delivery_mode;
-      }
-      if (p._flags & AMQP_BASIC_HEADERS_FLAG) {
-        for (int i = 0; i < p.headers.num_entries; ++i) {
-          const amqp_table_entry_t& entry = p.headers.entries[i];
-          r.headers[FromBytes(entry.key)] =
-              entry.value.kind == AMQP_FIELD_KIND_UTF8 ||
-                      entry.value.kind == AMQP_FIELD_KIND_BYTES
-                  ? FromBytes(entry.value.value.bytes)
-                  : "(not a string)";
-        }
-      }
-      amqp_destroy_message(&message);
-      amqp_maybe_release_buffers(conn_);
-      received.push_back(std::move(r));
-    }
-    return received;
-  }
-
- private:
-  AmqpConsumer() : conn_(amqp_new_connection()) {}
-
-  absl::Status Check(const char* what) {
-    amqp_rpc_reply_t reply = amqp_get_rpc_reply(conn_);
-    if (reply.reply_type == AMQP_RESPONSE_NORMAL) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat("consumer: ", what, " failed"));
-  }
-
-  amqp_connection_state_t conn_;
-};
-
-// --- the command's output ----------------------------------------------------
-
-// The last progress line on stderr ("... published N (R/s), ...").
-std::string LastProgressLine(const std::string& err) {
-  std::string last;
-  for (absl::string_view line : absl::StrSplit(err, '\n')) {
-    if (absl::StrContains(line, ": published ")) last = std::string(line);
-  }
-  return last;
-}
-
-// The number after `name` in a progress line ("returned 0"); -1 when absent.
-int64_t Counter(const std::string& line, const std::string& name) {
-  std::smatch match;
-  const std::regex pattern(name + " ([0-9]+)");
-  int64_t value = -1;
-  if (std::regex_search(line, match, pattern)) {
-    (void)absl::SimpleAtoi(match[1].str(), &value);
-  }
-  return value;
-}
-
 // --- the tests ---------------------------------------------------------------
 
 // The store is a database that the test and the command's processes open
 // together: a SQLite file or a PostgreSQL schema.
-class RabbitMqPublishCliTest : public ::testing::TestWithParam<std::string> {
+class RabbitMqPublishCliTest : public PublishCliTest {
  protected:
+  RabbitMqPublishCliTest() : PublishCliTest(kPassword) {}
+
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(broker_, Broker());
-    ASSERT_OK_AND_ASSIGN(dir_, TempDir::Create());
-    if (GetParam() == "postgres") {
-#ifdef EVENTSTORE_TEST_POSTGRES
-      ASSERT_OK_AND_ASSIGN(const std::string postgres,
-                           test::SharedPostgresUrl());
-      url_ =
-          absl::StrCat(postgres, absl::StrContains(postgres, "?") ? "&" : "?",
-                       "schema=", test::UniqueSchemaName());
-#endif
-    } else {
-      url_ = absl::StrCat("sqlite://", dir_->File("events.db"));
-    }
-    ASSERT_OK_AND_ASSIGN(store_, OpenEventStore(url_));
+    ASSERT_NO_FATAL_FAILURE(PublishCliTest::SetUp());
     // Names no other test of the process uses (the broker is shared): a
     // queue taking "/queue" messages, and an exchange bound to it.
     static int counter = 0;
@@ -342,7 +156,7 @@ class RabbitMqPublishCliTest : public ::testing::TestWithParam<std::string> {
     queue_ = name + ".q";
     exchange_ = name + ".ex";
     id_prefix_ = name + "/";
-    ASSERT_OK_AND_ASSIGN(consumer_, AmqpConsumer::Connect(broker_->port()));
+    ASSERT_OK_AND_ASSIGN(consumer_, AmqpClient::Connect(broker_->port()));
     ASSERT_OK(consumer_->DeclareQueue(queue_));
     ASSERT_OK(consumer_->DeclareExchange(exchange_));
     for (const char* key : {"order-a", "order-b"}) {
@@ -361,43 +175,11 @@ class RabbitMqPublishCliTest : public ::testing::TestWithParam<std::string> {
     return args;
   }
 
-  // `count` messages, to the queue directly ("/queue") and through the
-  // exchange (routing key = the message's key), with metadata headers.
-  std::vector<OutboxMessage> Messages(int count, const std::string& tag,
-                                      size_t padding = 0) {
-    std::vector<OutboxMessage> messages;
-    for (int i = 0; i < count; ++i) {
-      OutboxMessage m;
-      m.destination = i % 3 == 0 ? "/" + queue_ : exchange_;
-      m.key = i % 2 == 0 ? "order-a" : "order-b";
-      m.payload = absl::StrCat(tag, "-", i, std::string(padding, '.'));
-      m.headers[kCorrelationIdHeader] = absl::StrCat("corr-", tag, "-", i);
-      m.headers[kCausationIdHeader] = absl::StrCat("cause-", tag, "-", i);
-      m.headers[kEventTypeHeader] = "eventstore.test.v1.Tick";
-      m.headers[kTraceparentHeader] =
-          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-      messages.push_back(std::move(m));
-    }
-    return messages;
-  }
-
-  // Every outbox entry, by id.
-  std::map<int64_t, OutboxEntry> Outbox() {
-    std::map<int64_t, OutboxEntry> all;
-    OutboxListOptions list;
-    list.limit = 100000;
-    absl::StatusOr<std::vector<OutboxEntry>> entries =
-        store_->outbox().List(list);
-    EXPECT_OK(entries.status());
-    if (!entries.ok()) return all;
-    for (OutboxEntry& entry : *entries) all[entry.id] = std::move(entry);
-    return all;
-  }
-
-  OutboxStats Stats() {
-    absl::StatusOr<OutboxStats> stats = store_->outbox().Stats();
-    EXPECT_OK(stats.status());
-    return stats.ok() ? *stats : OutboxStats();
+  // Messages() go to the queue directly ("/queue") and through the
+  // exchange (routing key = the message's key).
+  void Route(int i, OutboxMessage* message) const override {
+    message->destination = i % 3 == 0 ? "/" + queue_ : exchange_;
+    message->key = i % 2 == 0 ? "order-a" : "order-b";
   }
 
   // Messages ready in the queue; 0 when it cannot be asked.
@@ -451,16 +233,8 @@ class RabbitMqPublishCliTest : public ::testing::TestWithParam<std::string> {
     return duplicates;
   }
 
-  static void ExpectNoPassword(const std::string& out, const std::string& err) {
-    EXPECT_THAT(out, Not(HasSubstr(kPassword)));
-    EXPECT_THAT(err, Not(HasSubstr(kPassword)));
-  }
-
   RabbitMqServer* broker_ = nullptr;
-  std::unique_ptr<TempDir> dir_;
-  std::string url_;
-  std::unique_ptr<EventStore> store_;
-  std::unique_ptr<AmqpConsumer> consumer_;
+  std::unique_ptr<AmqpClient> consumer_;
   std::string queue_;
   std::string exchange_;
   std::string id_prefix_;
@@ -505,22 +279,9 @@ TEST_P(RabbitMqPublishCliTest, RunsUntilSigtermPublishingWhatArrives) {
 
   uint32_t expected = 0;
   for (int round = 0; round < 3; ++round) {
-    // Enqueued alone...
-    const std::vector<OutboxMessage> alone =
-        Messages(100, absl::StrCat("alone", round));
-    ASSERT_OK(store_->outbox().Enqueue(alone));
-    // ...and with an append.
-    const std::vector<OutboxMessage> with_event =
-        Messages(10, absl::StrCat("append", round));
-    test::v1::Tick tick;
-    tick.set_sequence(round);
-    const EventData event = EventData::From(tick);
-    AppendRequest request;
-    request.stream = absl::StrCat("order-", round);
-    request.events = absl::MakeConstSpan(&event, 1);
-    request.outbox = with_event;
-    ASSERT_OK(store_->Append(request).status());
-    expected += static_cast<uint32_t>(alone.size() + with_event.size());
+    ASSERT_OK_AND_ASSIGN(const uint64_t enqueued,
+                         EnqueueAloneAndWithAnAppend(round));
+    expected += static_cast<uint32_t>(enqueued);
     ASSERT_TRUE(WaitUntil([&] { return Depth() >= expected; }, kLong))
         << "round " << round << ": " << Depth() << " of " << expected
         << " in the queue; stderr:\n"
@@ -573,7 +334,7 @@ TEST_P(RabbitMqPublishCliTest,
   const absl::Time restart = absl::Now();
   ASSERT_OK(broker_->StartAgain()) << broker_->LogTail();
   const absl::Duration restart_took = absl::Now() - restart;
-  ASSERT_OK_AND_ASSIGN(consumer_, AmqpConsumer::Connect(broker_->port()));
+  ASSERT_OK_AND_ASSIGN(consumer_, AmqpClient::Connect(broker_->port()));
   ASSERT_TRUE(WaitUntil(
       [&] { return Depth() == static_cast<uint32_t>(kCount); }, kLong))
       << Depth() << " in the queue; stderr:\n"
@@ -615,13 +376,7 @@ TEST_P(RabbitMqPublishCliTest, KilledMidBatchAnotherCommandLosesNothing) {
   const uint32_t depth_at_kill = Depth();
   const OutboxStats at_kill = Stats();
   ASSERT_GT(at_kill.pending, 0) << "it finished before it was killed";
-  int64_t claimed = 0;
-  for (const auto& [id, entry] : Outbox()) {
-    if (entry.status == OutboxStatus::kPending &&
-        entry.claimed_by == "killed-cli") {
-      ++claimed;
-    }
-  }
+  const int64_t claimed = ClaimedBy("killed-cli");
   EXPECT_GT(claimed, 0) << "it was not in the middle of a batch";
 
   const absl::Time started = absl::Now();
@@ -686,20 +441,9 @@ TEST_P(RabbitMqPublishCliTest, NatsOptionsAndOtherSchemesAreUsageErrors) {
   EXPECT_EQ(Depth(), 0u);
 }
 
-std::vector<std::string> ProcessBackends() {
-  return {
-      "sqlite_file",
-#ifdef EVENTSTORE_TEST_POSTGRES
-      "postgres",
-#endif
-  };
-}
-
 INSTANTIATE_TEST_SUITE_P(Stores, RabbitMqPublishCliTest,
                          ::testing::ValuesIn(ProcessBackends()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param;
-                         });
+                         BackendParamName);
 
 }  // namespace
 }  // namespace eventstore
