@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "backends/sqlite/sqlite_rows.h"
 #include "eventstore/internal/append_validation.h"
@@ -34,8 +36,20 @@ constexpr char kList[] = "SELECT " ES_OUTBOX_COLUMNS
                          " FROM outbox WHERE id > ?1 AND (?2 IS NULL OR "
                          "status = ?2) ORDER BY id LIMIT ?3";
 #undef ES_OUTBOX_COLUMNS
+// The rows kSelectClaimable returned, in the same write transaction: one
+// statement for the batch.
 constexpr char kClaim[] =
-    "UPDATE outbox SET claimed_by = ?1, lease_until = ?2 WHERE id = ?3";
+    "UPDATE outbox SET claimed_by = ?1, lease_until = ?2 WHERE id IN "
+    "(SELECT id FROM outbox WHERE status = 'pending' "
+    "AND (lease_until IS NULL OR lease_until <= ?3) ORDER BY id LIMIT ?4)";
+// ?1: the ids as a JSON array.
+constexpr char kMarkAllPublished[] =
+    "UPDATE outbox SET status = 'published', published_at = ?2, "
+    "claimed_by = NULL, lease_until = NULL "
+    "WHERE id IN (SELECT value FROM json_each(?1))";
+constexpr char kFirstMissing[] =
+    "SELECT value FROM json_each(?1) "
+    "WHERE value NOT IN (SELECT id FROM outbox) LIMIT 1";
 constexpr char kMarkPublished[] =
     "UPDATE outbox SET status = 'published', published_at = ?2, "
     "claimed_by = NULL, lease_until = NULL WHERE id = ?1";
@@ -45,9 +59,10 @@ constexpr char kMarkFailed[] =
     "claimed_by = NULL, lease_until = NULL, "
     "status = CASE WHEN attempts + 1 >= ?3 THEN 'failed' ELSE 'pending' END "
     "WHERE id = ?1";
+// ?1: the ids as a JSON array.
 constexpr char kRelease[] =
     "UPDATE outbox SET last_error = ?2, claimed_by = NULL, lease_until = NULL "
-    "WHERE id = ?1 AND status = 'pending'";
+    "WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'";
 constexpr char kDeletePublished[] =
     "DELETE FROM outbox WHERE status = 'published' AND published_at <= ?1";
 constexpr char kStats[] =
@@ -145,13 +160,19 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::Claim(
           select->BindInt64(2, limit);
           ES_ASSIGN_OR_RETURN(entries, CollectOutboxEntries(*select));
         }
+        if (entries.empty()) return entries;
         ES_ASSIGN_OR_RETURN(ScopedStatement claim, conn.Cached(kClaim));
+        claim->BindText(1, worker);
+        claim->BindInt64(2, until_micros);
+        claim->BindInt64(3, now_micros);
+        claim->BindInt64(4, limit);
+        ES_RETURN_IF_ERROR(claim->Run());
+        if (conn.Changes() != static_cast<int64_t>(entries.size())) {
+          return absl::InternalError(absl::StrCat(
+              "sqlite: claimed ", conn.Changes(), " outbox messages of ",
+              entries.size(), " selected"));
+        }
         for (OutboxEntry& entry : entries) {
-          claim->BindText(1, worker);
-          claim->BindInt64(2, until_micros);
-          claim->BindInt64(3, entry.id);
-          ES_RETURN_IF_ERROR(claim->Run());
-          claim->Reset();
           entry.claimed_by = std::string(worker);
           entry.lease_until = absl::FromUnixMicros(until_micros);
         }
@@ -174,33 +195,42 @@ absl::Status SqliteOutboxStore::MarkAllPublished(
     absl::Span<const int64_t> ids) {
   if (ids.empty()) return absl::OkStatus();
   const int64_t now = NowMicros();
-  // One transaction: one commit (one fsync) for the batch, and nothing
-  // marked when an id names no message.
+  std::vector<int64_t> distinct(ids.begin(), ids.end());
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  const std::string json = absl::StrCat("[", absl::StrJoin(distinct, ","), "]");
+  // One statement in one transaction: one commit for the batch, and
+  // nothing marked when an id names no message.
   return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kMarkPublished));
-    for (const int64_t id : ids) {
-      stmt->Reset();
-      stmt->BindInt64(1, id);
+    {
+      ES_ASSIGN_OR_RETURN(ScopedStatement stmt,
+                          conn.Cached(kMarkAllPublished));
+      stmt->BindText(1, json);
       stmt->BindInt64(2, now);
       ES_RETURN_IF_ERROR(stmt->Run());
-      if (conn.Changes() == 0) return NoSuchMessage(id);
     }
-    return absl::OkStatus();
+    if (conn.Changes() == static_cast<int64_t>(distinct.size())) {
+      return absl::OkStatus();
+    }
+    ES_ASSIGN_OR_RETURN(ScopedStatement missing, conn.Cached(kFirstMissing));
+    missing->BindText(1, json);
+    ES_ASSIGN_OR_RETURN(bool row, missing->Step());
+    if (!row) return absl::InternalError("sqlite: marking outbox messages");
+    return absl::NotFoundError(absl::StrCat(
+        "no outbox message ", missing->ColumnInt64(0), "; none of the batch of ",
+        ids.size(), " was marked"));
   });
 }
 
 absl::Status SqliteOutboxStore::Release(absl::Span<const int64_t> ids,
                                         std::string_view error) {
   if (ids.empty()) return absl::OkStatus();
-  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+  const std::string json = absl::StrCat("[", absl::StrJoin(ids, ","), "]");
+  return db_->WithWriter([&](SqliteConnection& conn) -> absl::Status {
     ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kRelease));
-    for (const int64_t id : ids) {
-      stmt->Reset();
-      stmt->BindInt64(1, id);
-      stmt->BindText(2, error);
-      ES_RETURN_IF_ERROR(stmt->Run());
-    }
-    return absl::OkStatus();
+    stmt->BindText(1, json);
+    stmt->BindText(2, error);
+    return stmt->Run();
   });
 }
 
