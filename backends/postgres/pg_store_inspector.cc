@@ -22,11 +22,16 @@ constexpr char kInfoSql[] =
     "   WHERE n.nspname = $1::text AND c.relkind IN ('r', 'p', 'm'))";
 // As kInfoSql, with the planner's statistics for the counts, as of the
 // last ANALYZE (autovacuum's or a user's): the events table's reltuples
-// (-1 before the first ANALYZE) and its stream column's n_distinct (below
-// zero: minus a fraction of the rows; NULL before the first ANALYZE).
+// (-1 before the first ANALYZE) scaled, as the planner scales it, by the
+// pages the table has now against the pages it had then (relpages), and
+// its stream column's n_distinct (below zero: minus a fraction of the
+// rows; NULL before the first ANALYZE).
 constexpr char kInfoEstimatesSql[] =
     "SELECT (SELECT max(version) FROM $S.eventstore_schema)::bigint,"
-    " c.reltuples::bigint,"
+    " (CASE WHEN c.relpages > 0 AND c.reltuples > 0"
+    "  THEN c.reltuples / c.relpages * (pg_relation_size(c.oid)"
+    "       / current_setting('block_size')::int)"
+    "  ELSE c.reltuples END)::bigint,"
     " (SELECT (CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples"
     "               ELSE s.n_distinct END)::bigint"
     "    FROM pg_stats s WHERE s.schemaname = $1::text"
