@@ -818,12 +818,11 @@ void PrintFills(std::ostream& out) {
          "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n";
   for (const FillRecord& r : FillRecords()) {
     const InfoTiming& t = r.info;
-    out << absl::StrFormat("| %s | %s | %.0f | %s | %d | %d | %.0f | %d | %d |\n",
-                           r.backend, r.store, t.seconds * 1000,
-                           t.info.counts_estimated ? "yes" : "no",
-                           t.info.events, t.info.streams,
-                           t.exact_seconds * 1000, t.exact.events,
-                           t.exact.streams);
+    out << absl::StrFormat(
+        "| %s | %s | %.0f | %s | %d | %d | %.0f | %d | %d |\n", r.backend,
+        r.store, t.seconds * 1000, t.info.counts_estimated ? "yes" : "no",
+        t.info.events, t.info.streams, t.exact_seconds * 1000, t.exact.events,
+        t.exact.streams);
   }
   out << std::flush;
 }

@@ -45,8 +45,8 @@
 #include "tests/support/temp_dir.h"
 
 #ifdef EVENTSTORE_BENCH_POSTGRES
-#include "bench/bench_postgres.h"
 #include "backends/postgres/postgres_event_store.h"
+#include "bench/bench_postgres.h"
 #endif
 
 namespace eventstore::bench {
@@ -112,18 +112,17 @@ enum class Read { kVersionOnly, kWhole, kPages, kForEach };
       break;
     }
     case Read::kPages:
-      status = (*store)->ReadStreamPages(
-          kStream, ReadStreamOptions(), kPageSize,
-          [&](std::vector<RecordedEvent> page) {
-            read += static_cast<int64_t>(page.size());
-            return absl::OkStatus();
-          });
+      status =
+          (*store)->ReadStreamPages(kStream, ReadStreamOptions(), kPageSize,
+                                    [&](std::vector<RecordedEvent> page) {
+                                      read += static_cast<int64_t>(page.size());
+                                      return absl::OkStatus();
+                                    });
       break;
     case Read::kForEach: {
       absl::StatusOr<int64_t> visited = internal::ForEachStreamEvent(
-          **store, kStream, 1, [&](const RecordedEvent&) {
-            return absl::OkStatus();
-          });
+          **store, kStream, 1,
+          [&](const RecordedEvent&) { return absl::OkStatus(); });
       status = visited.status();
       read = visited.ok() ? *visited : 0;
       break;
@@ -155,8 +154,7 @@ void BM_M1(benchmark::State& state, const MemoryBackend* backend, Read how) {
       state.SkipWithError("a reading child failed");
       return;
     }
-    state.counters["peak_MiB"] =
-        static_cast<double>(peak - base) / 1024.0;
+    state.counters["peak_MiB"] = static_cast<double>(peak - base) / 1024.0;
     state.counters["events"] = static_cast<double>(g_events);
   }
 }
@@ -186,9 +184,8 @@ int Main(int argc, char** argv) {
   }
   SqliteOptions sqlite;
   sqlite.path = (*dir)->File("memory.db");
-  Backends().push_back({"sqlite", [sqlite] {
-                          return SqliteEventStore::Open(sqlite);
-                        }});
+  Backends().push_back(
+      {"sqlite", [sqlite] { return SqliteEventStore::Open(sqlite); }});
   // The same file without the memory map: the resident set then holds
   // only what the process allocated (with the map, the file pages a read
   // touches count too, up to mmap_size_mb, the default 256 MiB).
@@ -212,14 +209,12 @@ int Main(int argc, char** argv) {
   for (const MemoryBackend& backend : Backends()) {
     if (backend.name == "sqlite_mmap0") continue;  // the same file
     absl::StatusOr<std::unique_ptr<EventStore>> store = backend.open();
-    absl::Status filled =
-        store.ok() ? FillStream(**store) : store.status();
+    absl::Status filled = store.ok() ? FillStream(**store) : store.status();
     if (!filled.ok()) {
       std::cerr << backend.name << ": filling: " << filled << "\n";
       return 1;
     }
-    std::cerr << backend.name << ": one stream of " << g_events
-              << " events\n";
+    std::cerr << backend.name << ": one stream of " << g_events << " events\n";
   }
   for (const MemoryBackend& backend : Backends()) {
     const std::string prefix = absl::StrCat("M1/", backend.name, "/");

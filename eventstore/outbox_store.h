@@ -157,8 +157,7 @@ inline absl::Status OutboxStore::MarkAllPublished(
 
 inline absl::Status OutboxStore::Release(absl::Span<const int64_t>,
                                          std::string_view) {
-  return absl::UnimplementedError(
-      "this outbox store cannot release messages");
+  return absl::UnimplementedError("this outbox store cannot release messages");
 }
 
 inline absl::StatusOr<std::vector<OutboxEntry>> OutboxStore::List(

@@ -187,14 +187,13 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
     ReportBacklog(/*round_over=*/false);
     // Stopping now leaves the batch to its lease.
     if (background && worker_.stopping()) return absl::OkStatus();
-    std::vector<absl::Status> sent =
-        observer_.SendBatch(batch, options_.max_attempts,
-                            [&] { return sink_.SendBatch(batch); });
+    std::vector<absl::Status> sent = observer_.SendBatch(
+        batch, options_.max_attempts, [&] { return sink_.SendBatch(batch); });
     if (sent.size() != batch.size()) {
       // A sink's bug: what it did not answer for counts as a failed send.
       sent.resize(batch.size(),
-                   absl::InternalError(
-                       "the outbox sink returned no status for this message"));
+                  absl::InternalError(
+                      "the outbox sink returned no status for this message"));
     }
     std::vector<int64_t> published;
     published.reserve(batch.size());
@@ -219,8 +218,8 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
         continue;
       }
       const bool at_once = internal::GivesUpAtOnce(sent[i]);
-      ES_RETURN_IF_ERROR(outbox.MarkFailed(entry.id, sent[i].ToString(),
-                                           at_once ? 1 : options_.max_attempts));
+      ES_RETURN_IF_ERROR(outbox.MarkFailed(
+          entry.id, sent[i].ToString(), at_once ? 1 : options_.max_attempts));
       const bool given_up =
           at_once || entry.attempts + 1 >= options_.max_attempts;
       Count(result, 0, 1, given_up ? 1 : 0);
@@ -232,8 +231,8 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
         // An outbox that cannot release: record failed attempts instead.
         released = absl::OkStatus();
         for (const int64_t id : unreachable) {
-          ES_RETURN_IF_ERROR(outbox.MarkFailed(id, unreachable_error,
-                                               options_.max_attempts));
+          ES_RETURN_IF_ERROR(
+              outbox.MarkFailed(id, unreachable_error, options_.max_attempts));
         }
       }
       ES_RETURN_IF_ERROR(released);

@@ -168,8 +168,8 @@ class OutboxPublisher {
 
   // Claims and sends batches until nothing is left to claim, or until a
   // batch has a failed send to retry (whose retry is left for the next
-  // call, so that one call sends each message at most once). kFailedPrecondition while
-  // started; else the first store error.
+  // call, so that one call sends each message at most once).
+  // kFailedPrecondition while started; else the first store error.
   virtual absl::StatusOr<OutboxPublishResult> RunOnce() = 0;
 
   // Starts a background thread that publishes as RunOnce does, waits

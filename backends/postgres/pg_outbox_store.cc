@@ -207,9 +207,9 @@ absl::Status PgOutboxStore::MarkAllPublished(absl::Span<const int64_t> ids) {
     return absl::InternalError("postgres: marking outbox messages: no row");
   }
   if (!r.IsNull(0, 0)) {
-    return absl::NotFoundError(
-        absl::StrCat("no outbox message ", r.Int64(0, 0),
-                     "; none of the batch of ", ids.size(), " was marked"));
+    return absl::NotFoundError(absl::StrCat("no outbox message ", r.Int64(0, 0),
+                                            "; none of the batch of ",
+                                            ids.size(), " was marked"));
   }
   return absl::OkStatus();
 }
@@ -222,9 +222,8 @@ absl::Status PgOutboxStore::Release(absl::Span<const int64_t> ids,
   PgParams params;
   params.Bytes(array.Finish()).Bytes(error);
   return db_
-      ->WithConnection([&](PgConnection& conn) {
-        return conn.Execute(release_, params);
-      })
+      ->WithConnection(
+          [&](PgConnection& conn) { return conn.Execute(release_, params); })
       .status();
 }
 

@@ -1133,8 +1133,8 @@ const PgStatement& PostgresEventStoreImpl::BuildAppend(
   if (!request.outbox.empty()) {
     // With the first event's metadata as headers.
     std::vector<OutboxMessage> with_headers;
-    const OutboxArrays outbox =
-        EncodeOutboxMessages(internal::OutboxWithEventHeaders(request, with_headers));
+    const OutboxArrays outbox = EncodeOutboxMessages(
+        internal::OutboxWithEventHeaders(request, with_headers));
     params.Bytes(outbox.destinations)
         .Bytes(outbox.keys)
         .Bytes(outbox.payloads)

@@ -203,8 +203,7 @@ absl::Status SqliteOutboxStore::MarkAllPublished(
   // nothing marked when an id names no message.
   return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
     {
-      ES_ASSIGN_OR_RETURN(ScopedStatement stmt,
-                          conn.Cached(kMarkAllPublished));
+      ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kMarkAllPublished));
       stmt->BindText(1, json);
       stmt->BindInt64(2, now);
       ES_RETURN_IF_ERROR(stmt->Run());
@@ -216,9 +215,9 @@ absl::Status SqliteOutboxStore::MarkAllPublished(
     missing->BindText(1, json);
     ES_ASSIGN_OR_RETURN(bool row, missing->Step());
     if (!row) return absl::InternalError("sqlite: marking outbox messages");
-    return absl::NotFoundError(absl::StrCat(
-        "no outbox message ", missing->ColumnInt64(0), "; none of the batch of ",
-        ids.size(), " was marked"));
+    return absl::NotFoundError(
+        absl::StrCat("no outbox message ", missing->ColumnInt64(0),
+                     "; none of the batch of ", ids.size(), " was marked"));
   });
 }
 

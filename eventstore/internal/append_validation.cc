@@ -6,8 +6,8 @@
 #include "eventstore/internal/event_checksum.h"
 #include "eventstore/internal/subject_key_rules.h"
 #include "eventstore/internal/utf8.h"
-#include "eventstore/status_macros.h"
 #include "eventstore/outbox_message.h"
+#include "eventstore/status_macros.h"
 #include "eventstore/tracing.h"
 
 namespace eventstore::internal {

@@ -47,10 +47,9 @@ std::vector<absl::Status> OutboxObserver::SendBatch(
   std::deque<ScopedSpan> spans;
   if (tracer_ != nullptr) {
     for (const OutboxEntry& entry : batch) {
-      ScopedSpan& span =
-          spans.emplace_back(tracer_.get(), "eventstore.outbox.send",
-                             SpanKind::kProducer,
-                             HeaderContext(entry.message.headers));
+      ScopedSpan& span = spans.emplace_back(
+          tracer_.get(), "eventstore.outbox.send", SpanKind::kProducer,
+          HeaderContext(entry.message.headers));
       if (span) {
         span.SetAttribute("messaging.destination.name",
                           entry.message.destination);

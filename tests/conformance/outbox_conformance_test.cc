@@ -183,8 +183,8 @@ TEST_P(OutboxConformanceTest, AppendCopiesItsFirstEventsMetadataIntoHeaders) {
   const std::vector<OutboxMessage> messages = {
       Message("billing", "order-1", "a"),
       Message("billing", "order-1", "b", {{kCorrelationIdHeader, "own"}})};
-  ASSERT_OK(AppendWith("order-1", ExpectedVersion::NoStream(), events,
-                       messages));
+  ASSERT_OK(
+      AppendWith("order-1", ExpectedVersion::NoStream(), events, messages));
   const std::vector<OutboxEntry> pending = MustPending();
   ASSERT_THAT(pending, SizeIs(2));
   EXPECT_EQ(pending[0].message.headers,
@@ -428,9 +428,9 @@ TEST_P(OutboxConformanceTest, MarkAllPublishedMarksTheBatchAtOnce) {
   // An id that names no message: kNotFound naming it, and nothing marked.
   const int64_t missing = claimed.back().id + 1000;
   const std::vector<int64_t> with_missing = {claimed[3].id, missing};
-  EXPECT_THAT(outbox().MarkAllPublished(with_missing),
-              StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr(absl::StrCat(missing))));
+  EXPECT_THAT(
+      outbox().MarkAllPublished(with_missing),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr(absl::StrCat(missing))));
   EXPECT_THAT(Keys(MustPending()), ElementsAre("m-3", "m-4"));
   EXPECT_EQ(MustStats().published, 3);
 }

@@ -169,10 +169,9 @@ TEST_P(TraceContextConformanceTest, OutboxMessagesGetTheFirstEventsContext) {
   EXPECT_EQ(pending[1].message.headers,
             (Headers{{"event-type", kPlacedType},
                      {"traceparent", kOtherTraceparent}}));
-  EXPECT_EQ(pending[2].message.headers,
-            (Headers{{"event-type", kPlacedType},
-                     {"traceparent", kTraceparent},
-                     {"tracestate", "rojo=1"}}));
+  EXPECT_EQ(pending[2].message.headers, (Headers{{"event-type", kPlacedType},
+                                                 {"traceparent", kTraceparent},
+                                                 {"tracestate", "rojo=1"}}));
   EXPECT_EQ(pending[0].message.payload, "payload bare");
 }
 
@@ -252,10 +251,9 @@ TEST_P(TraceContextFailoverJournalTest, ReplayedOutboxMessagesGetTheContext) {
   ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> pending,
                        store().outbox().Pending(10));
   ASSERT_THAT(pending, SizeIs(1));
-  EXPECT_EQ(pending[0].message.headers,
-            (Headers{{"event-type", kPlacedType},
-                     {"traceparent", kTraceparent},
-                     {"tracestate", "s=1"}}));
+  EXPECT_EQ(pending[0].message.headers, (Headers{{"event-type", kPlacedType},
+                                                 {"traceparent", kTraceparent},
+                                                 {"tracestate", "s=1"}}));
   failover.reset();  // before the primary it wraps
 }
 

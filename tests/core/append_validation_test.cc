@@ -369,8 +369,8 @@ TEST(OutboxWithEventHeadersTest, RemovesStaleTracestateWhenEventHasNone) {
       AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].headers,
-            (std::map<std::string, std::string>{{"event-type", kOrderPlaced},
-                                                {"traceparent", kTraceparent}}));
+            (std::map<std::string, std::string>{
+                {"event-type", kOrderPlaced}, {"traceparent", kTraceparent}}));
 }
 
 TEST(OutboxWithEventHeadersTest, CopiesCorrelationAndCausationKeepingOwnOnes) {
@@ -383,11 +383,10 @@ TEST(OutboxWithEventHeadersTest, CopiesCorrelationAndCausationKeepingOwnOnes) {
   absl::Span<const OutboxMessage> out = OutboxWithEventHeaders(
       AppendRequest{"s", ExpectedVersion::Any(), events, outbox}, copies);
   ASSERT_EQ(out.size(), 2u);
-  EXPECT_EQ(out[0].headers,
-            (std::map<std::string, std::string>{
-                {"causation-id", "command-9"},
-                {"correlation-id", "workflow-7"},
-                {"event-type", kOrderPlaced}}));
+  EXPECT_EQ(out[0].headers, (std::map<std::string, std::string>{
+                                {"causation-id", "command-9"},
+                                {"correlation-id", "workflow-7"},
+                                {"event-type", kOrderPlaced}}));
   EXPECT_EQ(out[1].headers,
             (std::map<std::string, std::string>{{"causation-id", "command-9"},
                                                 {"correlation-id", "mine"},
@@ -409,11 +408,11 @@ TEST(OutboxWithEventHeadersTest, CopiesNothingWhenNothingChanges) {
   // Every message has its own traceparent and correlation id.
   events[0].metadata.set_traceparent(kTraceparent);
   events[0].metadata.set_correlation_id("c");
-  const std::vector<OutboxMessage> traced = {Message(
-      {{"traceparent",
-        "00-33333333333333333333333333333333-4444444444444444-01"},
-       {"correlation-id", "mine"},
-       {"event-type", "T"}})};
+  const std::vector<OutboxMessage> traced = {
+      Message({{"traceparent",
+                "00-33333333333333333333333333333333-4444444444444444-01"},
+               {"correlation-id", "mine"},
+               {"event-type", "T"}})};
   EXPECT_EQ(
       OutboxWithEventHeaders(
           AppendRequest{"s", ExpectedVersion::Any(), events, traced}, copies)

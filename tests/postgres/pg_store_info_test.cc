@@ -80,8 +80,8 @@ TEST_F(PgStoreInfoTest, EstimatesFromStatisticsAboveTheLimit) {
   EXPECT_EQ(before.events, 15);
   EXPECT_EQ(before.streams, 3);
 
-  ASSERT_OK(raw_->Exec(
-      absl::StrCat("ANALYZE \"", options_.schema, "\".events")));
+  ASSERT_OK(
+      raw_->Exec(absl::StrCat("ANALYZE \"", options_.schema, "\".events")));
   // Appended after the ANALYZE: the estimates do not see them.
   Fill(1, 4);
   ASSERT_OK_AND_ASSIGN(StoreInfo info, store_->inspector().Info(estimate));

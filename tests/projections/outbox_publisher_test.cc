@@ -295,8 +295,7 @@ TEST_P(OutboxPublisherTest, RetriesFailedSendsUntilTheyGoThrough) {
   Enqueue(3, "flaky");
   RecordingSink sink;
   sink.FailWith([](const OutboxEntry&, int call) {
-    return call <= 2 ? absl::InternalError("broker refused")
-                     : absl::OkStatus();
+    return call <= 2 ? absl::InternalError("broker refused") : absl::OkStatus();
   });
   std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink);
 

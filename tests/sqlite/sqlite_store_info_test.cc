@@ -69,10 +69,9 @@ TEST(SqliteStoreInfoTest, EstimatesAboveTheLimitAndCountsBelowIt) {
 
   // Removed events in the middle of the log: the estimate is an upper
   // bound (it counts their positions); the stream count stays exact.
-  ASSERT_OK(store
-                ->DeleteStream("c-1", ExpectedVersion::Exactly(5),
-                               DeleteMode::kHard)
-                .status());
+  ASSERT_OK(
+      store->DeleteStream("c-1", ExpectedVersion::Exactly(5), DeleteMode::kHard)
+          .status());
   ASSERT_OK(store->Scavenge(ScavengeOptions()).status());
   Fill(*store, "d-1", 1);
   ASSERT_OK_AND_ASSIGN(StoreInfo after, store->inspector().Info(estimate));
