@@ -32,6 +32,7 @@
 #include "eventstore/test/v1/events.pb.h"
 #include "eventstore/uuid.h"
 #include "projections/projection.h"
+#include "tests/support/wait_until.h"
 
 namespace eventstore::test {
 
@@ -241,18 +242,6 @@ inline absl::StatusOr<RowCounts> CountRows(EventStore& store,
   counts.rows = std::stoll(*(*rows)[0][0]);
   counts.distinct_events = std::stoll(*(*rows)[0][1]);
   return counts;
-}
-
-// Polls `done` every few milliseconds until it is true or `timeout` passes;
-// whether it became true.
-inline bool WaitUntil(const std::function<bool()>& done,
-                      absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
 }
 
 }  // namespace eventstore::test

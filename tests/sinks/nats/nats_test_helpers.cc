@@ -14,15 +14,6 @@
 
 namespace eventstore::test {
 
-bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
-}
-
 absl::StatusOr<std::unique_ptr<StreamReader>> StreamReader::Connect(
     const std::string& url) {
   std::unique_ptr<StreamReader> reader(new StreamReader);

@@ -27,15 +27,12 @@
 #include "eventstore/outbox_message.h"
 #include "eventstore/outbox_store.h"
 #include "projections/sinks/nats/nats_outbox_sink.h"
+#include "tests/support/wait_until.h"
 
 namespace eventstore::test {
 
 // The shared server's max_payload (nats-server's default).
 inline constexpr int64_t kNatsDefaultMaxPayload = 1 << 20;
-
-// Polls `done` every few milliseconds until it is true or `timeout`
-// passes; whether it became true.
-bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout);
 
 // A message as JetStream stored it.
 struct StoredMessage {

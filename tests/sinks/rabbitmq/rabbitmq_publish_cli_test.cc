@@ -46,6 +46,7 @@
 #include "tests/support/rabbitmq_server.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/wait_until.h"
 #include "tests/tools/cli_process.h"
 
 namespace eventstore {
@@ -64,6 +65,7 @@ using ::eventstore::test::RabbitMqServerOptions;
 using ::eventstore::test::Received;
 using ::eventstore::test::RunCli;
 using ::eventstore::test::TempDir;
+using ::eventstore::test::WaitUntil;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -74,15 +76,6 @@ constexpr char kPassword[] = "r4bbit-s3cret-pw";
 // Generous: the broker takes seconds to restart on a machine shared with
 // other builds and tests.
 constexpr absl::Duration kLong = absl::Seconds(180);
-
-bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
-}
 
 // --- the broker -------------------------------------------------------------
 
