@@ -132,6 +132,14 @@ class OutboxStore {
   // default answers kUnimplemented; the backends override it.
   virtual absl::StatusOr<std::vector<OutboxEntry>> List(
       const OutboxListOptions& options);
+  // Gives a failed message (kFailed: given up after the publisher's
+  // attempts) another chance, after its cause was fixed: it becomes
+  // pending again with no attempts counted and its last error kept, and
+  // is claimed like a new one. kNotFound when no message has `id`;
+  // kFailedPrecondition naming its status when it is not kFailed (nothing
+  // changes). This default answers kUnimplemented; the backends override
+  // it.
+  virtual absl::Status Retry(int64_t id);
 };
 
 inline absl::StatusOr<OutboxBacklog> OutboxStore::Backlog() {
@@ -163,6 +171,10 @@ inline absl::Status OutboxStore::Release(absl::Span<const int64_t>,
 inline absl::StatusOr<std::vector<OutboxEntry>> OutboxStore::List(
     const OutboxListOptions&) {
   return absl::UnimplementedError("this outbox store cannot list messages");
+}
+
+inline absl::Status OutboxStore::Retry(int64_t) {
+  return absl::UnimplementedError("this outbox store cannot retry messages");
 }
 
 }  // namespace eventstore

@@ -16,15 +16,30 @@
 #define EVENTSTORE_STORE_INSPECTOR_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "eventstore/event_store.h"
 #include "eventstore/position.h"
 
 namespace eventstore {
+
+// Who holds a lease (EventStore::TryAcquireLease), as far as the database
+// can tell (StoreInspector::FindLeaseHolder).
+struct LeaseHolder {
+  // The holding process: its id on the database host (PostgreSQL: the
+  // server process of the holder's connection) or on this host (SQLite:
+  // the process holding the lock file).
+  int64_t pid = 0;
+  // What else is known, for people: PostgreSQL's application_name, client
+  // address and since when the connection is open; empty on SQLite.
+  std::string detail;
+};
 
 struct StoreInfo {
   // "sqlite" or "postgres".
@@ -108,7 +123,29 @@ class StoreInspector {
   // log (`eventstore tail`). kInvalidArgument for a negative count.
   virtual absl::StatusOr<Position> PositionBeforeLast(
       int64_t count, const ReadAllFilter& filter) = 0;
+
+  // How many events have a position after `after` and at most `up_to`,
+  // counted through the position index: the cost grows with the count,
+  // not with the log (the console's events-per-second chart). This default
+  // answers kUnimplemented; the backends override it.
+  virtual absl::StatusOr<int64_t> CountEvents(Position after, Position up_to);
+
+  // Who holds the lease `name` now, or nullopt when nobody does. Reads
+  // only: it never takes the lease, not even for a moment. This default
+  // answers kUnimplemented; the backends override it.
+  virtual absl::StatusOr<std::optional<LeaseHolder>> FindLeaseHolder(
+      std::string_view name);
 };
+
+inline absl::StatusOr<int64_t> StoreInspector::CountEvents(Position,
+                                                           Position) {
+  return absl::UnimplementedError("this store cannot count events");
+}
+
+inline absl::StatusOr<std::optional<LeaseHolder>>
+StoreInspector::FindLeaseHolder(std::string_view) {
+  return absl::UnimplementedError("this store cannot tell lease holders");
+}
 
 }  // namespace eventstore
 
