@@ -96,6 +96,7 @@ class OutboxPublisherImpl final : public OutboxPublisher {
             "RunOnce while the publisher is started or in another call");
       }
       busy_ = true;
+      stop_once_ = false;
     }
     OutboxPublishResult result;
     absl::Status status = Publish(/*background=*/false, &result);
@@ -127,6 +128,8 @@ class OutboxPublisherImpl final : public OutboxPublisher {
   void Stop() override {
     worker_.Stop();
     internal::MutexLock lock(&state_mu_);
+    // A RunOnce in progress on another thread returns after its batch.
+    stop_once_ = true;
     if (running_) {
       running_ = false;
       busy_ = false;
@@ -151,6 +154,10 @@ class OutboxPublisherImpl final : public OutboxPublisher {
   // (`round_over`), and at most every poll_interval during one.
   void ReportBacklog(bool round_over);
   void SetError(absl::Status status);
+  bool StopOnceRequested() const {
+    internal::MutexLock lock(&state_mu_);
+    return stop_once_;
+  }
 
   // The background thread's body.
   void Loop();
@@ -168,6 +175,8 @@ class OutboxPublisherImpl final : public OutboxPublisher {
   // A RunOnce call or the background thread is publishing.
   bool busy_ ABSL_GUARDED_BY(state_mu_) = false;
   bool running_ ABSL_GUARDED_BY(state_mu_) = false;
+  // Stop() was called during the RunOnce in progress.
+  bool stop_once_ ABSL_GUARDED_BY(state_mu_) = false;
   OutboxPublisherStats stats_ ABSL_GUARDED_BY(state_mu_);
 
   internal::WorkerThread worker_;
@@ -176,7 +185,7 @@ class OutboxPublisherImpl final : public OutboxPublisher {
 absl::Status OutboxPublisherImpl::Publish(bool background,
                                           OutboxPublishResult* result) {
   OutboxStore& outbox = store_.outbox();
-  while (!(background && worker_.stopping())) {
+  while (!(background ? worker_.stopping() : StopOnceRequested())) {
     ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> batch,
                         outbox.Claim(options_.worker_name, options_.batch_size,
                                      options_.lease));

@@ -179,7 +179,10 @@ class OutboxPublisher {
 
   // Stops the background thread after the batch in progress is settled
   // (sent and marked); a batch claimed but not yet handed to the sink is
-  // claimed again once its lease expires. Does nothing when not started.
+  // claimed again once its lease expires. Called while RunOnce runs on
+  // another thread, makes that call return after the batch it is sending
+  // (sent and marked): a job can be stopped without draining the outbox.
+  // Does nothing else when not started.
   virtual void Stop() = 0;
 
   virtual OutboxPublisherStats stats() const = 0;

@@ -4,12 +4,14 @@
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -190,9 +192,46 @@ void PrintProgress(EventStore& store, const BrokerSink& sink,
             << std::endl;
 }
 
+// --once: publishes what is pending on a thread of its own, so that a
+// signal ends the run after the batch in flight rather than after the
+// whole backlog. kExitProblem when a send failed (what failed stays in the
+// outbox for the next run, or is given up after its attempts).
+int PublishOnce(EventStore& store, const std::string& url,
+                OutboxPublisher& publisher, const BrokerSink& sink,
+                StopSignals& signals) {
+  absl::StatusOr<OutboxPublishResult> result;
+  std::atomic<bool> done{false};
+  std::thread job([&] {
+    result = publisher.RunOnce();
+    done = true;
+  });
+  while (!done) {
+    if (signals.Wait(absl::Milliseconds(100))) {
+      publisher.Stop();  // RunOnce returns after the batch in flight
+      break;
+    }
+  }
+  job.join();
+  if (!result.ok()) return PrintError(kCommand, result.status(), url);
+  PrintProgress(store, sink, publisher.stats(), 0, absl::ZeroDuration());
+  if (result->failed_sends > 0) {
+    PrintErrorMessage(
+        kCommand,
+        absl::StrCat(result->failed_sends, " send(s) failed, ",
+                     result->given_up,
+                     " message(s) given up; the rest stay pending"),
+        url);
+    return static_cast<int>(kExitProblem);
+  }
+  return static_cast<int>(kExitOk);
+}
+
 int Publish(const OutboxPublishArgs& args, EventStore& store,
             const std::string& url, StopSignals& signals) {
-  absl::StatusOr<BrokerSink> sink = ConnectWithRetry(args, signals);
+  // A job (--once) is rerun by its scheduler: an unreachable broker is an
+  // error at once, not a wait of unknown length.
+  absl::StatusOr<BrokerSink> sink =
+      args.once ? ConnectSink(args) : ConnectWithRetry(args, signals);
   if (!sink.ok()) return PrintError(kCommand, sink.status(), args.to);
   if (sink->sink == nullptr) return static_cast<int>(kExitOk);  // stopped
   OutboxPublisherOptions options;
@@ -204,10 +243,7 @@ int Publish(const OutboxPublishArgs& args, EventStore& store,
   if (!publisher.ok()) return PrintError(kCommand, publisher.status(), url);
 
   if (args.once) {
-    absl::StatusOr<OutboxPublishResult> result = (*publisher)->RunOnce();
-    if (!result.ok()) return PrintError(kCommand, result.status(), url);
-    PrintProgress(store, *sink, (*publisher)->stats(), 0, absl::ZeroDuration());
-    return static_cast<int>(kExitOk);
+    return PublishOnce(store, url, **publisher, *sink, signals);
   }
   absl::Status started = (*publisher)->Start();
   if (!started.ok()) return PrintError(kCommand, started, url);

@@ -8,6 +8,7 @@
 #include "projections/outbox_publisher.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -190,6 +191,49 @@ TEST_P(OutboxPublisherTest, RunOnceTakesEveryBatch) {
   EXPECT_EQ(result.published, 35);
   EXPECT_EQ(sink.delivered_count(), 35u);
   EXPECT_EQ(publisher->stats().published, 35);
+}
+
+// Holds every send until Open(): a batch in flight, for as long as a test
+// needs.
+class GatedSink : public OutboxSink {
+ public:
+  absl::Status Send(const OutboxEntry&) override {
+    ++entered_;
+    std::unique_lock<std::mutex> lock(mu_);
+    opened_.wait(lock, [&] { return open_; });
+    return absl::OkStatus();
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    opened_.notify_all();
+  }
+  int entered() const { return entered_.load(); }
+
+ private:
+  std::atomic<int> entered_{0};
+  std::mutex mu_;
+  std::condition_variable opened_;
+  bool open_ = false;
+};
+
+TEST_P(OutboxPublisherTest, ConcurrentStopEndsRunOnceAfterTheBatchInFlight) {
+  Enqueue(30, "m");  // three batches of 10
+  GatedSink sink;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink);
+  absl::StatusOr<OutboxPublishResult> result;
+  std::thread job([&] { result = publisher->RunOnce(); });
+  ASSERT_TRUE(WaitUntil([&] { return sink.entered() >= 1; }, kLong));
+  publisher->Stop();  // the job's first batch is in flight
+  sink.Open();
+  job.join();
+  ASSERT_OK(result);
+  EXPECT_EQ(result->published, 10);
+  ASSERT_OK_AND_ASSIGN(OutboxBacklog backlog, store().outbox().Backlog());
+  EXPECT_EQ(backlog.pending, 20);
+  // Stop() is for the call in progress: the next RunOnce publishes the rest.
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult rest, publisher->RunOnce());
+  EXPECT_EQ(rest.published, 20);
 }
 
 TEST_P(OutboxPublisherTest, ConcurrentPublishersPublishEachMessageOnce) {

@@ -1,25 +1,14 @@
 #include "tests/support/nats_server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <string_view>
@@ -34,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "eventstore/status_macros.h"
+#include "tests/support/server_process.h"
 
 namespace eventstore::test {
 namespace {
@@ -46,27 +36,6 @@ constexpr int kPortAttempts = 5;
 // How long a killed or stopped server may take to be reaped.
 constexpr absl::Duration kReapTimeout = absl::Seconds(10);
 constexpr absl::Duration kPollInterval = absl::Milliseconds(20);
-
-std::string BaseTempDir() {
-  const char* value = std::getenv("TMPDIR");
-  if (value != nullptr && value[0] != '\0') return value;
-  return "/tmp";
-}
-
-std::string ReadFileFrom(const std::string& path, std::uintmax_t offset) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(static_cast<std::streamoff>(offset));
-  if (!in) return "";
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
-}
-
-std::uintmax_t FileSize(const std::string& path) {
-  std::error_code error;
-  std::uintmax_t size = fs::file_size(path, error);
-  return error ? 0 : size;
-}
 
 absl::StatusOr<std::string> FindBinary() {
   const char* env = std::getenv(kBinaryEnv);
@@ -96,100 +65,7 @@ bool IsPlainWord(std::string_view s) {
   });
 }
 
-// Writes `message` and errno to stderr and exits: for the forked child,
-// where only async-signal-safe calls are allowed.
-[[noreturn]] void ChildFail(const char* message) {
-  const char kPrefix[] = "nats_server.cc: in the child process, ";
-  ssize_t ignored = write(2, kPrefix, sizeof(kPrefix) - 1);
-  ignored = write(2, message, std::strlen(message));
-  ignored = write(2, " failed\n", 8);
-  (void)ignored;
-  _exit(127);
-}
-
-// Starts `argv` (argv[0] an absolute path, no shell) with stdin from
-// /dev/null and stdout and stderr appended to `log_path`; the child is
-// killed when this thread's process dies (PR_SET_PDEATHSIG), so that a
-// crashed test leaves no server behind.
-absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
-                            const std::string& log_path) {
-  std::vector<char*> args;
-  for (const std::string& arg : argv) {
-    args.push_back(const_cast<char*>(arg.c_str()));
-  }
-  args.push_back(nullptr);
-  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    return absl::InternalError(
-        absl::StrCat("open(/dev/null): ", std::strerror(errno)));
-  }
-  int out =
-      open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (out < 0) {
-    int error = errno;
-    close(in);
-    return absl::InternalError(
-        absl::StrCat("open(", log_path, "): ", std::strerror(error)));
-  }
-  int max_fd = 1024;
-  struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
-      limit.rlim_cur != RLIM_INFINITY) {
-    max_fd = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 65536));
-  }
-  const pid_t parent = getpid();
-
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail("prctl");
-    if (getppid() != parent) _exit(127);  // the parent died already
-    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
-      ChildFail("dup2");
-    }
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
-#endif
-    {
-      for (int fd = 3; fd < max_fd; ++fd) close(fd);
-    }
-    execv(args[0], args.data());
-    ChildFail("execv");
-  }
-  int fork_error = errno;
-  close(in);
-  close(out);
-  if (pid < 0) {
-    return absl::InternalError(
-        absl::StrCat("fork: ", std::strerror(fork_error)));
-  }
-  return pid;
-}
-
 }  // namespace
-
-absl::StatusOr<int> PickFreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  }
-  struct sockaddr_in address;
-  std::memset(&address, 0, sizeof(address));
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) !=
-          0 ||
-      getsockname(fd, reinterpret_cast<struct sockaddr*>(&address), &length) !=
-          0) {
-    int error = errno;
-    close(fd);
-    return absl::InternalError(absl::StrCat("binding a socket to 127.0.0.1:0: ",
-                                            std::strerror(error)));
-  }
-  close(fd);
-  return static_cast<int>(ntohs(address.sin_port));
-}
 
 NatsServer::NatsServer(std::string binary, std::string dir,
                        NatsServerOptions options)
@@ -215,16 +91,10 @@ absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(
     return absl::InvalidArgumentError("max_payload: is negative");
   }
   ES_ASSIGN_OR_RETURN(std::string binary, FindBinary());
-  std::string pattern = absl::StrCat(BaseTempDir(), "/eventstore_nats_XXXXXX");
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  if (mkdtemp(buffer.data()) == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("mkdtemp(", pattern, "): ", std::strerror(errno)));
-  }
+  ES_ASSIGN_OR_RETURN(std::string dir, MakeServerDir("eventstore_nats_"));
   // From here on the destructor removes the directory.
   std::unique_ptr<NatsServer> server(
-      new NatsServer(std::move(binary), buffer.data(), options));
+      new NatsServer(std::move(binary), std::move(dir), options));
   absl::Status status;
   for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
     ES_ASSIGN_OR_RETURN(server->port_, PickFreeLoopbackPort());
@@ -279,12 +149,9 @@ absl::Status NatsServer::WriteConfig() const {
 bool NatsServer::Exited() {
   if (pid_ <= 0) return true;
   int status = 0;
-  pid_t done = waitpid(pid_, &status, WNOHANG);
-  if (done == pid_ || (done < 0 && errno == ECHILD)) {
-    pid_ = 0;
-    return true;
-  }
-  return false;
+  if (!ProcessExited(pid_, &status)) return false;
+  pid_ = 0;
+  return true;
 }
 
 absl::Status NatsServer::Launch(bool* port_in_use) {
@@ -294,7 +161,9 @@ absl::Status NatsServer::Launch(bool* port_in_use) {
   if (options_.jetstream) {
     argv.insert(argv.end(), {"-js", "-sd", store_dir_});
   }
-  ES_ASSIGN_OR_RETURN(pid_, Spawn(argv, log_path_));
+  SpawnOptions spawn;
+  spawn.die_with_parent = true;
+  ES_ASSIGN_OR_RETURN(pid_, SpawnProcess(argv, log_path_, spawn));
   absl::Status status = WaitReady(absl::Now() + options_.ready_timeout);
   if (status.ok()) return status;
   Kill().IgnoreError();
@@ -379,15 +248,7 @@ absl::Status NatsServer::StartAgain() {
 }
 
 std::string NatsServer::LogTail(std::size_t max_bytes) const {
-  const std::uintmax_t size = FileSize(log_path_);
-  const std::uintmax_t from = size > max_bytes ? size - max_bytes : 0;
-  std::string tail = ReadFileFrom(log_path_, from);
-  if (from > 0) {
-    const size_t newline = tail.find('\n');
-    if (newline != std::string::npos) tail.erase(0, newline + 1);
-    tail.insert(0, "[...]\n");
-  }
-  return tail;
+  return FileTail(log_path_, max_bytes);
 }
 
 namespace {

@@ -124,9 +124,6 @@ class NatsServer {
 // did not start. Tests that kill or restart a server start their own.
 absl::StatusOr<NatsServer*> SharedNatsServer();
 
-// A port on 127.0.0.1 that was free a moment ago (nothing listens on it).
-absl::StatusOr<int> PickFreeLoopbackPort();
-
 }  // namespace eventstore::test
 
 #endif  // EVENTSTORE_TESTS_SUPPORT_NATS_SERVER_H_

@@ -1,15 +1,8 @@
 #include "tests/support/postgres_server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +29,7 @@
 #include "absl/time/time.h"
 #include "eventstore/status_macros.h"
 #include "libpq-fe.h"
+#include "tests/support/server_process.h"
 
 namespace eventstore::test {
 namespace {
@@ -61,22 +55,6 @@ constexpr int kPortAttempts = 5;
 
 // --- files ------------------------------------------------------------------
 
-std::uintmax_t FileSize(const std::string& path) {
-  std::error_code error;
-  std::uintmax_t size = fs::file_size(path, error);
-  return error ? 0 : size;
-}
-
-// The contents of `path` from byte `offset` on; empty when unreadable.
-std::string ReadFileFrom(const std::string& path, std::uintmax_t offset) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(static_cast<std::streamoff>(offset));
-  if (!in) return "";
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
-}
-
 // The last `max_bytes` of `text`, cut at a line start.
 std::string Tail(std::string_view text, std::size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);
@@ -84,12 +62,6 @@ std::string Tail(std::string_view text, std::size_t max_bytes) {
   std::size_t newline = text.find('\n');
   if (newline != std::string_view::npos) text = text.substr(newline + 1);
   return absl::StrCat("[...]\n", ToAbsl(text));
-}
-
-std::string BaseTempDir() {
-  const char* value = std::getenv("TMPDIR");
-  if (value != nullptr && value[0] != '\0') return value;
-  return "/tmp";
 }
 
 // --- locating the server binaries -------------------------------------------
@@ -148,26 +120,6 @@ absl::StatusOr<std::string> FindBindir() {
 
 // --- processes --------------------------------------------------------------
 
-// Writes `message` and errno to stderr and exits: for a forked child, where
-// only async-signal-safe calls are allowed.
-[[noreturn]] void ChildFail(const char* message) {
-  int error = errno;
-  char digits[16];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + error % 10);
-    error /= 10;
-  } while (error > 0 && n < 15);
-  const char kPrefix[] = "postgres_server.cc: in the child process, ";
-  ssize_t ignored = write(2, kPrefix, sizeof(kPrefix) - 1);
-  ignored = write(2, message, std::strlen(message));
-  ignored = write(2, " failed, errno ", 15);
-  while (n > 0) ignored = write(2, &digits[--n], 1);
-  ignored = write(2, "\n", 1);
-  (void)ignored;
-  _exit(127);
-}
-
 struct RunAs {
   bool switch_user;
   uid_t uid;
@@ -182,63 +134,13 @@ absl::StatusOr<int> RunProcess(const std::vector<std::string>& argv,
                                const std::string& cwd,
                                const std::string& output_path,
                                const RunAs& run_as, absl::Duration timeout) {
-  // Everything the child needs is prepared before fork(): after it, in a
-  // process that may have other threads, the child may only make
-  // async-signal-safe calls.
-  std::vector<char*> args;
-  for (const std::string& arg : argv) {
-    args.push_back(const_cast<char*>(arg.c_str()));
+  SpawnOptions spawn;
+  spawn.cwd = cwd;
+  if (run_as.switch_user) {
+    spawn.uid = run_as.uid;
+    spawn.gid = run_as.gid;
   }
-  args.push_back(nullptr);
-  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    return absl::InternalError(
-        absl::StrCat("open(/dev/null): ", std::strerror(errno)));
-  }
-  int out = open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                 0644);
-  if (out < 0) {
-    int error = errno;
-    close(in);
-    return absl::InternalError(
-        absl::StrCat("open(", output_path, "): ", std::strerror(error)));
-  }
-  int max_fd = 1024;
-  struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
-      limit.rlim_cur != RLIM_INFINITY) {
-    max_fd = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 65536));
-  }
-
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
-      ChildFail("dup2");
-    }
-    // No descriptor of ours (sockets, ctest's pipes) may live on in the
-    // server, which outlives us.
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
-#endif
-    {
-      for (int fd = 3; fd < max_fd; ++fd) close(fd);
-    }
-    if (run_as.switch_user) {
-      if (setgroups(1, &run_as.gid) != 0) ChildFail("setgroups");
-      if (setgid(run_as.gid) != 0) ChildFail("setgid");
-      if (setuid(run_as.uid) != 0) ChildFail("setuid");
-    }
-    if (chdir(cwd.c_str()) != 0) ChildFail("chdir");
-    execv(args[0], args.data());
-    ChildFail("execv");
-  }
-  int fork_error = errno;
-  close(in);
-  close(out);
-  if (pid < 0) {
-    return absl::InternalError(
-        absl::StrCat("fork: ", std::strerror(fork_error)));
-  }
+  ES_ASSIGN_OR_RETURN(const pid_t pid, SpawnProcess(argv, output_path, spawn));
 
   const absl::Time deadline = absl::Now() + timeout;
   bool killed = false;
@@ -273,34 +175,6 @@ absl::StatusOr<int> RunProcess(const std::vector<std::string>& argv,
   }
 }
 
-// A port on 127.0.0.1 that was free a moment ago.
-absl::StatusOr<int> PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  }
-  struct sockaddr_in address;
-  std::memset(&address, 0, sizeof(address));
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) !=
-          0 ||
-      getsockname(fd, reinterpret_cast<struct sockaddr*>(&address), &length) !=
-          0) {
-    int error = errno;
-    close(fd);
-    return absl::InternalError(absl::StrCat("binding a socket to 127.0.0.1:0: ",
-                                            std::strerror(error)));
-  }
-  close(fd);
-  return static_cast<int>(ntohs(address.sin_port));
-}
-
-// --- settings ---------------------------------------------------------------
-
-// `value` as a postgresql.conf string literal, which every setting accepts.
 std::string ConfString(std::string_view value) {
   std::string quoted = "'";
   for (char c : value) {
@@ -425,16 +299,10 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     gid = user->pw_gid;
   }
 
-  std::string pattern = absl::StrCat(BaseTempDir(), "/eventstore_pg_XXXXXX");
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  if (mkdtemp(buffer.data()) == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("mkdtemp(", pattern, "): ", std::strerror(errno)));
-  }
+  ES_ASSIGN_OR_RETURN(std::string dir, MakeServerDir("eventstore_pg_"));
   // From here on the destructor removes the directory.
   std::unique_ptr<PostgresServer> server(
-      new PostgresServer(bindir, buffer.data(), uid, gid, switch_user));
+      new PostgresServer(bindir, std::move(dir), uid, gid, switch_user));
   if (switch_user && chown(server->dir_.c_str(), uid, gid) != 0) {
     return absl::InternalError(absl::StrCat(
         "chown(", server->dir_, ", postgres): ", std::strerror(errno)));
@@ -443,7 +311,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   ES_RETURN_IF_ERROR(server->InitDb());
   absl::Status status;
   for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
-    ES_ASSIGN_OR_RETURN(server->port_, PickFreePort());
+    ES_ASSIGN_OR_RETURN(server->port_, PickFreeLoopbackPort());
     ES_RETURN_IF_ERROR(server->WriteSettings(options));
     bool port_in_use = false;
     status = server->StartServer(&port_in_use);

@@ -2,17 +2,11 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <glob.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
-#include <sys/wait.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "eventstore/status_macros.h"
+#include "tests/support/server_process.h"
 
 extern char** environ;
 
@@ -52,40 +47,12 @@ constexpr absl::Duration kReapTimeout = absl::Seconds(20);
 
 // --- files ------------------------------------------------------------------
 
-std::uintmax_t FileSize(const std::string& path) {
-  std::error_code error;
-  std::uintmax_t size = fs::file_size(path, error);
-  return error ? 0 : size;
-}
-
-// The last `max_bytes` of the file at `path`, cut at a line start.
-std::string FileTail(const std::string& path, std::size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "(none)";
-  const std::uintmax_t size = FileSize(path);
-  if (size > max_bytes) in.seekg(static_cast<std::streamoff>(size - max_bytes));
-  std::string text((std::istreambuf_iterator<char>(in)),
-                   std::istreambuf_iterator<char>());
-  if (size > max_bytes) {
-    const std::size_t newline = text.find('\n');
-    if (newline != std::string::npos) text = text.substr(newline + 1);
-    text = absl::StrCat("[...]\n", text);
-  }
-  return text;
-}
-
 absl::Status WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
   out.close();
   if (!out) return absl::InternalError(absl::StrCat("writing ", path));
   return absl::OkStatus();
-}
-
-std::string BaseTempDir() {
-  const char* value = std::getenv("TMPDIR");
-  if (value != nullptr && value[0] != '\0') return value;
-  return "/tmp";
 }
 
 // --- locating the programs --------------------------------------------------
@@ -140,54 +107,6 @@ absl::StatusOr<std::string> FindEpmd() {
 
 // --- ports ------------------------------------------------------------------
 
-// `count` distinct ports on 127.0.0.1 that were free a moment ago: each is
-// held until all are picked, so none is picked twice.
-absl::StatusOr<std::vector<int>> PickFreePorts(int count) {
-  std::vector<int> fds;
-  std::vector<int> ports;
-  absl::Status status;
-  for (int i = 0; i < count && status.ok(); ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      status = absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
-      break;
-    }
-    fds.push_back(fd);
-    struct sockaddr_in address;
-    std::memset(&address, 0, sizeof(address));
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    if (bind(fd, reinterpret_cast<struct sockaddr*>(&address),
-             sizeof(address)) != 0 ||
-        getsockname(fd, reinterpret_cast<struct sockaddr*>(&address),
-                    &length) != 0) {
-      status = absl::InternalError(
-          absl::StrCat("binding a socket to 127.0.0.1:0: ", strerror(errno)));
-      break;
-    }
-    ports.push_back(ntohs(address.sin_port));
-  }
-  for (int fd : fds) close(fd);
-  if (!status.ok()) return status;
-  return ports;
-}
-
-bool CanConnect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  struct sockaddr_in address;
-  std::memset(&address, 0, sizeof(address));
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  const bool connected =
-      connect(fd, reinterpret_cast<struct sockaddr*>(&address),
-              sizeof(address)) == 0;
-  close(fd);
-  return connected;
-}
-
 // Whether an AMQP login as guest works: the broker is ready.
 bool CanLogIn(int port) {
   amqp_connection_state_t conn = amqp_new_connection();
@@ -214,127 +133,18 @@ bool CanLogIn(int port) {
 
 // --- processes --------------------------------------------------------------
 
-// Writes `message` and errno to stderr and exits: for a forked child, where
-// only async-signal-safe calls are allowed.
-[[noreturn]] void ChildFail(const char* message) {
-  int error = errno;
-  char digits[16];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + error % 10);
-    error /= 10;
-  } while (error > 0 && n < 15);
-  const char kPrefix[] = "rabbitmq_server.cc: in the child process, ";
-  ssize_t ignored = write(2, kPrefix, sizeof(kPrefix) - 1);
-  ignored = write(2, message, std::strlen(message));
-  ignored = write(2, " failed, errno ", 15);
-  while (n > 0) ignored = write(2, &digits[--n], 1);
-  ignored = write(2, "\n", 1);
-  (void)ignored;
-  _exit(127);
-}
-
-// Starts `argv` (argv[0] an absolute path) with environment `env` in `cwd`,
-// in a session of its own, stdin from /dev/null, stdout and stderr appended
-// to `output_path`. Does not wait.
-absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
-                            const std::vector<std::string>& env,
-                            const std::string& cwd,
-                            const std::string& output_path) {
-  // Everything the child needs is prepared before fork(): after it, in a
-  // process that may have other threads, the child may only make
-  // async-signal-safe calls.
-  std::vector<char*> args;
-  for (const std::string& arg : argv) {
-    args.push_back(const_cast<char*>(arg.c_str()));
-  }
-  args.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const std::string& var : env) {
-    envp.push_back(const_cast<char*>(var.c_str()));
-  }
-  envp.push_back(nullptr);
-  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    return absl::InternalError(
-        absl::StrCat("open(/dev/null): ", strerror(errno)));
-  }
-  int out = open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                 0644);
-  if (out < 0) {
-    int error = errno;
-    close(in);
-    return absl::InternalError(
-        absl::StrCat("open(", output_path, "): ", strerror(error)));
-  }
-  int max_fd = 1024;
-  struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
-      limit.rlim_cur != RLIM_INFINITY) {
-    max_fd = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 65536));
-  }
-
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Its own session: ctest's or a terminal's signals are not its, and
-    // Kill() can signal the whole group.
-    if (setsid() < 0) ChildFail("setsid");
-    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
-      ChildFail("dup2");
-    }
-    // No descriptor of ours (sockets, ctest's pipes) may live on in it.
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
-#endif
-    {
-      for (int fd = 3; fd < max_fd; ++fd) close(fd);
-    }
-    if (chdir(cwd.c_str()) != 0) ChildFail("chdir");
-    execve(args[0], args.data(), envp.data());
-    ChildFail("execve");
-  }
-  int fork_error = errno;
-  close(in);
-  close(out);
-  if (pid < 0) {
-    return absl::InternalError(absl::StrCat("fork: ", strerror(fork_error)));
-  }
-  return pid;
-}
-
-// Whether `pid`, a child of ours, has exited (and is reaped now).
-bool Exited(pid_t pid, int* wait_status) {
-  while (true) {
-    const pid_t done = waitpid(pid, wait_status, WNOHANG);
-    if (done == pid) return true;
-    if (done < 0 && errno == EINTR) continue;
-    // ECHILD: reaped already.
-    return done < 0;
-  }
-}
-
-std::string DescribeExit(int wait_status) {
-  if (WIFEXITED(wait_status)) {
-    return absl::StrCat("exited with status ", WEXITSTATUS(wait_status));
-  }
-  if (WIFSIGNALED(wait_status)) {
-    return absl::StrCat("was killed by signal ", WTERMSIG(wait_status));
-  }
-  return "ended";
-}
-
 // Signals `pid`'s process group (and `pid`) with `signal`, then SIGKILL
 // once `grace` has passed, and reaps it. Bounded in time.
 void EndProcess(pid_t pid, int signal, absl::Duration grace) {
   if (pid <= 0) return;
   int wait_status = 0;
-  if (Exited(pid, &wait_status)) return;
+  if (ProcessExited(pid, &wait_status)) return;
   kill(-pid, signal);
   kill(pid, signal);
   absl::Time deadline = absl::Now() + grace;
   bool killed = signal == SIGKILL;
   while (true) {
-    if (Exited(pid, &wait_status)) return;
+    if (ProcessExited(pid, &wait_status)) return;
     const absl::Time now = absl::Now();
     if (!killed && now > deadline) {
       kill(-pid, SIGKILL);
@@ -367,17 +177,11 @@ absl::StatusOr<std::unique_ptr<RabbitMqServer>> RabbitMqServer::Start(
   }
   ES_ASSIGN_OR_RETURN(std::string script, FindScript());
   ES_ASSIGN_OR_RETURN(std::string epmd, FindEpmd());
-  std::string pattern = absl::StrCat(BaseTempDir(), "/eventstore_rmq_XXXXXX");
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  if (mkdtemp(buffer.data()) == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("mkdtemp(", pattern, "): ", strerror(errno)));
-  }
+  ES_ASSIGN_OR_RETURN(std::string dir, MakeServerDir("eventstore_rmq_"));
   // From here on the destructor cleans up.
   std::unique_ptr<RabbitMqServer> server(
-      new RabbitMqServer(script, epmd, buffer.data(), options));
-  ES_ASSIGN_OR_RETURN(std::vector<int> ports, PickFreePorts(3));
+      new RabbitMqServer(script, epmd, std::move(dir), options));
+  ES_ASSIGN_OR_RETURN(std::vector<int> ports, PickFreeLoopbackPorts(3));
   server->amqp_port_ = ports[0];
   server->dist_port_ = ports[1];
   server->epmd_port_ = ports[2];
@@ -501,17 +305,22 @@ std::vector<std::string> RabbitMqServer::Environment() const {
 
 absl::Status RabbitMqServer::Launch() {
   const std::string output = absl::StrCat(dir_, "/", kConsoleLog);
-  const std::vector<std::string> env = Environment();
+  // In a session of its own, so that Terminate() can signal the programs
+  // the start script runs.
+  SpawnOptions spawn;
+  spawn.cwd = dir_;
+  spawn.env = Environment();
+  spawn.new_session = true;
   const absl::Time deadline = absl::Now() + options_.start_timeout;
 
-  ES_ASSIGN_OR_RETURN(
-      epmd_pid_,
-      Spawn({epmd_, "-port", absl::StrCat(epmd_port_), "-address", "127.0.0.1"},
-            env, dir_, output));
+  ES_ASSIGN_OR_RETURN(epmd_pid_,
+                      SpawnProcess({epmd_, "-port", absl::StrCat(epmd_port_),
+                                    "-address", "127.0.0.1"},
+                                   output, spawn));
   const absl::Time epmd_deadline = absl::Now() + kEpmdTimeout;
-  while (!CanConnect(epmd_port_)) {
+  while (!CanConnectToLoopback(epmd_port_)) {
     int wait_status = 0;
-    if (Exited(epmd_pid_, &wait_status)) {
+    if (ProcessExited(epmd_pid_, &wait_status)) {
       epmd_pid_ = 0;
       return ErrorWithLog(absl::StatusCode::kInternal,
                           absl::StrCat("epmd on port ", epmd_port_, " ",
@@ -527,7 +336,7 @@ absl::Status RabbitMqServer::Launch() {
     absl::SleepFor(absl::Milliseconds(20));
   }
 
-  absl::StatusOr<pid_t> broker = Spawn({script_}, env, dir_, output);
+  absl::StatusOr<pid_t> broker = SpawnProcess({script_}, output, spawn);
   if (!broker.ok()) {
     Terminate(SIGKILL, absl::ZeroDuration());
     return broker.status();
@@ -536,7 +345,7 @@ absl::Status RabbitMqServer::Launch() {
   running_ = true;
   while (!CanLogIn(amqp_port_)) {
     int wait_status = 0;
-    if (Exited(broker_pid_, &wait_status)) {
+    if (ProcessExited(broker_pid_, &wait_status)) {
       broker_pid_ = 0;
       Terminate(SIGKILL, absl::ZeroDuration());
       return ErrorWithLog(

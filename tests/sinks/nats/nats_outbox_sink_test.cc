@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "tests/sinks/nats/nats_test_helpers.h"
 #include "tests/support/nats_server.h"
+#include "tests/support/server_process.h"
 #include "tests/support/status_matchers.h"
 
 namespace eventstore {

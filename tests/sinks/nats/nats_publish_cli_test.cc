@@ -35,6 +35,7 @@
 #include "tests/sinks/nats/nats_test_helpers.h"
 #include "tests/sinks/publish_cli_support.h"
 #include "tests/support/nats_server.h"
+#include "tests/support/server_process.h"
 #include "tests/support/status_matchers.h"
 #include "tests/tools/cli_process.h"
 
@@ -317,6 +318,49 @@ TEST_P(NatsPublishCliTest, SigtermWhileRetryingStopsAtOnce) {
                                             ":***@127.0.0.1:", port)));
   EXPECT_THAT(r.err, Not(HasSubstr("publishing to")));
   EXPECT_EQ(Stats().pending, 3);
+}
+
+// --once is a job: an unreachable broker is exit code 1 at once (the
+// scheduler runs it again), never a retry loop; nothing is published.
+TEST_P(NatsPublishCliTest, OnceWithAnUnreachableBrokerFailsAtOnce) {
+  ASSERT_OK_AND_ASSIGN(const int port, test::PickFreeLoopbackPort());
+  const std::string nowhere =
+      absl::StrCat("nats://", kUser, ":", kPassword, "@127.0.0.1:", port);
+  ASSERT_OK(store_->outbox().Enqueue(Messages(3, "never")));
+  const CliResult r = RunCli(PublishArgs(nowhere, {"--once"}), {}, kLong);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  ExpectNoPassword(r.out, r.err);
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("nats://", kUser,
+                                            ":***@127.0.0.1:", port)));
+  EXPECT_THAT(r.err, Not(HasSubstr("trying again")));
+  EXPECT_EQ(Stats().pending, 3);
+}
+
+// SIGTERM during --once ends it after the batch in flight, not after the
+// whole backlog: exit code 0, the rest still pending.
+TEST_P(NatsPublishCliTest, SigtermDuringOnceStopsAfterTheBatchInFlight) {
+  ASSERT_OK_AND_ASSIGN(NatsServer * broker, Broker());
+  // One message a batch: draining takes two commits a message, far longer
+  // than the test waits for the stop.
+  constexpr int kCount = 100000;
+  ASSERT_OK(store_->outbox().Enqueue(Messages(kCount, "job")));
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<CliProcess> cli,
+      CliProcess::Start(PublishArgs(broker->url_with_credentials(),
+                                    {"--once", "--batch-size", "1"})));
+  ASSERT_TRUE(WaitUntil([&] { return Stats().published > 0; }, kLong))
+      << cli->Errors();
+  const absl::Time signalled = absl::Now();
+  ASSERT_OK_AND_ASSIGN(CliResult r, cli->Stop(SIGTERM, kLong));
+  const absl::Duration stop_took = absl::Now() - signalled;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(stop_took, absl::Seconds(10)) << r.err;
+  ExpectNoPassword(r.out, r.err);
+  const OutboxStats stats = Stats();
+  EXPECT_GT(stats.pending, 0);
+  EXPECT_EQ(stats.pending + stats.published, kCount);
+  EXPECT_THAT(LastProgressLine(r.err),
+              HasSubstr(absl::StrCat("published ", stats.published, " ")));
 }
 
 // kill -9 of the command while its batch is in flight, then another
