@@ -134,11 +134,12 @@ class OutboxStore {
       const OutboxListOptions& options);
   // Gives a failed message (kFailed: given up after the publisher's
   // attempts) another chance, after its cause was fixed: it becomes
-  // pending again with no attempts counted and its last error kept, and
-  // is claimed like a new one. kNotFound when no message has `id`;
-  // kFailedPrecondition naming its status when it is not kFailed (nothing
-  // changes). This default answers kUnimplemented; the backends override
-  // it.
+  // pending again with no attempts counted, no lease and its last error
+  // kept, and is claimed like a new one (in its id order). Atomic: one
+  // statement on PostgreSQL, one transaction on SQLite. kNotFound when no
+  // message has `id`; kFailedPrecondition naming its status when it is not
+  // kFailed (nothing changes). This default answers kUnimplemented; the
+  // backends override it.
   virtual absl::Status Retry(int64_t id);
 };
 

@@ -126,19 +126,25 @@ class StoreInspector {
 
   // How many events have a position after `after` and at most `up_to`,
   // counted through the position index: the cost grows with the count,
-  // not with the log (the console's events-per-second chart). This default
-  // answers kUnimplemented; the backends override it.
+  // not with the log (the console's events-per-second chart, between two
+  // heads of PositionBeforeLast(0, {})). 0 when `up_to` is not after
+  // `after`. PostgreSQL counts only events ReadAll can already see (as
+  // HeadPosition does); events ReadAll hides (of a stream deleted softly
+  // or truncated, not yet scavenged) are counted. This default answers
+  // kUnimplemented; the backends override it.
   virtual absl::StatusOr<int64_t> CountEvents(Position after, Position up_to);
 
   // Who holds the lease `name` now, or nullopt when nobody does. Reads
-  // only: it never takes the lease, not even for a moment. This default
-  // answers kUnimplemented; the backends override it.
+  // only: it never takes the lease, not even for a moment (PostgreSQL:
+  // pg_locks and pg_stat_activity; SQLite file: the lease file's flock()
+  // in /proc/locks, Linux only; SQLite ":memory:": this process while the
+  // store holds the name). kInvalidArgument for an empty name. This
+  // default answers kUnimplemented; the backends override it.
   virtual absl::StatusOr<std::optional<LeaseHolder>> FindLeaseHolder(
       std::string_view name);
 };
 
-inline absl::StatusOr<int64_t> StoreInspector::CountEvents(Position,
-                                                           Position) {
+inline absl::StatusOr<int64_t> StoreInspector::CountEvents(Position, Position) {
   return absl::UnimplementedError("this store cannot count events");
 }
 

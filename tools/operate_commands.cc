@@ -564,6 +564,7 @@ struct OutboxArgs {
   std::string url;
   int limit = 100;
   OutputFormat format = OutputFormat::kTable;
+  std::vector<int64_t> ids;  // retry
 };
 
 int RunOutboxStats(const OutboxArgs& args) {
@@ -616,6 +617,22 @@ int RunOutboxList(const OutboxArgs& args) {
         out.Finish();
         return static_cast<int>(kExitOk);
       });
+}
+
+int RunOutboxRetry(const OutboxArgs& args) {
+  return RunWithStore("outbox retry", args.url, {},
+                      [&](EventStore& store, const std::string& url) {
+                        int code = kExitOk;
+                        for (const int64_t id : args.ids) {
+                          absl::Status s = store.outbox().Retry(id);
+                          if (!s.ok()) {
+                            code = PrintError("outbox retry", s, url);
+                            continue;
+                          }
+                          std::cout << "pending again: " << id << std::endl;
+                        }
+                        return code;
+                      });
 }
 
 }  // namespace
@@ -749,6 +766,7 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code) {
     SetExample(*outbox,
                "eventstore outbox sqlite:events.db stats\n"
                "eventstore outbox sqlite:events.db list --limit 20\n"
+               "eventstore outbox sqlite:events.db retry 40211\n"
                "eventstore outbox publish sqlite:events.db --to "
                "nats://127.0.0.1:4222");
     CLI::App* stats = outbox->add_subcommand(
@@ -764,6 +782,13 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code) {
     AddFormatOption(*list, args->format);
     SetExample(*list, "eventstore outbox sqlite:events.db list --format jsonl");
     list->callback([args, &exit_code] { exit_code = RunOutboxList(*args); });
+    CLI::App* retry = outbox->add_subcommand(
+        "retry",
+        "Make failed messages (given up after the publisher's attempts) "
+        "pending again, with no attempts counted");
+    retry->add_option("IDS", args->ids, "Failed messages' ids")->required();
+    SetExample(*retry, "eventstore outbox sqlite:events.db retry 40211 40215");
+    retry->callback([args, &exit_code] { exit_code = RunOutboxRetry(*args); });
     RegisterOutboxPublish(*outbox, args->url, exit_code);
   }
 }

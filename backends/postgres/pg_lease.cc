@@ -21,9 +21,7 @@ constexpr absl::Duration kCheckInterval = absl::Milliseconds(500);
 absl::StatusOr<std::unique_ptr<Lease>> PgLease::TryAcquire(
     const PgDatabase& db, std::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("lease name: empty");
-  // The schema cannot contain ':', so (schema, name) pairs never collide.
-  std::string key =
-      absl::StrCat("eventstore lease ", db.schema(), ":", std::string(name));
+  std::string key = KeyText(db.schema(), name);
   const absl::Duration timeout = db.options().connect_timeout;
   ES_ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> conn,
                       db.ConnectDedicated());
@@ -34,6 +32,12 @@ absl::StatusOr<std::unique_ptr<Lease>> PgLease::TryAcquire(
   if (r.rows() != 1 || r.Bytes(0, 0) != "t") return nullptr;
   return std::unique_ptr<Lease>(
       new PgLease(std::move(conn), std::move(key), timeout));
+}
+
+std::string PgLease::KeyText(std::string_view schema, std::string_view name) {
+  // The schema cannot contain ':', so (schema, name) pairs never collide.
+  return absl::StrCat("eventstore lease ", std::string(schema), ":",
+                      std::string(name));
 }
 
 PgLease::~PgLease() {

@@ -46,6 +46,11 @@ class PgLease final : public Lease {
 
   bool Valid() override;
 
+  // The text whose hashtextextended(text, 0) is the advisory lock key of
+  // the lease `name` in the store schema `schema` (see above), for
+  // whoever looks for the lock (PgStoreInspector::FindLeaseHolder).
+  static std::string KeyText(std::string_view schema, std::string_view name);
+
  private:
   PgLease(std::unique_ptr<PgConnection> conn, std::string key,
           absl::Duration timeout)

@@ -88,6 +88,16 @@ constexpr char kListSql[] =
     "SELECT " ES_PG_OUTBOX_COLUMNS
     " FROM $S.outbox WHERE id > $1::bigint"
     " AND ($2::text IS NULL OR status = $2::text) ORDER BY id LIMIT $3::bigint";
+// Whether message $1 was retried, and its status before (NULL: there is no
+// such message): the outer SELECT sees the table as the statement found it,
+// not the CTE's update. The lease is cleared so that the message is
+// claimable at once; the last error stays.
+constexpr char kRetrySql[] =
+    "WITH retried AS (UPDATE $S.outbox SET status = 'pending', attempts = 0,"
+    "   claimed_by = NULL, lease_until = NULL"
+    "   WHERE id = $1::bigint AND status = 'failed' RETURNING id)"
+    " SELECT (SELECT count(*) FROM retried),"
+    "  (SELECT status FROM $S.outbox WHERE id = $1::bigint)";
 
 }  // namespace
 
@@ -127,7 +137,8 @@ PgOutboxStore::PgOutboxStore(PgDatabase* db)
           db->Statement("es_ob_delete_published", kDeletePublishedSql)),
       stats_(db->Statement("es_ob_stats", kStatsSql)),
       backlog_(db->Statement("es_ob_backlog", kBacklogSql)),
-      list_(db->Statement("es_ob_list", kListSql)) {}
+      list_(db->Statement("es_ob_list", kListSql)),
+      retry_(db->Statement("es_ob_retry", kRetrySql)) {}
 
 absl::Status PgOutboxStore::Enqueue(absl::Span<const OutboxMessage> messages) {
   ES_RETURN_IF_ERROR(
@@ -250,6 +261,26 @@ absl::Status PgOutboxStore::MarkFailed(int64_t id, std::string_view error,
   return absl::FailedPreconditionError(
       absl::StrCat("outbox message ", id, " is ",
                    std::string(status.Bytes(0, 0)), ", no longer pending"));
+}
+
+absl::Status PgOutboxStore::Retry(int64_t id) {
+  PgParams params;
+  params.Int64(id);
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection(
+                                      [&](PgConnection& conn) {
+                                        return conn.Execute(retry_, params);
+                                      },
+                                      PgDatabase::Retry::kNever));
+  if (r.rows() != 1) {
+    return absl::InternalError("postgres: retrying an outbox message: no row");
+  }
+  if (r.Int64(0, 0) > 0) return absl::OkStatus();
+  if (r.IsNull(0, 1)) {
+    return absl::NotFoundError(absl::StrCat("no outbox message ", id));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("outbox message ", id, " is ", std::string(r.Bytes(0, 1)),
+                   ", not failed; only a failed message can be retried"));
 }
 
 absl::StatusOr<int64_t> PgOutboxStore::DeletePublishedOlderThan(

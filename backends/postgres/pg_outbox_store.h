@@ -68,6 +68,10 @@ class PgOutboxStore final : public OutboxStore {
   // kInvalidArgument for a negative limit.
   absl::StatusOr<std::vector<OutboxEntry>> List(
       const OutboxListOptions& options) override;
+  // One statement: the update, and the status it found. Not repeated after
+  // a lost connection (a second run would find the message pending):
+  // kUnavailable then means the outcome is unknown.
+  absl::Status Retry(int64_t id) override;
 
  private:
   PgDatabase* const db_;
@@ -83,6 +87,7 @@ class PgOutboxStore final : public OutboxStore {
   const PgStatement stats_;
   const PgStatement backlog_;
   const PgStatement list_;
+  const PgStatement retry_;
 };
 
 }  // namespace eventstore::postgres

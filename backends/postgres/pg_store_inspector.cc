@@ -1,11 +1,17 @@
 #include "backends/postgres/pg_store_inspector.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "backends/postgres/pg_lease.h"
 #include "backends/postgres/postgres_event_store.h"
 #include "eventstore/status_macros.h"
 
@@ -78,6 +84,65 @@ constexpr char kPositionBeforeLastSql[] =
     "   AND ($3::text IS NULL OR tenant_id = $3::text)"
     " ORDER BY transaction_id DESC, position DESC LIMIT 1 OFFSET $4::bigint";
 
+// ($1, $2) < (transaction_id, position) <= ($3, $4), among the events
+// ReadAll can see: an index range of the primary key.
+constexpr char kCountEventsSql[] =
+    "SELECT count(*) FROM $S.events"
+    " WHERE (transaction_id, position) > ($1::xid8, $2::bigint)"
+    "   AND (transaction_id, position) <= ($3::xid8, $4::bigint)"
+    "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+// The session holding the advisory lock whose key is hashtextextended($1,
+// 0), as pg_try_advisory_lock(bigint) takes it: pg_locks shows the key's
+// high half as classid, its low half as objid, and objsubid 1 (2 is the
+// two-int4 form). Only this database's locks: the same key elsewhere is
+// another store's. pg_stat_activity's address and start are NULL for a
+// session of a role this one may not watch.
+constexpr char kLeaseHolderSql[] =
+    "WITH k AS (SELECT hashtextextended($1::text, 0) AS key)"
+    " SELECT l.pid::bigint, a.application_name, a.usename::text,"
+    "  host(a.client_addr), a.backend_start"
+    " FROM k, pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    "   AND l.database = (SELECT oid FROM pg_database"
+    "                      WHERE datname = current_database())"
+    "   AND l.classid::bigint = (k.key >> 32) & 4294967295"
+    "   AND l.objid::bigint = k.key & 4294967295"
+    " LIMIT 1";
+
+// The bigint half of a position (PostgreSQL's position column); xid8, the
+// other, is unsigned and takes the 64 bits as they are.
+int64_t PreparePart(Position p) {
+  return static_cast<int64_t>(std::min<uint64_t>(p.prepare(), INT64_MAX));
+}
+
+// The holder's session, for people: "application 'x', user 'u', client
+// 127.0.0.1, connected since 2026-12-05T06:41:08Z"; row `row` of `r`
+// (kLeaseHolderSql's columns).
+std::string SessionDetail(const PgResult& r, int row) {
+  std::vector<std::string> parts;
+  if (!r.IsNull(row, 1) && !r.Bytes(row, 1).empty()) {
+    parts.push_back(
+        absl::StrCat("application '", std::string(r.Bytes(row, 1)), "'"));
+  }
+  if (!r.IsNull(row, 2)) {
+    parts.push_back(absl::StrCat("user '", std::string(r.Bytes(row, 2)), "'"));
+  }
+  if (r.IsNull(row, 4)) {
+    // Not ours to see (or the session ended as we looked).
+    parts.push_back("connection details hidden from this role");
+  } else {
+    parts.push_back(
+        r.IsNull(row, 3)
+            ? std::string("client on a Unix socket")
+            : absl::StrCat("client ", std::string(r.Bytes(row, 3))));
+    parts.push_back(
+        absl::StrCat("connected since ",
+                     absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", r.Timestamp(row, 4),
+                                      absl::UTCTimeZone())));
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
 // The conninfo as a URL with the password masked and the schema added.
 std::string Location(const PostgresOptions& options) {
   const std::string masked = MaskPostgresUrl(options.conninfo);
@@ -96,7 +161,9 @@ PgStoreInspector::PgStoreInspector(PgDatabase* db)
       list_streams_(db->Statement("es_in_streams", kListStreamsSql)),
       recorded_types_(db->Statement("es_in_types", kRecordedTypesSql)),
       position_before_last_(
-          db->Statement("es_in_before_last", kPositionBeforeLastSql)) {}
+          db->Statement("es_in_before_last", kPositionBeforeLastSql)),
+      count_events_(db->Statement("es_in_count_events", kCountEventsSql)),
+      lease_holder_(db->Statement("es_in_lease_holder", kLeaseHolderSql)) {}
 
 absl::StatusOr<StoreInfo> PgStoreInspector::Info(const InfoOptions& options) {
   StoreInfo info;
@@ -210,6 +277,33 @@ absl::StatusOr<Position> PgStoreInspector::PositionBeforeLast(
   }));
   if (r.rows() == 0) return Position::Start();
   return Position::FromParts(r.Uint64(0, 0), r.Uint64(0, 1));
+}
+
+absl::StatusOr<int64_t> PgStoreInspector::CountEvents(Position after,
+                                                      Position up_to) {
+  if (up_to <= after) return 0;
+  PgParams params;
+  params.Int64(static_cast<int64_t>(after.commit()))
+      .Int64(PreparePart(after))
+      .Int64(static_cast<int64_t>(up_to.commit()))
+      .Int64(PreparePart(up_to));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& c) {
+    return c.Execute(count_events_, params);
+  }));
+  if (r.rows() != 1) return absl::InternalError("postgres: count: no row");
+  return r.Int64(0, 0);
+}
+
+absl::StatusOr<std::optional<LeaseHolder>> PgStoreInspector::FindLeaseHolder(
+    std::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("lease name: empty");
+  PgParams params;
+  params.Bytes(PgLease::KeyText(db_->schema(), name));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection([&](PgConnection& c) {
+    return c.Execute(lease_holder_, params);
+  }));
+  if (r.rows() == 0) return std::nullopt;
+  return LeaseHolder{r.Int64(0, 0), SessionDetail(r, 0)};
 }
 
 }  // namespace eventstore::postgres

@@ -242,7 +242,7 @@ class SqliteEventStoreImpl final : public EventStore {
         subject_keys_(db_.get()),
         leases_(db_->options().path),
         importer_(db_.get()),
-        inspector_(db_.get()),
+        inspector_(db_.get(), &leases_),
         lifecycle_(db_.get()) {}
 
   // The append on the writer connection `conn`, in its own transaction.

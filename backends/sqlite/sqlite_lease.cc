@@ -6,13 +6,21 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace eventstore::sqlite {
 namespace {
@@ -125,6 +133,42 @@ std::string RealPath(const std::string& path) {
   return out;
 }
 
+// The kernel's table of file locks, one lock a line, e.g.
+//   "1: FLOCK  ADVISORY  WRITE 4242 fe:01:1234567 0 EOF"
+// (the device's major and minor in hex, then the inode); a process waiting
+// for a lock has "->" before the type.
+constexpr char kProcLocks[] = "/proc/locks";
+
+// The pid holding an flock() on the file (device `dev`, inode `ino`) in the
+// line `line` of /proc/locks, or nullopt when the line is about another
+// lock (or a waiter). The kernel shows 0 for a holder outside this
+// process's PID namespace.
+std::optional<int64_t> FlockHolder(absl::string_view line, dev_t dev,
+                                   ino_t ino) {
+  // Debian's Abseil has its own absl::string_view, which StrSplit and the
+  // number parsers take.
+  const std::vector<absl::string_view> fields =
+      absl::StrSplit(line, ' ', absl::SkipWhitespace());
+  // "N:", "FLOCK", "ADVISORY", "WRITE", pid, "maj:min:inode", start, end.
+  if (fields.size() < 6 || fields[1] != "FLOCK") return std::nullopt;
+  const std::vector<absl::string_view> file = absl::StrSplit(fields[5], ':');
+  uint32_t major_number = 0;
+  uint32_t minor_number = 0;
+  uint64_t inode = 0;
+  int64_t pid = 0;
+  if (file.size() != 3 || !absl::SimpleHexAtoi(file[0], &major_number) ||
+      !absl::SimpleHexAtoi(file[1], &minor_number) ||
+      !absl::SimpleAtoi(file[2], &inode) ||
+      !absl::SimpleAtoi(fields[4], &pid)) {
+    return std::nullopt;
+  }
+  if (major_number != major(dev) || minor_number != minor(dev) ||
+      inode != static_cast<uint64_t>(ino) || pid < 0) {
+    return std::nullopt;
+  }
+  return pid;
+}
+
 }  // namespace
 
 SqliteLeases::SqliteLeases(const std::string& database_path)
@@ -135,6 +179,7 @@ SqliteLeases::SqliteLeases(const std::string& database_path)
 
 std::string SqliteLeases::LeaseFilePath(const std::string& database_path,
                                         std::string_view name) {
+  // The same as FilePath(name) of SqliteLeases(database_path).
   return absl::StrCat(RealPath(database_path), ".lease-", EncodeName(name));
 }
 
@@ -157,9 +202,61 @@ absl::StatusOr<std::unique_ptr<Lease>> SqliteLeases::TryAcquireInMemory(
       new MemoryLease<HeldNames>(held_, std::string(name)));
 }
 
+std::string SqliteLeases::FilePath(std::string_view name) const {
+  return absl::StrCat(path_, ".lease-", EncodeName(name));
+}
+
+absl::StatusOr<std::optional<LeaseHolder>> SqliteLeases::FindHolder(
+    std::string_view name) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError("lease name: empty");
+  }
+  if (held_ != nullptr) {
+    internal::MutexLock lock(&held_->mu);
+    if (!held_->names.contains(absl::string_view(name.data(), name.size()))) {
+      return std::nullopt;
+    }
+    return LeaseHolder{static_cast<int64_t>(getpid()), ""};
+  }
+  // stat(), never open(): opening could create the file, and locking it
+  // even for a moment would take the lease from a process trying for it.
+  const std::string path = FilePath(name);
+  struct stat file;
+  if (stat(path.c_str(), &file) != 0) {
+    const int error = errno;
+    if (error == ENOENT) return std::nullopt;
+    return ErrnoStatus(error, "reading", path);
+  }
+  FILE* locks = fopen(kProcLocks, "re");
+  if (locks == nullptr) {
+    const int error = errno;
+    return ErrnoStatus(error, "reading", kProcLocks);
+  }
+  std::optional<LeaseHolder> holder;
+  char* line = nullptr;
+  size_t capacity = 0;
+  ssize_t length;
+  while ((length = getline(&line, &capacity, locks)) > 0) {
+    const std::optional<int64_t> pid =
+        FlockHolder(absl::string_view(line, static_cast<size_t>(length)),
+                    file.st_dev, file.st_ino);
+    if (pid.has_value()) {
+      holder =
+          LeaseHolder{*pid, *pid == 0 ? "a process in another PID namespace "
+                                        "(a container?): its pid is not "
+                                        "visible here"
+                                      : ""};
+      break;
+    }
+  }
+  free(line);
+  fclose(locks);
+  return holder;
+}
+
 absl::StatusOr<std::unique_ptr<Lease>> SqliteLeases::TryAcquireFile(
     std::string_view name) {
-  const std::string path = absl::StrCat(path_, ".lease-", EncodeName(name));
+  const std::string path = FilePath(name);
   // Someone may remove or replace the file between open() and flock(): the
   // lock is then on a file nobody else opens. Check, and start again.
   for (int attempt = 0; attempt < 8; ++attempt) {

@@ -19,11 +19,19 @@
 //
 // Valid() is true while the lease is held: for a file, while the lease file
 // is still the one locked (false once it was removed or replaced).
+//
+// FindHolder tells who holds a lease without taking it. File: the process
+// whose flock() lies on the lease file, from the kernel's table of locks
+// (/proc/locks, matched by the file's device and inode; Linux only, and
+// only processes of this machine, whose pids this process can see). A
+// missing lease file is a lease nobody ever took. ":memory:": this
+// process, when it holds the name.
 
 #ifndef EVENTSTORE_BACKENDS_SQLITE_SQLITE_LEASE_H_
 #define EVENTSTORE_BACKENDS_SQLITE_SQLITE_LEASE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "eventstore/internal/mutex.h"
 #include "eventstore/lease.h"
+#include "eventstore/store_inspector.h"
 
 namespace eventstore::sqlite {
 
@@ -46,6 +55,11 @@ class SqliteLeases {
   // outlive this object.
   absl::StatusOr<std::unique_ptr<Lease>> TryAcquire(std::string_view name);
 
+  // Who holds the lease called `name` now, or nullopt when nobody does
+  // (see above); never takes it. kInvalidArgument for an empty name;
+  // kUnavailable when the lease file or the table of locks cannot be read.
+  absl::StatusOr<std::optional<LeaseHolder>> FindHolder(std::string_view name);
+
   // The lease file of `name` for the database at `database_path`.
   static std::string LeaseFilePath(const std::string& database_path,
                                    std::string_view name);
@@ -60,6 +74,8 @@ class SqliteLeases {
   absl::StatusOr<std::unique_ptr<Lease>> TryAcquireFile(std::string_view name);
   absl::StatusOr<std::unique_ptr<Lease>> TryAcquireInMemory(
       std::string_view name);
+  // The lease file of `name` of this database.
+  std::string FilePath(std::string_view name) const;
 
   // The database's real path; ":memory:" for an in-memory one.
   const std::string path_;

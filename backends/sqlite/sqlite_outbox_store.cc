@@ -63,6 +63,12 @@ constexpr char kMarkFailed[] =
 constexpr char kRelease[] =
     "UPDATE outbox SET last_error = ?2, claimed_by = NULL, lease_until = NULL "
     "WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'";
+// The lease is cleared so that the message is claimable at once; the last
+// error stays, for whoever looks at it again.
+constexpr char kRetry[] =
+    "UPDATE outbox SET status = 'pending', attempts = 0, claimed_by = NULL, "
+    "lease_until = NULL WHERE id = ?1 AND status = 'failed'";
+constexpr char kStatusOf[] = "SELECT status FROM outbox WHERE id = ?1";
 constexpr char kDeletePublished[] =
     "DELETE FROM outbox WHERE status = 'published' AND published_at <= ?1";
 constexpr char kStats[] =
@@ -242,6 +248,24 @@ absl::Status SqliteOutboxStore::MarkFailed(int64_t id, std::string_view error,
     stmt->BindInt64(3, max_attempts);
     ES_RETURN_IF_ERROR(stmt->Run());
     return conn.Changes() == 0 ? NoSuchMessage(id) : absl::OkStatus();
+  });
+}
+
+absl::Status SqliteOutboxStore::Retry(int64_t id) {
+  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
+    {
+      ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kRetry));
+      stmt->BindInt64(1, id);
+      ES_RETURN_IF_ERROR(stmt->Run());
+    }
+    if (conn.Changes() > 0) return absl::OkStatus();
+    ES_ASSIGN_OR_RETURN(ScopedStatement status, conn.Cached(kStatusOf));
+    status->BindInt64(1, id);
+    ES_ASSIGN_OR_RETURN(bool row, status->Step());
+    if (!row) return NoSuchMessage(id);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "outbox: message ", id, " is ", std::string(status->ColumnText(0)),
+        ", not failed; only a failed message can be retried"));
   });
 }
 

@@ -52,6 +52,9 @@ class SqliteOutboxStore final : public OutboxStore {
   absl::StatusOr<OutboxBacklog> Backlog() override;
   absl::StatusOr<std::vector<OutboxEntry>> List(
       const OutboxListOptions& options) override;
+  // One write transaction: the update, and on no change the status read
+  // that names the error.
+  absl::Status Retry(int64_t id) override;
 
  private:
   SqliteDatabase* const db_;

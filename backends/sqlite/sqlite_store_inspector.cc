@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -57,6 +59,9 @@ constexpr char kListStreams[] =
     "SELECT stream, max(version), min(recorded_at), max(recorded_at) "
     "FROM events WHERE stream >= ?1 AND (?2 IS NULL OR stream < ?2) "
     "AND stream > ?3 GROUP BY stream ORDER BY stream LIMIT ?4";
+// ?1 < position <= ?2: a range of the primary key.
+constexpr char kCountEvents[] =
+    "SELECT count(*) FROM events WHERE position > ?1 AND position <= ?2";
 constexpr char kRecordedTypes[] =
     "SELECT type, descriptor, recorded_at FROM event_types ORDER BY type";
 
@@ -77,6 +82,12 @@ int64_t FileSize(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return 0;
   return static_cast<int64_t>(st.st_size);
+}
+
+// A position's sequence number as SQLite's integer (positions past
+// INT64_MAX cannot exist there).
+int64_t Sequence(Position p) {
+  return static_cast<int64_t>(std::min<uint64_t>(p.commit(), INT64_MAX));
 }
 
 std::string AbsolutePath(const std::string& path) {
@@ -203,6 +214,25 @@ absl::StatusOr<Position> SqliteStoreInspector::PositionBeforeLast(
         if (!row) return Position::Start();
         return Position::At(static_cast<uint64_t>(stmt->ColumnInt64(0)));
       });
+}
+
+absl::StatusOr<int64_t> SqliteStoreInspector::CountEvents(Position after,
+                                                          Position up_to) {
+  if (up_to <= after) return 0;
+  return db_->WithReader(
+      [&](SqliteConnection& conn) -> absl::StatusOr<int64_t> {
+        ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kCountEvents));
+        stmt->BindInt64(1, Sequence(after));
+        stmt->BindInt64(2, Sequence(up_to));
+        ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
+        if (!row) return absl::InternalError("sqlite: count returned no row");
+        return stmt->ColumnInt64(0);
+      });
+}
+
+absl::StatusOr<std::optional<LeaseHolder>>
+SqliteStoreInspector::FindLeaseHolder(std::string_view name) {
+  return leases_->FindHolder(name);
 }
 
 }  // namespace eventstore::sqlite

@@ -605,6 +605,78 @@ TEST_P(OutboxConformanceTest, ListFiltersByStatusAndPagesById) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST_P(OutboxConformanceTest, RetryGivesAFailedMessageAnotherChance) {
+  ASSERT_OK(outbox().Enqueue(Messages(2, "m")));
+  // m-0 fails twice, for good at the second attempt.
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    const std::vector<OutboxEntry> claimed = MustClaim("w", 1, kLongLease);
+    ASSERT_THAT(claimed, SizeIs(1));
+    ASSERT_EQ(claimed[0].message.key, "m-0");
+    ASSERT_OK(outbox().MarkFailed(claimed[0].id,
+                                  absl::StrCat("rejected ", attempt), 2));
+  }
+  OutboxListOptions failed_only;
+  failed_only.status = OutboxStatus::kFailed;
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> failed,
+                       outbox().List(failed_only));
+  ASSERT_THAT(failed, SizeIs(1));
+  EXPECT_EQ(failed[0].attempts, 2);
+  const int64_t id = failed[0].id;
+
+  ASSERT_OK(outbox().Retry(id));
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> all,
+                       outbox().List(OutboxListOptions()));
+  ASSERT_THAT(all, SizeIs(2));
+  EXPECT_EQ(all[0].id, id);
+  EXPECT_EQ(all[0].status, OutboxStatus::kPending);
+  EXPECT_EQ(all[0].attempts, 0);
+  EXPECT_EQ(all[0].last_error, "rejected 2");
+  EXPECT_EQ(all[0].claimed_by, "");
+  EXPECT_EQ(all[0].lease_until, absl::InfinitePast());
+  const OutboxStats stats = MustStats();
+  EXPECT_EQ(stats.pending, 2);
+  EXPECT_EQ(stats.failed, 0);
+  // Claimed like a new message, in its place (oldest first), with the
+  // publisher's full count of attempts ahead of it.
+  const std::vector<OutboxEntry> claimed = MustClaim("w2", 10, kLongLease);
+  EXPECT_THAT(Keys(claimed), ElementsAre("m-0", "m-1"));
+  ASSERT_OK(outbox().MarkFailed(id, "rejected again", 2));
+  EXPECT_EQ(MustStats().failed, 0);
+  // Retried once more is an error now: it is pending.
+  EXPECT_THAT(
+      outbox().Retry(id),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("pending")));
+}
+
+TEST_P(OutboxConformanceTest, RetryOfAMessageNotFailedChangesNothing) {
+  ASSERT_OK(outbox().Enqueue(Messages(2, "m")));
+  const std::vector<OutboxEntry> claimed = MustClaim("w", 2, kLongLease);
+  ASSERT_THAT(claimed, SizeIs(2));
+  ASSERT_OK(outbox().MarkPublished(claimed[0].id));
+  const int64_t published = claimed[0].id;
+  const int64_t pending = claimed[1].id;
+
+  EXPECT_THAT(
+      outbox().Retry(pending),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("pending")));
+  EXPECT_THAT(
+      outbox().Retry(published),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("published")));
+  EXPECT_THAT(outbox().Retry(pending + 1000),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(outbox().Retry(0), StatusIs(absl::StatusCode::kNotFound));
+
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> all,
+                       outbox().List(OutboxListOptions()));
+  ASSERT_THAT(all, SizeIs(2));
+  EXPECT_EQ(all[0].status, OutboxStatus::kPublished);
+  EXPECT_EQ(all[1].status, OutboxStatus::kPending);
+  // The pending message keeps its lease: nobody else claims it.
+  EXPECT_EQ(all[1].claimed_by, "w");
+  EXPECT_EQ(all[1].lease_until, claimed[1].lease_until);
+  EXPECT_THAT(MustClaim("other", 10, kLongLease), IsEmpty());
+}
+
 // Four publishers claim small batches and publish them until the outbox is
 // empty: every message is published exactly once.
 TEST_P(OutboxConformanceTest, ConcurrentClaimersPublishEachMessageOnce) {

@@ -1,9 +1,14 @@
 // StoreInspector (store_inspector.h), run on every backend of
 // AllTestBackends(): what Info, ListStreams and RecordedTypes report about
 // a store, which the `eventstore` tool's info, streams and JSON rendering
-// rely on.
+// rely on, and CountEvents and FindLeaseHolder, which the web console's
+// charts and projection table rely on.
 
+#include <unistd.h>
+
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +19,7 @@
 #include "absl/time/time.h"
 #include "eventstore/event_data.h"
 #include "eventstore/event_store.h"
+#include "eventstore/lease.h"
 #include "eventstore/store_inspector.h"
 #include "eventstore/test/v1/events.pb.h"
 #include "gmock/gmock.h"
@@ -23,6 +29,7 @@
 #include "tests/support/status_matchers.h"
 #include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
+#include "tests/support/wait_until.h"
 
 namespace eventstore {
 namespace {
@@ -32,6 +39,7 @@ using ::eventstore::test::StatusIs;
 using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
 using ::testing::AnyOf;
+using ::testing::ContainsRegex;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -232,6 +240,114 @@ TEST_P(StoreInspectorConformanceTest, PositionBeforeLastStartsTheLastEvents) {
                        HasSubstr("count: -1 is negative")));
 }
 
+// CountEvents counts the events in (after, up_to], whatever their streams
+// and however they were appended.
+TEST_P(StoreInspectorConformanceTest, CountEventsCountsARangeOfPositions) {
+  StoreInspector& inspector = store_->inspector();
+  const Position far = Position::FromParts(UINT64_MAX, UINT64_MAX);
+  ASSERT_OK_AND_ASSIGN(int64_t none,
+                       inspector.CountEvents(Position::Start(), far));
+  EXPECT_EQ(none, 0);
+
+  AppendN("order-1", 3);  // one append, one transaction
+  AppendN("invoice-1", 1);
+  AppendN("order-2", 2);
+  ASSERT_OK_AND_ASSIGN(ReadAllPage page, store_->ReadAll(ReadAllOptions()));
+  ASSERT_THAT(page.events, SizeIs(6));
+  std::vector<Position> p;
+  for (const RecordedEvent& e : page.events) p.push_back(e.position);
+  auto count = [&](Position after, Position up_to) -> int64_t {
+    absl::StatusOr<int64_t> n = inspector.CountEvents(after, up_to);
+    EXPECT_OK(n);
+    return n.ok() ? *n : -1;
+  };
+  EXPECT_EQ(count(Position::Start(), far), 6);
+  EXPECT_EQ(count(Position::Start(), p[5]), 6);
+  EXPECT_EQ(count(Position::Start(), p[0]), 1);
+  // After is exclusive, up_to inclusive, across appends and inside one.
+  EXPECT_EQ(count(p[0], p[2]), 2);
+  EXPECT_EQ(count(p[1], p[4]), 3);
+  EXPECT_EQ(count(p[2], p[3]), 1);
+  EXPECT_EQ(count(p[5], far), 0);
+  // Empty ranges, and reversed ones, count nothing.
+  EXPECT_EQ(count(p[3], p[3]), 0);
+  EXPECT_EQ(count(p[4], p[1]), 0);
+  EXPECT_EQ(count(Position::Start(), Position::Start()), 0);
+
+  // The console's use: the events appended between two heads.
+  ASSERT_OK_AND_ASSIGN(Position before,
+                       inspector.PositionBeforeLast(0, ReadAllFilter()));
+  EXPECT_EQ(before, p[5]);
+  AppendN("order-3", 2);
+  AppendN("order-1", 1);
+  ASSERT_OK_AND_ASSIGN(Position after,
+                       inspector.PositionBeforeLast(0, ReadAllFilter()));
+  EXPECT_EQ(count(before, after), 3);
+  EXPECT_EQ(count(Position::Start(), after), 9);
+}
+
+// FindLeaseHolder tells who holds a lease, and never takes it.
+TEST_P(StoreInspectorConformanceTest, FindLeaseHolderFindsTheHolder) {
+  StoreInspector& inspector = store_->inspector();
+  const std::string name = "projection:order-totals";
+  // Never taken, then looked at: still free for the taking.
+  ASSERT_OK_AND_ASSIGN(std::optional<LeaseHolder> free,
+                       inspector.FindLeaseHolder(name));
+  EXPECT_EQ(free, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Lease> lease,
+                       store_->TryAcquireLease(name));
+  ASSERT_NE(lease, nullptr);
+
+  for (int look = 0; look < 2; ++look) {
+    SCOPED_TRACE(absl::StrCat("look ", look));
+    ASSERT_OK_AND_ASSIGN(std::optional<LeaseHolder> holder,
+                         inspector.FindLeaseHolder(name));
+    ASSERT_TRUE(holder.has_value());
+    if (GetParam().name.rfind("postgres", 0) == 0) {
+      // The server process of the lease's connection, and what the server
+      // knows of that connection.
+      EXPECT_GT(holder->pid, 0);
+      EXPECT_NE(holder->pid, static_cast<int64_t>(getpid()));
+      EXPECT_THAT(holder->detail, HasSubstr("client "));
+      EXPECT_THAT(holder->detail,
+                  ContainsRegex("connected since [0-9]{4}-[0-9]{2}-[0-9]{2}T"
+                                "[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"));
+    } else {
+      EXPECT_EQ(holder->pid, static_cast<int64_t>(getpid()));
+    }
+    // Looking took nothing: the holder keeps it, nobody else gets it.
+    EXPECT_TRUE(lease->Valid());
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Lease> other,
+                         store_->TryAcquireLease(name));
+    EXPECT_EQ(other, nullptr);
+  }
+  // Other names, even close ones, are free.
+  for (const char* other :
+       {"projection:order-total", "projection:order-totals2",
+        "projection:Order-totals"}) {
+    ASSERT_OK_AND_ASSIGN(std::optional<LeaseHolder> holder,
+                         inspector.FindLeaseHolder(other));
+    EXPECT_EQ(holder, std::nullopt) << other;
+  }
+
+  // Released: nobody holds it (PostgreSQL unlocks in the lease's
+  // destructor; polled all the same, as another process would).
+  lease.reset();
+  EXPECT_TRUE(test::WaitUntil(
+      [&] {
+        absl::StatusOr<std::optional<LeaseHolder>> holder =
+            inspector.FindLeaseHolder(name);
+        EXPECT_OK(holder);
+        return holder.ok() && !holder->has_value();
+      },
+      absl::Seconds(10)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Lease> again,
+                       store_->TryAcquireLease(name));
+  EXPECT_NE(again, nullptr);
+  EXPECT_THAT(inspector.FindLeaseHolder(""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST_P(StoreInspectorConformanceTest, RecordedTypesHoldDescriptorSets) {
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedType> none,
                        store_->inspector().RecordedTypes());
@@ -269,6 +385,44 @@ TEST_P(StoreInspectorConformanceTest, LocationShowsNoPassword) {
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, StoreInspectorConformanceTest,
                          ::testing::ValuesIn(AllTestBackends()),
+                         TestBackendName);
+
+// A lease held through another store on the same database (as another
+// process's runner would hold it) is found too.
+class LeaseHolderOfAnotherStoreTest : public test::StoreTest {};
+
+TEST_P(LeaseHolderOfAnotherStoreTest, FindsALeaseAnotherStoreHolds) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> other,
+                       test::OpenWithoutChecksumVerification(*store_));
+  const std::string name = "projection:search-index";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Lease> lease,
+                       other->TryAcquireLease(name));
+  ASSERT_NE(lease, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::optional<LeaseHolder> holder,
+                       store_->inspector().FindLeaseHolder(name));
+  ASSERT_TRUE(holder.has_value());
+  if (GetParam().name.rfind("postgres", 0) == 0) {
+    EXPECT_GT(holder->pid, 0);
+    EXPECT_FALSE(holder->detail.empty());
+  } else {
+    EXPECT_EQ(holder->pid, static_cast<int64_t>(getpid()));
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Lease> mine,
+                       store_->TryAcquireLease(name));
+  EXPECT_EQ(mine, nullptr);
+  lease.reset();
+  EXPECT_TRUE(test::WaitUntil(
+      [&] {
+        absl::StatusOr<std::optional<LeaseHolder>> now =
+            store_->inspector().FindLeaseHolder(name);
+        EXPECT_OK(now);
+        return now.ok() && !now->has_value();
+      },
+      absl::Seconds(10)));
+}
+
+INSTANTIATE_TEST_SUITE_P(RawAccessBackends, LeaseHolderOfAnotherStoreTest,
+                         ::testing::ValuesIn(test::RawAccessTestBackends()),
                          TestBackendName);
 
 }  // namespace

@@ -229,7 +229,7 @@ TEST_F(CliMessagesTest, MessagesNameWhatIsWrong) {
                                 "subcommands: list, show, retry or resolve"));
   r = RunCli({"outbox", url_});
   EXPECT_THAT(r.err, StartsWith("eventstore outbox: a subcommand is "
-                                "required: stats, list or publish"));
+                                "required: stats, list, retry or publish"));
   r = RunCli({"info", url_, "--bogus"});
   EXPECT_THAT(r.err, StartsWith("eventstore info: unknown option '--bogus'"));
 

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,6 +26,7 @@
 #include "eventstore/event_store.h"
 #include "eventstore/open_event_store.h"
 #include "eventstore/outbox_message.h"
+#include "eventstore/outbox_store.h"
 #include "eventstore/test/v1/events.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
@@ -187,7 +189,8 @@ TEST_F(CliSqliteTest, EveryCommandHasHelpWithAnExample) {
                                              {"dlq", "resolve", "--help"},
                                              {"outbox", "--help"},
                                              {"outbox", "stats", "--help"},
-                                             {"outbox", "list", "--help"}}) {
+                                             {"outbox", "list", "--help"},
+                                             {"outbox", "retry", "--help"}}) {
     const CliResult r = RunCli(args);
     EXPECT_EQ(r.exit_code, 0) << args[0] << " " << args[1] << ": " << r.err;
     EXPECT_THAT(r.out, HasSubstr("Example:")) << args[0] << " " << args[1];
@@ -687,6 +690,36 @@ TEST_F(CliSqliteTest, OutboxStatsAndList) {
   EXPECT_EQ(Str(Field(entry, "headers"), "kind"), "invoice");
   r = RunCli({"outbox", url_, "list"});
   EXPECT_THAT(r.out, HasSubstr("billing"));
+}
+
+TEST_F(CliSqliteTest, OutboxRetryMakesAFailedMessagePendingAgain) {
+  OutboxMessage message;
+  message.destination = "billing";
+  message.key = "order-3";
+  message.payload = "invoice";
+  ASSERT_OK(store_->outbox().Enqueue({&message, 1}));
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> claimed,
+                       store_->outbox().Claim("w", 1, absl::Seconds(60)));
+  ASSERT_EQ(claimed.size(), 1u);
+  const int64_t id = claimed[0].id;
+  ASSERT_OK(store_->outbox().MarkFailed(id, "rejected", 1));
+
+  CliResult r = RunCli({"outbox", url_, "retry", absl::StrCat(id)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(absl::StrCat("pending again: ", id)));
+  ASSERT_OK_AND_ASSIGN(OutboxStats stats, store_->outbox().Stats());
+  EXPECT_EQ(stats.pending, 1);
+  EXPECT_EQ(stats.failed, 0);
+
+  // Not failed (any more), or no such message: exit 1, saying why.
+  r = RunCli({"outbox", url_, "retry", absl::StrCat(id)});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("is pending"));
+  r = RunCli({"outbox", url_, "retry", absl::StrCat(id + 100)});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat(id + 100)));
+  EXPECT_EQ(RunCli({"outbox", url_, "retry", "x"}).exit_code, 2);
+  EXPECT_EQ(RunCli({"outbox", url_, "retry"}).exit_code, 2);
 }
 
 // --- PostgreSQL

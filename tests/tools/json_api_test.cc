@@ -38,10 +38,15 @@
 #include "tests/support/status_matchers.h"
 #include "tests/support/store_test.h"
 #include "tests/support/test_backends.h"
+#include "tests/tools/json_fields.h"
 
 namespace eventstore {
 namespace {
 
+using ::eventstore::test::Field;
+using ::eventstore::test::List;
+using ::eventstore::test::Num;
+using ::eventstore::test::Str;
 using ::google::protobuf::ListValue;
 using ::google::protobuf::Struct;
 using ::google::protobuf::Value;
@@ -61,24 +66,6 @@ struct Reply {
 // A path segment or query value percent-encoded (httplib's encoder).
 std::string Encode(const std::string& s) {
   return httplib::detail::encode_query_param(s);
-}
-
-const Value& Field(const Struct& s, const std::string& key) {
-  static const Value* const kMissing = new Value();
-  auto it = s.fields().find(key);
-  return it == s.fields().end() ? *kMissing : it->second;
-}
-const Value& Field(const Value& v, const std::string& key) {
-  return Field(v.struct_value(), key);
-}
-std::string Str(const Value& v, const std::string& key) {
-  return Field(v, key).string_value();
-}
-double Num(const Value& v, const std::string& key) {
-  return Field(v, key).number_value();
-}
-const ListValue& List(const Struct& s, const std::string& key) {
-  return Field(s, key).list_value();
 }
 
 EventData Placed(const std::string& order_id,

@@ -524,8 +524,8 @@ TEST_F(ServeTest, TokenRequiredOnEveryPathButHealthz) {
   std::unique_ptr<Served> served =
       Served::Start(url_, {"--token-file", token_file_});
   ASSERT_NE(served, nullptr);
-  for (const char* path :
-       {"/metrics", "/readyz", "/api/streams", "/no-such-path", "/"}) {
+  for (const char* path : {"/metrics", "/readyz", "/api/streams",
+                           "/api/console", "/no-such-path", "/index.html"}) {
     for (const std::string& token :
          {std::string(), std::string("wrong"), std::string(kToken) + "x"}) {
       auto [status, body] = served->Get(path, token);
@@ -536,6 +536,11 @@ TEST_F(ServeTest, TokenRequiredOnEveryPathButHealthz) {
   auto [status, body] = served->Get("/healthz");
   EXPECT_EQ(status, 200);
   EXPECT_EQ(body, "ok\n");
+  // The web console's shell too: a browser opening the page cannot send
+  // the token (tests/tools/console_api_test.cc checks the three files).
+  std::tie(status, body) = served->Get("/");
+  EXPECT_EQ(status, 200);
+  EXPECT_THAT(body, HasSubstr("console.js"));
   std::tie(status, body) = served->Get("/readyz", kToken);
   EXPECT_EQ(status, 200) << body;
   EXPECT_THAT(body, HasSubstr("\"status\":\"ready\""));
@@ -574,6 +579,52 @@ TEST_F(ServeTest, UnknownPathsAre404AndOtherMethods405) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(served->Stop().exit_code, 0);
+}
+
+// --allow-writes opens the store writable and lets the console's POSTs
+// write (tests/tools/console_api_test.cc has the checks in detail); without
+// it they are 403 and the store is opened read-only.
+TEST_F(ServeTest, AllowWritesLetsTheConsoleWrite) {
+  OutboxMessage message;
+  message.destination = "billing";
+  message.payload = "x";
+  ASSERT_OK(store_->outbox().Enqueue({message}));
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> claimed,
+                       store_->outbox().Claim("w", 1, absl::Minutes(5)));
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_OK(store_->outbox().MarkFailed(claimed[0].id, "rejected", 1));
+  const std::string retry =
+      absl::StrCat("/api/outbox/messages/", claimed[0].id, "/retry");
+
+  std::unique_ptr<Served> served = Served::Start(url_);
+  ASSERT_NE(served, nullptr);
+  auto [status, body] = served->Get("/api/console");
+  EXPECT_THAT(body, HasSubstr("\"allow_writes\":false"));
+  httplib::Result r = served->Client()->Post(
+      retry.c_str(), {{"X-Eventstore-Csrf", std::string(64, '0')}},
+      "operator=ci", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403) << r->body;
+  EXPECT_EQ(served->Stop().exit_code, 0);
+
+  served = Served::Start(url_, {"--allow-writes"});
+  ASSERT_NE(served, nullptr);
+  std::tie(status, body) = served->Get("/api/console");
+  EXPECT_THAT(body, HasSubstr("\"allow_writes\":true"));
+  const size_t at = body.find("\"csrf_token\":\"");
+  ASSERT_NE(at, std::string::npos) << body;
+  const std::string csrf = body.substr(at + 14, 64);
+  r = served->Client()->Post(retry.c_str(), {{"X-Eventstore-Csrf", csrf}},
+                             "operator=ci",
+                             "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_THAT(r->body, HasSubstr("\"status\":\"pending\""));
+  const CliResult stopped = served->Stop();
+  EXPECT_EQ(stopped.exit_code, 0);
+  EXPECT_THAT(stopped.err,
+              HasSubstr(absl::StrCat("operator \"ci\": retry outbox message ",
+                                     claimed[0].id, ": done")));
 }
 
 TEST_F(ServeTest, NonLoopbackAddressNeedsATokenOrInsecure) {

@@ -35,6 +35,7 @@
 #include "tools/output_format.h"
 #include "tools/record_json.h"
 #include "tools/serve/json_api_params.h"
+#include "tools/serve/json_response.h"
 
 namespace eventstore::tools {
 namespace {
@@ -45,40 +46,14 @@ using tools::JsonQuote;
 using tools::JsonRenderer;
 using tools::OutboxEntryJson;
 
-constexpr char kJson[] = "application/json";
 // How often a long-poll looks at JsonApiOptions::stopping.
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);
 // Any path byte, line breaks included ('.' leaves them out), so that a
 // stream name holding one reaches the validation and its 400.
 #define ES_ANY "[\\s\\S]"
 
-void SendJson(httplib::Response& res, int status, const std::string& body) {
-  res.status = status;
-  // Every answer is a snapshot of a changing store.
-  res.set_header("Cache-Control", "no-store");
-  res.set_content(body + "\n", kJson);
-}
-
-void SendError(httplib::Response& res, int status, std::string_view message,
-               std::string_view parameter = {}) {
-  JsonObject body;
-  body.Str("error", message);
-  if (!parameter.empty()) body.Str("parameter", parameter);
-  SendJson(res, status, body.Build());
-}
-
 void BadParameter(httplib::Response& res, const ParamError& error) {
   SendError(res, 400, error.message, error.parameter);
-}
-
-// A store error: 503 when the database is out of reach (retry), 500
-// otherwise; the message masked of every credential the process knows.
-void StoreError(httplib::Response& res, const absl::Status& status) {
-  const bool unavailable = status.code() == absl::StatusCode::kUnavailable ||
-                           status.code() == absl::StatusCode::kDeadlineExceeded;
-  if (unavailable) res.set_header("Retry-After", "1");
-  SendError(res, unavailable ? 503 : 500,
-            tools::ProcessMasker().Mask(std::string(status.message())));
 }
 
 std::string JsonArray(const std::vector<std::string>& items) {
@@ -230,10 +205,10 @@ void JsonApi::Info(const httplib::Request& req, httplib::Response& res) {
   QueryParams params(req, {});
   if (!params.ok()) return BadParameter(res, *params.error());
   absl::StatusOr<StoreInfo> info = store_.inspector().Info();
-  if (!info.ok()) return StoreError(res, info.status());
+  if (!info.ok()) return SendStoreError(res, info.status());
   absl::StatusOr<std::vector<RecordedType>> types =
       store_.inspector().RecordedTypes();
-  if (!types.ok()) return StoreError(res, types.status());
+  if (!types.ok()) return SendStoreError(res, types.status());
   // The inspector masks the location's password; masked again with what
   // the process knows, in case a location ever holds more.
   info->location = tools::ProcessMasker().Mask(info->location);
@@ -259,7 +234,7 @@ void JsonApi::Streams(const httplib::Request& req, httplib::Response& res) {
   options.limit = limit + 1;
   absl::StatusOr<std::vector<StreamSummary>> streams =
       store_.inspector().ListStreams(options);
-  if (!streams.ok()) return StoreError(res, streams.status());
+  if (!streams.ok()) return SendStoreError(res, streams.status());
   SendPage(res, *streams, limit, "streams", tools::StreamSummaryJson,
            "next_after", [](const StreamSummary& s) { return s.stream; });
 }
@@ -281,7 +256,7 @@ void JsonApi::StreamEvents(const httplib::Request& req,
                                      {"forward", "backward"}) == "backward";
   if (!params.ok()) return BadParameter(res, *params.error());
   absl::StatusOr<int64_t> version = store_.StreamVersion(stream);
-  if (!version.ok()) return StoreError(res, version.status());
+  if (!version.ok()) return SendStoreError(res, version.status());
   if (*version == 0) {
     return SendError(
         res, 404,
@@ -293,9 +268,9 @@ void JsonApi::StreamEvents(const httplib::Request& req,
   options.direction = backward ? Direction::kBackward : Direction::kForward;
   absl::StatusOr<std::vector<RecordedEvent>> events =
       store_.ReadStream(stream, options);
-  if (!events.ok()) return StoreError(res, events.status());
+  if (!events.ok()) return SendStoreError(res, events.status());
   absl::StatusOr<std::string> items = EventsJson(store_, *events);
-  if (!items.ok()) return StoreError(res, items.status());
+  if (!items.ok()) return SendStoreError(res, items.status());
   // The next page starts past the last event read, when the page was full
   // and the stream goes on.
   std::string next_from = "null";
@@ -341,7 +316,7 @@ void JsonApi::Events(const httplib::Request& req, httplib::Response& res) {
     absl::StatusOr<Position> start =
         *last > 0 ? store_.inspector().PositionBeforeLast(*last, options.filter)
                   : store_.HeadPosition();
-    if (!start.ok()) return StoreError(res, start.status());
+    if (!start.ok()) return SendStoreError(res, start.status());
     options.from_position = *start;
   } else {
     options.from_position = from.value_or(Position::Start());
@@ -356,9 +331,9 @@ void JsonApi::Events(const httplib::Request& req, httplib::Response& res) {
                         !options.filter.stream_prefix.empty() ||
                         !options.filter.tenant_id.empty();
   absl::StatusOr<Position> head = store_.HeadPosition();
-  if (!head.ok()) return StoreError(res, head.status());
+  if (!head.ok()) return SendStoreError(res, head.status());
   absl::StatusOr<ReadAllPage> page = store_.ReadAll(options);
-  if (!page.ok()) return StoreError(res, page.status());
+  if (!page.ok()) return SendStoreError(res, page.status());
   if (page->events.empty() && wait_seconds > 0) {
     WaitSlot slot(waiting_, options_.max_concurrent_waits);
     if (!slot.held()) {
@@ -376,18 +351,18 @@ void JsonApi::Events(const httplib::Request& req, httplib::Response& res) {
       if (left <= absl::ZeroDuration()) break;
       absl::StatusOr<bool> more =
           store_.WaitForEvents(waited_from, std::min(left, kWaitSlice));
-      if (!more.ok()) return StoreError(res, more.status());
+      if (!more.ok()) return SendStoreError(res, more.status());
       if (!*more) continue;
       head = store_.HeadPosition();
-      if (!head.ok()) return StoreError(res, head.status());
+      if (!head.ok()) return SendStoreError(res, head.status());
       page = store_.ReadAll(options);
-      if (!page.ok()) return StoreError(res, page.status());
+      if (!page.ok()) return SendStoreError(res, page.status());
       if (!page->events.empty()) break;
       if (filtered) waited_from = std::max(*head, options.from_position);
     }
   }
   absl::StatusOr<std::string> items = EventsJson(store_, page->events);
-  if (!items.ok()) return StoreError(res, items.status());
+  if (!items.ok()) return SendStoreError(res, items.status());
   SendJson(res, 200,
            JsonObject()
                .Raw("events", *items)
@@ -406,10 +381,10 @@ void JsonApi::Checkpoints(const httplib::Request& req, httplib::Response& res) {
   if (!params.ok()) return BadParameter(res, *params.error());
   absl::StatusOr<std::vector<Checkpoint>> checkpoints =
       store_.checkpoints().List();
-  if (!checkpoints.ok()) return StoreError(res, checkpoints.status());
+  if (!checkpoints.ok()) return SendStoreError(res, checkpoints.status());
   absl::StatusOr<std::vector<DeadLetterCount>> counts =
       store_.dead_letters().Counts();
-  if (!counts.ok()) return StoreError(res, counts.status());
+  if (!counts.ok()) return SendStoreError(res, counts.status());
   absl::flat_hash_map<std::string, DeadLetterCount> parked;
   for (const DeadLetterCount& c : *counts) parked[c.projection] = c;
   // What the lag counts: the store does not know a projection's filter.
@@ -419,9 +394,29 @@ void JsonApi::Checkpoints(const httplib::Request& req, httplib::Response& res) {
   for (const Checkpoint& cp : *checkpoints) {
     absl::StatusOr<ProjectionLag> lag =
         store_.checkpoints().Lag(cp.projection, filter);
-    if (!lag.ok()) return StoreError(res, lag.status());
-    items.push_back(
-        tools::CheckpointJson(cp, *lag, lag_counts, parked[cp.projection]));
+    if (!lag.ok()) return SendStoreError(res, lag.status());
+    std::string item =
+        tools::CheckpointJson(cp, *lag, lag_counts, parked[cp.projection]);
+    // Who runs it: the holder of its runner's lease. A store that cannot
+    // tell says why, and the list is still shown.
+    item.pop_back();  // the closing '}'
+    absl::StatusOr<std::optional<LeaseHolder>> holder =
+        store_.inspector().FindLeaseHolder(
+            absl::StrCat("projection:", cp.projection));
+    if (!holder.ok()) {
+      absl::StrAppend(&item, ",\"lease_holder\":null,\"lease_holder_error\":",
+                      JsonQuote(tools::ProcessMasker().Mask(
+                          std::string(holder.status().message()))));
+    } else if (!holder->has_value()) {
+      absl::StrAppend(&item, ",\"lease_holder\":null");
+    } else {
+      absl::StrAppend(&item, ",\"lease_holder\":",
+                      JsonObject()
+                          .Int("pid", (*holder)->pid)
+                          .Str("detail", (*holder)->detail)
+                          .Build());
+    }
+    items.push_back(item + "}");
   }
   SendJson(res, 200, JsonObject().Raw("checkpoints", JsonArray(items)).Build());
 }
@@ -451,7 +446,7 @@ void JsonApi::DeadLetters(const httplib::Request& req, httplib::Response& res) {
   options.limit = static_cast<int>(limit + 1);
   absl::StatusOr<std::vector<DeadLetter>> letters =
       store_.dead_letters().ListPage(options);
-  if (!letters.ok()) return StoreError(res, letters.status());
+  if (!letters.ok()) return SendStoreError(res, letters.status());
   SendPage(res, *letters, limit, "dead_letters", DeadLetterJson, "next_cursor",
            [](const DeadLetter& d) {
              return DeadLetterCursor(DeadLetterKey::Of(d));
@@ -470,7 +465,7 @@ void JsonApi::DeadLetterOne(const httplib::Request& req,
   if (!params.ok()) return BadParameter(res, *params.error());
   absl::StatusOr<std::optional<DeadLetter>> letter =
       store_.dead_letters().Get(projection, *id);
-  if (!letter.ok()) return StoreError(res, letter.status());
+  if (!letter.ok()) return SendStoreError(res, letter.status());
   if (!letter->has_value()) {
     return SendError(
         res, 404,
@@ -487,10 +482,10 @@ void JsonApi::DeadLetterOne(const httplib::Request& req,
     read.max_count = 1;
     absl::StatusOr<std::vector<RecordedEvent>> events =
         store_.ReadStream(d.stream, read);
-    if (!events.ok()) return StoreError(res, events.status());
+    if (!events.ok()) return SendStoreError(res, events.status());
     if (!events->empty() && events->front().id == d.event_id) {
       absl::StatusOr<std::string> items = EventsJson(store_, *events);
-      if (!items.ok()) return StoreError(res, items.status());
+      if (!items.ok()) return SendStoreError(res, items.status());
       // The one element of the array.
       event = items->substr(1, items->size() - 2);
     }
@@ -506,7 +501,7 @@ void JsonApi::Outbox(const httplib::Request& req, httplib::Response& res) {
   QueryParams params(req, {});
   if (!params.ok()) return BadParameter(res, *params.error());
   absl::StatusOr<OutboxStats> stats = store_.outbox().Stats();
-  if (!stats.ok()) return StoreError(res, stats.status());
+  if (!stats.ok()) return SendStoreError(res, stats.status());
   SendJson(res, 200, tools::OutboxStatsJson(*stats, absl::Now()));
 }
 
@@ -527,7 +522,7 @@ void JsonApi::OutboxMessages(const httplib::Request& req,
   options.limit = static_cast<int>(limit + 1);
   absl::StatusOr<std::vector<OutboxEntry>> entries =
       store_.outbox().List(options);
-  if (!entries.ok()) return StoreError(res, entries.status());
+  if (!entries.ok()) return SendStoreError(res, entries.status());
   SendPage(res, *entries, limit, "messages", OutboxEntryJson, "next_cursor",
            [](const OutboxEntry& e) { return absl::StrCat(e.id); });
 }

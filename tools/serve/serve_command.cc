@@ -1,5 +1,6 @@
-// serve: an HTTP server over a store: Prometheus metrics, health checks and
-// the read-only JSON API (docs/cli.md, section serve).
+// serve: an HTTP server over a store: Prometheus metrics, health checks,
+// the read-only JSON API and the web console, whose few writes need
+// --allow-writes (docs/cli.md, section serve).
 
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "eventstore/failover_event_store.h"
 #include "eventstore/instrumented_event_store.h"
 #include "eventstore/prometheus/prometheus_instrumentation.h"
 #include "tools/cli_support.h"
@@ -35,6 +37,7 @@ struct ServeArgs {
   std::string listen = absl::StrCat("127.0.0.1:", kDefaultServePort);
   std::string token_file;
   bool insecure = false;
+  bool allow_writes = false;
   int threads = 8;
   std::string master_key_file;
 };
@@ -108,6 +111,7 @@ int RunServe(const ServeArgs& args) {
   options.listen = *listen;
   options.threads = args.threads;
   options.url = *url;
+  options.allow_writes = args.allow_writes;
   if (!args.token_file.empty()) {
     absl::StatusOr<BearerToken> token = BearerToken::FromFile(args.token_file);
     if (!token.ok()) return PrintError(kCommand, token.status(), *url);
@@ -120,11 +124,19 @@ int RunServe(const ServeArgs& args) {
   absl::StatusOr<std::shared_ptr<PrometheusInstrumentation>> metrics =
       PrometheusInstrumentation::Create();
   if (!metrics.ok()) return PrintError(kCommand, metrics.status(), *url);
-  OpenStoreOptions open_options = ReadOnlyStore();
+  // Read-only unless the console may write (dead letters, outbox,
+  // checkpoints).
+  OpenStoreOptions open_options =
+      args.allow_writes ? OpenStoreOptions() : ReadOnlyStore();
   open_options.instrumentation = *metrics;
   absl::StatusOr<std::unique_ptr<EventStore>> opened =
       OpenStore(*url, open_options);
   if (!opened.ok()) return PrintError(kCommand, opened.status(), *url);
+  // A failover store shows its mode in /readyz and the console; looked for
+  // before Instrument() wraps it. (OpenStore refuses failover: URLs today:
+  // opening one would replay the application's journal. A program that
+  // embeds ServeServer over its own FailoverEventStore sets this itself.)
+  options.failover = dynamic_cast<FailoverEventStore*>(opened->get());
   std::unique_ptr<EventStore> store =
       Instrument(*std::move(opened), *metrics, BackendLabel(*url));
   // With a master key, the JSON API shows encrypted payloads decrypted.
@@ -142,6 +154,9 @@ int RunServe(const ServeArgs& args) {
   // The one line on stdout: tests and scripts wait for it.
   std::cout << "listening on " << (*server)->BaseUrl() << std::endl;
   std::cerr << "eventstore serve: serving " << MaskUrl(*url)
+            << (args.allow_writes
+                    ? " with the console's writes allowed (--allow-writes)"
+                    : " read-only")
             << "; stop with SIGINT or SIGTERM" << std::endl;
   const absl::Status served = (*server)->Run();
   signals.Finish();
@@ -156,8 +171,8 @@ void RegisterServeCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand(
       kCommand,
-      "Serve the store over HTTP: Prometheus /metrics, /healthz, /readyz and "
-      "the read-only JSON API under /api/");
+      "Serve the store over HTTP: the web console at /, Prometheus /metrics, "
+      "/healthz, /readyz and the JSON API under /api/");
   AddUrlArgument(*cmd, args->url);
   cmd->add_option("--listen", args->listen,
                   absl::StrCat("HOST:PORT to listen on (an IP address or "
@@ -165,8 +180,14 @@ void RegisterServeCommand(CLI::App& app, int& exit_code) {
                                "Default 127.0.0.1:",
                                kDefaultServePort));
   cmd->add_option("--token-file", args->token_file,
-                  "File holding a token: every path but /healthz then "
-                  "requires 'Authorization: Bearer TOKEN'");
+                  "File holding a token: every path but /healthz and the "
+                  "console's page then requires 'Authorization: Bearer "
+                  "TOKEN'");
+  cmd->add_flag("--allow-writes", args->allow_writes,
+                "Open the store writable and let the web console retry and "
+                "resolve dead letters, retry failed outbox messages and "
+                "reset projections (each needs the console's CSRF token and "
+                "an operator name, and is logged to stderr)");
   cmd->add_flag("--insecure", args->insecure,
                 "Allow a non-loopback --listen address without --token-file");
   cmd->add_option("--threads", args->threads,

@@ -10,11 +10,14 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "eventstore/store_inspector.h"
 #include "tools/cli_support.h"
 #include "tools/output_format.h"
+#include "tools/serve/console_api.h"
+#include "tools/serve/console_files.h"
 
 namespace eventstore::tools {
 namespace {
@@ -43,6 +46,20 @@ std::string_view ErrorText(int status) {
     default:
       return status < 500 ? "bad request" : "internal error";
   }
+}
+
+// What the console's shell is served with: it runs only its own script and
+// style, talks only to this server, and may not be framed.
+constexpr char kConsolePolicy[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'";
+
+// Paths served without the token: /healthz, and the console's shell (a
+// browser's navigation cannot send a bearer token; the shell holds nothing
+// about the store).
+bool NeedsNoToken(const std::string& path) {
+  return path == "/healthz" || FindConsoleFile(path) != nullptr;
 }
 
 // httplib takes timeouts as seconds and microseconds.
@@ -121,9 +138,16 @@ absl::StatusOr<std::unique_ptr<ServeServer>> ServeServer::Create(
   absl::StatusOr<std::unique_ptr<StoreMetrics>> store_metrics =
       StoreMetrics::Create(*metrics->registry());
   if (!store_metrics.ok()) return store_metrics.status();
+  std::string csrf_token;
+  if (options.allow_writes) {
+    absl::StatusOr<std::string> token = NewCsrfToken();
+    if (!token.ok()) return token.status();
+    csrf_token = *std::move(token);
+  }
   std::unique_ptr<ServeServer> server(new ServeServer(store, std::move(metrics),
                                                       *std::move(store_metrics),
                                                       std::move(options)));
+  server->csrf_token_ = std::move(csrf_token);
   server->Route();
   return server;
 }
@@ -136,9 +160,17 @@ ServeServer::ServeServer(EventStore& store,
       metrics_(std::move(metrics)),
       store_metrics_(std::move(store_metrics)),
       options_(std::move(options)),
-      http_(std::make_unique<httplib::Server>()) {}
+      http_(std::make_unique<httplib::Server>()),
+      activity_(store, ActivityOptions{
+                           options_.activity_interval, options_.lag_interval,
+                           options_.activity_samples, options_.lag_samples}) {}
 
-ServeServer::~ServeServer() = default;
+ServeServer::~ServeServer() { activity_.Stop(); }
+
+void ServeServer::Log(std::string_view line) {
+  absl::MutexLock lock(&log_mutex_);
+  PrintErrorMessage("serve", line, options_.url);
+}
 
 void ServeServer::Route() {
   httplib::Server& http = *http_;
@@ -168,13 +200,17 @@ void ServeServer::Route() {
   // nothing, not even which paths exist.
   http.set_pre_routing_handler([this](const httplib::Request& req,
                                       httplib::Response& res) {
-    if (options_.token.has_value() && req.path != "/healthz" &&
+    if (options_.token.has_value() && !NeedsNoToken(req.path) &&
         !options_.token->Authorizes(req.get_header_value("Authorization"))) {
       res.set_header("WWW-Authenticate", "Bearer");
       SetJsonError(res, 401, "unauthorized");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (req.method != "GET" && req.method != "HEAD") {
+    // POSTs under /api/ go to the console API (its writes, 403 when
+    // read-only) or the JSON API's catch-all (405).
+    const bool api_post =
+        req.method == "POST" && absl::StartsWith(req.path, "/api/");
+    if (req.method != "GET" && req.method != "HEAD" && !api_post) {
       res.set_header("Allow", "GET, HEAD");
       SetJsonError(res, 405,
                    absl::StrCat("method ", req.method,
@@ -216,6 +252,29 @@ void ServeServer::Route() {
     }
     res.set_content(text, kPrometheusText);
   });
+  // The console's shell, built into the binary.
+  const auto shell = [](const httplib::Request& req, httplib::Response& res) {
+    const ConsoleFile* file = FindConsoleFile(req.path);
+    if (file == nullptr) return;  // not one of the routes below
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("Content-Security-Policy", kConsolePolicy);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_content(std::string(file->body), std::string(file->content_type));
+  };
+  http.Get("/", shell);
+  http.Get("/console.js", shell);
+  http.Get("/console.css", shell);
+
+  // The console's endpoints first: the JSON API's catch-alls come last.
+  ConsoleApiOptions console;
+  console.allow_writes = options_.allow_writes;
+  console.csrf_token = csrf_token_;
+  console.failover = options_.failover;
+  console.activity = &activity_;
+  console.log = [this](std::string_view line) { Log(line); };
+  RegisterConsoleApi(http, store_, std::move(console));
+
   // Long polls end when the server stops (SIGTERM does not wait for them),
   // and at most half the workers wait at once, so the rest keep answering.
   tools::JsonApiOptions api = options_.json_api;
@@ -268,7 +327,10 @@ std::string ServeServer::BaseUrl() const {
 absl::Status ServeServer::Run() {
   if (port_ <= 0) return absl::FailedPreconditionError("serve: not bound");
   if (stop_requested_.load()) return absl::OkStatus();
-  if (!http_->listen_after_bind() && !stop_requested_.load()) {
+  activity_.Start();
+  const bool listened = http_->listen_after_bind();
+  activity_.Stop();
+  if (!listened && !stop_requested_.load()) {
     return absl::UnavailableError(
         absl::StrCat("serve: the server on ", BaseUrl(), " stopped"));
   }
