@@ -1,5 +1,7 @@
 #include "tests/sinks/publish_cli_support.h"
 
+#include <signal.h>
+
 #include <regex>
 #include <utility>
 
@@ -9,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "absl/types/span.h"
 #include "eventstore/event_data.h"
 #include "eventstore/open_event_store.h"
@@ -145,6 +148,21 @@ void PublishCliTest::ExpectNoPassword(const std::string& out,
                                       const std::string& err) const {
   EXPECT_THAT(out, Not(HasSubstr(password_)));
   EXPECT_THAT(err, Not(HasSubstr(password_)));
+}
+
+CliResult PublishCliTest::StopWithSigterm(CliProcess& cli,
+                                          absl::Duration within,
+                                          absl::Duration* took) const {
+  const absl::Time signalled = absl::Now();
+  absl::StatusOr<CliResult> r = cli.Stop(SIGTERM, within + absl::Seconds(60));
+  const absl::Duration stop_took = absl::Now() - signalled;
+  if (took != nullptr) *took = stop_took;
+  EXPECT_OK(r);
+  if (!r.ok()) return CliResult();
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_LT(stop_took, within) << r->err;
+  ExpectNoPassword(r->out, r->err);
+  return *std::move(r);
 }
 
 }  // namespace eventstore::test

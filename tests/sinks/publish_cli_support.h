@@ -36,11 +36,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "eventstore/event_store.h"
 #include "eventstore/outbox_message.h"
 #include "eventstore/outbox_store.h"
 #include "gtest/gtest.h"
 #include "tests/support/temp_dir.h"
+#include "tests/tools/cli_process.h"
 
 namespace eventstore::test {
 
@@ -94,6 +96,12 @@ class PublishCliTest : public ::testing::TestWithParam<std::string> {
 
   // The broker's password is on neither stdout nor stderr.
   void ExpectNoPassword(const std::string& out, const std::string& err) const;
+
+  // Sends SIGTERM to the running command and waits for it: it exits 0
+  // within `within`, printing no password. What it printed; how long it
+  // took in `took` when given.
+  CliResult StopWithSigterm(CliProcess& cli, absl::Duration within,
+                            absl::Duration* took = nullptr) const;
 
   std::unique_ptr<TempDir> dir_;
   std::string url_;

@@ -86,8 +86,15 @@ absl::StatusOr<NatsServer*> Broker() {
 }
 
 // "nats://publisher:***@127.0.0.1:PORT": how the command names the broker.
+// The test login's URL of a broker on `port`, and as the command prints it.
+std::string LoginUrl(int port) {
+  return absl::StrCat("nats://", kUser, ":", kPassword, "@127.0.0.1:", port);
+}
+std::string MaskedLoginUrl(int port) {
+  return absl::StrCat("nats://", kUser, ":***@127.0.0.1:", port);
+}
 std::string MaskedUrl(const NatsServer& server) {
-  return absl::StrCat("nats://", kUser, ":***@127.0.0.1:", server.port());
+  return MaskedLoginUrl(server.port());
 }
 
 // The store is a database that the test and the command's processes open
@@ -238,12 +245,8 @@ TEST_P(NatsPublishCliTest, RunsUntilSigtermPublishingWhatArrives) {
   // At least one periodic line came before the signal.
   EXPECT_TRUE(cli->WaitForErrors(": published ", kLong)) << cli->Errors();
 
-  const absl::Time signalled = absl::Now();
-  ASSERT_OK_AND_ASSIGN(CliResult r, cli->Stop(SIGTERM, kLong));
-  const absl::Duration stop_took = absl::Now() - signalled;
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_LT(stop_took, absl::Seconds(10)) << r.err;
-  ExpectNoPassword(r.out, r.err);
+  absl::Duration stop_took;
+  const CliResult r = StopWithSigterm(*cli, absl::Seconds(10), &stop_took);
   // The last line on stderr is the final progress line.
   std::vector<std::string> lines =
       absl::StrSplit(r.err, '\n', absl::SkipEmpty());
@@ -287,9 +290,7 @@ TEST_P(NatsPublishCliTest, RetriesAnUnreachableBrokerWithThePasswordMasked) {
       kLong))
       << cli->Errors();
   ASSERT_TRUE(WaitUntil([&] { return Stats().pending == 0; }, kLong));
-  ASSERT_OK_AND_ASSIGN(CliResult r, cli->Stop(SIGTERM, kLong));
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  ExpectNoPassword(r.out, r.err);
+  const CliResult r = StopWithSigterm(*cli, kLong);
   EXPECT_THAT(r.err,
               HasSubstr(absl::StrCat("publishing to ", MaskedUrl(*broker))));
   EXPECT_THAT(LastProgressLine(r.err),
@@ -301,21 +302,14 @@ TEST_P(NatsPublishCliTest, RetriesAnUnreachableBrokerWithThePasswordMasked) {
 // waiting for the next attempt; nothing published.
 TEST_P(NatsPublishCliTest, SigtermWhileRetryingStopsAtOnce) {
   ASSERT_OK_AND_ASSIGN(const int port, test::PickFreeLoopbackPort());
-  const std::string nowhere =
-      absl::StrCat("nats://", kUser, ":", kPassword, "@127.0.0.1:", port);
+  const std::string nowhere = LoginUrl(port);
   ASSERT_OK(store_->outbox().Enqueue(Messages(3, "never")));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<CliProcess> cli,
                        CliProcess::Start(PublishArgs(nowhere, {})));
   // The third wait is 4 s long: the signal comes in the middle of one.
   ASSERT_TRUE(cli->WaitForErrors("trying again in 4s", kLong)) << cli->Errors();
-  const absl::Time signalled = absl::Now();
-  ASSERT_OK_AND_ASSIGN(CliResult r, cli->Stop(SIGTERM, kLong));
-  const absl::Duration stop_took = absl::Now() - signalled;
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_LT(stop_took, absl::Seconds(3)) << r.err;
-  ExpectNoPassword(r.out, r.err);
-  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("nats://", kUser,
-                                            ":***@127.0.0.1:", port)));
+  const CliResult r = StopWithSigterm(*cli, absl::Seconds(3));
+  EXPECT_THAT(r.err, HasSubstr(MaskedLoginUrl(port)));
   EXPECT_THAT(r.err, Not(HasSubstr("publishing to")));
   EXPECT_EQ(Stats().pending, 3);
 }
@@ -324,14 +318,12 @@ TEST_P(NatsPublishCliTest, SigtermWhileRetryingStopsAtOnce) {
 // scheduler runs it again), never a retry loop; nothing is published.
 TEST_P(NatsPublishCliTest, OnceWithAnUnreachableBrokerFailsAtOnce) {
   ASSERT_OK_AND_ASSIGN(const int port, test::PickFreeLoopbackPort());
-  const std::string nowhere =
-      absl::StrCat("nats://", kUser, ":", kPassword, "@127.0.0.1:", port);
+  const std::string nowhere = LoginUrl(port);
   ASSERT_OK(store_->outbox().Enqueue(Messages(3, "never")));
   const CliResult r = RunCli(PublishArgs(nowhere, {"--once"}), {}, kLong);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   ExpectNoPassword(r.out, r.err);
-  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("nats://", kUser,
-                                            ":***@127.0.0.1:", port)));
+  EXPECT_THAT(r.err, HasSubstr(MaskedLoginUrl(port)));
   EXPECT_THAT(r.err, Not(HasSubstr("trying again")));
   EXPECT_EQ(Stats().pending, 3);
 }
@@ -350,12 +342,7 @@ TEST_P(NatsPublishCliTest, SigtermDuringOnceStopsAfterTheBatchInFlight) {
                                     {"--once", "--batch-size", "1"})));
   ASSERT_TRUE(WaitUntil([&] { return Stats().published > 0; }, kLong))
       << cli->Errors();
-  const absl::Time signalled = absl::Now();
-  ASSERT_OK_AND_ASSIGN(CliResult r, cli->Stop(SIGTERM, kLong));
-  const absl::Duration stop_took = absl::Now() - signalled;
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_LT(stop_took, absl::Seconds(10)) << r.err;
-  ExpectNoPassword(r.out, r.err);
+  const CliResult r = StopWithSigterm(*cli, absl::Seconds(10));
   const OutboxStats stats = Stats();
   EXPECT_GT(stats.pending, 0);
   EXPECT_EQ(stats.pending + stats.published, kCount);

@@ -284,12 +284,8 @@ TEST_P(RabbitMqPublishCliTest, RunsUntilSigtermPublishingWhatArrives) {
   // At least one periodic line came before the signal.
   EXPECT_TRUE(cli->WaitForErrors(": published ", kLong)) << cli->Errors();
 
-  const absl::Time signalled = absl::Now();
-  ASSERT_OK_AND_ASSIGN(CliResult r, cli->Stop(SIGTERM, kLong));
-  const absl::Duration stop_took = absl::Now() - signalled;
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_LT(stop_took, absl::Seconds(10)) << r.err;
-  ExpectNoPassword(r.out, r.err);
+  absl::Duration stop_took;
+  const CliResult r = StopWithSigterm(*cli, absl::Seconds(10), &stop_took);
   // The last line on stderr is the final progress line.
   std::vector<std::string> lines =
       absl::StrSplit(r.err, '\n', absl::SkipEmpty());
@@ -334,9 +330,7 @@ TEST_P(RabbitMqPublishCliTest,
       << cli->Errors();
   ASSERT_TRUE(WaitUntil([&] { return Stats().pending == 0; }, kLong));
   const absl::Duration caught_up = absl::Now() - restart - restart_took;
-  ASSERT_OK_AND_ASSIGN(CliResult r, cli->Stop(SIGTERM, kLong));
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  ExpectNoPassword(r.out, r.err);
+  const CliResult r = StopWithSigterm(*cli, kLong);
   EXPECT_THAT(r.err,
               HasSubstr(absl::StrCat("publishing to ", MaskedUrl(*broker_))));
   EXPECT_THAT(LastProgressLine(r.err),
