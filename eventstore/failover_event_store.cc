@@ -1,6 +1,7 @@
 #include "eventstore/failover_event_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -198,6 +199,7 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
       replayed_position_ = done;
       pending_ = pending;
       mode_ = pending > 0 ? Mode::kRecovering : Mode::kPrimary;
+      recovering_ = mode_ == Mode::kRecovering;
       since_ = absl::Now();
       if (metrics_ != nullptr) {
         metrics_->OnFailoverMode(FailoverModeName(mode_));
@@ -253,6 +255,7 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   StoreReplica* replica() override { return replica_.get(); }
 
   absl::StatusOr<AppendResult> Append(const AppendRequest& request) override {
+    AwaitStreamReplayed(request.stream);
     Mode mode = Mode::kPrimary;
     std::optional<int64_t> read_version;
     absl::Status refusal;
@@ -642,6 +645,8 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     if (mode_ == mode) return std::nullopt;
     const Mode from = mode_;
     mode_ = mode;
+    recovering_ = mode == Mode::kRecovering;
+    replay_progress_.notify_all();  // appends waiting in AwaitStreamReplayed
     since_ = absl::Now();
     if (mode == Mode::kPrimary) {
       // Empty already when the journal is drained; kept consistent anyway.
@@ -948,6 +953,7 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
         }
         if (metrics_ != nullptr) metrics_->OnFailoverPending(pending_);
       }
+      replay_progress_.notify_all();
       ReportReplayed(replayed);
     }
     if (!stop.ok()) return Stopped(stop);
@@ -1023,6 +1029,25 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
     return absl::OkStatus();
   }
 
+  // In kRecovering, waits (at most options_.recovering_append_wait) until
+  // `stream` has no journaled appends pending, so that an append to it
+  // goes to the primary instead of lengthening the replay. Only with the
+  // background thread: without it, nothing replays while the caller waits.
+  void AwaitStreamReplayed(std::string_view stream) {
+    if (!recovering_.load(std::memory_order_relaxed) ||
+        options_.recovering_append_wait <= absl::ZeroDuration() ||
+        options_.health_check_interval <= absl::ZeroDuration()) {
+      return;
+    }
+    const std::string name(stream);
+    std::unique_lock<Mutex> lock(mu_);
+    replay_progress_.wait_for(
+        lock, absl::ToChronoMicroseconds(options_.recovering_append_wait),
+        [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return mode_ != Mode::kRecovering || !pending_streams_.contains(name);
+        });
+  }
+
   void HealthLoop() {
     while (true) {
       {
@@ -1077,6 +1102,11 @@ class FailoverEventStoreImpl final : public FailoverEventStore {
   int64_t replayed_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t parked_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t pending_ ABSL_GUARDED_BY(mu_) = 0;
+  // mode_ == kRecovering, readable without mu_: appends in other modes
+  // skip AwaitStreamReplayed's lock.
+  std::atomic<bool> recovering_{false};
+  // Notified under mu_ when the replay took appends or the mode changed.
+  std::condition_variable_any replay_progress_;
   // The journal's position after the last journaled append.
   Position journal_head_ ABSL_GUARDED_BY(mu_);
   // The journal position replayed (or parked) so far: replay_mu_'s

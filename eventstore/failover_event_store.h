@@ -31,11 +31,14 @@
 //   event ids and outbox messages, in batches: a page of the journal
 //   (replay_page_size events) goes to the primary's AppendEach, in calls of
 //   at most the primary's limits.max_batch_events events. A new append to a
-//   stream with journaled appends pending is journaled behind them (order
-//   is kept per stream); one to any other stream goes straight to the
-//   primary (and to the journal if that fails with kUnavailable). When the
-//   journal is drained the store returns to kPrimary; when the primary
-//   fails again, to kFallback.
+//   stream with journaled appends pending waits (recovering_append_wait,
+//   default 2 s) until the replay has taken them and then goes to the
+//   primary, or, when the wait runs out, is journaled behind them (order
+//   is kept per stream either way); one to any other stream goes straight
+//   to the primary (and to the journal if that fails with kUnavailable).
+//   The wait keeps writers from feeding the journal as fast as the replay
+//   drains it. When the journal is drained the store returns to kPrimary;
+//   when the primary fails again, to kFallback.
 //
 // A journaled append returns an AppendResult with `journaled` set and empty
 // positions; its next_expected_version is what the append yields when it
@@ -173,6 +176,14 @@ struct FailoverOptions {
   // (AppendEach), split further only by the primary's max_batch_events.
   // Default 500.
   int64_t replay_page_size = 500;
+  // In kRecovering, an append to a stream with journaled appends pending
+  // first waits, at most this long, until the replay has taken them, and
+  // then goes to the primary; only after the wait is it journaled behind
+  // them. Writers that journal as fast as the primary takes the replay
+  // would otherwise keep the store in kRecovering for as long as they
+  // write. Only with the background thread (health_check_interval > 0);
+  // zero: never wait. Default 2 s.
+  absl::Duration recovering_append_wait = absl::Seconds(2);
   // Checked before an append is journaled, so that a bad append is refused
   // with kInvalidArgument at once, not parked at replay. Give the primary's
   // (primary->limits()); the journal's must cover JournalLimits(limits).

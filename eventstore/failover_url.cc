@@ -209,6 +209,15 @@ absl::StatusOr<FailoverUrl> ParseFailoverUrl(std::string_view url_view) {
                                      kMaxHealthCheckMs));
         }
         parsed.options.health_check_interval = absl::Milliseconds(ms);
+      } else if (key == "recovering_append_wait_ms") {
+        int64_t ms = 0;
+        if (!ParseInRange(value, 0, kMaxHealthCheckMs, &ms)) {
+          return BadUrl(absl::StrCat("recovering_append_wait_ms='", value,
+                                     "' is not a whole number of ms from 0 "
+                                     "to ",
+                                     kMaxHealthCheckMs));
+        }
+        parsed.options.recovering_append_wait = absl::Milliseconds(ms);
       } else if (key == "replay_page_size") {
         if (!ParseInRange(value, 1, kMaxReplayPageSize,
                           &parsed.options.replay_page_size)) {

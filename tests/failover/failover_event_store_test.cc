@@ -517,6 +517,129 @@ TEST_F(FailoverEventStoreTest, HealthCheckRecoversByItself) {
   EXPECT_THAT(PrimaryPayloads("s"), ElementsAre("a"));
 }
 
+// In kRecovering, an append to a stream with journaled appends pending
+// waits for the replay to take them (recovering_append_wait), then goes to
+// the primary; an append to another stream does not wait. Held mid-replay,
+// the wait runs out and the append is journaled behind the pending ones.
+TEST_F(FailoverEventStoreTest, RecoveringAppendWaitsForItsStreamsReplay) {
+  FailoverOptions options;
+  options.allow_fallback = true;
+  options.health_check_interval = absl::Milliseconds(5);
+  options.replay_page_size = 5;
+  options.recovering_append_wait = absl::Seconds(3);
+  auto store = OpenFailover(options);
+  ASSERT_NE(store, nullptr);
+  primary_->down = true;
+  int64_t version = 0;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK_AND_ASSIGN(AppendResult r,
+                         store->Append("s", ExpectedVersion::Exactly(version),
+                                       {Event(absl::StrCat(i))}));
+    ASSERT_TRUE(r.journaled);
+    version = r.next_expected_version;
+  }
+  // The replay starts and is held inside its first batch.
+  primary_->stall_append_each = true;
+  primary_->down = false;
+  ASSERT_TRUE(PollUntil([&] { return primary_->stalled_append_each > 0; },
+                        absl::Seconds(30)));
+  EXPECT_EQ(store->Status().mode, Mode::kRecovering);
+
+  // Another stream: straight to the primary.
+  ASSERT_OK_AND_ASSIGN(
+      AppendResult other,
+      store->Append("t", ExpectedVersion::NoStream(), {Event("t0")}));
+  EXPECT_FALSE(other.journaled);
+
+  // "s" still has pending appends and the replay cannot take them: the
+  // wait runs out, then the append is journaled behind them.
+  absl::Time began = absl::Now();
+  ASSERT_OK_AND_ASSIGN(
+      AppendResult held,
+      store->Append("s", ExpectedVersion::Exactly(version), {Event("20")}));
+  EXPECT_GE(absl::Now() - began, absl::Seconds(3));
+  EXPECT_TRUE(held.journaled);
+  version = held.next_expected_version;
+  EXPECT_EQ(version, 21);
+
+  // Released, the replay takes them; an append to "s" waits for that,
+  // then goes to the primary, in order.
+  primary_->stall_append_each = false;
+  ASSERT_OK_AND_ASSIGN(
+      AppendResult after,
+      store->Append("s", ExpectedVersion::Exactly(version), {Event("21")}));
+  EXPECT_FALSE(after.journaled);
+  EXPECT_EQ(after.next_expected_version, 22);
+  ASSERT_TRUE(PollUntil([&] { return store->Status().mode == Mode::kPrimary; },
+                        absl::Seconds(30)));
+  std::vector<std::string> expected;
+  for (int i = 0; i < 22; ++i) expected.push_back(absl::StrCat(i));
+  EXPECT_EQ(PrimaryPayloads("s"), expected);
+  EXPECT_EQ(store->Status().parked, 0);
+}
+
+// Writers that append to their streams at full speed through a recovery do
+// not keep the store in kRecovering: with the wait, the journal stops
+// growing and the replay drains it while they go on writing.
+TEST_F(FailoverEventStoreTest,
+       ConcurrentWritersDuringRecoveryLetTheReplayFinish) {
+  FailoverOptions options;
+  options.allow_fallback = true;
+  options.health_check_interval = absl::Milliseconds(5);
+  options.replay_page_size = 20;
+  options.recovering_append_wait = absl::Seconds(60);
+  auto store = OpenFailover(options);
+  ASSERT_NE(store, nullptr);
+  constexpr int kWriters = 3;
+  primary_->down = true;
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> appends{0};
+  std::vector<std::vector<std::string>> errors(kWriters);
+  std::vector<int> written(kWriters, 0);
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      const std::string stream = absl::StrCat("writer-", w);
+      int64_t version = 0;
+      for (int i = 0; !stop; ++i) {
+        absl::StatusOr<AppendResult> r =
+            store->Append(stream, ExpectedVersion::Exactly(version),
+                          {Event(absl::StrCat(i))});
+        if (!r.ok()) {
+          errors[w].push_back(r.status().ToString());
+          return;
+        }
+        version = r->next_expected_version;
+        written[w] = i + 1;
+        ++appends;
+      }
+    });
+  }
+  // Journaled while the primary is down, then recovering under the same
+  // load: kPrimary comes back while they write.
+  ASSERT_TRUE(PollUntil([&] { return store->Status().pending >= 300; },
+                        absl::Seconds(60)));
+  primary_->down = false;
+  const bool back =
+      PollUntil([&] { return store->Status().mode == Mode::kPrimary; },
+                absl::Seconds(60));
+  const int64_t at_primary = appends;
+  // They go on writing straight to the primary.
+  EXPECT_TRUE(PollUntil([&] { return appends >= at_primary + 100; },
+                        absl::Seconds(60)));
+  stop = true;
+  for (std::thread& t : writers) t.join();
+  ASSERT_TRUE(back) << "still " << store->Status().pending << " pending";
+  EXPECT_EQ(store->Status().parked, 0);
+  for (int w = 0; w < kWriters; ++w) {
+    EXPECT_THAT(errors[w], IsEmpty());
+    std::vector<std::string> expected;
+    for (int i = 0; i < written[w]; ++i) expected.push_back(absl::StrCat(i));
+    EXPECT_EQ(PrimaryPayloads(absl::StrCat("writer-", w)), expected)
+        << "writer " << w;
+  }
+}
+
 // Writers keep appending while the primary goes down and up under them and
 // the health check replays: every acknowledged append ends up in the
 // primary exactly once, each stream in the order it was written.

@@ -112,6 +112,10 @@ class SwitchablePrimary final : public ForwardingEventStore {
   std::atomic<int> appends{0};
   std::atomic<bool> internal_error{false};
   std::atomic<int> append_each_calls{0};
+  // While set, AppendEach (the replay's call) waits, counted in
+  // stalled_append_each, until it is cleared: a replay held mid-batch.
+  std::atomic<bool> stall_append_each{false};
+  std::atomic<int> stalled_append_each{0};
   // While set together with `down`, ReadAll and WaitForEvents fail too (the
   // whole primary is unreachable, as a replica following it sees it).
   // Default false: the global log stays readable during an outage.
@@ -135,6 +139,10 @@ class SwitchablePrimary final : public ForwardingEventStore {
   absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
       absl::Span<const AppendRequest> requests) override {
     ++append_each_calls;
+    if (stall_append_each) {
+      ++stalled_append_each;
+      while (stall_append_each) absl::SleepFor(absl::Milliseconds(1));
+    }
     size_t events = 0;
     for (const AppendRequest& request : requests) {
       events += request.events.size();

@@ -35,13 +35,15 @@ TEST(ParseFailoverUrlTest, SplitsThePrimaryFromTheFailoverParameters) {
       FailoverUrl parsed,
       ParseFailoverUrl("failover:postgresql://app:pw@db/shop?schema=events&"
                        "journal=sqlite:/var/lib/app/journal.db&pool_size=4&"
-                       "health_check_interval_ms=250&replay_page_size=50"));
+                       "health_check_interval_ms=250&replay_page_size=50&"
+                       "recovering_append_wait_ms=750"));
   EXPECT_EQ(parsed.primary_url,
             "postgresql://app:pw@db/shop?schema=events&pool_size=4");
   EXPECT_EQ(parsed.journal_url, "sqlite:/var/lib/app/journal.db");
   EXPECT_TRUE(parsed.options.allow_fallback);
   EXPECT_EQ(parsed.options.health_check_interval, absl::Milliseconds(250));
   EXPECT_EQ(parsed.options.replay_page_size, 50);
+  EXPECT_EQ(parsed.options.recovering_append_wait, absl::Milliseconds(750));
 }
 
 TEST(ParseFailoverUrlTest, DefaultsAndAPrimaryWithoutAQueryOfItsOwn) {
@@ -81,6 +83,9 @@ TEST(ParseFailoverUrlTest, RefusesWhatIsWrongNamingItButNotThePassword) {
       {"failover:postgresql://app:hunter2@db/x?journal=sqlite:j.db&"
        "health_check_interval_ms=-1",
        "health_check_interval_ms='-1'"},
+      {"failover:postgresql://app:hunter2@db/x?journal=sqlite:j.db&"
+       "recovering_append_wait_ms=soon",
+       "recovering_append_wait_ms='soon'"},
       {"failover:postgresql://app:hunter2@db/x?journal=sqlite:j.db&"
        "replay_page_size=0",
        "replay_page_size='0'"},
