@@ -150,31 +150,45 @@ TEST_F(CliMessagesTest, NoCommandEverPrintsAPassword) {
     ExpectPrefixed(r.err, what);
     ++runs;
   };
-  for (const std::string& url : urls) {
-    for (const std::vector<std::string>& path : paths) {
-      // The URL after the command, after the whole path, followed by an
-      // unexpected argument, after one, after an unknown option.
-      std::vector<std::vector<std::string>> variants;
+  // Every URL shape with every command in the usual place. Where the URL
+  // sits otherwise, and EVENTSTORE_URL, go through the same masking of
+  // every argument (OutputMasking in main): each command gets one shape
+  // there, rotating, so each position still meets every shape across the
+  // commands. (The whole cross product ran ~1,100 processes, a minute of
+  // CI for the same code paths.)
+  size_t turn = 0;
+  for (const std::vector<std::string>& path : paths) {
+    for (const std::string& url : urls) {
       std::vector<std::string> args = {path[0], url};
       args.insert(args.end(), path.begin() + 1, path.end());
-      variants.push_back(args);
-      args = path;
-      args.push_back(url);
-      if (path.size() > 1) variants.push_back(args);
-      args.push_back(extra);
-      variants.push_back(args);
-      args = path;
-      args.push_back(extra);
-      args.push_back(url);
-      variants.push_back(args);
-      args = path;
-      args.push_back("--bogus");
-      args.push_back(url);
-      variants.push_back(args);
-      for (const std::vector<std::string>& v : variants) check(v, {});
-      // No URL on the command line: EVENTSTORE_URL.
-      check(path, {{"EVENTSTORE_URL", url}});
+      check(args, {});
     }
+    const auto next_url = [&]() -> const std::string& {
+      return urls[turn++ % urls.size()];
+    };
+    // After the whole path, followed by an unexpected argument, after one,
+    // after an unknown option.
+    std::vector<std::string> args = path;
+    if (path.size() > 1) {
+      args.push_back(next_url());
+      check(args, {});
+    }
+    args = path;
+    args.push_back(next_url());
+    args.push_back(extra);
+    check(args, {});
+    args = path;
+    args.push_back(extra);
+    args.push_back(next_url());
+    check(args, {});
+    args = path;
+    args.push_back("--bogus");
+    args.push_back(next_url());
+    check(args, {});
+    // No URL on the command line: EVENTSTORE_URL.
+    check(path, {{"EVENTSTORE_URL", next_url()}});
+  }
+  for (const std::string& url : urls) {
     // Options that take URLs.
     check({"migrate", "--from", url, "--to", "sqlite::memory:"}, {});
     check({"migrate", "--from", url_, "--to", url}, {});
@@ -183,7 +197,7 @@ TEST_F(CliMessagesTest, NoCommandEverPrintsAPassword) {
     check({"export", url, "-"}, {});
     check({"import", dir_->File("nosuch.esx"), url}, {});
   }
-  EXPECT_GT(runs, 500);
+  EXPECT_GT(runs, 300);
 }
 
 TEST_F(CliMessagesTest, ParseErrorsAreMaskedAndPrefixed) {
