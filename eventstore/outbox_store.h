@@ -101,6 +101,18 @@ class OutboxStore {
   // kNotFound and nothing is marked. This default calls MarkPublished for
   // each id (not atomically).
   virtual absl::Status MarkAllPublished(absl::Span<const int64_t> ids);
+  // Marks `published` published as MarkAllPublished does, then claims up to
+  // `limit` pending messages as Claim does, atomically: one transaction
+  // (one commit) on SQLite, one statement on PostgreSQL. A publisher that
+  // keeps a batch in flight settles the batch before it and takes the next
+  // one in one write, rather than two (OutboxPublisher). A message of
+  // `published` is never claimed by this call. An id that names no message
+  // is kNotFound: nothing is marked and nothing claimed. Empty `published`:
+  // the same as Claim. This default calls MarkAllPublished, then Claim (not
+  // atomically).
+  virtual absl::StatusOr<std::vector<OutboxEntry>> MarkPublishedAndClaim(
+      absl::Span<const int64_t> published, std::string_view worker, int limit,
+      absl::Duration lease);
   // Records a failed send: counts the attempt, keeps the error, frees the
   // lease. After `max_attempts` attempts the message becomes kFailed and is
   // no longer claimed; before, it stays pending for a later retry.
@@ -110,7 +122,9 @@ class OutboxStore {
   // leases and keeps `error` as their last error; they stay pending and may
   // be claimed again at once. For sends that failed because the receiver
   // could not be reached (a broker down or restarting), which say nothing
-  // about the messages: an outage of any length gives none of them up. A
+  // about the messages: an outage of any length gives none of them up; and
+  // for claimed messages a publisher did not send (it was stopped), with an
+  // empty `error`, which keeps each message's last error as it was. A
   // message that is not pending is left as it is. This default answers
   // kUnimplemented (the publisher then records a failed attempt); the
   // backends override it.
@@ -162,6 +176,15 @@ inline absl::Status OutboxStore::MarkAllPublished(
     if (!marked.ok()) return marked;
   }
   return absl::OkStatus();
+}
+
+inline absl::StatusOr<std::vector<OutboxEntry>>
+OutboxStore::MarkPublishedAndClaim(absl::Span<const int64_t> published,
+                                   std::string_view worker, int limit,
+                                   absl::Duration lease) {
+  absl::Status marked = MarkAllPublished(published);
+  if (!marked.ok()) return marked;
+  return Claim(worker, limit, lease);
 }
 
 inline absl::Status OutboxStore::Release(absl::Span<const int64_t>,

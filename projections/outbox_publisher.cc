@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -67,6 +70,77 @@ absl::Status ValidateOptions(const OutboxPublisherOptions& options) {
   }
   return absl::OkStatus();
 }
+
+// Runs one send at a time on a thread of its own (started by the first
+// one), so that the publisher's thread settles the batch sent before and
+// claims the next one while the sink waits for the receiver's
+// acknowledgements.
+class SendThread {
+ public:
+  using Send = std::function<std::vector<absl::Status>()>;
+
+  SendThread() = default;
+  SendThread(const SendThread&) = delete;
+  SendThread& operator=(const SendThread&) = delete;
+  // Joins the thread. REQUIRES: every send started was waited for.
+  ~SendThread() {
+    {
+      internal::MutexLock lock(&mu_);
+      quit_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Runs `send` on the thread. REQUIRES: the send started before was waited
+  // for; Start and Wait are called from one thread at a time.
+  void Start(Send send) {
+    {
+      internal::MutexLock lock(&mu_);
+      send_ = std::move(send);
+      done_ = false;
+    }
+    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+    changed_.notify_all();
+  }
+
+  // Waits for the send started last, and returns what it returned.
+  std::vector<absl::Status> Wait() {
+    std::unique_lock<internal::Mutex> lock(mu_);
+    changed_.wait(lock, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return done_;  // evaluated holding mu_
+    });
+    return std::move(results_);
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<internal::Mutex> lock(mu_);
+    while (true) {
+      changed_.wait(lock, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return quit_ || send_ != nullptr;  // evaluated holding mu_
+      });
+      if (send_ == nullptr) return;
+      Send send = std::move(send_);
+      send_ = nullptr;
+      lock.unlock();
+      std::vector<absl::Status> results = send();
+      lock.lock();
+      results_ = std::move(results);
+      done_ = true;
+      changed_.notify_all();
+    }
+  }
+
+  internal::Mutex mu_;
+  std::condition_variable_any changed_;
+  Send send_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Status> results_ ABSL_GUARDED_BY(mu_);
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool quit_ ABSL_GUARDED_BY(mu_) = false;
+  // Started by the first Start; joined by the destructor.
+  std::thread thread_;
+};
 
 class OutboxPublisherImpl final : public OutboxPublisher {
  public:
@@ -148,6 +222,25 @@ class OutboxPublisherImpl final : public OutboxPublisher {
   // so that it holds what was done even when an error is returned.
   absl::Status Publish(bool background, OutboxPublishResult* result);
 
+  // Hands `batch` to the sink (on send_thread_): one status per entry.
+  std::vector<absl::Status> Send(const std::vector<OutboxEntry>& batch);
+  // Whether `batch`, sent with the statuses `sent`, holds a failed send to
+  // be retried (a message not given up).
+  bool HasRetry(const std::vector<OutboxEntry>& batch,
+                const std::vector<absl::Status>& sent) const;
+  // Records what the sink answered for `batch`: marks what went through
+  // published, the failures failed (or given up, or given back when the
+  // receiver was unreachable), and counts them into `*result`. With
+  // `claim_next`, claims the next batch in the same write as the marks
+  // (OutboxStore::MarkPublishedAndClaim) and returns it; else returns none.
+  absl::StatusOr<std::vector<OutboxEntry>> Settle(
+      const std::vector<OutboxEntry>& batch,
+      const std::vector<absl::Status>& sent, bool claim_next,
+      OutboxPublishResult* result);
+  // Gives back a batch claimed and not sent (OutboxStore::Release), so that
+  // it is claimable at once rather than after its lease.
+  absl::Status GiveBack(const std::vector<OutboxEntry>& batch);
+
   void Count(OutboxPublishResult* result, int64_t published,
              int64_t failed_sends, int64_t given_up);
   // Reads and reports the backlog (when measuring): at the end of a round
@@ -179,39 +272,101 @@ class OutboxPublisherImpl final : public OutboxPublisher {
   bool stop_once_ ABSL_GUARDED_BY(state_mu_) = false;
   OutboxPublisherStats stats_ ABSL_GUARDED_BY(state_mu_);
 
+  // Used by the thread publishing (busy_) only.
+  SendThread send_thread_;
   internal::WorkerThread worker_;
 };
 
+// The publisher keeps the sink busy: while one batch is in flight, it
+// settles the batch before it and claims the next one, in one store write
+// (MarkPublishedAndClaim), so that the store's work and the receiver's
+// overlap. The sink still sees one batch at a time, in enqueue order, and a
+// batch with a failed send ends the round before the next batch is sent.
 absl::Status OutboxPublisherImpl::Publish(bool background,
                                           OutboxPublishResult* result) {
   OutboxStore& outbox = store_.outbox();
-  while (!(background ? worker_.stopping() : StopOnceRequested())) {
-    ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> batch,
-                        outbox.Claim(options_.worker_name, options_.batch_size,
-                                     options_.lease));
-    if (batch.empty()) {
-      ReportBacklog(/*round_over=*/true);
-      break;
-    }
+  const auto stop_requested = [&] {
+    return background ? worker_.stopping() : StopOnceRequested();
+  };
+  if (stop_requested()) return absl::OkStatus();
+  ES_ASSIGN_OR_RETURN(
+      std::vector<OutboxEntry> batch,
+      outbox.Claim(options_.worker_name, options_.batch_size, options_.lease));
+  // The batch sent last and the sink's answers, until settled.
+  std::vector<OutboxEntry> sent_batch;
+  std::vector<absl::Status> sent;
+  while (!batch.empty()) {
     ReportBacklog(/*round_over=*/false);
-    // Stopping now leaves the batch to its lease.
-    if (background && worker_.stopping()) return absl::OkStatus();
-    std::vector<absl::Status> sent = observer_.SendBatch(
-        batch, options_.max_attempts, [&] { return sink_.SendBatch(batch); });
-    if (sent.size() != batch.size()) {
-      // A sink's bug: what it did not answer for counts as a failed send.
-      sent.resize(batch.size(),
-                  absl::InternalError(
-                      "the outbox sink returned no status for this message"));
-    }
-    std::vector<int64_t> published;
-    published.reserve(batch.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (sent[i].ok()) published.push_back(batch[i].id);
-    }
+    // What failed is retried by the next call (after a backoff in the
+    // background), not at once, and before the batch claimed meanwhile is
+    // sent; a message given up does not stop the round.
+    if (stop_requested() || HasRetry(sent_batch, sent)) break;
+    send_thread_.Start([this, &batch] { return Send(batch); });
+    absl::StatusOr<std::vector<OutboxEntry>> next =
+        Settle(sent_batch, sent, /*claim_next=*/!stop_requested(), result);
+    std::vector<absl::Status> answered = send_thread_.Wait();
+    // A store error leaves both batches to their leases: each is sent
+    // again (at least once), whether the sink delivered it or not.
+    if (!next.ok()) return next.status();
+    sent_batch = std::move(batch);
+    sent = std::move(answered);
+    batch = *std::move(next);
+  }
+  absl::Status settled =
+      Settle(sent_batch, sent, /*claim_next=*/false, result).status();
+  // Claimed but not sent (stopping, or a retry is due).
+  absl::Status given_back = GiveBack(batch);
+  ES_RETURN_IF_ERROR(settled);
+  ReportBacklog(/*round_over=*/true);
+  return given_back;
+}
+
+std::vector<absl::Status> OutboxPublisherImpl::Send(
+    const std::vector<OutboxEntry>& batch) {
+  std::vector<absl::Status> sent = observer_.SendBatch(
+      batch, options_.max_attempts, [&] { return sink_.SendBatch(batch); });
+  if (sent.size() != batch.size()) {
+    // A sink's bug: what it did not answer for counts as a failed send.
+    sent.resize(batch.size(),
+                absl::InternalError(
+                    "the outbox sink returned no status for this message"));
+  }
+  return sent;
+}
+
+bool OutboxPublisherImpl::HasRetry(
+    const std::vector<OutboxEntry>& batch,
+    const std::vector<absl::Status>& sent) const {
+  for (size_t i = 0; i < sent.size(); ++i) {
+    if (sent[i].ok()) continue;
+    if (internal::ReceiverUnreachable(sent[i])) return true;
+    const bool given_up = internal::GivesUpAtOnce(sent[i]) ||
+                          batch[i].attempts + 1 >= options_.max_attempts;
+    if (!given_up) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> OutboxPublisherImpl::Settle(
+    const std::vector<OutboxEntry>& batch,
+    const std::vector<absl::Status>& sent, bool claim_next,
+    OutboxPublishResult* result) {
+  OutboxStore& outbox = store_.outbox();
+  std::vector<int64_t> published;
+  published.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (sent[i].ok()) published.push_back(batch[i].id);
+  }
+  std::vector<OutboxEntry> next;
+  if (claim_next) {
+    ES_ASSIGN_OR_RETURN(next, outbox.MarkPublishedAndClaim(
+                                  published, options_.worker_name,
+                                  options_.batch_size, options_.lease));
+  } else {
     ES_RETURN_IF_ERROR(outbox.MarkAllPublished(published));
-    Count(result, static_cast<int64_t>(published.size()), 0, 0);
-    bool failed = false;
+  }
+  Count(result, static_cast<int64_t>(published.size()), 0, 0);
+  absl::Status failures = [&]() -> absl::Status {
     // Released together, with the first one's error: the receiver could
     // not be reached for any of them.
     std::vector<int64_t> unreachable;
@@ -223,7 +378,6 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
         if (unreachable.empty()) unreachable_error = sent[i].ToString();
         unreachable.push_back(entry.id);
         Count(result, 0, 1, 0);
-        failed = true;
         continue;
       }
       const bool at_once = internal::GivesUpAtOnce(sent[i]);
@@ -232,29 +386,36 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
       const bool given_up =
           at_once || entry.attempts + 1 >= options_.max_attempts;
       Count(result, 0, 1, given_up ? 1 : 0);
-      if (!given_up) failed = true;
     }
-    if (!unreachable.empty()) {
-      absl::Status released = outbox.Release(unreachable, unreachable_error);
-      if (absl::IsUnimplemented(released)) {
-        // An outbox that cannot release: record failed attempts instead.
-        released = absl::OkStatus();
-        for (const int64_t id : unreachable) {
-          ES_RETURN_IF_ERROR(
-              outbox.MarkFailed(id, unreachable_error, options_.max_attempts));
-        }
-      }
-      ES_RETURN_IF_ERROR(released);
+    if (unreachable.empty()) return absl::OkStatus();
+    absl::Status released = outbox.Release(unreachable, unreachable_error);
+    if (!absl::IsUnimplemented(released)) return released;
+    // An outbox that cannot release: record failed attempts instead.
+    for (const int64_t id : unreachable) {
+      ES_RETURN_IF_ERROR(
+          outbox.MarkFailed(id, unreachable_error, options_.max_attempts));
     }
-    // What failed is retried by the next call (after a backoff in the
-    // background), not at once; a message given up does not stop the
-    // round.
-    if (failed) {
-      ReportBacklog(/*round_over=*/true);
-      break;
-    }
+    return absl::OkStatus();
+  }();
+  if (!failures.ok()) {
+    // The batch just claimed is not sent after all.
+    GiveBack(next).IgnoreError();
+    return failures;
   }
-  return absl::OkStatus();
+  return next;
+}
+
+absl::Status OutboxPublisherImpl::GiveBack(
+    const std::vector<OutboxEntry>& batch) {
+  if (batch.empty()) return absl::OkStatus();
+  std::vector<int64_t> ids;
+  ids.reserve(batch.size());
+  for (const OutboxEntry& entry : batch) ids.push_back(entry.id);
+  // An empty error keeps each message's last error.
+  absl::Status released = store_.outbox().Release(ids, "");
+  // An outbox that cannot release leaves them to their lease.
+  if (absl::IsUnimplemented(released)) return absl::OkStatus();
+  return released;
 }
 
 void OutboxPublisherImpl::Count(OutboxPublishResult* result, int64_t published,

@@ -20,7 +20,10 @@
 // The publisher claims a batch (OutboxStore::Claim, under a lease of
 // options.lease), hands it to the sink (OutboxSink::SendBatch: broker sinks
 // keep the whole batch in flight), marks what was delivered published in
-// one transaction (OutboxStore::MarkAllPublished), and each failure failed
+// one transaction while the next batch is in flight, together with the
+// claim of the batch after (OutboxStore::MarkPublishedAndClaim: the
+// store's work overlaps the receiver's; the sink runs on a second thread
+// of the publisher's, one batch at a time), and each failure failed
 // (OutboxStore::MarkFailed: retried later, given up as kFailed after
 // max_attempts failed sends, or at once when the sink says the receiver
 // will never take the message). Any number of publishers, in any processes,
@@ -28,14 +31,17 @@
 // until its lease expires.
 //
 // Delivery is at-least-once: a publisher that dies after Send and before
-// MarkPublished leaves the message to be sent again when its lease expires.
+// MarkPublished leaves the message to be sent again when its lease expires
+// (up to two batches: the one in flight, and the one before it, not yet
+// marked).
 // Sinks should drop duplicates by entry id. Order is the enqueue order
 // within a batch, not across retries or publishers (docs/outbox.md).
 //
 // Thread safety: every method may be called from any thread. The sink is
-// called by one thread at a time. Order: a batch reaches the sink in
-// enqueue order; a message whose send failed is retried after the later
-// messages of its batch went out (docs/outbox.md, "Order").
+// called by one thread at a time (not always the same one: a publisher
+// sends from a thread of its own while it settles and claims). Order: a batch
+// reaches the sink in enqueue order; a message whose send failed is retried
+// after the later messages of its batch went out (docs/outbox.md, "Order").
 
 #ifndef EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
 #define EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
@@ -179,7 +185,8 @@ class OutboxPublisher {
 
   // Stops the background thread after the batch in progress is settled
   // (sent and marked); a batch claimed but not yet handed to the sink is
-  // claimed again once its lease expires. Called while RunOnce runs on
+  // given back (OutboxStore::Release, claimable at once; left to its lease
+  // by a store that cannot release). Called while RunOnce runs on
   // another thread, makes that call return after the batch it is sending
   // (sent and marked): a job can be stopped without draining the outbox.
   // Does nothing else when not started.

@@ -52,9 +52,40 @@ constexpr char kMarkAllPublishedSql[] =
     "   FROM ids WHERE o.id = ids.id AND o.status <> 'published'"
     "   AND (SELECT id FROM missing) IS NULL RETURNING 1)"
     " SELECT (SELECT id FROM missing), (SELECT count(*) FROM marked)";
-// $1 the ids (bigint[]), $2 the error.
+// kMarkAllPublishedSql and kClaimSql in one statement (one commit): $1 the
+// ids to mark (bigint[]), $2 the worker, $3 the limit, $4 the lease in
+// microseconds. Nothing is marked or claimed when an id names no message.
+// The claim skips the ids being marked (both updates see the table as the
+// statement found it). One row per message claimed, with the smallest
+// missing id (NULL when all exist) in column 12; one row of NULLs but for
+// that column when none is claimed.
+constexpr char kMarkPublishedAndClaimSql[] =
+    "WITH ids AS (SELECT DISTINCT unnest($1::bigint[]) AS id),"
+    " missing AS (SELECT min(ids.id) AS id FROM ids WHERE NOT EXISTS"
+    "   (SELECT 1 FROM $S.outbox o WHERE o.id = ids.id)),"
+    " marked AS (UPDATE $S.outbox o SET status = 'published',"
+    "   published_at = now(), claimed_by = NULL, lease_until = NULL"
+    "   FROM ids WHERE o.id = ids.id AND o.status <> 'published'"
+    "   AND (SELECT id FROM missing) IS NULL RETURNING 1),"
+    " claimed AS (UPDATE $S.outbox SET claimed_by = $2::text,"
+    "   lease_until = now() + $4::bigint * interval '1 microsecond'"
+    "   WHERE id IN (SELECT id FROM $S.outbox"
+    "                WHERE status = 'pending'"
+    "                  AND (lease_until IS NULL OR lease_until <= now())"
+    "                  AND id <> ALL($1::bigint[])"
+    "                  AND (SELECT id FROM missing) IS NULL"
+    "                ORDER BY id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
+    "   RETURNING " ES_PG_OUTBOX_COLUMNS
+    "),"
+    " outcome AS (SELECT (SELECT id FROM missing) AS missing,"
+    "   (SELECT count(*) FROM marked) AS marked)"
+    " SELECT claimed.*, outcome.missing"
+    " FROM claimed RIGHT JOIN outcome ON true";
+// $1 the ids (bigint[]), $2 the error; an empty error keeps the last one
+// (messages a stopped publisher gives back unsent).
 constexpr char kReleaseSql[] =
-    "UPDATE $S.outbox SET last_error = $2::text, claimed_by = NULL,"
+    "UPDATE $S.outbox SET last_error = coalesce(nullif($2::text, ''),"
+    " last_error), claimed_by = NULL,"
     " lease_until = NULL"
     " WHERE id = ANY($1::bigint[]) AND status = 'pending'";
 constexpr char kMarkFailedSql[] =
@@ -130,6 +161,8 @@ PgOutboxStore::PgOutboxStore(PgDatabase* db)
       mark_published_(db->Statement("es_ob_mark_published", kMarkPublishedSql)),
       mark_all_published_(
           db->Statement("es_ob_mark_all_published", kMarkAllPublishedSql)),
+      mark_published_and_claim_(db->Statement("es_ob_mark_published_and_claim",
+                                              kMarkPublishedAndClaimSql)),
       release_(db->Statement("es_ob_release", kReleaseSql)),
       mark_failed_(db->Statement("es_ob_mark_failed", kMarkFailedSql)),
       status_of_(db->Statement("es_ob_status_of", kStatusOfSql)),
@@ -223,6 +256,45 @@ absl::Status PgOutboxStore::MarkAllPublished(absl::Span<const int64_t> ids) {
                                             ids.size(), " was marked"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<OutboxEntry>> PgOutboxStore::MarkPublishedAndClaim(
+    absl::Span<const int64_t> published, std::string_view worker, int limit,
+    absl::Duration lease) {
+  if (published.empty()) return Claim(worker, limit, lease);
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
+  if (worker.empty()) return absl::InvalidArgumentError("worker: empty");
+  ArrayBuilder array(kInt8Oid, published.size());
+  for (const int64_t id : published) array.Add(EncodeInt64(id));
+  PgParams params;
+  params.Bytes(array.Finish())
+      .Bytes(worker)
+      .Int64(limit)
+      .Int64(IntervalMicros(std::max(lease, absl::ZeroDuration())));
+  ES_ASSIGN_OR_RETURN(PgResult r, db_->WithConnection(
+                                      [&](PgConnection& conn) {
+                                        return conn.Execute(
+                                            mark_published_and_claim_, params);
+                                      },
+                                      PgDatabase::Retry::kNever));
+  if (r.rows() < 1) {
+    return absl::InternalError(
+        "postgres: marking and claiming outbox messages: no row");
+  }
+  constexpr int kMissingColumn = 12;
+  if (!r.IsNull(0, kMissingColumn)) {
+    return absl::NotFoundError(absl::StrCat(
+        "no outbox message ", r.Int64(0, kMissingColumn),
+        "; none of the batch of ", published.size(), " was marked"));
+  }
+  // Nothing claimed: the one row of the outcome.
+  if (r.rows() == 1 && r.IsNull(0, 0)) return std::vector<OutboxEntry>();
+  ES_ASSIGN_OR_RETURN(std::vector<OutboxEntry> claimed, DecodeOutboxEntries(r));
+  // RETURNING follows no order.
+  std::sort(
+      claimed.begin(), claimed.end(),
+      [](const OutboxEntry& a, const OutboxEntry& b) { return a.id < b.id; });
+  return claimed;
 }
 
 absl::Status PgOutboxStore::Release(absl::Span<const int64_t> ids,

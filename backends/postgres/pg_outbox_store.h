@@ -56,6 +56,11 @@ class PgOutboxStore final : public OutboxStore {
   // kNotFound when there is no message `id`.
   absl::Status MarkPublished(int64_t id) override;
   absl::Status MarkAllPublished(absl::Span<const int64_t> ids) override;
+  // One statement (MarkAllPublished's and Claim's updates, one commit). Not
+  // repeated after a lost connection, like Claim.
+  absl::StatusOr<std::vector<OutboxEntry>> MarkPublishedAndClaim(
+      absl::Span<const int64_t> published, std::string_view worker, int limit,
+      absl::Duration lease) override;
   absl::Status Release(absl::Span<const int64_t> ids,
                        std::string_view error) override;
   // kNotFound when there is no message `id`; kFailedPrecondition when it is
@@ -80,6 +85,7 @@ class PgOutboxStore final : public OutboxStore {
   const PgStatement claim_;
   const PgStatement mark_published_;
   const PgStatement mark_all_published_;
+  const PgStatement mark_published_and_claim_;
   const PgStatement release_;
   const PgStatement mark_failed_;
   const PgStatement status_of_;

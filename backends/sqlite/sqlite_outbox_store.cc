@@ -37,11 +37,18 @@ constexpr char kList[] = "SELECT " ES_OUTBOX_COLUMNS
                          "status = ?2) ORDER BY id LIMIT ?3";
 #undef ES_OUTBOX_COLUMNS
 // The rows kSelectClaimable returned, in the same write transaction: one
-// statement for the batch.
+// statement for the batch. They are the claimable rows from the first id
+// selected (?4) to the last (?5): any claimable row between would have
+// been selected.
 constexpr char kClaim[] =
-    "UPDATE outbox SET claimed_by = ?1, lease_until = ?2 WHERE id IN "
-    "(SELECT id FROM outbox WHERE status = 'pending' "
-    "AND (lease_until IS NULL OR lease_until <= ?3) ORDER BY id LIMIT ?4)";
+    "UPDATE outbox SET claimed_by = ?1, lease_until = ?2 "
+    "WHERE id BETWEEN ?4 AND ?5 AND status = 'pending' "
+    "AND (lease_until IS NULL OR lease_until <= ?3)";
+// A batch's ids are most often consecutive: ?1..?2 then names the same
+// rows as the JSON array, without parsing one.
+constexpr char kMarkRangePublished[] =
+    "UPDATE outbox SET status = 'published', published_at = ?3, "
+    "claimed_by = NULL, lease_until = NULL WHERE id BETWEEN ?1 AND ?2";
 // ?1: the ids as a JSON array.
 constexpr char kMarkAllPublished[] =
     "UPDATE outbox SET status = 'published', published_at = ?2, "
@@ -60,8 +67,11 @@ constexpr char kMarkFailed[] =
     "status = CASE WHEN attempts + 1 >= ?3 THEN 'failed' ELSE 'pending' END "
     "WHERE id = ?1";
 // ?1: the ids as a JSON array.
+// An empty error keeps the last one (messages a stopped publisher gives back
+// unsent).
 constexpr char kRelease[] =
-    "UPDATE outbox SET last_error = ?2, claimed_by = NULL, lease_until = NULL "
+    "UPDATE outbox SET last_error = coalesce(nullif(?2, ''), last_error), "
+    "claimed_by = NULL, lease_until = NULL "
     "WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'";
 // The lease is cleared so that the message is claimable at once; the last
 // error stays, for whoever looks at it again.
@@ -87,6 +97,103 @@ int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 absl::Status NoSuchMessage(int64_t id) {
   return absl::NotFoundError(
       absl::StrCat("outbox: there is no message with id ", id));
+}
+
+absl::Status CheckClaim(std::string_view worker, int limit,
+                        absl::Duration lease) {
+  if (worker.empty()) {
+    return absl::InvalidArgumentError("worker: empty; name the publisher");
+  }
+  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
+  if (lease <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lease: ", absl::FormatDuration(lease), " is not positive"));
+  }
+  return absl::OkStatus();
+}
+
+// Claims up to `limit` messages for `worker` until `until` on `conn`.
+// REQUIRES: inside a write transaction on the writer.
+absl::StatusOr<std::vector<OutboxEntry>> ClaimOn(SqliteConnection& conn,
+                                                 std::string_view worker,
+                                                 int limit, absl::Time now,
+                                                 absl::Time until) {
+  const int64_t now_micros = absl::ToUnixMicros(now);
+  const int64_t until_micros = absl::ToUnixMicros(until);
+  std::vector<OutboxEntry> entries;
+  {
+    ES_ASSIGN_OR_RETURN(ScopedStatement select, conn.Cached(kSelectClaimable));
+    select->BindInt64(1, now_micros);
+    select->BindInt64(2, limit);
+    ES_ASSIGN_OR_RETURN(entries, CollectOutboxEntries(*select));
+  }
+  if (entries.empty()) return entries;
+  ES_ASSIGN_OR_RETURN(ScopedStatement claim, conn.Cached(kClaim));
+  claim->BindText(1, worker);
+  claim->BindInt64(2, until_micros);
+  claim->BindInt64(3, now_micros);
+  claim->BindInt64(4, entries.front().id);
+  claim->BindInt64(5, entries.back().id);
+  ES_RETURN_IF_ERROR(claim->Run());
+  if (conn.Changes() != static_cast<int64_t>(entries.size())) {
+    return absl::InternalError(absl::StrCat("sqlite: claimed ", conn.Changes(),
+                                            " outbox messages of ",
+                                            entries.size(), " selected"));
+  }
+  for (OutboxEntry& entry : entries) {
+    entry.claimed_by = std::string(worker);
+    entry.lease_until = absl::FromUnixMicros(until_micros);
+  }
+  return entries;
+}
+
+// The ids of a batch to mark, without repeats, and as the JSON array that
+// kMarkAllPublished takes.
+struct IdsToMark {
+  explicit IdsToMark(absl::Span<const int64_t> ids)
+      : requested(ids.size()), distinct(ids.begin(), ids.end()) {
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()),
+                   distinct.end());
+    json = absl::StrCat("[", absl::StrJoin(distinct, ","), "]");
+  }
+  // Whether they are every id from the first to the last.
+  bool consecutive() const {
+    return !distinct.empty() && distinct.back() - distinct.front() + 1 ==
+                                    static_cast<int64_t>(distinct.size());
+  }
+  size_t requested;
+  std::vector<int64_t> distinct;
+  std::string json;
+};
+
+// Marks `ids` published on `conn`; kNotFound when one names no message (the
+// caller's transaction is then rolled back: nothing marked).
+// REQUIRES: inside a write transaction on the writer.
+absl::Status MarkAllOn(SqliteConnection& conn, const IdsToMark& ids,
+                       int64_t now_micros) {
+  if (ids.consecutive()) {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kMarkRangePublished));
+    stmt->BindInt64(1, ids.distinct.front());
+    stmt->BindInt64(2, ids.distinct.back());
+    stmt->BindInt64(3, now_micros);
+    ES_RETURN_IF_ERROR(stmt->Run());
+  } else {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kMarkAllPublished));
+    stmt->BindText(1, ids.json);
+    stmt->BindInt64(2, now_micros);
+    ES_RETURN_IF_ERROR(stmt->Run());
+  }
+  if (conn.Changes() == static_cast<int64_t>(ids.distinct.size())) {
+    return absl::OkStatus();
+  }
+  ES_ASSIGN_OR_RETURN(ScopedStatement missing, conn.Cached(kFirstMissing));
+  missing->BindText(1, ids.json);
+  ES_ASSIGN_OR_RETURN(bool row, missing->Step());
+  if (!row) return absl::InternalError("sqlite: marking outbox messages");
+  return absl::NotFoundError(
+      absl::StrCat("no outbox message ", missing->ColumnInt64(0),
+                   "; none of the batch of ", ids.requested, " was marked"));
 }
 
 }  // namespace
@@ -143,47 +250,12 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::Pending(int limit) {
 
 absl::StatusOr<std::vector<OutboxEntry>> SqliteOutboxStore::Claim(
     std::string_view worker, int limit, absl::Duration lease) {
-  if (worker.empty()) {
-    return absl::InvalidArgumentError("worker: empty; name the publisher");
-  }
-  ES_RETURN_IF_ERROR(internal::CheckLimit(limit));
-  if (lease <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "lease: ", absl::FormatDuration(lease), " is not positive"));
-  }
+  ES_RETURN_IF_ERROR(CheckClaim(worker, limit, lease));
   if (limit == 0) return std::vector<OutboxEntry>();
   const absl::Time now = absl::Now();
-  const absl::Time until = now + lease;
-  const int64_t now_micros = absl::ToUnixMicros(now);
-  const int64_t until_micros = absl::ToUnixMicros(until);
-  return db_->WithWriteTransaction(
-      [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<OutboxEntry>> {
-        std::vector<OutboxEntry> entries;
-        {
-          ES_ASSIGN_OR_RETURN(ScopedStatement select,
-                              conn.Cached(kSelectClaimable));
-          select->BindInt64(1, now_micros);
-          select->BindInt64(2, limit);
-          ES_ASSIGN_OR_RETURN(entries, CollectOutboxEntries(*select));
-        }
-        if (entries.empty()) return entries;
-        ES_ASSIGN_OR_RETURN(ScopedStatement claim, conn.Cached(kClaim));
-        claim->BindText(1, worker);
-        claim->BindInt64(2, until_micros);
-        claim->BindInt64(3, now_micros);
-        claim->BindInt64(4, limit);
-        ES_RETURN_IF_ERROR(claim->Run());
-        if (conn.Changes() != static_cast<int64_t>(entries.size())) {
-          return absl::InternalError(absl::StrCat(
-              "sqlite: claimed ", conn.Changes(), " outbox messages of ",
-              entries.size(), " selected"));
-        }
-        for (OutboxEntry& entry : entries) {
-          entry.claimed_by = std::string(worker);
-          entry.lease_until = absl::FromUnixMicros(until_micros);
-        }
-        return entries;
-      });
+  return db_->WithWriteTransaction([&](SqliteConnection& conn) {
+    return ClaimOn(conn, worker, limit, now, now + lease);
+  });
 }
 
 absl::Status SqliteOutboxStore::MarkPublished(int64_t id) {
@@ -201,30 +273,28 @@ absl::Status SqliteOutboxStore::MarkAllPublished(
     absl::Span<const int64_t> ids) {
   if (ids.empty()) return absl::OkStatus();
   const int64_t now = NowMicros();
-  std::vector<int64_t> distinct(ids.begin(), ids.end());
-  std::sort(distinct.begin(), distinct.end());
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  const std::string json = absl::StrCat("[", absl::StrJoin(distinct, ","), "]");
+  const IdsToMark to_mark(ids);
   // One statement in one transaction: one commit for the batch, and
   // nothing marked when an id names no message.
-  return db_->WithWriteTransaction([&](SqliteConnection& conn) -> absl::Status {
-    {
-      ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kMarkAllPublished));
-      stmt->BindText(1, json);
-      stmt->BindInt64(2, now);
-      ES_RETURN_IF_ERROR(stmt->Run());
-    }
-    if (conn.Changes() == static_cast<int64_t>(distinct.size())) {
-      return absl::OkStatus();
-    }
-    ES_ASSIGN_OR_RETURN(ScopedStatement missing, conn.Cached(kFirstMissing));
-    missing->BindText(1, json);
-    ES_ASSIGN_OR_RETURN(bool row, missing->Step());
-    if (!row) return absl::InternalError("sqlite: marking outbox messages");
-    return absl::NotFoundError(
-        absl::StrCat("no outbox message ", missing->ColumnInt64(0),
-                     "; none of the batch of ", ids.size(), " was marked"));
-  });
+  return db_->WithWriteTransaction(
+      [&](SqliteConnection& conn) { return MarkAllOn(conn, to_mark, now); });
+}
+
+absl::StatusOr<std::vector<OutboxEntry>>
+SqliteOutboxStore::MarkPublishedAndClaim(absl::Span<const int64_t> published,
+                                         std::string_view worker, int limit,
+                                         absl::Duration lease) {
+  ES_RETURN_IF_ERROR(CheckClaim(worker, limit, lease));
+  if (published.empty()) return Claim(worker, limit, lease);
+  const absl::Time now = absl::Now();
+  const IdsToMark to_mark(published);
+  return db_->WithWriteTransaction(
+      [&](SqliteConnection& conn) -> absl::StatusOr<std::vector<OutboxEntry>> {
+        ES_RETURN_IF_ERROR(MarkAllOn(conn, to_mark, absl::ToUnixMicros(now)));
+        if (limit == 0) return std::vector<OutboxEntry>();
+        // The messages just marked are no longer pending: never claimed.
+        return ClaimOn(conn, worker, limit, now, now + lease);
+      });
 }
 
 absl::Status SqliteOutboxStore::Release(absl::Span<const int64_t> ids,

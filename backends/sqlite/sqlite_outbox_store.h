@@ -43,6 +43,10 @@ class SqliteOutboxStore final : public OutboxStore {
                                                  absl::Duration lease) override;
   absl::Status MarkPublished(int64_t id) override;
   absl::Status MarkAllPublished(absl::Span<const int64_t> ids) override;
+  // One write transaction: MarkAllPublished's statement, then Claim's.
+  absl::StatusOr<std::vector<OutboxEntry>> MarkPublishedAndClaim(
+      absl::Span<const int64_t> published, std::string_view worker, int limit,
+      absl::Duration lease) override;
   absl::Status Release(absl::Span<const int64_t> ids,
                        std::string_view error) override;
   absl::Status MarkFailed(int64_t id, std::string_view error,

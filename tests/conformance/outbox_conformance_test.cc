@@ -459,6 +459,119 @@ TEST_P(OutboxConformanceTest, ReleaseGivesMessagesBackWithoutAnAttempt) {
   EXPECT_EQ(stats.pending, 2);
 }
 
+TEST_P(OutboxConformanceTest, ReleaseWithNoErrorKeepsTheLastError) {
+  ASSERT_OK(outbox().Enqueue(Messages(2, "m")));
+  const std::vector<OutboxEntry> claimed = MustClaim("w", 2, kLongLease);
+  ASSERT_THAT(claimed, SizeIs(2));
+  ASSERT_OK(outbox().MarkFailed(claimed[0].id, "INTERNAL: refused", 10));
+  ASSERT_THAT(Keys(MustClaim("w", 2, kLongLease)), ElementsAre("m-0"));
+  // What a stopped publisher gives back unsent: the lease goes, the last
+  // error stays (none for the message that never failed).
+  const std::vector<int64_t> ids = {claimed[0].id, claimed[1].id};
+  ASSERT_OK(outbox().Release(ids, ""));
+  const std::vector<OutboxEntry> again = MustClaim("other", 10, kLongLease);
+  ASSERT_THAT(again, SizeIs(2));
+  EXPECT_EQ(again[0].last_error, "INTERNAL: refused");
+  EXPECT_EQ(again[0].attempts, 1);
+  EXPECT_EQ(again[1].last_error, "");
+  EXPECT_EQ(again[1].attempts, 0);
+}
+
+TEST_P(OutboxConformanceTest,
+       MarkPublishedAndClaimSettlesOneBatchTakesTheNext) {
+  ASSERT_OK(outbox().Enqueue(Messages(7, "m")));
+  const std::vector<OutboxEntry> first = MustClaim("w", 3, kLongLease);
+  ASSERT_THAT(Keys(first), ElementsAre("m-0", "m-1", "m-2"));
+  // m-1 failed to send and is not marked; m-0 and m-2 are.
+  const std::vector<int64_t> delivered = {first[0].id, first[2].id};
+  const absl::Time before = absl::Now();
+  ASSERT_OK_AND_ASSIGN(
+      std::vector<OutboxEntry> second,
+      outbox().MarkPublishedAndClaim(delivered, "w", 3, kLongLease));
+  const absl::Time after = absl::Now();
+  // The next three in id order; m-1 is still leased to "w", not claimed.
+  EXPECT_THAT(Keys(second), ElementsAre("m-3", "m-4", "m-5"));
+  for (const OutboxEntry& e : second) {
+    EXPECT_EQ(e.status, OutboxStatus::kPending);
+    EXPECT_EQ(e.claimed_by, "w");
+    EXPECT_GE(e.lease_until, before + kLongLease - kClockSlack);
+    EXPECT_LE(e.lease_until, after + kLongLease + kClockSlack);
+    EXPECT_EQ(e.message.destination, "topic");
+  }
+  OutboxStats stats = MustStats();
+  EXPECT_EQ(stats.published, 2);
+  EXPECT_EQ(stats.pending, 5);
+  EXPECT_THAT(Keys(MustPending()),
+              ElementsAre("m-1", "m-3", "m-4", "m-5", "m-6"));
+  // Claimed: another worker gets only what is left.
+  EXPECT_THAT(Keys(MustClaim("other", 10, kLongLease)), ElementsAre("m-6"));
+
+  // No ids: a plain claim (nothing left here). Marking the last batch with
+  // nothing left to claim, and a repeated id, are fine.
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> none,
+                       outbox().MarkPublishedAndClaim({}, "w", 3, kLongLease));
+  EXPECT_THAT(none, IsEmpty());
+  const std::vector<int64_t> last = {second[0].id, second[1].id, second[2].id,
+                                     second[2].id};
+  ASSERT_OK_AND_ASSIGN(
+      none, outbox().MarkPublishedAndClaim(last, "w", 3, kLongLease));
+  EXPECT_THAT(none, IsEmpty());
+  stats = MustStats();
+  EXPECT_EQ(stats.published, 5);
+  EXPECT_EQ(stats.pending, 2);
+}
+
+TEST_P(OutboxConformanceTest, MarkPublishedAndClaimNeverClaimsWhatItMarks) {
+  ASSERT_OK(outbox().Enqueue(Messages(3, "m")));
+  // A lease already over: the messages are claimable again, yet those being
+  // marked published are not claimed by the same call.
+  const std::vector<OutboxEntry> first =
+      MustClaim("w", 2, absl::Milliseconds(1));
+  ASSERT_THAT(first, SizeIs(2));
+  absl::SleepFor(absl::Milliseconds(50));
+  const std::vector<int64_t> delivered = {first[0].id};
+  ASSERT_OK_AND_ASSIGN(
+      std::vector<OutboxEntry> next,
+      outbox().MarkPublishedAndClaim(delivered, "w", 10, kLongLease));
+  EXPECT_THAT(Keys(next), ElementsAre("m-1", "m-2"));
+  OutboxStats stats = MustStats();
+  EXPECT_EQ(stats.published, 1);
+  EXPECT_EQ(stats.pending, 2);
+}
+
+TEST_P(OutboxConformanceTest, MarkPublishedAndClaimWithAMissingIdDoesNothing) {
+  ASSERT_OK(outbox().Enqueue(Messages(4, "m")));
+  const std::vector<OutboxEntry> first = MustClaim("w", 2, kLongLease);
+  ASSERT_THAT(first, SizeIs(2));
+  const int64_t missing = first.back().id + 1000;
+  const std::vector<int64_t> with_missing = {first[0].id, missing};
+  EXPECT_THAT(
+      outbox().MarkPublishedAndClaim(with_missing, "w", 10, kLongLease),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr(absl::StrCat(missing))));
+  // Nothing marked, nothing claimed.
+  EXPECT_EQ(MustStats().published, 0);
+  EXPECT_THAT(Keys(MustClaim("other", 10, kLongLease)),
+              ElementsAre("m-2", "m-3"));
+}
+
+TEST_P(OutboxConformanceTest, MarkPublishedAndClaimChecksItsArguments) {
+  ASSERT_OK(outbox().Enqueue(Messages(2, "m")));
+  const std::vector<OutboxEntry> first = MustClaim("w", 1, kLongLease);
+  ASSERT_THAT(first, SizeIs(1));
+  const std::vector<int64_t> delivered = {first[0].id};
+  EXPECT_THAT(outbox().MarkPublishedAndClaim(delivered, "", 10, kLongLease),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(outbox().MarkPublishedAndClaim(delivered, "w", -1, kLongLease),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(MustStats().published, 0);
+  // Limit 0: marks, claims nothing.
+  ASSERT_OK_AND_ASSIGN(
+      std::vector<OutboxEntry> none,
+      outbox().MarkPublishedAndClaim(delivered, "w", 0, kLongLease));
+  EXPECT_THAT(none, IsEmpty());
+  EXPECT_EQ(MustStats().published, 1);
+}
+
 TEST_P(OutboxConformanceTest, MarkFailedRetriesUntilMaxAttempts) {
   ASSERT_OK(outbox().Enqueue(Messages(1, "m")));
   constexpr int kMaxAttempts = 3;
@@ -744,6 +857,72 @@ TEST_P(OutboxConformanceTest, ConcurrentClaimersPublishEachMessageOnce) {
   EXPECT_EQ(stats.pending, 0);
   EXPECT_EQ(stats.published, kMessages);
   EXPECT_THAT(MustPending(), IsEmpty());
+}
+
+// Workers that mark each batch and claim the next in one call, as a
+// pipelined publisher does: no message is claimed by two at once.
+TEST_P(OutboxConformanceTest, ConcurrentMarkPublishedAndClaimClaimsEachOnce) {
+  constexpr int kMessages = 300;
+  constexpr int kWorkers = 4;
+  ASSERT_OK(outbox().Enqueue(Messages(kMessages, "m")));
+  const std::vector<int64_t> all = Ids(MustPending(kMessages + 10));
+  ASSERT_THAT(all, SizeIs(kMessages));
+
+  struct Outcome {
+    std::vector<int64_t> claimed;
+    std::vector<std::string> errors;
+  };
+  std::vector<Outcome> outcomes(kWorkers);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      Outcome& out = outcomes[w];
+      const std::string worker = absl::StrCat("worker-", w);
+      ready.fetch_add(1);
+      while (ready.load() < kWorkers) std::this_thread::yield();
+      std::vector<int64_t> to_mark;
+      const absl::Time deadline = absl::Now() + absl::Seconds(60);
+      while (absl::Now() < deadline) {
+        absl::StatusOr<std::vector<OutboxEntry>> batch =
+            outbox().MarkPublishedAndClaim(to_mark, worker, 7, kLongLease);
+        if (!batch.ok()) {
+          out.errors.push_back(batch.status().ToString());
+          return;
+        }
+        if (batch->empty()) return;
+        to_mark.clear();
+        for (const OutboxEntry& e : *batch) {
+          if (e.claimed_by != worker) {
+            out.errors.push_back(absl::StrCat("message ", e.id, " claimed by '",
+                                              e.claimed_by, "'"));
+          }
+          out.claimed.push_back(e.id);
+          to_mark.push_back(e.id);
+        }
+      }
+      out.errors.push_back("deadline passed");
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  std::vector<int64_t> claimed;
+  for (int w = 0; w < kWorkers; ++w) {
+    SCOPED_TRACE(absl::StrCat("worker ", w));
+    EXPECT_THAT(outcomes[w].errors, IsEmpty());
+    claimed.insert(claimed.end(), outcomes[w].claimed.begin(),
+                   outcomes[w].claimed.end());
+  }
+  absl::flat_hash_set<int64_t> seen;
+  for (int64_t id : claimed) {
+    EXPECT_TRUE(seen.insert(id).second) << "message " << id << " claimed twice";
+  }
+  std::sort(claimed.begin(), claimed.end());
+  EXPECT_THAT(claimed, ElementsAreArray(all));
+  // Each worker's last call marked its last batch and found nothing more.
+  const OutboxStats stats = MustStats();
+  EXPECT_EQ(stats.pending, 0);
+  EXPECT_EQ(stats.published, kMessages);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, OutboxConformanceTest,

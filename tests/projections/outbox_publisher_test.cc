@@ -236,6 +236,70 @@ TEST_P(OutboxPublisherTest, ConcurrentStopEndsRunOnceAfterTheBatchInFlight) {
   EXPECT_EQ(rest.published, 20);
 }
 
+// While the sink holds a batch, the publisher claims the next one (and
+// would mark the one before): the store's work overlaps the receiver's.
+TEST_P(OutboxPublisherTest, ConcurrentClaimOfTheNextBatchWhileOneIsInFlight) {
+  Enqueue(30, "m");
+  GatedSink sink;
+  OutboxPublisherOptions options = FastOptions();
+  options.worker_name = "pipelined";
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+  absl::StatusOr<OutboxPublishResult> result;
+  std::thread job([&] { result = publisher->RunOnce(); });
+  ASSERT_TRUE(WaitUntil([&] { return sink.entered() >= 1; }, kLong));
+  const auto claimed = [&] {
+    absl::StatusOr<std::vector<OutboxEntry>> pending =
+        store().outbox().Pending(100);
+    int n = 0;
+    if (pending.ok()) {
+      for (const OutboxEntry& e : *pending) n += e.claimed_by == "pipelined";
+    }
+    return n;
+  };
+  // The first batch, and the second, claimed while the first is held.
+  EXPECT_TRUE(WaitUntil([&] { return claimed() == 20; }, kLong)) << claimed();
+  EXPECT_EQ(sink.entered(), 1);
+  sink.Open();
+  job.join();
+  ASSERT_OK(result);
+  EXPECT_EQ(result->published, 30);
+  EXPECT_EQ(Stats().published, 30);
+  EXPECT_EQ(Stats().pending, 0);
+}
+
+// A failed send ends the round before the batch claimed meanwhile is sent,
+// which is given back at once (not left to its lease) with no error.
+TEST_P(OutboxPublisherTest, AFailedSendEndsTheRoundAndGivesTheNextBatchBack) {
+  Enqueue(30, "m");
+  RecordingSink sink;
+  sink.FailWith([](const OutboxEntry& entry, int call) {
+    return entry.message.payload == "m-3" && call == 1
+               ? absl::InternalError("refused once")
+               : absl::OkStatus();
+  });
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink);
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult first, publisher->RunOnce());
+  EXPECT_EQ(first.published, 9);
+  EXPECT_EQ(first.failed_sends, 1);
+  EXPECT_EQ(sink.total_calls(), 10);  // the first batch only
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> pending,
+                       store().outbox().Pending(100));
+  ASSERT_EQ(pending.size(), 21u);
+  for (const OutboxEntry& e : pending) {
+    EXPECT_EQ(e.claimed_by, "") << e.message.payload;
+    EXPECT_EQ(e.last_error.empty(), e.message.payload != "m-3")
+        << e.message.payload;
+  }
+  // The retry goes first: the rest follows it in enqueue order.
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult second, publisher->RunOnce());
+  EXPECT_EQ(second.published, 21);
+  const std::vector<std::string> delivered = sink.delivered();
+  ASSERT_EQ(delivered.size(), 30u);
+  EXPECT_EQ(delivered[9], "m-3");
+  EXPECT_EQ(delivered[10], "m-10");
+  EXPECT_EQ(delivered[29], "m-29");
+}
+
 TEST_P(OutboxPublisherTest, ConcurrentPublishersPublishEachMessageOnce) {
   Enqueue(200, "early");
   RecordingSink sink;
