@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "eventstore/bench/v1/bench.pb.h"
 #include "eventstore/event_data.h"
 #include "eventstore/event_store.h"
+#include "eventstore/forwarding_event_store.h"
 #include "eventstore/status_macros.h"
 #include "eventstore/uuid.h"
 #include "eventstore/v1/metadata.pb.h"
@@ -44,7 +46,8 @@ constexpr char kP2StreamPrefix[] = "customer-";
 
 constexpr Workload kAppWorkloads[] = {
     {"P1_ProjectionCatchUp", 0.7, 2, 5, 5, false, "", "_readall",
-     "runner / ReadAll"},
+     "runner / ReadAll", "_owned_reads", "runner with owned pages / ReadAll",
+     0},
     {"P2_AggregateLoad", 0, 100, 3, 3, false, "/snapshot", "/no_snapshot",
      "snapshot / no snapshot"},
 };
@@ -243,6 +246,20 @@ absl::Status CatchUp(benchmark::State& state, EventStore& store) {
   return absl::OkStatus();
 }
 
+// The store as the runner read it before EventStore::ReadAllInto: a
+// ForwardingEventStore keeps the default ReadAllInto, which calls ReadAll
+// (every batch into a new page).
+class OwnedPages final : public ForwardingEventStore {
+ public:
+  explicit OwnedPages(EventStore* target) : ForwardingEventStore(target) {}
+};
+
+// P1, for comparison: the runner reading owned pages (OwnedPages).
+absl::Status CatchUpOwnedPages(benchmark::State& state, EventStore& store) {
+  OwnedPages owned(&store);
+  return CatchUp(state, owned);
+}
+
 // P1, baseline: W4's loop over the same store.
 absl::Status ReadWholeLog(benchmark::State& state, EventStore& store) {
   for (auto _ : state) {
@@ -319,9 +336,12 @@ void RegisterAppWorkloads(absl::Span<const Backend> backends) {
     absl::Status (*write)(EventStore&);
     AppFn ours;
     AppFn baseline;
+    // Workload::alt_suffix's side, or null.
+    AppFn alt;
   };
-  const Sides sides[] = {{WriteP1Log, CatchUp, ReadWholeLog},
-                         {WriteP2Aggregate, LoadFromSnapshot, LoadByReplay}};
+  const Sides sides[] = {
+      {WriteP1Log, CatchUp, ReadWholeLog, CatchUpOwnedPages},
+      {WriteP2Aggregate, LoadFromSnapshot, LoadByReplay, nullptr}};
   for (size_t w = 0; w < AppWorkloads().size(); ++w) {
     const Workload& workload = AppWorkloads()[w];
     int most_rounds = 0;
@@ -335,19 +355,29 @@ void RegisterAppWorkloads(absl::Span<const Backend> backends) {
         const int rounds = Rounds(workload, backend);
         if (!backend.open_store || round >= rounds) continue;
         const std::string prefix = BenchmarkName(workload, backend);
-        AppRun ours{absl::StrCat(prefix, workload.ours_suffix), prefix,
-                    backend.open_store, sides[w].write, 2 * rounds};
-        AppRun baseline{absl::StrCat(prefix, workload.baseline_suffix), prefix,
-                        backend.open_store, sides[w].write, 2 * rounds};
-        AppFn ours_fn = sides[w].ours;
-        AppFn baseline_fn = sides[w].baseline;
-        // Ours first in odd rounds (1, 3, ...), the baseline in even ones.
-        if (round % 2 == 1) {
-          std::swap(ours, baseline);
-          std::swap(ours_fn, baseline_fn);
+        const int uses = (sides[w].alt != nullptr ? 3 : 2) * rounds;
+        std::vector<std::pair<AppRun, AppFn>> runs = {
+            {AppRun{absl::StrCat(prefix, workload.ours_suffix), prefix,
+                    backend.open_store, sides[w].write, uses},
+             sides[w].ours},
+            {AppRun{absl::StrCat(prefix, workload.baseline_suffix), prefix,
+                    backend.open_store, sides[w].write, uses},
+             sides[w].baseline}};
+        if (sides[w].alt != nullptr) {
+          runs.push_back(
+              {AppRun{absl::StrCat(prefix, workload.alt_suffix), prefix,
+                      backend.open_store, sides[w].write, uses},
+               sides[w].alt});
         }
-        Register(workload, std::move(ours), round, rounds, ours_fn);
-        Register(workload, std::move(baseline), round, rounds, baseline_fn);
+        // Two sides: ours first in odd rounds (1, 3, ...), the baseline in
+        // even ones; three: each first in turn.
+        std::rotate(runs.begin(),
+                    runs.begin() + static_cast<std::ptrdiff_t>(
+                                       round % static_cast<int>(runs.size())),
+                    runs.end());
+        for (auto& [run, fn] : runs) {
+          Register(workload, std::move(run), round, rounds, fn);
+        }
       }
     }
   }

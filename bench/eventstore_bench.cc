@@ -34,6 +34,7 @@
 #include "bench/bench_display.h"
 #include "bench/ratio_reporter.h"
 #include "bench/sqlite_raw.h"
+#include "bench/target.h"
 #include "bench/workloads.h"
 #if EVENTSTORE_BENCH_POSTGRES
 #include "bench/postgres_raw.h"
@@ -48,16 +49,22 @@ std::vector<Backend> Backends() {
   backends[0].name = "sqlite";
   backends[0].store = SqliteStoreFactory(Sync::kNormal);
   backends[0].raw = SqliteRawFactory(Sync::kNormal);
+  backends[0].store_into =
+      StoreTargetFactory(SqliteStoreOpener(Sync::kNormal), ReadApi::kInto);
   backends[0].open_store = SqliteStoreOpener(Sync::kNormal);
   backends[1].name = "sqlite_full";
   backends[1].store = SqliteStoreFactory(Sync::kFull);
   backends[1].raw = SqliteRawFactory(Sync::kFull);
+  backends[1].store_into =
+      StoreTargetFactory(SqliteStoreOpener(Sync::kFull), ReadApi::kInto);
   backends[1].commits_wait_for_disk = true;
 #if EVENTSTORE_BENCH_POSTGRES
   Backend postgres;
   postgres.name = "postgres";
   postgres.store = PostgresStoreFactory();
   postgres.raw = PostgresRawFactory();
+  postgres.store_into =
+      StoreTargetFactory(PostgresStoreOpener(), ReadApi::kInto);
   postgres.open_store = PostgresStoreOpener();
   postgres.commits_wait_for_disk = true;
   postgres.target_ratios = {{"W1_SingleAppend", 0.9},

@@ -754,6 +754,12 @@ TargetFactory PostgresRawFactory() {
   return []() -> absl::StatusOr<std::unique_ptr<Target>> {
     ES_ASSIGN_OR_RETURN(const PostgresRawBatchMethod method,
                         RawBatchMethodFromEnv());
+    return PostgresRawFactory(method)();
+  };
+}
+
+TargetFactory PostgresRawFactory(PostgresRawBatchMethod method) {
+  return [method]() -> absl::StatusOr<std::unique_ptr<Target>> {
     ES_ASSIGN_OR_RETURN(const std::string url, BenchPostgresUrl());
     ES_ASSIGN_OR_RETURN(std::shared_ptr<BenchSchema> schema,
                         BenchSchema::Create(url, "bench_raw", kSchemaSql));

@@ -68,8 +68,11 @@ enum class PostgresRawBatchMethod {
 absl::StatusOr<PostgresRawBatchMethod> RawBatchMethodFromEnv();
 const char* RawBatchMethodName(PostgresRawBatchMethod method);
 
-// Fresh raw baselines, each in a new schema on BenchPostgresUrl().
+// Fresh raw baselines, each in a new schema on BenchPostgresUrl(); the
+// first writes batches by RawBatchMethodFromEnv(), the second by `method`
+// (pg_batch_bench compares the four forms in one run).
 TargetFactory PostgresRawFactory();
+TargetFactory PostgresRawFactory(PostgresRawBatchMethod method);
 
 // Fresh stores of ours: PostgresEventStore in a new schema on
 // BenchPostgresUrl(), with the default options; as targets, and as stores

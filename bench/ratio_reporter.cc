@@ -167,6 +167,16 @@ std::vector<RatioReporter::Row> RatioReporter::Rows() const {
       }
       row.target = Target(w, backend);
       rows.push_back(std::move(row));
+      // A third side against the same baseline (Workload::alt_suffix).
+      Row alt;
+      alt.workload = w.name;
+      alt.backend = absl::StrCat(backend, ", ", w.alt_versus);
+      if (w.alt_suffix[0] != '\0' &&
+          MakeRow(absl::StrCat(prefix, w.alt_suffix),
+                  absl::StrCat(prefix, w.baseline_suffix), alt)) {
+        alt.target = w.alt_target_ratio;
+        rows.push_back(std::move(alt));
+      }
     }
   }
   return rows;

@@ -8,7 +8,9 @@
 // Names are shown as registered ("W1_SingleAppend/sqlite"), without the
 // "/iterations:N/real_time" suffix Google Benchmark adds for the fixed
 // iteration count and the real-time measure every workload uses. A result
-// named "<workload>/<backend>_raw" is the baseline of "<workload>/<backend>".
+// named "<workload>/<backend>_raw" is the baseline of "<workload>/<backend>",
+// and of "<workload>/<backend>_into" (W3, W4 reading into kept buffers,
+// shown as "<backend>, into buffer": Workload::alt_suffix).
 // A workload runs in rounds, each running the two sides back to back; the
 // results of one round (and repetition) are paired by their label ("round
 // i/n") and repetition index. The table gives the median of the paired

@@ -90,11 +90,26 @@ using WritersFactory =
 using StoreFactory =
     std::function<absl::StatusOr<std::shared_ptr<EventStore>>()>;
 
+// How a store target reads (W3, W4).
+enum class ReadApi {
+  // ReadStream and ReadAll: every event built into a new RecordedEvent, the
+  // result destroyed after each read, as most applications read.
+  kOwned,
+  // ReadStreamInto and ReadAllInto into one buffer (one event vector, one
+  // page) the target keeps from read to read, as a reader going through a
+  // log page after page does.
+  kInto,
+};
+
 // A Target over our `store`, which several targets may share (the store is
 // thread-safe). `scratch` (may be null) is released only after the store is
 // closed: the temporary directory holding its file, say.
 std::unique_ptr<Target> MakeStoreTarget(std::shared_ptr<EventStore> store,
-                                        std::shared_ptr<void> scratch);
+                                        std::shared_ptr<void> scratch,
+                                        ReadApi read_api = ReadApi::kOwned);
+
+// Targets over fresh stores from `open`, reading with `read_api`.
+TargetFactory StoreTargetFactory(StoreFactory open, ReadApi read_api);
 
 }  // namespace eventstore::bench
 

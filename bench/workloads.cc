@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <map>
@@ -56,8 +57,10 @@ constexpr int kW5WarmUpAppends = 3;
 constexpr Workload kWorkloads[] = {
     {"W1_SingleAppend", 0.8, 1, 3, 2, false},
     {"W2_BatchAppend", 0.8, 1, 5, 5, false},
-    {"W3_ReadStream", 0.5, 40, 7, 7, false},
-    {"W4_ReadAll", 0.5, 8, 7, 7, false},
+    {"W3_ReadStream", 0.5, 40, 7, 7, false, "", "_raw", "", "_into",
+     "into buffer", 0.8},
+    {"W4_ReadAll", 0.5, 8, 7, 7, false, "", "_raw", "", "_into", "into buffer",
+     0.8},
     {"W5_ConcurrentAppend", 3.0, 1, 3, 3, /*concurrent=*/true},
 };
 
@@ -518,6 +521,11 @@ std::string RawBenchmarkName(const Workload& workload, const Backend& backend) {
   return absl::StrCat(workload.name, "/", backend.name, "_raw");
 }
 
+std::string IntoBenchmarkName(const Workload& workload,
+                              const Backend& backend) {
+  return absl::StrCat(workload.name, "/", backend.name, workload.alt_suffix);
+}
+
 void RegisterWorkloads(absl::Span<const Backend> backends) {
   for (size_t w = 0; w < Workloads().size(); ++w) {
     const Workload& workload = Workloads()[w];
@@ -533,13 +541,22 @@ void RegisterWorkloads(absl::Span<const Backend> backends) {
       for (const Backend& backend : backends) {
         const int rounds = Rounds(workload, backend);
         if (round >= rounds) continue;
-        Run ours{BenchmarkName(workload, backend), &workload, backend.store,
-                 round, rounds};
-        Run raw{RawBenchmarkName(workload, backend), &workload, backend.raw,
-                round, rounds};
-        if (round % 2 == 1) std::swap(ours, raw);
-        Register(kWorkloadFns[w], std::move(ours));
-        Register(kWorkloadFns[w], std::move(raw));
+        std::vector<Run> sides = {Run{BenchmarkName(workload, backend),
+                                      &workload, backend.store, round, rounds},
+                                  Run{RawBenchmarkName(workload, backend),
+                                      &workload, backend.raw, round, rounds}};
+        if (std::string_view(workload.alt_suffix) == "_into" &&
+            backend.store_into) {
+          sides.push_back(Run{IntoBenchmarkName(workload, backend), &workload,
+                              backend.store_into, round, rounds});
+        }
+        // Two sides: ours first in odd rounds, raw first in even ones;
+        // three: each first in turn.
+        std::rotate(sides.begin(),
+                    sides.begin() + static_cast<std::ptrdiff_t>(
+                                        round % static_cast<int>(sides.size())),
+                    sides.end());
+        for (Run& run : sides) Register(kWorkloadFns[w], std::move(run));
       }
     }
   }

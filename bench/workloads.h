@@ -50,6 +50,10 @@ struct Backend {
   TargetFactory store;
   // Fresh, empty raw baselines with the same settings and schema.
   TargetFactory raw;
+  // Fresh, empty stores of ours that read into buffers they keep
+  // (ReadApi::kInto): W3 and W4 run them too, as "<backend>_into", beside
+  // ours and raw in each round. Empty: not run.
+  TargetFactory store_into;
   // Every commit waits for the disk (synchronous=FULL): workloads of many
   // small commits run fewer rounds (Workload::rounds_when_commits_wait) to
   // keep the whole program short.
@@ -91,6 +95,15 @@ struct Workload {
   // Shown after the backend in the ratio table when not empty, e.g.
   // "sqlite, vs ReadAll".
   const char* versus = "";
+  // A third side, compared with the same baseline in a row of its own when
+  // set: W3 and W4 "_into" (our store reading into kept buffers,
+  // Backend::store_into), P1 "_owned_reads" (the runner reading each batch
+  // into a new page, as it did before ReadAllInto). `alt_versus` is shown
+  // after the backend; `alt_target_ratio` is its least acceptable ratio
+  // (0: for information).
+  const char* alt_suffix = "";
+  const char* alt_versus = "";
+  double alt_target_ratio = 0;
 };
 
 // W5's counts of writer threads, ascending: 1, 4, 16.
@@ -108,13 +121,17 @@ absl::Span<const Workload> Workloads();
 // The name our store's results are reported under, and the raw baseline's.
 std::string BenchmarkName(const Workload& workload, const Backend& backend);
 std::string RawBenchmarkName(const Workload& workload, const Backend& backend);
+// W3, W4 on Backend::store_into: "<workload>/<backend>_into".
+std::string IntoBenchmarkName(const Workload& workload, const Backend& backend);
 // W5's names: `BenchmarkName` or `RawBenchmarkName` + "/writers:<n>".
 std::string WritersBenchmarkName(const std::string& name, int writers);
 
 // Registers every workload on every backend with benchmark::
 // RegisterBenchmark: for W1 then W2 ..., round by round, each backend's
 // two sides next to each other (ours first in odd rounds, raw first in even
-// ones), so that each ratio compares neighbouring runs.
+// ones), so that each ratio compares neighbouring runs. W3 and W4 on a
+// backend with store_into run three sides, ours, raw and ours reading into
+// kept buffers, the order rotated by one side each round.
 void RegisterWorkloads(absl::Span<const Backend> backends);
 
 // Changes a side's batches before its runs, outside the timed region (e.g.

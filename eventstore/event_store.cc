@@ -27,6 +27,23 @@ absl::Status EventStore::ReadStreamPages(std::string_view stream,
   return internal::HandOverInPages(*std::move(events), page_size, page);
 }
 
+absl::Status EventStore::ReadStreamInto(std::string_view stream,
+                                        const ReadStreamOptions& options,
+                                        std::vector<RecordedEvent>& events) {
+  absl::StatusOr<std::vector<RecordedEvent>> read = ReadStream(stream, options);
+  if (!read.ok()) return read.status();
+  events = *std::move(read);
+  return absl::OkStatus();
+}
+
+absl::Status EventStore::ReadAllInto(const ReadAllOptions& options,
+                                     ReadAllPage& page) {
+  absl::StatusOr<ReadAllPage> read = ReadAll(options);
+  if (!read.ok()) return read.status();
+  page = *std::move(read);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>>
 EventStore::AppendEach(absl::Span<const AppendRequest> requests) {
   if (requests.empty()) {

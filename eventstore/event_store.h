@@ -201,6 +201,44 @@ class EventStore {
   virtual absl::StatusOr<ReadAllPage> ReadAll(
       const ReadAllOptions& options) = 0;
 
+  // Reads into storage the caller keeps and reuses: the events ReadStream
+  // (stream, options) returns, in `events`, and the page ReadAll(options)
+  // returns, in `page`. On success `events` (page.events) holds exactly
+  // the events read, and every field of every event is what the owned
+  // call returns: an element reused from an earlier read keeps none of its
+  // old contents (metadata fields, checksum, damage, payload_state
+  // included). What changes is the cost: a backend may decode each row
+  // into the strings and metadata message of an element already there,
+  // whose allocations are reused, so that a reader going through a long
+  // stream or the log page after page into one buffer allocates (almost)
+  // nothing per event once the buffer has grown to the page size (SQLite
+  // does: docs/benchmarks.md). Elements past the events read are removed,
+  // so keep one buffer per page size. On an error the buffer's contents
+  // are unspecified (still a valid vector); the status is what the owned
+  // call returns.
+  //
+  //   std::vector<RecordedEvent> events;  // one per reader, kept
+  //   ES_RETURN_IF_ERROR(store.ReadStreamInto("order-1", {}, events));
+  //
+  //   ReadAllPage page;  // kept across pages
+  //   ReadAllOptions options{.max_count = 1000};
+  //   do {
+  //     ES_RETURN_IF_ERROR(store.ReadAllInto(options, page));
+  //     for (const RecordedEvent& e : page.events) Handle(e);
+  //     options.from_position = page.next_position;
+  //   } while (!page.end_of_log);
+  //
+  // These defaults call ReadStream and ReadAll and move the result in
+  // (correct for every store, without the reuse). ForwardingEventStore
+  // keeps them, so that a decorator's ReadStream and ReadAll see the read;
+  // a decorator that changes nothing in the events read forwards them to
+  // its target itself (InstrumentedEventStore does, counting the read).
+  virtual absl::Status ReadStreamInto(std::string_view stream,
+                                      const ReadStreamOptions& options,
+                                      std::vector<RecordedEvent>& events);
+  virtual absl::Status ReadAllInto(const ReadAllOptions& options,
+                                   ReadAllPage& page);
+
   // The stream's version: its last event's version, 0 when absent.
   virtual absl::StatusOr<int64_t> StreamVersion(std::string_view stream) = 0;
 

@@ -185,6 +185,54 @@ absl::StatusOr<ReadAllPage> InstrumentedEventStore::ReadAll(
   return page;
 }
 
+absl::Status InstrumentedEventStore::ReadStreamInto(
+    std::string_view stream, const ReadStreamOptions& options,
+    std::vector<RecordedEvent>& events) {
+  Clock::time_point start;
+  if (instrumentation_ != nullptr) start = Clock::now();
+  ScopedSpan span(tracer_.get(), "eventstore.read_stream", SpanKind::kClient);
+  if (span) {
+    span.SetAttribute("eventstore.backend", backend_label_);
+    span.SetAttribute("eventstore.stream", stream);
+  }
+  const absl::Status status = target()->ReadStreamInto(stream, options, events);
+  const int64_t returned =
+      status.ok() ? static_cast<int64_t>(events.size()) : 0;
+  if (span) {
+    span.SetAttribute("eventstore.events", returned);
+    span.SetStatus(status);
+  }
+  if (instrumentation_ != nullptr) {
+    ReportRead(*instrumentation_, backend_label_, ReadKind::kReadStream,
+               status.ok(), returned, start);
+  }
+  return status;
+}
+
+absl::Status InstrumentedEventStore::ReadAllInto(const ReadAllOptions& options,
+                                                 ReadAllPage& page) {
+  Clock::time_point start;
+  if (instrumentation_ != nullptr) start = Clock::now();
+  ScopedSpan span(tracer_.get(), "eventstore.read_all", SpanKind::kClient);
+  if (span) {
+    span.SetAttribute("eventstore.backend", backend_label_);
+    span.SetAttribute("eventstore.from_position",
+                      options.from_position.ToString());
+  }
+  const absl::Status status = target()->ReadAllInto(options, page);
+  const int64_t returned =
+      status.ok() ? static_cast<int64_t>(page.events.size()) : 0;
+  if (span) {
+    span.SetAttribute("eventstore.events", returned);
+    span.SetStatus(status);
+  }
+  if (instrumentation_ != nullptr) {
+    ReportRead(*instrumentation_, backend_label_, ReadKind::kReadAll,
+               status.ok(), returned, start);
+  }
+  return status;
+}
+
 std::unique_ptr<EventStore> Instrument(
     std::unique_ptr<EventStore> store,
     std::shared_ptr<Instrumentation> instrumentation,

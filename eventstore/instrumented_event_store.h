@@ -94,6 +94,14 @@ class InstrumentedEventStore final : public ForwardingEventStore {
   absl::StatusOr<std::vector<RecordedEvent>> ReadStream(
       std::string_view stream, const ReadStreamOptions& options) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;
+  // Measured and traced as ReadStream and ReadAll are (the same metrics and
+  // span names), forwarded to the target's own, so that its reuse of the
+  // caller's buffer is kept.
+  absl::Status ReadStreamInto(std::string_view stream,
+                              const ReadStreamOptions& options,
+                              std::vector<RecordedEvent>& events) override;
+  absl::Status ReadAllInto(const ReadAllOptions& options,
+                           ReadAllPage& page) override;
 
   const std::string& backend_label() const { return backend_label_; }
 

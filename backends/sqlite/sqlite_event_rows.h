@@ -23,9 +23,12 @@ namespace eventstore::sqlite {
 // The number of columns in ES_EVENT_COLUMNS.
 inline constexpr int kEventColumns = 9;
 
-// Decodes the current row into `event`, a default-constructed RecordedEvent,
-// in place: reads of many small events are dominated by allocation and
-// moves, so no temporary RecordedEvent is made. A row that cannot be read
+// Decodes the current row into `event` in place: reads of many small events
+// are dominated by allocation and moves, so no temporary RecordedEvent is
+// made. `event` may hold an earlier event (EventStore::ReadStreamInto,
+// ReadAllInto): every field is overwritten, and its strings and metadata
+// message keep their allocations, so a reused event costs no malloc. A row
+// that cannot be read
 // intact (a corrupt id or metadata, a checksum mismatch) becomes a damaged
 // event (recorded_event.h) rather than an error, so that one bad row does
 // not make the rest of the log unreadable. The checksum is compared only
@@ -38,6 +41,13 @@ void DecodeRowInto(const SqliteStatement& row, bool verify,
 // (checksums compared when `verify`).
 absl::Status CollectRows(SqliteStatement& stmt, bool verify,
                          std::vector<RecordedEvent>& out);
+
+// Steps `stmt` to the end, decoding row i into out[i], reusing the events
+// `out` already holds (appending when it holds fewer), and counting the
+// rows in `*rows`. The caller removes out[*rows] onwards once done (also
+// when this fails midway: *rows counts the rows decoded).
+absl::Status CollectRowsReusing(SqliteStatement& stmt, bool verify,
+                                std::vector<RecordedEvent>& out, size_t* rows);
 
 }  // namespace eventstore::sqlite
 

@@ -42,10 +42,20 @@ class StoreInTempDir final : public ForwardingEventStore {
 
   std::string path() const { return dir_->File("events.db"); }
 
-  // The owned store's own batches, not the default.
+  // The owned store's own batches and reads into a buffer, not the
+  // defaults.
   absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
       absl::Span<const AppendRequest> requests) override {
     return target()->AppendEach(requests);
+  }
+  absl::Status ReadStreamInto(std::string_view stream,
+                              const ReadStreamOptions& options,
+                              std::vector<RecordedEvent>& events) override {
+    return target()->ReadStreamInto(stream, options, events);
+  }
+  absl::Status ReadAllInto(const ReadAllOptions& options,
+                           ReadAllPage& page) override {
+    return target()->ReadAllInto(options, page);
   }
 
  private:
@@ -163,10 +173,20 @@ class StoreInSchema final : public ForwardingEventStore {
   const std::string& url() const { return url_; }
   const std::string& schema() const { return schema_; }
 
-  // The owned store's own batches, not the default.
+  // The owned store's own batches and reads into a buffer, not the
+  // defaults.
   absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
       absl::Span<const AppendRequest> requests) override {
     return target()->AppendEach(requests);
+  }
+  absl::Status ReadStreamInto(std::string_view stream,
+                              const ReadStreamOptions& options,
+                              std::vector<RecordedEvent>& events) override {
+    return target()->ReadStreamInto(stream, options, events);
+  }
+  absl::Status ReadAllInto(const ReadAllOptions& options,
+                           ReadAllPage& page) override {
+    return target()->ReadAllInto(options, page);
   }
 
  private:
