@@ -31,6 +31,10 @@ struct Checkpoint {
   // Events processed since the checkpoint was created or reset.
   int64_t events_processed = 0;
   absl::Time updated_at;
+  // Set while a rebuild was requested (RequestRebuild) and no runner has
+  // started it yet.
+  std::optional<absl::Time> rebuild_requested_at;
+  std::string rebuild_requested_by;
 };
 
 // How far a projection is behind the head of the log.
@@ -73,8 +77,18 @@ class CheckpointStore {
   virtual absl::Status SaveIn(SqlTransaction& tx, std::string_view projection,
                               Position position, int64_t processed) = 0;
   // Removes the checkpoint: the projection starts over from the start.
+  // Removes a pending rebuild request with it.
   virtual absl::Status Reset(std::string_view projection) = 0;
-  // Every checkpoint, sorted by projection name.
+  // Asks the projection's runner to rebuild: clear its read model and
+  // replay from the start (ProjectionRunner::Rebuild). A running runner
+  // starts it between batches; otherwise the next runner to start does.
+  // Creates the checkpoint row (at the start) when there is none.
+  // `requested_by` is recorded (an operator's name; non-empty,
+  // kInvalidArgument otherwise). Requesting again keeps the first request.
+  virtual absl::Status RequestRebuild(std::string_view projection,
+                                      std::string_view requested_by) = 0;
+  // Every checkpoint, sorted by projection name, with pending rebuild
+  // requests.
   virtual absl::StatusOr<std::vector<Checkpoint>> List() = 0;
   // The projection's lag, counting only events that pass `filter`.
   virtual absl::StatusOr<ProjectionLag> Lag(std::string_view projection,

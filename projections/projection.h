@@ -113,8 +113,9 @@ class Projection : public ProjectionBase {
   // projection_runner.h).
   virtual absl::Status Handle(const RecordedEvent& event) = 0;
 
-  // Called by ProjectionRunner::Rebuild() before replaying from the start:
-  // clear the read model. Default: does nothing.
+  // Called by ProjectionRunner::Rebuild(), or by the runner when a rebuild
+  // was requested (CheckpointStore::RequestRebuild), before replaying from
+  // the start: clear the read model. Default: does nothing.
   virtual absl::Status Reset() { return absl::OkStatus(); }
 };
 
@@ -129,9 +130,10 @@ class TransactionalProjection : public ProjectionBase {
   virtual absl::Status Handle(const RecordedEvent& event,
                               SqlTransaction& tx) = 0;
 
-  // Called by ProjectionRunner::Rebuild() in the transaction that also
-  // moves the checkpoint back to the start: clear the read model. Default:
-  // does nothing.
+  // Called by ProjectionRunner::Rebuild(), or by the runner when a rebuild
+  // was requested (CheckpointStore::RequestRebuild), in the transaction that
+  // also moves the checkpoint back to the start: clear the read model.
+  // Default: does nothing.
   virtual absl::Status Reset(SqlTransaction& tx) { return absl::OkStatus(); }
 };
 

@@ -73,6 +73,10 @@ absl::Status ValidateOptions(const std::string& name,
     return absl::InvalidArgumentError(
         "retrying_check_interval: must be positive");
   }
+  if (options.rebuild_check_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "rebuild_check_interval: must be positive");
+  }
   return absl::OkStatus();
 }
 
@@ -224,7 +228,22 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
   // false, kUnavailable when another runner holds it.
   absl::StatusOr<std::unique_ptr<Lease>> AcquireLeaseForCall();
 
-  absl::StatusOr<Position> LoadCheckpoint()
+  // Reads the checkpoint's position; when a rebuild was requested, starts it
+  // first (StartOver) and returns the start.
+  absl::StatusOr<Position> LoadCheckpoint(const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+  // When rebuild_check_interval has passed since the last look, looks for a
+  // requested rebuild and starts it (StartOver): true when it did (the
+  // checkpoint is then at the start).
+  absl::StatusOr<bool> RebuildIfRequested(const Context& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+  // Starts the rebuild requested in `checkpoint`: StartOver, logged.
+  absl::Status StartRequestedRebuild(const Context& context,
+                                     const Checkpoint& checkpoint)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
+  // Clears the read model and the checkpoint (and so a pending rebuild
+  // request), and counts a rebuild.
+  absl::Status StartOver(const Context& context)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_);
 
   // Batches from the checkpoint until the head as it is now.
@@ -327,6 +346,12 @@ class ProjectionRunnerImpl final : public ProjectionRunner {
   // The checkpoint and lag reported last (when measuring).
   std::optional<std::pair<Position, int64_t>> reported_
       ABSL_GUARDED_BY(work_mu_);
+  // When to look next for a requested rebuild (RebuildIfRequested).
+  absl::Time next_rebuild_check_ ABSL_GUARDED_BY(work_mu_) =
+      absl::InfinitePast();
+  // The page each batch reads into (EventStore::ReadAllInto): its events'
+  // strings and metadata are reused from batch to batch.
+  ReadAllPage page_ ABSL_GUARDED_BY(work_mu_);
 
   mutable internal::Mutex state_mu_;
   Mode mode_ ABSL_GUARDED_BY(state_mu_) = Mode::kIdle;
@@ -381,6 +406,12 @@ absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::RebuildInCall() {
 
 absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::RebuildLocked(
     const Context& context) {
+  ES_RETURN_IF_ERROR(StartOver(context));
+  return CatchUp(context);
+}
+
+absl::Status ProjectionRunnerImpl::StartOver(const Context& context) {
+  ES_RETURN_IF_ERROR(CheckLease(context));
   if (transactional_ != nullptr) {
     // The read model is cleared and the checkpoint moved back in one
     // transaction, so they never disagree.
@@ -389,32 +420,73 @@ absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::RebuildLocked(
     ES_RETURN_IF_ERROR(transactional_->Reset(*tx));
     ES_RETURN_IF_ERROR(
         store_.checkpoints().SaveIn(*tx, name_, Position::Start(), 0));
+    ES_RETURN_IF_ERROR(CheckLease(context));
     ES_RETURN_IF_ERROR(tx->Commit());
   } else {
     ES_RETURN_IF_ERROR(plain_->Reset());
   }
-  // Also zeroes events_processed.
+  // Also zeroes events_processed, and removes a pending rebuild request.
+  // A request made since the read model was cleared is served by this
+  // rebuild all the same (nothing was replayed yet); one that this fails
+  // to remove (an error, a crash) only rebuilds once more.
   ES_RETURN_IF_ERROR(store_.checkpoints().Reset(name_));
-  SetPosition(Position::Start());
-  return CatchUp(context);
+  reported_.reset();
+  {
+    internal::MutexLock lock(&state_mu_);
+    ++stats_.rebuilds;
+    stats_.position = Position::Start();
+  }
+  return absl::OkStatus();
 }
 
-absl::StatusOr<Position> ProjectionRunnerImpl::LoadCheckpoint() {
+absl::StatusOr<Position> ProjectionRunnerImpl::LoadCheckpoint(
+    const Context& context) {
   ES_ASSIGN_OR_RETURN(std::optional<Checkpoint> checkpoint,
                       store_.checkpoints().Get(name_));
+  next_rebuild_check_ = absl::Now() + options_.rebuild_check_interval;
+  if (checkpoint.has_value() && checkpoint->rebuild_requested_at.has_value()) {
+    ES_RETURN_IF_ERROR(StartRequestedRebuild(context, *checkpoint));
+    return Position::Start();
+  }
   const Position position =
       checkpoint.has_value() ? checkpoint->position : Position::Start();
   SetPosition(position);
   return position;
 }
 
+absl::StatusOr<bool> ProjectionRunnerImpl::RebuildIfRequested(
+    const Context& context) {
+  if (absl::Now() < next_rebuild_check_) return false;
+  ES_ASSIGN_OR_RETURN(std::optional<Checkpoint> checkpoint,
+                      store_.checkpoints().Get(name_));
+  next_rebuild_check_ = absl::Now() + options_.rebuild_check_interval;
+  if (!checkpoint.has_value() ||
+      !checkpoint->rebuild_requested_at.has_value()) {
+    return false;
+  }
+  ES_RETURN_IF_ERROR(StartRequestedRebuild(context, *checkpoint));
+  return true;
+}
+
+absl::Status ProjectionRunnerImpl::StartRequestedRebuild(
+    const Context& context, const Checkpoint& checkpoint) {
+  ES_RETURN_IF_ERROR(StartOver(context));
+  observer_.RebuildRequested(checkpoint.rebuild_requested_by,
+                             *checkpoint.rebuild_requested_at);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ProjectionRunResult> ProjectionRunnerImpl::CatchUp(
     const Context& context) {
   ES_ASSIGN_OR_RETURN(const Position head, store_.HeadPosition());
-  ES_ASSIGN_OR_RETURN(Position position, LoadCheckpoint());
+  ES_ASSIGN_OR_RETURN(Position position, LoadCheckpoint(context));
   ProjectionRunResult total;
   total.position = position;
   while (true) {
+    // Between batches (LoadCheckpoint has just looked before the first): a
+    // rebuild requested since starts over here.
+    ES_ASSIGN_OR_RETURN(const bool rebuilt, RebuildIfRequested(context));
+    if (rebuilt) position = Position::Start();
     BatchResult batch;
     absl::Status status = RunBatch(context, position, &batch);
     total.handled += batch.counts.handled;
@@ -436,7 +508,8 @@ absl::Status ProjectionRunnerImpl::RunBatch(const Context& context,
   read.from_position = from;
   read.max_count = options_.batch_size;
   read.filter = filter_;
-  ES_ASSIGN_OR_RETURN(ReadAllPage page, store_.ReadAll(read));
+  ReadAllPage& page = page_;
+  ES_RETURN_IF_ERROR(store_.ReadAllInto(read, page));
   result->read = page.events.size();
   result->end_of_log = page.end_of_log;
   if (page.events.empty()) {
@@ -870,6 +943,8 @@ void ProjectionRunnerImpl::Loop() {
   // When to look next for dead letters marked kRetrying (replay_retrying):
   // at once after starting, then every retrying_check_interval.
   absl::Time next_retrying_check = absl::InfinitePast();
+  // next_rebuild_check_ as of the last batch, for the idle wait.
+  absl::Time next_rebuild_check = absl::InfiniteFuture();
   const auto fail = [&](absl::Status status) {
     ++errors;
     const absl::Duration backoff = internal::JitteredBackoffDelay(
@@ -911,10 +986,17 @@ void ProjectionRunnerImpl::Loop() {
       const Context context{true, lease.get()};
       internal::MutexLock lock(&work_mu_);
       if (!position.has_value()) {
-        absl::StatusOr<Position> loaded = LoadCheckpoint();
+        absl::StatusOr<Position> loaded = LoadCheckpoint(context);
         if (loaded.ok()) position = *loaded;
         status = loaded.status();
+      } else {
+        // Between batches (or after an idle wait), at most once per
+        // rebuild_check_interval.
+        absl::StatusOr<bool> rebuilt = RebuildIfRequested(context);
+        if (rebuilt.ok() && *rebuilt) position = Position::Start();
+        status = rebuilt.status();
       }
+      next_rebuild_check = next_rebuild_check_;
       // With a filter, the page may end well before the head: wait for
       // events after the head as it was before the read, not after the
       // checkpoint, or non-matching events would wake the runner forever.
@@ -956,6 +1038,9 @@ void ProjectionRunnerImpl::Loop() {
         wait = std::min(
             wait, std::max(next_retrying_check - absl::Now(), kMinIdleWait));
       }
+      // And for the next look for a requested rebuild.
+      wait = std::min(wait,
+                      std::max(next_rebuild_check - absl::Now(), kMinIdleWait));
       SetIdle(true);
       absl::StatusOr<bool> woken = store_.WaitForEvents(wait_after, wait);
       SetIdle(false);

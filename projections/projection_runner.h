@@ -42,6 +42,11 @@
 // acquire it every lease_retry_interval and take over when the holder stops
 // or dies. docs/projections.md has the details.
 //
+// An operator can ask for a rebuild while the runner runs, from any process
+// (CheckpointStore::RequestRebuild, `eventstore checkpoints URL rebuild`):
+// the runner holding the lease sees the request between batches and does
+// what Rebuild() does (see rebuild_check_interval).
+//
 // Thread safety: every method may be called from any thread. The
 // projection's handler is called by one thread at a time (the background
 // thread, or the caller of RunOnce, Rebuild or ReplayParked).
@@ -126,6 +131,19 @@ struct ProjectionRunnerOptions {
   bool replay_retrying = true;
   absl::Duration retrying_check_interval = absl::Seconds(1);
 
+  // How often the runner looks, between batches (and while idle: an idle
+  // wait ends early for it), for a rebuild requested from this or any other
+  // process (CheckpointStore::RequestRebuild, `eventstore checkpoints URL
+  // rebuild`); it also looks whenever it reads the checkpoint anyway (on
+  // Start, after taking the lease or an error, at the start of RunOnce).
+  // A look is one read of the checkpoint's row by its key. Holding the
+  // lease, the runner then does what Rebuild() does: clears the read model,
+  // moves the checkpoint back to the start (which clears the request),
+  // logs who asked (info) and counts it in stats().rebuilds, and replays.
+  // Default 1 s: a request is started within about a second, at the end of
+  // the batch in progress; a smaller interval costs a read per batch.
+  absl::Duration rebuild_check_interval = absl::Seconds(1);
+
   // Recorded as resolved_by when the runner (ReplayParked or replay_retrying)
   // resolves a dead letter. Default "projection-runner".
   std::string worker_name = "projection-runner";
@@ -170,6 +188,9 @@ struct ProjectionRunnerStats {
   int64_t handled = 0;
   int64_t parked = 0;
   int64_t checkpoints = 0;
+  // Rebuilds started: Rebuild() calls, and rebuilds requested through
+  // CheckpointStore::RequestRebuild.
+  int64_t rebuilds = 0;
   // The last checkpoint position the runner read or saved.
   Position position;
   // Between Start() and Stop().
@@ -229,7 +250,10 @@ class ProjectionRunner {
   // the checkpoint back to the start), resets the checkpoint, and replays
   // the whole log as RunOnce does. kFailedPrecondition while started;
   // kUnavailable when another runner holds the lease. Dead letters are
-  // kept; events parked before may be parked again.
+  // kept; events parked before may be parked again. A pending request
+  // (CheckpointStore::RequestRebuild) is cleared with the checkpoint. To
+  // rebuild while the runner is started, or from another process, request
+  // it instead: see rebuild_check_interval.
   virtual absl::StatusOr<ProjectionRunResult> Rebuild() = 0;
 
   // Handles the parked event `event_id` of this projection again, once,

@@ -498,6 +498,14 @@ void Migrator::PrintNotes(const MigrationReport& report) {
               << absl::StrJoin(report.unknown_projections, ", ")
               << ", which the source has no checkpoint of" << std::endl;
   }
+  if (!report.rebuild_requests_dropped.empty()) {
+    progress_ << prefix << "warning: the rebuild requested for "
+              << absl::StrJoin(report.rebuild_requests_dropped, ", ")
+              << " was not carried (a request asks the source's runners); "
+                 "request it again on the target with `eventstore "
+                 "checkpoints URL rebuild PROJECTION --operator NAME`"
+              << std::endl;
+  }
   if (!report.rebuilt_projections.empty()) {
     progress_ << prefix << "warning: "
               << Counted(
@@ -567,6 +575,13 @@ absl::Status Migrator::CopyCheckpoints(MigrationSource& source,
     if (!c.position.IsStart()) {
       ES_ASSIGN_OR_RETURN(c.position,
                           importer.TranslatePosition(migration_id, c.position));
+    }
+    if (c.rebuild_requested_at.has_value()) {
+      // Dropped on purpose (see migrator.h); the report says so.
+      report.rebuild_requests_dropped.push_back(absl::StrCat(
+          c.projection, " (requested by ", c.rebuild_requested_by, ")"));
+      c.rebuild_requested_at.reset();
+      c.rebuild_requested_by.clear();
     }
     carried.push_back(std::move(c));
   }

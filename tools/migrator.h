@@ -23,7 +23,11 @@
 // model; without its checkpoint it rebuilds from the start). A copy never
 // moves a checkpoint, dead letter or outbox entry the target holds backwards
 // (EventImporter::PutCheckpoints), so running it again after the target went
-// live resends nothing; what it left alone is counted in the report.
+// live resends nothing; what it left alone is counted in the report. A
+// pending rebuild request (CheckpointStore::RequestRebuild) is not carried
+// with its checkpoint: it asked the source's runners, and carrying it would
+// rebuild the target's projection again on every re-run of the copy; the
+// report names the projections whose request was dropped.
 
 #ifndef EVENTSTORE_TOOLS_MIGRATOR_H_
 #define EVENTSTORE_TOOLS_MIGRATOR_H_
@@ -216,6 +220,9 @@ struct MigrationReport {
   std::vector<std::string> projections_on_target;
   // Names given to --checkpoints that have no checkpoint in the source.
   std::vector<std::string> unknown_projections;
+  // Carried checkpoints whose pending rebuild request was dropped: "name
+  // (requested by NAME)".
+  std::vector<std::string> rebuild_requests_dropped;
   // True when the run continued an earlier one.
   bool resumed = false;
   absl::Duration elapsed;

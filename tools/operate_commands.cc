@@ -285,7 +285,17 @@ struct CheckpointsArgs {
   std::string prefix;
   int64_t max_lag = -1;
   OutputFormat format = OutputFormat::kTable;
+  // rebuild
+  std::string projection;
+  std::string requested_by;
 };
+
+// The REBUILD cell: "-", or who requested a pending rebuild and when.
+std::string RebuildCell(const Checkpoint& cp) {
+  if (!cp.rebuild_requested_at.has_value()) return "-";
+  return absl::StrCat("requested by ", Cell(cp.rebuild_requested_by, 40),
+                      " at ", TimeText(*cp.rebuild_requested_at));
+}
 
 // What the lag counts, for the JSON field "lag_counts" and the table's
 // footnote: the store does not record a projection's type filter with its
@@ -316,7 +326,7 @@ int RunCheckpoints(const CheckpointsArgs& args) {
         RecordWriter out(
             std::cout, args.format,
             {"PROJECTION", "POSITION", "PROCESSED", "EVENTS_BEHIND*",
-             "TIME_BEHIND*", "PARKED", "UPDATED_AT"});
+             "TIME_BEHIND*", "PARKED", "UPDATED_AT", "REBUILD"});
         const std::string lag_counts = LagCounts(args);
         // Projections more than --max-lag events behind.
         std::vector<std::string> over;
@@ -332,11 +342,12 @@ int RunCheckpoints(const CheckpointsArgs& args) {
             over.push_back(absl::StrCat(cp.projection, " (",
                                         Grouped(lag->events_behind), ")"));
           }
-          out.Add({cp.projection, cp.position.ToString(),
-                   Grouped(cp.events_processed), Grouped(lag->events_behind),
-                   DurationText(lag->time_behind),
-                   Grouped(dl.parked + dl.retrying), TimeText(cp.updated_at)},
-                  CheckpointJson(cp, *lag, lag_counts, dl));
+          out.Add(
+              {cp.projection, cp.position.ToString(),
+               Grouped(cp.events_processed), Grouped(lag->events_behind),
+               DurationText(lag->time_behind), Grouped(dl.parked + dl.retrying),
+               TimeText(cp.updated_at), RebuildCell(cp)},
+              CheckpointJson(cp, *lag, lag_counts, dl));
         }
         out.Finish();
         if (args.format == OutputFormat::kTable && !checkpoints->empty()) {
@@ -356,6 +367,57 @@ int RunCheckpoints(const CheckpointsArgs& args) {
                            CountOf(args.max_lag, "event"), " behind"));
           return static_cast<int>(kExitProblem);
         }
+        return static_cast<int>(kExitOk);
+      });
+}
+
+std::string DefaultOperatorName();
+
+int RunCheckpointsRebuild(const CheckpointsArgs& args) {
+  const std::string by =
+      args.requested_by.empty() ? DefaultOperatorName() : args.requested_by;
+  return RunWithStore(
+      "checkpoints rebuild", args.url, {},
+      [&](EventStore& store, const std::string& url) {
+        absl::Status requested =
+            store.checkpoints().RequestRebuild(args.projection, by);
+        if (!requested.ok()) {
+          return PrintError("checkpoints rebuild", requested, url);
+        }
+        absl::StatusOr<std::optional<Checkpoint>> cp =
+            store.checkpoints().Get(args.projection);
+        if (!cp.ok())
+          return PrintError("checkpoints rebuild", cp.status(), url);
+        // Requesting again keeps the first request: say whose it is.
+        const Checkpoint shown = cp->value_or(Checkpoint());
+        std::cout << "rebuild requested: " << args.projection << " by "
+                  << Cell(shown.rebuild_requested_by, 80) << " at "
+                  << TimeText(shown.rebuild_requested_at.value_or(
+                         absl::InfinitePast()))
+                  << std::endl;
+        // Who will do it: the runner holding the projection's lease (under
+        // the default lease name), if the store can tell.
+        absl::StatusOr<std::optional<LeaseHolder>> holder =
+            store.inspector().FindLeaseHolder(
+                absl::StrCat("projection:", args.projection));
+        std::cerr << "eventstore checkpoints rebuild: ";
+        if (holder.ok() && holder->has_value()) {
+          std::cerr << "the runner holding the projection's lease (pid "
+                    << (*holder)->pid
+                    << ") clears its read model and replays from the start "
+                       "after its batch in progress, within its "
+                       "rebuild_check_interval (1 s by default)";
+        } else if (holder.ok()) {
+          std::cerr << "no runner holds the projection's lease now: the next "
+                       "ProjectionRunner of it to start clears its read model "
+                       "and replays from the start";
+        } else {
+          std::cerr << "a running ProjectionRunner of the projection clears "
+                       "its read model and replays from the start within its "
+                       "rebuild_check_interval (1 s by default); otherwise "
+                       "the next one to start does";
+        }
+        std::cerr << std::endl;
         return static_cast<int>(kExitOk);
       });
 }
@@ -523,7 +585,8 @@ int RunDlqRetry(const DlqArgs& args) {
       });
 }
 
-std::string DefaultResolvedBy() {
+// Who an operator is when not given: "eventstore-cli:$USER".
+std::string DefaultOperatorName() {
   const char* user = std::getenv("USER");
   return absl::StrCat("eventstore-cli", user != nullptr && user[0] != '\0'
                                             ? absl::StrCat(":", user)
@@ -539,7 +602,7 @@ int RunDlqResolve(const DlqArgs& args) {
     return kExitUsage;
   }
   const std::string by =
-      args.resolved_by.empty() ? DefaultResolvedBy() : args.resolved_by;
+      args.resolved_by.empty() ? DefaultOperatorName() : args.resolved_by;
   return RunWithStore("dlq resolve", args.url, {},
                       [&](EventStore& store, const std::string& url) {
                         int code = kExitOk;
@@ -681,11 +744,33 @@ void RegisterOperateCommands(CLI::App& app, int& exit_code) {
                     "behind")
         ->check(NonNegative());
     AddFormatOption(*cmd, args->format);
+    cmd->require_subcommand(0, 1);
     SetExample(*cmd,
                "eventstore checkpoints sqlite:events.db\n"
                "eventstore checkpoints \"$EVENTSTORE_URL\" --max-lag 1000 "
-               "--format json");
-    cmd->callback([args, &exit_code] { exit_code = RunCheckpoints(*args); });
+               "--format json\n"
+               "eventstore checkpoints sqlite:events.db rebuild order-totals "
+               "--by alice");
+    CLI::App* rebuild = cmd->add_subcommand(
+        "rebuild",
+        "Ask the projection's runner to rebuild: clear its read model and "
+        "replay from the start. A running runner starts it after its batch "
+        "in progress; otherwise the next one to start does");
+    rebuild->add_option("PROJECTION", args->projection, "The projection")
+        ->required();
+    rebuild->add_option("--by", args->requested_by,
+                        "Recorded as who requested it (default: "
+                        "eventstore-cli:$USER)");
+    SetExample(*rebuild,
+               "eventstore checkpoints sqlite:events.db rebuild order-totals "
+               "--by alice");
+    rebuild->callback(
+        [args, &exit_code] { exit_code = RunCheckpointsRebuild(*args); });
+    cmd->callback([cmd, rebuild, args, &exit_code] {
+      // The listing, unless the command was `rebuild`.
+      if (cmd->got_subcommand(rebuild)) return;
+      exit_code = RunCheckpoints(*args);
+    });
   }
   {
     auto args = std::make_shared<DlqArgs>();

@@ -69,6 +69,10 @@ std::string CheckpointJson(const Checkpoint& checkpoint,
       .Int("parked", dead_letters.parked)
       .Int("retrying", dead_letters.retrying)
       .Time("updated_at", checkpoint.updated_at)
+      // null and "" when no rebuild is pending.
+      .Time("rebuild_requested_at",
+            checkpoint.rebuild_requested_at.value_or(absl::InfinitePast()))
+      .Str("rebuild_requested_by", checkpoint.rebuild_requested_by)
       .Build();
 }
 

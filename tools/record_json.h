@@ -44,7 +44,8 @@ std::string LagCountsText(const std::vector<std::string>& types,
 // `eventstore checkpoints`: a checkpoint with its lag and its projection's
 // unresolved dead letters. {"projection","position","events_processed",
 // "events_behind","seconds_behind","lag_counts","parked","retrying",
-// "updated_at"}
+// "updated_at","rebuild_requested_at" (null when none is pending),
+// "rebuild_requested_by"}
 std::string CheckpointJson(const Checkpoint& checkpoint,
                            const ProjectionLag& lag,
                            const std::string& lag_counts,

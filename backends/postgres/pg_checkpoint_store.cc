@@ -11,9 +11,13 @@
 namespace eventstore::postgres {
 namespace {
 
-constexpr char kGetSql[] =
-    "SELECT projection, position_commit, position_prepare, events_processed,"
-    " updated_at FROM $S.checkpoints WHERE projection = $1::text";
+// Every checkpoint read has these columns, in this order (see
+// DecodeCheckpoint).
+#define ES_CHECKPOINT_COLUMNS                                        \
+  "projection, position_commit, position_prepare, events_processed," \
+  " updated_at, rebuild_requested_at, rebuild_requested_by"
+constexpr char kGetSql[] = "SELECT " ES_CHECKPOINT_COLUMNS
+                           " FROM $S.checkpoints WHERE projection = $1::text";
 // Last write wins for the position; the count adds up. kSaveSql or
 // kSaveNonDurableSql, then kUpsertSql.
 constexpr char kSaveSql[] =
@@ -40,9 +44,21 @@ constexpr char kUpsertSql[] =
 constexpr char kResetSql[] =
     "DELETE FROM $S.checkpoints WHERE projection = $1::text";
 // Byte order, as on SQLite, whatever the database's collation.
-constexpr char kListSql[] =
-    "SELECT projection, position_commit, position_prepare, events_processed,"
-    " updated_at FROM $S.checkpoints ORDER BY projection COLLATE \"C\"";
+constexpr char kListSql[] = "SELECT " ES_CHECKPOINT_COLUMNS
+                            " FROM $S.checkpoints"
+                            " ORDER BY projection COLLATE \"C\"";
+#undef ES_CHECKPOINT_COLUMNS
+// A row at the start when there is none; the first request is kept (both
+// CASEs read the row as it was before the update).
+constexpr char kRequestRebuildSql[] =
+    "INSERT INTO $S.checkpoints AS c (projection, position_commit,"
+    " position_prepare, events_processed, updated_at, rebuild_requested_at,"
+    " rebuild_requested_by) VALUES ($1::text, 0, 0, 0, now(), now(), $2::text)"
+    " ON CONFLICT (projection) DO UPDATE SET"
+    "   rebuild_requested_at = CASE WHEN c.rebuild_requested_at IS NULL"
+    "     THEN EXCLUDED.rebuild_requested_at ELSE c.rebuild_requested_at END,"
+    "   rebuild_requested_by = CASE WHEN c.rebuild_requested_at IS NULL"
+    "     THEN EXCLUDED.rebuild_requested_by ELSE c.rebuild_requested_by END";
 // The events after ($1, $2) that ReadAll would return with the filter
 // ($3..$5): their count and the range of their recorded_at, and the
 // recorded_at of the event at ($1, $2) itself.
@@ -67,6 +83,10 @@ Checkpoint DecodeCheckpoint(const PgResult& r, int row) {
   cp.position = Position::FromParts(r.Uint64(row, 1), r.Uint64(row, 2));
   cp.events_processed = r.Int64(row, 3);
   cp.updated_at = r.Timestamp(row, 4);
+  if (!r.IsNull(row, 5)) {
+    cp.rebuild_requested_at = r.Timestamp(row, 5);
+    cp.rebuild_requested_by = std::string(r.Bytes(row, 6));
+  }
   return cp;
 }
 
@@ -102,6 +122,8 @@ PgCheckpointStore::PgCheckpointStore(PgDatabase* db)
           db->Statement("es_cp_save_non_durable",
                         absl::StrCat(kSaveNonDurableSql, kUpsertSql))),
       reset_(db->Statement("es_cp_reset", kResetSql)),
+      request_rebuild_(
+          db->Statement("es_cp_request_rebuild", kRequestRebuildSql)),
       list_(db->Statement("es_cp_list", kListSql)),
       lag_(db->Statement("es_cp_lag", kLagSql)) {}
 
@@ -163,6 +185,24 @@ absl::Status PgCheckpointStore::Reset(std::string_view projection) {
   return db_
       ->WithConnection(
           [&](PgConnection& conn) { return conn.Execute(reset_, params); })
+      .status();
+}
+
+absl::Status PgCheckpointStore::RequestRebuild(std::string_view projection,
+                                               std::string_view requested_by) {
+  ES_RETURN_IF_ERROR(ValidateProjection(projection));
+  if (requested_by.empty()) {
+    return absl::InvalidArgumentError(
+        "requested_by: empty; name who asks for the rebuild");
+  }
+  PgParams params;
+  params.Bytes(projection).Bytes(requested_by);
+  // Repeating it after a lost connection is harmless: the first request is
+  // kept.
+  return db_
+      ->WithConnection([&](PgConnection& conn) {
+        return conn.Execute(request_rebuild_, params);
+      })
       .status();
 }
 

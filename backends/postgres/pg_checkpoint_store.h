@@ -47,6 +47,9 @@ class PgCheckpointStore final : public CheckpointStore {
   absl::Status SaveIn(SqlTransaction& tx, std::string_view projection,
                       Position position, int64_t processed) override;
   absl::Status Reset(std::string_view projection) override;
+  // Repeated after a lost connection (the first request is kept).
+  absl::Status RequestRebuild(std::string_view projection,
+                              std::string_view requested_by) override;
   absl::StatusOr<std::vector<Checkpoint>> List() override;
   absl::StatusOr<ProjectionLag> Lag(std::string_view projection,
                                     const ReadAllFilter& filter) override;
@@ -57,6 +60,7 @@ class PgCheckpointStore final : public CheckpointStore {
   const PgStatement save_;
   const PgStatement save_non_durable_;
   const PgStatement reset_;
+  const PgStatement request_rebuild_;
   const PgStatement list_;
   const PgStatement lag_;
 };

@@ -168,6 +168,13 @@ CREATE INDEX subject_streams_by_stream ON $S.subject_streams (stream);
 CREATE INDEX events_by_category
   ON $S.events (split_part(stream, '-', 1), transaction_id, position);
 )sql",
+    // 8: a rebuild an operator requested for a projection
+    // (CheckpointStore::RequestRebuild), until its runner starts it; NULL
+    // when none is pending.
+    R"sql(
+ALTER TABLE $S.checkpoints ADD COLUMN rebuild_requested_at timestamptz;
+ALTER TABLE $S.checkpoints ADD COLUMN rebuild_requested_by text;
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

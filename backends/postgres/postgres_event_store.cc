@@ -1,6 +1,7 @@
 #include "backends/postgres/postgres_event_store.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -379,8 +380,10 @@ constexpr char kHeadSql[] =
     " ORDER BY transaction_id DESC, position DESC LIMIT 1";
 constexpr char kExistsSql[] = "SELECT 1 FROM $S.events WHERE id = $1::uuid";
 
-// Decodes `row` into `event`, a default-constructed RecordedEvent, in place
-// (no temporary RecordedEvent is made and moved). A row that cannot be read
+// Decodes `row` into `event` in place (no temporary RecordedEvent is made
+// and moved). `event` may hold an earlier event (ReadStreamInto,
+// ReadAllInto): every field is overwritten, and its strings and metadata
+// keep their allocations. A row that cannot be read
 // intact (corrupt metadata, a checksum mismatch) becomes a damaged event
 // (recorded_event.h) rather than an error, so that one bad row does not make
 // the rest of the log unreadable. The checksum is compared only when
@@ -397,18 +400,27 @@ void DecodeRowInto(const PgResult& r, int row, bool verify,
   const std::string_view payload = r.Bytes(row, 6);
   event.payload.assign(payload.data(), payload.size());
   event.recorded_at = r.Timestamp(row, 8);
-  if (!r.IsNull(row, 9)) {
+  if (r.IsNull(row, 9)) {
+    event.checksum.reset();
+  } else {
     event.checksum = static_cast<uint32_t>(r.Int64(row, 9));
   }
+  // What an event reused from an earlier read may still carry.
+  if (!event.damage.ok()) event.damage = absl::OkStatus();
+  event.payload_state = PayloadState::kAsStored;
   const std::string_view id_bytes = r.Bytes(row, 2);
   absl::StatusOr<Uuid> id = Uuid::FromBytes(id_bytes);
   if (!id.ok()) {
+    event.id = Uuid();
+    event.metadata.Clear();
     internal::MarkDamaged("postgres", "its id is corrupt", event);
     return;
   }
   event.id = *id;
   std::string_view metadata;
-  if (!r.IsNull(row, 7)) {
+  if (r.IsNull(row, 7)) {
+    event.metadata.Clear();
+  } else {
     metadata = r.Bytes(row, 7);
     if (!event.metadata.ParseFromArray(metadata.data(),
                                        static_cast<int>(metadata.size()))) {
@@ -425,12 +437,17 @@ void DecodeRowInto(const PgResult& r, int row, bool verify,
   }
 }
 
+// Every row of `r` into `out`, replacing its contents: row i is decoded
+// into out[i] when there is one (its allocations reused), else appended.
 void DecodeRows(const PgResult& r, bool verify,
                 std::vector<RecordedEvent>& out) {
-  out.reserve(out.size() + r.rows());
-  for (int row = 0; row < r.rows(); ++row) {
-    DecodeRowInto(r, row, verify, out.emplace_back());
+  const size_t rows = static_cast<size_t>(r.rows());
+  if (out.capacity() < rows) out.reserve(rows);
+  for (size_t row = 0; row < rows; ++row) {
+    DecodeRowInto(r, static_cast<int>(row), verify,
+                  row < out.size() ? out[row] : out.emplace_back());
   }
+  out.erase(out.begin() + static_cast<std::ptrdiff_t>(rows), out.end());
 }
 
 // The subject of the write that kAppendKeysSelect's deliberate failure names
@@ -513,6 +530,14 @@ class PostgresEventStoreImpl final : public EventStore {
                                const ReadStreamOptions& options,
                                int64_t page_size, PageVisitor page) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;
+  // ReadStream and ReadAll decode each row into the element of the caller's
+  // buffer at its index, reusing its allocations; the owned calls are these
+  // into a new buffer.
+  absl::Status ReadStreamInto(std::string_view stream,
+                              const ReadStreamOptions& options,
+                              std::vector<RecordedEvent>& events) override;
+  absl::Status ReadAllInto(const ReadAllOptions& options,
+                           ReadAllPage& page) override;
   absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override;
   absl::StatusOr<Position> HeadPosition() override;
   absl::StatusOr<bool> EventExists(const Uuid& id) override;
@@ -1169,11 +1194,21 @@ const PgStatement& PostgresEventStoreImpl::BuildAppend(
 
 absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
+  std::vector<RecordedEvent> events;
+  ES_RETURN_IF_ERROR(ReadStreamInto(stream, options, events));
+  return events;
+}
+
+absl::Status PostgresEventStoreImpl::ReadStreamInto(
+    std::string_view stream, const ReadStreamOptions& options,
+    std::vector<RecordedEvent>& events) {
   ES_RETURN_IF_ERROR(internal::ValidateStreamName(options_.limits, stream));
   ES_RETURN_IF_ERROR(internal::ValidateReadStreamOptions(options));
   const bool forward = options.direction == Direction::kForward;
-  std::vector<RecordedEvent> events;
-  if (options.max_count == 0) return events;
+  if (options.max_count == 0) {
+    events.clear();
+    return absl::OkStatus();
+  }
   PgParams params;
   params.Bytes(stream)
       .Int64(options.from_version.value_or(forward ? 1 : kUnlimited))
@@ -1185,17 +1220,20 @@ absl::StatusOr<std::vector<RecordedEvent>> PostgresEventStoreImpl::ReadStream(
     // The stream has a streams row: read its window (max_age from the
     // server's now()).
     ES_ASSIGN_OR_RETURN(PgStreamState state, lifecycle_.ReadState(stream));
-    if (!AddWindowParams(state, params)) return events;
+    if (!AddWindowParams(state, params)) {
+      events.clear();
+      return absl::OkStatus();
+    }
     ES_ASSIGN_OR_RETURN(r, db_->WithConnection([&](PgConnection& conn) {
       return conn.Execute(
           forward ? read_window_forward_ : read_window_backward_, params);
     }));
   } else if (r.rows() == 1 && r.IsNull(0, 2)) {
-    return events;  // No events.
+    events.clear();  // No events.
+    return absl::OkStatus();
   }
   DecodeRows(r, options_.verify_checksums, events);
-  ES_RETURN_IF_ERROR(Upcast(events));
-  return events;
+  return Upcast(events);
 }
 
 absl::Status PostgresEventStoreImpl::ReadStreamPages(
@@ -1284,13 +1322,23 @@ absl::Status PostgresEventStoreImpl::ReadPagesOn(
 
 absl::StatusOr<ReadAllPage> PostgresEventStoreImpl::ReadAll(
     const ReadAllOptions& options) {
+  ReadAllPage page;
+  ES_RETURN_IF_ERROR(ReadAllInto(options, page));
+  return page;
+}
+
+absl::Status PostgresEventStoreImpl::ReadAllInto(const ReadAllOptions& options,
+                                                 ReadAllPage& page) {
   if (options.max_count < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_count: ", options.max_count, " is negative"));
   }
-  ReadAllPage page;
   page.next_position = options.from_position;
-  if (options.max_count == 0) return page;
+  page.end_of_log = false;
+  if (options.max_count == 0) {
+    page.events.clear();
+    return absl::OkStatus();
+  }
   PgParams params;
   params.Int64(static_cast<int64_t>(options.from_position.commit()))
       .Int64(static_cast<int64_t>(options.from_position.prepare()));
@@ -1307,8 +1355,7 @@ absl::StatusOr<ReadAllPage> PostgresEventStoreImpl::ReadAll(
   page.end_of_log =
       static_cast<int64_t>(page.events.size()) < options.max_count;
   if (!page.events.empty()) page.next_position = page.events.back().position;
-  ES_RETURN_IF_ERROR(Upcast(page.events));
-  return page;
+  return Upcast(page.events);
 }
 
 absl::StatusOr<int64_t> PostgresEventStoreImpl::StreamVersion(

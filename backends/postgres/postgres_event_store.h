@@ -144,7 +144,7 @@ class PostgresEventStore {
       const PostgresOptions& options);
 
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 };
 
 // `url` with any password replaced by "***", for messages and logs.

@@ -16,7 +16,7 @@ namespace {
 // Every checkpoint read has these columns, in this order (see Decode).
 #define ES_CHECKPOINT_COLUMNS                                         \
   "projection, position_commit, position_prepare, events_processed, " \
-  "updated_at"
+  "updated_at, rebuild_requested_at, rebuild_requested_by"
 constexpr char kSelect[] =
     "SELECT " ES_CHECKPOINT_COLUMNS " FROM checkpoints WHERE projection = ?1";
 constexpr char kSelectAll[] =
@@ -31,6 +31,17 @@ constexpr char kUpsert[] =
     "events_processed = events_processed + excluded.events_processed, "
     "updated_at = excluded.updated_at";
 constexpr char kDelete[] = "DELETE FROM checkpoints WHERE projection = ?1";
+// A row at the start when there is none; the first request is kept (both
+// CASEs read the row as it was before the update).
+constexpr char kRequestRebuild[] =
+    "INSERT INTO checkpoints (projection, position_commit, position_prepare, "
+    "events_processed, updated_at, rebuild_requested_at, "
+    "rebuild_requested_by) VALUES (?1, 0, 0, 0, ?2, ?2, ?3) "
+    "ON CONFLICT (projection) DO UPDATE SET "
+    "rebuild_requested_at = CASE WHEN rebuild_requested_at IS NULL "
+    "THEN excluded.rebuild_requested_at ELSE rebuild_requested_at END, "
+    "rebuild_requested_by = CASE WHEN rebuild_requested_at IS NULL "
+    "THEN excluded.rebuild_requested_by ELSE rebuild_requested_by END";
 // Lag: the events after a position that pass a filter (SqliteEventFilter
 // appends its conditions), and the time of the event at (or before) a
 // position.
@@ -57,6 +68,10 @@ Checkpoint Decode(const SqliteStatement& row) {
                           static_cast<uint64_t>(row.ColumnInt64(2)));
   checkpoint.events_processed = row.ColumnInt64(3);
   checkpoint.updated_at = absl::FromUnixMicros(row.ColumnInt64(4));
+  if (!row.ColumnIsNull(5)) {
+    checkpoint.rebuild_requested_at = absl::FromUnixMicros(row.ColumnInt64(5));
+    checkpoint.rebuild_requested_by = std::string(row.ColumnText(6));
+  }
   return checkpoint;
 }
 
@@ -135,6 +150,23 @@ absl::Status SqliteCheckpointStore::Reset(std::string_view projection) {
   return db_->WithWriter([&](SqliteConnection& conn) -> absl::Status {
     ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kDelete));
     stmt->BindText(1, projection);
+    return stmt->Run();
+  });
+}
+
+absl::Status SqliteCheckpointStore::RequestRebuild(
+    std::string_view projection, std::string_view requested_by) {
+  ES_RETURN_IF_ERROR(CheckProjection(projection));
+  if (requested_by.empty()) {
+    return absl::InvalidArgumentError(
+        "requested_by: empty; name who asks for the rebuild");
+  }
+  const int64_t now = absl::ToUnixMicros(absl::Now());
+  return db_->WithWriter([&](SqliteConnection& conn) -> absl::Status {
+    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(kRequestRebuild));
+    stmt->BindText(1, projection);
+    stmt->BindInt64(2, now);
+    stmt->BindText(3, requested_by);
     return stmt->Run();
   });
 }

@@ -36,6 +36,8 @@ class SqliteCheckpointStore final : public CheckpointStore {
   absl::Status SaveIn(SqlTransaction& tx, std::string_view projection,
                       Position position, int64_t processed) override;
   absl::Status Reset(std::string_view projection) override;
+  absl::Status RequestRebuild(std::string_view projection,
+                              std::string_view requested_by) override;
   absl::StatusOr<std::vector<Checkpoint>> List() override;
   absl::StatusOr<ProjectionLag> Lag(std::string_view projection,
                                     const ReadAllFilter& filter) override;

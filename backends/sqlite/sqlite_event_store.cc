@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <iterator>
 #include <limits>
 #include <memory>
@@ -198,6 +199,14 @@ class SqliteEventStoreImpl final : public EventStore {
                                const ReadStreamOptions& options,
                                int64_t page_size, PageVisitor page) override;
   absl::StatusOr<ReadAllPage> ReadAll(const ReadAllOptions& options) override;
+  // ReadStream and ReadAll decode each row into the element of the caller's
+  // buffer at its index, reusing its allocations (DecodeRowInto); the owned
+  // calls are these into a new buffer.
+  absl::Status ReadStreamInto(std::string_view stream,
+                              const ReadStreamOptions& options,
+                              std::vector<RecordedEvent>& events) override;
+  absl::Status ReadAllInto(const ReadAllOptions& options,
+                           ReadAllPage& page) override;
   absl::StatusOr<int64_t> StreamVersion(std::string_view stream) override;
   absl::StatusOr<Position> HeadPosition() override;
   absl::StatusOr<bool> EventExists(const Uuid& id) override;
@@ -598,19 +607,35 @@ absl::Status SqliteEventStoreImpl::ReadStreamRows(
 
 absl::StatusOr<std::vector<RecordedEvent>> SqliteEventStoreImpl::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
+  std::vector<RecordedEvent> events;
+  ES_RETURN_IF_ERROR(ReadStreamInto(stream, options, events));
+  return events;
+}
+
+absl::Status SqliteEventStoreImpl::ReadStreamInto(
+    std::string_view stream, const ReadStreamOptions& options,
+    std::vector<RecordedEvent>& events) {
   ES_RETURN_IF_ERROR(
       internal::ValidateStreamName(db_->options().limits, stream));
   ES_RETURN_IF_ERROR(internal::ValidateReadStreamOptions(options));
-  std::vector<RecordedEvent> events;
-  if (options.max_count == 0) return events;
-  ES_RETURN_IF_ERROR(ReadStreamRows(
-      stream, options,
-      [&](SqliteStatement& stmt, int64_t expected) -> absl::Status {
-        events.reserve(static_cast<size_t>(expected));
-        return CollectRows(stmt, db_->options().verify_checksums, events);
-      }));
-  ES_RETURN_IF_ERROR(Upcast(events));
-  return events;
+  size_t rows = 0;
+  absl::Status status;
+  if (options.max_count > 0) {
+    status = ReadStreamRows(
+        stream, options,
+        [&](SqliteStatement& stmt, int64_t expected) -> absl::Status {
+          if (events.capacity() < static_cast<size_t>(expected)) {
+            events.reserve(static_cast<size_t>(expected));
+          }
+          return CollectRowsReusing(stmt, db_->options().verify_checksums,
+                                    events, &rows);
+        });
+  }
+  // The elements past the rows read hold an earlier read's events.
+  events.erase(events.begin() + static_cast<std::ptrdiff_t>(rows),
+               events.end());
+  ES_RETURN_IF_ERROR(status);
+  return Upcast(events);
 }
 
 absl::Status SqliteEventStoreImpl::ReadStreamPages(
@@ -660,42 +685,57 @@ absl::Status SqliteEventStoreImpl::HandOver(std::vector<RecordedEvent> events,
 
 absl::StatusOr<ReadAllPage> SqliteEventStoreImpl::ReadAll(
     const ReadAllOptions& options) {
+  ReadAllPage page;
+  ES_RETURN_IF_ERROR(ReadAllInto(options, page));
+  return page;
+}
+
+absl::Status SqliteEventStoreImpl::ReadAllInto(const ReadAllOptions& options,
+                                               ReadAllPage& page) {
   if (options.max_count < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_count: ", options.max_count, " is negative"));
   }
-  ReadAllPage page;
   page.next_position = options.from_position;
-  if (options.max_count == 0) return page;
-  // The statement text depends only on which filters are set and how many
-  // types there are; values are bound.
-  const SqliteEventFilter where(options.filter);
-  ES_RETURN_IF_ERROR(db_->WithReader([&](SqliteConnection& conn)
-                                         -> absl::Status {
-    // Without a row that hides anything, today's statement exactly; with
-    // one, the events the streams table hides are left out before LIMIT
-    // (pages stay full), StreamDeleted events always kept.
-    ES_ASSIGN_OR_RETURN(bool hiding, SqliteStreamLifecycle::AnyHidingRow(conn));
-    const std::string sql = absl::StrCat(
-        kReadAllBase, where.sql(),
-        hiding ? SqliteStreamLifecycle::ReadAllHidingCondition() : "",
-        " ORDER BY position LIMIT ?");
-    ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
-    stmt->BindInt64(1, static_cast<int64_t>(options.from_position.commit()));
-    int next = where.Bind(*stmt, 2);
-    if (hiding) {
-      stmt->BindInt64(next++, absl::ToUnixMicros(absl::Now()));
-    }
-    stmt->BindInt64(next, options.max_count);
-    page.events.reserve(
-        static_cast<size_t>(std::min(options.max_count, kMaxReserve)));
-    return CollectRows(*stmt, db_->options().verify_checksums, page.events);
-  }));
-  page.end_of_log =
-      static_cast<int64_t>(page.events.size()) < options.max_count;
-  if (!page.events.empty()) page.next_position = page.events.back().position;
-  ES_RETURN_IF_ERROR(Upcast(page.events));
-  return page;
+  page.end_of_log = false;
+  std::vector<RecordedEvent>& events = page.events;
+  size_t rows = 0;
+  absl::Status status;
+  if (options.max_count > 0) {
+    // The statement text depends only on which filters are set and how
+    // many types there are; values are bound.
+    const SqliteEventFilter where(options.filter);
+    status = db_->WithReader([&](SqliteConnection& conn) -> absl::Status {
+      // Without a row that hides anything, today's statement exactly; with
+      // one, the events the streams table hides are left out before LIMIT
+      // (pages stay full), StreamDeleted events always kept.
+      ES_ASSIGN_OR_RETURN(bool hiding,
+                          SqliteStreamLifecycle::AnyHidingRow(conn));
+      const std::string sql = absl::StrCat(
+          kReadAllBase, where.sql(),
+          hiding ? SqliteStreamLifecycle::ReadAllHidingCondition() : "",
+          " ORDER BY position LIMIT ?");
+      ES_ASSIGN_OR_RETURN(ScopedStatement stmt, conn.Cached(sql));
+      stmt->BindInt64(1, static_cast<int64_t>(options.from_position.commit()));
+      int next = where.Bind(*stmt, 2);
+      if (hiding) {
+        stmt->BindInt64(next++, absl::ToUnixMicros(absl::Now()));
+      }
+      stmt->BindInt64(next, options.max_count);
+      const size_t expected =
+          static_cast<size_t>(std::min(options.max_count, kMaxReserve));
+      if (events.capacity() < expected) events.reserve(expected);
+      return CollectRowsReusing(*stmt, db_->options().verify_checksums, events,
+                                &rows);
+    });
+  }
+  // The elements past the rows read hold an earlier read's events.
+  events.erase(events.begin() + static_cast<std::ptrdiff_t>(rows),
+               events.end());
+  ES_RETURN_IF_ERROR(status);
+  page.end_of_log = static_cast<int64_t>(events.size()) < options.max_count;
+  if (!events.empty()) page.next_position = events.back().position;
+  return Upcast(events);
 }
 
 absl::StatusOr<int64_t> SqliteEventStoreImpl::StreamVersion(

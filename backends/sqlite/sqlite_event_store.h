@@ -146,7 +146,7 @@ class SqliteEventStore {
       const SqliteOptions& options);
 
   // The schema version this code writes.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 };
 
 }  // namespace eventstore

@@ -171,6 +171,13 @@ CREATE TABLE subject_streams (
 ) WITHOUT ROWID;
 CREATE INDEX subject_streams_by_stream ON subject_streams (stream);
 )sql",
+    // 7: a rebuild an operator requested for a projection
+    // (CheckpointStore::RequestRebuild), until its runner starts it; NULL
+    // when none is pending.
+    R"sql(
+ALTER TABLE checkpoints ADD COLUMN rebuild_requested_at INTEGER;  -- micros
+ALTER TABLE checkpoints ADD COLUMN rebuild_requested_by TEXT;
+)sql",
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "projections/internal/log_text.h"
 
@@ -114,6 +115,19 @@ void ProjectionObserver::Lease(bool held, std::string_view lease_name,
   Log(quiet ? LogLevel::kDebug : LogLevel::kInfo,
       absl::StrCat("projection '", projection_, "': lease '", Text(lease_name),
                    "' ", Text(how)));
+}
+
+void ProjectionObserver::RebuildRequested(std::string_view requested_by,
+                                          absl::Time requested_at) {
+  if (log_sink_ == nullptr) return;
+  Log(LogLevel::kInfo,
+      // The name is an operator's: escaped, so that the message stays one
+      // line.
+      absl::StrCat("projection '", projection_, "': rebuilding, as '",
+                   absl::CHexEscape(Text(requested_by)), "' requested at ",
+                   absl::FormatTime(requested_at, absl::UTCTimeZone()),
+                   "; the read model was cleared and the checkpoint moved "
+                   "back to the start"));
 }
 
 void ProjectionObserver::BackgroundError(const absl::Status& error,

@@ -82,6 +82,11 @@ class ProjectionObserver {
   void Lease(bool held, std::string_view lease_name, std::string_view how,
              bool quiet);
 
+  // A rebuild that `requested_by` asked for at `requested_at`
+  // (CheckpointStore::RequestRebuild) starts: the read model was cleared and
+  // the checkpoint moved back to the start (info).
+  void RebuildRequested(std::string_view requested_by, absl::Time requested_at);
+
   // The background thread failed with `error` (a store error, a lost
   // lease, a handler's kUnavailable) and tries again after `backoff` (a
   // warning).

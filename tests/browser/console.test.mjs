@@ -63,7 +63,8 @@ fs.mkdirSync(OUT, {recursive: true});
 
 const tid = (id) => `[data-testid="${id}"]`;
 const WRITE_BUTTONS = [
-  'projection-reset', 'dlq-retry', 'dlq-resolve', 'outbox-retry'
+  'projection-reset', 'projection-rebuild', 'dlq-retry', 'dlq-resolve',
+  'outbox-retry'
 ].map(tid).join(',');
 const OPERATOR = 'browser-test';
 
@@ -865,6 +866,88 @@ step('writes: outbox retry', async () => {
                      ?.getAttribute('data-value')) === 0,
       facts.outbox_pending + 1);
   await noErrorBanner(rw, 'outbox (writes)');
+});
+
+step('writes: projection rebuild', async () => {
+  await rw.goto(`${WRITES_URL}/#/projections`);
+  // The running projection: a rebuild is for it (unlike a reset, it is
+  // not refused while a runner holds the lease).
+  const running =
+      `${tid('projection-row')}[data-projection="${facts.running_projection}"]`;
+  const rebuild = `${running} ${tid('projection-rebuild')}`;
+  await waitSelector(rw, rebuild, 'the Rebuild button');
+  check(
+      (await attr(rw, running, 'data-rebuild')) === 'none',
+      `${facts.running_projection} has a rebuild pending before any was asked`);
+  // By keyboard: Enter on the focused button opens the confirmation,
+  // which says what happens; Escape cancels and gives the focus back.
+  await rw.focus(rebuild);
+  await rw.keyboard.press('Enter');
+  await waitSelector(
+      rw, tid('confirm-dialog') + '[open]', 'the confirmation dialog');
+  const said = await text(rw, '#confirm-text');
+  check(
+      /clears the read model/.test(said) && /replays every event/.test(said),
+      `the confirmation does not say that the runner clears the read model and replays everything: "${
+          said}"`);
+  check(
+      (await text(rw, '#confirm-title')) === 'Rebuild projection?',
+      'the confirmation\'s title is not "Rebuild projection?"');
+  await rw.keyboard.press('Escape');
+  await waitFor(
+      rw, 'the dialog to close on Escape',
+      () => !document.querySelector('[data-testid="confirm-dialog"]').open);
+  await waitFor(
+      rw, 'the focus back on the Rebuild button',
+      (sel) => document.activeElement === document.querySelector(sel), rebuild);
+  check(
+      (await attr(rw, running, 'data-rebuild')) === 'none',
+      'Escape requested a rebuild');
+  // Requested, confirmed: the row shows who asked and when.
+  await rw.keyboard.press('Enter');
+  await confirmAs(rw, OPERATOR);
+  await waitSelector(
+      rw,
+      `${running}[data-rebuild="pending"] ${tid('projection-rebuild-pending')}`,
+      'the pending rebuild in the running projection\'s row');
+  const note =
+      await text(rw, `${running} ${tid('projection-rebuild-pending')}`);
+  check(
+      note.startsWith(`rebuild requested by ${OPERATOR} at `) &&
+          /\d{4}-\d\d-\d\d \d\d:\d\d/.test(note),
+      `the pending rebuild says "${note}", expected "rebuild requested by ${
+          OPERATOR} at <time>"`);
+  await waitFor(
+      rw, 'a notice that the rebuild was requested',
+      () => /Rebuild of .* requested/.test(
+          document.querySelector('[data-testid="notice"]')?.textContent || ''));
+  // The lease is still the runner's: a rebuild does not take it.
+  check(
+      (await text(rw, `${running} ${tid('projection-lease')}`)) !== 'none',
+      `${facts.running_projection}'s lease holder is gone after the request`);
+  // The API says the same.
+  const cps = await (await fetch(WRITES_URL + '/api/checkpoints')).json();
+  const cp =
+      cps.checkpoints.find((c) => c.projection === facts.running_projection);
+  check(
+      cp && cp.rebuild_requested_by === OPERATOR && cp.rebuild_requested_at,
+      `/api/checkpoints shows ${JSON.stringify(cp)}`);
+  const idle =
+      `${tid('projection-row')}[data-projection="${facts.projection}"]`;
+  check(
+      (await attr(rw, idle, 'data-rebuild')) === 'none',
+      `${facts.projection} shows a rebuild nobody asked for`);
+  await noErrorBanner(rw, 'projections (rebuild)');
+  await screenshot(rw, 'projections-rebuild');
+  // The read-only server shows the pending state, without the button.
+  await ro.bringToFront();
+  await ro.goto(`${READONLY_URL}/#/projections`);
+  await waitSelector(
+      ro,
+      `${running}[data-rebuild="pending"] ${tid('projection-rebuild-pending')}`,
+      'the pending rebuild on the read-only page');
+  await noWriteButtons(ro, 'projections with a rebuild pending');
+  await rw.bringToFront();
 });
 
 step('writes: projection reset', async () => {

@@ -213,6 +213,130 @@ TEST_P(CheckpointStoreConformanceTest, ListIsSortedByName) {
   EXPECT_EQ(all[2].events_processed, 2);
 }
 
+TEST_P(CheckpointStoreConformanceTest, NoRebuildRequestedByDefault) {
+  const RecordedEvent e1 = AppendOne("s", Placed("1"));
+  ASSERT_OK(checkpoints().Save("p", e1.position, 1));
+  std::optional<Checkpoint> cp = MustGet("p");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_FALSE(cp->rebuild_requested_at.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, "");
+}
+
+TEST_P(CheckpointStoreConformanceTest,
+       RequestRebuildWithoutACheckpointCreatesOneAtTheStart) {
+  const absl::Time before = absl::Now();
+  ASSERT_OK(checkpoints().RequestRebuild("fresh", "alice"));
+  const absl::Time after = absl::Now();
+  std::optional<Checkpoint> cp = MustGet("fresh");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, Position::Start());
+  EXPECT_EQ(cp->events_processed, 0);
+  ASSERT_TRUE(cp->rebuild_requested_at.has_value());
+  EXPECT_GE(*cp->rebuild_requested_at, before - kClockSlack);
+  EXPECT_LE(*cp->rebuild_requested_at, after + kClockSlack);
+  EXPECT_EQ(cp->rebuild_requested_by, "alice");
+}
+
+TEST_P(CheckpointStoreConformanceTest, RequestRebuildKeepsThePosition) {
+  const RecordedEvent e1 = AppendOne("s", Placed("1"));
+  const RecordedEvent e2 = AppendOne("s", Placed("2"));
+  ASSERT_OK(checkpoints().Save("p", e2.position, 2));
+  ASSERT_OK(checkpoints().Save("q", e1.position, 1));
+  ASSERT_OK(checkpoints().RequestRebuild("p", "bob"));
+  // The runner moves the checkpoint back when it starts the rebuild; until
+  // then the checkpoint, and other projections, are as they were.
+  std::optional<Checkpoint> cp = MustGet("p");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, e2.position);
+  EXPECT_EQ(cp->events_processed, 2);
+  EXPECT_TRUE(cp->rebuild_requested_at.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, "bob");
+  std::optional<Checkpoint> other = MustGet("q");
+  ASSERT_TRUE(other.has_value());
+  EXPECT_FALSE(other->rebuild_requested_at.has_value());
+}
+
+TEST_P(CheckpointStoreConformanceTest, RequestingAgainKeepsTheFirstRequest) {
+  ASSERT_OK(checkpoints().RequestRebuild("p", "first"));
+  std::optional<Checkpoint> first = MustGet("p");
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(first->rebuild_requested_at.has_value());
+  absl::SleepFor(absl::Milliseconds(5));  // a later time, were it replaced
+  ASSERT_OK(checkpoints().RequestRebuild("p", "second"));
+  std::optional<Checkpoint> cp = MustGet("p");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, "first");
+  EXPECT_EQ(cp->rebuild_requested_at, first->rebuild_requested_at);
+}
+
+TEST_P(CheckpointStoreConformanceTest, SavesKeepARequestUntilReset) {
+  const RecordedEvent e1 = AppendOne("s", Placed("1"));
+  const RecordedEvent e2 = AppendOne("s", Placed("2"));
+  ASSERT_OK(checkpoints().Save("p", e1.position, 1));
+  ASSERT_OK(checkpoints().RequestRebuild("p", "carol"));
+  // A runner that has not seen the request yet goes on saving.
+  ASSERT_OK(checkpoints().Save("p", e2.position, 1));
+  ASSERT_OK(checkpoints().SaveNonDurable("p", e2.position, 0));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqlTransaction> tx,
+                       store().BeginTransaction());
+  ASSERT_OK(checkpoints().SaveIn(*tx, "p", e2.position, 0));
+  ASSERT_OK(tx->Commit());
+  std::optional<Checkpoint> cp = MustGet("p");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, e2.position);
+  EXPECT_EQ(cp->rebuild_requested_by, "carol");
+  EXPECT_TRUE(cp->rebuild_requested_at.has_value());
+
+  // Reset removes the row, and the request with it.
+  ASSERT_OK(checkpoints().Reset("p"));
+  EXPECT_FALSE(MustGet("p").has_value());
+  ASSERT_OK(checkpoints().Save("p", e1.position, 1));
+  cp = MustGet("p");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_FALSE(cp->rebuild_requested_at.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, "");
+}
+
+TEST_P(CheckpointStoreConformanceTest, ListShowsRebuildRequests) {
+  const RecordedEvent e1 = AppendOne("s", Placed("1"));
+  ASSERT_OK(checkpoints().Save("alpha", e1.position, 1));
+  ASSERT_OK(checkpoints().Save("beta", e1.position, 1));
+  ASSERT_OK(checkpoints().RequestRebuild("beta", "dave"));
+  ASSERT_OK(checkpoints().RequestRebuild("gamma", "erin"));
+  ASSERT_OK_AND_ASSIGN(std::vector<Checkpoint> all, checkpoints().List());
+  ASSERT_THAT(all, SizeIs(3));
+  EXPECT_EQ(all[0].projection, "alpha");
+  EXPECT_FALSE(all[0].rebuild_requested_at.has_value());
+  EXPECT_EQ(all[1].projection, "beta");
+  EXPECT_TRUE(all[1].rebuild_requested_at.has_value());
+  EXPECT_EQ(all[1].rebuild_requested_by, "dave");
+  EXPECT_EQ(all[1].position, e1.position);
+  EXPECT_EQ(all[2].projection, "gamma");
+  EXPECT_TRUE(all[2].rebuild_requested_at.has_value());
+  EXPECT_EQ(all[2].rebuild_requested_by, "erin");
+  EXPECT_EQ(all[2].position, Position::Start());
+}
+
+TEST_P(CheckpointStoreConformanceTest, RequestRebuildNeedsBothNames) {
+  EXPECT_EQ(checkpoints().RequestRebuild("p", "").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(checkpoints().RequestRebuild("", "alice").code(),
+            absl::StatusCode::kInvalidArgument);
+  // Nothing was written.
+  EXPECT_FALSE(MustGet("p").has_value());
+  ASSERT_OK_AND_ASSIGN(std::vector<Checkpoint> all, checkpoints().List());
+  EXPECT_THAT(all, IsEmpty());
+}
+
+TEST_P(CheckpointStoreConformanceTest, RequestRebuildKeepsTheNameAsGiven) {
+  // An operator's name is text like any other: quotes, non-ASCII, spaces.
+  const std::string name = "O'Brien \"ops\" Zoë";
+  ASSERT_OK(checkpoints().RequestRebuild("p", name));
+  std::optional<Checkpoint> cp = MustGet("p");
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, name);
+}
+
 TEST_P(CheckpointStoreConformanceTest, LagOnAnEmptyLog) {
   ASSERT_OK_AND_ASSIGN(ProjectionLag lag, checkpoints().Lag("p", {}));
   EXPECT_EQ(lag.projection, "p");

@@ -280,5 +280,39 @@ TEST_F(PostgresOpenServerTest, UpgradeSchemaReportsTheVersionsAndIsIdempotent) {
   EXPECT_OK(PostgresEventStore::Open(ReadOnly()));
 }
 
+TEST_F(PostgresOpenServerTest,
+       AVersion7StoreKeepsItsCheckpointsAndTakesRebuilds) {
+  // Version 8 of the schema adds the rebuild request to checkpoints.
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<postgres::PgConnection> conn,
+                         postgres::PgConnection::Connect(
+                             url_, absl::Seconds(10), absl::Seconds(30)));
+    ASSERT_OK(postgres::CreateSchemaAtVersion(*conn, options_.schema, 7));
+    // A checkpoint as version 7 stored it.
+    ASSERT_OK(conn->Exec(absl::StrCat(
+                             "INSERT INTO \"", options_.schema,
+                             "\".checkpoints (projection, position_commit,"
+                             " position_prepare, events_processed, updated_at)"
+                             " VALUES ('totals', 3, 42, 7, now())"))
+                  .status());
+  }
+  ASSERT_OK_AND_ASSIGN(SchemaUpgrade upgrade,
+                       PostgresEventStore::UpgradeSchema(options_));
+  EXPECT_EQ(upgrade.from_version, 7);
+  EXPECT_EQ(upgrade.to_version, PostgresEventStore::kSchemaVersion);
+  ASSERT_OK_AND_ASSIGN(auto store, PostgresEventStore::Open(options_));
+  ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> cp,
+                       store->checkpoints().Get("totals"));
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, Position::FromParts(3, 42));
+  EXPECT_EQ(cp->events_processed, 7);
+  EXPECT_FALSE(cp->rebuild_requested_at.has_value());
+  ASSERT_OK(store->checkpoints().RequestRebuild("totals", "alice"));
+  ASSERT_OK_AND_ASSIGN(cp, store->checkpoints().Get("totals"));
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, "alice");
+  EXPECT_EQ(cp->position, Position::FromParts(3, 42));
+}
+
 }  // namespace
 }  // namespace eventstore::test

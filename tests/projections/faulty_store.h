@@ -108,6 +108,10 @@ class FaultyStore final : public ForwardingEventStore {
     absl::Status Reset(std::string_view projection) override {
       return real().Reset(projection);
     }
+    absl::Status RequestRebuild(std::string_view projection,
+                                std::string_view requested_by) override {
+      return real().RequestRebuild(projection, requested_by);
+    }
     absl::StatusOr<std::vector<Checkpoint>> List() override {
       return real().List();
     }

@@ -293,6 +293,41 @@ TEST_F(SqliteOpenTest, UpgradeSchemaReportsTheVersionsAndIsIdempotent) {
   EXPECT_OK(SqliteEventStore::Open(no_upgrade));
 }
 
+TEST_F(SqliteOpenTest, AVersion6StoreKeepsItsCheckpointsAndTakesRebuilds) {
+  // Version 7 of the schema adds the rebuild request to checkpoints.
+  {
+    ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<sqlite::SqliteConnection> conn,
+        sqlite::SqliteConnection::Open(
+            path_, sqlite::SqliteConnection::Mode::kReadWriteCreate,
+            absl::Seconds(5)));
+    ASSERT_OK(sqlite::CreateSchemaAtVersion(*conn, 6));
+    // A checkpoint as version 6 stored it.
+    ASSERT_OK(
+        conn->Exec("INSERT INTO checkpoints (projection, position_commit, "
+                   "position_prepare, events_processed, updated_at) "
+                   "VALUES ('totals', 0, 42, 7, 1000000)"));
+  }
+  ASSERT_OK_AND_ASSIGN(SchemaUpgrade upgrade,
+                       SqliteEventStore::UpgradeSchema(Options()));
+  EXPECT_EQ(upgrade.from_version, 6);
+  EXPECT_EQ(upgrade.to_version, SqliteEventStore::kSchemaVersion);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventStore> store,
+                       SqliteEventStore::Open(Options()));
+  ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> cp,
+                       store->checkpoints().Get("totals"));
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, Position::FromParts(0, 42));
+  EXPECT_EQ(cp->events_processed, 7);
+  EXPECT_EQ(cp->updated_at, absl::FromUnixSeconds(1));
+  EXPECT_FALSE(cp->rebuild_requested_at.has_value());
+  ASSERT_OK(store->checkpoints().RequestRebuild("totals", "alice"));
+  ASSERT_OK_AND_ASSIGN(cp, store->checkpoints().Get("totals"));
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, "alice");
+  EXPECT_EQ(cp->position, Position::FromParts(0, 42));
+}
+
 TEST_F(SqliteOpenTest, UpgradeSchemaCreatesNothing) {
   EXPECT_THAT(SqliteEventStore::UpgradeSchema(Options()),
               StatusIs(absl::StatusCode::kNotFound));

@@ -416,7 +416,8 @@ TEST_F(SqliteStreamLifecycleTest, AVersion5StoreIsUpgradedAndHasALifecycle) {
   }
   std::unique_ptr<EventStore> store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawCount(path_, "SELECT version FROM eventstore_schema"), 6);
+  EXPECT_EQ(RawCount(path_, "SELECT version FROM eventstore_schema"),
+            SqliteEventStore::kSchemaVersion);
   ASSERT_OK_AND_ASSIGN(std::vector<RecordedEvent> old,
                        store->ReadStream("order-1"));
   EXPECT_THAT(old, SizeIs(1));

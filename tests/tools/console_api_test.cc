@@ -419,6 +419,125 @@ TEST_P(ConsoleApiTest, ProjectionResetWaitsForItsLease) {
   EXPECT_EQ(r.status, 404) << r.body;
 }
 
+// A rebuild is a request the projection's runner acts on, so unlike a
+// reset it is taken while the runner holds its lease; it passes the same
+// checks as every write, and /api/checkpoints shows it until a runner
+// starts it.
+TEST_P(ConsoleApiTest, ProjectionRebuildIsRequestedWhileItsRunnerRuns) {
+  const std::vector<RecordedEvent> events = AppendOrders(3);
+  ASSERT_OK(store().checkpoints().Save("order-totals", events[1].position, 2));
+  ASSERT_OK(store().checkpoints().Save("search-index", events[2].position, 3));
+  const std::string path = "/api/projections/order-totals/rebuild";
+  const auto pending = [&](const std::string& projection) {
+    absl::StatusOr<std::optional<Checkpoint>> cp =
+        store().checkpoints().Get(projection);
+    EXPECT_OK(cp);
+    return cp.ok() && cp->has_value() &&
+           (*cp)->rebuild_requested_at.has_value();
+  };
+
+  // Read-only: refused.
+  Serve({});
+  Reply r = Post(path, "operator=al");
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(Field(r.json, "error").string_value(),
+            "the server is read-only: start it with --allow-writes");
+  EXPECT_FALSE(pending("order-totals"));
+
+  // Without the CSRF header, from another origin, without an operator.
+  ServeWrites();
+  r = Post(path, "operator=al", {}, /*csrf=*/false);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_THAT(Field(r.json, "error").string_value(),
+              HasSubstr("X-Eventstore-Csrf"));
+  r = Post(path, "operator=al", {{"Origin", "http://evil.example"}});
+  EXPECT_EQ(r.status, 403) << r.body;
+  r = Post(path, "");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(Field(r.json, "parameter").string_value(), "operator");
+  EXPECT_FALSE(pending("order-totals"));
+
+  // The projection runs: its runner holds the lease. The request is taken
+  // (202), recorded with the operator, and logged.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Lease> lease,
+                       store().TryAcquireLease("projection:order-totals"));
+  ASSERT_NE(lease, nullptr);
+  const absl::Time before = absl::Now();
+  ::testing::internal::CaptureStderr();
+  r = Post(path, "operator=Ada+L%C3%B6w",
+           {{"Origin", absl::StrCat("http://127.0.0.1:", server_->port())}});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(Field(r.json, "projection").string_value(), "order-totals");
+  EXPECT_EQ(Field(r.json, "rebuild_requested_by").string_value(), "Ada Löw");
+  EXPECT_THAT(Field(r.json, "rebuild_requested_at").string_value(),
+              MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"));
+  const Value& holder = Field(r.json, "lease_holder");
+  ASSERT_EQ(holder.kind_case(), Value::kStructValue) << r.body;
+  EXPECT_GT(Field(holder, "pid").number_value(), 0);
+  EXPECT_THAT(log, HasSubstr("operator \"Ada Löw\": request rebuild of "
+                             "projection \"order-totals\": requested"));
+  ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> cp,
+                       store().checkpoints().Get("order-totals"));
+  ASSERT_TRUE(cp.has_value());
+  ASSERT_TRUE(cp->rebuild_requested_at.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, "Ada Löw");
+  // (Both clocks: the store's may be the database server's.)
+  EXPECT_LT(absl::AbsDuration(*cp->rebuild_requested_at - before),
+            absl::Minutes(5));
+  // The lease is still the runner's, and the checkpoint did not move.
+  EXPECT_EQ(cp->position, events[1].position);
+
+  // /api/checkpoints shows the request; null for the other projection.
+  r = Get("/api/checkpoints");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(List(r.json, "checkpoints").values_size(), 2) << r.body;
+  const Value& requested = List(r.json, "checkpoints").values(0);
+  ASSERT_EQ(Str(requested, "projection"), "order-totals");
+  EXPECT_EQ(Str(requested, "rebuild_requested_by"), "Ada Löw");
+  EXPECT_THAT(Str(requested, "rebuild_requested_at"),
+              MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"));
+  EXPECT_EQ(Field(requested, "lease_holder").kind_case(), Value::kStructValue);
+  const Value& idle = List(r.json, "checkpoints").values(1);
+  ASSERT_EQ(Str(idle, "projection"), "search-index");
+  EXPECT_EQ(Field(idle, "rebuild_requested_at").kind_case(), Value::kNullValue)
+      << r.body;
+  EXPECT_EQ(Field(idle, "rebuild_requested_by").kind_case(),
+            Value::kStringValue)
+      << r.body;
+  EXPECT_EQ(Str(idle, "rebuild_requested_by"), "");
+
+  // Asked again, by someone else: the first request stands.
+  const std::string first_at = Str(requested, "rebuild_requested_at");
+  r = Post(path, "operator=bob");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(Field(r.json, "rebuild_requested_by").string_value(), "Ada Löw");
+  EXPECT_EQ(Field(r.json, "rebuild_requested_at").string_value(), first_at);
+  lease.reset();
+
+  // A projection with no checkpoint yet: the request makes its row, for
+  // the first runner to start; nobody runs it.
+  r = Post("/api/projections/eu%2Fnew/rebuild", "operator=al");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(Field(r.json, "projection").string_value(), "eu/new");
+  EXPECT_EQ(Field(r.json, "rebuild_requested_by").string_value(), "al");
+  EXPECT_EQ(Field(r.json, "lease_holder").kind_case(), Value::kNullValue);
+  EXPECT_TRUE(pending("eu/new"));
+  r = Get("/api/checkpoints");
+  bool listed = false;
+  for (const Value& c : List(r.json, "checkpoints").values()) {
+    if (Str(c, "projection") != "eu/new") continue;
+    listed = true;
+    EXPECT_EQ(Str(c, "rebuild_requested_by"), "al");
+  }
+  EXPECT_TRUE(listed) << r.body;
+
+  // A bad name is a 400 naming the projection.
+  r = Post("/api/projections/a%01b/rebuild", "operator=al");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(Field(r.json, "parameter").string_value(), "projection");
+}
+
 TEST_P(ConsoleApiTest, ActivityCountsAppendedEventsAndSamplesLag) {
   ASSERT_OK(store().Append("order-0", ExpectedVersion::Any(), {Placed("0")}));
   ASSERT_OK_AND_ASSIGN(Position head, store().HeadPosition());

@@ -8,10 +8,12 @@
 
 #include <signal.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,7 @@
 #include "eventstore/dead_letter_store.h"
 #include "eventstore/event_data.h"
 #include "eventstore/event_store.h"
+#include "eventstore/lease.h"
 #include "eventstore/open_event_store.h"
 #include "eventstore/outbox_message.h"
 #include "eventstore/outbox_store.h"
@@ -175,22 +178,24 @@ class CliSqliteTest : public ::testing::Test {
 
 TEST_F(CliSqliteTest, EveryCommandHasHelpWithAnExample) {
   for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{{"info", "--help"},
-                                             {"streams", "--help"},
-                                             {"read", "--help"},
-                                             {"tail", "--help"},
-                                             {"init", "--help"},
-                                             {"verify", "--help"},
-                                             {"checkpoints", "--help"},
-                                             {"dlq", "--help"},
-                                             {"dlq", "list", "--help"},
-                                             {"dlq", "show", "--help"},
-                                             {"dlq", "retry", "--help"},
-                                             {"dlq", "resolve", "--help"},
-                                             {"outbox", "--help"},
-                                             {"outbox", "stats", "--help"},
-                                             {"outbox", "list", "--help"},
-                                             {"outbox", "retry", "--help"}}) {
+       std::vector<std::vector<std::string>>{
+           {"info", "--help"},
+           {"streams", "--help"},
+           {"read", "--help"},
+           {"tail", "--help"},
+           {"init", "--help"},
+           {"verify", "--help"},
+           {"checkpoints", "--help"},
+           {"checkpoints", "rebuild", "--help"},
+           {"dlq", "--help"},
+           {"dlq", "list", "--help"},
+           {"dlq", "show", "--help"},
+           {"dlq", "retry", "--help"},
+           {"dlq", "resolve", "--help"},
+           {"outbox", "--help"},
+           {"outbox", "stats", "--help"},
+           {"outbox", "list", "--help"},
+           {"outbox", "retry", "--help"}}) {
     const CliResult r = RunCli(args);
     EXPECT_EQ(r.exit_code, 0) << args[0] << " " << args[1] << ": " << r.err;
     EXPECT_THAT(r.out, HasSubstr("Example:")) << args[0] << " " << args[1];
@@ -598,6 +603,70 @@ TEST_F(CliSqliteTest, CheckpointsShowLag) {
   const CliResult over = RunCli({"checkpoints", url_, "--max-lag", "2"});
   EXPECT_EQ(over.exit_code, 1);
   EXPECT_THAT(over.err, HasSubstr("more than 2 events behind"));
+}
+
+TEST_F(CliSqliteTest, CheckpointsRebuildRecordsARequest) {
+  ASSERT_OK_AND_ASSIGN(Position head, store_->HeadPosition());
+  ASSERT_OK(store_->checkpoints().Save("totals", head, 4));
+  ASSERT_OK(store_->checkpoints().Save("other", head, 4));
+
+  // No runner holds the lease: the next one to start rebuilds.
+  CliResult r =
+      RunCli({"checkpoints", url_, "rebuild", "totals", "--by", "alice"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("rebuild requested: totals by alice at "));
+  EXPECT_THAT(r.err, HasSubstr("no runner holds the projection's lease now"));
+  ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> cp,
+                       store_->checkpoints().Get("totals"));
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, "alice");
+  EXPECT_TRUE(cp->rebuild_requested_at.has_value());
+  EXPECT_EQ(cp->position, head);  // the runner moves it back
+
+  // Asking again keeps the first request, and says whose it is.
+  r = RunCli({"checkpoints", url_, "rebuild", "totals", "--by", "bob"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("rebuild requested: totals by alice at "));
+
+  // The listing shows it.
+  r = RunCli({"checkpoints", url_, "--format", "jsonl"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_EQ(Str(Json(lines[0]), "projection"), "other");
+  EXPECT_EQ(Field(Json(lines[0]), "rebuild_requested_at").kind_case(),
+            Value::kNullValue);
+  EXPECT_EQ(Str(Json(lines[0]), "rebuild_requested_by"), "");
+  EXPECT_EQ(Str(Json(lines[1]), "projection"), "totals");
+  EXPECT_EQ(Str(Json(lines[1]), "rebuild_requested_by"), "alice");
+  EXPECT_FALSE(Str(Json(lines[1]), "rebuild_requested_at").empty());
+  r = RunCli({"checkpoints", url_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("REBUILD"));
+  EXPECT_THAT(r.out, HasSubstr("requested by alice at "));
+
+  // A runner holding the projection's lease (here, this process) is named.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Lease> lease,
+                       store_->TryAcquireLease("projection:fresh"));
+  ASSERT_NE(lease, nullptr);
+  r = RunCli({"checkpoints", url_, "rebuild", "fresh"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat(
+                         "the runner holding the projection's lease (pid ",
+                         getpid(), ")")));
+  // A projection that never ran gets a checkpoint at the start; the
+  // default name is the tool's and the user's.
+  ASSERT_OK_AND_ASSIGN(cp, store_->checkpoints().Get("fresh"));
+  ASSERT_TRUE(cp.has_value());
+  EXPECT_EQ(cp->position, Position::Start());
+  EXPECT_TRUE(absl::StartsWith(cp->rebuild_requested_by, "eventstore-cli"))
+      << cp->rebuild_requested_by;
+
+  // The projection is required; nothing else was written.
+  EXPECT_EQ(RunCli({"checkpoints", url_, "rebuild"}).exit_code, 2);
+  ASSERT_OK_AND_ASSIGN(std::vector<Checkpoint> all,
+                       store_->checkpoints().List());
+  EXPECT_EQ(all.size(), 3u);
 }
 
 TEST_F(CliSqliteTest, DeadLettersListShowRetryResolve) {

@@ -293,6 +293,33 @@ TEST_F(MigrateCommandTest, CheckpointsAreLeftBehindUnlessSelected) {
   EXPECT_FALSE(std::filesystem::exists(dir_->File("e.db")));
 }
 
+// A pending rebuild request asked the source's runners: the checkpoint is
+// carried without it (a re-run would otherwise rebuild the live target's
+// projection again), and the summary says so.
+TEST_F(MigrateCommandTest, ARebuildRequestIsNotCarriedAndSaysSo) {
+  const std::string a = SqliteUrl("a.db");
+  {
+    std::unique_ptr<EventStore> source = Open(a);
+    test::FillStore(*source, 2, 3, 3);
+    EXPECT_EQ(RunEventCounts(*source), 6);
+    ASSERT_OK(source->checkpoints().RequestRebuild("event-counts", "alice"));
+  }
+  const std::string b = SqliteUrl("b.db");
+  CliResult r = Run({"migrate", "--from", a, "--to", b, "--checkpoints=all"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("warning: the rebuild requested for "
+                               "event-counts (requested by alice) was not "
+                               "carried"));
+  std::unique_ptr<EventStore> target = Open(b);
+  ASSERT_OK_AND_ASSIGN(std::optional<Checkpoint> cp,
+                       target->checkpoints().Get("event-counts"));
+  ASSERT_TRUE(cp.has_value());
+  ASSERT_OK_AND_ASSIGN(Position head, target->HeadPosition());
+  EXPECT_EQ(cp->position, head);
+  EXPECT_FALSE(cp->rebuild_requested_at.has_value());
+  EXPECT_EQ(cp->rebuild_requested_by, "");
+}
+
 TEST_F(MigrateCommandTest, ARerunNeverMovesTheTargetBackwards) {
   ExpectRerunNeverMovesTheTargetBackwards(SqliteUrl("a.db"), SqliteUrl("b.db"));
 }

@@ -18,6 +18,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "eventstore/checkpoint_store.h"
 #include "eventstore/dead_letter_store.h"
 #include "eventstore/lease.h"
@@ -90,6 +91,9 @@ class ConsoleApi {
   std::string ResetProjection(const httplib::Request& req,
                               httplib::Response& res,
                               const std::string& operator_name);
+  std::string RebuildProjection(const httplib::Request& req,
+                                httplib::Response& res,
+                                const std::string& operator_name);
 
  private:
   // The dead letter of the path, after `mark` changed it.
@@ -183,9 +187,12 @@ void ConsoleApi::Write(const httplib::Request& req, httplib::Response& res,
   }
   const std::string what = ((*this).*action)(req, res, operator_name);
   if (options_.log && !what.empty()) {
-    options_.log(absl::StrCat(
-        "operator ", JsonQuote(operator_name), ": ", what, ": ",
-        res.status == 200 ? std::string("done") : absl::StrCat(res.status)));
+    // 200 done, 202 requested (a rebuild the runner makes later).
+    std::string outcome = absl::StrCat(res.status);
+    if (res.status == 200) outcome = "done";
+    if (res.status == 202) outcome = "requested";
+    options_.log(absl::StrCat("operator ", JsonQuote(operator_name), ": ", what,
+                              ": ", outcome));
   }
 }
 
@@ -342,6 +349,63 @@ std::string ConsoleApi::ResetProjection(const httplib::Request& req,
   return what;
 }
 
+std::string ConsoleApi::RebuildProjection(const httplib::Request& req,
+                                          httplib::Response& res,
+                                          const std::string& operator_name) {
+  const std::string projection = req.matches[1];
+  QueryParams params(req, {"operator"});
+  if (!CheckProjection(params, projection)) {
+    SendError(res, 400, params.error()->message, params.error()->parameter);
+    return "";
+  }
+  const std::string what =
+      absl::StrCat("request rebuild of projection ", JsonQuote(projection));
+  // Unlike a reset, no lease is taken: the request is a flag the
+  // projection's runner acts on between batches (or the next runner to
+  // start does), so it is made while the runner holds its lease.
+  const absl::Status requested =
+      store_.checkpoints().RequestRebuild(projection, operator_name);
+  if (!requested.ok()) {
+    SendStoreError(res, requested);
+    return what;
+  }
+  // The request as stored, as /api/checkpoints shows it (CheckpointJson):
+  // an earlier request is kept, so it may name another operator; null and
+  // "" when a runner has already started it.
+  absl::StatusOr<std::optional<Checkpoint>> checkpoint =
+      store_.checkpoints().Get(projection);
+  if (!checkpoint.ok()) {
+    SendStoreError(res, checkpoint.status());
+    return what;
+  }
+  const bool pending = checkpoint->has_value() &&
+                       (*checkpoint)->rebuild_requested_at.has_value();
+  // Who will act on it: the runner holding the lease now, or (null) the
+  // next one to start. Only looked at, and only informative: a store that
+  // cannot tell answers null.
+  std::string holder = "null";
+  absl::StatusOr<std::optional<LeaseHolder>> found =
+      store_.inspector().FindLeaseHolder(
+          absl::StrCat("projection:", projection));
+  if (found.ok() && found->has_value()) {
+    holder = JsonObject()
+                 .Int("pid", (*found)->pid)
+                 .Str("detail", ProcessMasker().Mask((*found)->detail))
+                 .Build();
+  }
+  SendJson(res, 202,
+           JsonObject()
+               .Str("projection", projection)
+               .Time("rebuild_requested_at",
+                     pending ? *(*checkpoint)->rebuild_requested_at
+                             : absl::InfinitePast())
+               .Str("rebuild_requested_by",
+                    pending ? (*checkpoint)->rebuild_requested_by : "")
+               .Raw("lease_holder", holder)
+               .Build());
+  return what;
+}
+
 }  // namespace
 
 void RegisterConsoleApi(httplib::Server& server, EventStore& store,
@@ -369,6 +433,8 @@ void RegisterConsoleApi(httplib::Server& server, EventStore& store,
         &ConsoleApi::ResolveDeadLetter);
   write("/api/outbox/messages/([^/]+)/retry", &ConsoleApi::RetryOutboxMessage);
   write("/api/projections/(" ES_ANY "+)/reset", &ConsoleApi::ResetProjection);
+  write("/api/projections/(" ES_ANY "+)/rebuild",
+        &ConsoleApi::RebuildProjection);
 }
 
 absl::StatusOr<std::string> NewCsrfToken() {

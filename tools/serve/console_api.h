@@ -15,6 +15,7 @@
 // POST /api/dead-letters/{projection}/{event_id}/retry | resolve
 // POST /api/outbox/messages/{id}/retry
 // POST /api/projections/{projection}/reset
+// POST /api/projections/{projection}/rebuild   (202: its runner rebuilds)
 //
 // A write is refused, in this order: 403 when the server is read-only;
 // 403 without the header `X-Eventstore-Csrf: <csrf_token>` (a page of
@@ -22,9 +23,9 @@
 // which this server never grants), or with an `Origin` header other than
 // "http://" + the request's Host; 400 without a form parameter
 // `operator` (1..100 bytes of UTF-8 text), who is logged and, for a
-// resolved dead letter, recorded. Store errors map as the read-only API's:
-// 404 kNotFound, 409 kFailedPrecondition or kAborted, 503 kUnavailable,
-// 500 otherwise, masked of secrets.
+// resolved dead letter or a requested rebuild, recorded. Store errors map as
+// the read-only API's: 404 kNotFound, 409 kFailedPrecondition or kAborted, 503
+// kUnavailable, 500 otherwise, masked of secrets.
 //
 // Thread safety: the handlers run on the server's worker threads.
 

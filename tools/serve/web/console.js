@@ -274,9 +274,10 @@ function query(params) {
 
 // A write: asks for confirmation (with the operator's name), then POSTs
 // operator=NAME with the CSRF header. Resolves to the answer, or null
-// when the user cancelled.
-async function write(path, what) {
-  const operator = await confirmAction(what);
+// when the user cancelled. opts: {title, ok}: the dialog's heading and
+// its confirm button's text (default "Confirm").
+async function write(path, what, opts) {
+  const operator = await confirmAction(what, opts);
   if (operator === null) return null;
   const body = new URLSearchParams({operator}).toString();
   return api(path, {
@@ -289,11 +290,15 @@ async function write(path, what) {
   });
 }
 
-function confirmAction(what) {
+function confirmAction(what, opts) {
   const dialog = document.getElementById('confirm-dialog');
   const form = document.getElementById('confirm-form');
   const input = document.getElementById('confirm-operator');
   const cancel = document.getElementById('confirm-cancel');
+  document.getElementById('confirm-title').textContent =
+      (opts && opts.title) || 'Confirm';
+  document.getElementById('confirm-ok').textContent =
+      (opts && opts.ok) || 'Confirm';
   document.getElementById('confirm-text').textContent = what;
   input.value = localStorage.getItem(OPERATOR_KEY) || '';
   return new Promise((resolve) => {
@@ -808,14 +813,22 @@ async function renderOverview(main, ctx) {
     if (!ctx.alive()) return;
     clearEmpty(projTable.tbody);
     syncRows(projTable.tbody, cps.checkpoints, (c) => c.projection, (c) => {
+      const rebuildBadge =
+          el('span', {class: 'badge warn', hidden: ''}, 'rebuild requested');
       const cells = [
-        el('td', null, el('a', {href: '#/projections'}, c.projection)),
+        el('td', null, el('a', {href: '#/projections'}, c.projection), ' ',
+           rebuildBadge),
         el('td'), el('td'), el('td')
       ];
       const tr = el('tr', {'data-projection': c.projection}, cells);
       return {
         tr,
         update(c2) {
+          rebuildBadge.hidden = !c2.rebuild_requested_at;
+          rebuildBadge.title = c2.rebuild_requested_at ?
+              'by ' + c2.rebuild_requested_by + ' at ' +
+                  fmtTime(c2.rebuild_requested_at) :
+              '';
           cells[1].textContent = c2.position;
           cells[2].textContent = fmtNumber(c2.events_behind);
           cells[2].setAttribute('data-value', c2.events_behind);
@@ -1190,7 +1203,10 @@ async function renderProjections(main, ctx) {
   main.append(el('h1', null, 'Projections'));
   main.append(el(
       'p', {class: 'muted'},
-      'Lag counts every event after the checkpoint (the store does not record a projection\'s filter). The lease holder is the runner processing it now.'));
+      'Lag counts every event after the checkpoint (the store does not record a projection\'s filter). The lease holder is the runner processing it now.' +
+          (writesAllowed() ?
+               ' Reset removes a stopped projection\'s checkpoint; Rebuild asks its runner to clear the read model and replay every event.' :
+               '')));
   const headings = [
     'Projection', 'Checkpoint', 'Events handled', 'Lag', 'Lease holder',
     'Dead letters', 'Updated'
@@ -1225,10 +1241,18 @@ async function renderProjections(main, ctx) {
       dlq: el('td'),
       updated: el('td'),
     };
+    // A rebuild requested and not yet started by a runner: shown under the
+    // name, on every server (it is the store's state, not a button).
+    const rebuildNote = el('span', {
+      class: 'rebuild-note',
+      testid: 'projection-rebuild-pending',
+      hidden: ''
+    });
     const tr =
         el('tr', {testid: 'projection-row', 'data-projection': name},
-           el('th', {scope: 'row'}, name), cells.checkpoint, cells.handled,
-           cells.lag, cells.lease, cells.dlq, cells.updated);
+           el('th', {scope: 'row'}, el('span', null, name), rebuildNote),
+           cells.checkpoint, cells.handled, cells.lag, cells.lease, cells.dlq,
+           cells.updated);
     if (writesAllowed()) {
       const reset = button(
           'Reset', {
@@ -1252,11 +1276,51 @@ async function renderProjections(main, ctx) {
             }
             reset.focus();
           });
-      tr.append(el('td', null, reset));
+      const rebuild = button(
+          'Rebuild', {
+            testid: 'projection-rebuild',
+            class: 'danger',
+            'aria-label': 'Rebuild ' + name
+          },
+          async () => {
+            try {
+              const res = await write(
+                  '/api/projections/' + pathPart(name) + '/rebuild',
+                  'Rebuild projection “' + name +
+                      '”: its runner clears the read model (the projection\'s Reset) and replays every event from the start of the log. ' +
+                      'A running runner starts it between two batches; when none runs, the next runner to start does. ' +
+                      'Until the replay catches up, the read model is incomplete.',
+                  {title: 'Rebuild projection?', ok: 'Request rebuild'});
+              if (res) {
+                showNotice(
+                    res.rebuild_requested_at ? 'Rebuild of ' + name +
+                            ' requested by ' + res.rebuild_requested_by +
+                            ' at ' + fmtTime(res.rebuild_requested_at) + '.' :
+                                               'Rebuild of ' + name +
+                            ' requested; a runner has started it.');
+                await refresh();
+              }
+            } catch (e) {
+              ctx.fail(e);
+            }
+            rebuild.focus();
+          });
+      tr.append(el('td', {class: 'actions'}, reset, ' ', rebuild));
     }
     return {
       tr,
       update(c2) {
+        const pending = Boolean(c2.rebuild_requested_at);
+        tr.setAttribute('data-rebuild', pending ? 'pending' : 'none');
+        rebuildNote.hidden = !pending;
+        clear(rebuildNote);
+        if (pending) {
+          append(rebuildNote, [
+            'rebuild requested by ' + (c2.rebuild_requested_by || '?') + ' at ',
+            timeEl(c2.rebuild_requested_at),
+          ]);
+          rebuildNote.setAttribute('data-by', c2.rebuild_requested_by || '');
+        }
         cells.checkpoint.textContent = c2.position;
         cells.handled.textContent = fmtNumber(c2.events_processed);
         cells.handled.setAttribute('data-value', c2.events_processed);
@@ -1716,7 +1780,7 @@ function updateMode() {
   mode.textContent = writes ? 'writes allowed' : 'read-only';
   mode.className = 'badge' + (writes ? ' warn' : '');
   mode.title = writes ?
-      'started with --allow-writes: retry, resolve and reset are available' :
+      'started with --allow-writes: retry, resolve, reset and rebuild are available' :
       'started without --allow-writes: nothing here changes the store';
 }
 
