@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/time/time.h"
+#include "eventstore/status_macros.h"
 
 namespace eventstore {
 namespace {
@@ -137,51 +138,21 @@ InstrumentedEventStore::AppendEach(absl::Span<const AppendRequest> requests) {
   return results;
 }
 
+// The owned reads are the reads into a fresh buffer: one place measures
+// and traces both (a backend's ReadStream is its ReadStreamInto into a new
+// vector too, and the default ReadStreamInto of any other target calls
+// its ReadStream).
 absl::StatusOr<std::vector<RecordedEvent>> InstrumentedEventStore::ReadStream(
     std::string_view stream, const ReadStreamOptions& options) {
-  Clock::time_point start;
-  if (instrumentation_ != nullptr) start = Clock::now();
-  ScopedSpan span(tracer_.get(), "eventstore.read_stream", SpanKind::kClient);
-  if (span) {
-    span.SetAttribute("eventstore.backend", backend_label_);
-    span.SetAttribute("eventstore.stream", stream);
-  }
-  absl::StatusOr<std::vector<RecordedEvent>> events =
-      ForwardingEventStore::ReadStream(stream, options);
-  const int64_t returned =
-      events.ok() ? static_cast<int64_t>(events->size()) : 0;
-  if (span) {
-    span.SetAttribute("eventstore.events", returned);
-    span.SetStatus(events.status());
-  }
-  if (instrumentation_ != nullptr) {
-    ReportRead(*instrumentation_, backend_label_, ReadKind::kReadStream,
-               events.ok(), returned, start);
-  }
+  std::vector<RecordedEvent> events;
+  ES_RETURN_IF_ERROR(ReadStreamInto(stream, options, events));
   return events;
 }
 
 absl::StatusOr<ReadAllPage> InstrumentedEventStore::ReadAll(
     const ReadAllOptions& options) {
-  Clock::time_point start;
-  if (instrumentation_ != nullptr) start = Clock::now();
-  ScopedSpan span(tracer_.get(), "eventstore.read_all", SpanKind::kClient);
-  if (span) {
-    span.SetAttribute("eventstore.backend", backend_label_);
-    span.SetAttribute("eventstore.from_position",
-                      options.from_position.ToString());
-  }
-  absl::StatusOr<ReadAllPage> page = ForwardingEventStore::ReadAll(options);
-  const int64_t returned =
-      page.ok() ? static_cast<int64_t>(page->events.size()) : 0;
-  if (span) {
-    span.SetAttribute("eventstore.events", returned);
-    span.SetStatus(page.status());
-  }
-  if (instrumentation_ != nullptr) {
-    ReportRead(*instrumentation_, backend_label_, ReadKind::kReadAll, page.ok(),
-               returned, start);
-  }
+  ReadAllPage page;
+  ES_RETURN_IF_ERROR(ReadAllInto(options, page));
   return page;
 }
 
