@@ -87,11 +87,11 @@ absl::StatusOr<int> CheckNestedReaders(sqlite::SqliteDatabase& db, int depth,
 TEST(SqliteCacheOptionsTest, Defaults) {
   const SqliteOptions options;
   EXPECT_EQ(options.cache_size_mb, 16);
-  EXPECT_EQ(options.mmap_size_mb, 256);
+  EXPECT_EQ(options.mmap_size_mb, 0);
   ASSERT_OK_AND_ASSIGN(SqliteOptions from_url,
                        SqliteOptions::FromUrl("sqlite:e.db"));
   EXPECT_EQ(from_url.cache_size_mb, 16);
-  EXPECT_EQ(from_url.mmap_size_mb, 256);
+  EXPECT_EQ(from_url.mmap_size_mb, 0);
 }
 
 TEST(SqliteCacheOptionsTest, FromUrlParsesBoth) {
@@ -180,7 +180,7 @@ TEST(SqliteCacheOptionsTest, FileStoreDefaultsReachTheWriter) {
       std::unique_ptr<EventStore> store,
       OpenEventStore(absl::StrCat("sqlite://", dir->File("e.db"))));
   ExpectWriterPragma(*store, "PRAGMA cache_size", -16 * 1024);
-  ExpectWriterPragma(*store, "PRAGMA mmap_size", 256 * kMiB);
+  ExpectWriterPragma(*store, "PRAGMA mmap_size", 0);
 }
 
 TEST(SqliteCacheOptionsTest, MemoryStoreWriterRunsWithTheCacheSize) {
