@@ -30,20 +30,13 @@
 namespace eventstore::test {
 namespace {
 
-// Owns a store and the temporary directory of its files; the store is
-// closed before the directory is removed.
-class StoreInTempDir final : public ForwardingEventStore {
+// Sends every call to the wrapped store, its own batches and reads into a
+// buffer included (ForwardingEventStore leaves those to EventStore's
+// defaults, for decorators that change reads). The two owners below.
+class ForwardEverything : public ForwardingEventStore {
  public:
-  StoreInTempDir(std::unique_ptr<TempDir> dir,
-                 std::unique_ptr<EventStore> store)
-      : ForwardingEventStore(store.get()),
-        dir_(std::move(dir)),
-        store_(std::move(store)) {}
+  using ForwardingEventStore::ForwardingEventStore;
 
-  std::string path() const { return dir_->File("events.db"); }
-
-  // The owned store's own batches and reads into a buffer, not the
-  // defaults.
   absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
       absl::Span<const AppendRequest> requests) override {
     return target()->AppendEach(requests);
@@ -57,6 +50,19 @@ class StoreInTempDir final : public ForwardingEventStore {
                            ReadAllPage& page) override {
     return target()->ReadAllInto(options, page);
   }
+};
+
+// Owns a store and the temporary directory of its files; the store is
+// closed before the directory is removed.
+class StoreInTempDir final : public ForwardEverything {
+ public:
+  StoreInTempDir(std::unique_ptr<TempDir> dir,
+                 std::unique_ptr<EventStore> store)
+      : ForwardEverything(store.get()),
+        dir_(std::move(dir)),
+        store_(std::move(store)) {}
+
+  std::string path() const { return dir_->File("events.db"); }
 
  private:
   // Declared first, destroyed last.
@@ -161,33 +167,17 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenPostgres(
 }
 
 // A PostgreSQL store that knows where it lives.
-class StoreInSchema final : public ForwardingEventStore {
+class StoreInSchema final : public ForwardEverything {
  public:
   StoreInSchema(std::string url, std::string schema,
                 std::unique_ptr<EventStore> store)
-      : ForwardingEventStore(store.get()),
+      : ForwardEverything(store.get()),
         url_(std::move(url)),
         schema_(std::move(schema)),
         store_(std::move(store)) {}
 
   const std::string& url() const { return url_; }
   const std::string& schema() const { return schema_; }
-
-  // The owned store's own batches and reads into a buffer, not the
-  // defaults.
-  absl::StatusOr<std::vector<absl::StatusOr<AppendResult>>> AppendEach(
-      absl::Span<const AppendRequest> requests) override {
-    return target()->AppendEach(requests);
-  }
-  absl::Status ReadStreamInto(std::string_view stream,
-                              const ReadStreamOptions& options,
-                              std::vector<RecordedEvent>& events) override {
-    return target()->ReadStreamInto(stream, options, events);
-  }
-  absl::Status ReadAllInto(const ReadAllOptions& options,
-                           ReadAllPage& page) override {
-    return target()->ReadAllInto(options, page);
-  }
 
  private:
   std::string url_;
