@@ -32,7 +32,9 @@
 // Stores: "sqlite", a SQLite file with synchronous=NORMAL; with PostgreSQL
 // built in, "postgres", a throwaway durable server
 // ($EVENTSTORE_BENCH_PG_URL instead when set), a new schema "o1_<run>"
-// per run (dropped after it).
+// per run (dropped after it); "memory", an outbox held in memory
+// (bench/memory_outbox_store.h): no database work at all, the bound the
+// other stores can approach.
 //
 // Messages: N (--outbox_messages, default 100,000) of a 200-byte payload,
 // one destination ("orders": subject "o1.orders"; RabbitMQ: "/o1", the
@@ -83,6 +85,7 @@
 #include "absl/types/span.h"
 #include "backends/sqlite/sqlite_event_store.h"
 #include "bench/bench_display.h"
+#include "bench/memory_outbox_store.h"
 #include "bench/paired_rounds.h"
 #include "bench/ratio_reporter.h"
 #include "bench/workloads.h"
@@ -225,15 +228,30 @@ struct Env {
 
 Env* env = nullptr;
 
-// A fresh store of `store_name` ("sqlite", "postgres") for run `run`, and
-// how to throw it away after the run.
+// A fresh store of `store_name` ("sqlite", "postgres", "memory") for run
+// `run`, and how to throw it away after the run.
 struct RunStore {
+  // "memory": the store `store` wraps (declared first: destroyed last).
+  std::unique_ptr<EventStore> inner;
   std::unique_ptr<EventStore> store;
   std::function<void()> drop;
 };
 
 RunStore OpenFreshStore(const std::string& store_name, int run) {
   RunStore result;
+  if (store_name == "memory") {
+    // The publisher takes an EventStore: an in-memory SQLite one, whose
+    // own outbox is never used.
+    SqliteOptions options;
+    options.path = ":memory:";
+    absl::StatusOr<std::unique_ptr<EventStore>> inner =
+        SqliteEventStore::Open(options);
+    if (!inner.ok()) Die(inner.status(), "opening SQLite in memory");
+    result.inner = *std::move(inner);
+    result.store = std::make_unique<StoreWithMemoryOutbox>(result.inner.get());
+    result.drop = [] {};
+    return result;
+  }
   if (store_name == "sqlite") {
     SqliteOptions options;
     options.path = env->dir->File(absl::StrCat("o1-", run, ".db"));
@@ -792,6 +810,7 @@ std::vector<std::string> Stores() {
 #ifdef EVENTSTORE_BENCH_POSTGRES
   stores.push_back("postgres");
 #endif
+  stores.push_back("memory");
   return stores;
 }
 
@@ -861,6 +880,12 @@ int Main(int argc, char** argv) {
       backend.name = absl::StrCat(broker.name, "_", store);
       // The issue expects >= 5x from batching on NATS only.
       if (broker.name != "nats") backend.target_ratios[unbatched.name] = 0;
+      // The memory outbox is a bound to compare with, not a store.
+      if (store == "memory") {
+        for (const Workload* w : {&publisher, &batch1000, &unbatched}) {
+          backend.target_ratios[w->name] = 0;
+        }
+      }
     }
   }
   const Workload workloads[] = {publisher, batch1000, unbatched};
