@@ -32,6 +32,10 @@ std::vector<absl::Status> OutboxSink::SendBatch(
   return results;
 }
 
+void OutboxSink::BeginBatch(absl::Span<const OutboxEntry>) {}
+
+std::vector<absl::Status> OutboxSink::EndBatch() { return {}; }
+
 namespace {
 
 // The longest one WaitForEvents call lasts while idle, so that Stop() is
@@ -222,8 +226,23 @@ class OutboxPublisherImpl final : public OutboxPublisher {
   // so that it holds what was done even when an error is returned.
   absl::Status Publish(bool background, OutboxPublishResult* result);
 
+  // A batch handed to a sink that PipelinesBatches(), not ended yet.
+  struct InFlight {
+    std::vector<OutboxEntry> entries;
+    internal::OutboxObserver::Sending sending;
+  };
+
   // Hands `batch` to the sink (on send_thread_): one status per entry.
   std::vector<absl::Status> Send(const std::vector<OutboxEntry>& batch);
+  // Pipelined: hands `in_flight.entries` over (OutboxSink::BeginBatch).
+  void Begin(InFlight& in_flight);
+  // Pipelined: ends the oldest batch begun (OutboxSink::EndBatch), which
+  // is `in_flight`; one status per entry.
+  std::vector<absl::Status> End(InFlight& in_flight);
+  // Makes `sent` one status per entry of `batch`: what a sink did not
+  // answer for counts as a failed send.
+  static void CheckAnswers(const std::vector<OutboxEntry>& batch,
+                           std::vector<absl::Status>& sent);
   // Whether `batch`, sent with the statuses `sent`, holds a failed send to
   // be retried (a message not given up).
   bool HasRetry(const std::vector<OutboxEntry>& batch,
@@ -280,8 +299,11 @@ class OutboxPublisherImpl final : public OutboxPublisher {
 // The publisher keeps the sink busy: while one batch is in flight, it
 // settles the batch before it and claims the next one, in one store write
 // (MarkPublishedAndClaim), so that the store's work and the receiver's
-// overlap. The sink still sees one batch at a time, in enqueue order, and a
-// batch with a failed send ends the round before the next batch is sent.
+// overlap. The sink sees the batches in enqueue order, and a batch with a
+// failed send ends the round before another batch is sent. With a sink
+// that PipelinesBatches(), each step of the send thread hands the next
+// batch over before it waits for the acknowledgements of the one before,
+// so two batches are in flight at the receiver.
 absl::Status OutboxPublisherImpl::Publish(bool background,
                                           OutboxPublishResult* result) {
   OutboxStore& outbox = store_.outbox();
@@ -289,31 +311,65 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
     return background ? worker_.stopping() : StopOnceRequested();
   };
   if (stop_requested()) return absl::OkStatus();
+  const bool pipelined = sink_.PipelinesBatches();
   ES_ASSIGN_OR_RETURN(
       std::vector<OutboxEntry> batch,
       outbox.Claim(options_.worker_name, options_.batch_size, options_.lease));
-  // The batch sent last and the sink's answers, until settled.
+  // The batch answered last and the sink's answers, until settled.
   std::vector<OutboxEntry> sent_batch;
   std::vector<absl::Status> sent;
+  // Pipelined: the batch begun and not ended yet.
+  InFlight in_flight;
   while (!batch.empty()) {
     ReportBacklog(/*round_over=*/false);
     // What failed is retried by the next call (after a backoff in the
     // background), not at once, and before the batch claimed meanwhile is
     // sent; a message given up does not stop the round.
     if (stop_requested() || HasRetry(sent_batch, sent)) break;
-    send_thread_.Start([this, &batch] { return Send(batch); });
+    // Pipelined: the batch to begin, and then the one in flight.
+    InFlight begun;
+    if (pipelined) {
+      begun.entries = std::move(batch);
+      send_thread_.Start([this, &begun, &in_flight] {
+        Begin(begun);
+        if (in_flight.entries.empty()) return std::vector<absl::Status>();
+        return End(in_flight);
+      });
+    } else {
+      send_thread_.Start([this, &batch] { return Send(batch); });
+    }
     absl::StatusOr<std::vector<OutboxEntry>> next =
         Settle(sent_batch, sent, /*claim_next=*/!stop_requested(), result);
     std::vector<absl::Status> answered = send_thread_.Wait();
-    // A store error leaves both batches to their leases: each is sent
-    // again (at least once), whether the sink delivered it or not.
-    if (!next.ok()) return next.status();
-    sent_batch = std::move(batch);
+    if (pipelined) {
+      // The batch ended (if any) is answered; the one begun is in flight.
+      // Moving a vector keeps its elements where they are, as the sink
+      // needs until it ends the batch.
+      sent_batch = std::move(in_flight.entries);
+      in_flight = std::move(begun);
+    } else {
+      sent_batch = std::move(batch);
+    }
     sent = std::move(answered);
+    // A store error leaves the batches to their leases: each is sent
+    // again (at least once), whether the sink delivered it or not. The
+    // sink is left with nothing in flight.
+    if (!next.ok()) {
+      if (!in_flight.entries.empty()) End(in_flight);
+      return next.status();
+    }
     batch = *std::move(next);
   }
   absl::Status settled =
       Settle(sent_batch, sent, /*claim_next=*/false, result).status();
+  if (!in_flight.entries.empty()) {
+    std::vector<absl::Status> answered = End(in_flight);
+    if (settled.ok()) {
+      settled =
+          Settle(in_flight.entries, answered, /*claim_next=*/false, result)
+              .status();
+    }
+  }
   // Claimed but not sent (stopping, or a retry is due).
   absl::Status given_back = GiveBack(batch);
   ES_RETURN_IF_ERROR(settled);
@@ -325,13 +381,31 @@ std::vector<absl::Status> OutboxPublisherImpl::Send(
     const std::vector<OutboxEntry>& batch) {
   std::vector<absl::Status> sent = observer_.SendBatch(
       batch, options_.max_attempts, [&] { return sink_.SendBatch(batch); });
+  CheckAnswers(batch, sent);
+  return sent;
+}
+
+void OutboxPublisherImpl::Begin(InFlight& in_flight) {
+  in_flight.sending = observer_.StartSending(in_flight.entries);
+  sink_.BeginBatch(in_flight.entries);
+}
+
+std::vector<absl::Status> OutboxPublisherImpl::End(InFlight& in_flight) {
+  std::vector<absl::Status> sent = sink_.EndBatch();
+  CheckAnswers(in_flight.entries, sent);
+  observer_.FinishSending(in_flight.sending, in_flight.entries,
+                          options_.max_attempts, sent);
+  return sent;
+}
+
+void OutboxPublisherImpl::CheckAnswers(const std::vector<OutboxEntry>& batch,
+                                       std::vector<absl::Status>& sent) {
   if (sent.size() != batch.size()) {
     // A sink's bug: what it did not answer for counts as a failed send.
     sent.resize(batch.size(),
                 absl::InternalError(
                     "the outbox sink returned no status for this message"));
   }
-  return sent;
 }
 
 bool OutboxPublisherImpl::HasRetry(

@@ -19,7 +19,9 @@
 //
 // The publisher claims a batch (OutboxStore::Claim, under a lease of
 // options.lease), hands it to the sink (OutboxSink::SendBatch: broker sinks
-// keep the whole batch in flight), marks what was delivered published in
+// keep the whole batch in flight; a sink that PipelinesBatches() gets the
+// next batch before the acknowledgements of the one before are all in),
+// marks what was delivered published in
 // one transaction while the next batch is in flight, together with the
 // claim of the batch after (OutboxStore::MarkPublishedAndClaim: the
 // store's work overlaps the receiver's; the sink runs on a second thread
@@ -33,7 +35,7 @@
 // Delivery is at-least-once: a publisher that dies after Send and before
 // MarkPublished leaves the message to be sent again when its lease expires
 // (up to two batches: the one in flight, and the one before it, not yet
-// marked).
+// marked; three with a sink that PipelinesBatches()).
 // Sinks should drop duplicates by entry id. Order is the enqueue order
 // within a batch, not across retries or publishers (docs/outbox.md).
 //
@@ -41,7 +43,8 @@
 // called by one thread at a time (not always the same one: a publisher
 // sends from a thread of its own while it settles and claims). Order: a batch
 // reaches the sink in enqueue order; a message whose send failed is retried
-// after the later messages of its batch went out (docs/outbox.md, "Order").
+// after the later messages of its batch went out, and of the next batch
+// with a sink that PipelinesBatches() (docs/outbox.md, "Order").
 
 #ifndef EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
 #define EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
@@ -86,6 +89,26 @@ class OutboxSink {
   // This default calls Send for each entry, in order.
   virtual std::vector<absl::Status> SendBatch(
       absl::Span<const OutboxEntry> entries);
+
+  // Two batches in flight (optional). SendBatch waits for a batch's last
+  // acknowledgement before the next batch can go out, so the receiver
+  // idles between batches. A sink that can split SendBatch in two returns
+  // true from PipelinesBatches(), and the publisher then hands over the
+  // next batch before it waits for the acknowledgements of the one before:
+  // BeginBatch(entries) hands `entries` over, in order, after every batch
+  // begun before, and returns without waiting for acknowledgements;
+  // EndBatch() waits for the acknowledgements of the oldest batch begun and
+  // not ended, and returns its statuses as SendBatch would (one per entry,
+  // in order, the same meanings). The publisher keeps at most two batches
+  // begun and not ended, keeps each batch's entries alive and unchanged
+  // until EndBatch returned for it, ends every batch it began, and does
+  // not call Send or SendBatch while a batch is begun and not ended.
+  // Called by one thread at a time, like the rest. Defaults: false, and
+  // BeginBatch / EndBatch do nothing (an empty EndBatch counts as a failed
+  // send of every message of the batch: a sink's bug).
+  virtual bool PipelinesBatches() const { return false; }
+  virtual void BeginBatch(absl::Span<const OutboxEntry> entries);
+  virtual std::vector<absl::Status> EndBatch();
 };
 
 struct OutboxPublisherOptions {

@@ -43,11 +43,18 @@ std::vector<absl::Status> OutboxObserver::SendBatch(
       tracer_ == nullptr) {
     return send();
   }
-  // A deque: spans are neither copied nor moved.
-  std::deque<ScopedSpan> spans;
+  Sending sending = StartSending(batch);
+  std::vector<absl::Status> results = send();
+  FinishSending(sending, batch, max_attempts, results);
+  return results;
+}
+
+OutboxObserver::Sending OutboxObserver::StartSending(
+    absl::Span<const OutboxEntry> batch) const {
+  Sending sending;
   if (tracer_ != nullptr) {
     for (const OutboxEntry& entry : batch) {
-      ScopedSpan& span = spans.emplace_back(
+      ScopedSpan& span = sending.spans.emplace_back(
           tracer_.get(), "eventstore.outbox.send", SpanKind::kProducer,
           HeaderContext(entry.message.headers));
       if (span) {
@@ -57,12 +64,21 @@ std::vector<absl::Status> OutboxObserver::SendBatch(
       }
     }
   }
-  const Clock::time_point start =
-      instrumentation_ != nullptr ? Clock::now() : Clock::time_point();
-  std::vector<absl::Status> results = send();
-  const absl::Duration latency = instrumentation_ != nullptr
-                                     ? absl::FromChrono(Clock::now() - start)
-                                     : absl::ZeroDuration();
+  if (instrumentation_ != nullptr) sending.start = Clock::now();
+  return sending;
+}
+
+void OutboxObserver::FinishSending(
+    Sending& sending, absl::Span<const OutboxEntry> batch, int max_attempts,
+    const std::vector<absl::Status>& results) const {
+  if (instrumentation_ == nullptr && log_sink_ == nullptr &&
+      tracer_ == nullptr) {
+    return;
+  }
+  const absl::Duration latency =
+      instrumentation_ != nullptr
+          ? absl::FromChrono(Clock::now() - sending.start)
+          : absl::ZeroDuration();
   for (size_t i = 0; i < batch.size() && i < results.size(); ++i) {
     const OutboxEntry& entry = batch[i];
     const absl::Status& status = results[i];
@@ -76,7 +92,7 @@ std::vector<absl::Status> OutboxObserver::SendBatch(
                                  : OutboxSendOutcome::kFailed);
       instrumentation_->OnOutboxSend(outcome, latency);
     }
-    if (!spans.empty()) spans[i].SetStatus(status);
+    if (i < sending.spans.size()) sending.spans[i].SetStatus(status);
     if (status.ok() || log_sink_ == nullptr) continue;
     if (gave_up) {
       log_sink_->Log(
@@ -98,7 +114,8 @@ std::vector<absl::Status> OutboxObserver::SendBatch(
                        "), retried later: ", OneLine(status)));
     }
   }
-  return results;
+  // The spans end here, not when `sending` goes.
+  sending.spans.clear();
 }
 
 void OutboxObserver::Backlog(const OutboxBacklog& backlog) {

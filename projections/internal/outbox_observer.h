@@ -17,6 +17,8 @@
 #ifndef EVENTSTORE_PROJECTIONS_INTERNAL_OUTBOX_OBSERVER_H_
 #define EVENTSTORE_PROJECTIONS_INTERNAL_OUTBOX_OBSERVER_H_
 
+#include <chrono>
+#include <deque>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -67,6 +69,21 @@ class OutboxObserver {
   std::vector<absl::Status> SendBatch(
       absl::Span<const OutboxEntry> batch, int max_attempts,
       absl::FunctionRef<std::vector<absl::Status>()> send);
+
+  // SendBatch in two halves, for a batch kept in flight while the next
+  // one is handed over (OutboxSink::BeginBatch / EndBatch): StartSending
+  // before `batch` goes to the sink, FinishSending with its statuses (the
+  // same reports as SendBatch). Movable.
+  struct Sending {
+    // One per entry when tracing; a deque: spans are neither copied nor
+    // moved.
+    std::deque<ScopedSpan> spans;
+    std::chrono::steady_clock::time_point start;
+  };
+  Sending StartSending(absl::Span<const OutboxEntry> batch) const;
+  void FinishSending(Sending& sending, absl::Span<const OutboxEntry> batch,
+                     int max_attempts,
+                     const std::vector<absl::Status>& results) const;
 
   // OnOutboxBacklog.
   void Backlog(const OutboxBacklog& backlog);

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -164,18 +165,22 @@ class NatsSinkImpl final : public NatsOutboxSink {
   absl::Status Send(const OutboxEntry& entry) override;
   std::vector<absl::Status> SendBatch(
       absl::Span<const OutboxEntry> entries) override;
+  bool PipelinesBatches() const override { return true; }
+  void BeginBatch(absl::Span<const OutboxEntry> entries) override;
+  std::vector<absl::Status> EndBatch() override;
   NatsOutboxSinkStats stats() const override;
   const std::string& masked_url() const override { return masked_url_; }
 
  private:
-  // The batch SendBatch is collecting acknowledgements for; while batch_
-  // points to it, its fields are guarded by mu_ (acknowledgements arrive
-  // on libnats's threads).
+  // A batch begun (BeginBatch) and not ended: its fields are guarded by
+  // mu_ (acknowledgements arrive on libnats's threads).
   struct Batch {
     // Nats-Msg-Id -> index in the batch, for the messages handed over.
     absl::flat_hash_map<std::string, size_t> index_by_msg_id;
     std::vector<absl::Status> results;
     std::vector<bool> resolved;
+    // index -> the index of the earlier entry with its id (same message).
+    std::vector<size_t> same_as;
     // Handed over and not resolved yet.
     size_t outstanding = 0;
   };
@@ -183,9 +188,12 @@ class NatsSinkImpl final : public NatsOutboxSink {
   static void OnAck(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error,
                     void* closure);
   void HandleAck(natsMsg* msg, jsPubAck* ack, jsPubAckErr* error);
-  // Records the outcome of the message with `msg_id` in the current batch;
-  // false (and nothing recorded) when there is none, or it has one already.
+  // Records the outcome of the message with `msg_id` in the oldest batch
+  // that awaits one for it; false (and nothing recorded) when none does.
   bool Resolve(const std::string& msg_id, absl::Status status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same within `batch` only.
+  bool ResolveIn(Batch& batch, const std::string& msg_id, absl::Status status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::string Subject(const OutboxEntry& entry) const {
@@ -215,9 +223,10 @@ class NatsSinkImpl final : public NatsOutboxSink {
 
   // internal::Mutex rather than absl::Mutex: ThreadSanitizer sees it.
   mutable internal::Mutex mu_;
-  // Notified when the current batch has no outstanding message left.
+  // Notified when a batch has no outstanding message left.
   std::condition_variable_any all_resolved_;
-  Batch* batch_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The batches begun and not ended, oldest first.
+  std::deque<std::unique_ptr<Batch>> batches_ ABSL_GUARDED_BY(mu_);
   NatsOutboxSinkStats stats_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -538,32 +547,44 @@ void NatsSinkImpl::HandleAck(natsMsg* msg, jsPubAck* ack, jsPubAckErr* error) {
 }
 
 bool NatsSinkImpl::Resolve(const std::string& msg_id, absl::Status status) {
-  if (batch_ == nullptr) return false;
-  auto it = batch_->index_by_msg_id.find(msg_id);
-  if (it == batch_->index_by_msg_id.end()) return false;
+  for (const std::unique_ptr<Batch>& batch : batches_) {
+    if (ResolveIn(*batch, msg_id, status)) return true;
+  }
+  return false;
+}
+
+bool NatsSinkImpl::ResolveIn(Batch& batch, const std::string& msg_id,
+                             absl::Status status) {
+  auto it = batch.index_by_msg_id.find(msg_id);
+  if (it == batch.index_by_msg_id.end()) return false;
   const size_t index = it->second;
-  if (batch_->resolved[index]) return false;
-  batch_->resolved[index] = true;
-  batch_->results[index] = std::move(status);
-  if (--batch_->outstanding == 0) all_resolved_.notify_all();
+  if (batch.resolved[index]) return false;
+  batch.resolved[index] = true;
+  batch.results[index] = std::move(status);
+  if (--batch.outstanding == 0) all_resolved_.notify_all();
   return true;
 }
 
 std::vector<absl::Status> NatsSinkImpl::SendBatch(
     absl::Span<const OutboxEntry> entries) {
-  Batch batch;
+  BeginBatch(entries);
+  return EndBatch();
+}
+
+void NatsSinkImpl::BeginBatch(absl::Span<const OutboxEntry> entries) {
+  auto owned = std::make_unique<Batch>();
+  Batch& batch = *owned;
   batch.results.assign(entries.size(), absl::OkStatus());
   batch.resolved.assign(entries.size(), true);
-  // index -> the index of the earlier entry with its id (same message).
-  std::vector<size_t> same_as(entries.size());
+  batch.same_as.resize(entries.size());
   std::vector<std::string> msg_ids(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     msg_ids[i] = MsgId(entries[i]);
-    same_as[i] = i;
+    batch.same_as[i] = i;
   }
   {
     internal::MutexLock lock(&mu_);
-    batch_ = &batch;
+    batches_.push_back(std::move(owned));
   }
 
   // Hands the messages over in order. After a failure of the connection,
@@ -575,7 +596,7 @@ std::vector<absl::Status> NatsSinkImpl::SendBatch(
       internal::MutexLock lock(&mu_);
       auto seen = batch.index_by_msg_id.find(msg_ids[i]);
       if (seen != batch.index_by_msg_id.end()) {
-        same_as[i] = seen->second;
+        batch.same_as[i] = seen->second;
         continue;
       }
     }
@@ -614,6 +635,17 @@ std::vector<absl::Status> NatsSinkImpl::SendBatch(
       --batch.outstanding;
     }
   }
+}
+
+std::vector<absl::Status> NatsSinkImpl::EndBatch() {
+  Batch* oldest = nullptr;
+  {
+    internal::MutexLock lock(&mu_);
+    if (batches_.empty()) return {};
+    oldest = batches_.front().get();
+  }
+  // Only this thread removes batches: `oldest` stays valid.
+  Batch& batch = *oldest;
 
   // Waits for the acknowledgements, then takes back what has none.
   const auto all_resolved = [&batch]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -640,7 +672,15 @@ std::vector<absl::Status> NatsSinkImpl::SendBatch(
               natsMsgHeader_Get(pending.Msgs[i], kMsgIdHeader, &id) ==
                   NATS_OK &&
               id != nullptr) {
-            Resolve(id, timeout);
+            // Every pending message is taken back; those of a later batch
+            // are resolved when it ends.
+            if (!ResolveIn(batch, id, timeout)) {
+              for (const std::unique_ptr<Batch>& later : batches_) {
+                if (later.get() != &batch && ResolveIn(*later, id, timeout)) {
+                  break;
+                }
+              }
+            }
           }
         }
       }
@@ -650,24 +690,25 @@ std::vector<absl::Status> NatsSinkImpl::SendBatch(
     wait(kCallbackGrace);
   }
 
+  const size_t size = batch.results.size();
   std::vector<absl::Status> results;
   {
     internal::MutexLock lock(&mu_);
-    for (size_t i = 0; i < entries.size(); ++i) {
+    for (size_t i = 0; i < size; ++i) {
       if (!batch.resolved[i]) {
         batch.results[i] = absl::UnavailableError(absl::StrCat(
             "no acknowledgement from JetStream at ", masked_url_, " within ",
             absl::FormatDuration(options_.ack_timeout)));
       }
     }
-    batch_ = nullptr;
-    results.reserve(entries.size());
-    for (size_t i = 0; i < entries.size(); ++i) {
-      results.push_back(batch.results[same_as[i]]);
+    results.reserve(size);
+    for (size_t i = 0; i < size; ++i) {
+      results.push_back(batch.results[batch.same_as[i]]);
     }
-    for (size_t i = 0; i < entries.size(); ++i) {
-      if (same_as[i] == i && !results[i].ok()) ++stats_.failed;
+    for (size_t i = 0; i < size; ++i) {
+      if (batch.same_as[i] == i && !results[i].ok()) ++stats_.failed;
     }
+    batches_.pop_front();
   }
   return results;
 }

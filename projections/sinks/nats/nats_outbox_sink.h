@@ -119,8 +119,9 @@ struct NatsOutboxSinkOptions {
   // (forever; sends fail with kUnavailable meanwhile). Default 2 s
   // (libnats's own); shorter resumes sooner and probes a dead broker more.
   absl::Duration reconnect_wait = absl::Seconds(2);
-  // Most messages of one SendBatch awaiting their acknowledgement at once;
-  // a larger batch waits for room (at most ack_timeout). Default 4096.
+  // Most messages awaiting their acknowledgement at once (of one SendBatch,
+  // or of the two batches a publisher keeps in flight); a larger batch
+  // waits for room (at most ack_timeout). Default 4096.
   int max_in_flight = 4096;
   // The connection's name, shown by the server's monitoring. Default
   // "eventstore-outbox".
@@ -166,6 +167,12 @@ class NatsOutboxSink : public OutboxSink {
   // earlier one's status.
   std::vector<absl::Status> SendBatch(
       absl::Span<const OutboxEntry> entries) override = 0;
+
+  // SendBatch in two halves (OutboxSink::PipelinesBatches() is true): the
+  // publisher hands the next batch over while the acknowledgements of the
+  // one before are still coming. A batch whose wait runs out takes back
+  // every unacknowledged message, those of the batch begun after it too
+  // (they then fail with kUnavailable when that batch ends).
 
   virtual NatsOutboxSinkStats stats() const = 0;
 
