@@ -150,7 +150,7 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
     // The journal mode is the file's, and synchronous matters only to
     // writes: nothing to set.
     return std::unique_ptr<SqliteDatabase>(
-        new SqliteDatabase(options, std::move(writer)));
+        new SqliteDatabase(options, std::move(writer), nullptr));
   }
   if (options.path != ":memory:") {
     ES_ASSIGN_OR_RETURN(std::string mode,
@@ -163,10 +163,26 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
           " (it is ", mode, ")"));
     }
   }
-  ES_RETURN_IF_ERROR(writer->Exec(absl::StrCat(
-      "PRAGMA synchronous = ", SynchronousName(options.synchronous))));
-  return std::unique_ptr<SqliteDatabase>(
-      new SqliteDatabase(options, std::move(writer)));
+  const std::string synchronous = absl::StrCat(
+      "PRAGMA synchronous = ", SynchronousName(options.synchronous));
+  ES_RETURN_IF_ERROR(writer->Exec(synchronous));
+  std::unique_ptr<SqliteConnection> checkpoint_connection;
+  if (options.background_checkpoint && options.wal &&
+      options.path != ":memory:") {
+    ES_ASSIGN_OR_RETURN(
+        checkpoint_connection,
+        SqliteConnection::Open(options.path, SqliteConnection::Mode::kReadWrite,
+                               options.busy_timeout));
+    // A checkpoint syncs as its own connection's level says.
+    ES_RETURN_IF_ERROR(checkpoint_connection->Exec(synchronous));
+    // A connection that never read the database has not opened its WAL,
+    // and a checkpoint on it does nothing: read the header once.
+    ES_RETURN_IF_ERROR(
+        checkpoint_connection->QueryInt64("PRAGMA schema_version", -1)
+            .status());
+  }
+  return std::unique_ptr<SqliteDatabase>(new SqliteDatabase(
+      options, std::move(writer), std::move(checkpoint_connection)));
 }
 
 absl::StatusOr<SchemaUpgrade> SqliteDatabase::UpgradeSchema(
@@ -185,11 +201,16 @@ absl::StatusOr<SchemaUpgrade> SqliteDatabase::UpgradeSchema(
   return upgrade;
 }
 
-SqliteDatabase::SqliteDatabase(SqliteOptions options,
-                               std::unique_ptr<SqliteConnection> writer)
+SqliteDatabase::SqliteDatabase(
+    SqliteOptions options, std::unique_ptr<SqliteConnection> writer,
+    std::unique_ptr<SqliteConnection> checkpoint_connection)
     : options_(std::move(options)),
       memory_(options_.path == ":memory:"),
-      writer_(std::move(writer)) {}
+      writer_(std::move(writer)),
+      checkpointer_(checkpoint_connection == nullptr
+                        ? nullptr
+                        : SqliteWalCheckpointer::Start(
+                              std::move(checkpoint_connection), *writer_)) {}
 
 absl::StatusOr<SqliteDatabase::WriterLock> SqliteDatabase::LockWriter() {
   if (options_.read_only) {

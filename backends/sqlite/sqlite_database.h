@@ -37,6 +37,7 @@
 #include "absl/time/time.h"
 #include "backends/sqlite/sqlite_connection.h"
 #include "backends/sqlite/sqlite_event_store.h"
+#include "backends/sqlite/sqlite_wal_checkpointer.h"
 #include "eventstore/internal/mutex.h"
 
 namespace eventstore::sqlite {
@@ -112,9 +113,16 @@ class SqliteDatabase {
   // Returns when AppendCount() differs from `seen`, or after `timeout`.
   void WaitForAppend(uint64_t seen, absl::Duration timeout);
 
+  // The background checkpointer (SqliteOptions::background_checkpoint), or
+  // null when there is none.
+  const SqliteWalCheckpointer* checkpointer() const {
+    return checkpointer_.get();
+  }
+
  private:
   SqliteDatabase(SqliteOptions options,
-                 std::unique_ptr<SqliteConnection> writer);
+                 std::unique_ptr<SqliteConnection> writer,
+                 std::unique_ptr<SqliteConnection> checkpoint_connection);
 
   absl::StatusOr<std::unique_ptr<SqliteConnection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<SqliteConnection> conn);
@@ -129,6 +137,8 @@ class SqliteDatabase {
   internal::Mutex writer_mu_;
   const std::unique_ptr<SqliteConnection> writer_
       ABSL_PT_GUARDED_BY(writer_mu_);
+  // Hooks writer_: declared after it, so destroyed before it.
+  const std::unique_ptr<SqliteWalCheckpointer> checkpointer_;
   // The thread holding writer_mu_ (through a WriterLock), else a default id.
   std::atomic<std::thread::id> writer_owner_{};
 

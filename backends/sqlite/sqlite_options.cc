@@ -47,11 +47,12 @@ absl::Status ApplyParameter(const std::string& key, const std::string& value,
                                  "' is not off, normal, full or extra"));
     }
   } else if (key == "wal" || key == "read_only" || key == "upgrade_schema" ||
-             key == "verify_checksums") {
-    bool* field = key == "wal"              ? &options.wal
-                  : key == "read_only"      ? &options.read_only
-                  : key == "upgrade_schema" ? &options.upgrade_schema
-                                            : &options.verify_checksums;
+             key == "verify_checksums" || key == "background_checkpoint") {
+    bool* field = key == "wal"                ? &options.wal
+                  : key == "read_only"        ? &options.read_only
+                  : key == "upgrade_schema"   ? &options.upgrade_schema
+                  : key == "verify_checksums" ? &options.verify_checksums
+                                              : &options.background_checkpoint;
     if (!ParseBool(lower, field)) {
       return BadUrl(absl::StrCat(key, "='", value, "' is not true or false"));
     }
@@ -91,7 +92,7 @@ absl::Status ApplyParameter(const std::string& key, const std::string& value,
                                "' (known: synchronous, wal, busy_timeout_ms, "
                                "max_readers, cache_size_mb, mmap_size_mb, "
                                "read_only, upgrade_schema, "
-                               "verify_checksums)"));
+                               "verify_checksums, background_checkpoint)"));
   }
   return absl::OkStatus();
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -459,14 +460,18 @@ absl::Status SqliteStreamLifecycle::Compact() {
   ES_RETURN_IF_ERROR(conn.Exec("VACUUM"));
   if (db_->in_memory()) return absl::OkStatus();
   // Truncates the write-ahead log (whose frames held the removed rows'
-  // pages) once every frame is back in the database file.
+  // pages) once every frame is back in the database file; the background
+  // checkpointer waits meanwhile (SQLite refuses two checkpoints at once).
+  std::unique_lock<std::mutex> paused;
+  if (db_->checkpointer() != nullptr) paused = db_->checkpointer()->Pause();
   ES_ASSIGN_OR_RETURN(ScopedStatement stmt,
                       conn.Cached("PRAGMA wal_checkpoint(TRUNCATE)"));
   ES_ASSIGN_OR_RETURN(bool row, stmt->Step());
   if (row && stmt->ColumnInt64(0) != 0) {
     return absl::UnavailableError(
         "sqlite: compact: the write-ahead log could not be truncated (a "
-        "reader held it): run Scavenge with compact again");
+        "reader held it, or another process was checkpointing): run "
+        "Scavenge with compact again");
   }
   return absl::OkStatus();
 }

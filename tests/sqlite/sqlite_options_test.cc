@@ -168,6 +168,43 @@ TEST(SqliteOptionsTest, FromUrlVerifyChecksums) {
                              HasSubstr("not true or false"))));
 }
 
+TEST(SqliteOptionsTest, FromUrlBackgroundCheckpoint) {
+  EXPECT_TRUE(SqliteOptions().background_checkpoint);
+  ASSERT_OK_AND_ASSIGN(SqliteOptions defaults,
+                       SqliteOptions::FromUrl("sqlite:e.db"));
+  EXPECT_TRUE(defaults.background_checkpoint);
+  ASSERT_OK_AND_ASSIGN(
+      SqliteOptions off,
+      SqliteOptions::FromUrl("sqlite:e.db?background_checkpoint=false"));
+  EXPECT_FALSE(off.background_checkpoint);
+  // Only its own field: the other booleans keep their defaults.
+  EXPECT_TRUE(off.wal);
+  EXPECT_FALSE(off.read_only);
+  EXPECT_TRUE(off.upgrade_schema);
+  EXPECT_TRUE(off.verify_checksums);
+  ASSERT_OK_AND_ASSIGN(
+      SqliteOptions on,
+      SqliteOptions::FromUrl("sqlite:e.db?background_checkpoint=true"));
+  EXPECT_TRUE(on.background_checkpoint);
+  // And the other booleans do not set it.
+  ASSERT_OK_AND_ASSIGN(
+      SqliteOptions others,
+      SqliteOptions::FromUrl("sqlite:e.db?verify_checksums=false&wal=false"
+                             "&upgrade_schema=false"));
+  EXPECT_TRUE(others.background_checkpoint);
+  EXPECT_THAT(SqliteOptions::FromUrl("sqlite:e.db?background_checkpoint=maybe"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("background_checkpoint='maybe'"),
+                             HasSubstr("not true or false"))));
+}
+
+TEST(SqliteOptionsTest, FromUrlUnknownParameterListsBackgroundCheckpoint) {
+  EXPECT_THAT(SqliteOptions::FromUrl("sqlite:e.db?checkpoint=off"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("unknown parameter 'checkpoint'"),
+                             HasSubstr("background_checkpoint"))));
+}
+
 TEST(SqliteOptionsTest, FromUrlRefusesANulByte) {
   // SQLite would open the file named by the part before the NUL.
   const std::string url("sqlite:a\0b.db", 13);

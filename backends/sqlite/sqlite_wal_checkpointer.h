@@ -1,0 +1,107 @@
+// SqliteWalCheckpointer: runs a WAL database's checkpoints on a thread of its
+// own rather than inside commits (SqliteOptions::background_checkpoint).
+//
+// Internal to the SQLite backend. SQLite's automatic checkpoint runs inside
+// the commit that takes the write-ahead log past 1,000 pages: that commit
+// copies the log into the database file and waits for its fsync, and every
+// write queued behind it waits too. The checkpointer replaces it: a WAL hook
+// on the writer connection (sqlite3_wal_hook, which also turns the automatic
+// checkpoint off) wakes the thread when the log reaches kWakePages, and the
+// thread checkpoints on a connection of its own (PASSIVE: it never blocks
+// the writer or a reader). A PASSIVE checkpoint copies the pages the log
+// held when it began; the writer starts the log over at its next
+// transaction only once every page is copied (and no reader needs the old
+// ones), which, while commits keep coming, the thread's checkpoints do not
+// achieve. So under continuous writes the log grows until kWriterPages, and
+// the commit that takes it there checkpoints itself, as SQLite would: by
+// then the thread has copied nearly everything, so that commit copies
+// little and mostly waits for one fsync, and the log starts over. Should
+// the thread be checkpointing at that moment, SQLite refuses the writer's
+// checkpoint (SQLITE_BUSY) and the next commit tries again: the log stays
+// near kWriterPages.
+//
+//   std::unique_ptr<SqliteWalCheckpointer> checkpointer =
+//       SqliteWalCheckpointer::Start(std::move(own_connection), *writer);
+//   ...  // destroy it before `writer`
+//
+// Thread-safe.
+
+#ifndef EVENTSTORE_BACKENDS_SQLITE_SQLITE_WAL_CHECKPOINTER_H_
+#define EVENTSTORE_BACKENDS_SQLITE_SQLITE_WAL_CHECKPOINTER_H_
+
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "backends/sqlite/sqlite_connection.h"
+
+namespace eventstore::sqlite {
+
+class SqliteWalCheckpointer {
+ public:
+  // The log's size, in pages, that wakes the thread: SQLite's own
+  // automatic checkpoint threshold.
+  static constexpr int kWakePages = 1000;
+  // The log's size at which the committing writer checkpoints itself.
+  static constexpr int kWriterPages = 8 * kWakePages;
+
+  // Starts the thread, which checkpoints on `own`, and hooks `writer` (the
+  // one connection that writes). `own` must be a read-write connection to
+  // the same WAL file database, with the writer's synchronous level (a
+  // checkpoint syncs the files as its connection's level says); `writer`
+  // must outlive the checkpointer.
+  static std::unique_ptr<SqliteWalCheckpointer> Start(
+      std::unique_ptr<SqliteConnection> own, SqliteConnection& writer);
+
+  SqliteWalCheckpointer(const SqliteWalCheckpointer&) = delete;
+  SqliteWalCheckpointer& operator=(const SqliteWalCheckpointer&) = delete;
+  // Unhooks the writer and joins the thread (a checkpoint under way
+  // finishes first). REQUIRES: no write is under way on the writer.
+  ~SqliteWalCheckpointer();
+
+  // Holds the thread's checkpoints off while the lock is held (one under
+  // way finishes first), for a checkpoint of the caller's own, which
+  // SQLite would refuse (SQLITE_BUSY) while another one runs. Take it
+  // while holding the writer (as Compact does), not the other way round.
+  // Only this database's thread waits: another process's checkpoint on
+  // the same file may still be under way.
+  std::unique_lock<std::mutex> Pause() const {
+    return std::unique_lock<std::mutex>(run_mu_);
+  }
+
+  // Checkpoints the thread has run, and those the writer ran itself
+  // because the log reached kWriterPages. For tests and monitoring.
+  int64_t thread_checkpoints() const;
+  int64_t writer_checkpoints() const;
+
+ private:
+  SqliteWalCheckpointer(SqliteConnection& writer,
+                        std::unique_ptr<SqliteConnection> own);
+  // The WAL hook: called by SQLite on the writer's thread after each
+  // commit, with the log's size in pages.
+  static int OnCommit(void* self, sqlite3* db, const char* schema, int pages);
+  void Run();
+
+  SqliteConnection& writer_;
+  const std::unique_ptr<SqliteConnection> own_;
+
+  // std::mutex and std::condition_variable, not internal::Mutex: see
+  // docs/architecture.md (ThreadSanitizer).
+  mutable std::mutex mu_;
+  // Held by the thread while it checkpoints (Pause).
+  mutable std::mutex run_mu_;
+  std::condition_variable wake_;
+  bool due_ = false;                // guarded by mu_
+  bool quit_ = false;               // guarded by mu_
+  int64_t thread_checkpoints_ = 0;  // guarded by mu_
+  int64_t writer_checkpoints_ = 0;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace eventstore::sqlite
+
+#endif  // EVENTSTORE_BACKENDS_SQLITE_SQLITE_WAL_CHECKPOINTER_H_
