@@ -25,7 +25,7 @@
 // one transaction while the next batch is in flight, together with the
 // claim of the batch after (OutboxStore::MarkPublishedAndClaim: the
 // store's work overlaps the receiver's; the sink runs on a second thread
-// of the publisher's, one batch at a time), and each failure failed
+// of the publisher's, one call at a time), and each failure failed
 // (OutboxStore::MarkFailed: retried later, given up as kFailed after
 // max_attempts failed sends, or at once when the sink says the receiver
 // will never take the message). Any number of publishers, in any processes,
@@ -207,7 +207,8 @@ class OutboxPublisher {
   virtual absl::Status Start() = 0;
 
   // Stops the background thread after the batch in progress is settled
-  // (sent and marked); a batch claimed but not yet handed to the sink is
+  // (sent and marked; both batches in flight with a sink that
+  // PipelinesBatches()); a batch claimed but not yet handed to the sink is
   // given back (OutboxStore::Release, claimable at once; left to its lease
   // by a store that cannot release). Called while RunOnce runs on
   // another thread, makes that call return after the batch it is sending

@@ -1,19 +1,25 @@
 // OutboxPublisher on every backend of AllTestBackends(): publishing what
 // appends and Enqueue put in the outbox, two publishers at once, retries,
-// giving up, and the background thread.
+// giving up, the background thread, and a sink that keeps two batches in
+// flight (PipelinedSink).
 //
 // Tests whose names contain "Concurrent" are the ones CI also runs under
 // ThreadSanitizer.
 
 #include "projections/outbox_publisher.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -23,8 +29,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "eventstore/event_data.h"
 #include "eventstore/event_store.h"
+#include "eventstore/forwarding_event_store.h"
+#include "eventstore/internal/mutex.h"
 #include "eventstore/outbox_message.h"
 #include "eventstore/outbox_store.h"
 #include "eventstore/test/v1/events.pb.h"
@@ -43,6 +52,8 @@ using ::eventstore::test::TestBackend;
 using ::eventstore::test::TestBackendName;
 using ::eventstore::test::WaitUntil;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
 constexpr absl::Duration kPrompt = absl::Seconds(2);
@@ -123,6 +134,11 @@ class OutboxPublisherTest : public ::testing::TestWithParam<TestBackend> {
     options.poll_interval = absl::Milliseconds(50);
     return options;
   }
+  static OutboxPublisherOptions FastOptions(int batch_size) {
+    OutboxPublisherOptions options = FastOptions();
+    options.batch_size = batch_size;
+    return options;
+  }
 
   std::unique_ptr<OutboxPublisher> MakePublisher(
       OutboxSink& sink, OutboxPublisherOptions options = FastOptions()) {
@@ -159,6 +175,16 @@ class OutboxPublisherTest : public ::testing::TestWithParam<TestBackend> {
     absl::StatusOr<OutboxStats> stats = store().outbox().Stats();
     EXPECT_OK(stats);
     return stats.ok() ? *stats : OutboxStats();
+  }
+
+  // Every message, in id (enqueue) order, whatever its status.
+  std::vector<OutboxEntry> ListAll() {
+    OutboxListOptions options;
+    options.limit = 1000;
+    absl::StatusOr<std::vector<OutboxEntry>> entries =
+        store().outbox().List(options);
+    EXPECT_OK(entries);
+    return entries.ok() ? *std::move(entries) : std::vector<OutboxEntry>();
   }
 
   std::unique_ptr<EventStore> store_;
@@ -542,6 +568,656 @@ TEST_P(OutboxPublisherTest, BackgroundPublisherBacksOffWhileSendsFail) {
   // Sends at about 0, 0.1, 0.3, 0.7 s: without the backoff, hundreds.
   EXPECT_GE(sink.total_calls(), 2);
   EXPECT_LE(sink.total_calls(), 6);
+}
+
+// A sink that PipelinesBatches(), as the NATS sink does: BeginBatch hands a
+// batch over, EndBatch answers for the oldest batch begun and not ended.
+// Records every batch begun, and in violations() every breach of the
+// publisher's side of the contract (OutboxSink::BeginBatch / EndBatch in
+// outbox_publisher.h): an EndBatch with nothing begun, more than two
+// batches begun and not ended, Send or SendBatch while a batch is begun,
+// two calls at once, a batch's entries changed or gone before EndBatch.
+// Thread-safe: the publisher calls it from its send thread.
+class PipelinedSink : public OutboxSink {
+ public:
+  // The answer to one send of `entry`; `call` counts its sends, from 1.
+  using Rule = std::function<absl::Status(const OutboxEntry&, int call)>;
+
+  absl::Status Send(const OutboxEntry&) override {
+    internal::MutexLock lock(&mu_);
+    ++sends_;
+    if (!in_flight_.empty()) violations_.push_back("Send while begun");
+    return absl::InternalError("the publisher should call BeginBatch");
+  }
+
+  std::vector<absl::Status> SendBatch(
+      absl::Span<const OutboxEntry> entries) override {
+    internal::MutexLock lock(&mu_);
+    ++sends_;
+    if (!in_flight_.empty()) violations_.push_back("SendBatch while begun");
+    return std::vector<absl::Status>(
+        entries.size(),
+        absl::InternalError("the publisher should call BeginBatch"));
+  }
+
+  bool PipelinesBatches() const override { return true; }
+
+  void BeginBatch(absl::Span<const OutboxEntry> entries) override {
+    internal::MutexLock lock(&mu_);
+    Enter("BeginBatch");
+    Batch batch;
+    batch.entries = entries;
+    for (const OutboxEntry& entry : entries) {
+      batch.ids.push_back(entry.id);
+      batch.payloads.push_back(entry.message.payload);
+      const int call = ++calls_[entry.id];
+      batch.answers.push_back(rule_ ? rule_(entry, call) : absl::OkStatus());
+    }
+    begun_.push_back(batch.ids);
+    begun_payloads_.push_back(batch.payloads);
+    in_flight_.push_back(std::move(batch));
+    const int outstanding = static_cast<int>(in_flight_.size());
+    max_outstanding_ = std::max(max_outstanding_, outstanding);
+    if (outstanding > 2) {
+      violations_.push_back(
+          absl::StrCat(outstanding, " batches begun and not ended"));
+    }
+    in_call_ = false;
+  }
+
+  std::vector<absl::Status> EndBatch() override {
+    {
+      internal::MutexLock lock(&mu_);
+      Enter("EndBatch");
+    }
+    WaitWhileHeld();
+    internal::MutexLock lock(&mu_);
+    in_call_ = false;
+    if (in_flight_.empty()) {
+      violations_.push_back("EndBatch with no batch begun");
+      return {};
+    }
+    Batch batch = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    ++ended_;
+    // The publisher keeps the entries alive and unchanged until EndBatch
+    // returns: a sink may still read them (to retry a publish, say). Read
+    // through the span BeginBatch got: entries moved or freed show here
+    // (or under AddressSanitizer).
+    bool unchanged = batch.entries.size() == batch.ids.size();
+    for (size_t i = 0; unchanged && i < batch.ids.size(); ++i) {
+      unchanged = batch.entries[i].id == batch.ids[i] &&
+                  batch.entries[i].message.payload == batch.payloads[i];
+    }
+    if (!unchanged) {
+      violations_.push_back(absl::StrCat(
+          "the entries of the batch begun with id ",
+          batch.ids.empty() ? 0 : batch.ids[0], " changed before EndBatch"));
+    }
+    std::vector<absl::Status> answers = std::move(batch.answers);
+    if (answer_limit_.has_value() && answers.size() > *answer_limit_) {
+      answers.resize(*answer_limit_);
+    }
+    for (size_t i = 0; i < answers.size(); ++i) {
+      if (answers[i].ok()) acknowledged_.push_back(batch.ids[i]);
+    }
+    return answers;
+  }
+
+  void FailWith(Rule rule) {
+    internal::MutexLock lock(&mu_);
+    rule_ = std::move(rule);
+  }
+  // EndBatch answers for the first `n` entries of its batch only (a sink's
+  // bug); nullopt: for all of them.
+  void AnswerOnly(std::optional<size_t> n) {
+    internal::MutexLock lock(&mu_);
+    answer_limit_ = n;
+  }
+  // EndBatch waits from now on until Release().
+  void Hold() {
+    internal::MutexLock lock(&mu_);
+    hold_ = true;
+  }
+  void Release() {
+    {
+      internal::MutexLock lock(&mu_);
+      hold_ = false;
+    }
+    released_.notify_all();
+  }
+  // EndBatch calls waiting for Release().
+  int held() const {
+    internal::MutexLock lock(&mu_);
+    return held_;
+  }
+
+  // The ids, and the payloads, of each batch begun, in the order begun.
+  std::vector<std::vector<int64_t>> begun() const {
+    internal::MutexLock lock(&mu_);
+    return begun_;
+  }
+  std::vector<std::vector<std::string>> begun_payloads() const {
+    internal::MutexLock lock(&mu_);
+    return begun_payloads_;
+  }
+  // The ids EndBatch answered OK for, in the order answered.
+  std::vector<int64_t> acknowledged() const {
+    internal::MutexLock lock(&mu_);
+    return acknowledged_;
+  }
+  // How many times each id was begun.
+  std::map<int64_t, int> calls() const {
+    internal::MutexLock lock(&mu_);
+    return calls_;
+  }
+  int ended() const {
+    internal::MutexLock lock(&mu_);
+    return ended_;
+  }
+  // Batches begun and not ended: now, and the most there ever were.
+  int outstanding() const {
+    internal::MutexLock lock(&mu_);
+    return static_cast<int>(in_flight_.size());
+  }
+  int max_outstanding() const {
+    internal::MutexLock lock(&mu_);
+    return max_outstanding_;
+  }
+  // Send and SendBatch calls (none expected).
+  int sends() const {
+    internal::MutexLock lock(&mu_);
+    return sends_;
+  }
+  std::vector<std::string> violations() const {
+    internal::MutexLock lock(&mu_);
+    return violations_;
+  }
+
+ private:
+  struct Batch {
+    // As handed to BeginBatch, and copies to check them against.
+    absl::Span<const OutboxEntry> entries;
+    std::vector<int64_t> ids;
+    std::vector<std::string> payloads;
+    std::vector<absl::Status> answers;
+  };
+
+  // The sink is called by one thread at a time.
+  void Enter(const char* method) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (in_call_) {
+      violations_.push_back(
+          absl::StrCat(method, " while another call is in progress"));
+    }
+    in_call_ = true;
+  }
+
+  void WaitWhileHeld() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    std::unique_lock<internal::Mutex> lock(mu_);
+    if (!hold_) return;
+    ++held_;
+    released_.wait(lock, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return !hold_;  // evaluated holding mu_
+    });
+    --held_;
+  }
+
+  mutable internal::Mutex mu_;
+  std::condition_variable_any released_;
+  Rule rule_ ABSL_GUARDED_BY(mu_);
+  std::optional<size_t> answer_limit_ ABSL_GUARDED_BY(mu_);
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  int held_ ABSL_GUARDED_BY(mu_) = 0;
+  bool in_call_ ABSL_GUARDED_BY(mu_) = false;
+  // Begun and not ended, oldest first.
+  std::deque<Batch> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::vector<int64_t>> begun_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::vector<std::string>> begun_payloads_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> acknowledged_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, int> calls_ ABSL_GUARDED_BY(mu_);
+  int ended_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_outstanding_ ABSL_GUARDED_BY(mu_) = 0;
+  int sends_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> violations_ ABSL_GUARDED_BY(mu_);
+};
+
+std::vector<int64_t> Concatenated(
+    const std::vector<std::vector<int64_t>>& batches) {
+  std::vector<int64_t> all;
+  for (const std::vector<int64_t>& batch : batches) {
+    all.insert(all.end(), batch.begin(), batch.end());
+  }
+  return all;
+}
+
+std::vector<int64_t> Ids(const std::vector<OutboxEntry>& entries) {
+  std::vector<int64_t> ids;
+  for (const OutboxEntry& entry : entries) ids.push_back(entry.id);
+  return ids;
+}
+
+// Every message is begun once, in enqueue order, with the next batch begun
+// before the one before it is ended: two in flight, never three.
+TEST_P(OutboxPublisherTest, PipelinedSinkGetsEveryBatchInOrderWithTwoInFlight) {
+  Enqueue(17, "m");
+  const std::vector<int64_t> enqueued = Ids(ListAll());
+  ASSERT_EQ(enqueued.size(), 17u);
+  PipelinedSink sink;
+  std::unique_ptr<OutboxPublisher> publisher =
+      MakePublisher(sink, FastOptions(5));
+
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 17);
+  EXPECT_EQ(result.failed_sends, 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.sends(), 0);
+  const std::vector<std::vector<int64_t>> begun = sink.begun();
+  ASSERT_EQ(begun.size(), 4u);
+  for (size_t i = 0; i < begun.size(); ++i) {
+    EXPECT_EQ(begun[i].size(), i < 3 ? 5u : 2u) << "batch " << i;
+  }
+  // Each message once, in enqueue (id) order, within and across batches.
+  EXPECT_EQ(Concatenated(begun), enqueued);
+  EXPECT_THAT(sink.begun_payloads()[1],
+              ElementsAre("m-5", "m-6", "m-7", "m-8", "m-9"));
+  EXPECT_EQ(sink.max_outstanding(), 2);
+  EXPECT_EQ(sink.ended(), 4);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.acknowledged(), enqueued);
+  EXPECT_EQ(publisher->stats().published, 17);
+  EXPECT_EQ(Stats().published, 17);
+  EXPECT_EQ(Stats().pending, 0);
+
+  ASSERT_OK_AND_ASSIGN(result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 0);
+  EXPECT_EQ(sink.begun().size(), 4u);
+}
+
+// A failed send is known only once the batch after it is begun: that batch
+// goes out and is settled (at most one batch more than without
+// pipelining), no batch after it is begun, and the batch claimed meanwhile
+// is given back at once.
+TEST_P(OutboxPublisherTest,
+       PipelinedSinkFailedSendEndsTheRoundAfterTheBatchInFlight) {
+  Enqueue(15, "m");  // five batches of 3
+  PipelinedSink sink;
+  sink.FailWith([](const OutboxEntry& entry, int call) {
+    return entry.message.payload == "m-4" && call == 1
+               ? absl::InternalError("refused once")
+               : absl::OkStatus();
+  });
+  std::unique_ptr<OutboxPublisher> publisher =
+      MakePublisher(sink, FastOptions(3));
+
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult first, publisher->RunOnce());
+  EXPECT_EQ(first.published, 8);
+  EXPECT_EQ(first.failed_sends, 1);
+  EXPECT_EQ(first.given_up, 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.sends(), 0);
+  // The batch with m-4, and the one begun behind it; not the next one.
+  EXPECT_THAT(sink.begun_payloads(),
+              ElementsAre(ElementsAre("m-0", "m-1", "m-2"),
+                          ElementsAre("m-3", "m-4", "m-5"),
+                          ElementsAre("m-6", "m-7", "m-8")));
+  EXPECT_EQ(sink.ended(), 3);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.max_outstanding(), 2);
+
+  std::vector<int64_t> left;  // pending: m-4, then m-9 to m-14
+  const std::vector<OutboxEntry> entries = ListAll();
+  ASSERT_EQ(entries.size(), 15u);
+  for (size_t i = 0; i < entries.size(); ++i) {  // entries[i] is m-i
+    const OutboxEntry& e = entries[i];
+    const std::string& payload = e.message.payload;
+    if (i <= 8 && i != 4) {
+      EXPECT_EQ(e.status, OutboxStatus::kPublished) << payload;
+      continue;
+    }
+    left.push_back(e.id);
+    EXPECT_EQ(e.status, OutboxStatus::kPending) << payload;
+    // Not claimed: m-4 was marked failed, m-9 to m-11 given back unsent.
+    EXPECT_EQ(e.claimed_by, "") << payload;
+    EXPECT_EQ(e.lease_until, absl::InfinitePast()) << payload;
+    if (payload == "m-4") {
+      EXPECT_EQ(e.attempts, 1);
+      EXPECT_THAT(e.last_error, HasSubstr("refused once"));
+    } else {
+      EXPECT_EQ(e.attempts, 0) << payload;
+      EXPECT_EQ(e.last_error, "") << payload;
+    }
+  }
+  ASSERT_EQ(left.size(), 7u);
+  // Claimable at once, not after a lease.
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> claimed,
+                       store().outbox().Claim("another", 100, kLong));
+  EXPECT_EQ(Ids(claimed), left);
+  ASSERT_OK(store().outbox().Release(left, ""));
+
+  // The retry goes first, then the rest in enqueue order.
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult second, publisher->RunOnce());
+  EXPECT_EQ(second.published, 7);
+  EXPECT_EQ(second.failed_sends, 0);
+  const std::vector<std::vector<std::string>> begun = sink.begun_payloads();
+  ASSERT_EQ(begun.size(), 6u);
+  EXPECT_THAT(begun[3], ElementsAre("m-4", "m-9", "m-10"));
+  EXPECT_THAT(begun[5], ElementsAre("m-14"));
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.outstanding(), 0);
+  for (const auto& [id, calls] : sink.calls()) {
+    EXPECT_EQ(calls, id == left[0] ? 2 : 1) << "entry " << id;
+  }
+  EXPECT_EQ(Stats().published, 15);
+  EXPECT_EQ(Stats().pending, 0);
+}
+
+// kUnavailable from EndBatch: released with no attempt counted, as with a
+// sink that does not pipeline (AnUnreachableReceiverUsesUpNoAttempts);
+// with max_attempts 1, one attempt counted would give the message up.
+TEST_P(OutboxPublisherTest, PipelinedSinkUnreachableReleasesWithoutAttempt) {
+  Enqueue(15, "m");  // five batches of 3
+  PipelinedSink sink;
+  sink.FailWith([](const OutboxEntry& entry, int call) {
+    return entry.message.payload == "m-4" && call <= 2
+               ? absl::UnavailableError("broker down")
+               : absl::OkStatus();
+  });
+  OutboxPublisherOptions options = FastOptions(3);
+  options.max_attempts = 1;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+
+  const auto expect_m4_released = [&](int round) {
+    bool found = false;
+    for (const OutboxEntry& e : ListAll()) {
+      if (e.status == OutboxStatus::kPending) {
+        EXPECT_EQ(e.claimed_by, "") << e.message.payload << " round " << round;
+      }
+      if (e.message.payload != "m-4") continue;
+      found = true;
+      EXPECT_EQ(e.status, OutboxStatus::kPending) << "round " << round;
+      EXPECT_EQ(e.attempts, 0) << "round " << round;
+      EXPECT_THAT(e.last_error, HasSubstr("broker down")) << "round " << round;
+    }
+    EXPECT_TRUE(found);
+  };
+
+  // m-4 in the second batch: the third batch goes out behind it.
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 8);
+  EXPECT_EQ(result.failed_sends, 1);
+  EXPECT_EQ(result.given_up, 0);
+  EXPECT_EQ(sink.begun().size(), 3u);
+  expect_m4_released(1);
+
+  // m-4 first: [m-4, m-9, m-10], then [m-11, m-12, m-13]; m-14 given back.
+  ASSERT_OK_AND_ASSIGN(result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 5);
+  EXPECT_EQ(result.failed_sends, 1);
+  EXPECT_EQ(result.given_up, 0);
+  EXPECT_EQ(sink.begun().size(), 5u);
+  expect_m4_released(2);
+  EXPECT_EQ(Stats().failed, 0);
+
+  ASSERT_OK_AND_ASSIGN(result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 2);
+  EXPECT_EQ(result.failed_sends, 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.sends(), 0);
+  EXPECT_EQ(Stats().published, 15);
+  EXPECT_EQ(Stats().failed, 0);
+  EXPECT_EQ(Stats().pending, 0);
+}
+
+// An EndBatch that answers for fewer entries than its batch has (a sink's
+// bug): the messages it did not answer for are failed sends, retried.
+TEST_P(OutboxPublisherTest, PipelinedSinkMissingStatusesAreFailedSends) {
+  Enqueue(10, "m");  // batches of 3
+  PipelinedSink sink;
+  std::unique_ptr<OutboxPublisher> publisher =
+      MakePublisher(sink, FastOptions(3));
+
+  // No answers at all: the first batch fails, the second is in flight
+  // behind it and fails too, the third is given back.
+  sink.AnswerOnly(0);
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 0);
+  EXPECT_EQ(result.failed_sends, 6);
+  EXPECT_EQ(result.given_up, 0);
+  EXPECT_EQ(sink.begun().size(), 2u);
+  std::vector<OutboxEntry> entries = ListAll();
+  ASSERT_EQ(entries.size(), 10u);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const OutboxEntry& e = entries[i];
+    EXPECT_EQ(e.status, OutboxStatus::kPending) << e.message.payload;
+    EXPECT_EQ(e.claimed_by, "") << e.message.payload;
+    EXPECT_EQ(e.attempts, i < 6 ? 1 : 0) << e.message.payload;
+    if (i < 6) {
+      EXPECT_THAT(e.last_error, HasSubstr("no status")) << e.message.payload;
+    }
+  }
+
+  // Two answers of three: m-2 and m-5 fail again.
+  sink.AnswerOnly(2);
+  ASSERT_OK_AND_ASSIGN(result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 4);
+  EXPECT_EQ(result.failed_sends, 2);
+  EXPECT_EQ(sink.begun().size(), 4u);
+  for (const OutboxEntry& e : ListAll()) {
+    if (e.message.payload == "m-2" || e.message.payload == "m-5") {
+      EXPECT_EQ(e.status, OutboxStatus::kPending) << e.message.payload;
+      EXPECT_EQ(e.attempts, 2) << e.message.payload;
+    }
+  }
+
+  sink.AnswerOnly(std::nullopt);
+  ASSERT_OK_AND_ASSIGN(result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 6);
+  EXPECT_EQ(result.failed_sends, 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.ended(), static_cast<int>(sink.begun().size()));
+  EXPECT_EQ(Stats().published, 10);
+  EXPECT_EQ(Stats().pending, 0);
+}
+
+// An outbox whose MarkPublishedAndClaim fails after `n` calls that
+// succeed (a store error while a batch is in flight); every other call
+// goes to the real one.
+class MarkAndClaimFailsAfter final : public OutboxStore {
+ public:
+  MarkAndClaimFailsAfter(OutboxStore* real, int n) : real_(real), left_(n) {}
+
+  absl::Status Enqueue(absl::Span<const OutboxMessage> messages) override {
+    return real_->Enqueue(messages);
+  }
+  absl::StatusOr<std::vector<OutboxEntry>> Pending(int limit) override {
+    return real_->Pending(limit);
+  }
+  absl::StatusOr<std::vector<OutboxEntry>> Claim(
+      std::string_view worker, int limit, absl::Duration lease) override {
+    return real_->Claim(worker, limit, lease);
+  }
+  absl::Status MarkPublished(int64_t id) override {
+    return real_->MarkPublished(id);
+  }
+  absl::Status MarkAllPublished(absl::Span<const int64_t> ids) override {
+    return real_->MarkAllPublished(ids);
+  }
+  absl::StatusOr<std::vector<OutboxEntry>> MarkPublishedAndClaim(
+      absl::Span<const int64_t> published, std::string_view worker, int limit,
+      absl::Duration lease) override {
+    if (left_.fetch_sub(1) <= 0) {
+      return absl::UnavailableError("injected MarkPublishedAndClaim failure");
+    }
+    return real_->MarkPublishedAndClaim(published, worker, limit, lease);
+  }
+  absl::Status MarkFailed(int64_t id, std::string_view error,
+                          int32_t max_attempts) override {
+    return real_->MarkFailed(id, error, max_attempts);
+  }
+  absl::Status Release(absl::Span<const int64_t> ids,
+                       std::string_view error) override {
+    return real_->Release(ids, error);
+  }
+  absl::StatusOr<int64_t> DeletePublishedOlderThan(
+      absl::Duration age) override {
+    return real_->DeletePublishedOlderThan(age);
+  }
+  absl::StatusOr<OutboxStats> Stats() override { return real_->Stats(); }
+  absl::StatusOr<OutboxBacklog> Backlog() override { return real_->Backlog(); }
+  absl::StatusOr<std::vector<OutboxEntry>> List(
+      const OutboxListOptions& options) override {
+    return real_->List(options);
+  }
+
+ private:
+  OutboxStore* const real_;
+  std::atomic<int> left_;
+};
+
+// `target` with the outbox `outbox`; neither is owned.
+class WithOutbox final : public ForwardingEventStore {
+ public:
+  WithOutbox(EventStore* target, OutboxStore* outbox)
+      : ForwardingEventStore(target), outbox_(outbox) {}
+  OutboxStore& outbox() override { return *outbox_; }
+
+ private:
+  OutboxStore* const outbox_;
+};
+
+// A store error while a batch is in flight ends the round, and the batch
+// begun is ended all the same: the sink is left with nothing in flight.
+// The batches sent and not marked are left to their leases.
+TEST_P(OutboxPublisherTest, PipelinedSinkStoreErrorEndsTheBatchInFlight) {
+  Enqueue(15, "m");  // five batches of 3
+  // The first settle (claiming the second batch) succeeds; the second,
+  // while the second batch is in flight, fails.
+  MarkAndClaimFailsAfter outbox(&store().outbox(), 1);
+  WithOutbox faulty(&store(), &outbox);
+  PipelinedSink sink;
+  OutboxPublisherOptions options = FastOptions(3);
+  options.worker_name = "faulty";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<OutboxPublisher> publisher,
+                       OutboxPublisher::Create(faulty, sink, options));
+
+  EXPECT_THAT(publisher->RunOnce(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("injected MarkPublishedAndClaim")));
+  EXPECT_THAT(sink.begun_payloads(),
+              ElementsAre(ElementsAre("m-0", "m-1", "m-2"),
+                          ElementsAre("m-3", "m-4", "m-5")));
+  EXPECT_EQ(sink.ended(), 2);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  const std::vector<OutboxEntry> entries = ListAll();
+  ASSERT_EQ(entries.size(), 15u);
+  for (size_t i = 0; i < entries.size(); ++i) {  // entries[i] is m-i
+    EXPECT_EQ(entries[i].status, OutboxStatus::kPending) << i;
+    EXPECT_EQ(entries[i].claimed_by, i < 6 ? "faulty" : "") << i;
+  }
+}
+
+// Stop() from another thread while the background thread waits in EndBatch:
+// every batch begun is ended, and nothing stays claimed. Whether the stop
+// comes before or after the sink is released is up to the scheduler (Stop()
+// returns only after the background thread ends): what is checked holds
+// either way.
+TEST_P(OutboxPublisherTest,
+       ConcurrentStopWithAPipelinedSinkEndsEveryBatchBegun) {
+  Enqueue(20, "m");  // seven batches of 3
+  PipelinedSink sink;
+  sink.Hold();
+  std::unique_ptr<OutboxPublisher> publisher =
+      MakePublisher(sink, FastOptions(3));
+  ASSERT_OK(publisher->Start());
+  ASSERT_TRUE(WaitUntil([&] { return sink.held() >= 1; }, kLong));
+  // Ending the first batch, with the second begun behind it.
+  EXPECT_EQ(sink.begun().size(), 2u);
+  EXPECT_EQ(sink.outstanding(), 2);
+
+  std::atomic<bool> stopping{false};
+  std::thread stopper([&] {
+    stopping = true;
+    publisher->Stop();
+  });
+  ASSERT_TRUE(WaitUntil([&] { return stopping.load(); }, kLong));
+  sink.Release();
+  stopper.join();
+  EXPECT_FALSE(publisher->stats().running);
+
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.sends(), 0);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.ended(), static_cast<int>(sink.begun().size()));
+  EXPECT_EQ(sink.max_outstanding(), 2);
+  for (const auto& [id, calls] : sink.calls()) {
+    EXPECT_EQ(calls, 1) << "entry " << id << " begun twice";
+  }
+  // What the sink acknowledged is published; the rest is pending and free.
+  EXPECT_EQ(sink.acknowledged(), Concatenated(sink.begun()));
+  int64_t published = 0;
+  for (const OutboxEntry& e : ListAll()) {
+    if (e.status == OutboxStatus::kPublished) {
+      ++published;
+      continue;
+    }
+    EXPECT_EQ(e.status, OutboxStatus::kPending) << e.message.payload;
+    EXPECT_EQ(e.claimed_by, "") << e.message.payload;
+    EXPECT_EQ(e.lease_until, absl::InfinitePast()) << e.message.payload;
+    EXPECT_EQ(e.attempts, 0) << e.message.payload;
+  }
+  EXPECT_EQ(published, static_cast<int64_t>(sink.acknowledged().size()));
+  EXPECT_EQ(publisher->stats().published, published);
+
+  // Stopped, the publisher is usable again: the rest goes out once each.
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult rest, publisher->RunOnce());
+  EXPECT_EQ(rest.published, 20 - published);
+  EXPECT_EQ(Stats().published, 20);
+  EXPECT_EQ(Stats().pending, 0);
+  EXPECT_EQ(Concatenated(sink.begun()), Ids(ListAll()));
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.outstanding(), 0);
+}
+
+// Stop() during RunOnce, while the first batch is being ended: the two
+// batches begun are ended and settled, the one claimed meanwhile is given
+// back, and no batch more is begun.
+TEST_P(OutboxPublisherTest,
+       ConcurrentStopEndsRunOnceAfterThePipelinedBatchesInFlight) {
+  Enqueue(20, "m");  // seven batches of 3
+  PipelinedSink sink;
+  sink.Hold();
+  std::unique_ptr<OutboxPublisher> publisher =
+      MakePublisher(sink, FastOptions(3));
+  absl::StatusOr<OutboxPublishResult> result;
+  std::thread job([&] { result = publisher->RunOnce(); });
+  ASSERT_TRUE(WaitUntil([&] { return sink.held() >= 1; }, kLong));
+  EXPECT_EQ(sink.begun().size(), 2u);
+  publisher->Stop();  // returns at once: RunOnce ends after its batches
+  sink.Release();
+  job.join();
+  ASSERT_OK(result);
+  EXPECT_EQ(result->published, 6);
+  EXPECT_EQ(result->failed_sends, 0);
+  EXPECT_THAT(sink.begun_payloads(),
+              ElementsAre(ElementsAre("m-0", "m-1", "m-2"),
+                          ElementsAre("m-3", "m-4", "m-5")));
+  EXPECT_EQ(sink.ended(), 2);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  std::vector<OutboxEntry> entries = ListAll();
+  ASSERT_EQ(entries.size(), 20u);
+  for (size_t i = 6; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i].status, OutboxStatus::kPending);
+    EXPECT_EQ(entries[i].claimed_by, "") << entries[i].message.payload;
+  }
+
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult rest, publisher->RunOnce());
+  EXPECT_EQ(rest.published, 14);
+  EXPECT_EQ(Stats().published, 20);
+  EXPECT_THAT(sink.violations(), IsEmpty());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, OutboxPublisherTest,
