@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <limits>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -462,8 +462,10 @@ absl::Status SqliteStreamLifecycle::Compact() {
   // Truncates the write-ahead log (whose frames held the removed rows'
   // pages) once every frame is back in the database file; the background
   // checkpointer waits meanwhile (SQLite refuses two checkpoints at once).
-  std::unique_lock<std::mutex> paused;
-  if (db_->checkpointer() != nullptr) paused = db_->checkpointer()->Pause();
+  std::optional<SqliteWalCheckpointer::Paused> paused;
+  if (db_->checkpointer() != nullptr) {
+    paused.emplace(db_->checkpointer()->Pause());
+  }
   ES_ASSIGN_OR_RETURN(ScopedStatement stmt,
                       conn.Cached("PRAGMA wal_checkpoint(TRUNCATE)"));
   ES_ASSIGN_OR_RETURN(bool row, stmt->Step());

@@ -24,22 +24,49 @@ SqliteWalCheckpointer::~SqliteWalCheckpointer() {
     std::lock_guard<std::mutex> lock(mu_);
     quit_ = true;
   }
-  wake_.notify_all();
+  changed_.notify_all();
   thread_.join();
+}
+
+SqliteWalCheckpointer::Paused SqliteWalCheckpointer::Pause() const {
+  std::unique_lock<std::mutex> lock(mu_);
+  ++paused_;
+  changed_.wait(lock, [this] { return !running_; });
+  return Paused(this);
+}
+
+SqliteWalCheckpointer::Paused::~Paused() {
+  if (checkpointer_ == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(checkpointer_->mu_);
+    --checkpointer_->paused_;
+  }
+  checkpointer_->changed_.notify_all();
 }
 
 int SqliteWalCheckpointer::OnCommit(void* self, sqlite3* db, const char* schema,
                                     int pages) {
   auto* checkpointer = static_cast<SqliteWalCheckpointer*>(self);
   if (pages >= kWriterPages) {
-    // The thread fell behind: this commit checkpoints, as SQLite's own
-    // automatic checkpoint would have (PASSIVE; a failure, such as a
-    // checkpoint already under way, leaves it to the next commit).
-    if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE,
-                                  nullptr, nullptr) == SQLITE_OK) {
-      std::lock_guard<std::mutex> lock(checkpointer->mu_);
-      ++checkpointer->writer_checkpoints_;
+    // The log did not start over (commits kept coming while the thread
+    // checkpointed): this commit checkpoints what is left, as SQLite's own
+    // automatic checkpoint would have, after the thread's checkpoint under
+    // way if any (SQLite refuses two at once). PASSIVE; a failure leaves
+    // it to the next commit.
+    {
+      std::unique_lock<std::mutex> lock(checkpointer->mu_);
+      checkpointer->changed_.wait(
+          lock, [checkpointer] { return !checkpointer->running_; });
+      checkpointer->running_ = true;
     }
+    const int rc = sqlite3_wal_checkpoint_v2(
+        db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    {
+      std::lock_guard<std::mutex> lock(checkpointer->mu_);
+      checkpointer->running_ = false;
+      if (rc == SQLITE_OK) ++checkpointer->writer_checkpoints_;
+    }
+    checkpointer->changed_.notify_all();
     return SQLITE_OK;
   }
   if (pages >= kWakePages) {
@@ -47,7 +74,7 @@ int SqliteWalCheckpointer::OnCommit(void* self, sqlite3* db, const char* schema,
       std::lock_guard<std::mutex> lock(checkpointer->mu_);
       checkpointer->due_ = true;
     }
-    checkpointer->wake_.notify_one();
+    checkpointer->changed_.notify_all();
   }
   return SQLITE_OK;
 }
@@ -55,25 +82,21 @@ int SqliteWalCheckpointer::OnCommit(void* self, sqlite3* db, const char* schema,
 void SqliteWalCheckpointer::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    wake_.wait(lock, [this] { return quit_ || due_; });
+    changed_.wait(
+        lock, [this] { return quit_ || (due_ && paused_ == 0 && !running_); });
     if (quit_) return;
     due_ = false;
+    running_ = true;
     lock.unlock();
-    // SQLITE_BUSY (another connection or process is checkpointing) or an
-    // I/O error leaves the log to the next checkpoint: the writer's
-    // fallback bounds it meanwhile.
-    {
-      std::lock_guard<std::mutex> running(run_mu_);
-      const int rc = sqlite3_wal_checkpoint_v2(
-          own_->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      // Counted before run_mu_ goes: once Pause() returns, the count
-      // holds every checkpoint the thread ran.
-      if (rc == SQLITE_OK) {
-        std::lock_guard<std::mutex> counting(mu_);
-        ++thread_checkpoints_;
-      }
-    }
+    // SQLITE_BUSY (another process is checkpointing) or an I/O error
+    // leaves the log to the next checkpoint: the writer's own at
+    // kWriterPages bounds it meanwhile.
+    const int rc = sqlite3_wal_checkpoint_v2(
+        own_->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     lock.lock();
+    running_ = false;
+    if (rc == SQLITE_OK) ++thread_checkpoints_;
+    changed_.notify_all();
   }
 }
 

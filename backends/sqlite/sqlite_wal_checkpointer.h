@@ -16,9 +16,9 @@
 // the commit that takes it there checkpoints itself, as SQLite would: by
 // then the thread has copied nearly everything, so that commit copies
 // little and mostly waits for one fsync, and the log starts over. Should
-// the thread be checkpointing at that moment, SQLite refuses the writer's
-// checkpoint (SQLITE_BUSY) and the next commit tries again: the log stays
-// near kWriterPages.
+// the thread be checkpointing at that moment, the writer waits for it to
+// finish first (SQLite would refuse a second checkpoint), so the log never
+// goes far past kWriterPages.
 //
 //   std::unique_ptr<SqliteWalCheckpointer> checkpointer =
 //       SqliteWalCheckpointer::Start(std::move(own_connection), *writer);
@@ -36,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "backends/sqlite/sqlite_connection.h"
 
@@ -63,15 +64,27 @@ class SqliteWalCheckpointer {
   // finishes first). REQUIRES: no write is under way on the writer.
   ~SqliteWalCheckpointer();
 
-  // Holds the thread's checkpoints off while the lock is held (one under
-  // way finishes first), for a checkpoint of the caller's own, which
-  // SQLite would refuse (SQLITE_BUSY) while another one runs. Take it
-  // while holding the writer (as Compact does), not the other way round.
+  // Holds the thread's checkpoints off while it lives (one under way
+  // finishes first). Movable.
+  class Paused {
+   public:
+    Paused(Paused&& other) noexcept
+        : checkpointer_(std::exchange(other.checkpointer_, nullptr)) {}
+    Paused& operator=(Paused&&) = delete;
+    ~Paused();
+
+   private:
+    friend class SqliteWalCheckpointer;
+    explicit Paused(const SqliteWalCheckpointer* checkpointer)
+        : checkpointer_(checkpointer) {}
+    const SqliteWalCheckpointer* checkpointer_;
+  };
+  // For a checkpoint of the caller's own, which SQLite would refuse
+  // (SQLITE_BUSY) while another one runs: returns once the thread is not
+  // checkpointing, and keeps it from starting until the Paused is gone.
   // Only this database's thread waits: another process's checkpoint on
   // the same file may still be under way.
-  std::unique_lock<std::mutex> Pause() const {
-    return std::unique_lock<std::mutex>(run_mu_);
-  }
+  Paused Pause() const;
 
   // Checkpoints the thread has run, and those the writer ran itself
   // because the log reached kWriterPages. For tests and monitoring.
@@ -92,11 +105,14 @@ class SqliteWalCheckpointer {
   // std::mutex and std::condition_variable, not internal::Mutex: see
   // docs/architecture.md (ThreadSanitizer).
   mutable std::mutex mu_;
-  // Held by the thread while it checkpoints (Pause).
-  mutable std::mutex run_mu_;
-  std::condition_variable wake_;
-  bool due_ = false;                // guarded by mu_
-  bool quit_ = false;               // guarded by mu_
+  // Notified when due_, quit_, paused_ or running_ changes.
+  mutable std::condition_variable changed_;
+  bool due_ = false;   // guarded by mu_
+  bool quit_ = false;  // guarded by mu_
+  // Pause() calls whose Paused lives.
+  mutable int paused_ = 0;  // guarded by mu_
+  // A checkpoint is under way, the thread's or the writer's.
+  bool running_ = false;            // guarded by mu_
   int64_t thread_checkpoints_ = 0;  // guarded by mu_
   int64_t writer_checkpoints_ = 0;  // guarded by mu_
   std::thread thread_;
