@@ -34,6 +34,7 @@
 #include "projections/outbox_publisher.h"
 #include "tests/projections/observed_backend_test.h"
 #include "tests/projections/test_projections.h"
+#include "tests/support/forwarding_outbox_store.h"
 #include "tests/support/recording_instrumentation.h"
 #include "tests/support/recording_log_sink.h"
 #include "tests/support/recording_tracer.h"
@@ -91,46 +92,26 @@ class Sink : public OutboxSink {
   int sends_ = 0;
 };
 
-// An outbox whose Claim fails on demand (a store error of the publisher).
-class FailingOutbox final : public OutboxStore {
+// An outbox whose claims fail on demand (a store error of the publisher).
+class FailingOutbox final : public test::ForwardingOutboxStore {
  public:
-  explicit FailingOutbox(OutboxStore* real) : real_(real) {}
+  using ForwardingOutboxStore::ForwardingOutboxStore;
   void set_failing(bool failing) { failing_ = failing; }
 
-  absl::Status Enqueue(absl::Span<const OutboxMessage> messages) override {
-    return real_->Enqueue(messages);
-  }
-  absl::StatusOr<std::vector<OutboxEntry>> Pending(int limit) override {
-    return real_->Pending(limit);
-  }
   absl::StatusOr<std::vector<OutboxEntry>> Claim(
       std::string_view worker, int limit, absl::Duration lease) override {
     if (failing_) return absl::UnavailableError("injected claim failure");
-    return real_->Claim(worker, limit, lease);
+    return ForwardingOutboxStore::Claim(worker, limit, lease);
   }
-  absl::Status MarkPublished(int64_t id) override {
-    return real_->MarkPublished(id);
+  absl::StatusOr<std::vector<OutboxEntry>> MarkPublishedAndClaim(
+      absl::Span<const int64_t> published, std::string_view worker, int limit,
+      absl::Duration lease) override {
+    if (failing_) return absl::UnavailableError("injected claim failure");
+    return ForwardingOutboxStore::MarkPublishedAndClaim(published, worker,
+                                                        limit, lease);
   }
-  absl::Status MarkAllPublished(absl::Span<const int64_t> ids) override {
-    return real_->MarkAllPublished(ids);
-  }
-  absl::Status MarkFailed(int64_t id, std::string_view error,
-                          int32_t max_attempts) override {
-    return real_->MarkFailed(id, error, max_attempts);
-  }
-  absl::Status Release(absl::Span<const int64_t> ids,
-                       std::string_view error) override {
-    return real_->Release(ids, error);
-  }
-  absl::StatusOr<int64_t> DeletePublishedOlderThan(
-      absl::Duration age) override {
-    return real_->DeletePublishedOlderThan(age);
-  }
-  absl::StatusOr<OutboxStats> Stats() override { return real_->Stats(); }
-  absl::StatusOr<OutboxBacklog> Backlog() override { return real_->Backlog(); }
 
  private:
-  OutboxStore* const real_;
   std::atomic<bool> failing_{false};
 };
 

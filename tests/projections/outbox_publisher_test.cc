@@ -40,6 +40,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/projections/test_projections.h"
+#include "tests/support/forwarding_outbox_store.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_backends.h"
 
@@ -1024,55 +1025,22 @@ TEST_P(OutboxPublisherTest, PipelinedSinkMissingStatusesAreFailedSends) {
 // An outbox whose MarkPublishedAndClaim fails after `n` calls that
 // succeed (a store error while a batch is in flight); every other call
 // goes to the real one.
-class MarkAndClaimFailsAfter final : public OutboxStore {
+class MarkAndClaimFailsAfter final : public test::ForwardingOutboxStore {
  public:
-  MarkAndClaimFailsAfter(OutboxStore* real, int n) : real_(real), left_(n) {}
+  MarkAndClaimFailsAfter(OutboxStore* real, int n)
+      : ForwardingOutboxStore(real), left_(n) {}
 
-  absl::Status Enqueue(absl::Span<const OutboxMessage> messages) override {
-    return real_->Enqueue(messages);
-  }
-  absl::StatusOr<std::vector<OutboxEntry>> Pending(int limit) override {
-    return real_->Pending(limit);
-  }
-  absl::StatusOr<std::vector<OutboxEntry>> Claim(
-      std::string_view worker, int limit, absl::Duration lease) override {
-    return real_->Claim(worker, limit, lease);
-  }
-  absl::Status MarkPublished(int64_t id) override {
-    return real_->MarkPublished(id);
-  }
-  absl::Status MarkAllPublished(absl::Span<const int64_t> ids) override {
-    return real_->MarkAllPublished(ids);
-  }
   absl::StatusOr<std::vector<OutboxEntry>> MarkPublishedAndClaim(
       absl::Span<const int64_t> published, std::string_view worker, int limit,
       absl::Duration lease) override {
     if (left_.fetch_sub(1) <= 0) {
       return absl::UnavailableError("injected MarkPublishedAndClaim failure");
     }
-    return real_->MarkPublishedAndClaim(published, worker, limit, lease);
-  }
-  absl::Status MarkFailed(int64_t id, std::string_view error,
-                          int32_t max_attempts) override {
-    return real_->MarkFailed(id, error, max_attempts);
-  }
-  absl::Status Release(absl::Span<const int64_t> ids,
-                       std::string_view error) override {
-    return real_->Release(ids, error);
-  }
-  absl::StatusOr<int64_t> DeletePublishedOlderThan(
-      absl::Duration age) override {
-    return real_->DeletePublishedOlderThan(age);
-  }
-  absl::StatusOr<OutboxStats> Stats() override { return real_->Stats(); }
-  absl::StatusOr<OutboxBacklog> Backlog() override { return real_->Backlog(); }
-  absl::StatusOr<std::vector<OutboxEntry>> List(
-      const OutboxListOptions& options) override {
-    return real_->List(options);
+    return ForwardingOutboxStore::MarkPublishedAndClaim(published, worker,
+                                                        limit, lease);
   }
 
  private:
-  OutboxStore* const real_;
   std::atomic<int> left_;
 };
 
