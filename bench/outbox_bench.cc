@@ -57,6 +57,7 @@
 //   outbox_bench --outbox_messages=2000 --outbox_rounds=1   # smoke run
 //   outbox_bench --benchmark_filter=/nats_sqlite           # one pair
 //   outbox_bench --outbox_unbatched_messages=10000  # a shorter O1_Unbatched
+//   outbox_bench --outbox_batches_in_flight=4  # max_batches_in_flight
 
 #include <benchmark/benchmark.h>
 
@@ -139,6 +140,8 @@ struct Flags {
   // 0: `messages`.
   int64_t unbatched_messages = 0;
   int rounds = 3;
+  // OutboxPublisherOptions::max_batches_in_flight; 0: the default.
+  int batches_in_flight = 0;
 };
 
 Flags& TheFlags() {
@@ -167,6 +170,9 @@ void ParseFlags(int& argc, char** argv) {
            f.unbatched_messages >= 1;
     } else if (name == "--outbox_rounds") {
       ok = absl::SimpleAtoi(value, &f.rounds) && f.rounds >= 1;
+    } else if (name == "--outbox_batches_in_flight") {
+      ok = absl::SimpleAtoi(value, &f.batches_in_flight) &&
+           f.batches_in_flight >= 1;
     } else {
       ok = false;
     }
@@ -371,6 +377,9 @@ void PublisherRun(benchmark::State& state, const Broker& broker,
     }
     OutboxPublisherOptions options;
     options.batch_size = batch;
+    if (TheFlags().batches_in_flight > 0) {
+      options.max_batches_in_flight = TheFlags().batches_in_flight;
+    }
     absl::StatusOr<std::unique_ptr<OutboxPublisher>> publisher =
         OutboxPublisher::Create(*fresh.store, *used, options);
     if (!publisher.ok()) Die(publisher.status(), "OutboxPublisher::Create");
@@ -862,6 +871,11 @@ int Main(int argc, char** argv) {
   benchmark::AddCustomContext("outbox_unbatched_messages",
                               std::to_string(flags.unbatched_messages));
   benchmark::AddCustomContext("payload_bytes", std::to_string(kPayloadBytes));
+  benchmark::AddCustomContext(
+      "max_batches_in_flight",
+      std::to_string(flags.batches_in_flight > 0
+                         ? flags.batches_in_flight
+                         : OutboxPublisherOptions().max_batches_in_flight));
   Setup();
 
   const Workload publisher = {"O1_Publisher", 0.8,   1,  flags.rounds,

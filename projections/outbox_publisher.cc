@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -42,6 +43,9 @@ namespace {
 // prompt even with a long poll_interval.
 constexpr absl::Duration kIdleSlice = absl::Milliseconds(250);
 
+// The most batches a publisher keeps in flight (max_batches_in_flight).
+constexpr int kMaxBatchesInFlight = 64;
+
 std::string DefaultWorkerName() {
   static std::atomic<int> counter{0};
   return absl::StrCat("outbox-publisher-", getpid(), "-", ++counter);
@@ -57,6 +61,12 @@ absl::Status ValidateOptions(const OutboxPublisherOptions& options) {
   }
   if (options.lease <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("lease: must be positive");
+  }
+  if (options.max_batches_in_flight < 1 ||
+      options.max_batches_in_flight > kMaxBatchesInFlight) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batches_in_flight: ", options.max_batches_in_flight,
+                     ", must be in [1, ", kMaxBatchesInFlight, "]"));
   }
   if (options.max_attempts < 1) {
     return absl::InvalidArgumentError(
@@ -302,8 +312,9 @@ class OutboxPublisherImpl final : public OutboxPublisher {
 // overlap. The sink sees the batches in enqueue order, and a batch with a
 // failed send ends the round before another batch is sent. With a sink
 // that PipelinesBatches(), each step of the send thread hands the next
-// batch over before it waits for the acknowledgements of the one before,
-// so two batches are in flight at the receiver.
+// batch over before it waits for the acknowledgements of the oldest one in
+// flight, so up to max_batches_in_flight batches are in flight at the
+// receiver.
 absl::Status OutboxPublisherImpl::Publish(bool background,
                                           OutboxPublishResult* result) {
   OutboxStore& outbox = store_.outbox();
@@ -311,29 +322,38 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
     return background ? worker_.stopping() : StopOnceRequested();
   };
   if (stop_requested()) return absl::OkStatus();
-  const bool pipelined = sink_.PipelinesBatches();
+  const bool pipelined =
+      sink_.PipelinesBatches() && options_.max_batches_in_flight > 1;
   ES_ASSIGN_OR_RETURN(
       std::vector<OutboxEntry> batch,
       outbox.Claim(options_.worker_name, options_.batch_size, options_.lease));
   // The batch answered last and the sink's answers, until settled.
   std::vector<OutboxEntry> sent_batch;
   std::vector<absl::Status> sent;
-  // Pipelined: the batch begun and not ended yet.
-  InFlight in_flight;
+  // Pipelined: the batches begun and not ended yet, oldest first. A deque
+  // keeps its elements where they are as it grows at the back and shrinks
+  // at the front, and moving an entries vector keeps its elements where
+  // they are, as the sink needs until it ends the batch.
+  std::deque<InFlight> in_flight;
   while (!batch.empty()) {
     ReportBacklog(/*round_over=*/false);
     // What failed is retried by the next call (after a backoff in the
     // background), not at once, and before the batch claimed meanwhile is
     // sent; a message given up does not stop the round.
     if (stop_requested() || HasRetry(sent_batch, sent)) break;
-    // Pipelined: the batch to begin, and then the one in flight.
+    // Pipelined: the batch to begin, and then, once max_batches_in_flight
+    // are begun, the oldest one to end.
     InFlight begun;
+    const bool end_oldest =
+        pipelined && static_cast<int>(in_flight.size()) + 1 >=
+                         options_.max_batches_in_flight;
     if (pipelined) {
       begun.entries = std::move(batch);
-      send_thread_.Start([this, &begun, &in_flight] {
+      InFlight* oldest = end_oldest ? &in_flight.front() : nullptr;
+      send_thread_.Start([this, &begun, oldest] {
         Begin(begun);
-        if (in_flight.entries.empty()) return std::vector<absl::Status>();
-        return End(in_flight);
+        if (oldest == nullptr) return std::vector<absl::Status>();
+        return End(*oldest);
       });
     } else {
       send_thread_.Start([this, &batch] { return Send(batch); });
@@ -343,10 +363,13 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
     std::vector<absl::Status> answered = send_thread_.Wait();
     if (pipelined) {
       // The batch ended (if any) is answered; the one begun is in flight.
-      // Moving a vector keeps its elements where they are, as the sink
-      // needs until it ends the batch.
-      sent_batch = std::move(in_flight.entries);
-      in_flight = std::move(begun);
+      if (end_oldest) {
+        sent_batch = std::move(in_flight.front().entries);
+        in_flight.pop_front();
+      } else {
+        sent_batch.clear();
+      }
+      in_flight.push_back(std::move(begun));
     } else {
       sent_batch = std::move(batch);
     }
@@ -355,19 +378,18 @@ absl::Status OutboxPublisherImpl::Publish(bool background,
     // again (at least once), whether the sink delivered it or not. The
     // sink is left with nothing in flight.
     if (!next.ok()) {
-      if (!in_flight.entries.empty()) End(in_flight);
+      for (InFlight& f : in_flight) End(f);
       return next.status();
     }
     batch = *std::move(next);
   }
   absl::Status settled =
       Settle(sent_batch, sent, /*claim_next=*/false, result).status();
-  if (!in_flight.entries.empty()) {
-    std::vector<absl::Status> answered = End(in_flight);
+  for (InFlight& f : in_flight) {
+    std::vector<absl::Status> answered = End(f);
     if (settled.ok()) {
       settled =
-          Settle(in_flight.entries, answered, /*claim_next=*/false, result)
-              .status();
+          Settle(f.entries, answered, /*claim_next=*/false, result).status();
     }
   }
   // Claimed but not sent (stopping, or a retry is due).

@@ -35,7 +35,7 @@
 // Delivery is at-least-once: a publisher that dies after Send and before
 // MarkPublished leaves the message to be sent again when its lease expires
 // (up to two batches: the one in flight, and the one before it, not yet
-// marked; three with a sink that PipelinesBatches()).
+// marked; max_batches_in_flight + 1 with a sink that PipelinesBatches()).
 // Sinks should drop duplicates by entry id. Order is the enqueue order
 // within a batch, not across retries or publishers (docs/outbox.md).
 //
@@ -43,8 +43,9 @@
 // called by one thread at a time (not always the same one: a publisher
 // sends from a thread of its own while it settles and claims). Order: a batch
 // reaches the sink in enqueue order; a message whose send failed is retried
-// after the later messages of its batch went out, and of the next batch
-// with a sink that PipelinesBatches() (docs/outbox.md, "Order").
+// after the later messages of its batch went out, and of up to
+// max_batches_in_flight - 1 later batches with a sink that
+// PipelinesBatches() (docs/outbox.md, "Order").
 
 #ifndef EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
 #define EVENTSTORE_PROJECTIONS_OUTBOX_PUBLISHER_H_
@@ -90,8 +91,8 @@ class OutboxSink {
   virtual std::vector<absl::Status> SendBatch(
       absl::Span<const OutboxEntry> entries);
 
-  // Two batches in flight (optional). SendBatch waits for a batch's last
-  // acknowledgement before the next batch can go out, so the receiver
+  // Several batches in flight (optional). SendBatch waits for a batch's
+  // last acknowledgement before the next batch can go out, so the receiver
   // idles between batches. A sink that can split SendBatch in two returns
   // true from PipelinesBatches(), and the publisher then hands over the
   // next batch before it waits for the acknowledgements of the one before:
@@ -99,8 +100,9 @@ class OutboxSink {
   // begun before, and returns without waiting for acknowledgements;
   // EndBatch() waits for the acknowledgements of the oldest batch begun and
   // not ended, and returns its statuses as SendBatch would (one per entry,
-  // in order, the same meanings). The publisher keeps at most two batches
-  // begun and not ended, keeps each batch's entries alive and unchanged
+  // in order, the same meanings). The publisher keeps at most
+  // OutboxPublisherOptions::max_batches_in_flight batches begun and not
+  // ended, keeps each batch's entries alive and unchanged
   // until EndBatch returned for it, ends every batch it began, and does
   // not call Send or SendBatch while a batch is begun and not ended.
   // Called by one thread at a time, like the rest. Defaults: false, and
@@ -124,6 +126,16 @@ struct OutboxPublisherOptions {
   // to settle a batch (the broker sinks give up waiting for
   // acknowledgements after a few seconds).
   absl::Duration lease = absl::Seconds(30);
+
+  // With a sink that PipelinesBatches(): the most batches handed over
+  // (BeginBatch) and not yet ended (EndBatch), in [1, 64]; 1 sends one
+  // batch at a time (SendBatch). More batches in flight hide more of the
+  // receiver's acknowledgement latency, which matters with small batches;
+  // the price is a longer reach for a failure or a crash: a failed send is
+  // retried after up to max_batches_in_flight - 1 later batches went out,
+  // and a publisher that dies leaves up to max_batches_in_flight + 1
+  // batches to be sent again (docs/outbox.md, "Order"). Default 4.
+  int max_batches_in_flight = 4;
 
   // Failed sends of one message before it is given up (kFailed). Default
   // 10.
@@ -207,7 +219,7 @@ class OutboxPublisher {
   virtual absl::Status Start() = 0;
 
   // Stops the background thread after the batch in progress is settled
-  // (sent and marked; both batches in flight with a sink that
+  // (sent and marked; every batch in flight with a sink that
   // PipelinesBatches()); a batch claimed but not yet handed to the sink is
   // given back (OutboxStore::Release, claimable at once; left to its lease
   // by a store that cannot release). Called while RunOnce runs on

@@ -237,6 +237,7 @@ int Publish(const OutboxPublishArgs& args, EventStore& store,
   OutboxPublisherOptions options;
   options.worker_name = args.worker;
   options.batch_size = args.batch_size;
+  options.max_batches_in_flight = args.batches_in_flight;
   options.lease = absl::Seconds(args.lease);
   absl::StatusOr<std::unique_ptr<OutboxPublisher>> publisher =
       OutboxPublisher::Create(store, *sink->sink, options);
@@ -249,7 +250,8 @@ int Publish(const OutboxPublishArgs& args, EventStore& store,
   if (!started.ok()) return PrintError(kCommand, started, url);
   std::cerr << "eventstore " << kCommand << ": publishing to "
             << MaskUrl(args.to) << " as " << (*publisher)->worker_name()
-            << std::endl;
+            << " (batches of " << args.batch_size << ", up to "
+            << args.batches_in_flight << " in flight)" << std::endl;
   const absl::Duration every = args.stats_every > 0
                                    ? absl::Seconds(args.stats_every)
                                    : absl::InfiniteDuration();
@@ -309,6 +311,13 @@ void RegisterOutboxPublish(CLI::App& outbox, const std::string& outbox_url,
   cmd->add_option("--batch-size", args->batch_size,
                   "Messages claimed and sent at once")
       ->check(AtLeastOne(100000))
+      ->capture_default_str();
+  cmd->add_option("--batches-in-flight", args->batches_in_flight,
+                  "Batches sent and not yet acknowledged at once (1 to 64): "
+                  "more hide more of the broker's latency, and a failed "
+                  "send is retried after up to this many minus one later "
+                  "batches went out")
+      ->check(AtLeastOne(64))
       ->capture_default_str();
   cmd->add_option("--lease", args->lease,
                   "Seconds a claimed batch stays this publisher's: a "

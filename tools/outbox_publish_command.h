@@ -10,6 +10,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "projections/outbox_publisher.h"
 
 namespace eventstore::tools {
 
@@ -28,6 +29,8 @@ struct OutboxPublishArgs {
   std::string message_id_prefix;
   std::string worker;
   int batch_size = 100;
+  // OutboxPublisherOptions::max_batches_in_flight.
+  int batches_in_flight = OutboxPublisherOptions().max_batches_in_flight;
   // Seconds a claimed batch stays this publisher's; a publisher killed in
   // the middle of a batch holds it this long before another one sends it.
   int64_t lease = 30;

@@ -1,7 +1,7 @@
 // OutboxPublisher on every backend of AllTestBackends(): publishing what
 // appends and Enqueue put in the outbox, two publishers at once, retries,
-// giving up, the background thread, and a sink that keeps two batches in
-// flight (PipelinedSink).
+// giving up, the background thread, and a sink that keeps batches in
+// flight (PipelinedSink: two, or max_batches_in_flight).
 //
 // Tests whose names contain "Concurrent" are the ones CI also runs under
 // ThreadSanitizer.
@@ -41,6 +41,7 @@
 #include "gtest/gtest.h"
 #include "tests/projections/test_projections.h"
 #include "tests/support/forwarding_outbox_store.h"
+#include "tests/support/recording_log_sink.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_backends.h"
 
@@ -133,6 +134,9 @@ class OutboxPublisherTest : public ::testing::TestWithParam<TestBackend> {
     options.initial_backoff = absl::Milliseconds(1);
     options.max_backoff = absl::Milliseconds(10);
     options.poll_interval = absl::Milliseconds(50);
+    // The PipelinedSink tests are written for two batches in flight,
+    // whatever the default; those for more set it.
+    options.max_batches_in_flight = 2;
     return options;
   }
   static OutboxPublisherOptions FastOptions(int batch_size) {
@@ -575,30 +579,44 @@ TEST_P(OutboxPublisherTest, BackgroundPublisherBacksOffWhileSendsFail) {
 // batch over, EndBatch answers for the oldest batch begun and not ended.
 // Records every batch begun, and in violations() every breach of the
 // publisher's side of the contract (OutboxSink::BeginBatch / EndBatch in
-// outbox_publisher.h): an EndBatch with nothing begun, more than two
-// batches begun and not ended, Send or SendBatch while a batch is begun,
-// two calls at once, a batch's entries changed or gone before EndBatch.
+// outbox_publisher.h): an EndBatch with nothing begun, more than
+// `max_in_flight` batches begun and not ended (the publisher's
+// max_batches_in_flight: two unless told), Send or SendBatch while a batch
+// is begun, two calls at once, a batch's entries changed or gone before
+// EndBatch. SendBatch (which a publisher with max_batches_in_flight 1
+// calls) answers as EndBatch would, and records each batch sent.
 // Thread-safe: the publisher calls it from its send thread.
 class PipelinedSink : public OutboxSink {
  public:
   // The answer to one send of `entry`; `call` counts its sends, from 1.
   using Rule = std::function<absl::Status(const OutboxEntry&, int call)>;
 
+  explicit PipelinedSink(int max_in_flight = 2)
+      : max_in_flight_(max_in_flight) {}
+
   absl::Status Send(const OutboxEntry&) override {
     internal::MutexLock lock(&mu_);
     ++sends_;
     if (!in_flight_.empty()) violations_.push_back("Send while begun");
-    return absl::InternalError("the publisher should call BeginBatch");
+    return absl::InternalError("the publisher should call SendBatch");
   }
 
   std::vector<absl::Status> SendBatch(
       absl::Span<const OutboxEntry> entries) override {
     internal::MutexLock lock(&mu_);
+    Enter("SendBatch");
     ++sends_;
     if (!in_flight_.empty()) violations_.push_back("SendBatch while begun");
-    return std::vector<absl::Status>(
-        entries.size(),
-        absl::InternalError("the publisher should call BeginBatch"));
+    std::vector<int64_t>& ids = sent_.emplace_back();
+    std::vector<absl::Status> answers;
+    for (const OutboxEntry& entry : entries) {
+      ids.push_back(entry.id);
+      const int call = ++calls_[entry.id];
+      answers.push_back(rule_ ? rule_(entry, call) : absl::OkStatus());
+      if (answers.back().ok()) acknowledged_.push_back(entry.id);
+    }
+    in_call_ = false;
+    return answers;
   }
 
   bool PipelinesBatches() const override { return true; }
@@ -619,9 +637,9 @@ class PipelinedSink : public OutboxSink {
     in_flight_.push_back(std::move(batch));
     const int outstanding = static_cast<int>(in_flight_.size());
     max_outstanding_ = std::max(max_outstanding_, outstanding);
-    if (outstanding > 2) {
-      violations_.push_back(
-          absl::StrCat(outstanding, " batches begun and not ended"));
+    if (outstanding > max_in_flight_) {
+      violations_.push_back(absl::StrCat(
+          outstanding, " batches begun and not ended, over ", max_in_flight_));
     }
     in_call_ = false;
   }
@@ -702,12 +720,17 @@ class PipelinedSink : public OutboxSink {
     internal::MutexLock lock(&mu_);
     return begun_payloads_;
   }
-  // The ids EndBatch answered OK for, in the order answered.
+  // The ids of each batch sent with SendBatch, in the order sent.
+  std::vector<std::vector<int64_t>> sent() const {
+    internal::MutexLock lock(&mu_);
+    return sent_;
+  }
+  // The ids EndBatch (or SendBatch) answered OK for, in the order answered.
   std::vector<int64_t> acknowledged() const {
     internal::MutexLock lock(&mu_);
     return acknowledged_;
   }
-  // How many times each id was begun.
+  // How many times each id was begun (or sent with SendBatch).
   std::map<int64_t, int> calls() const {
     internal::MutexLock lock(&mu_);
     return calls_;
@@ -763,6 +786,7 @@ class PipelinedSink : public OutboxSink {
     --held_;
   }
 
+  const int max_in_flight_;
   mutable internal::Mutex mu_;
   std::condition_variable_any released_;
   Rule rule_ ABSL_GUARDED_BY(mu_);
@@ -774,6 +798,7 @@ class PipelinedSink : public OutboxSink {
   std::deque<Batch> in_flight_ ABSL_GUARDED_BY(mu_);
   std::vector<std::vector<int64_t>> begun_ ABSL_GUARDED_BY(mu_);
   std::vector<std::vector<std::string>> begun_payloads_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::vector<int64_t>> sent_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> acknowledged_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, int> calls_ ABSL_GUARDED_BY(mu_);
   int ended_ ABSL_GUARDED_BY(mu_) = 0;
@@ -1186,6 +1211,306 @@ TEST_P(OutboxPublisherTest,
   EXPECT_EQ(rest.published, 14);
   EXPECT_EQ(Stats().published, 20);
   EXPECT_THAT(sink.violations(), IsEmpty());
+}
+
+// With max_batches_in_flight 4, every message is begun once, in enqueue
+// order, and a batch is ended only once four are begun: four in flight,
+// never five, and four reached (not just two). The batches are ended
+// oldest first: acknowledged in enqueue order.
+TEST_P(OutboxPublisherTest, PipelinedSinkKeepsMaxBatchesInFlight) {
+  Enqueue(31, "m");  // ten batches of 3, then one of 1
+  const std::vector<int64_t> enqueued = Ids(ListAll());
+  ASSERT_EQ(enqueued.size(), 31u);
+  PipelinedSink sink(/*max_in_flight=*/4);
+  OutboxPublisherOptions options = FastOptions(3);
+  options.max_batches_in_flight = 4;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+  ASSERT_NE(publisher, nullptr);
+
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 31);
+  EXPECT_EQ(result.failed_sends, 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.sends(), 0);
+  const std::vector<std::vector<int64_t>> begun = sink.begun();
+  ASSERT_EQ(begun.size(), 11u);
+  for (size_t i = 0; i < begun.size(); ++i) {
+    EXPECT_EQ(begun[i].size(), i < 10 ? 3u : 1u) << "batch " << i;
+  }
+  // Each message once, in enqueue (id) order, within and across batches.
+  EXPECT_EQ(Concatenated(begun), enqueued);
+  EXPECT_THAT(sink.begun_payloads()[4], ElementsAre("m-12", "m-13", "m-14"));
+  EXPECT_THAT(sink.begun_payloads()[10], ElementsAre("m-30"));
+  EXPECT_EQ(sink.max_outstanding(), 4);
+  EXPECT_EQ(sink.ended(), 11);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.acknowledged(), enqueued);
+  const std::map<int64_t, int> calls = sink.calls();
+  EXPECT_EQ(calls.size(), 31u);
+  for (const auto& [id, n] : calls) EXPECT_EQ(n, 1) << "entry " << id;
+  EXPECT_EQ(publisher->stats().published, 31);
+  EXPECT_EQ(Stats().published, 31);
+  EXPECT_EQ(Stats().pending, 0);
+
+  ASSERT_OK_AND_ASSIGN(result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 0);
+  EXPECT_EQ(sink.begun().size(), 11u);
+}
+
+// Fewer batches than max_batches_in_flight: all of them are begun before
+// the first is ended, and every one is ended and settled when the outbox
+// runs dry.
+TEST_P(OutboxPublisherTest, PipelinedSinkEndsEveryBatchWhenFewerThanTheMax) {
+  Enqueue(10, "m");  // batches of 3, 3, 3, 1
+  const std::vector<int64_t> enqueued = Ids(ListAll());
+  PipelinedSink sink(/*max_in_flight=*/64);
+  OutboxPublisherOptions options = FastOptions(3);
+  options.max_batches_in_flight = 64;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+  ASSERT_NE(publisher, nullptr);
+
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 10);
+  EXPECT_EQ(result.failed_sends, 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.sends(), 0);
+  EXPECT_EQ(sink.begun().size(), 4u);
+  EXPECT_EQ(Concatenated(sink.begun()), enqueued);
+  EXPECT_EQ(sink.max_outstanding(), 4);
+  EXPECT_EQ(sink.ended(), 4);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.acknowledged(), enqueued);
+  EXPECT_EQ(Stats().published, 10);
+  EXPECT_EQ(Stats().pending, 0);
+}
+
+// max_batches_in_flight 1: no pipelining, even with a sink that
+// PipelinesBatches(): each batch goes out with SendBatch, in enqueue
+// order, and BeginBatch / EndBatch are never called.
+TEST_P(OutboxPublisherTest, PipelinedSinkWithOneBatchInFlightGetsSendBatch) {
+  Enqueue(10, "m");  // batches of 3, 3, 3, 1
+  const std::vector<int64_t> enqueued = Ids(ListAll());
+  ASSERT_EQ(enqueued.size(), 10u);
+  PipelinedSink sink(/*max_in_flight=*/1);
+  OutboxPublisherOptions options = FastOptions(3);
+  options.max_batches_in_flight = 1;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+  ASSERT_NE(publisher, nullptr);
+
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 10);
+  EXPECT_EQ(result.failed_sends, 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_THAT(sink.begun(), IsEmpty());
+  EXPECT_EQ(sink.ended(), 0);
+  EXPECT_EQ(sink.max_outstanding(), 0);
+  EXPECT_EQ(sink.sends(), 4);
+  const std::vector<std::vector<int64_t>> sent = sink.sent();
+  ASSERT_EQ(sent.size(), 4u);
+  for (size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(sent[i].size(), i < 3 ? 3u : 1u) << "batch " << i;
+  }
+  EXPECT_EQ(Concatenated(sent), enqueued);
+  EXPECT_EQ(sink.acknowledged(), enqueued);
+  for (const auto& [id, n] : sink.calls()) EXPECT_EQ(n, 1) << "entry " << id;
+  EXPECT_EQ(Stats().published, 10);
+  EXPECT_EQ(Stats().pending, 0);
+}
+
+// A failed send with four batches in flight is known once the batch three
+// after it is begun: the batches in flight behind it are ended and settled
+// (at most three batches more than without pipelining), no batch after
+// them is begun, and the batch claimed meanwhile is given back at once.
+// Each answer goes with its own batch: the failure is logged for m-4.
+TEST_P(OutboxPublisherTest,
+       PipelinedSinkFailedSendEndsTheRoundAfterTheMaxBatchesInFlight) {
+  Enqueue(30, "m");  // ten batches of 3
+  PipelinedSink sink(/*max_in_flight=*/4);
+  sink.FailWith([](const OutboxEntry& entry, int call) {
+    return entry.message.payload == "m-4" && call == 1
+               ? absl::InternalError("refused once")
+               : absl::OkStatus();
+  });
+  OutboxPublisherOptions options = FastOptions(3);
+  options.max_batches_in_flight = 4;
+  auto log = std::make_shared<test::RecordingLogSink>();
+  options.log_sink = log;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+  ASSERT_NE(publisher, nullptr);
+
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult first, publisher->RunOnce());
+  EXPECT_EQ(first.published, 14);
+  EXPECT_EQ(first.failed_sends, 1);
+  EXPECT_EQ(first.given_up, 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.sends(), 0);
+  // The batch with m-4, and the three begun behind it; not the next one.
+  EXPECT_THAT(sink.begun_payloads(),
+              ElementsAre(ElementsAre("m-0", "m-1", "m-2"),
+                          ElementsAre("m-3", "m-4", "m-5"),
+                          ElementsAre("m-6", "m-7", "m-8"),
+                          ElementsAre("m-9", "m-10", "m-11"),
+                          ElementsAre("m-12", "m-13", "m-14")));
+  EXPECT_EQ(sink.ended(), 5);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.max_outstanding(), 4);
+
+  std::vector<int64_t> left;  // pending: m-4, then m-15 to m-29
+  const std::vector<OutboxEntry> entries = ListAll();
+  ASSERT_EQ(entries.size(), 30u);
+  for (size_t i = 0; i < entries.size(); ++i) {  // entries[i] is m-i
+    const OutboxEntry& e = entries[i];
+    const std::string& payload = e.message.payload;
+    if (i <= 14 && i != 4) {
+      EXPECT_EQ(e.status, OutboxStatus::kPublished) << payload;
+      continue;
+    }
+    left.push_back(e.id);
+    EXPECT_EQ(e.status, OutboxStatus::kPending) << payload;
+    // Not claimed: m-4 was marked failed, m-15 to m-17 given back unsent.
+    EXPECT_EQ(e.claimed_by, "") << payload;
+    EXPECT_EQ(e.lease_until, absl::InfinitePast()) << payload;
+    if (payload == "m-4") {
+      EXPECT_EQ(e.attempts, 1);
+      EXPECT_THAT(e.last_error, HasSubstr("refused once"));
+    } else {
+      EXPECT_EQ(e.attempts, 0) << payload;
+      EXPECT_EQ(e.last_error, "") << payload;
+    }
+  }
+  ASSERT_EQ(left.size(), 16u);
+  const std::vector<test::LogEntry> logged = log->entries();
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].level, LogLevel::kWarning);
+  EXPECT_THAT(logged[0].message,
+              HasSubstr(absl::StrCat("outbox message ", left[0], ": ")));
+  // Claimable at once, not after a lease.
+  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> claimed,
+                       store().outbox().Claim("another", 100, kLong));
+  EXPECT_EQ(Ids(claimed), left);
+  ASSERT_OK(store().outbox().Release(left, ""));
+
+  // The retry goes first, then the rest in enqueue order.
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult second, publisher->RunOnce());
+  EXPECT_EQ(second.published, 16);
+  EXPECT_EQ(second.failed_sends, 0);
+  const std::vector<std::vector<std::string>> begun = sink.begun_payloads();
+  ASSERT_EQ(begun.size(), 11u);
+  EXPECT_THAT(begun[5], ElementsAre("m-4", "m-15", "m-16"));
+  EXPECT_THAT(begun[10], ElementsAre("m-29"));
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.ended(), 11);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.max_outstanding(), 4);
+  for (const auto& [id, calls] : sink.calls()) {
+    EXPECT_EQ(calls, id == left[0] ? 2 : 1) << "entry " << id;
+  }
+  // Each message acknowledged once.
+  std::vector<int64_t> acknowledged = sink.acknowledged();
+  std::sort(acknowledged.begin(), acknowledged.end());
+  EXPECT_EQ(acknowledged, Ids(ListAll()));
+  EXPECT_EQ(Stats().published, 30);
+  EXPECT_EQ(Stats().pending, 0);
+}
+
+// A store error with three batches in flight ends all three: the sink is
+// left with nothing in flight, and the batches are left to their leases.
+TEST_P(OutboxPublisherTest,
+       PipelinedSinkStoreErrorEndsEveryBatchOfTheMaxInFlight) {
+  Enqueue(30, "m");  // ten batches of 3
+  // The first two settles (claiming the second and third batches)
+  // succeed; the third, while three batches are in flight, fails.
+  MarkAndClaimFailsAfter outbox(&store().outbox(), 2);
+  WithOutbox faulty(&store(), &outbox);
+  PipelinedSink sink(/*max_in_flight=*/4);
+  OutboxPublisherOptions options = FastOptions(3);
+  options.worker_name = "faulty";
+  options.max_batches_in_flight = 4;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<OutboxPublisher> publisher,
+                       OutboxPublisher::Create(faulty, sink, options));
+
+  EXPECT_THAT(publisher->RunOnce(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("injected MarkPublishedAndClaim")));
+  EXPECT_THAT(sink.begun_payloads(),
+              ElementsAre(ElementsAre("m-0", "m-1", "m-2"),
+                          ElementsAre("m-3", "m-4", "m-5"),
+                          ElementsAre("m-6", "m-7", "m-8")));
+  EXPECT_EQ(sink.max_outstanding(), 3);
+  EXPECT_EQ(sink.ended(), 3);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  const std::vector<OutboxEntry> entries = ListAll();
+  ASSERT_EQ(entries.size(), 30u);
+  for (size_t i = 0; i < entries.size(); ++i) {  // entries[i] is m-i
+    EXPECT_EQ(entries[i].status, OutboxStatus::kPending) << i;
+    EXPECT_EQ(entries[i].claimed_by, i < 9 ? "faulty" : "") << i;
+  }
+}
+
+// Stop() during RunOnce with max_batches_in_flight 4, while the first
+// batch is being ended with three begun behind it: the four are ended and
+// settled, the one claimed meanwhile is given back, and no batch more is
+// begun.
+TEST_P(OutboxPublisherTest,
+       ConcurrentStopEndsRunOnceAfterTheMaxPipelinedBatchesInFlight) {
+  Enqueue(30, "m");  // ten batches of 3
+  PipelinedSink sink(/*max_in_flight=*/4);
+  sink.Hold();
+  OutboxPublisherOptions options = FastOptions(3);
+  options.max_batches_in_flight = 4;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+  ASSERT_NE(publisher, nullptr);
+  absl::StatusOr<OutboxPublishResult> result;
+  std::thread job([&] { result = publisher->RunOnce(); });
+  ASSERT_TRUE(WaitUntil([&] { return sink.held() >= 1; }, kLong));
+  // The first EndBatch comes once the fourth batch is begun.
+  EXPECT_EQ(sink.begun().size(), 4u);
+  EXPECT_EQ(sink.outstanding(), 4);
+  publisher->Stop();  // returns at once: RunOnce ends after its batches
+  sink.Release();
+  job.join();
+  ASSERT_OK(result);
+  EXPECT_EQ(result->published, 12);
+  EXPECT_EQ(result->failed_sends, 0);
+  EXPECT_EQ(sink.begun().size(), 4u);
+  EXPECT_EQ(sink.ended(), 4);
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.max_outstanding(), 4);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  std::vector<OutboxEntry> entries = ListAll();
+  ASSERT_EQ(entries.size(), 30u);
+  for (size_t i = 0; i < entries.size(); ++i) {  // entries[i] is m-i
+    EXPECT_EQ(entries[i].status,
+              i < 12 ? OutboxStatus::kPublished : OutboxStatus::kPending)
+        << i;
+    EXPECT_EQ(entries[i].claimed_by, "") << entries[i].message.payload;
+  }
+
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult rest, publisher->RunOnce());
+  EXPECT_EQ(rest.published, 18);
+  EXPECT_EQ(Stats().published, 30);
+  EXPECT_EQ(Concatenated(sink.begun()), Ids(ListAll()));
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.outstanding(), 0);
+}
+
+// max_batches_in_flight outside [1, 64] is kInvalidArgument naming it;
+// both ends of the range are accepted.
+TEST_P(OutboxPublisherTest, MaxBatchesInFlightMustBeFrom1To64) {
+  PipelinedSink sink;
+  OutboxPublisherOptions options = FastOptions();
+  for (const int bad : {0, 65, -1}) {
+    options.max_batches_in_flight = bad;
+    EXPECT_THAT(OutboxPublisher::Create(store(), sink, options).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("max_batches_in_flight")))
+        << bad;
+  }
+  for (const int good : {1, 64}) {
+    options.max_batches_in_flight = good;
+    EXPECT_OK(OutboxPublisher::Create(store(), sink, options).status()) << good;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, OutboxPublisherTest,

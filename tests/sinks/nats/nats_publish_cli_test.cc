@@ -222,10 +222,13 @@ TEST_P(NatsPublishCliTest, RunsUntilSigtermPublishingWhatArrives) {
   ASSERT_OK_AND_ASSIGN(NatsServer * broker, Broker());
   ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<CliProcess> cli,
-      CliProcess::Start(
-          PublishArgs(broker->url_with_credentials(), {"--stats-every", "1"})));
+      CliProcess::Start(PublishArgs(broker->url_with_credentials(),
+                                    {"--stats-every", "1", "--batch-size", "7",
+                                     "--batches-in-flight", "3"})));
   ASSERT_TRUE(cli->WaitForErrors(
       absl::StrCat("publishing to ", MaskedUrl(*broker), " as "), kLong))
+      << cli->Errors();
+  ASSERT_TRUE(cli->WaitForErrors("(batches of 7, up to 3 in flight)", kLong))
       << cli->Errors();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<StreamReader> reader,
                        StreamReader::Connect(broker->url_with_credentials()));
@@ -436,6 +439,23 @@ TEST_P(NatsPublishCliTest, BrokerUrlOfAnotherSchemeIsAUsageError) {
   EXPECT_THAT(r.err, HasSubstr("nats://HOST:PORT"));
   EXPECT_THAT(r.err, HasSubstr("amqp://HOST:PORT/VHOST"));
   ExpectNoPassword(r.out, r.err);
+  EXPECT_EQ(Stats().pending, 3);
+}
+
+// --batches-in-flight outside 1 to 64: exit code 2 naming the option,
+// nothing published.
+TEST_P(NatsPublishCliTest, BatchesInFlightOutOfRangeIsAUsageError) {
+  ASSERT_OK_AND_ASSIGN(NatsServer * broker, Broker());
+  ASSERT_OK(store_->outbox().Enqueue(Messages(3, "bad")));
+  for (const char* count : {"0", "65", "two"}) {
+    const CliResult r =
+        RunCli(PublishArgs(broker->url_with_credentials(),
+                           {"--once", "--batches-in-flight", count}),
+               {}, kLong);
+    EXPECT_EQ(r.exit_code, 2) << count << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("--batches-in-flight")) << count;
+    ExpectNoPassword(r.out, r.err);
+  }
   EXPECT_EQ(Stats().pending, 3);
 }
 
