@@ -1,14 +1,16 @@
 // RabbitMqOutboxSink: publishing with confirms over librabbitmq.
 //
 // One connection, one channel in confirm mode at a time. A batch is
-// published whole (delivery tags first_tag, first_tag + 1, ... in batch
-// order), then frames are read until every message is settled: basic.ack
-// and basic.nack settle one tag or, with `multiple`, every tag up to theirs;
-// a basic.return (mandatory flag, nothing bound) comes before the ack of
-// the message it returns and marks it failed. A channel.close from the
-// broker ends the round: the culprit is one of the unsettled messages (a
-// message that closes the channel is never acked), found by publishing the
-// unsettled ones again one at a time on a new channel.
+// published whole (BeginBatch: consecutive delivery tags, in batch order,
+// after the batches begun before), and each message is tracked by its tag
+// until settled; EndBatch reads frames until the oldest batch is settled:
+// basic.ack and basic.nack settle one tag or, with `multiple`, every tag up
+// to theirs, whichever batch it is in; a basic.return (mandatory flag,
+// nothing bound) comes before the ack of the message it returns and marks
+// it failed. A channel.close from the broker takes back every unsettled
+// message of every batch in flight: the culprit is one of them (a message
+// that closes the channel is never acked), found by publishing them again,
+// in order, one at a time on a new channel (Recover).
 
 #include "projections/sinks/rabbitmq/rabbitmq_outbox_sink.h"
 
@@ -20,6 +22,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -187,8 +190,8 @@ size_t HeaderFrameBytes(const OutboxMessage& message,
 
 // An entry ready to publish.
 struct Prepared {
-  // In the batch (and its statuses).
-  size_t index = 0;
+  // Where its status goes (in its batch's statuses).
+  absl::Status* status = nullptr;
   const OutboxEntry* entry = nullptr;
   RabbitMqRoute route;
   std::string message_id;
@@ -471,7 +474,8 @@ class RabbitMqOutboxSink::Impl {
     return ConnectLocked();
   }
 
-  std::vector<absl::Status> SendBatch(absl::Span<const OutboxEntry> entries);
+  void BeginBatch(absl::Span<const OutboxEntry> entries);
+  std::vector<absl::Status> EndBatch();
 
   const std::string& masked_url() const { return masked_url_; }
 
@@ -481,33 +485,70 @@ class RabbitMqOutboxSink::Impl {
   }
 
  private:
-  // How a round of publishing ended.
-  struct Round {
-    enum Outcome {
-      // Every message of the round is settled.
-      kSettled,
-      // The broker closed the channel; `unsettled` (positions in the
-      // round) are neither confirmed nor failed.
-      kChannelClosed,
-      // The connection is gone (dropped); the unsettled ones failed.
-      kConnectionLost,
-    };
-    Outcome outcome = kSettled;
-    std::vector<size_t> unsettled;
-    int reply_code = 0;
-    std::string reply_text;
+  // A batch begun and not ended.
+  struct Batch {
+    // One per entry; final once the batch's messages are all settled.
+    std::vector<absl::Status> statuses;
+    // The entries that could be prepared, in batch order; never resized
+    // once the batch is begun (Tracked points into it).
+    std::vector<Prepared> prepared;
+    // Messages published and not yet settled.
+    size_t unsettled = 0;
+  };
+  // A message published on the channel and not yet settled, by delivery
+  // tag.
+  struct Tracked {
+    Prepared* message = nullptr;
+    Batch* batch = nullptr;
+    bool settled = false;
+    // The broker returned it (basic.return, before its ack): why.
+    std::string returned;
+  };
+  // How waiting for confirms ended.
+  enum class Outcome {
+    // What was waited for is settled.
+    kSettled,
+    // The broker closed the channel; the messages unsettled then are in
+    // `closed_unsettled_`, in publishing order, neither confirmed nor
+    // failed.
+    kChannelClosed,
+    // The connection is gone (dropped); every unsettled message failed.
+    kConnectionLost,
   };
 
   absl::Status ConnectLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
-  absl::StatusOr<Prepared> Prepare(size_t index, const OutboxEntry& entry);
-  // Publishes `round` and collects its confirms; sets the statuses of the
-  // messages it settles (and, when the connection is lost, of the others
-  // of the round).
-  Round PublishAndConfirm(absl::Span<const Prepared> round,
-                          std::vector<absl::Status>& statuses)
+  absl::StatusOr<Prepared> Prepare(absl::Status* status,
+                                   const OutboxEntry& entry);
+  // Publishes `messages` in order on the channel (connecting first when
+  // needed), each tracked until settled; a message known not to go is
+  // failed without being sent. Returns false when the connection was lost
+  // (every unsettled message failed, and the ones of `messages` not
+  // reached with them).
+  // The messages count as `batch`'s (none's when null) while unsettled.
+  bool PublishAll(absl::Span<Prepared* const> messages, Batch* batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
   // Publishes one message; an error means the connection is unusable.
   int Publish(const Prepared& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // Reads the broker's frames, settling tracked messages, until
+  // `batch->unsettled` is 0 (every tracked message when null).
+  Outcome Await(const Batch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // Settles the tracked messages with tag `tag` (and every earlier one
+  // when `multiple`).
+  void Settle(uint64_t tag, bool multiple, bool ack)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // Fails every unsettled message with kUnavailable (`why`) and drops the
+  // connection.
+  void Lose(const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // After the broker closed the channel (reply `reply_code`,
+  // `reply_text`) with `unsettled` (in order) neither confirmed nor
+  // failed: finds the culprit and settles the others, sending them again
+  // on a new channel (see the overview).
+  void Recover(int reply_code, std::string reply_text,
+               std::vector<Prepared*> unsettled)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  // Waits until `batch` is settled, recovering from a closed channel.
+  void Finish(const Batch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_);
+  void Fail(absl::Span<Prepared* const> messages, const absl::Status& status);
   // Forgets the connection; the next send connects again.
   void Drop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_) { connection_.reset(); }
   void Count(int64_t confirmed, int64_t failed, int64_t returned,
@@ -519,6 +560,20 @@ class RabbitMqOutboxSink::Impl {
 
   internal::Mutex send_mu_;
   std::unique_ptr<RabbitMqConnection> connection_ ABSL_GUARDED_BY(send_mu_);
+  // Begun and not ended, oldest first.
+  std::deque<std::unique_ptr<Batch>> batches_ ABSL_GUARDED_BY(send_mu_);
+  // The messages published on the channel since tracked_first_tag_, in
+  // tag order; settled ones leave from the front.
+  std::deque<Tracked> tracked_ ABSL_GUARDED_BY(send_mu_);
+  uint64_t tracked_first_tag_ ABSL_GUARDED_BY(send_mu_) = 1;
+  // Set by Await when it returns kChannelClosed.
+  int closed_reply_code_ ABSL_GUARDED_BY(send_mu_) = 0;
+  std::string closed_reply_text_ ABSL_GUARDED_BY(send_mu_);
+  std::vector<Prepared*> closed_unsettled_ ABSL_GUARDED_BY(send_mu_);
+  // The connection was lost with a batch in flight: later batches are not
+  // sent until every batch begun is ended, so that none overtakes the
+  // retry of what was lost.
+  bool hold_ ABSL_GUARDED_BY(send_mu_) = false;
 
   mutable internal::Mutex stats_mu_;
   RabbitMqOutboxSinkStats stats_ ABSL_GUARDED_BY(stats_mu_);
@@ -539,9 +594,9 @@ absl::Status RabbitMqOutboxSink::Impl::ConnectLocked() {
 }
 
 absl::StatusOr<Prepared> RabbitMqOutboxSink::Impl::Prepare(
-    size_t index, const OutboxEntry& entry) {
+    absl::Status* status, const OutboxEntry& entry) {
   Prepared prepared;
-  prepared.index = index;
+  prepared.status = status;
   prepared.entry = &entry;
   ES_ASSIGN_OR_RETURN(prepared.route, RabbitMqRouteOf(entry.message));
   prepared.message_id = absl::StrCat(options_.message_id_prefix, entry.id);
@@ -597,133 +652,170 @@ int RabbitMqOutboxSink::Impl::Publish(const Prepared& message) {
       /*mandatory=*/1, /*immediate=*/0, &properties, Bytes(m.payload));
 }
 
-RabbitMqOutboxSink::Impl::Round RabbitMqOutboxSink::Impl::PublishAndConfirm(
-    absl::Span<const Prepared> round, std::vector<absl::Status>& statuses) {
-  Round result;
-  RabbitMqConnection& connection = *connection_;
-  const auto lose = [&](const std::string& why,
-                        const std::vector<bool>& settled) {
-    int64_t failed = 0;
-    for (size_t i = 0; i < round.size(); ++i) {
-      if (settled[i]) continue;
-      statuses[round[i].index] = absl::UnavailableError(
-          absl::StrCat("RabbitMQ at ", masked_url_, ": ", why,
-                       "; the message was not confirmed"));
-      ++failed;
-    }
-    Count(0, failed, 0, 0, 0);
-    Drop();
-    result.outcome = Round::kConnectionLost;
-    return result;
-  };
+void RabbitMqOutboxSink::Impl::Fail(absl::Span<Prepared* const> messages,
+                                    const absl::Status& status) {
+  for (Prepared* message : messages) *message->status = status;
+  Count(0, static_cast<int64_t>(messages.size()), 0, 0, 0);
+}
 
-  std::vector<bool> settled(round.size(), false);
-  size_t unsettled = round.size();
-  absl::Status channel = connection.EnsureChannel();
-  if (!channel.ok()) return lose(std::string(channel.message()), settled);
+void RabbitMqOutboxSink::Impl::Lose(const std::string& why) {
+  int64_t failed = 0;
+  for (Tracked& tracked : tracked_) {
+    if (tracked.settled) continue;
+    *tracked.message->status = absl::UnavailableError(
+        absl::StrCat("RabbitMQ at ", masked_url_, ": ", why,
+                     "; the message was not confirmed"));
+    if (tracked.batch != nullptr) --tracked.batch->unsettled;
+    ++failed;
+  }
+  tracked_.clear();
+  Count(0, failed, 0, 0, 0);
+  Drop();
+  if (!batches_.empty()) hold_ = true;
+}
+
+bool RabbitMqOutboxSink::Impl::PublishAll(absl::Span<Prepared* const> messages,
+                                          Batch* batch) {
+  const auto unsent = [&](size_t from, std::string_view why) {
+    Fail(messages.subspan(from),
+         absl::UnavailableError(absl::StrCat("RabbitMQ at ", masked_url_,
+                                             ": not sent, ", ToAbsl(why))));
+  };
+  if (connection_ == nullptr) {
+    absl::Status connected = ConnectLocked();
+    if (!connected.ok()) {
+      Fail(messages, connected);
+      if (!batches_.empty()) hold_ = true;
+      return false;
+    }
+  }
+  RabbitMqConnection& connection = *connection_;
+  if (!connection.channel_open()) {
+    // The channel (and with it the tags of what it carried) is new.
+    tracked_.clear();
+    absl::Status channel = connection.EnsureChannel();
+    if (!channel.ok()) {
+      Lose(std::string(channel.message()));
+      unsent(0, "the connection failed");
+      return false;
+    }
+  }
+  if (tracked_.empty()) tracked_first_tag_ = connection.next_tag();
 
   // What is known not to go is not sent (and takes no delivery tag): a
   // message to a missing exchange, or larger than the broker took before,
   // would close the channel; one whose headers cannot fit a frame would
   // make librabbitmq fail half-way through it.
-  const auto refuse = [&](size_t i, absl::Status status) {
-    statuses[round[i].index] = std::move(status);
-    settled[i] = true;
-    --unsettled;
-    Count(0, 1, 0, 0, 0);
-  };
   absl::flat_hash_map<std::string, absl::Status> exchanges;
-  for (const Prepared& message : round) {
-    const std::string& exchange = message.route.exchange;
+  for (const Prepared* message : messages) {
+    const std::string& exchange = message->route.exchange;
     if (exchanges.contains(exchange)) continue;
     absl::Status checked = connection.CheckExchange(exchange);
     if (absl::IsUnavailable(checked)) {
-      return lose(std::string(checked.message()), settled);
+      Lose(std::string(checked.message()));
+      unsent(0, "the connection failed");
+      return false;
     }
     exchanges.emplace(exchange, std::move(checked));
   }
-  const uint64_t first_tag = connection.next_tag();
-  // published[tag - first_tag]: the message's position in the round.
-  std::vector<size_t> published;
-  published.reserve(round.size());
-  for (size_t i = 0; i < round.size(); ++i) {
-    const Prepared& message = round[i];
+  for (size_t i = 0; i < messages.size(); ++i) {
+    Prepared& message = *messages[i];
+    absl::Status refused;
     if (const absl::Status& exchange = exchanges[message.route.exchange];
         !exchange.ok()) {
-      refuse(i, absl::Status(exchange.code(),
-                             absl::StrCat("RabbitMQ at ", masked_url_, ": ",
-                                          exchange.message())));
-      continue;
+      refused = absl::Status(
+          exchange.code(),
+          absl::StrCat("RabbitMQ at ", masked_url_, ": ", exchange.message()));
+    } else if (const size_t size = message.entry->message.payload.size();
+               connection.max_message_size() > 0 &&
+               size > connection.max_message_size()) {
+      refused = absl::InvalidArgumentError(absl::StrCat(
+          "message size ", size, " is larger than RabbitMQ's max_message_size ",
+          connection.max_message_size(),
+          " (learned when it refused a message with: ",
+          connection.size_refusal(), ")"));
+    } else if (const size_t header_bytes =
+                   HeaderFrameBytes(message.entry->message, message.message_id,
+                                    options_.content_type);
+               header_bytes > connection.frame_max()) {
+      refused = absl::InvalidArgumentError(
+          absl::StrCat("headers: about ", header_bytes,
+                       " bytes, more than fit in one AMQP frame of ",
+                       connection.frame_max(), " bytes"));
     }
-    const size_t size = message.entry->message.payload.size();
-    if (connection.max_message_size() > 0 &&
-        size > connection.max_message_size()) {
-      refuse(i, absl::InvalidArgumentError(
-                    absl::StrCat("message size ", size,
-                                 " is larger than RabbitMQ's "
-                                 "max_message_size ",
-                                 connection.max_message_size(),
-                                 " (learned when it refused a message with: ",
-                                 connection.size_refusal(), ")")));
-      continue;
-    }
-    const size_t header_bytes = HeaderFrameBytes(
-        message.entry->message, message.message_id, options_.content_type);
-    if (header_bytes > connection.frame_max()) {
-      refuse(i, absl::InvalidArgumentError(
-                    absl::StrCat("headers: about ", header_bytes,
-                                 " bytes, more than fit in one AMQP frame of ",
-                                 connection.frame_max(), " bytes")));
+    if (!refused.ok()) {
+      Fail(absl::MakeConstSpan(&messages[i], 1), refused);
       continue;
     }
     const int sent = Publish(message);
     if (sent != AMQP_STATUS_OK) {
-      return lose(absl::StrCat("lost the connection while publishing: ",
-                               amqp_error_string2(sent)),
-                  settled);
+      // Counted with the others unsettled.
+      Lose(absl::StrCat("lost the connection while publishing: ",
+                        amqp_error_string2(sent)));
+      *message.status = absl::UnavailableError(
+          absl::StrCat("RabbitMQ at ", masked_url_,
+                       ": lost the connection while publishing the message: ",
+                       amqp_error_string2(sent)));
+      Count(0, 1, 0, 0, 0);
+      unsent(i + 1, "the connection was lost with an earlier message");
+      return false;
     }
     connection.CountPublished();
-    published.push_back(i);
+    Tracked tracked;
+    tracked.message = &message;
+    tracked.batch = batch;
+    tracked_.push_back(std::move(tracked));
+    if (batch != nullptr) ++batch->unsettled;
   }
+  return true;
+}
 
-  // Returned messages: their reply, by position, until their ack comes.
-  std::vector<std::string> returned(round.size());
-  const auto settle = [&](uint64_t tag, bool multiple, bool ack) {
-    if (published.empty() || tag < first_tag) return;
-    uint64_t last = tag - first_tag;
-    if (last >= published.size()) {
-      // Not a tag of ours (the broker never does this).
-      if (!multiple) return;
-      last = published.size() - 1;
+void RabbitMqOutboxSink::Impl::Settle(uint64_t tag, bool multiple, bool ack) {
+  if (tag < tracked_first_tag_) return;
+  uint64_t last = tag - tracked_first_tag_;
+  if (last >= tracked_.size()) {
+    // Not a tag of ours (the broker never does this).
+    if (!multiple) return;
+    last = tracked_.size() - 1;
+  }
+  const uint64_t first = multiple ? 0 : last;
+  int64_t confirmed = 0, failed = 0, bounced = 0;
+  for (uint64_t t = first; t <= last; ++t) {
+    Tracked& tracked = tracked_[t];
+    if (tracked.settled) continue;
+    tracked.settled = true;
+    if (tracked.batch != nullptr) --tracked.batch->unsettled;
+    absl::Status& status = *tracked.message->status;
+    if (!ack) {
+      status = absl::UnavailableError(absl::StrCat(
+          "RabbitMQ at ", masked_url_,
+          " nacked the message (it could not take it: an internal error, "
+          "or a queue full with overflow reject-publish)"));
+      ++failed;
+    } else if (!tracked.returned.empty()) {
+      status = absl::FailedPreconditionError(tracked.returned);
+      ++failed;
+      ++bounced;
+    } else {
+      status = absl::OkStatus();
+      ++confirmed;
     }
-    const uint64_t first = multiple ? 0 : last;
-    int64_t confirmed = 0, failed = 0, bounced = 0;
-    for (uint64_t t = first; t <= last; ++t) {
-      const size_t i = published[t];
-      if (settled[i]) continue;
-      settled[i] = true;
-      --unsettled;
-      absl::Status& status = statuses[round[i].index];
-      if (!ack) {
-        status = absl::UnavailableError(absl::StrCat(
-            "RabbitMQ at ", masked_url_,
-            " nacked the message (it could not take it: an internal error, "
-            "or a queue full with overflow reject-publish)"));
-        ++failed;
-      } else if (!returned[i].empty()) {
-        status = absl::FailedPreconditionError(returned[i]);
-        ++failed;
-        ++bounced;
-      } else {
-        status = absl::OkStatus();
-        ++confirmed;
-      }
-    }
-    Count(confirmed, failed, bounced, 0, 0);
+  }
+  Count(confirmed, failed, bounced, 0, 0);
+  while (!tracked_.empty() && tracked_.front().settled) {
+    tracked_.pop_front();
+    ++tracked_first_tag_;
+  }
+}
+
+RabbitMqOutboxSink::Impl::Outcome RabbitMqOutboxSink::Impl::Await(
+    const Batch* batch) {
+  const auto done = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return batch != nullptr ? batch->unsettled == 0 : tracked_.empty();
   };
-
   absl::Time deadline = absl::Now() + options_.confirm_timeout;
-  while (unsettled > 0) {
+  while (!done()) {
+    RabbitMqConnection& connection = *connection_;
     // The frame of the previous turn is done with.
     amqp_maybe_release_buffers(connection.state());
     const timeval tv = Timeval(deadline - absl::Now());
@@ -731,15 +823,14 @@ RabbitMqOutboxSink::Impl::Round RabbitMqOutboxSink::Impl::PublishAndConfirm(
     const int read =
         amqp_simple_wait_frame_noblock(connection.state(), &frame, &tv);
     if (read == AMQP_STATUS_TIMEOUT) {
-      return lose(absl::StrCat("no confirm within ",
-                               absl::FormatDuration(options_.confirm_timeout),
-                               " (confirm_timeout)"),
-                  settled);
+      Lose(absl::StrCat("no confirm within ",
+                        absl::FormatDuration(options_.confirm_timeout),
+                        " (confirm_timeout)"));
+      return Outcome::kConnectionLost;
     }
     if (read != AMQP_STATUS_OK) {
-      return lose(
-          absl::StrCat("lost the connection: ", amqp_error_string2(read)),
-          settled);
+      Lose(absl::StrCat("lost the connection: ", amqp_error_string2(read)));
+      return Outcome::kConnectionLost;
     }
     deadline = absl::Now() + options_.confirm_timeout;
     if (frame.frame_type != AMQP_FRAME_METHOD) continue;
@@ -755,7 +846,8 @@ RabbitMqOutboxSink::Impl::Round RabbitMqOutboxSink::Impl::PublishAndConfirm(
         close_ok.dummy = 0;
         amqp_send_method(connection.state(), 0, AMQP_CONNECTION_CLOSE_OK_METHOD,
                          &close_ok);
-        return lose(why, settled);
+        Lose(why);
+        return Outcome::kConnectionLost;
       }
       // connection.blocked and the like: nothing to do.
       continue;
@@ -765,13 +857,13 @@ RabbitMqOutboxSink::Impl::Round RabbitMqOutboxSink::Impl::PublishAndConfirm(
     switch (method.id) {
       case AMQP_BASIC_ACK_METHOD: {
         const auto* ack = static_cast<const amqp_basic_ack_t*>(method.decoded);
-        settle(ack->delivery_tag, ack->multiple != 0, /*ack=*/true);
+        Settle(ack->delivery_tag, ack->multiple != 0, /*ack=*/true);
         break;
       }
       case AMQP_BASIC_NACK_METHOD: {
         const auto* nack =
             static_cast<const amqp_basic_nack_t*>(method.decoded);
-        settle(nack->delivery_tag, nack->multiple != 0, /*ack=*/false);
+        Settle(nack->delivery_tag, nack->multiple != 0, /*ack=*/false);
         break;
       }
       case AMQP_BASIC_RETURN_METHOD: {
@@ -790,15 +882,15 @@ RabbitMqOutboxSink::Impl::Round RabbitMqOutboxSink::Impl::PublishAndConfirm(
             connection.state(), connection.channel(), &message, 0);
         if (body.reply_type != AMQP_RESPONSE_NORMAL) {
           int code = 0;
-          return lose(absl::StrCat("reading a returned message: ",
-                                   ReplyText(body, &code)),
-                      settled);
+          Lose(absl::StrCat("reading a returned message: ",
+                            ReplyText(body, &code)));
+          return Outcome::kConnectionLost;
         }
         if (message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
           const std::string id = FromBytes(message.properties.message_id);
-          for (size_t i = 0; i < round.size(); ++i) {
-            if (!settled[i] && round[i].message_id == id) {
-              returned[i] = why;
+          for (Tracked& tracked : tracked_) {
+            if (!tracked.settled && tracked.message->message_id == id) {
+              tracked.returned = why;
               break;
             }
           }
@@ -809,125 +901,160 @@ RabbitMqOutboxSink::Impl::Round RabbitMqOutboxSink::Impl::PublishAndConfirm(
       case AMQP_CHANNEL_CLOSE_METHOD: {
         const auto* close =
             static_cast<const amqp_channel_close_t*>(method.decoded);
-        result.outcome = Round::kChannelClosed;
-        result.reply_code = close->reply_code;
-        result.reply_text = FromBytes(close->reply_text);
+        closed_reply_code_ = close->reply_code;
+        closed_reply_text_ = FromBytes(close->reply_text);
         connection.ChannelClosedByBroker();
         Count(0, 0, 0, 1, 0);
-        for (size_t i = 0; i < round.size(); ++i) {
-          if (!settled[i]) result.unsettled.push_back(i);
+        closed_unsettled_.clear();
+        for (Tracked& tracked : tracked_) {
+          if (tracked.settled) continue;
+          closed_unsettled_.push_back(tracked.message);
+          // Recover settles them.
+          if (tracked.batch != nullptr) --tracked.batch->unsettled;
         }
-        return result;
+        tracked_.clear();
+        return Outcome::kChannelClosed;
       }
       default:
         break;
     }
   }
-  amqp_maybe_release_buffers(connection.state());
-  return result;
+  amqp_maybe_release_buffers(connection_->state());
+  return Outcome::kSettled;
 }
 
-std::vector<absl::Status> RabbitMqOutboxSink::Impl::SendBatch(
-    absl::Span<const OutboxEntry> entries) {
-  internal::MutexLock lock(&send_mu_);
-  std::vector<absl::Status> statuses(
-      entries.size(), absl::InternalError("the RabbitMQ sink did not send it"));
-  std::vector<Prepared> pending;
-  pending.reserve(entries.size());
-  int64_t invalid = 0;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    absl::StatusOr<Prepared> prepared = Prepare(i, entries[i]);
-    if (prepared.ok()) {
-      pending.push_back(*std::move(prepared));
-    } else {
-      statuses[i] = prepared.status();
-      ++invalid;
-    }
-  }
-  Count(0, invalid, 0, 0, 0);
-
-  // After the broker closed the channel because of a message it did not
-  // name, the unsettled ones go one message per round until the next close
-  // names its culprit; then the rest goes as a batch again.
+void RabbitMqOutboxSink::Impl::Recover(int reply_code, std::string reply_text,
+                                       std::vector<Prepared*> unsettled) {
+  // After a close that did not name its culprit, the unsettled ones go one
+  // message per round until the next close does; then the rest goes as a
+  // batch again.
   bool one_at_a_time = false;
   // Whether the unsettled messages were sent again as a batch after a
   // close whose reply taught us something.
   bool relearned = false;
-  size_t next = 0;
-  while (next < pending.size()) {
-    if (connection_ == nullptr) {
-      absl::Status connected = ConnectLocked();
-      if (!connected.ok()) {
-        for (size_t i = next; i < pending.size(); ++i) {
-          statuses[pending[i].index] = connected;
-        }
-        Count(0, static_cast<int64_t>(pending.size() - next), 0, 0, 0);
-        break;
-      }
-    }
-    const size_t size = one_at_a_time ? 1 : pending.size() - next;
-    const absl::Span<const Prepared> round =
-        absl::MakeConstSpan(pending).subspan(next, size);
-    Round done = PublishAndConfirm(round, statuses);
-    if (done.outcome == Round::kSettled) {
-      next += size;
-      continue;
-    }
-    if (done.outcome == Round::kConnectionLost) {
-      // The rest was not sent; the broker is gone or stuck, so do not try
-      // again before the next call.
-      const size_t unsent = pending.size() - next - size;
-      for (size_t i = next + size; i < pending.size(); ++i) {
-        statuses[pending[i].index] = absl::UnavailableError(absl::StrCat(
-            "RabbitMQ at ", masked_url_,
-            ": not sent, the connection was lost with an earlier message of "
-            "the batch"));
-      }
-      Count(0, static_cast<int64_t>(unsent), 0, 0, 0);
-      break;
-    }
-    // The channel was closed. What the reply teaches (the broker's size
-    // limit, an exchange gone) keeps the culprit from being sent again.
+  // Not sent in the round the channel closed in.
+  std::vector<Prepared*> rest;
+  while (true) {
+    // What the reply teaches (the broker's size limit, an exchange gone)
+    // keeps the culprit from being sent again.
     bool learned = false;
-    if (done.reply_code == AMQP_PRECONDITION_FAILED) {
-      learned = connection_->LearnMaxMessageSize(done.reply_text);
-    } else if (done.reply_code == AMQP_NOT_FOUND) {
+    if (reply_code == AMQP_PRECONDITION_FAILED) {
+      learned = connection_->LearnMaxMessageSize(reply_text);
+    } else if (reply_code == AMQP_NOT_FOUND) {
       connection_->ForgetExchanges();
       learned = true;
     }
-    // A message that closes the channel is never acked, so when one
-    // message is left unsettled, it is the culprit.
-    if (done.unsettled.size() == 1) {
-      const Prepared& culprit = round[done.unsettled[0]];
-      statuses[culprit.index] = absl::Status(
-          CodeOfReply(done.reply_code),
-          absl::StrCat("RabbitMQ at ", masked_url_,
-                       " refused the message (exchange \"",
-                       culprit.route.exchange, "\", routing key \"",
-                       culprit.route.routing_key,
-                       "\") and closed the channel: ", done.reply_code, " ",
-                       done.reply_text));
+    std::vector<Prepared*> queue;
+    if (unsettled.size() == 1) {
+      // A message that closes the channel is never acked, so when one
+      // message is left unsettled, it is the culprit.
+      const Prepared& culprit = *unsettled[0];
+      *culprit.status = absl::Status(
+          CodeOfReply(reply_code),
+          absl::StrCat(
+              "RabbitMQ at ", masked_url_, " refused the message (exchange \"",
+              culprit.route.exchange, "\", routing key \"",
+              culprit.route.routing_key,
+              "\") and closed the channel: ", reply_code, " ", reply_text));
       Count(0, 1, 0, 0, 0);
-      next += size;
       // Found: the rest goes as a batch again.
       one_at_a_time = false;
-      continue;
+      queue = std::move(rest);
+    } else {
+      // Else send the unsettled ones again, in order: as a batch when the
+      // reply taught us what to leave out (once per call: should the
+      // channel close again, that lesson was not the whole story), else one
+      // at a time.
+      queue = std::move(unsettled);
+      queue.insert(queue.end(), rest.begin(), rest.end());
+      one_at_a_time = !learned || relearned;
+      relearned = relearned || learned;
     }
-    // Else send the unsettled ones again, in order: as a batch when the
-    // reply taught us what to leave out (once per call: should the channel
-    // close again, that lesson was not the whole story), else one at a
-    // time.
-    std::vector<Prepared> again;
-    again.reserve(done.unsettled.size() + pending.size() - next - size);
-    for (size_t i : done.unsettled) again.push_back(round[i]);
-    for (size_t i = next + size; i < pending.size(); ++i) {
-      again.push_back(std::move(pending[i]));
+    rest.clear();
+    size_t next = 0;
+    while (next < queue.size()) {
+      const size_t size = one_at_a_time ? 1 : queue.size() - next;
+      const absl::Span<Prepared* const> round =
+          absl::MakeConstSpan(queue).subspan(next, size);
+      if (!PublishAll(round, nullptr)) {
+        Fail(absl::MakeConstSpan(queue).subspan(next + size),
+             absl::UnavailableError(absl::StrCat(
+                 "RabbitMQ at ", masked_url_,
+                 ": not sent, the connection was lost with an earlier "
+                 "message of the batch")));
+        return;
+      }
+      const Outcome outcome = Await(nullptr);
+      if (outcome == Outcome::kConnectionLost) {
+        Fail(absl::MakeConstSpan(queue).subspan(next + size),
+             absl::UnavailableError(absl::StrCat(
+                 "RabbitMQ at ", masked_url_,
+                 ": not sent, the connection was lost with an earlier "
+                 "message of the batch")));
+        return;
+      }
+      if (outcome == Outcome::kChannelClosed) break;
+      next += size;
     }
-    pending = std::move(again);
-    next = 0;
-    one_at_a_time = !learned || relearned;
-    relearned = relearned || learned;
+    if (next >= queue.size()) return;
+    const size_t size = one_at_a_time ? 1 : queue.size() - next;
+    reply_code = closed_reply_code_;
+    reply_text = std::move(closed_reply_text_);
+    unsettled = std::move(closed_unsettled_);
+    rest.assign(queue.begin() + static_cast<std::ptrdiff_t>(next + size),
+                queue.end());
   }
+}
+
+void RabbitMqOutboxSink::Impl::Finish(const Batch* batch) {
+  if (batch->unsettled == 0 || connection_ == nullptr) return;
+  if (Await(batch) != Outcome::kChannelClosed) return;
+  // Every batch in flight had its unsettled messages taken back: they are
+  // settled (sent again, or failed) before this returns.
+  Recover(closed_reply_code_, std::move(closed_reply_text_),
+          std::move(closed_unsettled_));
+}
+
+void RabbitMqOutboxSink::Impl::BeginBatch(
+    absl::Span<const OutboxEntry> entries) {
+  internal::MutexLock lock(&send_mu_);
+  auto owned = std::make_unique<Batch>();
+  Batch& batch = *owned;
+  batch.statuses.assign(
+      entries.size(), absl::InternalError("the RabbitMQ sink did not send it"));
+  batch.prepared.reserve(entries.size());
+  int64_t invalid = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    absl::StatusOr<Prepared> prepared = Prepare(&batch.statuses[i], entries[i]);
+    if (prepared.ok()) {
+      batch.prepared.push_back(*std::move(prepared));
+    } else {
+      batch.statuses[i] = prepared.status();
+      ++invalid;
+    }
+  }
+  Count(0, invalid, 0, 0, 0);
+  std::vector<Prepared*> messages;
+  messages.reserve(batch.prepared.size());
+  for (Prepared& prepared : batch.prepared) messages.push_back(&prepared);
+  batches_.push_back(std::move(owned));
+  if (hold_) {
+    Fail(messages, absl::UnavailableError(absl::StrCat(
+                       "RabbitMQ at ", masked_url_,
+                       ": not sent, the connection was lost with an earlier "
+                       "batch in flight")));
+    return;
+  }
+  PublishAll(messages, &batch);
+}
+
+std::vector<absl::Status> RabbitMqOutboxSink::Impl::EndBatch() {
+  internal::MutexLock lock(&send_mu_);
+  if (batches_.empty()) return {};
+  Finish(batches_.front().get());
+  std::vector<absl::Status> statuses = std::move(batches_.front()->statuses);
+  batches_.pop_front();
+  if (batches_.empty()) hold_ = false;
   return statuses;
 }
 
@@ -982,12 +1109,21 @@ RabbitMqOutboxSink::RabbitMqOutboxSink(std::unique_ptr<Impl> impl)
 RabbitMqOutboxSink::~RabbitMqOutboxSink() = default;
 
 absl::Status RabbitMqOutboxSink::Send(const OutboxEntry& entry) {
-  return impl_->SendBatch(absl::MakeConstSpan(&entry, 1))[0];
+  return SendBatch(absl::MakeConstSpan(&entry, 1))[0];
 }
 
 std::vector<absl::Status> RabbitMqOutboxSink::SendBatch(
     absl::Span<const OutboxEntry> entries) {
-  return impl_->SendBatch(entries);
+  impl_->BeginBatch(entries);
+  return impl_->EndBatch();
+}
+
+void RabbitMqOutboxSink::BeginBatch(absl::Span<const OutboxEntry> entries) {
+  impl_->BeginBatch(entries);
+}
+
+std::vector<absl::Status> RabbitMqOutboxSink::EndBatch() {
+  return impl_->EndBatch();
 }
 
 const std::string& RabbitMqOutboxSink::masked_url() const {

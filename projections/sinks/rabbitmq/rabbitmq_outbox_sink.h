@@ -44,7 +44,9 @@
 // whole batch on one channel, in batch order (messages of one destination
 // and key reach their queues in enqueue order), and then collects the
 // confirms, which the broker sends for many messages at once: one round
-// trip per batch, not per message.
+// trip per batch, not per message. With the OutboxPublisher, batches are
+// pipelined (BeginBatch / EndBatch): the next batches go out on the same
+// channel, in order, while the confirms of the ones before come in.
 //
 // Errors, per message:
 // - kInvalidArgument: the broker will never take it: larger than its
@@ -66,9 +68,11 @@
 // for size the broker's max_message_size is known and larger messages are
 // refused without being sent. When the channel is closed all the same (the
 // first message over the limit, an exchange deleted meanwhile), the
-// unconfirmed messages of the batch are published again on a new channel,
-// one at a time until the culprit is found; those that had in fact arrived
-// then arrive twice.
+// unconfirmed messages of every batch in flight are published again, in
+// order, on a new channel, one at a time until the culprit is found; those
+// that had in fact arrived then arrive twice. When the connection is lost,
+// the unconfirmed messages of every batch in flight fail (kUnavailable),
+// and a batch begun before those are all ended is not sent at all.
 //
 // Credentials in the URL are masked ("***") in every status this class
 // returns (MaskAmqpUrl).
@@ -173,6 +177,12 @@ class RabbitMqOutboxSink : public OutboxSink {
   // confirms; one status per entry, in order (see the overview).
   std::vector<absl::Status> SendBatch(
       absl::Span<const OutboxEntry> entries) override;
+  // Several batches in flight (OutboxSink::PipelinesBatches): BeginBatch
+  // publishes the batch after those begun before, on the same channel, and
+  // returns; EndBatch collects the confirms of the oldest batch begun.
+  bool PipelinesBatches() const override { return true; }
+  void BeginBatch(absl::Span<const OutboxEntry> entries) override;
+  std::vector<absl::Status> EndBatch() override;
 
   // options.url with the password masked.
   const std::string& masked_url() const;

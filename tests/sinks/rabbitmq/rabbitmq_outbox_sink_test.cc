@@ -2,7 +2,8 @@
 // tests/support/rabbitmq_server.h), with the OutboxPublisher on every store
 // backend: properties and headers as consumers see them, unroutable and
 // oversize messages, per-message statuses and order, a broker killed with
-// -9 in the middle of a batch and restarted, unreachable brokers.
+// -9 in the middle of a batch and restarted, unreachable brokers, several
+// batches in flight (BeginBatch / EndBatch).
 //
 // The consumer side uses librabbitmq directly (AmqpClient,
 // rabbitmq_test_helpers.h), and deduplicates by message_id as the sink's users
@@ -50,6 +51,8 @@ namespace {
 
 using ::eventstore::test::AllTestBackends;
 using ::eventstore::test::AmqpClient;
+using ::eventstore::test::AmqpProxy;
+using ::eventstore::test::PauseBroker;
 using ::eventstore::test::RabbitMqServer;
 using ::eventstore::test::RabbitMqServerOptions;
 using ::eventstore::test::Received;
@@ -114,7 +117,7 @@ absl::Status DeclareQueue(RabbitMqServer& broker, const std::string& queue);
 // use, and made to last by a clean restart of the broker.
 absl::StatusOr<std::string> CrashSafeQueue(const std::string& test) {
   static const std::vector<std::string>* const kTests = [] {
-    auto* tests = new std::vector<std::string>{"reconnect"};
+    auto* tests = new std::vector<std::string>{"reconnect", "in-flight"};
     for (const TestBackend& backend : AllTestBackends()) {
       tests->push_back("killed." + backend.name);
     }
@@ -445,6 +448,389 @@ TEST(RabbitMqSendBatchTest, ReconnectsAfterTheBrokerRestarts) {
   ASSERT_EQ(received.size(), 2u);
   EXPECT_EQ(received[0].body, "before");
   EXPECT_EQ(received[1].body, "after");
+}
+
+// --- several batches in flight (BeginBatch / EndBatch) ----------------------
+
+// The codes of `statuses`, for failure messages.
+std::string Codes(const std::vector<absl::Status>& statuses) {
+  std::string codes;
+  for (const absl::Status& status : statuses) {
+    absl::StrAppend(&codes, codes.empty() ? "" : " ",
+                    absl::StatusCodeToString(status.code()));
+  }
+  return codes;
+}
+
+// The outbox ids of `received` (message_id without a prefix), in order.
+std::vector<int64_t> Ids(const std::vector<Received>& received) {
+  std::vector<int64_t> ids;
+  for (const Received& r : received) ids.push_back(IdOf(r.message_id, ""));
+  return ids;
+}
+
+TEST(RabbitMqBatchesInFlightTest, PipelinesBatches) {
+  ASSERT_OK_AND_ASSIGN(RabbitMqServer * broker, Broker());
+  RabbitMqOutboxSinkOptions options;
+  options.url = broker->url();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RabbitMqOutboxSink> sink,
+                       RabbitMqOutboxSink::Connect(options));
+  const OutboxSink& as_sink = *sink;
+  EXPECT_TRUE(as_sink.PipelinesBatches());
+}
+
+// Batches begun before the oldest is ended: each EndBatch returns the
+// statuses of the oldest batch not ended (told apart by their sizes), and
+// the queues get every message once, in enqueue order across the batches.
+// The second and fourth batches go to an exchange of their own, which the
+// sink checks (an RPC on a channel of its own) while confirms of the
+// batches before are coming in.
+TEST(RabbitMqBatchesInFlightTest, EndBatchReturnsTheOldestBatchInOrder) {
+  ASSERT_OK_AND_ASSIGN(RabbitMqServer * broker, Broker());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AmqpClient> client,
+                       AmqpClient::Connect(broker->port()));
+  const std::vector<std::string> exchanges = {UniqueName("ex"),
+                                              UniqueName("ex2")};
+  const std::string queue_a = UniqueName("a");
+  const std::string queue_b = UniqueName("b");
+  ASSERT_OK(client->DeclareQueue(queue_a));
+  ASSERT_OK(client->DeclareQueue(queue_b));
+  for (const std::string& exchange : exchanges) {
+    ASSERT_OK(client->DeclareExchange(exchange));
+    ASSERT_OK(client->Bind(queue_a, exchange, "a"));
+    ASSERT_OK(client->Bind(queue_b, exchange, "b"));
+  }
+
+  // Four batches of different sizes, ids following on, keys a and b in
+  // turn.
+  const std::vector<int> sizes = {40, 70, 1, 25};
+  std::vector<std::vector<OutboxEntry>> batches;
+  int64_t next_id = 1;
+  for (size_t b = 0; b < sizes.size(); ++b) {
+    std::vector<OutboxMessage> messages;
+    for (int i = 0; i < sizes[b]; ++i) {
+      const int64_t id = next_id + i;
+      messages.push_back(Message(exchanges[b % 2], id % 2 == 0 ? "a" : "b",
+                                 absl::StrCat("m", id)));
+    }
+    batches.push_back(Entries(messages, next_id));
+    next_id += sizes[b];
+  }
+
+  RabbitMqOutboxSinkOptions options;
+  options.url = broker->url();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RabbitMqOutboxSink> sink,
+                       RabbitMqOutboxSink::Connect(options));
+  // Three in flight, then one ended and one more begun, then the rest
+  // ended.
+  sink->BeginBatch(batches[0]);
+  sink->BeginBatch(batches[1]);
+  sink->BeginBatch(batches[2]);
+  std::vector<std::vector<absl::Status>> ended;
+  ended.push_back(sink->EndBatch());
+  sink->BeginBatch(batches[3]);
+  for (int i = 0; i < 3; ++i) ended.push_back(sink->EndBatch());
+  for (size_t b = 0; b < batches.size(); ++b) {
+    ASSERT_EQ(ended[b].size(), batches[b].size()) << "EndBatch " << b;
+    for (size_t i = 0; i < ended[b].size(); ++i) {
+      EXPECT_OK(ended[b][i]) << "batch " << b << ", message " << i;
+    }
+  }
+  EXPECT_EQ(sink->stats().confirmed, next_id - 1);
+  EXPECT_EQ(sink->stats().failed, 0);
+  EXPECT_EQ(sink->stats().channels_closed, 0);
+  EXPECT_EQ(sink->stats().connections, 1);
+
+  // Every message once, in enqueue order per routing key.
+  for (const auto& [queue, parity] :
+       {std::pair<std::string, int>{queue_a, 0}, {queue_b, 1}}) {
+    ASSERT_OK_AND_ASSIGN(std::vector<Received> received, client->Drain(queue));
+    std::vector<int64_t> want;
+    for (int64_t id = 1; id < next_id; ++id) {
+      if (id % 2 == parity) want.push_back(id);
+    }
+    EXPECT_EQ(Ids(received), want) << "queue " << queue;
+  }
+}
+
+// A message over the broker's max_message_size in the first of two batches
+// in flight: the broker closes the channel, losing the confirms of both
+// batches. The first EndBatch sends what was unconfirmed in both again and
+// settles both: only the culprit fails; the second EndBatch returns at once
+// with every message confirmed.
+TEST(RabbitMqBatchesInFlightTest, RefusedMessageInTheFirstBatchFailsAlone) {
+  ASSERT_OK_AND_ASSIGN(RabbitMqServer * broker, Broker());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AmqpClient> client,
+                       AmqpClient::Connect(broker->port()));
+  const std::string queue = UniqueName("q");
+  ASSERT_OK(client->DeclareQueue(queue));
+  std::vector<OutboxMessage> first;
+  for (int i = 0; i < 6; ++i) {
+    first.push_back(Message("/" + queue, "", absl::StrCat("first-", i)));
+  }
+  constexpr int kCulprit = 3;
+  first[kCulprit].payload = std::string(kOversize, 'x');
+  std::vector<OutboxMessage> second;
+  for (int i = 0; i < 5; ++i) {
+    second.push_back(Message("/" + queue, "", absl::StrCat("second-", i)));
+  }
+  const std::vector<OutboxEntry> batch1 = Entries(first, 1);
+  const std::vector<OutboxEntry> batch2 = Entries(second, 7);
+
+  RabbitMqOutboxSinkOptions options;
+  options.url = broker->url();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RabbitMqOutboxSink> sink,
+                       RabbitMqOutboxSink::Connect(options));
+  sink->BeginBatch(batch1);
+  sink->BeginBatch(batch2);
+  const std::vector<absl::Status> statuses1 = sink->EndBatch();
+  ASSERT_EQ(statuses1.size(), batch1.size()) << Codes(statuses1);
+  for (int i = 0; i < 6; ++i) {
+    if (i == kCulprit) {
+      EXPECT_THAT(statuses1[i],
+                  StatusIs(absl::StatusCode::kInvalidArgument,
+                           HasSubstr(absl::StrCat("message size ", kOversize,
+                                                  " is larger than configured "
+                                                  "max size ",
+                                                  kMaxMessageSize))));
+    } else {
+      EXPECT_OK(statuses1[i]) << "message " << i;
+    }
+  }
+  // The second batch was settled by then: sent again and confirmed.
+  EXPECT_EQ(sink->stats().channels_closed, 1);
+  EXPECT_EQ(sink->stats().confirmed, 10);
+  EXPECT_EQ(sink->stats().failed, 1);
+  const std::vector<absl::Status> statuses2 = sink->EndBatch();
+  ASSERT_EQ(statuses2.size(), batch2.size()) << Codes(statuses2);
+  for (size_t i = 0; i < statuses2.size(); ++i) {
+    EXPECT_OK(statuses2[i]) << "message " << i;
+  }
+  EXPECT_EQ(sink->stats().confirmed, 10);
+  EXPECT_EQ(sink->stats().connections, 1);
+
+  // Every other message, first copies in enqueue order (copies of those
+  // whose confirm the close lost may follow).
+  ASSERT_OK_AND_ASSIGN(std::vector<Received> received, client->Drain(queue));
+  int64_t duplicates = 0;
+  const std::vector<Received> distinct = Deduplicate(received, &duplicates);
+  EXPECT_EQ(Ids(distinct),
+            (std::vector<int64_t>{1, 2, 3, 5, 6, 7, 8, 9, 10, 11}));
+  std::cout << "[          ] " << distinct.size() << " messages, " << duplicates
+            << " duplicates\n";
+}
+
+// A message no queue is bound for in the second batch, while the first is
+// in flight: it alone fails, as returned.
+TEST(RabbitMqBatchesInFlightTest, UnroutableMessageInTheSecondBatchFailsAlone) {
+  ASSERT_OK_AND_ASSIGN(RabbitMqServer * broker, Broker());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AmqpClient> client,
+                       AmqpClient::Connect(broker->port()));
+  const std::string exchange = UniqueName("ex");
+  const std::string queue = UniqueName("q");
+  ASSERT_OK(client->DeclareExchange(exchange));
+  ASSERT_OK(client->DeclareQueue(queue));
+  ASSERT_OK(client->Bind(queue, exchange, "bound"));
+  std::vector<OutboxMessage> first, second;
+  for (int i = 0; i < 8; ++i) {
+    first.push_back(Message(exchange, "bound", absl::StrCat("first-", i)));
+    second.push_back(Message(exchange, "bound", absl::StrCat("second-", i)));
+  }
+  constexpr int kUnroutable = 2;
+  second[kUnroutable].key = "nobody";
+  const std::vector<OutboxEntry> batch1 = Entries(first, 1);
+  const std::vector<OutboxEntry> batch2 = Entries(second, 9);
+
+  RabbitMqOutboxSinkOptions options;
+  options.url = broker->url();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RabbitMqOutboxSink> sink,
+                       RabbitMqOutboxSink::Connect(options));
+  sink->BeginBatch(batch1);
+  sink->BeginBatch(batch2);
+  const std::vector<absl::Status> statuses1 = sink->EndBatch();
+  ASSERT_EQ(statuses1.size(), batch1.size()) << Codes(statuses1);
+  for (size_t i = 0; i < statuses1.size(); ++i) {
+    EXPECT_OK(statuses1[i]) << "message " << i;
+  }
+  const std::vector<absl::Status> statuses2 = sink->EndBatch();
+  ASSERT_EQ(statuses2.size(), batch2.size()) << Codes(statuses2);
+  for (size_t i = 0; i < statuses2.size(); ++i) {
+    if (i == kUnroutable) {
+      EXPECT_THAT(statuses2[i], StatusIs(absl::StatusCode::kFailedPrecondition,
+                                         HasSubstr("NO_ROUTE")));
+    } else {
+      EXPECT_OK(statuses2[i]) << "message " << i;
+    }
+  }
+  EXPECT_EQ(sink->stats().returned, 1);
+  EXPECT_EQ(sink->stats().confirmed, 15);
+  EXPECT_EQ(sink->stats().channels_closed, 0);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<Received> received, client->Drain(queue));
+  std::vector<int64_t> want;
+  for (int64_t id = 1; id <= 16; ++id) {
+    if (id != 9 + kUnroutable) want.push_back(id);
+  }
+  EXPECT_EQ(Ids(received), want);
+}
+
+// The broker killed with two batches in flight that it never read (it is
+// stopped first, so that none is confirmed): the first EndBatch fails
+// both; a batch begun before both are ended is not sent, not even once the
+// broker is back; once every batch begun is ended, the next one connects
+// again by itself and is delivered.
+TEST(RabbitMqBatchesInFlightTest, BrokerKilledWithBatchesInFlightFailsThem) {
+  ASSERT_OK_AND_ASSIGN(const std::string queue, CrashSafeQueue("in-flight"));
+  ASSERT_OK_AND_ASSIGN(RabbitMqServer * broker, Broker());
+  RabbitMqOutboxSinkOptions options;
+  options.url = broker->url();
+  options.confirm_timeout = absl::Seconds(3);
+  options.connect_timeout = absl::Seconds(2);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RabbitMqOutboxSink> sink,
+                       RabbitMqOutboxSink::Connect(options));
+  const auto batch = [&](const std::string& name, int count, int64_t first) {
+    std::vector<OutboxMessage> messages;
+    for (int i = 0; i < count; ++i) {
+      messages.push_back(Message("/" + queue, "", absl::StrCat(name, i)));
+    }
+    return Entries(messages, first);
+  };
+  const std::vector<OutboxEntry> before = batch("before-", 2, 1);
+  const std::vector<OutboxEntry> batch1 = batch("first-", 3, 11);
+  const std::vector<OutboxEntry> batch2 = batch("second-", 4, 21);
+  const std::vector<OutboxEntry> held1 = batch("held-", 2, 31);
+  const std::vector<OutboxEntry> held2 = batch("held-after-restart-", 2, 41);
+  const std::vector<OutboxEntry> after = batch("after-", 3, 51);
+
+  for (const absl::Status& status : sink->SendBatch(before)) {
+    ASSERT_OK(status);
+  }
+  ASSERT_OK(PauseBroker(broker->dir()).status());
+  sink->BeginBatch(batch1);
+  sink->BeginBatch(batch2);
+  ASSERT_OK(broker->Kill());
+
+  const std::vector<absl::Status> statuses1 = sink->EndBatch();
+  ASSERT_EQ(statuses1.size(), batch1.size()) << Codes(statuses1);
+  for (const absl::Status& status : statuses1) {
+    EXPECT_THAT(
+        status,
+        StatusIs(absl::StatusCode::kUnavailable,
+                 HasSubstr(absl::StrCat("127.0.0.1:", broker->port()))));
+    EXPECT_THAT(status.message(), Not(HasSubstr("not sent")));
+  }
+  // The second batch failed with the first.
+  EXPECT_EQ(sink->stats().failed, 7);
+
+  // Begun before the second batch is ended: not sent.
+  sink->BeginBatch(held1);
+  const std::vector<absl::Status> statuses2 = sink->EndBatch();
+  ASSERT_EQ(statuses2.size(), batch2.size()) << Codes(statuses2);
+  for (const absl::Status& status : statuses2) {
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable));
+    EXPECT_THAT(status.message(), Not(HasSubstr("not sent")));
+  }
+  // Not even once the broker is back, while held1 is not ended.
+  ASSERT_OK(broker->StartAgain());
+  sink->BeginBatch(held2);
+  for (const auto* held : {&held1, &held2}) {
+    const std::vector<absl::Status> statuses = sink->EndBatch();
+    ASSERT_EQ(statuses.size(), held->size()) << Codes(statuses);
+    for (const absl::Status& status : statuses) {
+      EXPECT_THAT(status,
+                  StatusIs(absl::StatusCode::kUnavailable,
+                           HasSubstr("not sent, the connection was lost with "
+                                     "an earlier batch in flight")));
+    }
+  }
+  EXPECT_EQ(sink->stats().connections, 1);
+  EXPECT_EQ(sink->stats().failed, 11);
+
+  // Every batch begun is ended: the next one connects again.
+  const std::vector<absl::Status> statuses = sink->SendBatch(after);
+  ASSERT_EQ(statuses.size(), after.size()) << Codes(statuses);
+  for (const absl::Status& status : statuses) EXPECT_OK(status);
+  EXPECT_EQ(sink->stats().connections, 2);
+
+  // Only what was confirmed arrived: the broker never read the batches in
+  // flight.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AmqpClient> client,
+                       AmqpClient::Connect(broker->port()));
+  ASSERT_OK_AND_ASSIGN(std::vector<Received> received, client->Drain(queue));
+  EXPECT_EQ(Ids(received), (std::vector<int64_t>{1, 2, 51, 52, 53}));
+}
+
+// The connection lost while the messages taken back from a closed channel
+// are being sent again (here: cut by a proxy at the first confirm on the
+// new channel): every message of both batches is settled, the ones not
+// confirmed as kUnavailable, the culprit as kInvalidArgument, none
+// confirmed that did not arrive; the next batch connects again.
+TEST(RabbitMqBatchesInFlightTest, ConnectionLostWhileSendingAgainAfterAClose) {
+  ASSERT_OK_AND_ASSIGN(RabbitMqServer * broker, Broker());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AmqpClient> client,
+                       AmqpClient::Connect(broker->port()));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AmqpProxy> proxy,
+                       AmqpProxy::Start(broker->port()));
+  const std::string queue = UniqueName("q");
+  ASSERT_OK(client->DeclareQueue(queue));
+  std::vector<OutboxMessage> first, second;
+  for (int i = 0; i < 5; ++i) {
+    first.push_back(Message("/" + queue, "", absl::StrCat("first-", i)));
+    second.push_back(Message("/" + queue, "", absl::StrCat("second-", i)));
+  }
+  constexpr int kCulprit = 2;
+  first[kCulprit].payload = std::string(kOversize, 'x');
+  const std::vector<OutboxEntry> batch1 = Entries(first, 1);
+  const std::vector<OutboxEntry> batch2 = Entries(second, 6);
+  const std::vector<OutboxEntry> after =
+      Entries({Message("/" + queue, "", "after")}, 11);
+
+  RabbitMqOutboxSinkOptions options;
+  options.url = absl::StrCat("amqp://guest:guest@127.0.0.1:", proxy->port());
+  options.confirm_timeout = absl::Seconds(3);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RabbitMqOutboxSink> sink,
+                       RabbitMqOutboxSink::Connect(options));
+  proxy->CutAtTheFirstAckAfterAChannelClose();
+  sink->BeginBatch(batch1);
+  sink->BeginBatch(batch2);
+  std::vector<absl::Status> statuses = sink->EndBatch();
+  EXPECT_TRUE(proxy->cut());
+  ASSERT_EQ(statuses.size(), batch1.size()) << Codes(statuses);
+  const std::vector<absl::Status> statuses2 = sink->EndBatch();
+  ASSERT_EQ(statuses2.size(), batch2.size()) << Codes(statuses2);
+  EXPECT_THAT(statuses[kCulprit],
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(absl::StrCat("max size ", kMaxMessageSize))));
+  statuses.insert(statuses.end(), statuses2.begin(), statuses2.end());
+  std::set<int64_t> confirmed;
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (i == kCulprit) continue;
+    if (statuses[i].ok()) {
+      confirmed.insert(static_cast<int64_t>(i) + 1);
+    } else {
+      EXPECT_THAT(statuses[i], StatusIs(absl::StatusCode::kUnavailable))
+          << "message " << i;
+    }
+  }
+  // The messages sent again were not confirmed.
+  for (size_t i = kCulprit; i < statuses.size(); ++i) {
+    EXPECT_FALSE(statuses[i].ok()) << "message " << i;
+  }
+
+  EXPECT_OK(sink->Send(after[0]));
+  EXPECT_EQ(sink->stats().connections, 2);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<Received> received, client->Drain(queue));
+  int64_t duplicates = 0;
+  std::set<int64_t> arrived;
+  for (const Received& r : Deduplicate(received, &duplicates)) {
+    arrived.insert(IdOf(r.message_id, ""));
+  }
+  EXPECT_FALSE(arrived.count(1 + kCulprit));
+  EXPECT_TRUE(arrived.count(11));
+  for (const int64_t id : confirmed) {
+    EXPECT_TRUE(arrived.count(id)) << "confirmed, not arrived: " << id;
+  }
 }
 
 // --- with the publisher, on every store backend -----------------------------

@@ -14,11 +14,14 @@
 #define EVENTSTORE_TESTS_SINKS_RABBITMQ_RABBITMQ_TEST_HELPERS_H_
 
 #include <amqp.h>
+#include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -74,6 +77,62 @@ class AmqpClient {
   absl::Status Check(const char* what);
 
   amqp_connection_state_t conn_;
+};
+
+// Stops the broker of `dir` (a RabbitMqServer's directory; the broker
+// writes its pid to rabbit.pid there) with SIGSTOP and waits until every
+// thread of it is stopped: from then on it reads and answers nothing, while
+// the kernel still accepts what is sent to it, so that messages published
+// then are certainly unconfirmed when the broker is killed. Returns the pid
+// (SIGCONT resumes it; RabbitMqServer::Kill() kills it stopped).
+absl::StatusOr<pid_t> PauseBroker(const std::string& dir);
+
+// A TCP proxy on 127.0.0.1 in front of the broker, for a sink that has one
+// connection at a time: connections are served one after the other, bytes
+// passed through both ways, except that a connection can be cut at an exact
+// point of what the broker sends, which killing the broker cannot do.
+//
+//   ASSERT_OK_AND_ASSIGN(std::unique_ptr<AmqpProxy> proxy,
+//                        AmqpProxy::Start(broker->port()));
+//   options.url = absl::StrCat("amqp://guest:guest@127.0.0.1:", proxy->port());
+//   proxy->CutAtTheFirstAckAfterAChannelClose();
+class AmqpProxy {
+ public:
+  static absl::StatusOr<std::unique_ptr<AmqpProxy>> Start(int broker_port);
+
+  AmqpProxy(const AmqpProxy&) = delete;
+  AmqpProxy& operator=(const AmqpProxy&) = delete;
+  // Stops the proxy and closes its connections.
+  ~AmqpProxy();
+
+  int port() const { return port_; }
+
+  // Once: after the broker closed a channel (channel.close) of the
+  // connection being served, the connection is cut (both sockets closed)
+  // right before the broker's next basic.ack would reach the client. The
+  // connections after are passed through.
+  void CutAtTheFirstAckAfterAChannelClose() { armed_ = true; }
+  // Whether that cut happened.
+  bool cut() const { return cut_; }
+
+ private:
+  AmqpProxy(int listen_fd, int port, int broker_port, int wake_read,
+            int wake_write);
+
+  void Run();
+  // Passes bytes between `client` and `broker` until either side closes,
+  // the cut, or the proxy stops (false then).
+  bool Serve(int client, int broker);
+
+  const int listen_fd_;
+  const int port_;
+  const int broker_port_;
+  // Written to by the destructor to wake the thread.
+  const int wake_read_;
+  const int wake_write_;
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> cut_{false};
+  std::thread thread_;
 };
 
 }  // namespace eventstore::test
