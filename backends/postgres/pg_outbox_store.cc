@@ -72,7 +72,7 @@ constexpr char kMarkPublishedAndClaimSql[] =
     "   WHERE id IN (SELECT id FROM $S.outbox"
     "                WHERE status = 'pending'"
     "                  AND (lease_until IS NULL OR lease_until <= now())"
-    "                  AND id <> ALL($1::bigint[])"
+    "                  AND id NOT IN (SELECT id FROM ids)"
     "                  AND (SELECT id FROM missing) IS NULL"
     "                ORDER BY id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
     "   RETURNING " ES_PG_OUTBOX_COLUMNS
