@@ -192,6 +192,16 @@ class OutboxPublisherTest : public ::testing::TestWithParam<TestBackend> {
     return entries.ok() ? *std::move(entries) : std::vector<OutboxEntry>();
   }
 
+  // Runs the failed-send round with `in_flight` batches in flight
+  // (defined with PipelinedSink, below).
+  void ExpectFailedSendEndsTheRoundAfterTheBatchesInFlight(int in_flight,
+                                                           int messages);
+  // A store error (MarkPublishedAndClaim failing after `good_settles`
+  // settles) with good_settles + 1 batches in flight, max_batches_in_flight
+  // `in_flight`: defined with the tests that use it.
+  void ExpectStoreErrorEndsTheBatchesInFlight(int in_flight, int good_settles,
+                                              int messages);
+
   std::unique_ptr<EventStore> store_;
 };
 
@@ -859,50 +869,76 @@ TEST_P(OutboxPublisherTest, PipelinedSinkGetsEveryBatchInOrderWithTwoInFlight) {
   EXPECT_EQ(sink.begun().size(), 4u);
 }
 
-// A failed send is known only once the batch after it is begun: that batch
-// goes out and is settled (at most one batch more than without
-// pipelining), no batch after it is begun, and the batch claimed meanwhile
-// is given back at once.
-TEST_P(OutboxPublisherTest,
-       PipelinedSinkFailedSendEndsTheRoundAfterTheBatchInFlight) {
-  Enqueue(15, "m");  // five batches of 3
-  PipelinedSink sink;
+// Payloads "m-<from>" to "m-<to>".
+std::vector<std::string> Payloads(int from, int to) {
+  std::vector<std::string> payloads;
+  for (int i = from; i <= to; ++i) payloads.push_back(absl::StrCat("m-", i));
+  return payloads;
+}
+
+// `messages` messages, in batches of 3, sent with `in_flight` batches in
+// flight; m-4, in the second batch, is refused once. The round begins the
+// batch with m-4 and the in_flight - 1 batches behind it, and no more; they
+// are ended and settled, the batch claimed meanwhile is given back unsent,
+// and the failure is logged for m-4. The next round sends the retry first,
+// then the rest in enqueue order.
+void OutboxPublisherTest::ExpectFailedSendEndsTheRoundAfterTheBatchesInFlight(
+    int in_flight, int messages) {
+  constexpr int kBatch = 3;
+  // m-4 in the second batch, a batch claimed behind those begun, and the
+  // retry's batch ending with the last message alone.
+  ASSERT_EQ(messages % kBatch, 0);
+  ASSERT_GE(messages, kBatch * (in_flight + 2));
+  const int first_batches = in_flight + 1;     // m-0 to m-<sent - 1> begun
+  const int sent = kBatch * first_batches;     // m-<sent> on is left
+  const int left_count = messages - sent + 1;  // m-4 too
+  const int second_batches = (left_count + kBatch - 1) / kBatch;
+
+  Enqueue(messages, "m");
+  PipelinedSink sink(/*max_in_flight=*/in_flight);
   sink.FailWith([](const OutboxEntry& entry, int call) {
     return entry.message.payload == "m-4" && call == 1
                ? absl::InternalError("refused once")
                : absl::OkStatus();
   });
-  std::unique_ptr<OutboxPublisher> publisher =
-      MakePublisher(sink, FastOptions(3));
+  OutboxPublisherOptions options = FastOptions(kBatch);
+  options.max_batches_in_flight = in_flight;
+  auto log = std::make_shared<test::RecordingLogSink>();
+  options.log_sink = log;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+  ASSERT_NE(publisher, nullptr);
 
   ASSERT_OK_AND_ASSIGN(OutboxPublishResult first, publisher->RunOnce());
-  EXPECT_EQ(first.published, 8);
+  EXPECT_EQ(first.published, sent - 1);
   EXPECT_EQ(first.failed_sends, 1);
   EXPECT_EQ(first.given_up, 0);
   EXPECT_THAT(sink.violations(), IsEmpty());
   EXPECT_EQ(sink.sends(), 0);
-  // The batch with m-4, and the one begun behind it; not the next one.
-  EXPECT_THAT(sink.begun_payloads(),
-              ElementsAre(ElementsAre("m-0", "m-1", "m-2"),
-                          ElementsAre("m-3", "m-4", "m-5"),
-                          ElementsAre("m-6", "m-7", "m-8")));
-  EXPECT_EQ(sink.ended(), 3);
+  // The batch with m-4, and the in_flight - 1 begun behind it; not the next
+  // one.
+  std::vector<std::vector<std::string>> begun_first;
+  for (int b = 0; b < first_batches; ++b) {
+    begun_first.push_back(Payloads(kBatch * b, kBatch * b + kBatch - 1));
+  }
+  EXPECT_EQ(sink.begun_payloads(), begun_first);
+  EXPECT_EQ(sink.ended(), first_batches);
   EXPECT_EQ(sink.outstanding(), 0);
-  EXPECT_EQ(sink.max_outstanding(), 2);
+  EXPECT_EQ(sink.max_outstanding(), in_flight);
 
-  std::vector<int64_t> left;  // pending: m-4, then m-9 to m-14
+  std::vector<int64_t> left;  // pending: m-4, then m-<sent> on
   const std::vector<OutboxEntry> entries = ListAll();
-  ASSERT_EQ(entries.size(), 15u);
+  ASSERT_EQ(entries.size(), static_cast<size_t>(messages));
   for (size_t i = 0; i < entries.size(); ++i) {  // entries[i] is m-i
     const OutboxEntry& e = entries[i];
     const std::string& payload = e.message.payload;
-    if (i <= 8 && i != 4) {
+    if (i < static_cast<size_t>(sent) && i != 4) {
       EXPECT_EQ(e.status, OutboxStatus::kPublished) << payload;
       continue;
     }
     left.push_back(e.id);
     EXPECT_EQ(e.status, OutboxStatus::kPending) << payload;
-    // Not claimed: m-4 was marked failed, m-9 to m-11 given back unsent.
+    // Not claimed: m-4 was marked failed, m-<sent> to m-<sent + 2> given
+    // back unsent.
     EXPECT_EQ(e.claimed_by, "") << payload;
     EXPECT_EQ(e.lease_until, absl::InfinitePast()) << payload;
     if (payload == "m-4") {
@@ -913,7 +949,12 @@ TEST_P(OutboxPublisherTest,
       EXPECT_EQ(e.last_error, "") << payload;
     }
   }
-  ASSERT_EQ(left.size(), 7u);
+  ASSERT_EQ(left.size(), static_cast<size_t>(left_count));
+  const std::vector<test::LogEntry> logged = log->entries();
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].level, LogLevel::kWarning);
+  EXPECT_THAT(logged[0].message,
+              HasSubstr(absl::StrCat("outbox message ", left[0], ": ")));
   // Claimable at once, not after a lease.
   ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> claimed,
                        store().outbox().Claim("another", 100, kLong));
@@ -922,19 +963,36 @@ TEST_P(OutboxPublisherTest,
 
   // The retry goes first, then the rest in enqueue order.
   ASSERT_OK_AND_ASSIGN(OutboxPublishResult second, publisher->RunOnce());
-  EXPECT_EQ(second.published, 7);
+  EXPECT_EQ(second.published, left_count);
   EXPECT_EQ(second.failed_sends, 0);
   const std::vector<std::vector<std::string>> begun = sink.begun_payloads();
-  ASSERT_EQ(begun.size(), 6u);
-  EXPECT_THAT(begun[3], ElementsAre("m-4", "m-9", "m-10"));
-  EXPECT_THAT(begun[5], ElementsAre("m-14"));
+  ASSERT_EQ(begun.size(), static_cast<size_t>(first_batches + second_batches));
+  EXPECT_THAT(begun[first_batches], ElementsAre("m-4", absl::StrCat("m-", sent),
+                                                absl::StrCat("m-", sent + 1)));
+  EXPECT_THAT(begun.back(), ElementsAre(absl::StrCat("m-", messages - 1)));
   EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.ended(), first_batches + second_batches);
   EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.max_outstanding(), in_flight);
   for (const auto& [id, calls] : sink.calls()) {
     EXPECT_EQ(calls, id == left[0] ? 2 : 1) << "entry " << id;
   }
-  EXPECT_EQ(Stats().published, 15);
+  // Each message acknowledged once.
+  std::vector<int64_t> acknowledged = sink.acknowledged();
+  std::sort(acknowledged.begin(), acknowledged.end());
+  EXPECT_EQ(acknowledged, Ids(ListAll()));
+  EXPECT_EQ(Stats().published, messages);
   EXPECT_EQ(Stats().pending, 0);
+}
+
+// A failed send is known only once the batch after it is begun: that batch
+// goes out and is settled (at most one batch more than without
+// pipelining), no batch after it is begun, and the batch claimed meanwhile
+// is given back at once.
+TEST_P(OutboxPublisherTest,
+       PipelinedSinkFailedSendEndsTheRoundAfterTheBatchInFlight) {
+  ExpectFailedSendEndsTheRoundAfterTheBatchesInFlight(
+      /*in_flight=*/2, /*messages=*/15);  // five batches of 3
 }
 
 // kUnavailable from EndBatch: released with no attempt counted, as with a
@@ -1080,36 +1138,57 @@ class WithOutbox final : public ForwardingEventStore {
   OutboxStore* const outbox_;
 };
 
-// A store error while a batch is in flight ends the round, and the batch
-// begun is ended all the same: the sink is left with nothing in flight.
-// The batches sent and not marked are left to their leases.
-TEST_P(OutboxPublisherTest, PipelinedSinkStoreErrorEndsTheBatchInFlight) {
-  Enqueue(15, "m");  // five batches of 3
-  // The first settle (claiming the second batch) succeeds; the second,
-  // while the second batch is in flight, fails.
-  MarkAndClaimFailsAfter outbox(&store().outbox(), 1);
+// Enqueues `messages` in batches of 3 and publishes them with at most
+// `in_flight` batches in flight, through an outbox whose
+// MarkPublishedAndClaim fails after `good_settles` successes: RunOnce
+// returns the error, the good_settles + 1 batches begun are all ended
+// (nothing left in flight, no contract broken), and every message stays
+// pending, the batches begun still claimed (left to their leases).
+void OutboxPublisherTest::ExpectStoreErrorEndsTheBatchesInFlight(
+    int in_flight, int good_settles, int messages) {
+  Enqueue(messages, "m");
+  MarkAndClaimFailsAfter outbox(&store().outbox(), good_settles);
   WithOutbox faulty(&store(), &outbox);
-  PipelinedSink sink;
+  PipelinedSink sink(in_flight);
   OutboxPublisherOptions options = FastOptions(3);
   options.worker_name = "faulty";
+  options.max_batches_in_flight = in_flight;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<OutboxPublisher> publisher,
                        OutboxPublisher::Create(faulty, sink, options));
 
   EXPECT_THAT(publisher->RunOnce(),
               StatusIs(absl::StatusCode::kUnavailable,
                        HasSubstr("injected MarkPublishedAndClaim")));
-  EXPECT_THAT(sink.begun_payloads(),
-              ElementsAre(ElementsAre("m-0", "m-1", "m-2"),
-                          ElementsAre("m-3", "m-4", "m-5")));
-  EXPECT_EQ(sink.ended(), 2);
+  const int begun = good_settles + 1;
+  std::vector<std::vector<std::string>> expected;
+  for (int b = 0; b < begun; ++b) {
+    expected.push_back({absl::StrCat("m-", 3 * b),
+                        absl::StrCat("m-", 3 * b + 1),
+                        absl::StrCat("m-", 3 * b + 2)});
+  }
+  EXPECT_EQ(sink.begun_payloads(), expected);
+  EXPECT_EQ(sink.max_outstanding(), begun);
+  EXPECT_EQ(sink.ended(), begun);
   EXPECT_EQ(sink.outstanding(), 0);
   EXPECT_THAT(sink.violations(), IsEmpty());
   const std::vector<OutboxEntry> entries = ListAll();
-  ASSERT_EQ(entries.size(), 15u);
+  ASSERT_EQ(entries.size(), static_cast<size_t>(messages));
   for (size_t i = 0; i < entries.size(); ++i) {  // entries[i] is m-i
     EXPECT_EQ(entries[i].status, OutboxStatus::kPending) << i;
-    EXPECT_EQ(entries[i].claimed_by, i < 6 ? "faulty" : "") << i;
+    EXPECT_EQ(entries[i].claimed_by,
+              i < static_cast<size_t>(3 * begun) ? "faulty" : "")
+        << i;
   }
+}
+
+// A store error while a batch is in flight ends the round, and the batch
+// begun is ended all the same: the sink is left with nothing in flight.
+// The batches sent and not marked are left to their leases. The first
+// settle (claiming the second batch) succeeds; the second, while the
+// second batch is in flight, fails.
+TEST_P(OutboxPublisherTest, PipelinedSinkStoreErrorEndsTheBatchInFlight) {
+  ExpectStoreErrorEndsTheBatchesInFlight(/*in_flight=*/2, /*good_settles=*/1,
+                                         /*messages=*/15);
 }
 
 // Stop() from another thread while the background thread waits in EndBatch:
@@ -1324,128 +1403,18 @@ TEST_P(OutboxPublisherTest, PipelinedSinkWithOneBatchInFlightGetsSendBatch) {
 // Each answer goes with its own batch: the failure is logged for m-4.
 TEST_P(OutboxPublisherTest,
        PipelinedSinkFailedSendEndsTheRoundAfterTheMaxBatchesInFlight) {
-  Enqueue(30, "m");  // ten batches of 3
-  PipelinedSink sink(/*max_in_flight=*/4);
-  sink.FailWith([](const OutboxEntry& entry, int call) {
-    return entry.message.payload == "m-4" && call == 1
-               ? absl::InternalError("refused once")
-               : absl::OkStatus();
-  });
-  OutboxPublisherOptions options = FastOptions(3);
-  options.max_batches_in_flight = 4;
-  auto log = std::make_shared<test::RecordingLogSink>();
-  options.log_sink = log;
-  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
-  ASSERT_NE(publisher, nullptr);
-
-  ASSERT_OK_AND_ASSIGN(OutboxPublishResult first, publisher->RunOnce());
-  EXPECT_EQ(first.published, 14);
-  EXPECT_EQ(first.failed_sends, 1);
-  EXPECT_EQ(first.given_up, 0);
-  EXPECT_THAT(sink.violations(), IsEmpty());
-  EXPECT_EQ(sink.sends(), 0);
-  // The batch with m-4, and the three begun behind it; not the next one.
-  EXPECT_THAT(sink.begun_payloads(),
-              ElementsAre(ElementsAre("m-0", "m-1", "m-2"),
-                          ElementsAre("m-3", "m-4", "m-5"),
-                          ElementsAre("m-6", "m-7", "m-8"),
-                          ElementsAre("m-9", "m-10", "m-11"),
-                          ElementsAre("m-12", "m-13", "m-14")));
-  EXPECT_EQ(sink.ended(), 5);
-  EXPECT_EQ(sink.outstanding(), 0);
-  EXPECT_EQ(sink.max_outstanding(), 4);
-
-  std::vector<int64_t> left;  // pending: m-4, then m-15 to m-29
-  const std::vector<OutboxEntry> entries = ListAll();
-  ASSERT_EQ(entries.size(), 30u);
-  for (size_t i = 0; i < entries.size(); ++i) {  // entries[i] is m-i
-    const OutboxEntry& e = entries[i];
-    const std::string& payload = e.message.payload;
-    if (i <= 14 && i != 4) {
-      EXPECT_EQ(e.status, OutboxStatus::kPublished) << payload;
-      continue;
-    }
-    left.push_back(e.id);
-    EXPECT_EQ(e.status, OutboxStatus::kPending) << payload;
-    // Not claimed: m-4 was marked failed, m-15 to m-17 given back unsent.
-    EXPECT_EQ(e.claimed_by, "") << payload;
-    EXPECT_EQ(e.lease_until, absl::InfinitePast()) << payload;
-    if (payload == "m-4") {
-      EXPECT_EQ(e.attempts, 1);
-      EXPECT_THAT(e.last_error, HasSubstr("refused once"));
-    } else {
-      EXPECT_EQ(e.attempts, 0) << payload;
-      EXPECT_EQ(e.last_error, "") << payload;
-    }
-  }
-  ASSERT_EQ(left.size(), 16u);
-  const std::vector<test::LogEntry> logged = log->entries();
-  ASSERT_EQ(logged.size(), 1u);
-  EXPECT_EQ(logged[0].level, LogLevel::kWarning);
-  EXPECT_THAT(logged[0].message,
-              HasSubstr(absl::StrCat("outbox message ", left[0], ": ")));
-  // Claimable at once, not after a lease.
-  ASSERT_OK_AND_ASSIGN(std::vector<OutboxEntry> claimed,
-                       store().outbox().Claim("another", 100, kLong));
-  EXPECT_EQ(Ids(claimed), left);
-  ASSERT_OK(store().outbox().Release(left, ""));
-
-  // The retry goes first, then the rest in enqueue order.
-  ASSERT_OK_AND_ASSIGN(OutboxPublishResult second, publisher->RunOnce());
-  EXPECT_EQ(second.published, 16);
-  EXPECT_EQ(second.failed_sends, 0);
-  const std::vector<std::vector<std::string>> begun = sink.begun_payloads();
-  ASSERT_EQ(begun.size(), 11u);
-  EXPECT_THAT(begun[5], ElementsAre("m-4", "m-15", "m-16"));
-  EXPECT_THAT(begun[10], ElementsAre("m-29"));
-  EXPECT_THAT(sink.violations(), IsEmpty());
-  EXPECT_EQ(sink.ended(), 11);
-  EXPECT_EQ(sink.outstanding(), 0);
-  EXPECT_EQ(sink.max_outstanding(), 4);
-  for (const auto& [id, calls] : sink.calls()) {
-    EXPECT_EQ(calls, id == left[0] ? 2 : 1) << "entry " << id;
-  }
-  // Each message acknowledged once.
-  std::vector<int64_t> acknowledged = sink.acknowledged();
-  std::sort(acknowledged.begin(), acknowledged.end());
-  EXPECT_EQ(acknowledged, Ids(ListAll()));
-  EXPECT_EQ(Stats().published, 30);
-  EXPECT_EQ(Stats().pending, 0);
+  ExpectFailedSendEndsTheRoundAfterTheBatchesInFlight(
+      /*in_flight=*/4, /*messages=*/30);  // ten batches of 3
 }
 
 // A store error with three batches in flight ends all three: the sink is
 // left with nothing in flight, and the batches are left to their leases.
+// The first two settles (claiming the second and third batches) succeed;
+// the third, while three batches are in flight, fails.
 TEST_P(OutboxPublisherTest,
        PipelinedSinkStoreErrorEndsEveryBatchOfTheMaxInFlight) {
-  Enqueue(30, "m");  // ten batches of 3
-  // The first two settles (claiming the second and third batches)
-  // succeed; the third, while three batches are in flight, fails.
-  MarkAndClaimFailsAfter outbox(&store().outbox(), 2);
-  WithOutbox faulty(&store(), &outbox);
-  PipelinedSink sink(/*max_in_flight=*/4);
-  OutboxPublisherOptions options = FastOptions(3);
-  options.worker_name = "faulty";
-  options.max_batches_in_flight = 4;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<OutboxPublisher> publisher,
-                       OutboxPublisher::Create(faulty, sink, options));
-
-  EXPECT_THAT(publisher->RunOnce(),
-              StatusIs(absl::StatusCode::kUnavailable,
-                       HasSubstr("injected MarkPublishedAndClaim")));
-  EXPECT_THAT(sink.begun_payloads(),
-              ElementsAre(ElementsAre("m-0", "m-1", "m-2"),
-                          ElementsAre("m-3", "m-4", "m-5"),
-                          ElementsAre("m-6", "m-7", "m-8")));
-  EXPECT_EQ(sink.max_outstanding(), 3);
-  EXPECT_EQ(sink.ended(), 3);
-  EXPECT_EQ(sink.outstanding(), 0);
-  EXPECT_THAT(sink.violations(), IsEmpty());
-  const std::vector<OutboxEntry> entries = ListAll();
-  ASSERT_EQ(entries.size(), 30u);
-  for (size_t i = 0; i < entries.size(); ++i) {  // entries[i] is m-i
-    EXPECT_EQ(entries[i].status, OutboxStatus::kPending) << i;
-    EXPECT_EQ(entries[i].claimed_by, i < 9 ? "faulty" : "") << i;
-  }
+  ExpectStoreErrorEndsTheBatchesInFlight(/*in_flight=*/4, /*good_settles=*/2,
+                                         /*messages=*/30);
 }
 
 // Stop() during RunOnce with max_batches_in_flight 4, while the first

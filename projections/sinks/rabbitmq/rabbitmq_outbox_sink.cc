@@ -976,16 +976,11 @@ void RabbitMqOutboxSink::Impl::Recover(int reply_code, std::string reply_text,
       const size_t size = one_at_a_time ? 1 : queue.size() - next;
       const absl::Span<Prepared* const> round =
           absl::MakeConstSpan(queue).subspan(next, size);
-      if (!PublishAll(round, nullptr)) {
-        Fail(absl::MakeConstSpan(queue).subspan(next + size),
-             absl::UnavailableError(absl::StrCat(
-                 "RabbitMQ at ", masked_url_,
-                 ": not sent, the connection was lost with an earlier "
-                 "message of the batch")));
-        return;
-      }
-      const Outcome outcome = Await(nullptr);
+      const Outcome outcome = PublishAll(round, nullptr)
+                                  ? Await(nullptr)
+                                  : Outcome::kConnectionLost;
       if (outcome == Outcome::kConnectionLost) {
+        // The round's messages failed with the connection.
         Fail(absl::MakeConstSpan(queue).subspan(next + size),
              absl::UnavailableError(absl::StrCat(
                  "RabbitMQ at ", masked_url_,
