@@ -28,13 +28,26 @@ constexpr char kPendingSql[] = "SELECT " ES_PG_OUTBOX_COLUMNS
                                " FROM $S.outbox WHERE status = 'pending'"
                                " ORDER BY id LIMIT $1::bigint";
 // The oldest pending messages whose lease is free or over, skipping those
-// another publisher is claiming right now.
+// another publisher is claiming right now. The claim reads ids from the
+// oldest claimable one (`lo`, an index lookup) to 16 times the limit past
+// it, a bound that does not rest on the planner's estimates: on
+// a table never analysed (a new store, then a burst), the guess for
+// status = 'pending' is a few hundred rows, and with a larger limit the
+// plan that reads every pending row and sorts them looks the cheapest, for
+// each claim. Where claimable messages are sparser than that (a retry far
+// behind the rest, other publishers' batches in between), a batch holds
+// fewer of them.
 constexpr char kClaimSql[] =
-    "UPDATE $S.outbox SET claimed_by = $1::text,"
+    "WITH lo AS (SELECT min(id) AS id FROM $S.outbox"
+    "            WHERE status = 'pending'"
+    "              AND (lease_until IS NULL OR lease_until <= now()))"
+    " UPDATE $S.outbox SET claimed_by = $1::text,"
     " lease_until = now() + $3::bigint * interval '1 microsecond'"
     " WHERE id IN (SELECT id FROM $S.outbox"
     "              WHERE status = 'pending'"
     "                AND (lease_until IS NULL OR lease_until <= now())"
+    "                AND id >= (SELECT id FROM lo)"
+    "                AND id < (SELECT id FROM lo) + 16 * $2::bigint"
     "              ORDER BY id LIMIT $2::bigint FOR UPDATE SKIP LOCKED)"
     " RETURNING " ES_PG_OUTBOX_COLUMNS;
 constexpr char kMarkPublishedSql[] =
@@ -56,9 +69,10 @@ constexpr char kMarkAllPublishedSql[] =
 // ids to mark (bigint[]), $2 the worker, $3 the limit, $4 the lease in
 // microseconds. Nothing is marked or claimed when an id names no message.
 // The claim skips the ids being marked (both updates see the table as the
-// statement found it). One row per message claimed, with the smallest
-// missing id (NULL when all exist) in column 12; one row of NULLs but for
-// that column when none is claimed.
+// statement found it) and reads a bounded range of ids, as kClaimSql does.
+// One row per message claimed, with the smallest missing id (NULL when all
+// exist) in column 12; one row of NULLs but for that column when none is
+// claimed.
 constexpr char kMarkPublishedAndClaimSql[] =
     "WITH ids AS (SELECT DISTINCT unnest($1::bigint[]) AS id),"
     " missing AS (SELECT min(ids.id) AS id FROM ids WHERE NOT EXISTS"
@@ -67,12 +81,18 @@ constexpr char kMarkPublishedAndClaimSql[] =
     "   published_at = now(), claimed_by = NULL, lease_until = NULL"
     "   FROM ids WHERE o.id = ids.id AND o.status <> 'published'"
     "   AND (SELECT id FROM missing) IS NULL RETURNING 1),"
+    " lo AS (SELECT min(id) AS id FROM $S.outbox"
+    "   WHERE status = 'pending'"
+    "     AND (lease_until IS NULL OR lease_until <= now())"
+    "     AND id NOT IN (SELECT id FROM ids)),"
     " claimed AS (UPDATE $S.outbox SET claimed_by = $2::text,"
     "   lease_until = now() + $4::bigint * interval '1 microsecond'"
     "   WHERE id IN (SELECT id FROM $S.outbox"
     "                WHERE status = 'pending'"
     "                  AND (lease_until IS NULL OR lease_until <= now())"
     "                  AND id NOT IN (SELECT id FROM ids)"
+    "                  AND id >= (SELECT id FROM lo)"
+    "                  AND id < (SELECT id FROM lo) + 16 * $3::bigint"
     "                  AND (SELECT id FROM missing) IS NULL"
     "                ORDER BY id LIMIT $3::bigint FOR UPDATE SKIP LOCKED)"
     "   RETURNING " ES_PG_OUTBOX_COLUMNS
