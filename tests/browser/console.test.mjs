@@ -869,13 +869,54 @@ step('writes: outbox retry', async () => {
 });
 
 step('writes: projection rebuild', async () => {
-  await rw.goto(`${WRITES_URL}/#/projections`);
   // The running projection: a rebuild is for it (unlike a reset, it is
   // not refused while a runner holds the lease).
   const running =
       `${tid('projection-row')}[data-projection="${facts.running_projection}"]`;
   const rebuild = `${running} ${tid('projection-rebuild')}`;
-  await waitSelector(rw, rebuild, 'the Rebuild button');
+  // A page's heading takes the focus once the page has loaded, unless the
+  // focus is in the page already: the lag chart's request (the page's
+  // last) is held until the Rebuild button has the focus, and the focus
+  // stays there once the chart is drawn.
+  let held = null;
+  let heldNow;
+  const heldOnce = new Promise((resolve) => {
+    heldNow = resolve;
+  });
+  const hold = (request) => {
+    if (held === null && request.url().includes('/api/activity')) {
+      held = request;
+      heldNow();
+    } else {
+      request.continue();
+    }
+  };
+  await rw.setRequestInterception(true);
+  rw.on('request', hold);
+  try {
+    await rw.goto(`${WRITES_URL}/#/projections`);
+    await waitSelector(rw, rebuild, 'the Rebuild button');
+    let timer;
+    await Promise.race([
+      heldOnce,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    check(held !== null, 'the projections page asked no /api/activity');
+    await rw.focus(rebuild);
+    await held.continue();
+    await waitSelector(rw, tid('lag-chart'), 'the lag chart');
+  } finally {
+    rw.off('request', hold);
+    await rw.setRequestInterception(false);
+  }
+  check(
+      await rw.evaluate(
+          (sel) => document.activeElement === document.querySelector(sel),
+          rebuild),
+      'the page took the focus from the Rebuild button when it finished loading');
   check(
       (await attr(rw, running, 'data-rebuild')) === 'none',
       `${facts.running_projection} has a rebuild pending before any was asked`);

@@ -428,7 +428,11 @@ function render(focusMain) {
       .then(() => page(main, ctx))
       .catch((e) => ctx.fail(e))
       .then(() => {
-        if (focusMain && ctx.alive()) {
+        // Not when the focus is in the page already: its controls appear
+        // before the page's last request is answered, and a user (or a
+        // test) may have moved to one of them meanwhile.
+        if (focusMain && ctx.alive() &&
+            !main.contains(document.activeElement)) {
           const h1 = main.querySelector('h1');
           if (h1) {
             h1.setAttribute('tabindex', '-1');
