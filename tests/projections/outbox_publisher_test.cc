@@ -196,6 +196,10 @@ class OutboxPublisherTest : public ::testing::TestWithParam<TestBackend> {
   // (defined with PipelinedSink, below).
   void ExpectFailedSendEndsTheRoundAfterTheBatchesInFlight(int in_flight,
                                                            int messages);
+  // Publishes `messages` in batches of `batch_size` to a PipelinedSink
+  // with max_batches_in_flight `in_flight` (defined with PipelinedSink).
+  void ExpectEveryBatchInOrder(int in_flight, int messages, int batch_size);
+
   // A store error (MarkPublishedAndClaim failing after `good_settles`
   // settles) with good_settles + 1 batches in flight, max_batches_in_flight
   // `in_flight`: defined with the tests that use it.
@@ -832,48 +836,64 @@ std::vector<int64_t> Ids(const std::vector<OutboxEntry>& entries) {
   return ids;
 }
 
-// Every message is begun once, in enqueue order, with the next batch begun
-// before the one before it is ended: two in flight, never three.
-TEST_P(OutboxPublisherTest, PipelinedSinkGetsEveryBatchInOrderWithTwoInFlight) {
-  Enqueue(17, "m");
-  const std::vector<int64_t> enqueued = Ids(ListAll());
-  ASSERT_EQ(enqueued.size(), 17u);
-  PipelinedSink sink;
-  std::unique_ptr<OutboxPublisher> publisher =
-      MakePublisher(sink, FastOptions(5));
-
-  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
-  EXPECT_EQ(result.published, 17);
-  EXPECT_EQ(result.failed_sends, 0);
-  EXPECT_THAT(sink.violations(), IsEmpty());
-  EXPECT_EQ(sink.sends(), 0);
-  const std::vector<std::vector<int64_t>> begun = sink.begun();
-  ASSERT_EQ(begun.size(), 4u);
-  for (size_t i = 0; i < begun.size(); ++i) {
-    EXPECT_EQ(begun[i].size(), i < 3 ? 5u : 2u) << "batch " << i;
-  }
-  // Each message once, in enqueue (id) order, within and across batches.
-  EXPECT_EQ(Concatenated(begun), enqueued);
-  EXPECT_THAT(sink.begun_payloads()[1],
-              ElementsAre("m-5", "m-6", "m-7", "m-8", "m-9"));
-  EXPECT_EQ(sink.max_outstanding(), 2);
-  EXPECT_EQ(sink.ended(), 4);
-  EXPECT_EQ(sink.outstanding(), 0);
-  EXPECT_EQ(sink.acknowledged(), enqueued);
-  EXPECT_EQ(publisher->stats().published, 17);
-  EXPECT_EQ(Stats().published, 17);
-  EXPECT_EQ(Stats().pending, 0);
-
-  ASSERT_OK_AND_ASSIGN(result, publisher->RunOnce());
-  EXPECT_EQ(result.published, 0);
-  EXPECT_EQ(sink.begun().size(), 4u);
-}
-
 // Payloads "m-<from>" to "m-<to>".
 std::vector<std::string> Payloads(int from, int to) {
   std::vector<std::string> payloads;
   for (int i = from; i <= to; ++i) payloads.push_back(absl::StrCat("m-", i));
   return payloads;
+}
+
+// Every message is begun once, in enqueue order (within and across
+// batches, and by payload), and acknowledged once, oldest batch first; a
+// batch is ended only once `in_flight` are begun: `in_flight` reached,
+// never more. Everything ends published; a second round finds nothing.
+void OutboxPublisherTest::ExpectEveryBatchInOrder(int in_flight, int messages,
+                                                  int batch_size) {
+  Enqueue(messages, "m");
+  const std::vector<int64_t> enqueued = Ids(ListAll());
+  ASSERT_EQ(enqueued.size(), static_cast<size_t>(messages));
+  PipelinedSink sink(in_flight);
+  OutboxPublisherOptions options = FastOptions(batch_size);
+  options.max_batches_in_flight = in_flight;
+  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
+  ASSERT_NE(publisher, nullptr);
+
+  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
+  EXPECT_EQ(result.published, messages);
+  EXPECT_EQ(result.failed_sends, 0);
+  EXPECT_THAT(sink.violations(), IsEmpty());
+  EXPECT_EQ(sink.sends(), 0);
+  const size_t batches = (messages + batch_size - 1) / batch_size;
+  const std::vector<std::vector<int64_t>> begun = sink.begun();
+  ASSERT_EQ(begun.size(), batches);
+  for (size_t i = 0; i < begun.size(); ++i) {
+    const int first = static_cast<int>(i) * batch_size;
+    const int last = std::min(first + batch_size, messages) - 1;
+    EXPECT_EQ(begun[i].size(), static_cast<size_t>(last - first + 1))
+        << "batch " << i;
+    EXPECT_EQ(sink.begun_payloads()[i], Payloads(first, last)) << "batch " << i;
+  }
+  // Each message once, in enqueue (id) order, within and across batches.
+  EXPECT_EQ(Concatenated(begun), enqueued);
+  EXPECT_EQ(sink.max_outstanding(), in_flight);
+  EXPECT_EQ(sink.ended(), static_cast<int>(batches));
+  EXPECT_EQ(sink.outstanding(), 0);
+  EXPECT_EQ(sink.acknowledged(), enqueued);
+  const std::map<int64_t, int> calls = sink.calls();
+  EXPECT_EQ(calls.size(), static_cast<size_t>(messages));
+  for (const auto& [id, n] : calls) EXPECT_EQ(n, 1) << "entry " << id;
+  EXPECT_EQ(publisher->stats().published, messages);
+  EXPECT_EQ(Stats().published, messages);
+  EXPECT_EQ(Stats().pending, 0);
+
+  ASSERT_OK_AND_ASSIGN(result, publisher->RunOnce());
+  EXPECT_EQ(result.published, 0);
+  EXPECT_EQ(sink.begun().size(), batches);
+}
+
+// Two in flight, never three: batches of 5, 5, 5 and 2.
+TEST_P(OutboxPublisherTest, PipelinedSinkGetsEveryBatchInOrderWithTwoInFlight) {
+  ExpectEveryBatchInOrder(/*in_flight=*/2, /*messages=*/17, /*batch_size=*/5);
 }
 
 // `messages` messages, in batches of 3, sent with `in_flight` batches in
@@ -1292,48 +1312,10 @@ TEST_P(OutboxPublisherTest,
   EXPECT_THAT(sink.violations(), IsEmpty());
 }
 
-// With max_batches_in_flight 4, every message is begun once, in enqueue
-// order, and a batch is ended only once four are begun: four in flight,
-// never five, and four reached (not just two). The batches are ended
-// oldest first: acknowledged in enqueue order.
+// With max_batches_in_flight 4: four in flight, never five, and four
+// reached (not just two); ten batches of 3, then one of 1.
 TEST_P(OutboxPublisherTest, PipelinedSinkKeepsMaxBatchesInFlight) {
-  Enqueue(31, "m");  // ten batches of 3, then one of 1
-  const std::vector<int64_t> enqueued = Ids(ListAll());
-  ASSERT_EQ(enqueued.size(), 31u);
-  PipelinedSink sink(/*max_in_flight=*/4);
-  OutboxPublisherOptions options = FastOptions(3);
-  options.max_batches_in_flight = 4;
-  std::unique_ptr<OutboxPublisher> publisher = MakePublisher(sink, options);
-  ASSERT_NE(publisher, nullptr);
-
-  ASSERT_OK_AND_ASSIGN(OutboxPublishResult result, publisher->RunOnce());
-  EXPECT_EQ(result.published, 31);
-  EXPECT_EQ(result.failed_sends, 0);
-  EXPECT_THAT(sink.violations(), IsEmpty());
-  EXPECT_EQ(sink.sends(), 0);
-  const std::vector<std::vector<int64_t>> begun = sink.begun();
-  ASSERT_EQ(begun.size(), 11u);
-  for (size_t i = 0; i < begun.size(); ++i) {
-    EXPECT_EQ(begun[i].size(), i < 10 ? 3u : 1u) << "batch " << i;
-  }
-  // Each message once, in enqueue (id) order, within and across batches.
-  EXPECT_EQ(Concatenated(begun), enqueued);
-  EXPECT_THAT(sink.begun_payloads()[4], ElementsAre("m-12", "m-13", "m-14"));
-  EXPECT_THAT(sink.begun_payloads()[10], ElementsAre("m-30"));
-  EXPECT_EQ(sink.max_outstanding(), 4);
-  EXPECT_EQ(sink.ended(), 11);
-  EXPECT_EQ(sink.outstanding(), 0);
-  EXPECT_EQ(sink.acknowledged(), enqueued);
-  const std::map<int64_t, int> calls = sink.calls();
-  EXPECT_EQ(calls.size(), 31u);
-  for (const auto& [id, n] : calls) EXPECT_EQ(n, 1) << "entry " << id;
-  EXPECT_EQ(publisher->stats().published, 31);
-  EXPECT_EQ(Stats().published, 31);
-  EXPECT_EQ(Stats().pending, 0);
-
-  ASSERT_OK_AND_ASSIGN(result, publisher->RunOnce());
-  EXPECT_EQ(result.published, 0);
-  EXPECT_EQ(sink.begun().size(), 11u);
+  ExpectEveryBatchInOrder(/*in_flight=*/4, /*messages=*/31, /*batch_size=*/3);
 }
 
 // Fewer batches than max_batches_in_flight: all of them are begun before
