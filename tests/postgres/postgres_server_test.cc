@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libpq-fe.h"
+#include "tests/support/server_reaper_check.h"
 #include "tests/support/status_matchers.h"
 
 namespace eventstore::test {
@@ -218,6 +219,13 @@ TEST(PostgresServerLifecycleTest, DestructorStopsServerAndRemovesDirectory) {
   server.reset();
   EXPECT_FALSE(std::filesystem::exists(dir));
   EXPECT_THAT(Connect(url), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// A process killed with its server up (a crash, ctest's timeout, a
+// benchmark's fatal error) leaves neither the server nor its folder: the
+// harness's reaper stops the postmaster named in postmaster.pid.
+TEST(PostgresServerLifecycleTest, KilledOwnerLeavesNoServerBehind) {
+  ExpectKilledOwnerLeavesNothing("postgres", absl::Seconds(120));
 }
 
 TEST(PostgresServerOptionsTest, DurableMaxConnectionsAndExtraSettings) {

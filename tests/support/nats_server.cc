@@ -95,6 +95,8 @@ absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(
   // From here on the destructor removes the directory.
   std::unique_ptr<NatsServer> server(
       new NatsServer(std::move(binary), std::move(dir), options));
+  ES_ASSIGN_OR_RETURN(server->reaper_,
+                      ServerReaper::Start(server->dir_, {server->PidFile()}));
   absl::Status status;
   for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
     ES_ASSIGN_OR_RETURN(server->port_, PickFreeLoopbackPort());
@@ -151,6 +153,7 @@ bool NatsServer::Exited() {
   int status = 0;
   if (!ProcessExited(pid_, &status)) return false;
   pid_ = 0;
+  WritePidFile(PidFile(), {}).IgnoreError();
   return true;
 }
 
@@ -164,6 +167,7 @@ absl::Status NatsServer::Launch(bool* port_in_use) {
   SpawnOptions spawn;
   spawn.die_with_parent = true;
   ES_ASSIGN_OR_RETURN(pid_, SpawnProcess(argv, log_path_, spawn));
+  ES_RETURN_IF_ERROR(WritePidFile(PidFile(), {pid_}));
   absl::Status status = WaitReady(absl::Now() + options_.ready_timeout);
   if (status.ok()) return status;
   Kill().IgnoreError();

@@ -40,6 +40,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/support/server_process.h"
 
 namespace eventstore::test {
 
@@ -117,6 +118,10 @@ class NatsServer {
   const pid_t owner_pid_;
   int port_ = 0;
   pid_t pid_ = 0;
+  // Kills the server (its pid in PidFile()) and removes dir_ should this
+  // process end without the destructor.
+  std::unique_ptr<ServerReaper> reaper_;
+  std::string PidFile() const { return dir_ + "/server.pids"; }
 };
 
 // The process's shared server (default options), started on first use

@@ -307,6 +307,9 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     return absl::InternalError(absl::StrCat(
         "chown(", server->dir_, ", postgres): ", std::strerror(errno)));
   }
+  ES_ASSIGN_OR_RETURN(server->reaper_,
+                      ServerReaper::Start(server->dir_, {server->data_dir_ +
+                                                         "/postmaster.pid"}));
 
   ES_RETURN_IF_ERROR(server->InitDb());
   absl::Status status;

@@ -45,6 +45,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "tests/support/server_process.h"
 
 namespace eventstore::test {
 
@@ -149,6 +150,9 @@ class PostgresServer {
   const pid_t owner_pid_;
   int port_ = 0;
   bool running_ = false;
+  // Stops the server and removes dir_ should this process end without
+  // the destructor (postgres's own postmaster.pid names the server).
+  std::unique_ptr<ServerReaper> reaper_;
 };
 
 // The process's shared server, started on first use (thread-safe) and

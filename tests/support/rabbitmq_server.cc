@@ -181,6 +181,11 @@ absl::StatusOr<std::unique_ptr<RabbitMqServer>> RabbitMqServer::Start(
   // From here on the destructor cleans up.
   std::unique_ptr<RabbitMqServer> server(
       new RabbitMqServer(script, epmd, std::move(dir), options));
+  const char* keep = std::getenv(kKeepEnv);
+  ES_ASSIGN_OR_RETURN(
+      server->reaper_,
+      ServerReaper::Start(server->dir_, {server->PidFile()},
+                          /*remove_dir=*/keep == nullptr || keep[0] == 0));
   ES_ASSIGN_OR_RETURN(std::vector<int> ports, PickFreeLoopbackPorts(3));
   server->amqp_port_ = ports[0];
   server->dist_port_ = ports[1];
@@ -317,6 +322,7 @@ absl::Status RabbitMqServer::Launch() {
                       SpawnProcess({epmd_, "-port", absl::StrCat(epmd_port_),
                                     "-address", "127.0.0.1"},
                                    output, spawn));
+  ES_RETURN_IF_ERROR(WritePidFile(PidFile(), {epmd_pid_}));
   const absl::Time epmd_deadline = absl::Now() + kEpmdTimeout;
   while (!CanConnectToLoopback(epmd_port_)) {
     int wait_status = 0;
@@ -343,6 +349,7 @@ absl::Status RabbitMqServer::Launch() {
   }
   broker_pid_ = *broker;
   running_ = true;
+  ES_RETURN_IF_ERROR(WritePidFile(PidFile(), {broker_pid_, epmd_pid_}));
   while (!CanLogIn(amqp_port_)) {
     int wait_status = 0;
     if (ProcessExited(broker_pid_, &wait_status)) {
@@ -374,6 +381,7 @@ void RabbitMqServer::Terminate(int signal, absl::Duration grace) {
              absl::Seconds(5));
   epmd_pid_ = 0;
   running_ = false;
+  WritePidFile(PidFile(), {}).IgnoreError();
 }
 
 absl::Status RabbitMqServer::ErrorWithLog(absl::StatusCode code,

@@ -57,6 +57,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/support/server_process.h"
 
 namespace eventstore::test {
 
@@ -147,6 +148,10 @@ class RabbitMqServer {
   pid_t broker_pid_ = 0;
   pid_t epmd_pid_ = 0;
   bool running_ = false;
+  // Kills the broker and epmd (their pids in PidFile()) and removes dir_
+  // should this process end without the destructor.
+  std::unique_ptr<ServerReaper> reaper_;
+  std::string PidFile() const { return dir_ + "/server.pids"; }
 };
 
 // The process's shared server (RabbitMqServerOptions() defaults), started

@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace eventstore::test {
 namespace {
@@ -179,8 +180,13 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
     }
     envp.push_back(nullptr);
   }
-  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in < 0) return ErrnoError("open(/dev/null)", errno);
+  int in = options.stdin_fd >= 0 ? fcntl(options.stdin_fd, F_DUPFD_CLOEXEC, 3)
+                                 : open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    return ErrnoError(
+        options.stdin_fd >= 0 ? "fcntl(F_DUPFD_CLOEXEC)" : "open(/dev/null)",
+        errno);
+  }
   int out = open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                  0644);
   if (out < 0) {
@@ -252,6 +258,87 @@ std::string DescribeExit(int wait_status) {
     return absl::StrCat("was killed by signal ", WTERMSIG(wait_status));
   }
   return "ended";
+}
+
+namespace {
+
+// The watchdog: $1 the folder, $2 1 to remove it, then the pid files. Any
+// byte before the end of its stdin means disarmed.
+constexpr char kReaperScript[] = R"sh(
+if [ -n "$(cat)" ]; then exit 0; fi
+dir=$1; remove=$2; shift 2
+for f in "$@"; do
+  [ -f "$f" ] || continue
+  for p in $(head -n 1 "$f"); do
+    case $p in ''|*[!0-9]*) continue;; esac
+    kill -KILL -- "-$p" 2>/dev/null
+    kill -KILL "$p" 2>/dev/null
+    n=0
+    while kill -0 "$p" 2>/dev/null && [ $n -lt 100 ]; do
+      sleep 0.1
+      n=$((n + 1))
+    done
+  done
+done
+if [ "$remove" = 1 ]; then rm -rf -- "$dir"; fi
+)sh";
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServerReaper>> ServerReaper::Start(
+    const std::string& dir, const std::vector<std::string>& pid_files,
+    bool remove_dir) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe2", errno);
+  std::vector<std::string> argv = {"/bin/sh",     "-c",
+                                   kReaperScript, "server-reaper",
+                                   dir,           remove_dir ? "1" : "0"};
+  argv.insert(argv.end(), pid_files.begin(), pid_files.end());
+  SpawnOptions spawn;
+  // Out of reach of the signals sent to our process group (a terminal's
+  // Ctrl-C, a test runner ending us): it must outlive us.
+  spawn.new_session = true;
+  spawn.stdin_fd = fds[0];
+  absl::StatusOr<pid_t> watchdog = SpawnProcess(argv, "/dev/null", spawn);
+  close(fds[0]);
+  if (!watchdog.ok()) {
+    close(fds[1]);
+    return watchdog.status();
+  }
+  return std::unique_ptr<ServerReaper>(new ServerReaper(*watchdog, fds[1]));
+}
+
+ServerReaper::~ServerReaper() {
+  if (getpid() != owner_pid_) return;
+  const char disarm = 'x';
+  ssize_t ignored = write(pipe_fd_, &disarm, 1);
+  (void)ignored;
+  close(pipe_fd_);
+  int wait_status = 0;
+  while (waitpid(watchdog_, &wait_status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+absl::Status WritePidFile(const std::string& path,
+                          const std::vector<pid_t>& pids) {
+  if (pids.empty()) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoError(absl::StrCat("unlink(", path, ")"), errno);
+    }
+    return absl::OkStatus();
+  }
+  const std::string temp = path + ".new";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << absl::StrJoin(pids, " ") << "\n";
+    if (!out.good()) {
+      return absl::InternalError(absl::StrCat("writing ", temp));
+    }
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    return ErrnoError(absl::StrCat("rename(", temp, ")"), errno);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace eventstore::test

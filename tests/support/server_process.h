@@ -17,9 +17,11 @@
 #define EVENTSTORE_TESTS_SUPPORT_SERVER_PROCESS_H_
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,11 +72,15 @@ struct SpawnOptions {
   // Run as this user and group (needs root); nullopt: as we are.
   std::optional<uid_t> uid;
   gid_t gid = 0;
+  // The child's stdin, when not -1; else /dev/null. The caller keeps its
+  // descriptor and closes it.
+  int stdin_fd = -1;
 };
 
 // Starts `argv` (argv[0] an absolute path, no shell) with stdin from
-// /dev/null and stdout and stderr appended to `output_path`. Does not
-// wait. None of our descriptors (sockets, ctest's pipes) lives on in it.
+// /dev/null (or options.stdin_fd) and stdout and stderr appended to
+// `output_path`. Does not wait. None of our descriptors (sockets, ctest's
+// pipes) lives on in it.
 absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
                                    const std::string& output_path,
                                    const SpawnOptions& options = {});
@@ -85,6 +91,46 @@ bool ProcessExited(pid_t pid, int* wait_status);
 
 // "exited with status N", "was killed by signal N".
 std::string DescribeExit(int wait_status);
+
+// Cleans up after a server harness whose process ends without running the
+// harness's destructor: killed (SIGKILL, ctest's timeout), crashed, or
+// ended with exit() (a benchmark's fatal error). A watchdog, /bin/sh in a
+// session of its own, learns that this process ended when the write end
+// of a pipe that only this process holds is closed. It then sends SIGKILL
+// to each pid on the first line of each of `pid_files` (space-separated)
+// and to its process group, waits a few seconds for them to go, and
+// removes `dir` (when `remove_dir`).
+//
+// Destroying the reaper, in the process that started it, disarms it: the
+// harness has cleaned up itself, and the watchdog ends without doing
+// anything. In a forked child (a death test) the destructor does nothing.
+//
+//   ES_ASSIGN_OR_RETURN(reaper_, ServerReaper::Start(dir, {dir + "/pids"}));
+//   ... after each start: WritePidFile(dir + "/pids", {pid});
+class ServerReaper {
+ public:
+  static absl::StatusOr<std::unique_ptr<ServerReaper>> Start(
+      const std::string& dir, const std::vector<std::string>& pid_files,
+      bool remove_dir = true);
+  ~ServerReaper();
+  ServerReaper(const ServerReaper&) = delete;
+  ServerReaper& operator=(const ServerReaper&) = delete;
+
+  pid_t watchdog_pid() const { return watchdog_; }
+
+ private:
+  ServerReaper(pid_t watchdog, int pipe_fd)
+      : watchdog_(watchdog), pipe_fd_(pipe_fd), owner_pid_(getpid()) {}
+
+  const pid_t watchdog_;
+  const int pipe_fd_;
+  const pid_t owner_pid_;
+};
+
+// Replaces the file at `path` with `pids` on one line, space-separated
+// (for ServerReaper), or removes it when `pids` is empty.
+absl::Status WritePidFile(const std::string& path,
+                          const std::vector<pid_t>& pids);
 
 }  // namespace eventstore::test
 

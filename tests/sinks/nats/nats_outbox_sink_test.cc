@@ -31,6 +31,7 @@
 #include "tests/sinks/nats/nats_test_helpers.h"
 #include "tests/support/nats_server.h"
 #include "tests/support/server_process.h"
+#include "tests/support/server_reaper_check.h"
 #include "tests/support/status_matchers.h"
 
 namespace eventstore {
@@ -287,6 +288,13 @@ TEST(MaskNatsUrlTest, MasksPasswordsAndTokens) {
             "nats://a:***@h1:4222,nats://b:***@h2:4222");
   EXPECT_EQ(MaskNatsUrl("tls://app:pw@host:4222/x@y"),
             "tls://app:***@host:4222/x@y");
+}
+
+// A process killed with its server up (a crash, ctest's timeout) leaves
+// neither nats-server nor the server's folder behind: the harness's reaper
+// kills what its pid file names.
+TEST(NatsServerHarnessTest, KilledOwnerLeavesNoServerBehind) {
+  test::ExpectKilledOwnerLeavesNothing("nats", absl::Seconds(60));
 }
 
 }  // namespace

@@ -43,6 +43,7 @@
 #include "projections/outbox_publisher.h"
 #include "tests/sinks/rabbitmq/rabbitmq_test_helpers.h"
 #include "tests/support/rabbitmq_server.h"
+#include "tests/support/server_reaper_check.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_backends.h"
 
@@ -1147,6 +1148,13 @@ TEST_P(RabbitMqPublishTest, BrokerKilledMidBatchLosesNothing) {
 INSTANTIATE_TEST_SUITE_P(AllBackends, RabbitMqPublishTest,
                          ::testing::ValuesIn(AllTestBackends()),
                          TestBackendName);
+
+// A process killed with its server up (a crash, ctest's timeout) leaves
+// neither the broker and epmd nor the server's folder behind: the harness's
+// reaper kills what its pid file names.
+TEST(RabbitMqServerHarnessTest, KilledOwnerLeavesNoServerBehind) {
+  test::ExpectKilledOwnerLeavesNothing("rabbitmq", absl::Seconds(180));
+}
 
 }  // namespace
 }  // namespace eventstore
