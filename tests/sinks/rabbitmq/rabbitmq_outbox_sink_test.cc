@@ -34,9 +34,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "eventstore/event_store.h"
 #include "eventstore/outbox_message.h"
 #include "eventstore/outbox_store.h"
+#include "eventstore/status_macros.h"
 #include "eventstore/tracing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -554,6 +556,21 @@ TEST(RabbitMqBatchesInFlightTest, EndBatchReturnsTheOldestBatchInOrder) {
   }
 }
 
+// A sink connected to `broker` with `first`, then `second`, begun and
+// neither ended (both must outlive the sink's use of them).
+absl::StatusOr<std::unique_ptr<RabbitMqOutboxSink>>
+ConnectWithTwoBatchesInFlight(const RabbitMqServer& broker,
+                              absl::Span<const OutboxEntry> first,
+                              absl::Span<const OutboxEntry> second) {
+  RabbitMqOutboxSinkOptions options;
+  options.url = broker.url();
+  ES_ASSIGN_OR_RETURN(std::unique_ptr<RabbitMqOutboxSink> sink,
+                      RabbitMqOutboxSink::Connect(options));
+  sink->BeginBatch(first);
+  sink->BeginBatch(second);
+  return sink;
+}
+
 // A message over the broker's max_message_size in the first of two batches
 // in flight: the broker closes the channel, losing the confirms of both
 // batches. The first EndBatch sends what was unconfirmed in both again and
@@ -578,12 +595,8 @@ TEST(RabbitMqBatchesInFlightTest, RefusedMessageInTheFirstBatchFailsAlone) {
   const std::vector<OutboxEntry> batch1 = Entries(first, 1);
   const std::vector<OutboxEntry> batch2 = Entries(second, 7);
 
-  RabbitMqOutboxSinkOptions options;
-  options.url = broker->url();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<RabbitMqOutboxSink> sink,
-                       RabbitMqOutboxSink::Connect(options));
-  sink->BeginBatch(batch1);
-  sink->BeginBatch(batch2);
+                       ConnectWithTwoBatchesInFlight(*broker, batch1, batch2));
   const std::vector<absl::Status> statuses1 = sink->EndBatch();
   ASSERT_EQ(statuses1.size(), batch1.size()) << Codes(statuses1);
   for (int i = 0; i < 6; ++i) {
@@ -642,12 +655,8 @@ TEST(RabbitMqBatchesInFlightTest, UnroutableMessageInTheSecondBatchFailsAlone) {
   const std::vector<OutboxEntry> batch1 = Entries(first, 1);
   const std::vector<OutboxEntry> batch2 = Entries(second, 9);
 
-  RabbitMqOutboxSinkOptions options;
-  options.url = broker->url();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<RabbitMqOutboxSink> sink,
-                       RabbitMqOutboxSink::Connect(options));
-  sink->BeginBatch(batch1);
-  sink->BeginBatch(batch2);
+                       ConnectWithTwoBatchesInFlight(*broker, batch1, batch2));
   const std::vector<absl::Status> statuses1 = sink->EndBatch();
   ASSERT_EQ(statuses1.size(), batch1.size()) << Codes(statuses1);
   for (size_t i = 0; i < statuses1.size(); ++i) {
